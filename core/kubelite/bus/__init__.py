@@ -1,0 +1,1 @@
+"""NATS access: connection helpers and the subject names every component shares."""

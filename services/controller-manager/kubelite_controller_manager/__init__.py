@@ -1,0 +1,1 @@
+"""kubelite_controller_manager."""

@@ -1,0 +1,11 @@
+"""Console entry point (stub until this service is implemented)."""
+
+import sys
+
+
+def main() -> None:
+    sys.exit("kubelite_nodeagent: not implemented yet")
+
+
+if __name__ == "__main__":
+    main()
