@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Install what the Docker- and root-level tests need (Docker Engine, Debian's
+# static busybox, iptables, iproute2) and make sure a Docker daemon answers.
+#
+# Idempotent: packages already present are not reinstalled and a running
+# daemon is left alone. A daemon that cannot start (no privileges, no kernel
+# support) is NOT an error: we print a warning and the tests marked `docker`
+# skip themselves.
+#
+# Env: DOCKERD_LOG (default /var/log/kubelite-dockerd.log),
+#      DOCKER_WAIT_SECONDS (default 60).
+set -euo pipefail
+
+DOCKERD_LOG=${DOCKERD_LOG:-/var/log/kubelite-dockerd.log}
+DOCKER_WAIT_SECONDS=${DOCKER_WAIT_SECONDS:-60}
+PACKAGES=(docker.io busybox-static iptables iproute2)
+
+log() { echo "install-docker: $*"; }
+warn() { echo "install-docker: WARNING: $*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+missing_packages() {
+    local p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+    done
+}
+
+install_packages() {
+    if ! command -v apt-get >/dev/null; then
+        warn "no apt-get: install ${PACKAGES[*]} by hand"
+        return 0
+    fi
+    local missing
+    missing=$(missing_packages | tr "\n" " ")
+    if [ -z "$missing" ]; then
+        log "packages already installed: ${PACKAGES[*]}"
+        return 0
+    fi
+    log "installing: $missing"
+    # shellcheck disable=SC2086  # word splitting of the package list is intended
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+        ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends $missing </dev/null; then
+        warn "could not install $missing; tests that need them will skip"
+    fi
+}
+
+docker_answers() {
+    timeout 10 docker info >/dev/null 2>&1
+}
+
+start_dockerd() {
+    if ! command -v docker >/dev/null; then
+        warn "no docker client; Docker tests will skip"
+        return 0
+    fi
+    if docker_answers; then
+        log "Docker daemon already answers"
+        return 0
+    fi
+    if ! command -v dockerd >/dev/null; then
+        warn "no dockerd binary; Docker tests will skip"
+        return 0
+    fi
+    # containerd ships with docker.io; dockerd starts its own when none runs.
+    # vfs: works on any filesystem, including overlay-on-overlay in containers.
+    log "starting dockerd (storage driver vfs), log: $DOCKERD_LOG"
+    as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
+    as_root nohup dockerd --storage-driver=vfs >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    local waited=0
+    until docker_answers; do
+        if [ "$waited" -ge "$DOCKER_WAIT_SECONDS" ]; then
+            warn "dockerd did not answer within ${DOCKER_WAIT_SECONDS}s; Docker tests will skip."
+            warn "last lines of $DOCKERD_LOG:"
+            tail -n 15 "$DOCKERD_LOG" >&2 || true
+            return 0
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    log "Docker daemon answers after ${waited}s"
+}
+
+install_packages
+start_dockerd
