@@ -7,7 +7,6 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kubelite.api.quantity import (
     BINARY_SI,
     DECIMAL_EXPONENT,
@@ -151,7 +150,26 @@ def test_binary_cap_at_max_int64() -> None:
     assert parse_quantity("16Ei").value() == 2**63 - 1
 
 
-_SUFFIXES = ["n", "u", "m", "", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "e3", "e-3", "E6"]
+_SUFFIXES = [
+    "n",
+    "u",
+    "m",
+    "",
+    "k",
+    "M",
+    "G",
+    "T",
+    "P",
+    "E",
+    "Ki",
+    "Mi",
+    "Gi",
+    "Ti",
+    "Pi",
+    "e3",
+    "e-3",
+    "E6",
+]
 
 
 @given(
@@ -160,7 +178,9 @@ _SUFFIXES = ["n", "u", "m", "", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", 
     suffix=st.sampled_from(_SUFFIXES),
     negative=st.booleans(),
 )
-def test_round_trip_through_canonical(whole: int, frac: str | None, suffix: str, negative: bool) -> None:
+def test_round_trip_through_canonical(
+    whole: int, frac: str | None, suffix: str, negative: bool
+) -> None:
     text = ("-" if negative else "") + str(whole) + ("" if frac is None else "." + frac) + suffix
     q = parse_quantity(text)
     again = parse_quantity(q.canonical())

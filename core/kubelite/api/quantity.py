@@ -26,7 +26,18 @@ _NUMBER_RE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
 _EXPONENT_RE = re.compile(r"[eE]([+-]?[0-9]+)")
 
 # suffix -> power of ten
-_DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL_SUFFIXES = {
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "": 0,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
+}
 _DECIMAL_BY_EXP = {v: k for k, v in _DECIMAL_SUFFIXES.items()}
 # suffix -> power of 1024
 _BINARY_SUFFIXES = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
