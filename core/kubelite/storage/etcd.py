@@ -1,0 +1,422 @@
+"""EtcdStore: kubelite's single gateway to etcd, over aetcd's gRPC stubs.
+
+aetcd's high-level helpers lack range limits, read revisions and rich
+transactions, so this module builds the protobuf requests itself and calls the
+stubs on aetcd's one shared channel. Every gRPC failure leaves here as one of
+the `kubelite.storage` errors; callers never see grpc types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import aetcd
+import grpc
+from aetcd import rpc
+
+from kubelite.storage import (
+    KV,
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    StorageError,
+    StoreEvent,
+    Unavailable,
+)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_CALL_TIMEOUT = 10.0  # seconds; a hung etcd surfaces as Unavailable, not a hang
+_CHANNEL_OPTIONS = {
+    # lists of many objects exceed gRPC's 4 MiB default
+    "grpc.max_receive_message_length": 2**31 - 1,
+    "grpc.max_send_message_length": 2**31 - 1,
+    # notice a dead etcd on idle watch streams
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.max_pings_without_data": 0,
+}
+_UNAVAILABLE_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+_COMPACTED_DETAIL = "required revision has been compacted"
+
+_EQUAL = rpc.Compare.EQUAL
+_TARGET_CREATE = rpc.Compare.CREATE
+_TARGET_MOD = rpc.Compare.MOD
+_EVENT_DELETE = rpc.Event.DELETE
+
+
+def prefix_range_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix` (etcd's range_end)."""
+    end = bytearray(prefix)
+    for i in range(len(end) - 1, -1, -1):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\0"  # prefix of all 0xff: to the end of the keyspace
+
+
+def _kv(pb: Any) -> KV:
+    return KV(pb.key.decode(), pb.value, pb.mod_revision, pb.create_revision)
+
+
+def _map_rpc_errors(
+    fn: Callable[_P, Awaitable[_T]],
+) -> Callable[_P, Awaitable[_T]]:
+    """Translate grpc errors raised by `fn` into storage errors."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await fn(*args, **kwargs)
+        except grpc.aio.AioRpcError as exc:
+            raise _storage_error(exc, fn.__name__) from exc
+
+    return wrapper
+
+
+def _storage_error(exc: grpc.aio.AioRpcError, what: str) -> StorageError:
+    code = exc.code()
+    details = exc.details() or ""
+    if code in _UNAVAILABLE_CODES:
+        return Unavailable(f"etcd {what}: {code.name}: {details}")
+    return StorageError(f"etcd {what}: {code.name}: {details}")
+
+
+def _parse_url(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", ""):
+        raise ValueError(f"unsupported etcd URL scheme in {url!r} (only http:// is supported)")
+    return parsed.hostname or "127.0.0.1", parsed.port or 2379
+
+
+class EtcdStore:
+    """Async key-value store over one etcd endpoint. Create with `await EtcdStore.connect(url)`."""
+
+    def __init__(self, client: aetcd.Client, url: str) -> None:
+        self._client = client
+        self.url = url
+        self._kv = client.kvstub
+        self._watch = rpc.WatchStub(client.channel)
+        self._lease = client.leasestub
+        self._metadata = client.metadata
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, url: str, *, wait_seconds: float = 30) -> EtcdStore:
+        """Connect and wait until etcd serves a linearizable read, or raise Unavailable."""
+        host, port = _parse_url(url)
+        client = aetcd.Client(host=host, port=port, options=dict(_CHANNEL_OPTIONS))
+        await client.connect()  # only builds the channel; the probe below proves etcd answers
+        store = cls(client, url)
+        deadline = time.monotonic() + wait_seconds
+        reason = "no attempt made"
+        while True:
+            try:
+                await store._kv.Range(
+                    rpc.RangeRequest(key=b"/", count_only=True),
+                    timeout=max(0.5, min(2.0, deadline - time.monotonic())),
+                    metadata=store._metadata,
+                )
+                return store
+            except grpc.aio.AioRpcError as exc:
+                reason = f"{exc.code().name}: {exc.details()}"
+            if time.monotonic() >= deadline:
+                await client.close()
+                raise Unavailable(f"etcd at {url} not reachable after {wait_seconds:g}s: {reason}")
+            await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> EtcdStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- reads ---------------------------------------------------------------
+
+    @_map_rpc_errors
+    async def get(self, key: str) -> KV | None:
+        resp = await self._kv.Range(
+            rpc.RangeRequest(key=key.encode()), timeout=_CALL_TIMEOUT, metadata=self._metadata
+        )
+        return _kv(resp.kvs[0]) if resp.kvs else None
+
+    @_map_rpc_errors
+    async def current_revision(self) -> int:
+        resp = await self._kv.Range(
+            rpc.RangeRequest(key=b"/", count_only=True),
+            timeout=_CALL_TIMEOUT,
+            metadata=self._metadata,
+        )
+        return int(resp.header.revision)
+
+    async def list(
+        self,
+        prefix: str,
+        *,
+        limit: int = 0,
+        start_after: str | None = None,
+        revision: int = 0,
+    ) -> tuple[list[KV], int, bool]:
+        """Keys under `prefix` in key order: (items, revision read at, more).
+
+        For consistent pagination pass the previous page's last key as
+        `start_after` and the first page's revision as `revision`.
+        """
+        raw_prefix = prefix.encode()
+        start = (start_after.encode() + b"\0") if start_after is not None else raw_prefix
+        request = rpc.RangeRequest(
+            key=start, range_end=prefix_range_end(raw_prefix), limit=limit, revision=revision
+        )
+        try:
+            resp = await self._kv.Range(request, timeout=_CALL_TIMEOUT, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            if _COMPACTED_DETAIL in (exc.details() or ""):
+                raise Compacted(revision, await self._compaction_point(revision)) from exc
+            raise _storage_error(exc, "list") from exc
+        items = [_kv(pb) for pb in resp.kvs]
+        return items, (revision or int(resp.header.revision)), bool(resp.more)
+
+    # -- writes --------------------------------------------------------------
+
+    @_map_rpc_errors
+    async def create(self, key: str, value: bytes, *, lease: int = 0) -> int:
+        """Store `key` only if absent; returns the new revision. Raises KeyExists."""
+        raw = key.encode()
+        resp = await self._kv.Txn(
+            rpc.TxnRequest(
+                compare=[
+                    rpc.Compare(result=_EQUAL, target=_TARGET_CREATE, key=raw, create_revision=0)
+                ],
+                success=[
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
+                ],
+            ),
+            timeout=_CALL_TIMEOUT,
+            metadata=self._metadata,
+        )
+        if not resp.succeeded:
+            raise KeyExists(key)
+        return int(resp.header.revision)
+
+    @_map_rpc_errors
+    async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
+        """Replace `key` if its mod_revision is `expected_revision`; returns the new revision.
+
+        Raises KeyNotFound if the key is gone, RevisionMismatch (carrying the
+        current KV, read in the same transaction) if someone wrote it since.
+        """
+        raw = key.encode()
+        resp = await self._kv.Txn(
+            rpc.TxnRequest(
+                compare=[
+                    rpc.Compare(
+                        result=_EQUAL, target=_TARGET_MOD, key=raw, mod_revision=expected_revision
+                    )
+                ],
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value))],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
+            ),
+            timeout=_CALL_TIMEOUT,
+            metadata=self._metadata,
+        )
+        if resp.succeeded:
+            return int(resp.header.revision)
+        raise self._cas_failure(key, resp)
+
+    @_map_rpc_errors
+    async def delete(self, key: str, *, expected_revision: int | None = None) -> tuple[int, KV]:
+        """Delete `key` (if its mod_revision is `expected_revision`, when given).
+
+        Returns (revision of the delete, the KV as it was). Raises KeyNotFound
+        or RevisionMismatch.
+        """
+        raw = key.encode()
+        delete_op = rpc.RequestOp(
+            request_delete_range=rpc.DeleteRangeRequest(key=raw, prev_kv=True)
+        )
+        if expected_revision is None:
+            compare = [
+                rpc.Compare(
+                    result=rpc.Compare.GREATER, target=_TARGET_CREATE, key=raw, create_revision=0
+                )
+            ]
+        else:
+            compare = [
+                rpc.Compare(
+                    result=_EQUAL, target=_TARGET_MOD, key=raw, mod_revision=expected_revision
+                )
+            ]
+        resp = await self._kv.Txn(
+            rpc.TxnRequest(
+                compare=compare,
+                success=[delete_op],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
+            ),
+            timeout=_CALL_TIMEOUT,
+            metadata=self._metadata,
+        )
+        if not resp.succeeded:
+            raise self._cas_failure(key, resp)
+        deleted = resp.responses[0].response_delete_range
+        if not deleted.prev_kvs:  # cannot happen after a successful compare, but be explicit
+            raise KeyNotFound(key)
+        return int(resp.header.revision), _kv(deleted.prev_kvs[0])
+
+    @staticmethod
+    def _cas_failure(key: str, resp: Any) -> StorageError:
+        kvs = resp.responses[0].response_range.kvs
+        if not kvs:
+            return KeyNotFound(key)
+        return RevisionMismatch(key, _kv(kvs[0]))
+
+    @_map_rpc_errors
+    async def compact(self, revision: int) -> None:
+        """Discard history before `revision`. Compacting an already compacted revision is a no-op."""
+        try:
+            await self._kv.Compact(
+                rpc.CompactionRequest(revision=revision),
+                timeout=_CALL_TIMEOUT * 3,
+                metadata=self._metadata,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if _COMPACTED_DETAIL in (exc.details() or ""):
+                return
+            raise
+
+    # -- watch ---------------------------------------------------------------
+
+    async def watch(
+        self, prefix: str, *, start_revision: int, progress_notify: bool = False
+    ) -> AsyncIterator[StoreEvent]:
+        """Every change under `prefix` from `start_revision` (inclusive), in revision order.
+
+        Raises Compacted when start_revision is (or, for a slow watcher,
+        becomes) older than the compaction point, and Unavailable when the
+        stream breaks; the caller re-lists in both cases. With
+        `progress_notify`, etcd's idle progress reports come through as
+        StoreEvent(type="PROGRESS") whose kv.mod_revision is the revision the
+        watch has caught up to (kv.key is "").
+        Closing or cancelling the iterator cancels the etcd watch.
+        """
+        raw = prefix.encode()
+        create = rpc.WatchCreateRequest(
+            key=raw,
+            range_end=prefix_range_end(raw),
+            start_revision=start_revision,
+            prev_kv=True,
+            progress_notify=progress_notify,
+        )
+        call = self._watch.Watch(metadata=self._metadata)
+        try:
+            try:
+                await call.write(rpc.WatchRequest(create_request=create))
+                while True:
+                    resp = await call.read()
+                    if resp is grpc.aio.EOF:
+                        raise Unavailable(f"etcd watch on {prefix!r} ended by the server")
+                    if resp.compact_revision:
+                        raise Compacted(start_revision, int(resp.compact_revision))
+                    if resp.canceled:
+                        raise StorageError(
+                            f"etcd cancelled watch on {prefix!r}: {resp.cancel_reason}"
+                        )
+                    if not resp.events:
+                        if progress_notify and not resp.created:
+                            yield StoreEvent(
+                                "PROGRESS", KV("", b"", int(resp.header.revision), 0), None, False
+                            )
+                        continue
+                    for ev in resp.events:
+                        yield _event(ev)
+            except grpc.aio.AioRpcError as exc:
+                raise _storage_error(exc, "watch") from exc
+        finally:
+            call.cancel()
+
+    async def _compaction_point(self, requested: int) -> int:
+        """etcd's current compact revision, learnt from a throwaway watch (Range does not report it)."""
+        call = self._watch.Watch(metadata=self._metadata)
+        try:
+            await call.write(
+                rpc.WatchRequest(
+                    create_request=rpc.WatchCreateRequest(
+                        key=b"\0", start_revision=max(1, requested)
+                    )
+                )
+            )
+            async with asyncio.timeout(2):
+                while True:
+                    resp = await call.read()
+                    if resp is grpc.aio.EOF:
+                        return 0
+                    if resp.compact_revision:
+                        return int(resp.compact_revision)
+                    # etcd first confirms creation, then cancels with compact_revision
+        except (grpc.aio.AioRpcError, TimeoutError):
+            return 0
+        finally:
+            call.cancel()
+
+    # -- leases (leader election) -------------------------------------------
+
+    @_map_rpc_errors
+    async def lease_grant(self, ttl: int) -> int:
+        resp = await self._lease.LeaseGrant(
+            rpc.LeaseGrantRequest(TTL=ttl), timeout=_CALL_TIMEOUT, metadata=self._metadata
+        )
+        if resp.error:
+            raise StorageError(f"etcd lease grant: {resp.error}")
+        return int(resp.ID)
+
+    @_map_rpc_errors
+    async def lease_keepalive(self, lease_id: int) -> int:
+        """Refresh the lease once; returns the TTL left (0 means the lease has expired)."""
+        call = self._lease.LeaseKeepAlive(metadata=self._metadata, timeout=_CALL_TIMEOUT)
+        try:
+            await call.write(rpc.LeaseKeepAliveRequest(ID=lease_id))
+            resp = await call.read()
+            if resp is grpc.aio.EOF:
+                raise Unavailable("etcd lease keepalive stream ended")
+            return int(resp.TTL)
+        finally:
+            call.cancel()
+
+    @_map_rpc_errors
+    async def lease_revoke(self, lease_id: int) -> None:
+        """Revoke the lease (deleting its keys); an unknown or expired lease is fine."""
+        try:
+            await self._lease.LeaseRevoke(
+                rpc.LeaseRevokeRequest(ID=lease_id), timeout=_CALL_TIMEOUT, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+
+
+def _event(ev: Any) -> StoreEvent:
+    prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
+    if ev.type == _EVENT_DELETE:
+        # etcd's delete event carries an empty value; report the last value instead
+        kv = KV(
+            ev.kv.key.decode(),
+            prev.value if prev else b"",
+            ev.kv.mod_revision,
+            prev.create_revision if prev else 0,
+        )
+        return StoreEvent("DELETE", kv, prev, False)
+    kv = _kv(ev.kv)
+    return StoreEvent("PUT", kv, prev, kv.create_revision == kv.mod_revision)
