@@ -49,6 +49,20 @@ install_packages() {
     fi
 }
 
+# dockerd trusts the containerd pid file it left behind; a pid that now belongs to a
+# zombie or to another program makes it wait for a containerd that never answers.
+remove_stale_containerd_pidfile() {
+    local pidfile=/var/run/docker/containerd/containerd.pid pid
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = containerd ] &&
+        ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
+        return 0
+    fi
+    log "removing stale $pidfile (pid ${pid:-none} is not a live containerd)"
+    as_root rm -f "$pidfile"
+}
+
 docker_answers() {
     timeout 10 docker info >/dev/null 2>&1
 }
@@ -68,6 +82,7 @@ start_dockerd() {
     fi
     # containerd ships with docker.io; dockerd starts its own when none runs.
     # vfs: works on any filesystem, including overlay-on-overlay in containers.
+    remove_stale_containerd_pidfile
     log "starting dockerd (storage driver vfs), log: $DOCKERD_LOG"
     as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
     as_root nohup dockerd --storage-driver=vfs >>"$DOCKERD_LOG" 2>&1 </dev/null &
