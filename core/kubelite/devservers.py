@@ -8,6 +8,7 @@ stop them by PID. All functions here are synchronous.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -121,7 +122,16 @@ def _log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _spawn(name: str, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM us when the parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _spawn(argv: list[str], log_path: Path, die_with_parent: bool) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -131,6 +141,7 @@ def _spawn(name: str, argv: list[str], log_path: Path) -> subprocess.Popen[bytes
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the starter; stoppable later by PID
             close_fds=True,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
 
 
@@ -166,11 +177,13 @@ def start_etcd(
     host: str = "127.0.0.1",
     wait: float = 30.0,
     unsafe_no_fsync: bool = False,
+    die_with_parent: bool = False,
 ) -> ServerProcess:
     """Start a single-member etcd and wait until /health answers true.
 
     Auto-compaction is left off (etcd's default): compaction is the caller's
-    decision. `unsafe_no_fsync` is for throwaway test clusters only.
+    decision. `unsafe_no_fsync` is for throwaway test clusters only;
+    `die_with_parent` (tests) stops the server if the starting process is killed.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +204,9 @@ def start_etcd(
     ]  # fmt: skip
     if unsafe_no_fsync:
         argv.append("--unsafe-no-fsync")
-    server = ServerProcess("etcd", _spawn("etcd", argv, log_path), client_url, data_dir, log_path)
+    server = ServerProcess(
+        "etcd", _spawn(argv, log_path, die_with_parent), client_url, data_dir, log_path
+    )
 
     def healthy() -> bool:
         with urllib.request.urlopen(f"{client_url}/health", timeout=1) as resp:
@@ -215,6 +230,7 @@ def start_nats(
     jetstream: bool = True,
     monitor_port: int | None = None,
     wait: float = 30.0,
+    die_with_parent: bool = False,
 ) -> ServerProcess:
     """Start nats-server (JetStream store under data_dir/jetstream) and wait until it serves."""
     data_dir = Path(data_dir)
@@ -225,7 +241,7 @@ def start_nats(
     if monitor_port is not None:
         argv += ["-m", str(monitor_port)]
     url = f"nats://{host}:{port}"
-    server = ServerProcess("nats", _spawn("nats", argv, log_path), url, data_dir, log_path)
+    server = ServerProcess("nats", _spawn(argv, log_path, die_with_parent), url, data_dir, log_path)
 
     def check() -> bool:
         if monitor_port is not None:

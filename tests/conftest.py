@@ -1,0 +1,118 @@
+"""Shared test fixtures: one real etcd and one real NATS per test session.
+
+Servers run on free ports under a session temp dir and are stopped at session
+end, also when tests fail (and, via PR_SET_PDEATHSIG, if pytest itself is
+killed). etcd auto-compaction is off, so tests decide when history goes.
+Tests share the servers: use the `key_prefix` fixture for etcd keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats.aio.client
+import pytest
+from kubelite import devservers
+from kubelite.bus.connection import connect_nats
+from kubelite.devservers import ServerProcess
+from kubelite.storage.etcd import EtcdStore
+
+
+async def eventually(
+    predicate: Callable[[], Any | Awaitable[Any]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
+    interval: float = 0.05,
+    message: str = "condition not met",
+) -> Any:
+    """Poll `predicate` (sync or async) until it returns a truthy value; return that value.
+
+    Fails with `message`, the timeout and the last result or exception seen.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result
+            last = result
+        except AssertionError as exc:  # predicates may assert to explain themselves
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} (after {timeout}s; last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    base: Path = tmp_path_factory.mktemp("etcd")
+    server = devservers.start_etcd(
+        base / "data",
+        client_port=devservers.free_port(),
+        peer_port=devservers.free_port(),
+        log_path=base / "etcd.log",
+        unsafe_no_fsync=True,  # throwaway data; keeps the shared 2-core box responsive
+        die_with_parent=True,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    base: Path = tmp_path_factory.mktemp("nats")
+    server = devservers.start_nats(
+        base / "data",
+        port=devservers.free_port(),
+        log_path=base / "nats.log",
+        die_with_parent=True,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def etcd_url(etcd_server: ServerProcess) -> str:
+    return etcd_server.url
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: ServerProcess) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+async def store(etcd_url: str) -> AsyncIterator[EtcdStore]:
+    etcd = await EtcdStore.connect(etcd_url, wait_seconds=10)
+    try:
+        yield etcd
+    finally:
+        await etcd.close()
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[nats.aio.client.Client]:
+    nc = await connect_nats(nats_url, name="pytest", wait_seconds=10)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A fresh etcd key prefix ("/test/<hex>/") so tests sharing one etcd never collide."""
+    return f"/test/{uuid.uuid4().hex}/"
