@@ -237,7 +237,8 @@ def start_nats(
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [nats_binary(), "-a", host, "-p", str(port), "-n", "kubelite"]
     if jetstream:
-        argv += ["-js", "-sd", str(data_dir / "jetstream")]
+        # nats-server itself appends "jetstream" to the store dir
+        argv += ["-js", "-sd", str(data_dir)]
     if monitor_port is not None:
         argv += ["-m", str(monitor_port)]
     url = f"nats://{host}:{port}"
