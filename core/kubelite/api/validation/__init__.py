@@ -1,0 +1,1 @@
+"""Validation of API objects, with Kubernetes' field paths and messages."""
