@@ -31,10 +31,11 @@ class FieldError(msgspec.Struct, frozen=True):
             "NotSupported": "Unsupported value",
             "Duplicate": "Duplicate value",
             "Forbidden": "Forbidden",
+            "NotFound": "Not found",
             "TooLong": "Too long",
             "TooMany": "Too many",
         }.get(self.type, self.type)
-        if self.type in ("Invalid", "NotSupported", "Duplicate") and self.show_value:
+        if self.type in ("Invalid", "NotSupported", "Duplicate", "NotFound") and self.show_value:
             text += ": " + _render_value(self.value)
         if self.detail:
             text += ": " + self.detail
@@ -73,6 +74,11 @@ def duplicate(field: str, value: object) -> FieldError:
 
 def forbidden(field: str, detail: str) -> FieldError:
     return FieldError("Forbidden", field, detail)
+
+
+def field_not_found(field: str, value: object) -> FieldError:
+    """field.NotFound: a reference to something that does not exist (e.g. a volume name)."""
+    return FieldError("NotFound", field, "", value)
 
 
 class APIError(Exception):
