@@ -15,6 +15,7 @@ import pytest
 from kubelite import devservers
 from kubelite.bus.connection import connect_nats
 from kubelite.devservers import ServerProcess
+from kubelite.storage import Unavailable
 from kubelite.storage.etcd import EtcdStore
 
 from tests.conftest import eventually
@@ -158,4 +159,46 @@ async def test_connect_nats_waits_for_a_late_server_and_calls_on_reconnect(tmp_p
     finally:
         if server is None:
             server = await late
+        server.stop()
+
+
+async def test_store_reports_unavailable_when_etcd_dies_and_recovers(tmp_path: Path) -> None:
+    client_port, peer_port = devservers.free_port(), devservers.free_port()
+
+    def start() -> ServerProcess:
+        return devservers.start_etcd(
+            tmp_path / "etcd",
+            client_port=client_port,
+            peer_port=peer_port,
+            log_path=tmp_path / "etcd.log",
+            die_with_parent=True,
+        )
+
+    server = start()
+    try:
+        store = await EtcdStore.connect(server.url, wait_seconds=5)
+        try:
+            watch = store.watch("/", start_revision=await store.current_revision() + 1)
+            await store.create("/first", b"1")
+            assert (await asyncio.wait_for(anext(watch), 5)).kv.key == "/first"
+            server.stop()
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(anext(watch), 20)
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(store.get("/first"), 20)
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(store.create("/second", b"2"), 20)
+
+            server = start()  # same ports and data: the same store object must recover
+
+            async def serving() -> bool:
+                try:
+                    return (await store.get("/first")) is not None
+                except Unavailable:
+                    return False
+
+            await eventually(serving, timeout=30, message="store usable after etcd restart")
+        finally:
+            await store.close()
+    finally:
         server.stop()
