@@ -186,7 +186,7 @@ def test_convert_for_kind() -> None:
         convert_for_kind(parse_field_selector("foo=bar"), "Pod")
     with pytest.raises(ValueError, match=r"^field label not supported: metadata.namespace$"):
         convert_for_kind(parse_field_selector("metadata.namespace=x"), "Node")
-    with pytest.raises(ValueError, match='"spec.replicas" is not a known field selector'):
+    with pytest.raises(ValueError, match=r'"spec\.replicas" is not a known field selector'):
         convert_for_kind(parse_field_selector("spec.replicas=1"), "Deployment")
     assert convert_for_kind(parse_field_selector("metadata.name=x"), "Deployment").matches(
         {"metadata.name": "x"}

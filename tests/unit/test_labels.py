@@ -6,6 +6,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kubelite.api.labels import (
     DOES_NOT_EXIST,
     EQUALS,
