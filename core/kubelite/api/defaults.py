@@ -1,0 +1,476 @@
+"""Kubernetes defaulting: `apply_defaults(obj)` fills in what Kubernetes fills in.
+
+Mirrors k8s.io/kubernetes pkg/apis/core/v1/defaults.go and
+pkg/apis/apps/v1/defaults.go (plus the declarative `+default` markers and the
+few defaults the Kubernetes registry applies on create: Service IP families,
+the Namespace "kubernetes" finalizer). A default never replaces a value the
+user set (the one exception is Kubernetes' own: the
+`kubernetes.io/metadata.name` namespace label always equals the name).
+
+Also normalises resource quantities that YAML gave as numbers (`cpu: 1`,
+`cpu: 0.5`) to the strings Kubernetes would return ("1", "0.5").
+
+Everything mutates in place, dispatching once on `type(obj)`; there is no
+copying and no reflection, since the apiserver runs this on every write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubelite.api.apps_v1 import (
+    Deployment,
+    DeploymentSpec,
+    DeploymentStrategy,
+    ReplicaSet,
+    ReplicaSetSpec,
+    RollingUpdateDeployment,
+)
+from kubelite.api.coordination_v1 import Lease
+from kubelite.api.core_v1 import (
+    Binding,
+    ClientIPConfig,
+    ConfigMap,
+    Container,
+    EmptyDirVolumeSource,
+    Endpoints,
+    Event,
+    Namespace,
+    NamespaceSpec,
+    NamespaceStatus,
+    Node,
+    Pod,
+    PodSecurityContext,
+    PodSpec,
+    PodTemplateSpec,
+    Probe,
+    Secret,
+    Service,
+    ServiceSpec,
+    SessionAffinityConfig,
+    Volume,
+)
+from kubelite.api.meta import Object
+
+__all__ = [
+    "NAMESPACE_FINALIZER",
+    "apply_defaults",
+    "default_pod_spec",
+    "default_pod_template",
+    "image_pull_policy_for",
+    "normalize_quantity",
+]
+
+NAMESPACE_FINALIZER = "kubernetes"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
+DEFAULT_VOLUME_MODE = 0o644  # 420: configMap, secret, projected, downwardAPI volumes
+DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def normalize_quantity(value: str | int | float) -> str:
+    """A quantity as Kubernetes prints it: 1 -> "1", 0.5 -> "0.5", 2.0 -> "2"."""
+    t = type(value)
+    if t is str:
+        return value  # type: ignore[return-value]
+    if t is int:
+        return str(value)
+    if t is float:
+        if value.is_integer():  # type: ignore[union-attr]
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _normalize_resources(rl: dict | None) -> None:
+    if rl:
+        for k, v in rl.items():
+            if type(v) is not str:
+                rl[k] = normalize_quantity(v)
+
+
+def image_pull_policy_for(image: str | None) -> str:
+    """Always for `:latest` or an untagged, undigested image; IfNotPresent otherwise.
+
+    As Kubernetes' parsers.ParseImageName: the tag is what follows the last
+    ':' after the last '/', so a registry port ("host:5000/app") is not a tag.
+    """
+    if not image:
+        return "Always"
+    if "@" in image:  # by digest: never "latest"
+        name, _, _ = image.partition("@")
+        slash = name.rfind("/")
+        colon = name.rfind(":")
+        tag = name[colon + 1:] if colon > slash else ""
+        return "Always" if tag == "latest" else "IfNotPresent"
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    if colon <= slash:  # no tag: Kubernetes assumes ":latest"
+        return "Always"
+    return "Always" if image[colon + 1:] == "latest" else "IfNotPresent"
+
+
+def _default_probe(p: Probe) -> None:
+    if not p.timeoutSeconds:
+        p.timeoutSeconds = 1
+    if not p.periodSeconds:
+        p.periodSeconds = 10
+    if not p.successThreshold:
+        p.successThreshold = 1
+    if not p.failureThreshold:
+        p.failureThreshold = 3
+    h = p.httpGet
+    if h is not None:
+        if not h.path:
+            h.path = "/"
+        if not h.scheme:
+            h.scheme = "HTTP"
+    g = p.grpc
+    if g is not None and g.service is None:
+        g.service = ""
+
+
+def _default_handler(h) -> None:  # LifecycleHandler
+    if h is not None:
+        g = h.httpGet
+        if g is not None:
+            if not g.path:
+                g.path = "/"
+            if not g.scheme:
+                g.scheme = "HTTP"
+
+
+def _default_env(env: list) -> None:
+    for e in env:
+        vf = e.valueFrom
+        if vf is not None:
+            fr = vf.fieldRef
+            if fr is not None and not fr.apiVersion:
+                fr.apiVersion = "v1"
+            rf = vf.resourceFieldRef
+            if rf is not None and rf.divisor is not None and type(rf.divisor) is not str:
+                rf.divisor = normalize_quantity(rf.divisor)
+
+
+def _default_container(c: Container) -> None:
+    if not c.imagePullPolicy:
+        c.imagePullPolicy = image_pull_policy_for(c.image)
+    if not c.terminationMessagePath:
+        c.terminationMessagePath = "/dev/termination-log"
+    if not c.terminationMessagePolicy:
+        c.terminationMessagePolicy = "File"
+    if c.ports:
+        for port in c.ports:
+            if not port.protocol:
+                port.protocol = "TCP"
+    if c.env:
+        _default_env(c.env)
+    r = c.resources
+    if r is not None:
+        _normalize_resources(r.limits)
+        _normalize_resources(r.requests)
+    if c.livenessProbe is not None:
+        _default_probe(c.livenessProbe)
+    if c.readinessProbe is not None:
+        _default_probe(c.readinessProbe)
+    if c.startupProbe is not None:
+        _default_probe(c.startupProbe)
+    lc = c.lifecycle
+    if lc is not None:
+        _default_handler(lc.postStart)
+        _default_handler(lc.preStop)
+
+
+def _default_volume(v: Volume) -> None:
+    if v.configMap is not None:
+        if v.configMap.defaultMode is None:
+            v.configMap.defaultMode = DEFAULT_VOLUME_MODE
+    elif v.secret is not None:
+        if v.secret.defaultMode is None:
+            v.secret.defaultMode = DEFAULT_VOLUME_MODE
+    elif v.emptyDir is not None:
+        if v.emptyDir.sizeLimit is not None and type(v.emptyDir.sizeLimit) is not str:
+            v.emptyDir.sizeLimit = normalize_quantity(v.emptyDir.sizeLimit)
+    elif v.hostPath is not None:
+        if v.hostPath.type is None:
+            v.hostPath.type = ""
+    elif v.projected is not None:
+        pj = v.projected
+        if pj.defaultMode is None:
+            pj.defaultMode = DEFAULT_VOLUME_MODE
+        if pj.sources:
+            for s in pj.sources:
+                if s.serviceAccountToken is not None and s.serviceAccountToken.expirationSeconds is None:
+                    s.serviceAccountToken.expirationSeconds = 3600
+                if s.downwardAPI is not None and s.downwardAPI.items:
+                    _default_downward_items(s.downwardAPI.items)
+    elif v.downwardAPI is not None:
+        if v.downwardAPI.defaultMode is None:
+            v.downwardAPI.defaultMode = DEFAULT_VOLUME_MODE
+        if v.downwardAPI.items:
+            _default_downward_items(v.downwardAPI.items)
+    elif (
+        v.persistentVolumeClaim is None and v.nfs is None and v.image is None
+        and v.csi is None and v.ephemeral is None
+    ):
+        # A volume with no source is an emptyDir (SetDefaults_Volume).
+        v.emptyDir = EmptyDirVolumeSource()
+    if v.image is not None and not v.image.pullPolicy:
+        v.image.pullPolicy = image_pull_policy_for(v.image.reference)
+
+
+def _default_downward_items(items: list) -> None:
+    for it in items:
+        fr = it.fieldRef
+        if fr is not None and not fr.apiVersion:
+            fr.apiVersion = "v1"
+
+
+def default_pod_spec(spec: PodSpec) -> None:
+    """SetDefaults_PodSpec and everything below it (containers, probes, volumes).
+
+    Applied to Pods and to pod templates alike.
+    """
+    if not spec.dnsPolicy:
+        spec.dnsPolicy = "ClusterFirst"
+    if not spec.restartPolicy:
+        spec.restartPolicy = "Always"
+    if spec.securityContext is None:
+        spec.securityContext = PodSecurityContext()
+    if spec.terminationGracePeriodSeconds is None:
+        spec.terminationGracePeriodSeconds = DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS
+    if not spec.schedulerName:
+        spec.schedulerName = DEFAULT_SCHEDULER_NAME
+    if spec.containers:
+        for c in spec.containers:
+            _default_container(c)
+    if spec.initContainers:
+        for c in spec.initContainers:
+            _default_container(c)
+    if spec.ephemeralContainers:
+        for c in spec.ephemeralContainers:
+            _default_container(c)
+    if spec.volumes:
+        for v in spec.volumes:
+            _default_volume(v)
+    _normalize_resources(spec.overhead)
+    r = spec.resources
+    if r is not None:
+        _normalize_resources(r.limits)
+        _normalize_resources(r.requests)
+
+
+def default_pod_template(t: PodTemplateSpec | None) -> None:
+    if t is not None:
+        if t.spec is None:
+            t.spec = PodSpec()
+        default_pod_spec(t.spec)
+
+
+def _requests_from_limits(containers: list[Container] | None) -> None:
+    if containers:
+        for c in containers:
+            r = c.resources
+            if r is not None and r.limits is not None:
+                if r.requests is None:
+                    r.requests = dict(r.limits)
+                else:
+                    req = r.requests
+                    for k, v in r.limits.items():
+                        if k not in req:
+                            req[k] = v
+
+
+def _host_network_ports(containers: list[Container] | None) -> None:
+    if containers:
+        for c in containers:
+            if c.ports:
+                for p in c.ports:
+                    if not p.hostPort:
+                        p.hostPort = p.containerPort
+
+
+# --------------------------------------------------------------------------
+# Per kind
+# --------------------------------------------------------------------------
+
+
+def _default_pod(pod: Pod) -> None:
+    spec = pod.spec
+    if spec is None:
+        spec = pod.spec = PodSpec()
+    default_pod_spec(spec)  # normalises quantities before they are copied below
+    # SetDefaults_Pod: only on Pods, not templates.
+    _requests_from_limits(spec.containers)
+    _requests_from_limits(spec.initContainers)
+    if spec.enableServiceLinks is None:
+        spec.enableServiceLinks = True
+    if spec.hostNetwork:
+        _host_network_ports(spec.containers)
+        _host_network_ports(spec.initContainers)
+
+
+def _default_service(svc: Service) -> None:
+    spec = svc.spec
+    if spec is None:
+        spec = svc.spec = ServiceSpec()
+    if not spec.sessionAffinity:
+        spec.sessionAffinity = "None"
+    if spec.sessionAffinity == "None":
+        spec.sessionAffinityConfig = None
+    elif spec.sessionAffinity == "ClientIP":
+        sac = spec.sessionAffinityConfig
+        if sac is None or sac.clientIP is None or sac.clientIP.timeoutSeconds is None:
+            spec.sessionAffinityConfig = SessionAffinityConfig(
+                clientIP=ClientIPConfig(timeoutSeconds=DEFAULT_CLIENT_IP_AFFINITY_SECONDS)
+            )
+    if not spec.type:
+        spec.type = "ClusterIP"
+    stype = spec.type
+    if spec.ports:
+        for p in spec.ports:
+            if not p.protocol:
+                p.protocol = "TCP"
+            if p.targetPort is None or p.targetPort == 0 or p.targetPort == "":
+                p.targetPort = p.port
+    if stype in ("NodePort", "LoadBalancer") or (stype == "ClusterIP" and spec.externalIPs):
+        # service.ExternallyAccessible
+        if not spec.externalTrafficPolicy:
+            spec.externalTrafficPolicy = "Cluster"
+    if spec.internalTrafficPolicy is None and stype in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec.internalTrafficPolicy = "Cluster"
+    if stype == "LoadBalancer" and spec.allocateLoadBalancerNodePorts is None:
+        spec.allocateLoadBalancerNodePorts = True
+    if stype != "ExternalName":
+        # The Kubernetes registry's IP-family defaulting on a single-stack IPv4 cluster.
+        if spec.ipFamilyPolicy is None:
+            spec.ipFamilyPolicy = "SingleStack"
+        if spec.ipFamilies is None:
+            spec.ipFamilies = ["IPv4"]
+
+
+def _default_deployment(d: Deployment) -> None:
+    spec = d.spec
+    if spec is None:
+        spec = d.spec = DeploymentSpec()
+    if spec.replicas is None:
+        spec.replicas = 1
+    st = spec.strategy
+    if st is None:
+        st = spec.strategy = DeploymentStrategy()
+    if not st.type:
+        st.type = "RollingUpdate"
+    if st.type == "RollingUpdate":
+        ru = st.rollingUpdate
+        if ru is None:
+            ru = st.rollingUpdate = RollingUpdateDeployment()
+        if ru.maxUnavailable is None:
+            ru.maxUnavailable = "25%"
+        if ru.maxSurge is None:
+            ru.maxSurge = "25%"
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    if spec.progressDeadlineSeconds is None:
+        spec.progressDeadlineSeconds = 600
+    default_pod_template(spec.template)
+
+
+def _default_replicaset(rs: ReplicaSet) -> None:
+    spec = rs.spec
+    if spec is None:
+        spec = rs.spec = ReplicaSetSpec()
+    if spec.replicas is None:
+        spec.replicas = 1
+    default_pod_template(spec.template)
+
+
+def _default_secret(s: Secret) -> None:
+    if not s.type:
+        s.type = "Opaque"
+
+
+def _default_namespace(ns: Namespace) -> None:
+    meta = ns.metadata
+    if meta.name:
+        labels = meta.labels
+        if labels is None:
+            meta.labels = {NAMESPACE_NAME_LABEL: meta.name}
+        elif labels.get(NAMESPACE_NAME_LABEL) != meta.name:
+            labels[NAMESPACE_NAME_LABEL] = meta.name
+    st = ns.status
+    if st is None:
+        ns.status = NamespaceStatus(phase="Active")
+    elif not st.phase:
+        st.phase = "Active"
+    # Kubernetes adds the "kubernetes" finalizer on create (namespace strategy),
+    # not in defaulting, because the namespace controller removes it while
+    # deleting. Here: add it only when no finalizers were given at all and the
+    # namespace is not being deleted, so a finalize call that empties the list
+    # ([] or an omitted list on a terminating namespace) is never undone.
+    if meta.deletionTimestamp is None:
+        spec = ns.spec
+        if spec is None:
+            ns.spec = NamespaceSpec(finalizers=[NAMESPACE_FINALIZER])
+        elif spec.finalizers is None:
+            spec.finalizers = [NAMESPACE_FINALIZER]
+
+
+def _default_node(node: Node) -> None:
+    st = node.status
+    if st is not None:
+        _normalize_resources(st.capacity)
+        _normalize_resources(st.allocatable)
+        if st.allocatable is None and st.capacity is not None:
+            st.allocatable = dict(st.capacity)
+
+
+def _default_endpoints(ep: Endpoints) -> None:
+    if ep.subsets:
+        for ss in ep.subsets:
+            if ss.ports:
+                for p in ss.ports:
+                    if not p.protocol:
+                        p.protocol = "TCP"
+
+
+def _noop(obj: Object) -> None:
+    pass
+
+
+# type -> (apiVersion, kind, defaulter)
+_DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
+    Pod: ("v1", "Pod", _default_pod),
+    Service: ("v1", "Service", _default_service),
+    Endpoints: ("v1", "Endpoints", _default_endpoints),
+    Namespace: ("v1", "Namespace", _default_namespace),
+    Node: ("v1", "Node", _default_node),
+    ConfigMap: ("v1", "ConfigMap", _noop),
+    Secret: ("v1", "Secret", _default_secret),
+    Event: ("v1", "Event", _noop),  # Kubernetes defines no Event defaults
+    Binding: ("v1", "Binding", _noop),
+    Deployment: ("apps/v1", "Deployment", _default_deployment),
+    ReplicaSet: ("apps/v1", "ReplicaSet", _default_replicaset),
+    Lease: ("coordination.k8s.io/v1", "Lease", _noop),
+}
+
+
+def apply_defaults(obj: Object) -> None:
+    """Fill in Kubernetes' defaults on `obj`, in place; user-set values are kept.
+
+    Also sets `apiVersion`/`kind` when they are missing. Unknown types are left
+    untouched.
+    """
+    entry = _DEFAULTERS.get(type(obj))
+    if entry is None:
+        return
+    if obj.apiVersion is None:
+        obj.apiVersion = entry[0]
+    if obj.kind is None:
+        obj.kind = entry[1]
+    entry[2](obj)
