@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
+from kubelite import devservers
+from kubelite.devservers import ServerProcess
 from kubelite.storage import (
     KV,
     Compacted,
@@ -17,8 +21,35 @@ from kubelite.storage import (
     Unavailable,
 )
 from kubelite.storage.etcd import EtcdStore, prefix_range_end
-
 from tests.conftest import eventually
+
+
+@pytest.fixture(scope="module")
+def private_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """An etcd of this module's own, for tests that compact history or count etcd-wide
+    watchers: neither may disturb (or be disturbed by) whoever else uses the shared one."""
+    base = tmp_path_factory.mktemp("private-etcd")
+    server = devservers.start_etcd(
+        base / "data",
+        client_port=devservers.free_port(),
+        peer_port=devservers.free_port(),
+        log_path=base / "etcd.log",
+        unsafe_no_fsync=True,
+        die_with_parent=True,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def private_store(private_etcd: ServerProcess) -> AsyncIterator[EtcdStore]:
+    etcd = await EtcdStore.connect(private_etcd.url, wait_seconds=10)
+    try:
+        yield etcd
+    finally:
+        await etcd.close()
 
 
 async def test_create_get_update_delete(store: EtcdStore, key_prefix: str) -> None:
@@ -214,8 +245,9 @@ def _etcd_watchers(etcd_url: str) -> int:
 
 
 async def test_closing_a_watch_cancels_it_in_etcd(
-    store: EtcdStore, key_prefix: str, etcd_url: str
+    private_store: EtcdStore, key_prefix: str, private_etcd: ServerProcess
 ) -> None:
+    store, etcd_url = private_store, private_etcd.url
     before = _etcd_watchers(etcd_url)
     watch = store.watch(key_prefix, start_revision=await store.current_revision() + 1)
     await store.create(key_prefix + "x", b"1")
@@ -229,8 +261,9 @@ async def test_closing_a_watch_cancels_it_in_etcd(
 
 
 async def test_compacted_revision_raises_for_list_and_watch(
-    store: EtcdStore, key_prefix: str
+    private_store: EtcdStore, key_prefix: str
 ) -> None:
+    store = private_store
     old = await store.create(key_prefix + "k", b"1")
     await store.update(key_prefix + "k", b"2", expected_revision=old)
     point = await store.current_revision()
