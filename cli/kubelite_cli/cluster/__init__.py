@@ -1,0 +1,1 @@
+"""Local cluster management: the services table, detached processes, cluster.json."""

@@ -1,0 +1,146 @@
+"""The one table of kubelite services `kubelite up` starts, and their command lines (pure).
+
+Convention: a service is started only when its package says it is ready to run,
+by a module attribute in `kubelite_<name>/__init__.py`:
+
+    IMPLEMENTED = True
+
+Until then `up` lists it as "not implemented" and skips it, so the table can
+name every service (with the exact command line it will get) before the
+service exists. Each entry's argv is built from the cluster's `Settings`;
+node-scoped services (nodeagent, proxy) get one process per node.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service command line may need."""
+
+    data_dir: Path
+    etcd_url: str
+    nats_url: str
+    apiserver_url: str
+    apiserver_port: int
+    nodes: int
+    runtime: str
+    service_cluster_ip_range: str
+    service_node_port_range: str = "30000-32767"
+    log_level: str = "info"
+    node_monitor_grace_period: str | None = None
+    default_unreachable_toleration_seconds: int | None = None
+    default_not_ready_toleration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # "apiserver": package kubelite_apiserver, command kubelite-apiserver
+    args: Callable[[Settings, str], list[str]]  # (settings, node name or "") -> flags
+    per_node: bool = False
+
+    @property
+    def module(self) -> str:
+        return "kubelite_" + self.name.replace("-", "_")
+
+    @property
+    def command(self) -> str:
+        return "kubelite-" + self.name
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One process to start: its display name, argv and the URL it serves (if any)."""
+
+    name: str
+    argv: list[str]
+    url: str = ""
+
+
+def _opt(flag: str, value: object | None) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
+def _apiserver(s: Settings, _node: str) -> list[str]:
+    return [
+        "--etcd", s.etcd_url, "--nats", s.nats_url,
+        "--bind-address", "127.0.0.1", "--port", str(s.apiserver_port),
+        "--service-cluster-ip-range", s.service_cluster_ip_range,
+        "--service-node-port-range", s.service_node_port_range,
+        *_opt("--default-unreachable-toleration-seconds", s.default_unreachable_toleration_seconds),
+        *_opt("--default-not-ready-toleration-seconds", s.default_not_ready_toleration_seconds),
+        "--log-level", s.log_level,
+    ]  # fmt: skip
+
+
+def _scheduler(s: Settings, _node: str) -> list[str]:
+    return ["--etcd", s.etcd_url, "--nats", s.nats_url, "--log-level", s.log_level]
+
+
+def _controller_manager(s: Settings, _node: str) -> list[str]:
+    return [
+        "--etcd", s.etcd_url, "--nats", s.nats_url,
+        *_opt("--node-monitor-grace-period", s.node_monitor_grace_period),
+        "--log-level", s.log_level,
+    ]  # fmt: skip
+
+
+def _nodeagent(s: Settings, node: str) -> list[str]:
+    return [
+        "--nats", s.nats_url, "--node-name", node, "--runtime", s.runtime,
+        "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
+    ]  # fmt: skip
+
+
+def _proxy(s: Settings, node: str) -> list[str]:
+    return ["--nats", s.nats_url, "--node-name", node, "--log-level", s.log_level]
+
+
+# Start order: the apiserver first (the others need it), node components last.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("apiserver", _apiserver),
+    ServiceSpec("scheduler", _scheduler),
+    ServiceSpec("controller-manager", _controller_manager),
+    ServiceSpec("nodeagent", _nodeagent, per_node=True),
+    ServiceSpec("proxy", _proxy, per_node=True),
+)
+
+
+def node_names(count: int) -> list[str]:
+    return [f"node-{i}" for i in range(1, count + 1)]
+
+
+def is_implemented(spec: ServiceSpec) -> bool:
+    try:
+        module = importlib.import_module(spec.module)
+    except ImportError:
+        return False
+    return bool(getattr(module, "IMPLEMENTED", False))
+
+
+def executable(spec: ServiceSpec) -> list[str]:
+    """The console command next to this Python (the venv's), else `python -m kubelite_x`."""
+    candidate = Path(sys.executable).parent / spec.command
+    if candidate.is_file():
+        return [str(candidate)]
+    found = shutil.which(spec.command)
+    return [found] if found else [sys.executable, "-m", spec.module]
+
+
+def launches(spec: ServiceSpec, settings: Settings) -> list[Launch]:
+    """The processes one service needs (one, or one per node)."""
+    base = executable(spec)
+    if spec.per_node:
+        return [
+            Launch(f"{spec.name}-{node}", [*base, *spec.args(settings, node)])
+            for node in node_names(settings.nodes)
+        ]
+    url = settings.apiserver_url if spec.name == "apiserver" else ""
+    return [Launch(spec.name, [*base, *spec.args(settings, "")], url)]

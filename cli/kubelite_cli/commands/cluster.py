@@ -1,0 +1,209 @@
+"""`kubelite up|down|status --data-dir DIR`: a whole cluster as local detached processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kubelite import devservers
+from kubelite.client.kubeconfig import write_kubeconfig
+from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
+from kubelite_cli.cluster.services import SERVICES, Settings, is_implemented, launches
+from kubelite_cli.cluster.state import (
+    ClusterState,
+    ProcessRecord,
+    load_state,
+    remove_state,
+    save_state,
+)
+from kubelite_cli.errors import CLIError
+from kubelite_cli.tables import render_table
+
+HOST = "127.0.0.1"
+DEFAULT_PORTS = {"etcd": 2379, "etcd-peer": 2380, "nats": 4222, "apiserver": 6443}
+# Without root the userspace proxy must bind cluster IPs itself: use loopback ones.
+ROOT_SERVICE_RANGE = "10.96.0.0/16"
+UNPRIVILEGED_SERVICE_RANGE = "127.96.0.0/16"
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports() -> dict[str, int]:
+    """The default ports where free, OS-chosen free ones otherwise (all distinct)."""
+    chosen: dict[str, int] = {}
+    for name, default in DEFAULT_PORTS.items():
+        port = default if port_is_free(default) else devservers.free_port(HOST)
+        while port in chosen.values():
+            port = devservers.free_port(HOST)
+        chosen[name] = port
+    return chosen
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_readyz(url: str, record: ProcessRecord, timeout: float) -> None:
+    """Poll GET /readyz until 200; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            raise CLIError(f"{record.name} exited during startup; last log lines "
+                           f"({record.log}): {_log_tail(record.log, 5)!r}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(0.2)
+    raise CLIError(f"{record.name} not ready at {url}/readyz after {timeout:.0f}s ({last}); "
+                   f"see {record.log}")
+
+
+def _server_record(server: devservers.ServerProcess) -> ProcessRecord:
+    return ProcessRecord(name=server.name, pid=server.pid, argv=list(server.popen.args),
+                         log=str(server.log_path), url=server.url,
+                         start_ticks=start_ticks(server.pid))
+
+
+def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
+    """Start everything; on any failure stop what was started and raise."""
+    logs = data_dir / "logs"
+    ports = pick_ports()
+    apiserver_url = f"http://{HOST}:{ports['apiserver']}"
+    started: list[ProcessRecord] = []
+    state = ClusterState(
+        data_dir=str(data_dir), kubeconfig=str(data_dir / "kubeconfig"),
+        apiserver_url=apiserver_url, etcd_url="", nats_url="",
+        nodes=args.nodes, runtime=args.runtime,
+        service_cluster_ip_range=(ROOT_SERVICE_RANGE if os.geteuid() == 0
+                                  else UNPRIVILEGED_SERVICE_RANGE),
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        processes=started,
+    )
+    try:
+        etcd = devservers.start_etcd(data_dir / "etcd", client_port=ports["etcd"],
+                                     peer_port=ports["etcd-peer"], log_path=logs / "etcd.log",
+                                     host=HOST)
+        started.append(_server_record(etcd))
+        nats = devservers.start_nats(data_dir / "nats", port=ports["nats"],
+                                     log_path=logs / "nats.log", host=HOST)
+        started.append(_server_record(nats))
+        state.etcd_url, state.nats_url = etcd.url, nats.url
+        save_state(data_dir, state)  # from here on `down` can clean up even if we crash
+        settings = Settings(
+            data_dir=data_dir, etcd_url=etcd.url, nats_url=nats.url,
+            apiserver_url=apiserver_url, apiserver_port=ports["apiserver"],
+            nodes=args.nodes, runtime=args.runtime,
+            service_cluster_ip_range=state.service_cluster_ip_range,
+            node_monitor_grace_period=args.node_monitor_grace_period,
+            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        )
+        for spec in SERVICES:
+            if not is_implemented(spec):
+                print(f"  {spec.name}: not implemented yet, skipped", flush=True)
+                continue
+            for launch in launches(spec, settings):
+                record = spawn_detached(launch.name, launch.argv, logs / f"{launch.name}.log")
+                record.url = launch.url
+                started.append(record)
+                save_state(data_dir, state)
+                if spec.name == "apiserver":
+                    wait_readyz(apiserver_url, record, args.timeout)
+        if not any(r.name == "apiserver" for r in started):
+            raise CLIError("the apiserver package does not report IMPLEMENTED = True")
+        dead = [r.name for r in started if not is_running(r)]
+        if dead:
+            raise CLIError(f"exited during startup: {', '.join(dead)} (see {logs})")
+    except BaseException:
+        stop_all(started, timeout=5.0)
+        remove_state(data_dir)
+        raise
+    write_kubeconfig(state.kubeconfig, apiserver_url, state.nats_url)
+    save_state(data_dir, state)
+    return state
+
+
+def status_table(state: ClusterState) -> str:
+    rows = [[r.name, str(r.pid), "alive" if is_running(r) else "dead", r.url or "-", r.log]
+            for r in state.processes]
+    return render_table(["NAME", "PID", "STATE", "URL", "LOG"], rows)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    if args.nodes < 0:
+        raise CLIError("--nodes must be >= 0")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    existing = load_state(data_dir)
+    if existing is not None:
+        alive = [r for r in existing.processes if is_running(r)]
+        if existing.processes and len(alive) == len(existing.processes):
+            print(f"kubelite cluster already running in {data_dir}")
+            print(status_table(existing))
+            return 0
+        if alive:
+            print(f"stopping the rest of a half-running cluster: {', '.join(r.name for r in alive)}")
+            stop_all(existing.processes)
+        remove_state(data_dir)
+    print(f"starting kubelite cluster in {data_dir}", flush=True)
+    state = start_cluster(args, data_dir)
+    print(status_table(state))
+    print(f"\napiserver:  {state.apiserver_url}\netcd:       {state.etcd_url}\n"
+          f"nats:       {state.nats_url}\nkubeconfig: {state.kubeconfig}\n"
+          f"try:        kubelite --kubeconfig {state.kubeconfig} get nodes", flush=True)
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    state = load_state(data_dir)
+    if state is None:
+        print(f"no kubelite cluster in {data_dir} (no cluster.json)")
+        return 0
+    killed = stop_all(state.processes, timeout=args.timeout)
+    left = [r.name for r in state.processes if is_running(r)]
+    if left:
+        print(f"error: still running after SIGKILL: {', '.join(left)}", file=sys.stderr)
+        return 1
+    remove_state(data_dir)
+    note = f" (killed after {args.timeout:.0f}s: {', '.join(killed)})" if killed else ""
+    print(f"stopped {len(state.processes)} processes{note}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    state = load_state(data_dir)
+    if state is None:
+        print(f"no kubelite cluster in {data_dir}")
+        return 1
+    print(status_table(state))
+    print(f"\nkubeconfig: {state.kubeconfig}")
+    return 0 if all(is_running(r) for r in state.processes) else 1

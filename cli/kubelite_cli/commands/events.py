@@ -1,0 +1,63 @@
+"""`kubelite events`: the Event objects of a namespace; with -f, the live NATS bus."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from kubelite_cli.errors import CLIError
+from kubelite_cli.events_fmt import format_message, is_shown
+from kubelite_cli.session import Session
+from kubelite_cli.tables import render_table, table_for
+
+
+async def follow(url: str, subject: str, duration: float | None) -> None:
+    """Print every shown message until interrupted (or for `duration` seconds)."""
+    import nats  # imported here: only `events -f` needs the bus client
+    from nats.errors import NoServersError
+
+    try:
+        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+    except (NoServersError, OSError) as exc:
+        raise CLIError(f"cannot connect to NATS at {url}: {exc}") from exc
+
+    async def on_message(msg: nats.aio.msg.Msg) -> None:
+        if is_shown(msg.subject):
+            print(format_message(msg.subject, msg.data, datetime.now(UTC)), flush=True)
+
+    try:
+        await nc.subscribe(subject, cb=on_message)
+        await nc.flush()
+        print(f"# following {subject} on {url}", file=sys.stderr, flush=True)
+        if duration:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        await nc.drain()
+
+
+def run(args: argparse.Namespace) -> int:
+    session = Session.from_args(args)
+    try:
+        if args.follow:
+            url = args.nats or session.config.nats_url
+            if not url:
+                raise CLIError("no NATS URL: the kubeconfig has no kubelite extension; pass --nats")
+            asyncio.run(follow(url, args.subject, args.timeout))
+            return 0
+        ns = None if args.all_namespaces else session.namespace
+        items = session.api.list("events", ns).get("items") or []
+        items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        if not items:
+            where = "" if args.all_namespaces else f" in {session.namespace} namespace"
+            print(f"No events found{where}.", file=sys.stderr)
+            return 0
+        header, rows = table_for("events", items, datetime.now(UTC),
+                                 all_namespaces=args.all_namespaces)
+        print(render_table(header, rows), flush=True)
+    finally:
+        session.close()
+    return 0

@@ -1,0 +1,117 @@
+"""`kubelite get RESOURCE [NAME...]`: tables per kind, -o wide|yaml|json|name, -w."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubelite.api import scheme
+from kubelite.api.scheme import ResourceInfo
+from kubelite_cli.errors import CLIError
+from kubelite_cli.output import as_list, name_ref, to_json, to_yaml, with_type
+from kubelite_cli.session import Session, resolve_resource
+from kubelite_cli.tables import render_table, table_for
+
+JSON = dict[str, Any]
+
+# `get all` when the scheme marks no resource with the "all" category (kubectl's list).
+_ALL_FALLBACK = ("pods", "services", "daemonsets", "deployments", "replicasets",
+                 "statefulsets", "jobs", "cronjobs")
+
+
+def resources_for(arg: str) -> list[ResourceInfo]:
+    """'pods', 'po,svc' or 'all' -> the resources to show, in order."""
+    out: list[ResourceInfo] = []
+    for part in arg.split(","):
+        if part.lower() == "all":
+            tagged = [i for i in scheme.all_resources() if "all" in i.categories]
+            found = tagged or [i for i in map(scheme.resolve, _ALL_FALLBACK) if i is not None]
+            out.extend(i for i in found if i not in out)
+        else:
+            info = resolve_resource(part)
+            if info not in out:
+                out.append(info)
+    return out
+
+
+def fetch(session: Session, info: ResourceInfo, args: argparse.Namespace) -> tuple[list[JSON], str]:
+    """The objects to show and the list's resourceVersion (for -w)."""
+    ns = None if args.all_namespaces or not info.namespaced else session.namespace
+    if args.names:
+        return [session.api.get(info, name, ns) for name in args.names], ""
+    result = session.api.list(info, ns, label_selector=args.selector,
+                              field_selector=args.field_selector)
+    items = result.get("items") or []
+    return items, str((result.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def print_objects(args: argparse.Namespace, info: ResourceInfo, items: list[JSON],
+                  single: bool, prefix: bool, with_header: bool = True) -> None:
+    fmt = args.output
+    if fmt in ("json", "yaml"):
+        typed = [with_type(o, info) for o in items]
+        doc = typed[0] if single and len(typed) == 1 else as_list(typed)
+        print(to_json(doc) if fmt == "json" else to_yaml(doc), flush=True)
+    elif fmt == "name":
+        for obj in items:
+            print(name_ref(obj, info), flush=True)
+    else:
+        name_prefix = name_ref({}, info) if prefix else ""
+        header, rows = table_for(
+            info.plural, items, datetime.now(UTC), wide=fmt == "wide",
+            all_namespaces=args.all_namespaces and info.namespaced,
+            show_labels=args.show_labels, name_prefix=name_prefix,
+        )
+        print(render_table(header, rows, with_header=with_header), flush=True)
+
+
+def _no_resources(session: Session, args: argparse.Namespace, infos: list[ResourceInfo]) -> str:
+    if args.all_namespaces or not any(i.namespaced for i in infos):
+        return "No resources found"
+    return f"No resources found in {session.namespace} namespace."
+
+
+def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: str) -> None:
+    ns = None if args.all_namespaces or not info.namespaced else session.namespace
+    deadline = time.monotonic() + args.request_timeout if args.request_timeout else None
+    timeout = int(args.request_timeout) if args.request_timeout else None
+    for _etype, obj in session.api.watch(
+        info, ns, args.names[0] if len(args.names) == 1 else None,
+        label_selector=args.selector, field_selector=args.field_selector,
+        resource_version=rv or None, timeout_seconds=timeout, allow_watch_bookmarks=None,
+    ):
+        if _etype == "BOOKMARK":
+            continue
+        print_objects(args, info, [obj], single=True, prefix=False, with_header=False)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+
+
+def run(args: argparse.Namespace) -> int:
+    infos = resources_for(args.resource)
+    session = Session.from_args(args)
+    try:
+        shown = 0
+        multi = len(infos) > 1
+        listed: list[tuple[ResourceInfo, str]] = []
+        for info in infos:
+            items, rv = fetch(session, info, args)
+            listed.append((info, rv))
+            if not items:
+                continue
+            if shown and args.output not in ("name",):
+                print()
+            print_objects(args, info, items, single=bool(args.names), prefix=multi)
+            shown += 1
+        if not shown and not args.names and args.output in (None, "wide"):
+            print(_no_resources(session, args, infos), file=sys.stderr)
+        if args.watch:
+            if multi:
+                raise CLIError("you may only specify a single resource type with --watch")
+            watch(session, infos[0], args, listed[0][1])
+    finally:
+        session.close()
+    return 0

@@ -1,0 +1,111 @@
+"""The argparse tree: global flags and one subcommand per verb."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def _lazy(module: str, func: str = "run") -> Callable[[argparse.Namespace], int]:
+    """Import a verb's module only when it runs (keeps `kubelite version` fast)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"kubelite_cli.commands.{module}"), func)(args)
+
+    return handler
+
+
+def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
+    p.add_argument("-o", "--output", choices=choices, default=None,
+                   help="output format: " + "|".join(choices))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS,
+                        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context to use")
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="namespace")
+    common.add_argument("--log-level", default=argparse.SUPPRESS,
+                        choices=["debug", "info", "warning", "error"], help="log level (stderr)")
+
+    parser = argparse.ArgumentParser(
+        prog="kubelite", parents=[common],
+        description="Drive a kubelite cluster (kubectl-like), and run one locally.",
+    )
+    parser.set_defaults(kubeconfig=None, context=None, namespace=None, log_level="warning")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+
+    def verb(name: str, help_text: str, handler: Callable[..., Any]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, parents=[common], description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = verb("apply", "create or update objects from manifests", _lazy("apply"))
+    p.add_argument("-f", "--filename", action="append", required=True,
+                   help="file, directory of manifests, or - for stdin (repeatable)")
+    p.add_argument("--dry-run", choices=["none", "server"], default="none")
+    _add_output(p, ("name",))
+
+    p = verb("get", "list or show objects", _lazy("get"))
+    p.add_argument("resource", help="resource type (pods, po, deploy, svc, all, ...)")
+    p.add_argument("names", nargs="*", help="object names")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-l", "--selector", help="label selector, e.g. app=web,tier!=db")
+    p.add_argument("--field-selector", help="field selector, e.g. spec.nodeName=node-1")
+    _add_output(p, ("wide", "yaml", "json", "name"))
+    p.add_argument("-w", "--watch", action="store_true", help="after listing, watch for changes")
+    p.add_argument("--show-labels", action="store_true")
+    p.add_argument("--request-timeout", type=float, default=None,
+                   help="stop watching after this many seconds")
+
+    p = verb("describe", "show an object in detail, with its events", _lazy("describe"))
+    p.add_argument("resource")
+    p.add_argument("names", nargs="+")
+
+    p = verb("delete", "delete objects by name or from manifests", _lazy("delete"))
+    p.add_argument("resource", nargs="?", help="resource type")
+    p.add_argument("names", nargs="*")
+    p.add_argument("-f", "--filename", action="append")
+    p.add_argument("--all", action="store_true", help="every object of the type in the namespace")
+    p.add_argument("-l", "--selector")
+    p.add_argument("--grace-period", type=int, default=-1,
+                   help="seconds to let pods stop (-1: the object's default; 0: immediately)")
+    p.add_argument("--cascade", choices=["background", "foreground", "orphan"],
+                   default="background")
+    p.add_argument("--ignore-not-found", action="store_true")
+    _add_output(p, ("name",))
+
+    p = verb("events", "cluster events: API Event objects, or with -f the live NATS bus",
+             _lazy("events"))
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="stream every message on the bus (kubelite.>, except API RPC traffic)")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("--nats", help="NATS URL (default: from the kubeconfig's kubelite extension)")
+    p.add_argument("--subject", default="kubelite.>", help="subject filter for -f")
+    p.add_argument("--timeout", type=float, default=None, help="stop following after N seconds")
+
+    verb("version", "client and server versions", _lazy("version"))
+
+    p = verb("up", "start a local cluster (etcd, NATS, every implemented service)",
+             _lazy("cluster", "run_up"))
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--runtime", choices=["process", "docker", "fake"], default="process")
+    p.add_argument("--node-monitor-grace-period", default=None,
+                   help="controller-manager: time before an unresponsive node is NotReady (e.g. 40s)")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=None)
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the apiserver to become ready")
+
+    p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
+
+    p = verb("status", "show the processes of a local cluster", _lazy("cluster", "run_status"))
+    p.add_argument("--data-dir", required=True)
+    return parser
