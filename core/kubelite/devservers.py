@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib.util
 import os
 import shutil
@@ -122,13 +123,20 @@ def _log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM us when the parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 _PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    # resolved in the parent: the forked child (maybe of a threaded parent) only calls it
+    return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+
+
+def _pdeathsig_preexec() -> Callable[[], object] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when its parent dies (Linux only)."""
+    if sys.platform != "linux":
+        return None
+    return functools.partial(_prctl(), _PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def _spawn(argv: list[str], log_path: Path, die_with_parent: bool) -> subprocess.Popen[bytes]:
@@ -141,7 +149,7 @@ def _spawn(argv: list[str], log_path: Path, die_with_parent: bool) -> subprocess
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the starter; stoppable later by PID
             close_fds=True,
-            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
+            preexec_fn=_pdeathsig_preexec() if die_with_parent else None,
         )
 
 

@@ -8,16 +8,17 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
+
 from kubelite import devservers
 from kubelite.bus.connection import connect_nats
 from kubelite.devservers import ServerProcess
 from kubelite.storage import Unavailable
 from kubelite.storage.etcd import EtcdStore
-
 from tests.conftest import eventually
 
 
@@ -202,3 +203,35 @@ async def test_store_reports_unavailable_when_etcd_dies_and_recovers(tmp_path: P
             await store.close()
     finally:
         server.stop()
+
+
+async def test_die_with_parent_stops_the_server_when_its_starter_is_killed(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from kubelite import devservers\n"
+        "d = Path(sys.argv[1])\n"
+        "s = devservers.start_nats(d, port=devservers.free_port(), log_path=d / 'nats.log',\n"
+        "                          jetstream=False, die_with_parent=True)\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    starter = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(tmp_path), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert starter.stdout is not None
+        server_pid = int(await asyncio.wait_for(starter.stdout.readline(), 30))
+        assert devservers.pid_alive(server_pid)
+        starter.kill()  # SIGKILL: no cleanup code runs in the starter
+        await asyncio.wait_for(starter.wait(), 10)
+        await eventually(
+            lambda: not devservers.pid_alive(server_pid),
+            message=f"nats-server {server_pid} outlived its killed starter",
+        )
+    finally:
+        if starter.returncode is None:
+            starter.kill()
+            await starter.wait()
