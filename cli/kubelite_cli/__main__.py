@@ -6,19 +6,18 @@ import logging
 import sys
 
 from kubelite_cli.errors import error_line
-from kubelite_cli.parser import build_parser
+from kubelite_cli.parser import build_parser, parse_args
 
 
 def run(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
+        build_parser().print_help(sys.stderr)
         return 1
     return int(args.handler(args) or 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _lazy(module: str, func: str = "run") -> Callable[[argparse.Namespace], int]:
@@ -18,13 +18,35 @@ def _lazy(module: str, func: str = "run") -> Callable[[argparse.Namespace], int]
     return handler
 
 
+# Global flags may come before or after the verb, so their actions default to
+# SUPPRESS (a subcommand must not overwrite a value given before it) and the
+# real defaults are filled in after parsing. (The actions are shared between
+# parsers, so `set_defaults` on one would change them for all.)
+GLOBAL_DEFAULTS = {"kubeconfig": None, "context": None, "namespace": None, "log_level": "warning"}
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one stderr line and exit 1, like every other kubelite error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    for key, value in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return args
+
+
 def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
     p.add_argument("-o", "--output", choices=choices, default=None,
                    help="output format: " + "|".join(choices))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineErrorParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS,
                         help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context to use")
@@ -32,12 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", default=argparse.SUPPRESS,
                         choices=["debug", "info", "warning", "error"], help="log level (stderr)")
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="kubelite", parents=[common],
         description="Drive a kubelite cluster (kubectl-like), and run one locally.",
     )
-    parser.set_defaults(kubeconfig=None, context=None, namespace=None, log_level="warning")
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=OneLineErrorParser)
 
     def verb(name: str, help_text: str, handler: Callable[..., Any]) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, parents=[common], description=help_text)
@@ -101,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-not-ready-toleration-seconds", type=int, default=None)
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for the apiserver to become ready")
+    p.add_argument("--random-ports", action="store_true",
+                   help="never use the default ports (2379, 4222, 6443); for tests")
 
     p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
     p.add_argument("--data-dir", required=True)

@@ -42,11 +42,14 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-def pick_ports() -> dict[str, int]:
+def pick_ports(use_defaults: bool = True) -> dict[str, int]:
     """The default ports where free, OS-chosen free ones otherwise (all distinct)."""
     chosen: dict[str, int] = {}
     for name, default in DEFAULT_PORTS.items():
-        port = default if port_is_free(default) else devservers.free_port(HOST)
+        if use_defaults and port_is_free(default):
+            port = default
+        else:
+            port = devservers.free_port(HOST)
         while port in chosen.values():
             port = devservers.free_port(HOST)
         chosen[name] = port
@@ -91,7 +94,7 @@ def _server_record(server: devservers.ServerProcess) -> ProcessRecord:
 def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     """Start everything; on any failure stop what was started and raise."""
     logs = data_dir / "logs"
-    ports = pick_ports()
+    ports = pick_ports(use_defaults=not args.random_ports)
     apiserver_url = f"http://{HOST}:{ports['apiserver']}"
     started: list[ProcessRecord] = []
     state = ClusterState(
