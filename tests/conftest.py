@@ -18,6 +18,7 @@ from typing import Any
 
 import nats.aio.client
 import pytest
+
 from kubelite import devservers
 from kubelite.bus.connection import connect_nats
 from kubelite.devservers import ServerProcess
