@@ -99,6 +99,8 @@ class APIError(Exception):
 
     def to_status(self) -> Status:
         return Status(
+            apiVersion="v1",
+            kind="Status",
             status="Failure",
             message=self.message,
             reason=self.reason,

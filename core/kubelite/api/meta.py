@@ -76,8 +76,9 @@ class StatusDetails(Model):
 class Status(Model):
     """metav1.Status: the body of every error and of some successful deletes."""
 
-    apiVersion: str = "v1"
-    kind: str = "Status"
+    # Always sent (no defaults, so omit_defaults never drops them).
+    apiVersion: str | None = None
+    kind: str | None = None
     metadata: ListMeta = msgspec.field(default_factory=ListMeta)
     status: str | None = None  # "Success" | "Failure"
     message: str | None = None

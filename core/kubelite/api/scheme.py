@@ -61,6 +61,7 @@ class ResourceInfo:
 _BY_PLURAL: dict[tuple[str, str], ResourceInfo] = {}  # (group, plural)
 _BY_KIND: dict[tuple[str, str], ResourceInfo] = {}  # (apiVersion, kind)
 _ALL: list[ResourceInfo] = []
+_loaded = False
 
 
 def register(info: ResourceInfo) -> ResourceInfo:
@@ -99,5 +100,8 @@ def resolve(name: str) -> ResourceInfo | None:
 
 
 def _ensure_loaded() -> None:
-    if not _ALL:
+    """Import every group module once, whichever module registered first."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
         import kubelite.api.all_kinds  # noqa: F401  (registers every kind)

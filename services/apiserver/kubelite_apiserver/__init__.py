@@ -1,1 +1,2 @@
 """kubelite_apiserver."""
+IMPLEMENTED = True
