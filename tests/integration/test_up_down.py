@@ -1,0 +1,68 @@
+"""`kubelite up` starts a whole local cluster as detached processes; `down` leaves none behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from kubelite.devservers import pid_alive
+
+KUBELITE = [sys.executable, "-m", "kubelite_cli"]
+
+
+def kubelite(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KUBELITE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_up_status_down(tmp_path: Path) -> None:
+    data_dir = tmp_path / "cluster"
+    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
+                  "--random-ports", "--node-monitor-grace-period", "7s",
+                  "--default-not-ready-toleration-seconds", "11")
+    state_file = data_dir / "cluster.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    try:
+        assert up.returncode == 0, f"up failed: {up.stdout}\n{up.stderr}"
+        assert state is not None, "up wrote no cluster.json"
+        names = [p["name"] for p in state["processes"]]
+        assert names[:3] == ["etcd", "nats", "apiserver"], names
+        assert state["node_monitor_grace_period"] == "7s"
+        assert state["default_not_ready_toleration_seconds"] == 11
+        for proc in state["processes"]:
+            assert pid_alive(proc["pid"]), f"{proc['name']} not running after up"
+            assert Path(proc["log"]).parent == data_dir / "logs"
+
+        with urllib.request.urlopen(state["apiserver_url"] + "/readyz", timeout=5) as resp:
+            assert resp.status == 200
+        with urllib.request.urlopen(state["apiserver_url"] + "/version", timeout=5) as resp:
+            assert "gitVersion" in json.load(resp)
+        kubeconfig = (data_dir / "kubeconfig").read_text()
+        assert state["apiserver_url"] in kubeconfig and state["nats_url"] in kubeconfig
+
+        again = kubelite("up", "--data-dir", str(data_dir), "--random-ports")
+        assert again.returncode == 0, again.stderr
+        assert "already running" in again.stdout
+        again_state = json.loads(state_file.read_text())
+        assert [p["pid"] for p in again_state["processes"]] == [p["pid"] for p in state["processes"]]
+
+        status = kubelite("status", "--data-dir", str(data_dir))
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("alive") == len(state["processes"])
+    finally:
+        down = kubelite("down", "--data-dir", str(data_dir))
+    assert down.returncode == 0, f"down failed: {down.stdout}\n{down.stderr}"
+    assert state is not None
+    still = [p["name"] for p in state["processes"] if pid_alive(p["pid"])]
+    assert not still, f"still running after down: {still}"
+    assert not state_file.exists()
+    after = kubelite("status", "--data-dir", str(data_dir))
+    assert after.returncode == 1 and "no kubelite cluster" in after.stdout
+
+
+def test_down_without_cluster_is_a_no_op(tmp_path: Path) -> None:
+    down = kubelite("down", "--data-dir", str(tmp_path))
+    assert down.returncode == 0
+    assert "no kubelite cluster" in down.stdout
