@@ -1,1 +1,107 @@
-"""Validation of API objects, with Kubernetes' field paths and messages."""
+"""Validation of API objects, with Kubernetes' field paths and messages.
+
+`validate(obj)` on create and `validate_update(new, old)` on update return every
+problem found as `FieldError`s (empty list: valid); the apiserver turns a
+non-empty list into a 422 with `kubelite.errors.invalid_object`. Both include
+the ObjectMeta checks with the name rule of the object's kind. Kinds without a
+validator of their own get the ObjectMeta checks only.
+
+Call them after `kubelite.api.defaults.apply_defaults`, as Kubernetes does;
+unset defaulted fields are accepted either way. On update the apiserver is
+expected to carry over what Kubernetes carries over before validating
+(uid, creationTimestamp, an empty Service clusterIP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubelite.api.apps_v1 import Deployment, ReplicaSet
+from kubelite.api.coordination_v1 import Lease
+from kubelite.api.core_v1 import (
+    Binding,
+    ConfigMap,
+    Endpoints,
+    Event,
+    Namespace,
+    Node,
+    Pod,
+    Secret,
+    Service,
+)
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.validation import apps, core
+from kubelite.api.validation.names import (
+    name_is_dns_subdomain,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+from kubelite.errors import FieldError
+
+Validator = Callable[[Any], list[FieldError]]
+UpdateValidator = Callable[[Any, Any], list[FieldError]]
+
+_CREATE: dict[type, Validator] = {
+    Pod: core.validate_pod,
+    Service: core.validate_service,
+    ConfigMap: core.validate_config_map,
+    Secret: core.validate_secret,
+    Namespace: core.validate_namespace,
+    Node: core.validate_node,
+    Endpoints: core.validate_endpoints,
+    Event: core.validate_event,
+    Binding: core.validate_binding,
+    Deployment: apps.validate_deployment,
+    ReplicaSet: apps.validate_replica_set,
+    Lease: apps.validate_lease,
+}
+
+_UPDATE: dict[type, UpdateValidator] = {
+    Pod: core.validate_pod_update,
+    Service: core.validate_service_update,
+    ConfigMap: core.validate_config_map_update,
+    Secret: core.validate_secret_update,
+    Namespace: core.validate_namespace_update,
+    Node: core.validate_node_update,
+    Endpoints: core.validate_endpoints_update,
+    Event: core.validate_event_update,
+    Deployment: apps.validate_deployment_update,
+    ReplicaSet: apps.validate_replica_set_update,
+    Lease: apps.validate_lease_update,
+}
+
+
+def _namespaced(obj: Any) -> bool:
+    """Scope from the scheme; an unregistered type is namespaced iff it names a namespace."""
+    from kubelite.api.scheme import all_resources
+
+    for info in all_resources():
+        if isinstance(obj, info.type):
+            return info.namespaced
+    meta = getattr(obj, "metadata", None)
+    return bool(meta is not None and meta.namespace)
+
+
+def _meta(obj: Any) -> ObjectMeta:
+    meta = getattr(obj, "metadata", None)
+    return meta if meta is not None else ObjectMeta()
+
+
+def validate(obj: Any) -> list[FieldError]:
+    """Every problem with `obj` as a new object (create)."""
+    validator = _CREATE.get(type(obj))
+    if validator is not None:
+        return validator(obj)
+    return validate_object_meta(_meta(obj), namespaced=_namespaced(obj), name_fn=name_is_dns_subdomain)
+
+
+def validate_update(new: Any, old: Any) -> list[FieldError]:
+    """Every problem with replacing `old` by `new` (update, patch)."""
+    validator = _UPDATE.get(type(new))
+    if validator is not None and type(old) is type(new):
+        return validator(new, old)
+    return validate_object_meta_update(_meta(new), _meta(old))
+
+
+__all__ = ["FieldError", "validate", "validate_update"]
