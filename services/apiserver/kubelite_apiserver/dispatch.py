@@ -34,7 +34,8 @@ class APIRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str = ""
     subresource: str = ""
     params: dict[str, str] = {}
-    body: msgspec.Raw | None = None
+    # The request body as JSON (absent for get/list/delete). Raw keeps it undecoded.
+    body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
     contentType: str = "application/json"
 
 
@@ -69,7 +70,7 @@ def resolve(req: APIRequest) -> ResourceInfo:
 
 async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) -> tuple[int, bytes]:
     """Serve one request; every error becomes a Kubernetes Status with its HTTP code."""
-    if body is None and req.body is not None:
+    if body is None:
         body = bytes(req.body)
     try:
         return await _dispatch(reg, req, body or b"")

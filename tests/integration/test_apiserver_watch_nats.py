@@ -1,0 +1,193 @@
+"""Watch streams, NATS request-reply and change events of the apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import msgspec
+
+from kubelite.bus import subjects
+
+
+async def watch_lines(api: httpx.AsyncClient, path: str, params: dict, n: int, wait: float = 10) -> list[dict]:
+    """Read n events from a ?watch=true stream (fails after `timeout` seconds)."""
+    out: list[dict] = []
+
+    async def read() -> None:
+        async with api.stream("GET", path, params={"watch": "true", **params}) as r:
+            assert r.status_code == 200, await r.aread()
+            async for line in r.aiter_lines():
+                if line.strip():
+                    out.append(json.loads(line))
+                    if len(out) >= n:
+                        return
+
+    try:
+        await asyncio.wait_for(read(), wait)
+    except TimeoutError:
+        raise AssertionError(f"watch {path} {params}: got {len(out)} of {n} events: {out}") from None
+    return out
+
+
+def cm(name: str, value: str = "1", **labels: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels or None}, "data": {"v": value}}
+
+
+async def test_watch_resumes_from_resource_version(api: httpx.AsyncClient, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    first = (await api.post(base, json=cm("a"))).json()
+    rv = first["metadata"]["resourceVersion"]
+    b = (await api.post(base, json=cm("b"))).json()
+    b["data"]["v"] = "2"
+    await api.put(f"{base}/b", json=b)
+    await api.delete(f"{base}/a")
+    events = await watch_lines(api, base, {"resourceVersion": rv}, 3)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "a")]
+    revs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert revs == sorted(revs) and revs[0] > int(rv)
+
+
+async def test_watch_without_version_starts_with_current_state(api: httpx.AsyncClient, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await api.post(base, json=cm("x"))
+    await api.post(base, json=cm("y"))
+
+    async def later_write() -> None:
+        await asyncio.sleep(0.3)
+        await api.post(base, json=cm("z"))
+
+    writer = asyncio.create_task(later_write())
+    events = await watch_lines(api, base, {}, 3)
+    await writer
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "x"), ("ADDED", "y"), ("ADDED", "z")]
+
+
+async def test_watch_with_label_selector_sees_objects_enter_and_leave(api: httpx.AsyncClient, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    rv = (await api.get(base)).json()["metadata"]["resourceVersion"]
+    await api.post(base, json=cm("m", app="web"))
+    cur = (await api.get(f"{base}/m")).json()
+    cur["metadata"]["labels"] = {"app": "other"}
+    await api.put(f"{base}/m", json=cur)
+    await api.post(base, json=cm("n", app="other"))
+    await api.post(base, json=cm("o", app="web"))
+    events = await watch_lines(api, base, {"resourceVersion": rv, "labelSelector": "app=web"}, 3)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "m"), ("DELETED", "m"), ("ADDED", "o")]
+
+
+async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, namespace: str, store) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    old = (await api.post(base, json=cm("c1"))).json()["metadata"]["resourceVersion"]
+    await api.post(base, json=cm("c2"))
+    await api.post(base, json=cm("c2b"))
+    await store.compact(await store.current_revision())
+    events = await watch_lines(api, base, {"resourceVersion": old}, 1)
+    assert events[0]["type"] == "ERROR"
+    status = events[0]["object"]
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
+    # A list continue token from before the compaction is expired too.
+    page = (await api.get(base, params={"limit": "1"})).json()
+    await api.post(base, json=cm("c3"))
+    await store.compact(await store.current_revision())
+    r = await api.get(base, params={"limit": "1", "continue": page["metadata"]["continue"]})
+    assert (r.status_code, r.json()["reason"]) == (410, "Expired")
+
+
+async def nats_call(nc, verb: str, resource: str, **fields) -> tuple[int, dict]:
+    req = {"verb": verb, "resource": resource, **fields}
+    msg = await nc.request(subjects.api(verb, resource), msgspec.json.encode(req), timeout=10)
+    reply = msgspec.json.decode(msg.data)
+    return reply["code"], reply["body"]
+
+
+async def test_nats_rpc_answers_like_rest(api: httpx.AsyncClient, nats_client, namespace: str) -> None:
+    body = cm("via-nats")
+    code, created = await nats_call(nats_client, "create", "configmaps", namespace=namespace, body=body)
+    assert code == 201 and created["metadata"]["name"] == "via-nats"
+    rest = (await api.get(f"/api/v1/namespaces/{namespace}/configmaps/via-nats")).json()
+    code, got = await nats_call(nats_client, "get", "configmaps", namespace=namespace, name="via-nats")
+    assert code == 200 and got == rest == created
+    # Same errors, byte for byte.
+    code, err = await nats_call(nats_client, "create", "configmaps", namespace=namespace, body=body)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json=body)
+    assert (code, err) == (r.status_code, r.json()) and code == 409
+    code, err = await nats_call(nats_client, "get", "configmaps", namespace=namespace, name="nope")
+    r = await api.get(f"/api/v1/namespaces/{namespace}/configmaps/nope")
+    assert (code, err) == (r.status_code, r.json()) and code == 404
+    bad = {"metadata": {"name": "Bad"}, "spec": {"containers": []}}
+    code, err = await nats_call(nats_client, "create", "pods", namespace=namespace, body=bad)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=bad)
+    assert (code, err) == (r.status_code, r.json()) and code == 422
+    code, lst = await nats_call(nats_client, "list", "configmaps", namespace=namespace,
+                                params={"labelSelector": "missing=1"})
+    assert code == 200 and lst["items"] == [] and lst["kind"] == "ConfigMapList"
+    code, patched = await nats_call(
+        nats_client, "patch", "configmaps", namespace=namespace, name="via-nats",
+        body={"data": {"v": "9"}}, contentType="application/merge-patch+json")
+    assert code == 200 and patched["data"]["v"] == "9"
+    code, _ = await nats_call(nats_client, "delete", "configmaps", namespace=namespace, name="via-nats")
+    assert code == 200
+    code, err = await nats_call(nats_client, "get", "deployments", group="apps", namespace=namespace, name="x")
+    assert code == 404 and err["details"]["group"] == "apps"
+
+
+async def collect(nc, subject: str) -> tuple[list[dict], object]:
+    got: list[dict] = []
+
+    async def cb(msg) -> None:
+        got.append({"subject": msg.subject, **msgspec.json.decode(msg.data)})
+
+    sub = await nc.subscribe(subject, cb=cb)
+    await nc.flush()
+    return got, sub
+
+
+async def until(pred, wait: float = 5, message: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + wait
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(message or "condition not met")
+        await asyncio.sleep(0.02)
+
+
+async def test_change_events_exactly_once_per_write(api: httpx.AsyncClient, nats_client, namespace: str) -> None:
+    got, sub = await collect(nats_client, f"kubelite.changes.configmaps.{namespace}.>")
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await api.post(base, json=cm("e1"))
+    cur = (await api.get(f"{base}/e1")).json()
+    cur["data"]["v"] = "2"
+    await api.put(f"{base}/e1", json=cur)
+    await api.put(f"{base}/e1", json=(await api.get(f"{base}/e1")).json())  # no-op: no write, no event
+    await api.post(base, json=cm("e1"))  # rejected: no event
+    await api.delete(f"{base}/e1")
+    # A marker write, so we know everything before it has arrived.
+    await api.post(base, json=cm("zz-marker"))
+    await until(lambda: any(e["object"]["metadata"]["name"] == "zz-marker" for e in got),
+                message=f"events so far: {got}")
+    await sub.unsubscribe()
+    seq = [(e["type"], e["object"]["metadata"]["name"]) for e in got]
+    assert seq == [("ADDED", "e1"), ("MODIFIED", "e1"), ("DELETED", "e1"), ("ADDED", "zz-marker")]
+    assert got[0]["subject"] == f"kubelite.changes.configmaps.{namespace}.e1"
+    revs = [int(e["object"]["metadata"]["resourceVersion"]) for e in got]
+    assert revs == sorted(set(revs))
+
+
+async def test_bound_pods_published_on_node_subject(api: httpx.AsyncClient, nats_client, namespace: str) -> None:
+    got, sub = await collect(nats_client, subjects.node_pods("node-a.lab"))
+    base = f"/api/v1/namespaces/{namespace}/pods"
+    pod = {"metadata": {"name": "np"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    await api.post(base, json=pod)
+    await api.post(f"{base}/np/binding", json={"metadata": {"name": "np"}, "target": {"name": "node-a.lab"}})
+    await until(lambda: len(got) >= 1, message="bound pod not published on node subject")
+    await sub.unsubscribe()
+    assert got[0]["subject"] == "kubelite.node.node-a~lab.pods"
+    assert got[0]["object"]["spec"]["nodeName"] == "node-a.lab"
+    conds = {c["type"]: c["status"] for c in got[0]["object"]["status"]["conditions"]}
+    assert conds["PodScheduled"] == "True"
+
+
