@@ -191,3 +191,26 @@ async def test_bound_pods_published_on_node_subject(api: httpx.AsyncClient, nats
     assert conds["PodScheduled"] == "True"
 
 
+
+
+async def test_typed_nats_client(apiserver, nats_client, namespace: str) -> None:
+    from kubelite.api.core_v1 import ConfigMap
+    from kubelite.client.nats import NatsAPIClient
+    from kubelite.errors import APIError
+
+    client = NatsAPIClient(nats_client)
+    made = await client.create(msgspec.convert({"metadata": {"name": "typed", "namespace": namespace},
+                                                "data": {"a": "1"}}, ConfigMap))
+    assert isinstance(made, ConfigMap) and made.metadata.uid
+    items, rv = await client.list("configmaps", namespace)
+    assert [i.metadata.name for i in items] == ["typed"] and int(rv) > 0
+    made.data = {"a": "2"}
+    updated = await client.update(made)
+    assert updated.data == {"a": "2"}
+    try:
+        await client.get("cm", namespace, "missing")
+    except APIError as exc:
+        assert (exc.code, exc.reason) == (404, "NotFound")
+    else:
+        raise AssertionError("expected NotFound")
+    await client.delete("configmaps", namespace, "typed")
