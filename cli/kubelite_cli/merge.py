@@ -17,6 +17,21 @@ JSON = dict[str, Any]
 # Top-level fields that are not content: never taken from the file.
 _NOT_CONTENT = {"apiVersion", "kind", "metadata", "status"}
 _MERGED_META = ("labels", "annotations")
+# Keys the server or controllers set on metadata: neither a difference nor lost on update.
+_SERVER_OWNED_PREFIXES = (
+    "kubernetes.io/metadata.name",  # namespaces' automatic name label
+    "deployment.kubernetes.io/",  # revision annotations of Deployments/ReplicaSets
+    "kubectl.kubernetes.io/",
+    "control-plane.alpha.kubernetes.io/",
+)
+
+
+def _user_keys(mapping: dict[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (mapping or {}).items() if not k.startswith(_SERVER_OWNED_PREFIXES)}
+
+
+def _server_keys(mapping: dict[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (mapping or {}).items() if k.startswith(_SERVER_OWNED_PREFIXES)}
 
 
 def is_subset(want: Any, have: Any) -> bool:
@@ -39,7 +54,7 @@ def is_subset(want: Any, have: Any) -> bool:
 def unchanged(desired: JSON, current: JSON) -> bool:
     meta_d, meta_c = desired.get("metadata") or {}, current.get("metadata") or {}
     for key in _MERGED_META:
-        if (meta_d.get(key) or {}) != (meta_c.get(key) or {}):
+        if _user_keys(meta_d.get(key)) != _user_keys(meta_c.get(key)):
             return False
     return all(is_subset(v, current.get(k)) for k, v in desired.items() if k not in _NOT_CONTENT)
 
@@ -67,8 +82,9 @@ def merged_for_update(desired: JSON, current: JSON) -> JSON:
     meta = out.setdefault("metadata", {})
     meta_d = desired.get("metadata") or {}
     for key in _MERGED_META:
-        if meta_d.get(key):
-            meta[key] = copy.deepcopy(meta_d[key])
+        merged = {**_server_keys(meta.get(key)), **(meta_d.get(key) or {})}
+        if merged:
+            meta[key] = merged
         else:
             meta.pop(key, None)
     if current.get("kind") == "Service" and isinstance(out.get("spec"), dict):
