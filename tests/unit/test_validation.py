@@ -512,6 +512,12 @@ def test_pod_update_allows_images_deadline_tolerations_and_labels() -> None:
     assert _pod_update(change) == []
 
 
+def test_pod_update_may_remove_scheduling_gates() -> None:
+    old = build(Pod, {**VALID_POD, "spec": {**VALID_POD["spec"], "schedulingGates": [{"name": "example.com/wait"}]}})
+    new = build(Pod, VALID_POD)
+    assert validate_update(new, old) == []
+
+
 def test_pod_update_forbids_other_spec_changes() -> None:
     errors = _pod_update(set_path("spec.containers.0.ports.0.containerPort", 8080))
     (error,) = errors
@@ -535,9 +541,10 @@ def test_pod_update_forbids_other_spec_changes() -> None:
         (set_path("metadata.name", "other"), "metadata.name", "Invalid"),
         (set_path("metadata.uid", "uid-2"), "metadata.uid", "Invalid"),
         (set_path("spec.containers.0.name", "Bad_Name"), "spec.containers[0].name", "Invalid"),
+        (set_path("spec.schedulingGates", [{"name": "example.com/wait"}]), "spec.schedulingGates", "Forbidden"),
     ],
     ids=["remove container", "raise deadline", "drop deadline", "remove toleration", "rename", "uid",
-         "still validated"],
+         "still validated", "add scheduling gate"],
 )
 def test_pod_update_rule(mutate: Mutator, field: str, type_: str) -> None:
     assert (field, type_) in where(_pod_update(mutate))
@@ -805,7 +812,7 @@ DEPLOYMENT_RULES = [
      "spec.template.spec.containers[0].image", "Required"),
     ("template label value", set_path("spec.template.metadata.labels.extra", "bad value"),
      "spec.template.metadata.labels", "Invalid"),
-    ("strategy type", set_path("spec.strategy.type", "BlueGreen"), "spec.strategy.type", "NotSupported"),
+    ("strategy type", set_path("spec.strategy.type", "BlueGreen"), "spec.strategy", "NotSupported"),
     ("rollingUpdate with Recreate", set_path("spec.strategy.type", "Recreate"),
      "spec.strategy.rollingUpdate", "Forbidden"),
     ("maxSurge negative", set_path("spec.strategy.rollingUpdate.maxSurge", -1),

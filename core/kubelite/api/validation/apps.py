@@ -163,7 +163,8 @@ def validate_deployment_strategy(strategy: Any, path: str) -> list[FieldError]:
         if strategy.rollingUpdate is None:
             return []
         return validate_rolling_update(strategy.rollingUpdate, f"{path}.rollingUpdate")
-    return [not_supported(f"{path}.type", kind, STRATEGY_TYPES)]
+    # Kubernetes reports this on the strategy itself (with the whole struct as value).
+    return [not_supported(path, kind, STRATEGY_TYPES)]
 
 
 def _validate_deployment_spec(d: Deployment) -> list[FieldError]:

@@ -856,12 +856,21 @@ def validate_pod_update(new: Pod, old: Pod) -> list[FieldError]:
         )
 
     errs += _only_added_tolerations(new_spec.tolerations, old_spec.tolerations)
+    old_gates = {g.name for g in old_spec.schedulingGates or ()}
+    for gate in new_spec.schedulingGates or ():
+        if gate.name not in old_gates:
+            errs.append(
+                forbidden(
+                    "spec.schedulingGates",
+                    f"only deletion is allowed, but found new scheduling gate '{gate.name}'",
+                )
+            )
 
     munged, original = _builtins(new_spec), _builtins(old_spec)
     for kind in ("containers", "initContainers"):
         for ctr, old_ctr in zip(munged.get(kind) or (), original.get(kind) or (), strict=True):
             _set_or_drop(ctr, "image", old_ctr.get("image"))
-    for name in ("activeDeadlineSeconds", "tolerations"):
+    for name in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
         _set_or_drop(munged, name, original.get(name))
     old_grace = original.get("terminationGracePeriodSeconds")
     if old_grace is not None and old_grace < 0 and munged.get("terminationGracePeriodSeconds") == 1:
