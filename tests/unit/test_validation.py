@@ -23,6 +23,7 @@ from kubelite.api.core_v1 import (
     Secret,
     Service,
 )
+from kubelite.api.defaults import apply_defaults
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.validation import validate, validate_update
 from kubelite.api.validation.names import (
@@ -891,3 +892,15 @@ def test_unknown_types_get_metadata_checks_only() -> None:
     assert where(validate_update(Widget(metadata=ObjectMeta(name="b", namespace="n")), old)) == {
         ("metadata.name", "Invalid")
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "manifest"),
+    [(Pod, VALID_POD), (Service, VALID_SERVICE), (Deployment, VALID_DEPLOYMENT)],
+    ids=["pod", "service", "deployment"],
+)
+def test_defaulted_objects_stay_valid(kind: type, manifest: dict[str, Any]) -> None:
+    """The apiserver defaults before validating; defaulting must not produce invalid objects."""
+    obj = build(kind, copy.deepcopy(manifest))
+    apply_defaults(obj)
+    assert validate(obj) == []
