@@ -904,3 +904,18 @@ def test_defaulted_objects_stay_valid(kind: type, manifest: dict[str, Any]) -> N
     obj = build(kind, copy.deepcopy(manifest))
     apply_defaults(obj)
     assert validate(obj) == []
+
+
+def test_pod_status_update() -> None:
+    from kubelite.api.validation import validate_status_update
+
+    old = _stored_pod()
+    new = build(Pod, {**msgspec.to_builtins(old), "status": {
+        "phase": "Running", "podIP": "10.244.1.7",
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "example.com/Gate", "status": "True"}]}})
+    assert validate_status_update(new, old) == []
+    bad = build(Pod, {**msgspec.to_builtins(new), "status": {"podIP": "10.244.1", "conditions": [{"type": "bad type"}]}})
+    bad.spec.nodeName = "node-9"
+    assert where(validate_status_update(bad, old)) == {
+        ("status.nodeName", "Forbidden"), ("status.podIP", "Invalid"), ("metadata.conditions[0].Type", "Invalid")
+    }

@@ -104,4 +104,16 @@ def validate_update(new: Any, old: Any) -> list[FieldError]:
     return validate_object_meta_update(_meta(new), _meta(old))
 
 
-__all__ = ["FieldError", "validate", "validate_update"]
+def validate_status_update(new: Any, old: Any) -> list[FieldError]:
+    """A write to the status subresource: metadata rules only, plus Pod's own status rules.
+
+    The caller keeps the stored spec (as Kubernetes' status strategies do), so the
+    spec is not re-validated here.
+    """
+    errs = validate_object_meta_update(_meta(new), _meta(old))
+    if isinstance(new, Pod) and isinstance(old, Pod):
+        errs += core.validate_pod_status(new, old)
+    return errs
+
+
+__all__ = ["FieldError", "validate", "validate_status_update", "validate_update"]

@@ -906,6 +906,28 @@ def _only_added_tolerations(new: list[Any] | None, old: list[Any] | None) -> lis
     return []
 
 
+_SYSTEM_POD_CONDITIONS = {"PodScheduled", "Ready", "Initialized"}
+
+
+def validate_pod_status(new: Pod, old: Pod) -> list[FieldError]:
+    """ValidatePodStatusUpdate's own rules: nodeName untouched, custom condition types qualified."""
+    errs: list[FieldError] = []
+    new_node = new.spec.nodeName if new.spec else None
+    old_node = old.spec.nodeName if old.spec else None
+    if (new_node or "") != (old_node or ""):
+        errs.append(forbidden("status.nodeName", "may not be changed directly"))
+    status = new.status
+    for i, cond in enumerate((status.conditions if status else None) or ()):
+        if cond.type not in _SYSTEM_POD_CONDITIONS:
+            # Kubernetes spells this path with a capital T.
+            errs += each_invalid(
+                f"metadata.conditions[{i}].Type", cond.type or "", is_qualified_name(cond.type or "")
+            )
+    if status is not None and status.podIP:
+        errs += each_invalid("status.podIP", status.podIP, is_valid_ip(status.podIP))
+    return errs
+
+
 def validate_binding(binding: Binding) -> list[FieldError]:
     """ValidatePodBinding: the target must name a Node."""
     errs: list[FieldError] = []
@@ -1327,6 +1349,7 @@ __all__ = [
     "validate_node_update",
     "validate_pod",
     "validate_pod_spec",
+    "validate_pod_status",
     "validate_pod_template_spec",
     "validate_pod_update",
     "validate_port_num_or_name",
