@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,3 +256,54 @@ def test_delete_cascade_orphan_reaches_the_server(kl, app: Path) -> None:
         assert meta.get("deletionTimestamp") and "orphan" in meta.get("finalizers", [])
     else:  # a garbage collector already finished the deletion
         assert "NotFound" in got.stderr
+
+
+def _start(kl_env_args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([*KUBELITE, *kl_env_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_stderr_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> None:
+    """Block until the child prints `prefix` on stderr (it is subscribed), with a deadline."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    assert proc.stderr is not None
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            line = proc.stderr.readline()
+            if line.startswith(prefix):
+                return
+            if not line:
+                break
+    proc.kill()
+    raise AssertionError(f"no {prefix!r} on stderr within {timeout}s: {proc.communicate()}")
+
+
+def test_events_follow_prints_changes_from_the_bus(kl, cluster: Path, app: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": str(cluster)}
+    proc = _start(["events", "-f", "--timeout", "6"], env)
+    _wait_for_stderr_line(proc, "# following", timeout=15)
+    ok(kl("apply", "-n", NS, "-f", "-", stdin=CONFIGMAP.replace("settings", "on-the-bus")))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    lines = [line for line in out.splitlines() if f"configmaps {NS}/on-the-bus" in line]
+    assert lines and "ADDED" in lines[0], out
+    assert ".api." not in out  # API RPC traffic is not shown
+
+
+def test_get_watch_prints_new_rows(kl, cluster: Path, app: Path) -> None:
+    ok(kl("apply", "-n", NS, "-f", "-", stdin=CONFIGMAP.replace("settings", "watch-seed")))
+    env = {**os.environ, "KUBECONFIG": str(cluster)}
+    proc = _start(["get", "cm", "-n", NS, "-w", "--request-timeout", "4"], env)
+    assert proc.stdout is not None
+    # The header comes with the list; the watch starts from the list's
+    # resourceVersion, so anything created after it must arrive as a watch row.
+    header = proc.stdout.readline()  # bounded by --request-timeout and the list itself
+    assert header.split()[:2] == ["NAME", "DATA"], header
+    ok(kl("apply", "-n", NS, "-f", "-", stdin=CONFIGMAP.replace("settings", "watched")))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert any(line.split()[:1] == ["watched"] for line in out.splitlines()), out

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from kubelite.api import scheme
 from kubelite.api.scheme import ResourceInfo
 from kubelite_cli.errors import CLIError
@@ -75,19 +77,24 @@ def _no_resources(session: Session, args: argparse.Namespace, infos: list[Resour
 
 
 def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: str) -> None:
+    """Print each change after the list's resourceVersion; --request-timeout bounds it."""
     ns = None if args.all_namespaces or not info.namespaced else session.namespace
-    deadline = time.monotonic() + args.request_timeout if args.request_timeout else None
-    timeout = int(args.request_timeout) if args.request_timeout else None
-    for _etype, obj in session.api.watch(
-        info, ns, args.names[0] if len(args.names) == 1 else None,
+    limit = args.request_timeout
+    deadline = time.monotonic() + limit if limit else None
+    events = session.api.watch(
+        info, ns, args.names[0] if len(args.names) == 1 else None, idle_timeout=limit,
         label_selector=args.selector, field_selector=args.field_selector,
-        resource_version=rv or None, timeout_seconds=timeout, allow_watch_bookmarks=None,
-    ):
-        if _etype == "BOOKMARK":
-            continue
-        print_objects(args, info, [obj], single=True, prefix=False, with_header=False)
-        if deadline is not None and time.monotonic() > deadline:
-            break
+        resource_version=rv or None, timeout_seconds=int(limit) if limit else None,
+    )
+    try:
+        for etype, obj in events:
+            if etype != "BOOKMARK":
+                print_objects(args, info, [obj], single=True, prefix=False, with_header=False)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    except httpx.ReadTimeout:
+        if deadline is None:
+            raise
 
 
 def run(args: argparse.Namespace) -> int:

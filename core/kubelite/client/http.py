@@ -295,11 +295,15 @@ class APIClient:
                                        **options))
 
     def watch(self, resource: ResourceInfo | str, namespace: str | None = None,
-              name: str | None = None, **options: Any) -> Iterator[tuple[str, JSON]]:
-        """Yield (type, object) until the server ends the stream."""
+              name: str | None = None, idle_timeout: float | None = None,
+              **options: Any) -> Iterator[tuple[str, JSON]]:
+        """Yield (type, object) until the server ends the stream.
+
+        `idle_timeout`: give up (httpx.ReadTimeout) when no line came for that long.
+        """
         req = build_request("watch", resource_info(resource), namespace, name, **options)
         with self._http.stream(req.method, req.path, params=req.params, headers=req.headers,
-                               timeout=httpx.Timeout(10.0, read=None)) as resp:
+                               timeout=httpx.Timeout(10.0, read=idle_timeout)) as resp:
             if resp.status_code >= 300:
                 resp.read()
                 raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
@@ -370,11 +374,12 @@ class AsyncAPIClient:
                                              **options))
 
     async def watch(self, resource: ResourceInfo | str, namespace: str | None = None,
-                    name: str | None = None, **options: Any) -> AsyncIterator[tuple[str, JSON]]:
+                    name: str | None = None, idle_timeout: float | None = None,
+                    **options: Any) -> AsyncIterator[tuple[str, JSON]]:
         req = build_request("watch", resource_info(resource), namespace, name, **options)
         async with self._http.stream(req.method, req.path, params=req.params,
                                      headers=req.headers,
-                                     timeout=httpx.Timeout(10.0, read=None)) as resp:
+                                     timeout=httpx.Timeout(10.0, read=idle_timeout)) as resp:
             if resp.status_code >= 300:
                 await resp.aread()
                 raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
