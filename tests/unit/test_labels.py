@@ -179,6 +179,8 @@ def test_label_selector_errors() -> None:
         )
     with pytest.raises(ValueError, match="name part must consist"):
         selector_from_label_selector({"matchLabels": {"bad key": "v"}})
+    with pytest.raises(ValueError, match="must be strings"):
+        selector_from_label_selector({"matchLabels": {"replicas": 3}})
 
 
 def test_selector_from_set_and_exact_match() -> None:

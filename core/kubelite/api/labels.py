@@ -160,6 +160,11 @@ class Requirement:
 
 def make_requirement(key: str, operator: str, values: Iterable[str] = ()) -> Requirement:
     """Validate and build a Requirement (labels.NewRequirement). Raises ValueError."""
+    values = list(values)
+    if not isinstance(key, str) or not all(isinstance(v, str) for v in values):
+        raise ValueError(
+            f"label selector keys and values must be strings: {key!r} {list(values)!r}"
+        )
     vals = sorted(set(values))
     key_errors = label_key_errors(key)
     errors = [_invalid("key", key, "; ".join(key_errors))] if key_errors else []

@@ -13,7 +13,7 @@ for the kinds kubelite serves; see `_KIND_SCHEMAS`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,17 +384,35 @@ def _merge_list_field(current: list, patch: list, meta: FieldMeta | None, path: 
     return _merge_list(current, patch, meta.merge_key, meta.children, path)
 
 
-def _key_of(merge_key: str | None) -> Callable[[JSON], JSON]:
-    return (lambda e: e.get(merge_key)) if merge_key else (lambda e: e)
+def _hashable(value: JSON) -> Any:
+    """A hashable stand-in with JSON equality (true != 1, 1 == 1.0)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, int | float):
+        return ("n", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if value is None:
+        return ("z", None)
+    return ("j", json.dumps(value, sort_keys=True))
 
 
-def _index_in(items: list, item: JSON, merge_key: str | None) -> int:
-    key = _key_of(merge_key)
-    want = key(item)
-    for i, e in enumerate(items):
-        if isinstance(e, dict) == isinstance(item, dict) and _json_equal(key(e), want):
-            return i
-    return -1
+class _Positions:
+    """First position of each element of a list, by merge key (maps) or value (scalars)."""
+
+    def __init__(self, items: list, merge_key: str | None) -> None:
+        self.merge_key = merge_key
+        self.first: dict[Any, int] = {}
+        for i, e in enumerate(items):
+            self.first.setdefault(self.key(e), i)
+
+    def key(self, element: JSON) -> Any:
+        if self.merge_key and isinstance(element, dict):
+            return ("m", _hashable(element.get(self.merge_key)))
+        return _hashable(element)
+
+    def index(self, element: JSON) -> int:
+        return self.first.get(self.key(element), -1)
 
 
 def _merge_list(
@@ -410,8 +428,10 @@ def _merge_list(
 
     if not all(are_maps):  # primitives: union, first occurrence wins
         merged: list = []
+        seen: set[Any] = set()
         for e in (*current, *patch):
-            if _index_in(merged, e, None) < 0:
+            if (k := _hashable(e)) not in seen:
+                seen.add(k)
                 merged.append(e)
         order_key = None
     else:
@@ -419,13 +439,15 @@ def _merge_list(
             raise PatchError(f"cannot merge lists without merge key for {path}")
         current, patch = _apply_list_directives(current, patch, merge_key, path)
         merged = [_fresh_map(e, children, path) if patch is None else e for e in current]
+        positions = _Positions(merged, merge_key)
         for element in patch or ():
             if merge_key not in element:
                 raise PatchError(f"map: {element} does not contain declared merge key: {merge_key}")
-            i = _index_in(merged, element, merge_key)
+            i = positions.index(element)
             if i >= 0:
                 merged[i] = _merge_map(merged[i], element, children, path)
             else:
+                positions.first[positions.key(element)] = len(merged)
                 merged.append(_fresh_map(element, children, path))
         order_key = merge_key
     return _order(merged, patch or [], current, order_key)
@@ -463,14 +485,16 @@ def _apply_list_directives(
 def _order(merged: list, patch_order: list, server_order: list, merge_key: str | None) -> list:
     """Kubernetes' element order: patch items in patch order, server-only items in
     live order, interleaved by their live positions (normalizeElementOrder)."""
-    in_patch = [e for e in merged if _index_in(patch_order, e, merge_key) >= 0]
-    server_only = [e for e in merged if _index_in(patch_order, e, merge_key) < 0]
-    in_patch.sort(key=lambda e: _index_in(patch_order, e, merge_key))
-    server_only.sort(key=lambda e: _index_in(server_order, e, merge_key))
-    return _merge_sorted(server_only, in_patch, server_order, merge_key)
+    in_patch_order = _Positions(patch_order, merge_key)
+    live = _Positions(server_order, merge_key)
+    in_patch = [e for e in merged if in_patch_order.index(e) >= 0]
+    server_only = [e for e in merged if in_patch_order.index(e) < 0]
+    in_patch.sort(key=in_patch_order.index)
+    server_only.sort(key=live.index)
+    return _merge_sorted(server_only, in_patch, live)
 
 
-def _merge_sorted(left: list, right: list, server_order: list, merge_key: str | None) -> list:
+def _merge_sorted(left: list, right: list, live: _Positions) -> list:
     """mergeSortedSlice: take a left item first only if both are live and it comes first."""
     out: list = []
     i = j = 0
@@ -482,8 +506,7 @@ def _merge_sorted(left: list, right: list, server_order: list, merge_key: str | 
             out.append(right[j])
             j += 1
         else:
-            li = _index_in(server_order, left[i], merge_key)
-            ri = _index_in(server_order, right[j], merge_key)
+            li, ri = live.index(left[i]), live.index(right[j])
             if li >= 0 and ri >= 0 and li < ri:
                 out.append(left[i])
                 i += 1
