@@ -203,3 +203,13 @@ def test_addition_matches_milli_values(a: int, b: int) -> None:
     assert (qa + qb).milli_value() == a + b
     assert (qa - qb).milli_value() == a - b
     assert isinstance(qa + qb, Quantity)
+
+
+def test_sum_and_integer_scaling() -> None:
+    total = sum([parse_quantity("100m"), parse_quantity("250m"), parse_quantity("1")])
+    assert isinstance(total, Quantity)
+    assert total.milli_value() == 1350
+    assert (parse_quantity("128Mi") * 3).canonical() == "384Mi"
+    assert (2 * parse_quantity("500m")).canonical() == "1"
+    with pytest.raises(TypeError):
+        parse_quantity("1") * 1.5  # type: ignore[operator]

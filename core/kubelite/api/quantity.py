@@ -97,6 +97,20 @@ class Quantity:
             return NotImplemented
         return Quantity(self._value - other._value, self._result_format(other))
 
+    def __radd__(self, other: object) -> Quantity:
+        # Lets sum(quantities) start from the integer 0.
+        if other == 0 and not isinstance(other, bool):
+            return self
+        return NotImplemented
+
+    def __mul__(self, factor: object) -> Quantity:
+        """Scale by an integer (e.g. replicas x per-pod request)."""
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            return NotImplemented
+        return Quantity(self._value * factor, self.format)
+
+    __rmul__ = __mul__
+
     def __neg__(self) -> Quantity:
         return Quantity(-self._value, self.format)
 
