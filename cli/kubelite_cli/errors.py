@@ -18,6 +18,10 @@ class CLIError(Exception):
 
 def error_line(exc: BaseException) -> str:
     """Pure: the single stderr line for any exception that reaches the top."""
+    return " ".join(part.strip() for part in _error_text(exc).splitlines() if part.strip())
+
+
+def _error_text(exc: BaseException) -> str:
     if isinstance(exc, APIError):
         reason = exc.reason or "Unknown"
         return f"Error from server ({reason}): {exc.message}"
@@ -32,8 +36,7 @@ def error_line(exc: BaseException) -> str:
         return f"error: {type(exc).__name__}: {exc}"
     if isinstance(exc, yaml.YAMLError):
         return f"error: {exc}".splitlines()[0]
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"error: {text}"
+    return f"error: {str(exc) or type(exc).__name__}"
 
 
 def _has_request(exc: httpx.HTTPError) -> bool:
