@@ -77,6 +77,8 @@ TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
 TOLERATION_OPERATORS = ["Equal", "Exists"]
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 SESSION_AFFINITIES = ["ClientIP", "None"]
+SCHEDULE_ACTIONS = ["DoNotSchedule", "ScheduleAnyway"]
+TERMINATION_MESSAGE_POLICIES = ["File", "FallbackToLogsOnError"]
 HOST_PATH_TYPES = [
     "", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate",
     "Socket",
@@ -454,6 +456,11 @@ def _validate_container(
         errs.append(required(f"{path}.image"))
     if ctr.imagePullPolicy is not None and ctr.imagePullPolicy not in PULL_POLICIES:
         errs.append(not_supported(f"{path}.imagePullPolicy", ctr.imagePullPolicy, PULL_POLICIES))
+    policy = ctr.terminationMessagePolicy
+    if policy is not None and policy not in TERMINATION_MESSAGE_POLICIES:
+        errs.append(
+            not_supported(f"{path}.terminationMessagePolicy", policy, TERMINATION_MESSAGE_POLICIES)
+        )
     sidecar = init and ctr.restartPolicy == "Always"
     if ctr.restartPolicy is not None:
         if not init:
@@ -711,6 +718,43 @@ def validate_affinity(affinity: Any, path: str) -> list[FieldError]:
     return errs
 
 
+def validate_topology_spread_constraints(constraints: list[Any] | None, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    seen: set[tuple[str, str]] = set()
+    for i, c in enumerate(constraints or ()):
+        p = f"{path}[{i}]"
+        if c.maxSkew is None or c.maxSkew <= 0:
+            errs.append(invalid(f"{p}.maxSkew", c.maxSkew, "must be greater than zero"))
+        if not c.topologyKey:
+            errs.append(required(f"{p}.topologyKey", "can not be empty"))
+        else:
+            errs += validate_label_name(c.topologyKey, f"{p}.topologyKey")
+        if c.whenUnsatisfiable not in SCHEDULE_ACTIONS:
+            errs.append(
+                not_supported(f"{p}.whenUnsatisfiable", c.whenUnsatisfiable or "", SCHEDULE_ACTIONS)
+            )
+        if c.minDomains is not None:
+            if c.minDomains <= 0:
+                errs.append(invalid(f"{p}.minDomains", c.minDomains, "must be greater than 0"))
+            elif c.whenUnsatisfiable != "DoNotSchedule":
+                errs.append(
+                    invalid(
+                        f"{p}.minDomains",
+                        c.minDomains,
+                        "can only use minDomains if whenUnsatisfiable=DoNotSchedule, not "
+                        f"{c.whenUnsatisfiable}",
+                    )
+                )
+        key = (c.topologyKey or "", c.whenUnsatisfiable or "")
+        if key in seen:
+            errs.append(
+                duplicate(f"{p}.{{topologyKey, whenUnsatisfiable}}", "{" + ", ".join(key) + "}")
+            )
+        seen.add(key)
+        errs += validate_label_selector(c.labelSelector, f"{p}.labelSelector")
+    return errs
+
+
 # --------------------------------------------------------------------------
 # Pod
 # --------------------------------------------------------------------------
@@ -740,6 +784,11 @@ def validate_pod_spec(spec: PodSpec | None, path: str = "spec") -> list[FieldErr
     errs += validate_labels(spec.nodeSelector, f"{path}.nodeSelector")
     errs += validate_affinity(spec.affinity, f"{path}.affinity")
     errs += validate_tolerations(spec.tolerations, f"{path}.tolerations")
+    errs += validate_topology_spread_constraints(
+        spec.topologySpreadConstraints, f"{path}.topologySpreadConstraints"
+    )
+    for i, alias in enumerate(spec.hostAliases or ()):
+        errs += each_invalid(f"{path}.hostAliases[{i}].ip", alias.ip or "", is_valid_ip(alias.ip or ""))
     errs += validate_nonnegative(
         spec.terminationGracePeriodSeconds, f"{path}.terminationGracePeriodSeconds"
     )
@@ -748,7 +797,7 @@ def validate_pod_spec(spec: PodSpec | None, path: str = "spec") -> list[FieldErr
         errs.append(
             invalid(f"{path}.activeDeadlineSeconds", deadline, inclusive_range_error(1, MAX_INT32))
         )
-    for name_field in ("serviceAccountName", "nodeName"):
+    for name_field in ("serviceAccountName", "nodeName", "priorityClassName"):
         value = getattr(spec, name_field)
         if value:
             errs += each_invalid(f"{path}.{name_field}", value, name_is_dns_subdomain(value))
@@ -1360,5 +1409,6 @@ __all__ = [
     "validate_service_update",
     "validate_taints",
     "validate_tolerations",
+    "validate_topology_spread_constraints",
     "validate_volumes",
 ]
