@@ -199,6 +199,8 @@ def test_matches_object() -> None:
     pod = {"kind": "Pod", "metadata": {"name": "a"}, "spec": {"nodeName": "n1"}}
     assert parse_field_selector("spec.nodeName=n1").matches_object(pod)
     assert not parse_field_selector("spec.nodeName=n2").matches_object(pod)
+    kindless = {"spec": {"nodeName": "n1"}}
+    assert parse_field_selector("spec.nodeName=n1").matches_object(kindless, "Pod")
 
 
 @given(st.text(max_size=20))

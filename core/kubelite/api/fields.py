@@ -104,8 +104,9 @@ class FieldSelector:
                 return False
         return True
 
-    def matches_object(self, obj: Any) -> bool:
-        return not self.requirements or self.matches(fields_of(obj))
+    def matches_object(self, obj: Any, kind: str | None = None) -> bool:
+        """Match an object (dict or Struct); pass `kind` when the object may lack `kind`."""
+        return not self.requirements or self.matches(fields_of(obj, kind))
 
     def requires_exact_match(self, field: str) -> str | None:
         """The value `field` must equal, if pinned (e.g. spec.nodeName for a node's pods)."""
