@@ -61,6 +61,7 @@ class APIServer:
         self.reg.allocator = ServiceAllocator(
             self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
         )
+        self.reg.namespaces.start()
         await ensure_system_namespaces(self.reg)
         self.nats_api = NatsAPI(self.nc, self.reg)
         await self.nats_api.start()
@@ -72,6 +73,8 @@ class APIServer:
         self.stopping.set()
         if self.nats_api is not None:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
+        if self.reg is not None:
+            await self.reg.namespaces.stop()
         if self.nc is not None:
             try:
                 await self.nc.drain()

@@ -18,10 +18,11 @@ from kubelite import codec, errors
 from kubelite.api import fields as fieldsel
 from kubelite.api import labels as labelsel
 from kubelite.api.meta import Object, ObjectMeta
-from kubelite.api.scheme import ResourceInfo, by_kind
+from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite.storage import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch
 from kubelite_apiserver import clock, strategies
+from kubelite_apiserver.namespaces import NamespaceCache
 from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
 
 PATCH_TYPES = {
@@ -47,6 +48,7 @@ class Registry:
         self.publisher = publisher
         self.admission = admission or strategies.AdmissionConfig()
         self.allocator = allocator
+        self.namespaces = NamespaceCache(store)
 
     # ------------------------------------------------------------------ read
     def _decode(self, info: ResourceInfo, kv: KV) -> Object:
@@ -417,11 +419,10 @@ class Registry:
             raise errors.invalid_object(info.kind, new.metadata.name or "", errs, info.group)
 
     async def _check_namespace_open(self, namespace: str | None) -> None:
-        ns_info = by_kind("v1", "Namespace")
-        kv = await self.store.get(ns_info.key(None, namespace or ""))
-        if kv is None:
+        phase = await self.namespaces.phase(namespace or "")
+        if phase is None:
             raise errors.not_found("namespaces", namespace or "")
-        if b'"deletionTimestamp"' in kv.value:
+        if phase == "Terminating":
             raise errors.forbidden_error(
                 "namespaces", namespace or "",
                 f"unable to create new content in namespace {namespace} because it is being terminated",

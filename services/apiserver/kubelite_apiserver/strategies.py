@@ -8,6 +8,7 @@ and QoS class, default tolerations, graceful deletion of bound pods.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -24,6 +25,7 @@ class AdmissionConfig:
     default_unreachable_toleration_seconds: int = 300
 
 
+@cache
 def field_type(obj_type: type, name: str) -> Any:
     for f in msgspec.structs.fields(obj_type):
         if f.name == name:
@@ -103,6 +105,7 @@ def add_default_tolerations(pod: Any, cfg: AdmissionConfig) -> None:
     spec.tolerations = tols
 
 
+@cache
 def _list_item_type(struct_type: type, name: str) -> Any:
     tp = field_type(struct_type, name)
     # list[X] | None -> X
