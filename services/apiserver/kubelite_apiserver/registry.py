@@ -412,8 +412,6 @@ class Registry:
     def _validate(self, info: ResourceInfo, new: Object, old: Object | None) -> None:
         from kubelite.api import validation
 
-        if not hasattr(validation, "validate"):  # TEMP until validation lands
-            return
         errs = validation.validate(new) if old is None else validation.validate_update(new, old)
         if errs:
             raise errors.invalid_object(info.kind, new.metadata.name or "", errs, info.group)
