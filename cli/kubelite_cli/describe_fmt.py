@@ -69,7 +69,7 @@ def _pod_lines(obj: JSON) -> list[str]:
         ]
         if c.get("command") or c.get("args"):
             lines.append(f"    Command:        {' '.join([*c.get('command', []), *c.get('args', [])])}")
-    lines.append("Conditions:")
+    lines.append("Conditions:" + ("" if st.get("conditions") else "   <none>"))
     for cond in st.get("conditions") or []:
         lines.append(f"  {cond.get('type', '')}: {cond.get('status', '')}")
     return lines

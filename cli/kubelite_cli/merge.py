@@ -9,6 +9,7 @@ the version read. Values the server allocated and the file leaves out
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -51,7 +52,24 @@ def is_subset(want: Any, have: Any) -> bool:
     return want == have
 
 
+def _secret_as_stored(desired: JSON) -> JSON:
+    """The server folds a Secret's stringData into base64 data; compare in that form."""
+    string_data = desired.get("stringData")
+    if desired.get("kind") != "Secret" or not isinstance(string_data, dict):
+        return desired
+    data = dict(desired.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    out = {k: v for k, v in desired.items() if k != "stringData"}
+    out["data"] = data
+    return out
+
+
 def unchanged(desired: JSON, current: JSON) -> bool:
+    return _same(desired, current) or _same(_secret_as_stored(desired), current)
+
+
+def _same(desired: JSON, current: JSON) -> bool:
     meta_d, meta_c = desired.get("metadata") or {}, current.get("metadata") or {}
     for key in _MERGED_META:
         if _user_keys(meta_d.get(key)) != _user_keys(meta_c.get(key)):

@@ -133,3 +133,12 @@ def test_global_flags_before_or_after_the_verb() -> None:
     assert (before.kubeconfig, before.namespace) == ("k", "ns")
     assert (after.kubeconfig, after.namespace) == ("k", "ns")
     assert (neither.kubeconfig, neither.namespace, neither.log_level) == (None, None, "warning")
+
+
+def test_secret_string_data_matches_stored_data() -> None:
+    desired = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+               "stringData": {"a": "b"}}
+    folded = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "data": {"a": "Yg=="}, "type": "Opaque"}
+    assert unchanged(desired, folded)
+    assert not unchanged(desired, {**folded, "data": {"a": "Yw=="}})

@@ -99,6 +99,8 @@ def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: st
 
 def run(args: argparse.Namespace) -> int:
     infos = resources_for(args.resource)
+    if args.names and args.all_namespaces:
+        raise CLIError("a resource cannot be retrieved by name across all namespaces")
     session = Session.from_args(args)
     try:
         shown = 0
