@@ -512,7 +512,7 @@ def compile_selectors(info: ResourceInfo, opts: ListOptions) -> tuple[Any, Any]:
         try:
             label_sel = labelsel.parse_selector(opts.label_selector)
         except ValueError as exc:
-            raise errors.bad_request(f"unable to parse requirement: {exc}") from None
+            raise errors.bad_request(str(exc)) from None
     if opts.field_selector:
         try:
             field_sel = fieldsel.convert_for_kind(
@@ -526,7 +526,7 @@ def compile_selectors(info: ResourceInfo, opts: ListOptions) -> tuple[Any, Any]:
 def _matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
     if label_sel is not None and not label_sel.matches(obj.metadata.labels or {}):
         return False
-    if field_sel is not None and not field_sel.matches_object(obj):
+    if field_sel is not None and not field_sel.matches_object(obj, obj.kind):
         return False
     return True
 
