@@ -207,7 +207,7 @@ class Registry:
             _keep_server_meta(new.metadata, old.metadata)
             strategies.prepare_for_update(info, new, old)
             apply_defaults(new)
-        self._validate(info, new, old)
+        self._validate(info, new, old, status_only=subresource == "status")
         if subresource != "status" and info.has_spec and _spec_bytes(new) != _spec_bytes(old):
             new.metadata.generation = (old.metadata.generation or 1) + 1
         else:
@@ -409,10 +409,17 @@ class Registry:
         if obj.metadata is None:
             obj.metadata = ObjectMeta()
 
-    def _validate(self, info: ResourceInfo, new: Object, old: Object | None) -> None:
+    def _validate(
+        self, info: ResourceInfo, new: Object, old: Object | None, *, status_only: bool = False
+    ) -> None:
         from kubelite.api import validation
 
-        errs = validation.validate(new) if old is None else validation.validate_update(new, old)
+        if old is None:
+            errs = validation.validate(new)
+        elif status_only:
+            errs = validation.validate_status_update(new, old)
+        else:
+            errs = validation.validate_update(new, old)
         if errs:
             raise errors.invalid_object(info.kind, new.metadata.name or "", errs, info.group)
 
