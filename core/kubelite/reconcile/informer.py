@@ -1,0 +1,288 @@
+"""Informer: a list-watched, indexed cache of one resource read straight from etcd.
+
+Control-plane readers (scheduler, controller-manager) use it. It lists the
+resource at revision R, then watches from R+1. When the watch fails
+(`Compacted`: history is gone; `Unavailable`: etcd went away) it re-lists with
+back-off and reports the difference to the cache as adds/updates/deletes, so
+handlers never miss the end state of a change (intermediate states may be
+skipped, which level-triggered controllers do not need). Every
+`resync_seconds` it calls on_update(obj, obj) for every cached object, which is
+how level-triggered loops recover work they dropped.
+
+Handlers run one at a time, in revision order, on the informer's task: keep
+them quick (typically: put a key on a WorkQueue). Several informers may share
+one EtcdStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+
+import msgspec
+
+from kubelite import codec
+from kubelite.api.scheme import ResourceInfo
+from kubelite.reconcile.cache import (
+    INDEX_NAMESPACE,
+    INDEX_NODE,
+    INDEX_OWNER,
+    AddHandler,
+    DeleteHandler,
+    Delta,
+    HandlerSet,
+    IndexFunc,
+    ObjectCache,
+    UpdateHandler,
+    apply,
+    diff,
+    key_of,
+    split_key,
+)
+from kubelite.storage import KV, Compacted, StorageError, StoreEvent
+from kubelite.storage.etcd import EtcdStore
+
+log = logging.getLogger(__name__)
+
+_LIST_PAGE = 500  # keys per etcd range request, so huge lists do not stall etcd
+_BACKOFF_MIN = 0.2
+_BACKOFF_MAX = 10.0
+
+__all__ = ["INDEX_NAMESPACE", "INDEX_NODE", "INDEX_OWNER", "Informer", "key_of", "split_key"]
+
+
+class Informer:
+    def __init__(
+        self,
+        store: EtcdStore,
+        info: ResourceInfo,
+        *,
+        namespace: str = "",
+        resync_seconds: float = 300,
+    ) -> None:
+        self.store = store
+        self.info = info
+        self.namespace = namespace
+        self.resync_seconds = resync_seconds
+        self.name = f"informer[{info.group_resource}{'/' + namespace if namespace else ''}]"
+        self._prefix = info.key_prefix(namespace or None)
+        self._decoder = codec.decoder_for(info.type)
+        self._cache = ObjectCache(node_indexed=info.kind == "Pod" and info.group == "")
+        self._handlers = HandlerSet(self.name)
+        self._synced = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # serialises cache changes + handler calls (watch vs resync)
+        self._task: asyncio.Task[None] | None = None
+        self._revision = 0  # the etcd revision the cache reflects
+        self.relists = 0  # how many times the informer had to list (1 after the first sync)
+
+    # -- cache reads ---------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> Any | None:
+        return self._cache.get(namespace, name)
+
+    def get_by_key(self, key: str) -> Any | None:
+        return self._cache.get_by_key(key)
+
+    def list(self, namespace: str | None = None) -> list[Any]:
+        return self._cache.list(namespace)
+
+    def keys(self) -> list[str]:
+        return self._cache.keys()
+
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        self._cache.add_index(name, fn)
+
+    def by_index(self, name: str, value: str) -> list[Any]:
+        return self._cache.by_index(name, value)
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait for the first complete list; raises TimeoutError after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            await self._synced.wait()
+
+    # -- handlers ----------------------------------------------------------
+
+    def add_handler(
+        self,
+        on_add: AddHandler | None = None,
+        on_update: UpdateHandler | None = None,
+        on_delete: DeleteHandler | None = None,
+    ) -> None:
+        """Register handlers. Added after the informer started, they first get on_add
+        for every cached object (as client-go does), before any later event."""
+        handler = self._handlers.add(on_add, on_update, on_delete)
+        if self._task is not None and len(self._cache):
+            asyncio.get_running_loop().create_task(self._replay(handler))
+
+    async def _replay(self, handler: Any) -> None:
+        async with self._lock:
+            for obj in self._cache.list():
+                await self._handlers.dispatch(Delta("ADDED", obj), only=[handler])
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in a background task; returns it. Idempotent while running.
+
+        Started again after `stop()`, the informer keeps its cache and resumes
+        watching from the revision it had reached (re-listing, with the
+        difference reported to handlers, if etcd has compacted that history).
+        """
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+        return self._task
+
+    async def run(self) -> None:
+        """Run until `stop()` (or cancellation)."""
+        task = self.start()
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        resync = asyncio.get_running_loop().create_task(self._resync_loop())
+        try:
+            await self._list_watch_loop()
+        finally:
+            resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resync
+
+    async def _list_watch_loop(self) -> None:
+        need_list = not self._synced.is_set()
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                    failures = 0
+                await self._watch()
+                raise StorageError("watch ended")  # the etcd watch never ends by itself
+            except Compacted as exc:
+                # etcd no longer has the history to replay: list again, at once
+                log.info("%s: %s; re-listing", self.name, exc)
+                need_list = True
+            except StorageError as exc:
+                # etcd restarted or unreachable: changes may have been missed; re-list
+                need_list = True
+                delay = _backoff(failures)
+                failures += 1
+                log.warning("%s: %s; re-listing in %.1fs", self.name, exc, delay)
+                await asyncio.sleep(delay)
+            except Exception:  # a bug must not silently end the informer
+                need_list = True
+                delay = _backoff(failures)
+                failures += 1
+                log.exception("%s: unexpected error; re-listing in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
+
+    async def _relist(self) -> None:
+        fresh, revision = await self._list_all()
+        async with self._lock:
+            for delta in diff(self._cache, fresh):
+                apply(self._cache, delta)
+                await self._handlers.dispatch(delta)
+            self._revision = revision
+            self.relists += 1
+        self._synced.set()
+
+    async def _list_all(self) -> tuple[dict[str, Any], int]:
+        """Every object under the prefix at one revision, paginated."""
+        while True:
+            fresh: dict[str, Any] = {}
+            revision, start_after = 0, None
+            try:
+                while True:
+                    kvs, revision, more = await self.store.list(
+                        self._prefix, limit=_LIST_PAGE, start_after=start_after, revision=revision
+                    )
+                    for kv in kvs:
+                        obj = self._decode(kv, kv.mod_revision)
+                        if obj is not None:
+                            fresh[key_of(obj)] = obj
+                    if not more or not kvs:
+                        return fresh, revision
+                    start_after = kvs[-1].key
+            except Compacted:
+                continue  # compacted between pages: start over at a new revision
+
+    async def _watch(self) -> None:
+        stream = self.store.watch(self._prefix, start_revision=self._revision + 1)
+        try:
+            async for event in stream:
+                await self._on_event(event)
+        finally:
+            await stream.aclose()
+
+    async def _on_event(self, event: StoreEvent) -> None:
+        obj = self._decode(event.kv, event.kv.mod_revision)
+        async with self._lock:
+            self._revision = max(self._revision, event.kv.mod_revision)
+            if obj is None:
+                return
+            key = key_of(obj)
+            if event.type == "DELETE":
+                old = self._cache.remove(key)
+                if old is not None:
+                    await self._handlers.dispatch(Delta("DELETED", obj))
+                return
+            old = self._cache.put(key, obj)
+            if old is None:
+                await self._handlers.dispatch(Delta("ADDED", obj))
+            else:
+                await self._handlers.dispatch(Delta("MODIFIED", obj, old))
+
+    def _decode(self, kv: KV, revision: int) -> Any | None:
+        """Typed object with resourceVersion set (a DELETE's is the delete's revision,
+        as Kubernetes reports it); None, logged, when the stored bytes do not decode."""
+        try:
+            obj = self._decoder.decode(kv.value)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("%s: cannot decode %s at revision %d: %s", self.name, kv.key, revision, exc)
+            return None
+        obj.metadata.resourceVersion = str(revision)
+        return obj
+
+    async def _resync_loop(self) -> None:
+        if self.resync_seconds <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            await self.resync()
+
+    async def resync(self) -> None:
+        """Call on_update(obj, obj) for every cached object now."""
+        async with self._lock:
+            for obj in self._cache.list():
+                await self._handlers.dispatch(Delta("MODIFIED", obj, obj))
+
+
+def _backoff(failures: int) -> float:
+    delay = min(_BACKOFF_MIN * (2**min(failures, 16)), _BACKOFF_MAX)
+    return delay * random.uniform(0.8, 1.2)  # jitter: many informers should not retry in step
