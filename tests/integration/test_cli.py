@@ -307,3 +307,58 @@ def test_get_watch_prints_new_rows(kl, cluster: Path, app: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert any(line.split()[:1] == ["watched"] for line in out.splitlines()), out
+
+
+def _server(cluster: Path) -> str:
+    from kubelite.client.kubeconfig import load_kubeconfig
+
+    return load_kubeconfig(str(cluster)).server
+
+
+def test_api_client_sync_round_trip(cluster: Path, app: Path) -> None:
+    from kubelite.client.http import APIClient
+    from kubelite.errors import APIError
+
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "via-client", "labels": {"src": "client"}}, "data": {"k": "v"}}
+    with APIClient(_server(cluster)) as api:
+        created = api.create("configmaps", body, NS)
+        assert created["metadata"]["resourceVersion"]
+        with pytest.raises(APIError) as exc:
+            api.create("configmaps", body, NS)
+        assert (exc.value.code, exc.value.reason) == (409, "AlreadyExists")
+        got = api.get("cm", "via-client", NS)
+        got["data"]["k"] = "w"
+        updated = api.update("configmaps", "via-client", got, NS)
+        assert updated["data"] == {"k": "w"}
+        with pytest.raises(APIError) as exc:  # stale resourceVersion: a conflict, not a lost update
+            api.update("configmaps", "via-client", got, NS)
+        assert exc.value.code == 409
+        patched = api.patch("configmaps", "via-client", {"data": {"p": "1"}}, NS)
+        assert patched["data"] == {"k": "w", "p": "1"}
+        listed = api.list("configmaps", NS, label_selector="src=client")
+        assert [i["metadata"]["name"] for i in listed["items"]] == ["via-client"]
+        api.delete("configmaps", "via-client", NS)
+        with pytest.raises(APIError) as exc:
+            api.get("configmaps", "via-client", NS)
+        assert exc.value.code == 404
+
+
+async def test_api_client_async_watch_sees_a_create(cluster: Path, app: Path) -> None:
+    import asyncio
+
+    from kubelite.client.http import AsyncAPIClient
+
+    async with AsyncAPIClient(_server(cluster)) as api:
+        rv = (await api.list("configmaps", NS))["metadata"]["resourceVersion"]
+
+        async def first_added() -> dict:
+            async for etype, obj in api.watch("configmaps", NS, resource_version=rv):
+                if etype == "ADDED" and obj["metadata"]["name"] == "async-watched":
+                    return obj
+            raise AssertionError("watch ended without the ADDED event")
+
+        waiter = asyncio.create_task(first_added())
+        await api.create("configmaps", {"metadata": {"name": "async-watched"}}, NS)
+        obj = await asyncio.wait_for(waiter, timeout=15)
+        assert int(obj["metadata"]["resourceVersion"]) > int(rv)
