@@ -1,0 +1,141 @@
+"""One scheduling decision: filter, sample, score, pick (Kubernetes' schedulePod).
+
+Pure: given the cache and a pod it returns what it decided and why; the caller
+assumes, binds and publishes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kubelite_scheduler.cache import SchedulerCache
+from kubelite_scheduler.nodeinfo import NodeInfo
+from kubelite_scheduler.plugins import FILTERS, SCORES, normalize, prepare
+from kubelite_scheduler.podinfo import PodInfo
+
+# Kubernetes' minFeasibleNodesToFind and minFeasibleNodesPercentageToFind.
+MIN_FEASIBLE_NODES = 100
+MIN_FEASIBLE_PERCENTAGE = 5
+# core.ErrNoNodesAvailable: the whole message when the cluster has no nodes at all.
+NO_NODES_MESSAGE = "no nodes available to schedule pods"
+
+
+def feasible_nodes_to_find(num_nodes: int, percentage: int) -> int:
+    """How many fitting nodes are enough (numFeasibleNodesToFind).
+
+    percentage 0 means Kubernetes' adaptive default: 50% for small clusters,
+    falling by 1% per 125 nodes, never below 5%; never fewer than 100 nodes.
+    """
+    if num_nodes < MIN_FEASIBLE_NODES or percentage >= 100:
+        return num_nodes
+    if percentage <= 0:
+        percentage = max(50 - num_nodes // 125, MIN_FEASIBLE_PERCENTAGE)
+    return max(num_nodes * percentage // 100, MIN_FEASIBLE_NODES)
+
+
+def unschedulable_message(num_nodes: int, reasons: dict[str, tuple[str, ...]]) -> str:
+    """FitError.Error(): "0/N nodes are available: <count> <reason>, ...", the
+    "<count> <reason>" strings sorted as strings, as Kubernetes does."""
+    if num_nodes == 0:
+        return NO_NODES_MESSAGE
+    histogram: Counter[str] = Counter()
+    for node_reasons in reasons.values():
+        histogram.update(node_reasons)
+    msg = f"0/{num_nodes} nodes are available:"
+    parts = sorted(f"{count} {reason}" for reason, count in histogram.items())
+    return msg + (" " + ", ".join(parts) + "." if parts else "")
+
+
+@dataclass(slots=True)
+class Result:
+    node: str | None
+    num_nodes: int
+    feasible: int  # fitting nodes found (the search stops at enough)
+    evaluated: int  # nodes the filters looked at
+    rejected: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> reasons
+    scores: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> rule -> weighted score
+    totals: dict[str, int] = field(default_factory=dict)
+    message: str = ""  # why unschedulable
+
+
+class Algorithm:
+    """Keeps the round-robin start index across decisions, as Kubernetes does, so
+    sampling spreads its starting point over the cluster."""
+
+    def __init__(self, cache: SchedulerCache, *, percentage: int = 0, rng: random.Random | None = None) -> None:
+        self.cache = cache
+        self.percentage = percentage
+        self.rng = rng or random.Random()
+        self._next_start = 0
+
+    def schedule(self, pod: PodInfo) -> Result:
+        cache = self.cache
+        nodes = cache.known_nodes()
+        n = len(nodes)
+        result = Result(None, n, 0, 0)
+        if n == 0:
+            result.message = unschedulable_message(0, {})
+            return result
+        state = prepare(pod, cache)
+        filters = [f.fn for f in FILTERS if f.relevant(pod, cache)]
+        want = feasible_nodes_to_find(n, self.percentage)
+        feasible: list[NodeInfo] = []
+        rejected = result.rejected
+        start = self._next_start % n
+        processed = 0
+        for i in range(n):
+            node = nodes[(start + i) % n]
+            processed += 1
+            for fn in filters:
+                reasons = fn(pod, node, state)
+                if reasons:
+                    rejected[node.name] = reasons
+                    break
+            else:
+                feasible.append(node)
+                if len(feasible) >= want:
+                    break
+        self._next_start = (start + processed) % n
+        result.evaluated = processed
+        result.feasible = len(feasible)
+        if not feasible:
+            result.message = unschedulable_message(n, rejected)
+            return result
+        if len(feasible) == 1:
+            result.node = feasible[0].name
+            result.totals = {result.node: 0}
+            return result
+        self._score(pod, state, feasible, result)
+        return result
+
+    def _score(self, pod: PodInfo, state, feasible: list[NodeInfo], result: Result) -> None:
+        cache = self.cache
+        totals = [0] * len(feasible)
+        per_rule: list[tuple[str, list[int]]] = []
+        for score in SCORES:
+            if not score.relevant(pod, cache, state):
+                continue
+            fn = score.fn
+            raw = [fn(pod, node, state) for node in feasible]
+            weighted = [v * score.weight for v in normalize(score.normalize, raw)]
+            per_rule.append((score.name, weighted))
+            for i, v in enumerate(weighted):
+                totals[i] += v
+        # Highest total wins; ties broken uniformly at random (reservoir sampling, as selectHost).
+        best_i, best, ties = 0, totals[0], 1
+        for i in range(1, len(totals)):
+            t = totals[i]
+            if t > best:
+                best_i, best, ties = i, t, 1
+            elif t == best:
+                ties += 1
+                if self.rng.randrange(ties) == 0:
+                    best_i = i
+        result.node = feasible[best_i].name
+        names = [node.name for node in feasible]
+        result.totals = dict(zip(names, totals, strict=True))
+        result.scores = {
+            name: {rule: values[i] for rule, values in per_rule} for i, name in enumerate(names)
+        }
