@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from kubelite_cli.errors import CLIError
 from kubelite_cli.events_fmt import format_message, is_shown
@@ -13,15 +15,34 @@ from kubelite_cli.session import Session
 from kubelite_cli.tables import render_table, table_for
 
 
+def _probe(url: str, timeout: float = 5.0) -> None:
+    """Fail fast with one line if nothing listens at the NATS URL (nats-py would retry forever)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot connect to NATS at {url}: {exc.strerror or exc}") from exc
+
+
 async def follow(url: str, subject: str, duration: float | None) -> None:
     """Print every shown message until interrupted (or for `duration` seconds)."""
     import nats  # imported here: only `events -f` needs the bus client
-    from nats.errors import NoServersError
 
-    try:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
-    except (NoServersError, OSError) as exc:
-        raise CLIError(f"cannot connect to NATS at {url}: {exc}") from exc
+    _probe(url)
+
+    async def on_error(exc: Exception) -> None:  # reconnect attempts: a note, not a traceback
+        print(f"# nats: {exc}", file=sys.stderr, flush=True)
+
+    async def on_disconnected() -> None:
+        print("# nats: disconnected, reconnecting", file=sys.stderr, flush=True)
+
+    async def on_reconnected() -> None:
+        print("# nats: reconnected", file=sys.stderr, flush=True)
+
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1,
+                            error_cb=on_error, disconnected_cb=on_disconnected,
+                            reconnected_cb=on_reconnected)
 
     async def on_message(msg: nats.aio.msg.Msg) -> None:
         if is_shown(msg.subject):
