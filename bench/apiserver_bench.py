@@ -667,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C so the finally below stops the servers.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     cluster: Cluster | None = None
+    load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         if opts.url:
             url = opts.url.rstrip("/")
@@ -690,7 +691,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target {name}: {'met' if ok else 'NOT met'}")
     record = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # Other work on the machine skews every figure: record how busy it was.
+            "loadavg_before": load_before,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "options": {
             "clients": opts.clients,
             "pods": opts.pods,
