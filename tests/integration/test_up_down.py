@@ -66,3 +66,25 @@ def test_down_without_cluster_is_a_no_op(tmp_path: Path) -> None:
     down = kubelite("down", "--data-dir", str(tmp_path))
     assert down.returncode == 0
     assert "no kubelite cluster" in down.stdout
+
+
+def test_stop_all_reaches_children_of_a_dead_leader(tmp_path: Path) -> None:
+    """A service's worker processes outlive it in its process group; `down` still stops them."""
+    import os
+    import time
+
+    from kubelite_cli.cluster.procs import is_running, spawn_detached, stop_all
+
+    log = tmp_path / "leader.log"
+    script = ("import subprocess; p = subprocess.Popen(['sleep', '60']); "
+              "print(p.pid, flush=True)")
+    record = spawn_detached("leader", [sys.executable, "-c", script], log)
+    os.waitpid(record.pid, 0)  # the leader exits at once, leaving its child in the group
+    child = int(log.read_text().split()[-1])
+    assert not is_running(record)
+    assert pid_alive(child), "the child should still be running before stop_all"
+    stop_all([record], timeout=5)
+    deadline = time.monotonic() + 5
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(child), "stop_all left the leader's child running"

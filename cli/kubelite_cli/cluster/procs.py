@@ -70,10 +70,13 @@ def _signal_group(record: ProcessRecord, sig: signal.Signals) -> None:
 def stop_all(records: list[ProcessRecord], timeout: float = 10.0) -> list[str]:
     """SIGTERM every group (reverse start order), wait, SIGKILL what is left.
 
-    Returns the names of processes that had to be killed. Only groups whose
-    leader is still our recorded process are signalled (a reused PID is left alone).
+    Returns the names of processes that had to be killed. A PID that now belongs
+    to an unrelated process (reused after ours died) is left alone.
     """
-    ours = [r for r in reversed(records) if is_running(r)]
+    # A group whose leader died may still hold its children (e.g. server workers):
+    # it is ours too, as long as no new process has taken the leader's PID.
+    ours = [r for r in reversed(records)
+            if is_running(r) or (not pid_alive(r.pid) and _group_alive(r.pid))]
     for record in ours:
         _signal_group(record, signal.SIGTERM)
     deadline = time.monotonic() + timeout
