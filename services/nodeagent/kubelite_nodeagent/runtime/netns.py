@@ -1,0 +1,292 @@
+"""Pod networking for the process runtime: a network namespace per pod on a node bridge.
+
+As root, each node gets a Linux bridge `kl-<hash(node)>` holding the first
+address of the node's pod CIDR; each pod gets a network namespace with one end
+of a veth pair as `eth0` (next free address of the CIDR, default route via the
+bridge) and the other end on the bridge.  Addresses are persisted in
+`<state_dir>/ipam.json` so a restarted agent never hands one out twice.
+Several agents on one machine do not collide: every name and the CIDR are
+per node.  Without root there is no namespace: pods share the host network and
+`PodNetwork.enabled` is False with `reason` saying why.
+
+Everything goes through iproute2 (`ip`) and iptables as subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = Path("/var/run/netns")
+
+
+class NetworkError(Exception):
+    """An `ip`/`iptables` step failed; the message carries the command and its stderr."""
+
+
+class PodNet(msgspec.Struct, kw_only=True):
+    """A pod's network: its address, and the namespace to join ("" on the host network)."""
+
+    pod_uid: str
+    ip: str
+    netns: str = ""  # name under /var/run/netns
+    host_veth: str = ""
+
+    @property
+    def netns_path(self) -> str:
+        return str(NETNS_DIR / self.netns) if self.netns else ""
+
+
+# ---- pure naming and address arithmetic -------------------------------------------------
+
+
+def _short_hash(*parts: str, length: int) -> str:
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def bridge_name(node_name: str) -> str:
+    """`kl-` + 8 hex of the node name: unique per node, within the 15-byte interface limit."""
+    return f"kl-{_short_hash(node_name, length=8)}"
+
+
+def netns_name(node_name: str, pod_uid: str) -> str:
+    return f"kl-{_short_hash(node_name, length=8)}-{pod_uid}"
+
+
+def veth_names(node_name: str, pod_uid: str) -> tuple[str, str]:
+    """(host side, pod side before it is renamed eth0), 13 bytes each."""
+    h = _short_hash(node_name, pod_uid, length=11)
+    return f"kv{h}", f"kp{h}"
+
+
+def gateway_ip(cidr: str) -> str:
+    """The bridge's address: the first host address of the CIDR."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return str(net.network_address + 1)
+
+
+def next_free_ip(cidr: str, used: set[str]) -> str:
+    """Lowest host address of `cidr` after the gateway that is not in `used`."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    if net.version != 4 or net.prefixlen > 30:
+        raise NetworkError(f"pod CIDR {cidr} must be an IPv4 network of /30 or larger")
+    gateway = net.network_address + 1
+    for addr in net.hosts():
+        if addr != gateway and str(addr) not in used:
+            return str(addr)
+    raise NetworkError(f"pod CIDR {cidr} has no free address ({len(used)} in use)")
+
+
+def host_network_reason() -> str:
+    """Why pods cannot get their own network here, or "" when they can."""
+    if os.geteuid() != 0:
+        return "not running as root: pods use the host network"
+    if shutil.which("ip") is None:
+        return "iproute2 `ip` not found: pods use the host network"
+    return ""
+
+
+# ---- subprocess helpers ----------------------------------------------------------------
+
+
+async def run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple[int, str]:
+    """Run a command; return (exit code, stderr).  Raise NetworkError on failure when check."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    text = err.decode(errors="replace").strip()
+    if check and proc.returncode != 0:
+        shown = " ".join(argv) + (f" <<< {stdin.strip()!r}" if stdin else "")
+        raise NetworkError(f"`{shown}` failed ({proc.returncode}): {text}")
+    return proc.returncode or 0, text
+
+
+async def _link_exists(name: str, netns: str = "") -> bool:
+    argv = ["ip", *(["-n", netns] if netns else []), "link", "show", "dev", name]
+    code, _ = await run(*argv, check=False)
+    return code == 0
+
+
+# ---- the node's pod network ------------------------------------------------------------
+
+
+class PodNetwork:
+    """Creates and removes pod network namespaces for one node (see module doc)."""
+
+    def __init__(self, node_name: str, pod_cidr: str, state_dir: str | Path) -> None:
+        self.node_name = node_name
+        self.pod_cidr = pod_cidr
+        self.state_dir = Path(state_dir)
+        self.bridge = bridge_name(node_name)
+        self.reason = host_network_reason() or (
+            "" if pod_cidr else "node has no pod CIDR: pods use the host network"
+        )
+        self._lock = asyncio.Lock()  # IPAM file and bridge set-up are read-modify-write
+
+    @property
+    def enabled(self) -> bool:
+        return not self.reason
+
+    @property
+    def _ipam_path(self) -> Path:
+        return self.state_dir / "ipam.json"
+
+    def _load_ipam(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._ipam_path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def _save_ipam(self, allocations: dict[str, str]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._ipam_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(allocations, indent=1, sort_keys=True))
+        os.replace(tmp, self._ipam_path)  # atomic: a crash leaves the old or the new table
+
+    def allocations(self) -> dict[str, str]:
+        """pod uid -> IP as persisted."""
+        return self._load_ipam()
+
+    async def start(self) -> None:
+        """Create the bridge (idempotent) and let traffic from and to it through the host."""
+        if not self.enabled:
+            log.warning("pod network disabled: %s", self.reason)
+            return
+        async with self._lock:
+            await self._ensure_bridge()
+
+    async def _ensure_bridge(self) -> None:
+        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
+        address = f"{gateway_ip(self.pod_cidr)}/{prefix}"
+        if not await _link_exists(self.bridge):
+            await run("ip", "link", "add", self.bridge, "type", "bridge")
+        code, err = await run("ip", "addr", "add", address, "dev", self.bridge, check=False)
+        if code != 0 and "File exists" not in err and "exists" not in err:
+            raise NetworkError(f"cannot give {self.bridge} address {address}: {err}")
+        await run("ip", "link", "set", self.bridge, "up")
+        await self._iptables(add=True)
+
+    def _iptables_rules(self) -> list[list[str]]:
+        comment = ["-m", "comment", "--comment", f"kubelite pod network {self.node_name}"]
+        return [
+            # Docker sets the FORWARD policy to DROP; pods must reach other pods and nodes.
+            ["filter", "FORWARD", "-i", self.bridge, "-j", "ACCEPT", *comment],
+            ["filter", "FORWARD", "-o", self.bridge, "-j", "ACCEPT", *comment],
+            # Pods reaching beyond the node's pod networks appear as the node.
+            [
+                "nat", "POSTROUTING", "-s", self.pod_cidr, "!", "-o", self.bridge,
+                "!", "-d", "10.0.0.0/8", "-j", "MASQUERADE", *comment,
+            ],
+        ]  # fmt: skip
+
+    async def _iptables(self, *, add: bool) -> None:
+        if shutil.which("iptables") is None:
+            if add:
+                log.warning("iptables not found: pod traffic may be dropped by the host firewall")
+            return
+        for table, chain, *rule in self._iptables_rules():
+            present, _ = await run("iptables", "-w", "-t", table, "-C", chain, *rule, check=False)
+            if add and present != 0:
+                await run("iptables", "-w", "-t", table, "-I", chain, "1", *rule)
+            elif not add and present == 0:
+                await run("iptables", "-w", "-t", table, "-D", chain, *rule, check=False)
+
+    async def setup(self, pod_uid: str) -> PodNet:
+        """Give the pod its namespace, veth and IP; return what exists if it is already set up."""
+        if not self.enabled:
+            raise NetworkError(self.reason)
+        ns = netns_name(self.node_name, pod_uid)
+        host_veth, pod_veth = veth_names(self.node_name, pod_uid)
+        async with self._lock:
+            allocations = self._load_ipam()
+            ip = allocations.get(pod_uid)
+            if ip is None:
+                ip = next_free_ip(self.pod_cidr, set(allocations.values()))
+                allocations[pod_uid] = ip
+                self._save_ipam(allocations)
+            if not await _link_exists(self.bridge):
+                await self._ensure_bridge()  # removed behind our back (or a reboot)
+        net = PodNet(pod_uid=pod_uid, ip=ip, netns=ns, host_veth=host_veth)
+        if (NETNS_DIR / ns).exists() and await _link_exists("eth0", ns):
+            return net
+        try:
+            await self._create(net, pod_veth)
+        except BaseException:
+            await self._remove_links(ns, host_veth)
+            raise
+        return net
+
+    async def _create(self, net: PodNet, pod_veth: str) -> None:
+        ns, host_veth = net.netns, net.host_veth
+        await self._remove_links(ns, host_veth)  # leftovers of a half-done attempt
+        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
+        await run("ip", "netns", "add", ns)
+        await run(
+            "ip", "-batch", "-",
+            stdin=(
+                f"link add {host_veth} type veth peer name {pod_veth}\n"
+                f"link set {host_veth} master {self.bridge}\n"
+                f"link set {host_veth} up\n"
+                f"link set {pod_veth} netns {ns}\n"
+            ),
+        )  # fmt: skip
+        await run(
+            "ip", "-n", ns, "-batch", "-",
+            stdin=(
+                f"link set {pod_veth} name eth0\n"
+                f"addr add {net.ip}/{prefix} dev eth0\n"
+                "link set eth0 up\n"
+                "link set lo up\n"
+                f"route add default via {gateway_ip(self.pod_cidr)}\n"
+            ),
+        )  # fmt: skip
+
+    async def _remove_links(self, ns: str, host_veth: str) -> None:
+        if await _link_exists(host_veth):
+            await run("ip", "link", "del", host_veth, check=False)
+        if (NETNS_DIR / ns).exists():
+            await run("ip", "netns", "del", ns, check=False)
+
+    async def teardown(self, pod_uid: str) -> None:
+        """Remove the pod's veth and namespace and release its IP; no-op if absent."""
+        if self.enabled:
+            host_veth, _ = veth_names(self.node_name, pod_uid)
+            await self._remove_links(netns_name(self.node_name, pod_uid), host_veth)
+        async with self._lock:
+            allocations = self._load_ipam()
+            if allocations.pop(pod_uid, None) is not None:
+                self._save_ipam(allocations)
+
+    def pod_uids(self) -> list[str]:
+        """Pods that hold an address on this node."""
+        return sorted(self._load_ipam())
+
+    async def teardown_node(self) -> None:
+        """Remove every pod network, the bridge and its firewall rules (node decommission, tests)."""
+        for uid in self.pod_uids():
+            await self.teardown(uid)
+        if not self.enabled:
+            return
+        prefix = f"kl-{_short_hash(self.node_name, length=8)}-"
+        if NETNS_DIR.is_dir():  # noqa: ASYNC240 - a stat of a tmpfs dir
+            for entry in NETNS_DIR.iterdir():  # noqa: ASYNC240
+                if entry.name.startswith(prefix):
+                    await run("ip", "netns", "del", entry.name, check=False)
+        await self._iptables(add=False)
+        if await _link_exists(self.bridge):
+            await run("ip", "link", "del", self.bridge, check=False)

@@ -1,0 +1,457 @@
+"""The `process` runtime: containers are process trees in namespaces and cgroups, logs in files.
+
+Each container attempt gets a supervisor process (process_supervisor.py, its own
+session, so it survives the agent) that launches the container init and records
+its start and exit in files.  Everything the runtime knows lives in files under
+`<root_dir>/process` (see process_records.py), so a restarted agent adopts
+running containers and learns about exits that happened while it was down.
+
+As root: the pod gets a network namespace on the node bridge (netns.py), each
+container its own PID/mount/UTS/IPC namespaces and a cgroup with its limits
+(cgroups.py).  Without root: containers are plain process groups on the host
+network, without limits; the sandbox message says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from kubelite_nodeagent.runtime import process_supervisor
+from kubelite_nodeagent.runtime.base import (
+    ERR_IMAGE_NEVER_PULL,
+    ERR_IMAGE_PULL,
+    ContainerEventHandler,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerStartError,
+    ContainerState,
+    ExecResult,
+    ImageError,
+    ImageInfo,
+    LogOptions,
+    PodSandbox,
+    PodSandboxConfig,
+    RuntimeConfig,
+    RuntimeError_,
+)
+from kubelite_nodeagent.runtime.cgroups import Cgroup, CgroupManager
+from kubelite_nodeagent.runtime.netns import NetworkError, PodNetwork
+from kubelite_nodeagent.runtime.process_logs import read_log_file
+from kubelite_nodeagent.runtime.process_records import (
+    ContainerRecord,
+    Exited,
+    Layout,
+    SandboxRecord,
+    Started,
+    container_info,
+    is_same_process,
+    new_container_id,
+    proc_start_ticks,
+    read_struct,
+    write_struct,
+)
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 15.0  # supervisor spawn to exec, on a busy 2-core box
+KILL_WAIT_SECONDS = 10.0
+WATCH_INTERVAL_SECONDS = 0.2
+EXEC_OUTPUT_LIMIT = 1 << 20
+
+
+def rootfs_of(image: str) -> str:
+    """An image naming an absolute directory is a root filesystem; anything else means the host."""
+    return image if image.startswith("/") else ""
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.layout = Layout(config.root_dir)
+        self.network = PodNetwork(config.node_name, config.pod_cidr, self.layout.network)
+        self.cgroups = CgroupManager(config.node_name)
+        self.namespaces = os.geteuid() == 0  # unshare(CLONE_NEWPID...) needs CAP_SYS_ADMIN
+        self._handler: ContainerEventHandler | None = None
+        self._watched: dict[str, str] = {}  # container id -> pod uid, while not exited
+        self._watch_task: asyncio.Task[None] | None = None
+        self._reapers: set[asyncio.Task[int]] = set()  # supervisors we spawned, until they end
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.layout.pods.mkdir(parents=True, exist_ok=True)
+        await self.network.start()
+        if self.cgroups.missing:
+            log.warning("cgroup limits partly unavailable: %s", self.cgroups.describe_missing())
+        for cid in self.layout.container_ids():  # adopt: watch what is still going
+            info = await self.container_status(cid)
+            if info is not None and info.state != ContainerState.EXITED:
+                self._watched[cid] = info.pod_uid
+        self._watch_task = asyncio.create_task(self._watch_exits(), name="process-runtime-watch")
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+
+    def set_event_handler(self, handler: ContainerEventHandler) -> None:
+        self._handler = handler
+
+    def limitations(self) -> str:
+        """What this node cannot enforce, for pod/node messages ("" when everything works)."""
+        notes = []
+        if not self.namespaces:
+            notes.append("not root: containers run without PID/mount/UTS/IPC namespaces")
+        if self.cgroups.missing:
+            notes.append("resource limits not enforced: " + self.cgroups.describe_missing())
+        return "; ".join(notes)
+
+    async def _watch_exits(self) -> None:
+        """Tell the agent at once when a container exits (the supervisor writes exit.json)."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            for cid, pod_uid in list(self._watched.items()):
+                try:
+                    exited = (self.layout.container_dir(cid) / "exit.json").exists()
+                    gone = not self.layout.container_dir(cid).exists()
+                except ValueError:
+                    exited, gone = True, True
+                if exited or gone:
+                    self._watched.pop(cid, None)
+                    if self._handler is not None and exited:
+                        try:
+                            self._handler(pod_uid)
+                        except Exception:
+                            log.exception("container event handler failed for pod %s", pod_uid)
+
+    # ---- sandboxes -------------------------------------------------------------------
+
+    async def create_sandbox(self, config: PodSandboxConfig) -> PodSandbox:
+        path = self.layout.sandbox_file(config.pod_uid)
+        record = read_struct(path, SandboxRecord)
+        if record is not None and (record.host_network or Path(record.netns).exists()):  # noqa: ASYNC240
+            return _sandbox(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = SandboxRecord(
+            pod_uid=config.pod_uid,
+            namespace=config.namespace,
+            name=config.name,
+            hostname=config.hostname or config.name,
+            pod_dir=config.pod_dir,
+            created_at=time.time(),
+        )
+        if config.host_network or not self.network.enabled:
+            record.host_network = True
+            record.ip = self.config.node_ip
+            if not config.host_network:
+                record.message = self.network.reason
+        else:
+            try:
+                net = await self.network.setup(config.pod_uid)
+            except NetworkError as exc:
+                raise RuntimeError_("CreatePodSandboxError", str(exc)) from exc
+            record.ip, record.netns = net.ip, net.netns_path
+        if limits := self.limitations():
+            record.message = "; ".join(m for m in (record.message, limits) if m)
+        write_struct(path, record)
+        return _sandbox(record)
+
+    async def remove_sandbox(self, pod_uid: str) -> None:
+        await self.network.teardown(pod_uid)
+        await asyncio.to_thread(self.cgroups.remove_pod, pod_uid)
+        pod_dir = self.layout.pod_dir(pod_uid)
+        self.layout.sandbox_file(pod_uid).unlink(missing_ok=True)
+        containers = pod_dir / "containers"
+        if not (containers.is_dir() and any(containers.iterdir())):
+            shutil.rmtree(pod_dir, ignore_errors=True)
+
+    async def list_sandboxes(self) -> list[PodSandbox]:
+        sandboxes = []
+        if self.layout.pods.is_dir():
+            for pod in sorted(self.layout.pods.iterdir()):
+                record = read_struct(pod / "sandbox.json", SandboxRecord)
+                if record is not None:
+                    sandboxes.append(_sandbox(record))
+        known = {s.pod_uid for s in sandboxes}
+        for uid in self.network.pod_uids():  # an address without a record: half-created
+            if uid not in known:
+                sandboxes.append(
+                    PodSandbox(id=uid, pod_uid=uid, ip=self.network.allocations()[uid])
+                )
+        return sandboxes
+
+    # ---- images ----------------------------------------------------------------------
+
+    async def ensure_image(self, image: str, pull_policy: str) -> ImageInfo:
+        rootfs = rootfs_of(image)
+        if not rootfs:
+            return ImageInfo(id=f"host://{image}")  # runs on the host's filesystem
+        if not Path(rootfs).is_dir():  # noqa: ASYNC240 - one stat
+            reason = ERR_IMAGE_NEVER_PULL if pull_policy == "Never" else ERR_IMAGE_PULL
+            raise ImageError(
+                reason, f"root filesystem {rootfs} does not exist (the process runtime cannot pull)"
+            )
+        return ImageInfo(id=f"rootfs://{rootfs}")
+
+    # ---- containers ------------------------------------------------------------------
+
+    async def create_container(self, sandbox: PodSandbox, spec: ContainerSpec) -> str:
+        if not spec.argv:
+            raise ContainerStartError("CreateContainerError", "no command specified")
+        cid = new_container_id(spec.pod_uid, spec.name, spec.attempt)
+        cdir = self.layout.container_dir(cid)
+        cdir.mkdir(parents=True)
+        sandbox_record = read_struct(self.layout.sandbox_file(spec.pod_uid), SandboxRecord)
+        rootfs = rootfs_of(spec.image)
+        cgroup = self.cgroups.for_container(spec.pod_uid, cdir.name) if self.namespaces else None
+        if cgroup is not None:
+            try:
+                await asyncio.to_thread(
+                    cgroup.create,
+                    memory_bytes=spec.resources.memory_bytes,
+                    cpu_millis=spec.resources.cpu_millis,
+                )
+            except OSError as exc:
+                await asyncio.to_thread(cgroup.remove)
+                shutil.rmtree(cdir, ignore_errors=True)
+                raise ContainerStartError("CreateContainerError", f"cgroup: {exc}") from exc
+        record = ContainerRecord(
+            id=cid,
+            spec=spec,
+            created_at=time.time(),
+            log_path=str(cdir / "container.log"),
+            rootfs=rootfs,
+            namespaces=self.namespaces,
+            cgroup=cgroup.to_record() if cgroup is not None else {},
+        )
+        pod_dir = (sandbox_record.pod_dir if sandbox_record else "") or str(cdir.parent.parent)
+        netns = sandbox_record.netns if sandbox_record and self.namespaces else ""
+        launch = {
+            "argv": spec.argv,
+            "env": spec.env,
+            "cwd": spec.working_dir or ("/" if rootfs else pod_dir),
+            "rootfs": rootfs,
+            "hostname": (sandbox_record.hostname if sandbox_record else "") or spec.pod_name,
+            "netns": netns,
+            "namespaces": self.namespaces,
+            "mounts": [[m.host_path, m.container_path, m.read_only] for m in spec.mounts],
+            "cgroup": record.cgroup,
+            "log_path": record.log_path,
+        }
+        (cdir / "launch.json").write_text(json.dumps(launch))
+        write_struct(cdir / "record.json", record)
+        return cid
+
+    async def start_container(self, container_id: str) -> None:
+        record = self._record(container_id)
+        if record is None:
+            raise ContainerStartError("StartError", f"no such container {container_id}")
+        cdir = self.layout.container_dir(container_id)
+        with open(cdir / "supervisor.log", "ab") as errlog:  # noqa: ASYNC230
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", process_supervisor.__file__, str(cdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=errlog,
+                stderr=errlog,
+                start_new_session=True,  # survives the agent; never gets its terminal signals
+            )  # fmt: skip
+        record.supervisor_pid = proc.pid
+        record.supervisor_start = proc_start_ticks(proc.pid) or 0
+        write_struct(cdir / "record.json", record)
+        self._watched[container_id] = record.spec.pod_uid
+        # The supervisor is not ours to reap after a restart; reap it now if it ends early.
+        reaper = asyncio.create_task(proc.wait())
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        started_path = cdir / "started.json"
+        while (started := read_struct(started_path, Started)) is None:
+            if reaper.done() or time.monotonic() > deadline:
+                detail = (cdir / "supervisor.log").read_text(errors="replace")[-2000:]
+                raise ContainerStartError(
+                    "StartError", f"container supervisor did not start the process: {detail}"
+                )
+            await asyncio.sleep(0.01)
+        if started.error:
+            raise ContainerStartError("StartError", started.error)
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        record = self._record(container_id)
+        if record is None:
+            return
+        cdir = self.layout.container_dir(container_id)
+        started = read_struct(cdir / "started.json", Started)
+        if started is None and record.supervisor_pid:
+            # Being started right now: let it get to the point where it can be signalled.
+            await self._wait_for(cdir / "started.json", START_TIMEOUT_SECONDS)
+            started = read_struct(cdir / "started.json", Started)
+        if started is None or (cdir / "exit.json").exists():
+            return
+        self._signal(record, started, signal.SIGTERM)
+        if await self._wait_for(cdir / "exit.json", max(0.0, grace_seconds)):
+            return
+        self._signal(record, started, signal.SIGKILL)
+        if record.cgroup:
+            await asyncio.to_thread(Cgroup(record.cgroup).kill_all)
+        if not await self._wait_for(cdir / "exit.json", KILL_WAIT_SECONDS):
+            if not is_same_process(record.supervisor_pid, record.supervisor_start):
+                return  # no supervisor will write it; status reports the container as unknown
+            raise RuntimeError_("KillContainerError", f"{container_id} did not exit after SIGKILL")
+
+    def _signal(self, record: ContainerRecord, started: Started, sig: signal.Signals) -> None:
+        if not is_same_process(started.pid, started.pid_start):
+            return  # already gone (or the pid now belongs to someone else)
+        with contextlib.suppress(ProcessLookupError):
+            if record.namespaces:
+                os.kill(started.pid, sig)  # the PID namespace init; SIGKILL ends the namespace
+            else:
+                os.killpg(started.pid, sig)  # the container's process group
+
+    async def _wait_for(self, path: Path, timeout: float) -> bool:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while not path.exists():  # noqa: ASYNC240 - one stat per poll
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def remove_container(self, container_id: str) -> None:
+        record = self._record(container_id)
+        if record is None:
+            return
+        info = await self.container_status(container_id)
+        if info is not None and info.state == ContainerState.RUNNING:
+            await self.stop_container(container_id, 0)
+        if record.cgroup:
+            await asyncio.to_thread(Cgroup(record.cgroup).remove)
+        self._watched.pop(container_id, None)
+        shutil.rmtree(self.layout.container_dir(container_id), ignore_errors=True)
+
+    def _record(self, container_id: str) -> ContainerRecord | None:
+        try:
+            cdir = self.layout.container_dir(container_id)
+        except ValueError:
+            return None
+        return read_struct(cdir / "record.json", ContainerRecord)
+
+    async def container_status(self, container_id: str) -> ContainerInfo | None:
+        record = self._record(container_id)
+        if record is None:
+            return None
+        cdir = self.layout.container_dir(container_id)
+        exited = read_struct(cdir / "exit.json", Exited)
+        started = read_struct(cdir / "started.json", Started)
+        init_alive = started is not None and is_same_process(started.pid, started.pid_start)
+        supervisor_alive = is_same_process(record.supervisor_pid, record.supervisor_start)
+        if exited is None and started is not None and not supervisor_alive:
+            exited = read_struct(cdir / "exit.json", Exited)  # written as the supervisor ended
+        return container_info(record, started, exited, init_alive, supervisor_alive)
+
+    async def list_containers(self) -> list[ContainerInfo]:
+        infos = []
+        for cid in self.layout.container_ids():
+            info = await self.container_status(cid)
+            if info is not None:
+                infos.append(info)
+        return infos
+
+    async def exec(self, container_id: str, argv: list[str], timeout_seconds: float) -> ExecResult:
+        record = self._record(container_id)
+        cdir = self.layout.container_dir(container_id) if record else None
+        started = read_struct(cdir / "started.json", Started) if cdir else None
+        if record is None or started is None or not is_same_process(started.pid, started.pid_start):
+            raise RuntimeError_("ContainerNotRunning", f"container {container_id} is not running")
+        env = dict(record.spec.env)
+        env.setdefault("PATH", process_supervisor.DEFAULT_PATH)
+        if record.namespaces:
+            full = ["nsenter", "-t", str(started.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+                    "--", *argv]  # fmt: skip
+            cwd = None
+        else:
+            full, cwd = argv, record.spec.working_dir or None
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *full,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,  # so a timeout can kill the whole group
+            )
+        except OSError as exc:
+            return ExecResult(exit_code=126, output=str(exc).encode())
+        if record.cgroup:  # charge the probe to the container, and die with it
+            with contextlib.suppress(OSError):
+                Cgroup(record.cgroup).add(proc.pid)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_seconds)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            return ExecResult(exit_code=-1, timed_out=True)
+        code = proc.returncode if proc.returncode is not None else -1
+        if code < 0:
+            code = 128 - code  # killed by a signal
+        return ExecResult(exit_code=code, output=out[:EXEC_OUTPUT_LIMIT])
+
+    # ---- logs ------------------------------------------------------------------------
+
+    def log_path(self, container_id: str) -> str | None:
+        record = self._record(container_id)
+        return record.log_path if record is not None else None
+
+    def read_logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
+        record = self._record(container_id)
+        if record is None:
+            raise RuntimeError_("NotFound", f"container {container_id} not found")
+        cdir = self.layout.container_dir(container_id)
+
+        def exited() -> bool:
+            if (cdir / "exit.json").exists():
+                return True
+            return not is_same_process(record.supervisor_pid, record.supervisor_start)
+
+        return read_log_file(Path(record.log_path), options, exited)
+
+    # ---- tests and decommissioning ------------------------------------------------------
+
+    async def destroy_everything(self) -> None:
+        """Kill every container and remove all pod networks, cgroups, the bridge and files."""
+        for cid in self.layout.container_ids():
+            with contextlib.suppress(Exception):
+                await self.stop_container(cid, 0)
+            with contextlib.suppress(Exception):
+                await self.remove_container(cid)
+        if self.layout.pods.is_dir():
+            for pod in list(self.layout.pods.iterdir()):
+                await self.remove_sandbox(pod.name)
+        await self.network.teardown_node()
+        await asyncio.to_thread(self.cgroups.remove_node)
+
+
+def _sandbox(record: SandboxRecord) -> PodSandbox:
+    return PodSandbox(
+        id=record.pod_uid,
+        pod_uid=record.pod_uid,
+        namespace=record.namespace,
+        name=record.name,
+        ip=record.ip,
+        host_network=record.host_network,
+        message=record.message,
+    )
