@@ -193,6 +193,9 @@ def test_get_output_formats(kl, app: Path) -> None:
     assert many["kind"] == "List"
     assert [i["kind"] for i in many["items"]] == ["Deployment"]
     assert ok(kl("get", "svc", "-n", NS, "-o", "name")) == "service/web\n"
+    everything = json.loads(ok(kl("get", "all", "-n", NS, "-o", "json")))
+    assert everything["kind"] == "List"
+    assert {"Deployment", "Service"} <= {i["kind"] for i in everything["items"]}
 
 
 def test_describe_shows_sections_and_events(kl, app: Path) -> None:

@@ -43,7 +43,10 @@ def fetch(session: Session, info: ResourceInfo, args: argparse.Namespace) -> tup
     """The objects to show and the list's resourceVersion (for -w)."""
     ns = None if args.all_namespaces or not info.namespaced else session.namespace
     if args.names:
-        return [session.api.get(info, name, ns) for name in args.names], ""
+        objs = [session.api.get(info, name, ns) for name in args.names]
+        # one object: watch from its version; several: no single version to start at
+        rv = (objs[0].get("metadata") or {}).get("resourceVersion", "") if len(objs) == 1 else ""
+        return objs, str(rv)
     result = session.api.list(info, ns, label_selector=args.selector,
                               field_selector=args.field_selector)
     items = result.get("items") or []
@@ -76,7 +79,8 @@ def _no_resources(session: Session, args: argparse.Namespace, infos: list[Resour
     return f"No resources found in {session.namespace} namespace."
 
 
-def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: str) -> None:
+def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: str,
+          header_shown: bool) -> None:
     """Print each change after the list's resourceVersion; --request-timeout bounds it."""
     ns = None if args.all_namespaces or not info.namespaced else session.namespace
     limit = args.request_timeout
@@ -89,7 +93,9 @@ def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: st
     try:
         for etype, obj in events:
             if etype != "BOOKMARK":
-                print_objects(args, info, [obj], single=True, prefix=False, with_header=False)
+                print_objects(args, info, [obj], single=True, prefix=False,
+                              with_header=not header_shown)
+                header_shown = True
             if deadline is not None and time.monotonic() > deadline:
                 break
     except httpx.ReadTimeout:
@@ -101,26 +107,29 @@ def run(args: argparse.Namespace) -> int:
     infos = resources_for(args.resource)
     if args.names and args.all_namespaces:
         raise CLIError("a resource cannot be retrieved by name across all namespaces")
+    if args.watch and len(infos) > 1:
+        raise CLIError("you may only specify a single resource type with --watch")
     session = Session.from_args(args)
     try:
+        fetched = [(info, *fetch(session, info, args)) for info in infos]
+        if args.output in ("json", "yaml"):
+            # one document for everything, as kubectl prints `get all -o yaml`
+            typed = [with_type(o, info) for info, items, _ in fetched for o in items]
+            doc = typed[0] if args.names and len(typed) == 1 else as_list(typed)
+            print(to_json(doc) if args.output == "json" else to_yaml(doc), flush=True)
         shown = 0
-        multi = len(infos) > 1
-        listed: list[tuple[ResourceInfo, str]] = []
-        for info in infos:
-            items, rv = fetch(session, info, args)
-            listed.append((info, rv))
-            if not items:
+        for info, items, _ in fetched:
+            if not items or args.output in ("json", "yaml"):
                 continue
-            if shown and args.output not in ("name",):
+            if shown and args.output != "name":
                 print()
-            print_objects(args, info, items, single=bool(args.names), prefix=multi)
+            print_objects(args, info, items, single=bool(args.names), prefix=len(infos) > 1)
             shown += 1
-        if not shown and not args.names and args.output in (None, "wide"):
+        if not any(items for _, items, _ in fetched) and args.output in (None, "wide"):
             print(_no_resources(session, args, infos), file=sys.stderr)
         if args.watch:
-            if multi:
-                raise CLIError("you may only specify a single resource type with --watch")
-            watch(session, infos[0], args, listed[0][1])
+            info, items, rv = fetched[0]
+            watch(session, info, args, rv, header_shown=bool(items))
     finally:
         session.close()
     return 0
