@@ -13,6 +13,8 @@ from kubelite_cli.manifests import Manifest, load_manifests
 from kubelite_cli.merge import merged_for_update, unchanged
 from kubelite_cli.session import Session, qualified_kind
 
+CONFLICT_RETRIES = 3
+
 
 def info_for(manifest: Manifest) -> ResourceInfo:
     obj = manifest.obj
@@ -48,21 +50,29 @@ def apply_one(session: Session, manifest: Manifest, dry_run: bool) -> str:
     ns = target_namespace(info, obj, session)
     name = obj["metadata"].get("name")
     api = session.api
-    current = None
-    if name:
+    for attempt in range(CONFLICT_RETRIES + 1):
+        current = None
+        if name:
+            try:
+                current = api.get(info, name, ns)
+            except APIError as exc:
+                if exc.code != 404:
+                    raise
         try:
-            current = api.get(info, name, ns)
+            if current is None:
+                created = api.create(info, obj, ns, dry_run=dry_run or None)
+                obj["metadata"]["name"] = (created.get("metadata") or {}).get("name", name)
+                return "created"
+            if unchanged(obj, current):
+                return "unchanged"
+            api.update(info, name, merged_for_update(obj, current), ns, dry_run=dry_run or None)
+            return "configured"
         except APIError as exc:
-            if exc.code != 404:
+            # Someone wrote in between (a controller updating status, a racing create):
+            # read again and redo the decision, as kubectl does.
+            if exc.code != 409 or attempt == CONFLICT_RETRIES:
                 raise
-    if current is None:
-        created = api.create(info, obj, ns, dry_run=dry_run or None)
-        obj["metadata"]["name"] = (created.get("metadata") or {}).get("name", name)
-        return "created"
-    if unchanged(obj, current):
-        return "unchanged"
-    api.update(info, name, merged_for_update(obj, current), ns, dry_run=dry_run or None)
-    return "configured"
+    raise AssertionError("unreachable")
 
 
 def run(args: argparse.Namespace) -> int:
