@@ -9,19 +9,25 @@ etcd of its own because it compacts history.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kubelite import codec, devservers
 from kubelite.api.core_v1 import ConfigMap, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.api.scheme import ResourceInfo, by_kind
+from kubelite.bus import subjects
+from kubelite.client.nats import NatsAPIClient
 from kubelite.devservers import ServerProcess
 from kubelite.reconcile.informer import INDEX_NAMESPACE, INDEX_NODE, INDEX_OWNER, Informer
+from kubelite.reconcile.nats_informer import NatsInformer
+from kubelite.storage import Unavailable
 from kubelite.storage.etcd import EtcdStore
 from tests.conftest import eventually
 
@@ -210,6 +216,14 @@ async def test_relists_after_etcd_restart(tmp_path: Path, ns: str) -> None:
         server.stop()
         await asyncio.sleep(0.5)  # let the watch notice; what follows must not depend on it
         server = _start_etcd(tmp_path, *ports)
+
+        async def store_answers() -> bool:  # our own client's channel reconnects with back-off too
+            try:
+                return await store.current_revision() > 0
+            except Unavailable:
+                return False
+
+        await eventually(store_answers, timeout=20, message="etcd answers after restart")
         r = await put(store, CM, cm(ns, "after-restart"))
         await eventually(lambda: ("ADDED", "after-restart", str(r)) in rec.events, timeout=20,
                          message="informer recovered from the etcd restart")
@@ -302,3 +316,131 @@ async def test_two_informers_share_one_store(etcd: EtcdStore, ns: str, stopper: 
     await put(etcd, POD, pod(ns, "p", None, None))
     await eventually(lambda: cms.get(ns, "c") and pods.get(ns, "p"), message="both informers updated")
     assert cms.get(ns, "p") is None and pods.get(ns, "c") is None
+
+
+# --------------------------------------------------------------------------
+# NatsInformer, against the real apiserver (which publishes every change)
+
+
+@pytest.fixture
+async def nats_informers() -> AsyncIterator[list[NatsInformer]]:
+    informers: list[NatsInformer] = []
+    yield informers
+    for inf in informers:
+        await inf.stop()
+
+
+def cm_body(name: str, value: str = "1", **labels: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels or None}, "data": {"k": value}}
+
+
+async def test_nats_informer_follows_the_apiserver(
+    apiserver: Any, api: httpx.AsyncClient, namespace: str, nats_client: Any,
+    nats_informers: list[NatsInformer],
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    assert (await api.post(base, json=cm_body("pre"))).status_code == 201
+    inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
+                       subject=subjects.changes_of("configmaps"), namespace=namespace)
+    rec = Recorder()
+    rec.attach(inf)
+    nats_informers.append(inf)
+    inf.start()
+    await inf.wait_synced(10)
+    assert rec.names() == [("ADDED", "pre")]
+
+    a = (await api.post(base, json=cm_body("a"))).json()
+    a["data"]["k"] = "2"
+    a2 = (await api.put(f"{base}/a", json=a)).json()
+    deleted = (await api.delete(f"{base}/pre")).json()
+    await api.post("/api/v1/namespaces/default/configmaps", json=cm_body("x-" + namespace))
+    await eventually(lambda: len(rec.events) >= 4, message="NATS events reached the informer")
+    assert rec.events[1:] == [
+        ("ADDED", "a", a["metadata"]["resourceVersion"]),
+        ("MODIFIED", "a", a2["metadata"]["resourceVersion"]),
+        ("DELETED", "pre", deleted["metadata"]["resourceVersion"]),
+    ]
+    assert inf.get(namespace, "a").data == {"k": "2"}
+    assert inf.get(namespace, "pre") is None
+    await api.delete(f"/api/v1/namespaces/default/configmaps/x-{namespace}")
+
+
+async def test_nats_informer_drops_stale_events_and_relists_missed_changes(
+    apiserver: Any, api: httpx.AsyncClient, namespace: str, nats_client: Any, store: EtcdStore,
+    nats_informers: list[NatsInformer],
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    old = (await api.post(base, json=cm_body("s", "old"))).json()
+    inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
+                       subject=subjects.changes_of("configmaps"), namespace=namespace,
+                       resync_seconds=0)
+    rec = Recorder()
+    rec.attach(inf)
+    nats_informers.append(inf)
+    inf.start()
+    await inf.wait_synced(10)
+    new = dict(old, data={"k": "new"})
+    new = (await api.put(f"{base}/s", json=new)).json()
+    await eventually(lambda: inf.get(namespace, "s").data == {"k": "new"}, message="update seen")
+
+    dropped_before = inf.dropped_stale  # (the create's own event may have raced the list)
+    # a replayed old event (another apiserver replica, a redelivery) must not win
+    stale = json.dumps({"type": "MODIFIED", "object": old}).encode()
+    await nats_client.publish(subjects.changes("configmaps", namespace, "s"), stale)
+    await nats_client.flush()  # the server has it, so it reaches us before later events
+    deleted = (await api.delete(f"{base}/s")).json()
+    await eventually(lambda: inf.get(namespace, "s") is None, message="delete seen")
+    # ... nor resurrect a deleted object
+    await nats_client.publish(subjects.changes("configmaps", namespace, "s"),
+                              json.dumps({"type": "ADDED", "object": new}).encode())
+    await nats_client.flush()
+    probe = (await api.post(base, json=cm_body("probe"))).json()  # ordered after the stale ones
+    await eventually(lambda: inf.get(namespace, "probe") is not None, message="probe seen")
+    assert inf.dropped_stale - dropped_before == 2
+    assert [e for e in rec.events if e[1] == "s"][1:] == [
+        ("MODIFIED", "s", new["metadata"]["resourceVersion"]),
+        ("DELETED", "s", deleted["metadata"]["resourceVersion"]),
+    ]
+
+    # a change nobody published (written behind the apiserver's back) is found by a re-list,
+    # which is what a NATS reconnect or the resync period triggers
+    await store.delete(CM.key(namespace, "probe"))
+    inf.request_relist()
+    await eventually(lambda: inf.get(namespace, "probe") is None, message="re-list found the delete")
+    assert rec.events[-1][:2] == ("DELETED", "probe")
+    assert int(rec.events[-1][2]) >= int(probe["metadata"]["resourceVersion"])
+
+
+async def test_nats_informer_selectors_and_node_subject(
+    apiserver: Any, api: httpx.AsyncClient, namespace: str, nats_client: Any,
+    nats_informers: list[NatsInformer],
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    client = NatsAPIClient(nats_client)
+    web = NatsInformer(nats_client, client, CM, subject=subjects.changes_of("configmaps"),
+                       namespace=namespace, label_selector="app=web")
+    node = "node-" + namespace
+    pods = NatsInformer(nats_client, client, POD, subject=subjects.node_pods(node),
+                        field_selector=f"spec.nodeName={node}")
+    rec = Recorder()
+    rec.attach(web)
+    for inf in (web, pods):
+        nats_informers.append(inf)
+        inf.start()
+        await inf.wait_synced(10)
+
+    await api.post(base, json=cm_body("w", app="web"))
+    await api.post(base, json=cm_body("o", app="other"))
+    w = (await api.get(f"{base}/w")).json()
+    w["metadata"]["labels"] = {"app": "other"}
+    await api.put(f"{base}/w", json=w)
+    await eventually(lambda: len(rec.events) >= 2, message="web informer saw w come and go")
+    assert rec.names() == [("ADDED", "w"), ("DELETED", "w")]
+    assert web.list() == []
+
+    body = {"metadata": {"name": "p"}, "spec": {"nodeName": node,
+            "containers": [{"name": "c", "image": "busybox"}]}}
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+    assert r.status_code == 201, r.text
+    await eventually(lambda: pods.get(namespace, "p") is not None, message="node's pod arrived")
+    assert [p.metadata.name for p in pods.by_index(INDEX_NODE, node)] == ["p"]
