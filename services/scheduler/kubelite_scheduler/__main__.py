@@ -1,10 +1,101 @@
-"""Console entry point (stub until this service is implemented)."""
+"""kubelite-scheduler: places pods on nodes (reads etcd, binds through the apiserver over NATS)."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
 import sys
 
+from kubelite.logsetup import add_log_level_flag, setup_logging
 
-def main() -> None:
-    sys.exit("kubelite_scheduler: not implemented yet")
+log = logging.getLogger("kubelite.scheduler")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubelite-scheduler", description=__doc__)
+    p.add_argument("--etcd", default="http://127.0.0.1:2379", help="etcd client URL (read only)")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
+    p.add_argument("--scheduler-name", default="default-scheduler",
+                   help="schedule pods whose spec.schedulerName is this (default: default-scheduler)")
+    p.add_argument("--leader-elect", default=True, action=argparse.BooleanOptionalAction,
+                   help="elect a leader through an etcd lease so replicas stand by (default: on)")
+    p.add_argument("--leader-elect-lease-duration", type=int, default=15, metavar="SECONDS",
+                   help="lease TTL: how long a dead leader blocks the standby (default: 15)")
+    p.add_argument("--parallel-binds", type=int, default=16, help="binds in flight at once (default: 16)")
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=0, metavar="PCT",
+                   help="stop filtering after this share of nodes fit (0: Kubernetes' adaptive default)")
+    p.add_argument("--unschedulable-flush-seconds", type=float, default=30.0,
+                   help="retry unschedulable pods at least this often (default: 30)")
+    p.add_argument("--no-decisions", dest="decisions", action="store_false",
+                   help="do not publish decisions on NATS")
+    add_log_level_flag(p)
+    return p.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from kubelite.bus.connection import connect_nats
+    from kubelite.storage.etcd import EtcdStore
+    from kubelite_scheduler.leader import LeaderElector
+    from kubelite_scheduler.scheduler import Scheduler
+
+    store = await EtcdStore.connect(args.etcd, wait_seconds=30)
+    nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30)
+    elector = None
+    try:
+        if args.leader_elect:
+            identity = f"{os.uname().nodename}_{os.getpid()}"
+            elector = LeaderElector(store, args.scheduler_name, identity, ttl=args.leader_elect_lease_duration)
+            await elector.acquire()
+        scheduler = Scheduler(
+            store, nc, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
+            percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+            flush_seconds=args.unschedulable_flush_seconds, publish_decisions=args.decisions,
+        )
+        run = asyncio.get_running_loop().create_task(scheduler.run())
+        waits = [run]
+        if elector is not None:
+            waits.append(asyncio.get_running_loop().create_task(elector.lost.wait()))
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if run not in done:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+            raise SystemExit("kubelite-scheduler: lost leadership")
+        run.result()
+    finally:
+        if elector is not None:
+            await elector.release()
+        with contextlib.suppress(Exception):
+            await nc.close()
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging("scheduler", args.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def runner() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        with contextlib.suppress(asyncio.CancelledError):
+            await _run(args)
+
+    try:
+        asyncio.run(runner())
+    except ConnectionError as exc:
+        sys.exit(f"kubelite-scheduler: {exc}")
 
 
 if __name__ == "__main__":

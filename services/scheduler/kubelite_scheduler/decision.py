@@ -1,0 +1,55 @@
+"""The scheduling decision published on kubelite.decisions.scheduler.<ns>.<pod>."""
+
+from __future__ import annotations
+
+import msgspec
+
+from kubelite_scheduler.algorithm import Result
+
+
+class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One scheduling attempt, as JSON on NATS (for `kubelite events -f` and people).
+
+    Fields:
+      namespace, pod, uid  the pod decided about.
+      scheduler            the scheduler name (spec.schedulerName) that decided.
+      time                 RFC3339 time of the decision.
+      result               "Scheduled" (a node was chosen and the bind started) or
+                           "Unschedulable" (no node fits; `message` says why).
+      node                 the chosen node ("" when unschedulable).
+      message              Kubernetes' FitError text when unschedulable
+                           ("0/3 nodes are available: 2 Insufficient cpu, ...").
+      nodes                nodes known to the scheduler.
+      evaluated            nodes the filters looked at (fewer than `nodes` when
+                           enough fitting nodes were found: percentageOfNodesToScore).
+      feasible             nodes that passed every filter.
+      rejected             node -> the reasons of the first filter that rejected it.
+      scores               node -> rule name -> weighted, normalised score (0..100 x weight),
+                           for every feasible node scored.
+      totals               node -> sum of its scores; the highest won, ties at random.
+    """
+
+    namespace: str
+    pod: str
+    uid: str = ""
+    scheduler: str = ""
+    time: str = ""
+    result: str
+    node: str = ""
+    message: str = ""
+    nodes: int = 0
+    evaluated: int = 0
+    feasible: int = 0
+    rejected: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    scores: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    totals: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+def decision_of(namespace: str, pod: str, uid: str, scheduler: str, now: str, r: Result) -> Decision:
+    return Decision(
+        namespace=namespace, pod=pod, uid=uid, scheduler=scheduler, time=now,
+        result="Scheduled" if r.node else "Unschedulable",
+        node=r.node or "", message=r.message, nodes=r.num_nodes, evaluated=r.evaluated,
+        feasible=r.feasible, rejected={n: list(v) for n, v in r.rejected.items()},
+        scores=r.scores, totals=r.totals,
+    )

@@ -1,0 +1,212 @@
+"""The scheduler service: informers feed the cache and the queue; one loop decides,
+several binds run at once; every decision is published.
+
+Decisions are strictly sequential (each sees the previous one's assumption),
+binds are concurrent (up to `parallel_binds` in flight), which is where the
+throughput comes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kubelite import codec
+from kubelite.api.core_v1 import NODES, PODS, Pod
+from kubelite.bus import subjects
+from kubelite.client.nats import NatsAPIClient
+from kubelite.errors import APIError
+from kubelite.reconcile.informer import Informer
+from kubelite.storage.etcd import EtcdStore
+from kubelite_scheduler.algorithm import Algorithm
+from kubelite_scheduler.cache import SchedulerCache
+from kubelite_scheduler.decision import decision_of
+from kubelite_scheduler.events import EventRecorder, rfc3339_now
+from kubelite_scheduler.podinfo import pod_info
+from kubelite_scheduler.queue import SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: EtcdStore,
+        nc: Any,
+        *,
+        scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+        parallel_binds: int = 16,
+        percentage_of_nodes_to_score: int = 0,
+        flush_seconds: float = 30.0,
+        publish_decisions: bool = True,
+    ) -> None:
+        self.store = store
+        self.nc = nc
+        self.name = scheduler_name
+        self.client = NatsAPIClient(nc, timeout=30)
+        self.cache = SchedulerCache()
+        self.algorithm = Algorithm(self.cache, percentage=percentage_of_nodes_to_score)
+        self.queue = SchedulingQueue(flush_seconds=flush_seconds)
+        self.events = EventRecorder(self.client, scheduler_name)
+        self.publish_decisions = publish_decisions
+        self.pods = Informer(store, PODS, resync_seconds=0)
+        self.nodes = Informer(store, NODES, resync_seconds=0)
+        self._bind_slots = asyncio.Semaphore(max(1, parallel_binds))
+        self._binding: set[str] = set()  # pod keys with a bind in flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.scheduled = 0
+        self.failed = 0
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.nodes.add_handler(self._node_set, lambda old, new: self._node_set(new), self._node_deleted)
+
+    # -- informer handlers: keep the cache and the queue level with etcd -----------
+    def _responsible(self, pod: Pod) -> bool:
+        return (
+            (pod.spec.schedulerName or DEFAULT_SCHEDULER_NAME) == self.name
+            and not pod.spec.nodeName
+            and not pod.metadata.deletionTimestamp
+        )
+
+    def _pod_added(self, pod: Pod) -> None:
+        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        if pod.spec.nodeName:
+            self.queue.remove(key)
+            self.cache.set_bound_pod(pod_info(pod))
+            self.queue.cluster_changed()
+        elif self._responsible(pod):
+            if key not in self._binding and key not in self.cache.assumed:
+                self.queue.add(key)
+        else:
+            self.queue.remove(key)
+            if key in self.cache.assumed:  # deleted while its bind was in flight
+                self.cache.forget(key)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if (
+            new.spec.nodeName and old.spec.nodeName == new.spec.nodeName
+            and old.metadata.labels == new.metadata.labels
+            and _terminal(old) == _terminal(new)
+            and f"{new.metadata.namespace}/{new.metadata.name}" not in self.cache.assumed
+        ):
+            return  # a status update of a bound pod: nothing the scheduler counts changed
+        self._pod_added(new)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        self.queue.remove(key)
+        self.cache.remove_pod(key)
+        self.queue.cluster_changed()
+
+    def _node_set(self, node: Any) -> None:
+        self.cache.set_node(node)
+        self.queue.cluster_changed()
+
+    def _node_deleted(self, node: Any) -> None:
+        self.cache.remove_node(node.metadata.name or "")
+        self.queue.cluster_changed()
+
+    # -- running ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Start the informers, wait for their first list, then decide forever."""
+        self.nodes.start()
+        self.pods.start()
+        await self.nodes.wait_synced()
+        await self.pods.wait_synced()
+        log.info("caches synced: %d nodes, %d pods; scheduling as %r",
+                 len(self.cache.known_nodes()), len(self.pods.keys()), self.name)
+        try:
+            while True:
+                key = await self.queue.pop()
+                try:
+                    await self.schedule_one(key)
+                except Exception:
+                    log.exception("scheduling %s failed", key)
+                    self.queue.requeue_unschedulable(key)
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        await self.pods.stop()
+        await self.nodes.stop()
+        for t in list(self._tasks):
+            t.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def schedule_one(self, key: str) -> None:
+        ns, _, name = key.partition("/")
+        pod = self.pods.get(ns, name)
+        if pod is None or not self._responsible(pod) or key in self._binding or self.cache.is_counted(key):
+            return
+        info = pod_info(pod)
+        result = self.algorithm.schedule(info)
+        if self.publish_decisions:
+            decision = decision_of(ns, name, info.uid, self.name, rfc3339_now(), result)
+            self._spawn(self._publish(subjects.scheduler_decision(ns, name), codec.encode(decision)))
+        if result.node is None:
+            self.failed += 1
+            log.info("pod %s is unschedulable: %s", key, result.message)
+            self.queue.requeue_unschedulable(key)
+            self._spawn(self._report_unschedulable(pod, result.message))
+            return
+        # Assume at once: the next decision must see this pod's requests as used.
+        self.cache.assume(info, result.node)
+        self._binding.add(key)
+        await self._bind_slots.acquire()
+        self._spawn(self._bind(pod, result.node))
+
+    async def _publish(self, subject: str, payload: bytes) -> None:
+        try:
+            await self.nc.publish(subject, payload)
+        except Exception as exc:  # the bus is best effort for decisions
+            log.debug("publish %s failed: %s", subject, exc)
+
+    async def _bind(self, pod: Pod, node: str) -> None:
+        ns, name = pod.metadata.namespace or "default", pod.metadata.name or ""
+        key = f"{ns}/{name}"
+        try:
+            await self.client.bind(ns, name, node)
+        except APIError as exc:
+            log.warning("binding %s to %s failed: %s", key, node, exc)
+            self.cache.forget(key)
+            self._binding.discard(key)
+            current = self.pods.get(ns, name)
+            if current is not None and self._responsible(current):
+                self.queue.requeue_unschedulable(key)
+            self.queue.cluster_changed()
+            return
+        finally:
+            self._bind_slots.release()
+        self._binding.discard(key)
+        self.queue.succeeded(key)
+        self.scheduled += 1
+        self.events.pod_event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+
+    async def _report_unschedulable(self, pod: Pod, message: str) -> None:
+        """PodScheduled=False/Unschedulable with the FitError message (written only when it
+        changed), and a Warning FailedScheduling event (aggregated when repeated)."""
+        ns, name = pod.metadata.namespace or "default", pod.metadata.name or ""
+        self.events.pod_event(pod, "Warning", "FailedScheduling", message)
+        for cond in (pod.status.conditions or ()) if pod.status else ():
+            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable" \
+                    and cond.message == message:
+                return
+        patch = {"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+            "lastProbeTime": None, "lastTransitionTime": rfc3339_now(),
+        }]}}
+        try:
+            await self.client.patch("pods", ns, name, patch, subresource="status",
+                                    patch_type="application/strategic-merge-patch+json")
+        except APIError as exc:
+            log.info("could not mark %s/%s unschedulable: %s", ns, name, exc)
+
+
+def _terminal(pod: Pod) -> bool:
+    return pod.status is not None and pod.status.phase in ("Succeeded", "Failed")
