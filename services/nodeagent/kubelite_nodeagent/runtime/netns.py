@@ -121,6 +121,19 @@ async def _link_exists(name: str, netns: str = "") -> bool:
     return code == 0
 
 
+async def _addresses(dev: str) -> set[str]:
+    """The IPv4 addresses (with prefix) on a device."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "-o", "-4", "addr", "show", "dev", dev,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    # lines look like: "7: kl-x    inet 10.244.1.1/24 scope global kl-x ..."
+    return {
+        parts[3] for parts in (line.split() for line in out.decode().splitlines()) if len(parts) > 3
+    }
+
+
 # ---- the node's pod network ------------------------------------------------------------
 
 
@@ -175,9 +188,8 @@ class PodNetwork:
         address = f"{gateway_ip(self.pod_cidr)}/{prefix}"
         if not await _link_exists(self.bridge):
             await run("ip", "link", "add", self.bridge, "type", "bridge")
-        code, err = await run("ip", "addr", "add", address, "dev", self.bridge, check=False)
-        if code != 0 and "File exists" not in err and "exists" not in err:
-            raise NetworkError(f"cannot give {self.bridge} address {address}: {err}")
+        if address not in await _addresses(self.bridge):
+            await run("ip", "addr", "add", address, "dev", self.bridge)
         await run("ip", "link", "set", self.bridge, "up")
         await self._iptables(add=True)
 
