@@ -66,8 +66,8 @@ spec:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     data_dir = tmp_path_factory.mktemp("cli-cluster")
     up = subprocess.run(
-        [*KUBELITE, "up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
-         "--random-ports"],
+        # only the apiserver: these tests are about the CLI, not the other services
+        [*KUBELITE, "up", "--data-dir", str(data_dir), "--only", "apiserver", "--random-ports"],
         capture_output=True, text=True, timeout=120,
     )
     try:

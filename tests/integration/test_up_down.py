@@ -19,7 +19,7 @@ def kubelite(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 def test_up_status_down(tmp_path: Path) -> None:
     data_dir = tmp_path / "cluster"
-    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
+    up = kubelite("up", "--data-dir", str(data_dir), "--only", "apiserver",
                   "--random-ports", "--node-monitor-grace-period", "7s",
                   "--default-not-ready-toleration-seconds", "11")
     state_file = data_dir / "cluster.json"
@@ -28,7 +28,7 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert up.returncode == 0, f"up failed: {up.stdout}\n{up.stderr}"
         assert state is not None, "up wrote no cluster.json"
         names = [p["name"] for p in state["processes"]]
-        assert names[:3] == ["etcd", "nats", "apiserver"], names
+        assert names == ["etcd", "nats", "apiserver"], names
         assert state["node_monitor_grace_period"] == "7s"
         assert state["default_not_ready_toleration_seconds"] == 11
         for proc in state["processes"]:
@@ -60,6 +60,43 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert not state_file.exists()
     after = kubelite("status", "--data-dir", str(data_dir))
     assert after.returncode == 1 and "no kubelite cluster" in after.stdout
+
+
+def test_up_starts_every_implemented_service(tmp_path: Path) -> None:
+    """The whole table with two nodes: every implemented service runs, and `down` stops all."""
+    from kubelite_cli.cluster.services import SERVICES, is_implemented
+
+    data_dir = tmp_path / "full"
+    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "2", "--runtime", "fake",
+                  "--random-ports")
+    state_file = data_dir / "cluster.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    try:
+        assert up.returncode == 0, f"up failed: {up.stdout}\n{up.stderr}"
+        assert state is not None
+        expected = ["etcd", "nats"]
+        for spec in SERVICES:
+            if is_implemented(spec):
+                expected += ([f"{spec.name}-node-{i}" for i in (1, 2)] if spec.per_node
+                             else [spec.name])
+        assert [p["name"] for p in state["processes"]] == expected
+        dead = [p["name"] for p in state["processes"] if not pid_alive(p["pid"])]
+        assert not dead, f"not running after up: {dead}"
+    finally:
+        down = kubelite("down", "--data-dir", str(data_dir))
+    assert down.returncode == 0, down.stderr
+    if state is not None:
+        still = [p["name"] for p in state["processes"] if pid_alive(p["pid"])]
+        assert not still, f"still running after down: {still}"
+
+
+def test_up_rejects_unknown_service_names(tmp_path: Path) -> None:
+    up = kubelite("up", "--data-dir", str(tmp_path), "--only", "apiserver,bogus")
+    assert up.returncode == 1
+    assert up.stderr.strip().splitlines() == [
+        "error: unknown service(s) bogus; known: apiserver, controller-manager, nodeagent, "
+        "proxy, scheduler"]
+    assert not (tmp_path / "cluster.json").exists()
 
 
 def test_down_without_cluster_is_a_no_op(tmp_path: Path) -> None:

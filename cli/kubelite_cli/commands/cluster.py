@@ -85,6 +85,18 @@ def wait_readyz(url: str, record: ProcessRecord, timeout: float) -> None:
                    f"see {record.log}")
 
 
+def selected_services(only: str | None) -> set[str] | None:
+    """--only a,b -> {"a", "b"} (None: all); unknown names are an error."""
+    if only is None:
+        return None
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    known = {spec.name for spec in SERVICES}
+    unknown = sorted(names - known)
+    if unknown:
+        raise CLIError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return names
+
+
 def _server_record(server: devservers.ServerProcess) -> ProcessRecord:
     return ProcessRecord(name=server.name, pid=server.pid, argv=list(server.popen.args),
                          log=str(server.log_path), url=server.url,
@@ -94,6 +106,7 @@ def _server_record(server: devservers.ServerProcess) -> ProcessRecord:
 def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     """Start everything; on any failure stop what was started and raise."""
     logs = data_dir / "logs"
+    only = selected_services(args.only)
     ports = pick_ports(use_defaults=not args.random_ports)
     apiserver_url = f"http://{HOST}:{ports['apiserver']}"
     started: list[ProcessRecord] = []
@@ -129,6 +142,8 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
         )
         for spec in SERVICES:
+            if only is not None and spec.name not in only:
+                continue
             if not is_implemented(spec):
                 print(f"  {spec.name}: not implemented yet, skipped", flush=True)
                 continue
@@ -141,9 +156,6 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
                     wait_readyz(apiserver_url, record, args.timeout)
         if not any(r.name == "apiserver" for r in started):
             raise CLIError("the apiserver package does not report IMPLEMENTED = True")
-        dead = [r.name for r in started if not is_running(r)]
-        if dead:
-            raise CLIError(f"exited during startup: {', '.join(dead)} (see {logs})")
     except BaseException:
         stop_all(started, timeout=5.0)
         remove_state(data_dir)
@@ -151,6 +163,17 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     write_kubeconfig(state.kubeconfig, apiserver_url, state.nats_url)
     save_state(data_dir, state)
     return state
+
+
+def crashed_after_start(records: list[ProcessRecord], settle: float) -> list[ProcessRecord]:
+    """Processes that die within `settle` seconds of the start (a crash at startup)."""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        dead = [r for r in records if not is_running(r)]
+        if dead:
+            return dead
+        time.sleep(0.1)
+    return []
 
 
 def status_table(state: ClusterState) -> str:
@@ -163,6 +186,7 @@ def run_up(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve()
     if args.nodes < 0:
         raise CLIError("--nodes must be >= 0")
+    selected_services(args.only)  # reject unknown names before touching anything
     data_dir.mkdir(parents=True, exist_ok=True)
     existing = load_state(data_dir)
     if existing is not None:
@@ -177,11 +201,21 @@ def run_up(args: argparse.Namespace) -> int:
         remove_state(data_dir)
     print(f"starting kubelite cluster in {data_dir}", flush=True)
     state = start_cluster(args, data_dir)
+    crashed = crashed_after_start(state.processes, args.settle_seconds)
     print(status_table(state))
     print(f"\napiserver:  {state.apiserver_url}\netcd:       {state.etcd_url}\n"
           f"nats:       {state.nats_url}\nkubeconfig: {state.kubeconfig}\n"
           f"try:        kubelite --kubeconfig {state.kubeconfig} get nodes", flush=True)
+    if crashed:
+        # The rest keeps running so the logs and `status` can be inspected; `down` cleans up.
+        names = ", ".join(f"{r.name} ({_last_line(r.log)})" for r in crashed)
+        raise CLIError(f"exited right after start: {names}; logs in {data_dir / 'logs'}")
     return 0
+
+
+def _last_line(path: str) -> str:
+    lines = _log_tail(path, 1).strip()
+    return lines or "no output"
 
 
 def run_down(args: argparse.Namespace) -> int:
