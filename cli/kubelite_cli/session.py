@@ -46,8 +46,3 @@ def qualified_kind(info: ResourceInfo) -> str:
     """'pod', 'deployment.apps': how kubectl names a kind in its messages."""
     kind = info.kind.lower()
     return f"{kind}.{info.group}" if info.group else kind
-
-
-def qualified_plural(info: ResourceInfo) -> str:
-    """'pods', 'deployments.apps'."""
-    return info.group_resource
