@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for the apiserver to become ready")
     p.add_argument("--only", default=None, metavar="NAME[,NAME...]",
-                   help="start only these services of the table (etcd and NATS always run), "
-                        "e.g. --only apiserver to run the others by hand")
+                   help="start only these services of the table (etcd, NATS and the apiserver "
+                        "always run), e.g. --only apiserver to run the others by hand")
     p.add_argument("--settle-seconds", type=float, default=1.0,
                    help="after start, watch this long for services that crash at once")
     p.add_argument("--random-ports", action="store_true",
