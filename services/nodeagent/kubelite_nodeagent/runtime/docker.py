@@ -80,7 +80,9 @@ class DockerRuntime:
         self.network = network_name(config.node_name)
         self.sandbox_image = os.environ.get("KUBELITE_DOCKER_SANDBOX_IMAGE", DEFAULT_SANDBOX_IMAGE)
         self.pull_timeout = float(os.environ.get("KUBELITE_DOCKER_PULL_TIMEOUT", "120"))
-        self._url = os.environ.get("KUBELITE_DOCKER_HOST") or None  # None: aiodocker's DOCKER_HOST/socket
+        self._url = (
+            os.environ.get("KUBELITE_DOCKER_HOST") or None
+        )  # None: aiodocker's DOCKER_HOST/socket
         self._docker: aiodocker.Docker | None = None
         self._handler: ContainerEventHandler | None = None
         self._events_task: asyncio.Task[None] | None = None
@@ -123,7 +125,9 @@ class DockerRuntime:
             info = await existing.show()
         except DockerError as exc:
             if exc.status != 404:
-                raise RuntimeError_("NetworkError", f"inspecting network {self.network}: {exc.message}") from exc
+                raise RuntimeError_(
+                    "NetworkError", f"inspecting network {self.network}: {exc.message}"
+                ) from exc
         else:
             if str(net) not in network_subnets(info):
                 raise RuntimeError_(
@@ -134,11 +138,15 @@ class DockerRuntime:
             return
         gateway = str(next(net.hosts()))
         try:
-            await self.docker.networks.create(network_config(self.config.node_name, str(net), gateway))
+            await self.docker.networks.create(
+                network_config(self.config.node_name, str(net), gateway)
+            )
         except DockerError as exc:
             if exc.status == 409:  # created concurrently (another agent of this node name)
                 return
-            raise RuntimeError_("NetworkError", f"creating network {self.network} ({net}): {exc.message}") from exc
+            raise RuntimeError_(
+                "NetworkError", f"creating network {self.network} ({net}): {exc.message}"
+            ) from exc
 
     async def _watch_events(self) -> None:
         """Tell the agent at once when a container of a pod dies or is OOM-killed."""
@@ -156,7 +164,9 @@ class DockerRuntime:
                             continue
                         event = json.loads(line)
                         params["since"] = str(event.get("time", params["since"]))
-                        uid = ((event.get("Actor") or {}).get("Attributes") or {}).get(LABEL_POD_UID)
+                        uid = ((event.get("Actor") or {}).get("Attributes") or {}).get(
+                            LABEL_POD_UID
+                        )
                         if uid and self._handler is not None:
                             self._handler(uid)
             except asyncio.CancelledError:
@@ -196,20 +206,28 @@ class DockerRuntime:
             container = await self.docker.containers.create(body, name=name)
         except DockerError as exc:
             if exc.status == 409:  # a stale sandbox of that name (not labelled for this node?)
-                raise RuntimeError_("CreatePodSandboxError", f"sandbox name {name} in use: {exc.message}") from exc
-            raise RuntimeError_("CreatePodSandboxError", f"creating sandbox: {exc.message}") from exc
+                raise RuntimeError_(
+                    "CreatePodSandboxError", f"sandbox name {name} in use: {exc.message}"
+                ) from exc
+            raise RuntimeError_(
+                "CreatePodSandboxError", f"creating sandbox: {exc.message}"
+            ) from exc
         try:
             await container.start()
         except DockerError as exc:
             await self._force_remove(container.id)
-            raise RuntimeError_("CreatePodSandboxError", f"starting sandbox: {exc.message}") from exc
+            raise RuntimeError_(
+                "CreatePodSandboxError", f"starting sandbox: {exc.message}"
+            ) from exc
         inspect = await self._inspect(container.id)
         if inspect is None:
             raise RuntimeError_("CreatePodSandboxError", "sandbox vanished right after start")
         sandbox = sandbox_info(inspect, self.network, self.config.node_ip)
         if not sandbox.ip:
             await self._force_remove(container.id)
-            raise RuntimeError_("CreatePodSandboxError", f"sandbox got no IP on network {self.network}")
+            raise RuntimeError_(
+                "CreatePodSandboxError", f"sandbox got no IP on network {self.network}"
+            )
         return sandbox
 
     async def remove_sandbox(self, pod_uid: str) -> None:
@@ -219,7 +237,9 @@ class DockerRuntime:
     async def list_sandboxes(self) -> list[PodSandbox]:
         found = await self._find(f"{LABEL_SANDBOX}=true")
         inspects = await asyncio.gather(*(self._inspect(c["Id"]) for c in found))
-        return [sandbox_info(i, self.network, self.config.node_ip) for i in inspects if i is not None]
+        return [
+            sandbox_info(i, self.network, self.config.node_ip) for i in inspects if i is not None
+        ]
 
     # Images -------------------------------------------------------------
     async def _image_inspect(self, image: str) -> dict[str, Any] | None:
@@ -242,19 +262,25 @@ class DockerRuntime:
 
     async def ensure_image(self, image: str, pull_policy: str) -> ImageInfo:
         if not valid_image_reference(image):
-            raise ImageError(INVALID_IMAGE_NAME, f'Failed to apply default image tag "{image}": invalid reference format')
+            raise ImageError(
+                INVALID_IMAGE_NAME,
+                f'Failed to apply default image tag "{image}": invalid reference format',
+            )
         if pull_policy != "Always":
             inspect = await self._image_inspect(image)
             if inspect is not None:
                 return image_info(inspect)
             if pull_policy == "Never":
                 raise ImageError(
-                    ERR_IMAGE_NEVER_PULL, f'Container image "{image}" is not present with pull policy of Never'
+                    ERR_IMAGE_NEVER_PULL,
+                    f'Container image "{image}" is not present with pull policy of Never',
                 )
         await self._pull(image)
         inspect = await self._image_inspect(image)
         if inspect is None:
-            raise ImageError(ERR_IMAGE_PULL, f'Failed to pull image "{image}": not present after the pull')
+            raise ImageError(
+                ERR_IMAGE_PULL, f'Failed to pull image "{image}": not present after the pull'
+            )
         return image_info(inspect)
 
     async def _pull(self, image: str) -> None:
@@ -263,10 +289,13 @@ class DockerRuntime:
                 await self.docker.images.pull(image)
         except TimeoutError as exc:
             raise ImageError(
-                ERR_IMAGE_PULL, f'Failed to pull image "{image}": no answer within {self.pull_timeout:g}s'
+                ERR_IMAGE_PULL,
+                f'Failed to pull image "{image}": no answer within {self.pull_timeout:g}s',
             ) from exc
         except DockerError as exc:
-            raise ImageError(ERR_IMAGE_PULL, f'Failed to pull image "{image}": {exc.message}') from exc
+            raise ImageError(
+                ERR_IMAGE_PULL, f'Failed to pull image "{image}": {exc.message}'
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ImageError(ERR_IMAGE_PULL, f'Failed to pull image "{image}": {exc}') from exc
 
@@ -321,7 +350,11 @@ class DockerRuntime:
         return container_info(inspect) if inspect is not None else None
 
     async def list_containers(self) -> list[ContainerInfo]:
-        found = [c for c in await self._find(LABEL_CONTAINER_NAME) if (c.get("Labels") or {}).get(LABEL_SANDBOX) != "true"]
+        found = [
+            c
+            for c in await self._find(LABEL_CONTAINER_NAME)
+            if (c.get("Labels") or {}).get(LABEL_SANDBOX) != "true"
+        ]
         inspects = await asyncio.gather(*(self._inspect(c["Id"]) for c in found))
         return [container_info(i) for i in inspects if i is not None]
 
@@ -370,7 +403,9 @@ class DockerRuntime:
         remaining = options.limit_bytes
         demux = LogDemuxer()
         try:
-            async with self.docker._query(f"containers/{container_id}/logs", params=params, timeout=NO_TIMEOUT) as resp:
+            async with self.docker._query(
+                f"containers/{container_id}/logs", params=params, timeout=NO_TIMEOUT
+            ) as resp:
                 async for chunk in resp.content.iter_any():
                     for payload in [chunk] if tty else demux.feed(chunk):
                         if remaining is not None:

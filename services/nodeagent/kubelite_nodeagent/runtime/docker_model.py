@@ -33,7 +33,11 @@ LABEL_NODE = "io.kubelite.node"
 LABEL_SANDBOX = "io.kubelite.sandbox"
 
 # The pause process: PID 1 ignores SIGTERM unless it traps it, so trap it to stop at once.
-SANDBOX_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+SANDBOX_COMMAND = [
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
+]
 
 # Kubernetes' exit code for a container whose start failed (runc could not exec the command).
 START_ERROR_EXIT_CODE = 128
@@ -117,7 +121,9 @@ def container_config(node: str, sandbox_id: str, spec: ContainerSpec) -> dict[st
     """The create body for an app/init container joined to the sandbox's network and IPC."""
     labels = {
         **spec.labels,
-        **container_labels(spec.pod_uid, spec.namespace, spec.pod_name, spec.name, spec.attempt, spec.init),
+        **container_labels(
+            spec.pod_uid, spec.namespace, spec.pod_name, spec.name, spec.attempt, spec.init
+        ),
         LABEL_NODE: node,
     }
     host_config: dict[str, Any] = {
@@ -191,7 +197,12 @@ def container_info(inspect: dict[str, Any]) -> ContainerInfo:
         cstate = ContainerState.RUNNING
     elif status == "created" and state.get("Error"):
         # start failed (e.g. executable not found): Docker leaves it "created" with an error
-        cstate, exit_code, reason, message = ContainerState.EXITED, START_ERROR_EXIT_CODE, "StartError", state["Error"]
+        cstate, exit_code, reason, message = (
+            ContainerState.EXITED,
+            START_ERROR_EXIT_CODE,
+            "StartError",
+            state["Error"],
+        )
         finished = finished or parse_time(inspect.get("Created"))
     elif status == "created":
         cstate = ContainerState.CREATED
@@ -263,6 +274,6 @@ class LogDemuxer:
             if len(self._buf) < end:
                 break
             if length:
-                out.append(bytes(self._buf[self.HEADER.size:end]))
+                out.append(bytes(self._buf[self.HEADER.size : end]))
             del self._buf[:end]
         return out

@@ -1,0 +1,378 @@
+"""The docker runtime against a real Docker daemon, with the local `kubelite/busybox:latest` image.
+
+Part 1 drives DockerRuntime directly.  Part 2 (further down) runs the real
+`kubelite-nodeagent --runtime docker` against the session's etcd, NATS and
+apiserver.  Everything skips with a reason when no daemon answers or the image
+is missing (scripts/install-docker.sh and scripts/build-busybox-image.sh make
+both).  Every test removes the containers and networks it created (all carry
+its node's label), also when it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiodocker
+import pytest
+from aiodocker.exceptions import DockerError
+
+from kubelite_nodeagent.runtime.base import (
+    ERR_IMAGE_NEVER_PULL,
+    ERR_IMAGE_PULL,
+    INVALID_IMAGE_NAME,
+    LABEL_CONTAINER_NAME,
+    LABEL_POD_UID,
+    LABEL_RESTART_ATTEMPT,
+    ContainerSpec,
+    ContainerStartError,
+    ContainerState,
+    ImageError,
+    ImageInfo,
+    LogOptions,
+    Mount,
+    PodSandbox,
+    PodSandboxConfig,
+    Resources,
+    RuntimeConfig,
+)
+from kubelite_nodeagent.runtime.docker import DockerRuntime
+from kubelite_nodeagent.runtime.docker_model import LABEL_NODE, network_name
+from tests.conftest import eventually
+
+IMAGE = "kubelite/busybox:latest"
+
+
+def _docker_problem() -> str | None:
+    """Why the Docker tests cannot run here, or None when a daemon answers and has the image."""
+
+    async def check() -> str | None:
+        try:
+            docker = aiodocker.Docker()
+        except Exception as exc:  # no socket configured at all
+            return f"no Docker client configuration: {exc}"
+        try:
+            async with asyncio.timeout(5):
+                await docker.version()
+                await docker.images.inspect(IMAGE)
+        except DockerError as exc:
+            if exc.status == 404:
+                return f"image {IMAGE} missing (run scripts/build-busybox-image.sh)"
+            return f"Docker daemon error: {exc}"
+        except (TimeoutError, OSError, Exception) as exc:
+            return f"no Docker daemon answers ({type(exc).__name__}: {exc}); run scripts/install-docker.sh"
+        finally:
+            await docker.close()
+        return None
+
+    return asyncio.run(check())
+
+
+DOCKER_PROBLEM = _docker_problem()
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.skipif(DOCKER_PROBLEM is not None, reason=DOCKER_PROBLEM or ""),
+]
+
+
+def _cidr() -> str:
+    # a random /24 in 10.251.0.0/16 so parallel or leftover runs do not collide
+    return f"10.251.{uuid.uuid4().int % 250}.0/24"
+
+
+async def _remove_node_objects(node: str) -> list[str]:
+    """Force-remove every container labelled for `node` and its network; returns what was there."""
+    found: list[str] = []
+    async with aiodocker.Docker() as docker:
+        filters = json.dumps({"label": [f"{LABEL_NODE}={node}"]})
+        for c in await docker.containers.list(all=True, filters=filters):
+            found.append(f"container {c._container.get('Names')}")
+            try:
+                await c.delete(force=True, v=True)
+            except DockerError as exc:
+                if exc.status != 404:
+                    raise
+        try:
+            net = await docker.networks.get(network_name(node))
+            await net.delete()
+            found.append(f"network {network_name(node)}")
+        except DockerError as exc:
+            if exc.status != 404:
+                raise
+    return found
+
+
+async def _count_containers(node: str, *labels: str) -> int:
+    async with aiodocker.Docker() as docker:
+        filters = json.dumps({"label": [f"{LABEL_NODE}={node}", *labels]})
+        return len(await docker.containers.list(all=True, filters=filters))
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[DockerRuntime]:
+    node = f"dk-{uuid.uuid4().hex[:8]}"
+    rt = DockerRuntime(
+        RuntimeConfig(node_name=node, root_dir=str(tmp_path), pod_cidr=_cidr(), node_ip="127.0.0.1")
+    )
+    try:
+        await rt.start()
+        yield rt
+    finally:
+        await rt.close()
+        await _remove_node_objects(node)
+
+
+@pytest.fixture
+async def busybox(runtime: DockerRuntime) -> ImageInfo:
+    return await runtime.ensure_image(IMAGE, "Never")
+
+
+async def _sandbox(rt: DockerRuntime, name: str = "pod") -> PodSandbox:
+    return await rt.create_sandbox(
+        PodSandboxConfig(pod_uid=str(uuid.uuid4()), namespace="default", name=name, hostname=name)
+    )
+
+
+def _spec(sandbox: PodSandbox, name: str, argv: list[str], **kw: object) -> ContainerSpec:
+    attempt = kw.pop("attempt", 0)
+    return ContainerSpec(
+        pod_uid=sandbox.pod_uid, namespace="default", pod_name=sandbox.name, name=name,
+        attempt=attempt, image=IMAGE, argv=argv, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def _run(rt: DockerRuntime, sandbox: PodSandbox, spec: ContainerSpec) -> str:
+    cid = await rt.create_container(sandbox, spec)
+    await rt.start_container(cid)
+    return cid
+
+
+async def _logs(rt: DockerRuntime, cid: str, **options: object) -> str:
+    chunks = [c async for c in rt.read_logs(cid, LogOptions(**options))]  # type: ignore[arg-type]
+    return b"".join(chunks).decode()
+
+
+async def _exited(rt: DockerRuntime, cid: str, timeout: float = 15.0):  # noqa: ASYNC109
+    async def done():
+        info = await rt.container_status(cid)
+        return info if info is not None and info.state == ContainerState.EXITED else None
+
+    return await eventually(done, timeout=timeout, message=f"container {cid[:12]} did not exit")
+
+
+# Part 1: DockerRuntime ----------------------------------------------------------------------
+
+
+async def test_image_pull_policies(runtime: DockerRuntime) -> None:
+    info = await runtime.ensure_image(IMAGE, "Never")
+    assert info.id.startswith("docker://sha256:") and info.cmd == ["/bin/sh"]
+    assert (await runtime.ensure_image(IMAGE, "IfNotPresent")).id == info.id
+
+    missing = f"kubelite/no-such-image-{uuid.uuid4().hex[:8]}:1"
+    with pytest.raises(ImageError) as never:
+        await runtime.ensure_image(missing, "Never")
+    assert never.value.reason == ERR_IMAGE_NEVER_PULL
+    assert (
+        never.value.message
+        == f'Container image "{missing}" is not present with pull policy of Never'
+    )
+
+    # no registry is reachable here (or the image does not exist there): the pull fails, quickly
+    for policy in ("IfNotPresent", "Always"):
+        started = time.monotonic()
+        with pytest.raises(ImageError) as pull:
+            await runtime.ensure_image(missing, policy)
+        assert pull.value.reason == ERR_IMAGE_PULL, pull.value
+        assert pull.value.message.startswith(f'Failed to pull image "{missing}": '), (
+            pull.value.message
+        )
+        assert time.monotonic() - started < 30, "a failed pull should not hang"
+
+    with pytest.raises(ImageError) as bad:
+        await runtime.ensure_image("Not A/Valid Image", "IfNotPresent")
+    assert bad.value.reason == INVALID_IMAGE_NAME
+
+
+async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
+    runtime: DockerRuntime, busybox: ImageInfo, tmp_path: Path
+) -> None:
+    sandbox = await _sandbox(runtime, "web")
+    network = await runtime.docker.networks.get(runtime.network)
+    assert sandbox.ip and not sandbox.host_network
+    import ipaddress
+
+    assert ipaddress.ip_address(sandbox.ip) in ipaddress.ip_network(runtime.config.pod_cidr)
+    assert (await network.show())["IPAM"]["Config"][0]["Subnet"] == runtime.config.pod_cidr
+    # idempotent by pod uid: no second sandbox
+    again = await runtime.create_sandbox(
+        PodSandboxConfig(pod_uid=sandbox.pod_uid, namespace="default", name="web", hostname="web")
+    )
+    assert again.id == sandbox.id
+    assert await _count_containers(runtime.config.node_name) == 1
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "greeting").write_text("hello from a configmap")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("served by the web container")
+    script = (
+        "echo host=$(hostname) env=$GREETING; cat /etc/config/greeting; echo; "
+        "touch /etc/config/x 2>/dev/null || echo read-only; echo to-stderr >&2; "
+        "exec httpd -f -p 8080 -h /www"
+    )
+    web = await _run(runtime, sandbox, _spec(
+        sandbox, "web", ["sh", "-c", script], env={"GREETING": "hi"},
+        mounts=[Mount(str(config), "/etc/config", read_only=True), Mount(str(tmp_path / "www"), "/www")],
+        resources=Resources(memory_bytes=64 << 20, cpu_millis=250),
+    ))  # fmt: skip
+    side = await _run(runtime, sandbox, _spec(sandbox, "side", ["sleep", "60"], attempt=2))
+
+    expected = "host=web env=hi\nhello from a configmap\nread-only\nto-stderr\n"
+
+    async def logged() -> bool:
+        text = await _logs(runtime, web)
+        # stdout and stderr are copied by separate goroutines: only each stream's order is kept
+        assert sorted(text.splitlines()) == sorted(expected.splitlines()), text
+        return True
+
+    await eventually(logged, message="container output not in its logs")
+    stamped = await _logs(runtime, web, timestamps=True, tail_lines=1)
+    assert stamped.count("\n") == 1 and stamped.split(" ", 1)[0].endswith("Z"), stamped
+    assert await _logs(runtime, web, limit_bytes=4) == "host"
+
+    async def fetched() -> bool:
+        result = await runtime.exec(side, ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], 10)
+        assert (result.exit_code, result.output) == (0, b"served by the web container"), result
+        return True
+
+    await eventually(
+        fetched, message="the side container cannot reach the web container on localhost"
+    )
+    result = await runtime.exec(web, ["sh", "-c", "echo $GREETING; exit 3"], 10)
+    assert (result.exit_code, result.output, result.timed_out) == (3, b"hi\n", False)
+    slow = await runtime.exec(web, ["sleep", "10"], 0.5)
+    assert slow.timed_out
+
+    info = await runtime.container_status(side)
+    assert info is not None and info.state == ContainerState.RUNNING and info.started_at > 0
+    assert (info.pod_uid, info.name, info.attempt) == (sandbox.pod_uid, "side", 2)
+    assert info.labels[LABEL_NODE] == runtime.config.node_name
+    inspect = await runtime.docker.containers.container(web).show()
+    assert inspect["HostConfig"]["Memory"] == 64 << 20
+    assert inspect["HostConfig"]["NanoCpus"] == 250_000_000
+    assert inspect["HostConfig"]["NetworkMode"] == f"container:{sandbox.id}"
+    for cid in (web, side):
+        await runtime.stop_container(cid, 0)
+
+
+async def test_exit_codes_start_errors_oom_and_exit_events(
+    runtime: DockerRuntime, busybox: ImageInfo
+) -> None:
+    events: list[str] = []
+    runtime.set_event_handler(events.append)
+    sandbox = await _sandbox(runtime)
+    cid = await _run(runtime, sandbox, _spec(sandbox, "fail", ["sh", "-c", "echo bye; exit 3"]))
+    info = await _exited(runtime, cid)
+    assert (info.exit_code, info.reason) == (3, "Error")
+    assert info.finished_at >= info.started_at > 0
+    await eventually(lambda: sandbox.pod_uid in events, message="no die event for the pod")
+    assert await _logs(runtime, cid) == "bye\n"
+    ok = await _run(runtime, sandbox, _spec(sandbox, "ok", ["true"]))
+    assert ((await _exited(runtime, ok)).exit_code, (await _exited(runtime, ok)).reason) == (
+        0,
+        "Completed",
+    )
+
+    bad = await runtime.create_container(sandbox, _spec(sandbox, "bad", ["/no/such/binary"]))
+    with pytest.raises(ContainerStartError) as start:
+        await runtime.start_container(bad)
+    assert start.value.reason == "StartError" and "/no/such/binary" in start.value.message
+    info = await _exited(runtime, bad)
+    assert (info.exit_code, info.reason) == (128, "StartError")
+
+    hog = await _run(runtime, sandbox, _spec(
+        sandbox, "hog", ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"],
+        resources=Resources(memory_bytes=16 << 20),
+    ))  # fmt: skip
+    info = await _exited(runtime, hog, timeout=30)
+    assert (info.exit_code, info.reason) == (137, "OOMKilled")
+
+
+async def test_stop_sends_sigterm_then_sigkill_after_grace(
+    runtime: DockerRuntime, busybox: ImageInfo
+) -> None:
+    sandbox = await _sandbox(runtime)
+    polite = await _run(runtime, sandbox, _spec(
+        sandbox, "polite", ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"]
+    ))  # fmt: skip
+    stubborn = await _run(runtime, sandbox, _spec(
+        sandbox, "stubborn", ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"]
+    ))  # fmt: skip
+    for cid in (polite, stubborn):
+        await eventually(lambda cid=cid: _logs(runtime, cid), message="container not ready")
+
+    started = time.monotonic()
+    await runtime.stop_container(polite, 10)
+    assert time.monotonic() - started < 5, "a container that exits on SIGTERM waited for the grace"
+    info = await runtime.container_status(polite)
+    assert info is not None and (info.state, info.exit_code) == (ContainerState.EXITED, 0)
+    assert "got TERM" in await _logs(runtime, polite)
+
+    started = time.monotonic()
+    await runtime.stop_container(stubborn, 2)
+    elapsed = time.monotonic() - started
+    assert 1.5 <= elapsed < 8, f"SIGKILL should come after the 2 s grace, came after {elapsed:.1f}s"
+    info = await runtime.container_status(stubborn)
+    assert info is not None and (info.exit_code, info.reason) == (137, "Error")
+
+    await runtime.remove_container(stubborn)
+    await runtime.remove_container(stubborn)  # absent: no-op
+    assert await runtime.container_status(stubborn) is None
+    await runtime.remove_sandbox(sandbox.pod_uid)
+    assert await runtime.list_sandboxes() == []
+
+
+async def test_new_runtime_instance_adopts_containers_without_twins(
+    runtime: DockerRuntime, busybox: ImageInfo
+) -> None:
+    sandbox = await _sandbox(runtime)
+    long = await _run(runtime, sandbox, _spec(sandbox, "long", ["sleep", "120"]))
+    short = await _run(runtime, sandbox, _spec(sandbox, "short", ["sh", "-c", "sleep 1; exit 4"]))
+    await runtime.close()  # "the agent goes away"; the containers keep running
+    await asyncio.sleep(1.5)
+
+    again = DockerRuntime(runtime.config)
+    await again.start()  # the node's network exists already: reused, not an error
+    try:
+        states = {i.id: i for i in await again.list_containers()}
+        assert set(states) == {long, short}
+        assert states[long].state == ContainerState.RUNNING
+        assert (await _exited(again, short)).exit_code == 4
+        assert {(s.id, s.ip) for s in await again.list_sandboxes()} == {(sandbox.id, sandbox.ip)}
+        same = await again.create_sandbox(
+            PodSandboxConfig(
+                pod_uid=sandbox.pod_uid, namespace="default", name=sandbox.name, hostname="pod"
+            )
+        )
+        assert same.id == sandbox.id
+        # creating an attempt that already exists unstarted (agent died between create and start)
+        pending = await again.create_container(sandbox, _spec(sandbox, "pending", ["true"]))
+        assert await again.create_container(sandbox, _spec(sandbox, "pending", ["true"])) == pending
+        node = runtime.config.node_name
+        assert (
+            await _count_containers(node, f"{LABEL_POD_UID}={sandbox.pod_uid}") == 4
+        )  # sandbox + 3
+        assert (
+            await _count_containers(
+                node, f"{LABEL_CONTAINER_NAME}=long", f"{LABEL_RESTART_ATTEMPT}=0"
+            )
+            == 1
+        )
+        await again.stop_container(long, 0)
+        assert (await _exited(again, long)).exit_code == 137
+    finally:
+        await again.close()
