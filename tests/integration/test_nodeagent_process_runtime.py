@@ -9,13 +9,16 @@ bridge, cgroups), also when it fails.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import sys
+import sysconfig
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -305,3 +308,75 @@ async def test_new_runtime_instance_adopts_running_and_exited_containers(
         assert other.ip != sandbox.ip
     finally:
         await again.close()
+
+
+NON_ROOT_SCRIPT = """
+import asyncio, json, sys, time
+from kubelite_nodeagent.runtime.base import *
+from kubelite_nodeagent.runtime.process import ProcessRuntime
+
+async def main(root):
+    rt = ProcessRuntime(RuntimeConfig(node_name="nonroot", root_dir=root,
+                                      pod_cidr="10.244.250.0/24", node_ip="127.0.0.1"))
+    await rt.start()
+    sb = await rt.create_sandbox(PodSandboxConfig(pod_uid="u1", namespace="d", name="p", hostname="p"))
+    spec = ContainerSpec(pod_uid="u1", namespace="d", pod_name="p", name="c", attempt=0, image="host",
+                         argv=["sh", "-c", "trap 'exit 0' TERM; echo $FOO pid=$$; while :; do sleep 0.1; done"],
+                         env={"FOO": "bar"}, resources=Resources(memory_bytes=1 << 30))
+    cid = await rt.create_container(sb, spec)
+    await rt.start_container(cid)
+    deadline = time.monotonic() + 10
+    text = ""
+    while "pid=" not in text and time.monotonic() < deadline:
+        text = b"".join([c async for c in rt.read_logs(cid, LogOptions())]).decode()
+        await asyncio.sleep(0.05)
+    running = (await rt.container_status(cid)).state
+    await rt.stop_container(cid, 5)
+    info = await rt.container_status(cid)
+    await rt.remove_container(cid)
+    await rt.remove_sandbox("u1")
+    await rt.close()
+    print(json.dumps({"sandbox": msgspec.to_builtins(sb), "log": text, "running": running,
+                      "exit": [info.state, info.exit_code]}))
+
+import msgspec
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.fixture
+def nobody_dir() -> Iterator[Path]:
+    """A state dir the unprivileged user can write (pytest's tmp dirs are root-only)."""
+    root = Path(tempfile.mkdtemp(prefix="kl-nonroot-"))
+    os.chown(root, 65534, 65534)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: Path) -> None:
+    """The fallback: no namespaces or cgroups, host network, a message saying so."""
+    root = nobody_dir
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # The venv's interpreter lives under /root here, which the unprivileged user cannot
+    # exec from a child; the system interpreter with the venv's packages can.
+    system_python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.access(system_python, os.X_OK):
+        system_python = PY
+    site_dir = sysconfig.get_paths()["purelib"]
+    prelude = f"import site; site.addsitedir({site_dir!r})\n"
+    proc = await asyncio.create_subprocess_exec(
+        *drop, system_python, "-c", prelude + NON_ROOT_SCRIPT, str(root),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd="/tmp",
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out.decode().splitlines()[-1])
+    sandbox = result["sandbox"]
+    assert sandbox["host_network"] is True and sandbox["ip"] == "127.0.0.1"
+    assert "not running as root" in sandbox["message"], sandbox
+    assert "limits not enforced" in sandbox["message"], sandbox
+    assert result["log"].startswith("bar pid=") and "pid=1\n" not in result["log"]
+    assert result["running"] == "running"
+    assert result["exit"] == ["exited", 0]  # the trap ran: SIGTERM reached the process group
