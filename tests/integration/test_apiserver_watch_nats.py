@@ -214,3 +214,23 @@ async def test_typed_nats_client(apiserver, nats_client, namespace: str) -> None
     else:
         raise AssertionError("expected NotFound")
     await client.delete("configmaps", namespace, "typed")
+
+
+async def test_quiet_watch_answers_at_once_and_honours_timeout(api: httpx.AsyncClient, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    rv = (await api.get(base)).json()["metadata"]["resourceVersion"]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with api.stream("GET", base, params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "1"}) as r:
+        assert r.status_code == 200
+        lines = [line async for line in r.aiter_lines() if line.strip()]
+    assert lines == [] and 0.9 < loop.time() - start < 5
+
+
+async def test_secret_string_data_is_folded_into_data(api: httpx.AsyncClient, namespace: str) -> None:
+    r = await api.post(f"/api/v1/namespaces/{namespace}/secrets",
+                       json={"metadata": {"name": "s"}, "stringData": {"user": "admin"}, "data": {"k": "dg=="}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["data"] == {"k": "dg==", "user": "YWRtaW4="} and "stringData" not in body
+    assert body["type"] == "Opaque"

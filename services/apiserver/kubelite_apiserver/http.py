@@ -23,7 +23,7 @@ from kubelite_apiserver.config import Config, from_env
 from kubelite_apiserver.dispatch import APIRequest, dispatch, resolve, status_body
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.natsrpc import NatsAPI
-from kubelite_apiserver.registry import Registry
+from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import parse_request
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
@@ -159,21 +159,11 @@ class APIServer:
             sel = f"metadata.name={info.name}"
             opts = params.ListOptions(**{**_asdict(opts), "field_selector": ",".join(
                 x for x in (opts.field_selector, sel) if x)})
+        compile_selectors(res, opts)  # a bad selector is a 400 before the stream starts
         events = watch_events(self.reg, res, info.namespace, opts)
-        # Validate selectors etc. before sending the 200 header.
-        first = None
-        try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            first = None
-        except APIError:
-            raise
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]})
-        if first is not None:
-            await send({"type": "http.response.body", "body": first + b"\n", "more_body": True})
-        else:
-            await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
 
         async def pump() -> None:
             async for line in events:

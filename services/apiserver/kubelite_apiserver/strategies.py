@@ -7,6 +7,7 @@ and QoS class, default tolerations, graceful deletion of bound pods.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -47,8 +48,22 @@ def allow_create_on_update(info: ResourceInfo) -> bool:
     return info.kind in ("Endpoints", "Lease", "Event")
 
 
+def fold_string_data(obj: Any) -> None:
+    """Secret.stringData is write-only: merged into data (base64) and never stored."""
+    string_data = getattr(obj, "stringData", None)
+    if not string_data:
+        return
+    data = dict(obj.data or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(value.encode()).decode()
+    obj.data = data
+    obj.stringData = None
+
+
 def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
     """Reset what a client may not set on create (status, for kinds that own it)."""
+    if info.kind == "Secret":
+        fold_string_data(obj)
     if not hasattr(obj, "status"):
         return
     kind = info.kind
@@ -65,6 +80,8 @@ def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
 
 def prepare_for_update(info: ResourceInfo, new: Object, old: Object) -> None:
     """A write to the main resource never changes status (it has its own subresource)."""
+    if info.kind == "Secret":
+        fold_string_data(new)
     if has_status(info) and hasattr(new, "status") and info.kind != "Node":
         new.status = old.status
     if info.kind == "Node" and getattr(new, "status", None) is None:

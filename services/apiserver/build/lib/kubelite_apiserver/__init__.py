@@ -1,0 +1,2 @@
+"""kubelite_apiserver."""
+IMPLEMENTED = True

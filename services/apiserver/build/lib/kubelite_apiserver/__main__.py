@@ -1,0 +1,59 @@
+"""kubelite-apiserver: Kubernetes-compatible REST over HTTP and the same API over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from kubelite.logsetup import setup_logging
+from kubelite_apiserver.config import Config, parse_args, to_env
+
+log = logging.getLogger("kubelite.apiserver")
+
+
+async def _check_dependencies(cfg: Config) -> None:
+    """Fail fast with one clear line when etcd or NATS is unreachable."""
+    from kubelite.bus.connection import connect_nats
+    from kubelite.storage.etcd import EtcdStore
+
+    store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
+    await store.close()
+    nc = await connect_nats(cfg.nats, name="kubelite-apiserver-check", wait_seconds=cfg.connect_wait_seconds)
+    await nc.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    setup_logging("apiserver", cfg.log_level)
+    try:
+        asyncio.run(_check_dependencies(cfg))
+    except Exception as exc:
+        sys.exit(f"kubelite-apiserver: {exc}")
+    to_env(cfg)
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    uvicorn.run(
+        "kubelite_apiserver.http:create_app",
+        factory=True,
+        host=cfg.bind_address,
+        port=cfg.port,
+        workers=cfg.workers if cfg.workers > 1 else None,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        log_level="warning" if cfg.log_level != "debug" else "info",
+        access_log=cfg.log_level == "debug",
+        timeout_graceful_shutdown=int(cfg.shutdown_grace_seconds),
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

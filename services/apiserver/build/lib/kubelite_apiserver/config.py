@@ -1,0 +1,80 @@
+"""apiserver settings: parsed from flags once, handed to each worker as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import msgspec
+
+from kubelite.logsetup import add_log_level_flag
+
+CONFIG_ENV = "KUBELITE_APISERVER_CONFIG"
+
+
+class Config(msgspec.Struct, kw_only=True):
+    etcd: str = "http://127.0.0.1:2379"
+    nats: str = "nats://127.0.0.1:4222"
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    workers: int = 1
+    service_cluster_ip_range: str = "10.96.0.0/16"
+    service_node_port_range: str = "30000-32767"
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
+    shutdown_grace_seconds: float = 10.0
+    connect_wait_seconds: float = 30.0
+    log_level: str = "info"
+
+    def node_port_range(self) -> tuple[int, int]:
+        lo, _, hi = self.service_node_port_range.partition("-")
+        return int(lo), int(hi or lo)
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    d = Config()
+    p = argparse.ArgumentParser(
+        prog="kubelite-apiserver",
+        description="kubelite's front door: Kubernetes REST over HTTP, the same API over NATS.",
+    )
+    p.add_argument("--etcd", default=d.etcd, help="etcd client URL")
+    p.add_argument("--nats", default=d.nats, help="NATS URL")
+    p.add_argument("--bind-address", default=d.bind_address)
+    p.add_argument("--port", type=int, default=d.port, help="HTTP port (plain HTTP)")
+    p.add_argument("--workers", type=int, default=1, help="HTTP worker processes (stateless)")
+    p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
+    p.add_argument("--service-node-port-range", default=d.service_node_port_range)
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300)
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300)
+    p.add_argument("--shutdown-grace-seconds", type=float, default=10.0,
+                   help="how long SIGTERM waits for in-flight requests")
+    p.add_argument("--connect-wait-seconds", type=float, default=30.0,
+                   help="how long to wait for etcd and NATS at start")
+    add_log_level_flag(p)
+    a = p.parse_args(argv)
+    cfg = Config(
+        etcd=a.etcd, nats=a.nats, bind_address=a.bind_address, port=a.port, workers=a.workers,
+        service_cluster_ip_range=a.service_cluster_ip_range,
+        service_node_port_range=a.service_node_port_range,
+        default_not_ready_toleration_seconds=a.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=a.default_unreachable_toleration_seconds,
+        shutdown_grace_seconds=a.shutdown_grace_seconds,
+        connect_wait_seconds=a.connect_wait_seconds, log_level=a.log_level,
+    )
+    try:
+        cfg.node_port_range()
+        import ipaddress
+
+        ipaddress.ip_network(cfg.service_cluster_ip_range, strict=False)
+    except ValueError as exc:
+        p.error(str(exc))
+    return cfg
+
+
+def to_env(cfg: Config) -> None:
+    os.environ[CONFIG_ENV] = msgspec.json.encode(cfg).decode()
+
+
+def from_env() -> Config:
+    raw = os.environ.get(CONFIG_ENV)
+    return msgspec.json.decode(raw, type=Config) if raw else Config()

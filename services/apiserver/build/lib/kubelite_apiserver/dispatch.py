@@ -1,0 +1,293 @@
+"""One entry point for every resource request, whatever the transport.
+
+HTTP (http.py) and NATS request-reply (natsrpc.py) both build an `APIRequest`
+and call `dispatch`, so the two give byte-for-byte the same answers. Watch is
+streamed and lives in watch.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from kubelite import codec, errors
+from kubelite.api.labels import selector_from_label_selector
+from kubelite.api.scheme import ResourceInfo, by_plural
+from kubelite.errors import APIError
+from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
+from kubelite_apiserver import clock, params
+from kubelite_apiserver.registry import Registry
+
+log = logging.getLogger("kubelite.apiserver")
+
+
+class APIRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A resource request: the same shape on HTTP and on NATS (kubelite.api.<verb>.<plural>)."""
+
+    verb: str
+    resource: str
+    group: str = ""
+    version: str = "v1"
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+    params: dict[str, str] = {}
+    # The request body as JSON (absent for get/list/delete). Raw keeps it undecoded.
+    body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
+    contentType: str = "application/json"
+
+
+class APIResponse(msgspec.Struct, kw_only=True):
+    code: int
+    body: msgspec.Raw
+
+
+def status_body(err: APIError) -> bytes:
+    return codec.encode(err.to_status())
+
+
+def success_status(details: dict | None = None) -> bytes:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+    if details:
+        body["details"] = details
+    return msgspec.json.encode(body)
+
+
+def resolve(req: APIRequest) -> ResourceInfo:
+    info = by_plural(req.group, req.resource)
+    if info is None or info.version != req.version:
+        raise APIError(404, "NotFound", "the server could not find the requested resource")
+    if req.namespace and not info.namespaced:
+        raise APIError(404, "NotFound", "the server could not find the requested resource")
+    if req.subresource and req.subresource not in info.subresources:
+        raise APIError(404, "NotFound", "the server could not find the requested resource")
+    if not req.subresource and req.verb not in info.verbs:
+        raise errors.method_not_allowed(f"{req.verb} is not supported on {info.group_resource}")
+    return info
+
+
+async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) -> tuple[int, bytes]:
+    """Serve one request; every error becomes a Kubernetes Status with its HTTP code."""
+    if body is None:
+        body = bytes(req.body)
+    try:
+        return await _dispatch(reg, req, body or b"")
+    except APIError as exc:
+        return exc.code, status_body(exc)
+    except StorageError as exc:
+        log.warning("storage error on %s %s: %s", req.verb, req.resource, exc)
+        return 503, status_body(errors.service_unavailable(f"storage unavailable: {exc}"))
+    except Exception as exc:  # never a traceback to the client; log it here
+        log.exception("internal error on %s %s/%s", req.verb, req.resource, req.name)
+        return 500, status_body(errors.internal(str(exc) or type(exc).__name__))
+
+
+async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, bytes]:
+    info = resolve(req)
+    q = req.params
+    ns = req.namespace
+    if info.namespaced and not ns and req.verb not in ("list", "watch", "deletecollection"):
+        if req.verb == "create" and body:
+            ns = ""  # taken from the object (or default) below
+        else:
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+    sub = req.subresource
+    verb = req.verb
+    if verb == "get":
+        if sub == "scale":
+            obj, _kv = await reg.get_object(info, ns, req.name)
+            return 200, msgspec.json.encode(scale_of(obj))
+        if sub not in ("", "status"):
+            raise errors.method_not_allowed(f"{sub} is not supported by this server")
+        return 200, codec.encode(await reg.get(info, ns, req.name))
+    if verb == "list":
+        return 200, await list_body(reg, info, ns, params.list_options(q))
+    dry = params.dry_run(q)
+    if verb == "create" and info.kind == "Binding":
+        # POST .../bindings names the pod in the Binding's metadata.name.
+        pod_info = by_plural("", "pods")
+        doc = codec.decode_body(body, req.contentType, dict)
+        pod_name = ((doc.get("metadata") or {}).get("name") or "") if isinstance(doc, dict) else ""
+        return await bind_pod(reg, pod_info, ns, pod_name, body, req.contentType)
+    if verb == "create":
+        if sub == "binding":
+            return await bind_pod(reg, info, ns, req.name, body, req.contentType)
+        if sub:
+            raise errors.method_not_allowed(f"create is not supported on {sub}")
+        obj = codec.decode_body(body, req.contentType, info.type)
+        if req.name and obj.metadata.name and obj.metadata.name != req.name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        created = await reg.create(info, ns or (obj.metadata.namespace or "default"), obj, dry_run=dry)
+        return 201, codec.encode(created)
+    if verb == "update":
+        if sub == "scale":
+            return await update_scale(reg, info, ns, req.name, body, req.contentType, dry)
+        obj = codec.decode_body(body, req.contentType, info.type)
+        updated, created = await reg.update(info, ns, req.name, obj, subresource=sub, dry_run=dry)
+        return (201 if created else 200), codec.encode(updated)
+    if verb == "patch":
+        if sub == "scale":
+            return await patch_scale(reg, info, ns, req.name, body, req.contentType, dry)
+        patched = await reg.patch(info, ns, req.name, body, req.contentType, subresource=sub, dry_run=dry)
+        return 200, codec.encode(patched)
+    if verb == "delete":
+        opts = codec.parse_json_value(body) if body.strip() else None
+        if opts is not None and not isinstance(opts, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        deleted = await reg.delete(
+            info, ns, req.name,
+            grace=params.grace_period(q, opts),
+            propagation=params.propagation_policy(q, opts),
+            preconditions=(opts or {}).get("preconditions"),
+            dry_run=dry,
+        )
+        return 200, codec.encode(deleted)
+    if verb == "deletecollection":
+        opts = codec.parse_json_value(body) if body.strip() else None
+        result = await reg.list(info, ns, params.list_options(q))
+        for raw in result.items:
+            item = codec.decoder_for(info.type).decode(raw)
+            try:
+                await reg.delete(
+                    info, item.metadata.namespace or "", item.metadata.name or "",
+                    grace=params.grace_period(q, opts),
+                    propagation=params.propagation_policy(q, opts), dry_run=dry,
+                )
+            except APIError as exc:
+                if exc.code != 404:
+                    raise
+        return 200, success_status()
+    raise errors.method_not_allowed(f"verb {verb} is not supported")
+
+
+async def list_body(reg: Registry, info: ResourceInfo, ns: str, opts: params.ListOptions) -> bytes:
+    result = await reg.list(info, ns, opts)
+    meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+    head = msgspec.json.encode(
+        {"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta}
+    )
+    # Splice the already-encoded items in rather than decoding them again.
+    return head[:-1] + b',"items":[' + b",".join(result.items) + b"]}"
+
+
+# ------------------------------------------------------------------- binding
+async def bind_pod(
+    reg: Registry, info: ResourceInfo, ns: str, name: str, body: bytes, content_type: str
+) -> tuple[int, bytes]:
+    """pods/binding: set spec.nodeName once and mark PodScheduled, as the scheduler asks."""
+    binding = codec.decode_body(body, content_type, dict)
+    target = (binding.get("target") or {}) if isinstance(binding, dict) else {}
+    node = target.get("name")
+    if not node:
+        raise errors.invalid_object(
+            "Binding", name, [errors.required("target.name")]
+        )
+    if target.get("kind", "Node") != "Node":
+        raise errors.invalid_object(
+            "Binding", name, [errors.not_supported("target.kind", target.get("kind"), ["Node"])]
+        )
+    for _ in range(8):
+        pod, kv = await reg.get_object(info, ns, name)
+        if pod.metadata.deletionTimestamp:
+            raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned to a host")
+        if pod.spec.nodeName:
+            raise errors.conflict(
+                "pods", name, f'pod {name} is already assigned to node "{pod.spec.nodeName}"'
+            )
+        pod.spec.nodeName = node
+        set_pod_condition(pod, "PodScheduled", "True")
+        pod.metadata.resourceVersion = None
+        try:
+            rev = await reg.store.update(kv.key, codec.encode(pod), expected_revision=kv.mod_revision)
+        except (RevisionMismatch, KeyNotFound):
+            continue
+        pod.metadata.resourceVersion = str(rev)
+        await reg.publisher.publish(info, "MODIFIED", pod, codec.encode(pod))
+        return 201, success_status()
+    raise errors.conflict("pods", name, "too many concurrent writers; try again")
+
+
+def set_pod_condition(pod: Any, ctype: str, status: str, reason: str | None = None, message: str | None = None) -> None:
+    from kubelite_apiserver.strategies import field_type
+
+    status_tp = field_type(type(pod), "status")
+    if pod.status is None:
+        pod.status = msgspec.convert({"phase": "Pending"}, status_tp)
+    conds = [c for c in (pod.status.conditions or []) if c.type != ctype]
+    cond_tp = type(pod.status)
+    item = {"type": ctype, "status": status, "lastTransitionTime": clock.rfc3339()}
+    if reason:
+        item["reason"] = reason
+    if message:
+        item["message"] = message
+    built = msgspec.convert({"conditions": [item]}, cond_tp).conditions[0]
+    pod.status.conditions = [*conds, built]
+
+
+# --------------------------------------------------------------------- scale
+def scale_of(obj: Any) -> dict[str, Any]:
+    m = obj.metadata
+    selector = ""
+    sel = getattr(obj.spec, "selector", None)
+    if sel is not None:
+        selector = str(selector_from_label_selector(sel))
+    status = getattr(obj, "status", None)
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m.name, "namespace": m.namespace, "uid": m.uid,
+            "resourceVersion": m.resourceVersion, "creationTimestamp": m.creationTimestamp,
+        },
+        "spec": {"replicas": obj.spec.replicas if obj.spec.replicas is not None else 1},
+        "status": {"replicas": (getattr(status, "replicas", None) or 0), "selector": selector},
+    }
+
+
+def _replicas_from_scale(scale: Any, name: str) -> int:
+    replicas = ((scale or {}).get("spec") or {}).get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise errors.invalid_object(
+            "Scale", name,
+            [errors.invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            "autoscaling",
+        )
+    return replicas
+
+
+async def _set_replicas(reg, info, ns, name, replicas: int, rv: str | None, dry: bool) -> tuple[int, bytes]:
+    obj, _kv = await reg.get_object(info, ns, name)
+    if rv and rv != obj.metadata.resourceVersion:
+        raise errors.conflict(info.group_resource, name)
+    obj.spec.replicas = replicas
+    updated, _ = await reg.update(info, ns, name, obj, dry_run=dry)
+    return 200, msgspec.json.encode(scale_of(updated))
+
+
+async def update_scale(reg, info, ns, name, body, content_type, dry) -> tuple[int, bytes]:
+    scale = codec.decode_body(body, content_type, dict)
+    rv = ((scale.get("metadata") or {}).get("resourceVersion")) if isinstance(scale, dict) else None
+    return await _set_replicas(reg, info, ns, name, _replicas_from_scale(scale, name), rv, dry)
+
+
+async def patch_scale(reg, info, ns, name, body, content_type, dry) -> tuple[int, bytes]:
+    from kubelite.api import patch as patching
+
+    obj, _kv = await reg.get_object(info, ns, name)
+    current = scale_of(obj)
+    doc = codec.parse_json_value(body)
+    ctype = content_type.split(";")[0].strip()
+    try:
+        if ctype == "application/json-patch+json":
+            patched = patching.json_patch(current, doc)
+        elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            patched = patching.json_merge_patch(current, doc)
+        else:
+            raise errors.unsupported_media_type(content_type)
+    except patching.PatchError as exc:
+        raise APIError(422, "Invalid", f"the patch could not be applied: {exc}") from None
+    return await _set_replicas(reg, info, ns, name, _replicas_from_scale(patched, name), None, dry)

@@ -1,0 +1,251 @@
+"""The HTTP front end: a plain ASGI app (served by uvicorn) over the shared dispatcher.
+
+Routing is Kubernetes' URL scheme (requestinfo.py); everything else —
+validation, storage, errors — is the same code the NATS transport calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from kubelite import errors
+from kubelite.errors import APIError
+from kubelite.storage.etcd import EtcdStore
+from kubelite_apiserver import discovery, params
+from kubelite_apiserver.allocator import ServiceAllocator
+from kubelite_apiserver.bootstrap import ensure_system_namespaces
+from kubelite_apiserver.config import Config, from_env
+from kubelite_apiserver.dispatch import APIRequest, dispatch, resolve, status_body
+from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.natsrpc import NatsAPI
+from kubelite_apiserver.registry import Registry
+from kubelite_apiserver.requestinfo import parse_request
+from kubelite_apiserver.strategies import AdmissionConfig
+from kubelite_apiserver.watch import watch_events
+
+log = logging.getLogger("kubelite.apiserver.http")
+
+JSON = [(b"content-type", b"application/json")]
+NOT_FOUND = APIError(404, "NotFound", "the server could not find the requested resource")
+
+
+class APIServer:
+    """Connections and the registry for one worker process; also the ASGI callable."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.store: EtcdStore | None = None
+        self.nc: Any = None
+        self.reg: Registry | None = None
+        self.nats_api: NatsAPI | None = None
+        self.ready = False
+        self.stopping = asyncio.Event()
+
+    # ------------------------------------------------------------ lifecycle
+    async def startup(self) -> None:
+        from kubelite.bus.connection import connect_nats
+
+        cfg = self.cfg
+        self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
+        self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds)
+        admission = AdmissionConfig(
+            default_not_ready_toleration_seconds=cfg.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds,
+        )
+        self.reg = Registry(self.store, Publisher(self.nc), admission=admission)
+        self.reg.allocator = ServiceAllocator(
+            self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
+        )
+        self.reg.namespaces.start()
+        await ensure_system_namespaces(self.reg)
+        self.nats_api = NatsAPI(self.nc, self.reg)
+        await self.nats_api.start()
+        self.ready = True
+        log.info("apiserver ready on http://%s:%d", cfg.bind_address, cfg.port)
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        self.stopping.set()
+        if self.nats_api is not None:
+            await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
+        if self.reg is not None:
+            await self.reg.namespaces.stop()
+        if self.nc is not None:
+            try:
+                await self.nc.drain()
+            except Exception:
+                pass
+        if self.store is not None:
+            await self.store.close()
+
+    async def _service_exists(self, namespace: str, name: str, uid: str) -> bool:
+        from kubelite.api.scheme import by_kind
+
+        info = by_kind("v1", "Service")
+        kv = await self.store.get(info.key(namespace, name))
+        return kv is not None and uid.encode() in kv.value
+
+    # ----------------------------------------------------------------- ASGI
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
+        path: str = scope["path"]
+        method: str = scope["method"]
+        try:
+            info = parse_request(method, path, query)
+            if not info.is_resource:
+                code, body = self._non_resource(path, scope)
+                await _respond(send, code, body)
+                return
+            if not self.ready:
+                raise errors.service_unavailable("apiserver is starting")
+            if info.verb == "watch":
+                await self._watch(info, query, receive, send)
+                return
+            req_body = await _read_body(receive)
+            ctype = _header(scope, b"content-type") or "application/json"
+            req = APIRequest(
+                verb=info.verb, resource=info.resource, group=info.group, version=info.version,
+                namespace=info.namespace, name=info.name, subresource=info.subresource,
+                params=query, contentType=ctype,
+            )
+            code, body = await dispatch(self.reg, req, req_body)
+        except APIError as exc:
+            code, body = exc.code, status_body(exc)
+        await _respond(send, code, body)
+
+    def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:
+        path = path.rstrip("/") or "/"
+        if path in ("/healthz", "/livez"):
+            return 200, b"ok"
+        if path == "/readyz":
+            return (200, b"ok") if self.ready else (503, b"not ready")
+        if path == "/version":
+            return 200, msgspec.json.encode(discovery.version_info())
+        if path == "/api":
+            host = _header(scope, b"host") or f"{self.cfg.bind_address}:{self.cfg.port}"
+            return 200, msgspec.json.encode(discovery.api_versions(host))
+        if path == "/apis":
+            return 200, msgspec.json.encode(discovery.api_group_list())
+        parts = path.strip("/").split("/")
+        doc = None
+        if parts[0] == "api" and len(parts) == 2:
+            doc = discovery.resource_list("", parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            doc = discovery.api_group(parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            doc = discovery.resource_list(parts[1], parts[2])
+        if doc is None:
+            return 404, status_body(NOT_FOUND)
+        return 200, msgspec.json.encode(doc)
+
+    async def _watch(self, info, query: dict[str, str], receive: Any, send: Any) -> None:
+        req = APIRequest(
+            verb="watch", resource=info.resource, group=info.group, version=info.version,
+            namespace=info.namespace, name=info.name,
+        )
+        res = resolve(req)
+        opts = params.list_options(query)
+        if info.name:  # /pods/NAME?watch=true is a watch with a field selector on the name
+            sel = f"metadata.name={info.name}"
+            opts = params.ListOptions(**{**_asdict(opts), "field_selector": ",".join(
+                x for x in (opts.field_selector, sel) if x)})
+        events = watch_events(self.reg, res, info.namespace, opts)
+        # Validate selectors etc. before sending the 200 header.
+        first = None
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            first = None
+        except APIError:
+            raise
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]})
+        if first is not None:
+            await send({"type": "http.response.body", "body": first + b"\n", "more_body": True})
+        else:
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+
+        async def pump() -> None:
+            async for line in events:
+                await send({"type": "http.response.body", "body": line + b"\n", "more_body": True})
+
+        async def disconnected() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(disconnected()),
+                 asyncio.create_task(self.stopping.wait())]
+        timeout = opts.timeout_seconds or None
+        try:
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await events.aclose()
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:
+            pass
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _asdict(opts: params.ListOptions) -> dict:
+    return {f: getattr(opts, f) for f in opts.__slots__}
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return v.decode("latin-1")
+    return ""
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send: Any, code: int, body: bytes) -> None:
+    ctype = b"application/json" if body[:1] in (b"{", b"[") else b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> APIServer:
+    """uvicorn factory: each worker process builds its own connections from the env config."""
+    return APIServer(from_env())

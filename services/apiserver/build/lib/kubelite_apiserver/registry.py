@@ -1,0 +1,543 @@
+"""The generic registry: every verb on every resource, with Kubernetes' semantics.
+
+One code path for all kinds (per-kind rules live in strategies.py), called by
+both transports (HTTP in http.py, NATS in natsrpc.py) so they answer alike.
+Writes are etcd compare-and-swap transactions: a stale resourceVersion is a
+409 Conflict, never a lost update. After each committed write the change is
+published on NATS (events.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from kubelite import codec, errors
+from kubelite.api import fields as fieldsel
+from kubelite.api import labels as labelsel
+from kubelite.api.meta import Object, ObjectMeta
+from kubelite.api.scheme import ResourceInfo
+from kubelite.errors import APIError
+from kubelite.storage import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch
+from kubelite_apiserver import clock, strategies
+from kubelite_apiserver.namespaces import NamespaceCache
+from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+MAX_CONFLICT_RETRIES = 8
+
+
+@dataclass
+class ListResult:
+    items: list[bytes]  # encoded objects
+    resource_version: int
+    continue_token: str
+    remaining: int | None = None
+
+
+class Registry:
+    def __init__(self, store, publisher, *, admission=None, allocator=None) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.admission = admission or strategies.AdmissionConfig()
+        self.allocator = allocator
+        self.namespaces = NamespaceCache(store)
+
+    # ------------------------------------------------------------------ read
+    def _decode(self, info: ResourceInfo, kv: KV) -> Object:
+        obj = codec.decoder_for(info.type).decode(kv.value)
+        obj.metadata.resourceVersion = str(kv.mod_revision)
+        return obj
+
+    async def get_object(self, info: ResourceInfo, namespace: str, name: str) -> tuple[Object, KV]:
+        kv = await self.store.get(info.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(info.group_resource, name)
+        return self._decode(info, kv), kv
+
+    async def get(self, info: ResourceInfo, namespace: str, name: str) -> Object:
+        return (await self.get_object(info, namespace, name))[0]
+
+    async def list(self, info: ResourceInfo, namespace: str, opts: ListOptions) -> ListResult:
+        label_sel, field_sel = compile_selectors(info, opts)
+        prefix = info.key_prefix(namespace)
+        revision, start_after = 0, None
+        if opts.continue_token:
+            token = decode_continue(opts.continue_token)
+            revision, start_after = token.rv, token.start
+        elif opts.resource_version and opts.resource_version_match == "Exact":
+            revision = _parse_rv(opts.resource_version)
+        items: list[bytes] = []
+        limit = opts.limit
+        last_key = ""
+        more = False
+        try:
+            while True:
+                # Over-fetch when filtering so a page is usually one etcd round trip.
+                batch = 0 if not limit else max(limit - len(items), 0) * (1 if not (label_sel or field_sel) else 4)
+                kvs, read_rev, more = await self.store.list(
+                    prefix, limit=batch, start_after=start_after, revision=revision
+                )
+                revision = read_rev
+                for kv in kvs:
+                    last_key = kv.key
+                    obj = self._decode(info, kv)
+                    if not _matches(obj, label_sel, field_sel):
+                        continue
+                    items.append(codec.encode(obj))
+                    if limit and len(items) >= limit:
+                        more = more or kv is not kvs[-1]
+                        break
+                if not more or (limit and len(items) >= limit) or not kvs:
+                    break
+                start_after = kvs[-1].key
+        except Compacted:
+            if opts.continue_token:
+                raise errors.expired(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter."
+                ) from None
+            raise errors.expired(f"too old resource version: {revision}") from None
+        token = encode_continue(revision, last_key) if (limit and more) else ""
+        return ListResult(items, revision, token)
+
+    # ---------------------------------------------------------------- create
+    async def create(
+        self, info: ResourceInfo, namespace: str, obj: Object, *, dry_run: bool = False
+    ) -> Object:
+        self._check_type_meta(info, obj)
+        meta = obj.metadata
+        if info.namespaced:
+            if meta.namespace and namespace and meta.namespace != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta.namespace = namespace or meta.namespace or "default"
+        else:
+            meta.namespace = None
+        if not meta.name and meta.generateName:
+            meta.name = clock.generated_name(meta.generateName)
+        meta.uid = clock.new_uid()
+        meta.creationTimestamp = clock.rfc3339()
+        meta.resourceVersion = None
+        meta.generation = 1
+        meta.deletionTimestamp = None
+        meta.deletionGracePeriodSeconds = None
+        meta.selfLink = None
+        meta.managedFields = None
+        apply_defaults(obj)
+        strategies.prepare_for_create(info, obj)  # after defaults: QoS reads defaulted requests
+        strategies.admit_create(info, obj, self.admission)
+        self._validate(info, obj, None)
+        if info.namespaced:
+            await self._check_namespace_open(meta.namespace)
+        releases = await self._allocate(info, obj, None)
+        if dry_run:
+            await self._run(releases)
+            return obj
+        key = info.key(meta.namespace, meta.name)
+        data = codec.encode(obj)
+        try:
+            rev = await self.store.create(key, data)
+        except KeyExists:
+            await self._run(releases)
+            raise errors.already_exists(info.group_resource, meta.name) from None
+        except BaseException:
+            await self._run(releases)
+            raise
+        meta.resourceVersion = str(rev)
+        encoded = codec.encode(obj)
+        await self.publisher.publish(info, "ADDED", obj, encoded)
+        return obj
+
+    # ---------------------------------------------------------------- update
+    async def update(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        new: Object,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> tuple[Object, bool]:
+        """PUT. Returns (object, created)."""
+        self._check_type_meta(info, new)
+        if new.metadata.name and new.metadata.name != name:
+            raise errors.bad_request(
+                f"the name of the object ({new.metadata.name}) does not match the name on the URL ({name})"
+            )
+        if info.namespaced and new.metadata.namespace and new.metadata.namespace != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        new.metadata.name = name
+        wanted_rv = new.metadata.resourceVersion
+        for _ in range(MAX_CONFLICT_RETRIES):
+            kv = await self.store.get(info.key(namespace, name))
+            if kv is None:
+                if subresource or not strategies.allow_create_on_update(info):
+                    raise errors.not_found(info.group_resource, name)
+                new.metadata.resourceVersion = None
+                return await self.create(info, namespace, new, dry_run=dry_run), True
+            if wanted_rv and wanted_rv != str(kv.mod_revision):
+                raise errors.conflict(info.group_resource, name)
+            old = self._decode(info, kv)
+            candidate = msgspec.structs.replace(new)
+            try:
+                return await self._write_update(info, kv, old, candidate, subresource, dry_run), False
+            except _Retry:
+                if wanted_rv:
+                    raise errors.conflict(info.group_resource, name) from None
+        raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+    async def _write_update(
+        self, info: ResourceInfo, kv: KV, old: Object, new: Object, subresource: str, dry_run: bool
+    ) -> Object:
+        if subresource == "status":
+            new = strategies.prepare_for_status_update(new, old)
+        else:
+            _keep_server_meta(new.metadata, old.metadata)
+            strategies.prepare_for_update(info, new, old)
+            apply_defaults(new)
+        self._validate(info, new, old, status_only=subresource == "status")
+        if subresource != "status" and info.has_spec and _spec_bytes(new) != _spec_bytes(old):
+            new.metadata.generation = (old.metadata.generation or 1) + 1
+        else:
+            new.metadata.generation = old.metadata.generation
+        new.metadata.resourceVersion = None
+        old.metadata.resourceVersion = None
+        data = codec.encode(new)
+        if data == kv.value:  # no-op: Kubernetes neither writes nor bumps resourceVersion
+            new.metadata.resourceVersion = str(kv.mod_revision)
+            return new
+        releases = await self._allocate(info, new, old) if subresource != "status" else []
+        if dry_run:
+            await self._run(releases)
+            new.metadata.resourceVersion = str(kv.mod_revision)
+            return new
+        if new.metadata.deletionTimestamp and not new.metadata.finalizers and _finalized(info, new):
+            # The last finalizer is gone from an object being deleted: remove it now.
+            return await self._remove(info, kv, new)
+        try:
+            rev = await self.store.update(kv.key, data, expected_revision=kv.mod_revision)
+        except (RevisionMismatch, KeyNotFound):
+            await self._run(releases)
+            raise _Retry() from None
+        new.metadata.resourceVersion = str(rev)
+        await self._release_dropped(info, new, old)
+        await self.publisher.publish(info, "MODIFIED", new, codec.encode(new))
+        return new
+
+    # ----------------------------------------------------------------- patch
+    async def patch(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        patch_body: bytes,
+        content_type: str,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Object:
+        from kubelite.api import patch as patching
+
+        kind = PATCH_TYPES.get(content_type.split(";")[0].strip())
+        if kind is None or kind == "apply":
+            raise errors.unsupported_media_type(content_type)
+        patch_doc = codec.parse_json_value(patch_body)
+        if kind == "json" and not isinstance(patch_doc, list):
+            raise errors.bad_request("json patch must be a JSON array of operations")
+        if kind != "json" and not isinstance(patch_doc, dict):
+            raise errors.bad_request("patch must be a JSON object")
+        wanted_rv = None
+        if isinstance(patch_doc, dict):
+            wanted_rv = (patch_doc.get("metadata") or {}).get("resourceVersion")
+        for _ in range(MAX_CONFLICT_RETRIES):
+            old, kv = await self.get_object(info, namespace, name)
+            if wanted_rv and wanted_rv != str(kv.mod_revision):
+                raise errors.conflict(info.group_resource, name)
+            current = codec.to_builtins(old)
+            try:
+                if kind == "json":
+                    patched = patching.json_patch(current, patch_doc)
+                elif kind == "merge":
+                    patched = patching.json_merge_patch(current, patch_doc)
+                else:
+                    patched = patching.strategic_merge_patch(current, patch_doc, info.kind)
+            except patching.PatchError as exc:
+                raise APIError(422, "Invalid", f"the patch could not be applied: {exc}") from None
+            if not isinstance(patched, dict):
+                raise errors.bad_request("the patch produced something that is not an object")
+            new = codec.convert(patched, info.type)
+            if new.metadata.name != name:
+                raise errors.bad_request("metadata.name: the patch may not change the name")
+            try:
+                return await self._write_update(info, kv, old, new, subresource, dry_run)
+            except _Retry:
+                if wanted_rv:
+                    raise errors.conflict(info.group_resource, name) from None
+        raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+    # ---------------------------------------------------------------- delete
+    async def delete(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        *,
+        grace: int | None = None,
+        propagation: str = "",
+        preconditions: dict | None = None,
+        dry_run: bool = False,
+    ) -> Object:
+        """DELETE. Marks the object (deletionTimestamp) when it must go gracefully or
+        has finalizers; removes it from etcd otherwise. Returns the last state."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            obj, kv = await self.get_object(info, namespace, name)
+            pre = preconditions or {}
+            if pre.get("uid") and pre["uid"] != obj.metadata.uid:
+                raise errors.conflict(
+                    info.group_resource, name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {obj.metadata.uid}",
+                )
+            if pre.get("resourceVersion") and pre["resourceVersion"] != str(kv.mod_revision):
+                raise errors.conflict(info.group_resource, name)
+            meta = obj.metadata
+            finalizers = list(meta.finalizers or [])
+            # propagationPolicy is recorded as Kubernetes does: finalizers the garbage collector acts on.
+            if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            elif propagation == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            if info.kind == "Namespace":
+                return await self._mark_namespace_terminating(info, kv, obj, dry_run)
+            graceful, grace_secs = strategies.deletes_gracefully(info, obj, grace)
+            if meta.deletionTimestamp:
+                # Already being deleted: a grace-0 delete (node agent's confirmation) finishes it.
+                if grace == 0 and not finalizers:
+                    return obj if dry_run else await self._remove_guarded(info, kv, obj)
+                if grace is not None and (meta.deletionGracePeriodSeconds or 0) > grace:
+                    meta.deletionGracePeriodSeconds = grace
+                else:
+                    return obj
+            elif not graceful and not finalizers:
+                if dry_run:
+                    return obj
+                try:
+                    return await self._remove(info, kv, obj)
+                except _Retry:
+                    continue
+            else:
+                meta.deletionTimestamp = clock.rfc3339(
+                    clock.now() + _seconds(grace_secs if graceful else 0)
+                )
+                meta.deletionGracePeriodSeconds = grace_secs if graceful else 0
+            meta.finalizers = finalizers or None
+            if dry_run:
+                return obj
+            meta.resourceVersion = None
+            try:
+                rev = await self.store.update(kv.key, codec.encode(obj), expected_revision=kv.mod_revision)
+            except (RevisionMismatch, KeyNotFound):
+                continue
+            meta.resourceVersion = str(rev)
+            await self.publisher.publish(info, "MODIFIED", obj, codec.encode(obj))
+            return obj
+        raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+    async def _mark_namespace_terminating(self, info, kv: KV, ns: Object, dry_run: bool) -> Object:
+        """Deleting a namespace moves it to Terminating; the namespace controller empties
+        it and removes the `kubernetes` finalizer, after which it is deleted."""
+        if ns.metadata.name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            raise errors.forbidden_error(
+                "namespaces", ns.metadata.name, "this namespace may not be deleted"
+            )
+        spec_finalizers = list(getattr(getattr(ns, "spec", None), "finalizers", None) or [])
+        if not spec_finalizers and not ns.metadata.finalizers:
+            return ns if dry_run else await self._remove_guarded(info, kv, ns)
+        if ns.metadata.deletionTimestamp:
+            return ns
+        ns.metadata.deletionTimestamp = clock.rfc3339()
+        ns.metadata.deletionGracePeriodSeconds = 0
+        if getattr(ns, "status", None) is not None:
+            ns.status.phase = "Terminating"
+        if dry_run:
+            return ns
+        ns.metadata.resourceVersion = None
+        rev = await self.store.update(kv.key, codec.encode(ns), expected_revision=kv.mod_revision)
+        ns.metadata.resourceVersion = str(rev)
+        await self.publisher.publish(info, "MODIFIED", ns, codec.encode(ns))
+        return ns
+
+    async def _remove_guarded(self, info: ResourceInfo, kv: KV, obj: Object) -> Object:
+        try:
+            return await self._remove(info, kv, obj)
+        except _Retry:
+            raise errors.conflict(info.group_resource, obj.metadata.name or "") from None
+
+    async def _remove(self, info: ResourceInfo, kv: KV, obj: Object) -> Object:
+        try:
+            rev, _prev = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+        except (RevisionMismatch, KeyNotFound):
+            raise _Retry() from None
+        obj.metadata.resourceVersion = str(rev)
+        await self._release_all(info, obj)
+        await self.publisher.publish(info, "DELETED", obj, codec.encode(obj))
+        return obj
+
+    # --------------------------------------------------------------- helpers
+    def _check_type_meta(self, info: ResourceInfo, obj: Object) -> None:
+        if obj.apiVersion and obj.apiVersion != info.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({obj.apiVersion}) does not match the expected API version ({info.api_version})"
+            )
+        if obj.kind and obj.kind != info.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({obj.kind}) does not match the expected kind ({info.kind})"
+            )
+        obj.apiVersion = info.api_version
+        obj.kind = info.kind
+        if obj.metadata is None:
+            obj.metadata = ObjectMeta()
+
+    def _validate(
+        self, info: ResourceInfo, new: Object, old: Object | None, *, status_only: bool = False
+    ) -> None:
+        from kubelite.api import validation
+
+        if old is None:
+            errs = validation.validate(new)
+        elif status_only:
+            errs = validation.validate_status_update(new, old)
+        else:
+            errs = validation.validate_update(new, old)
+        if errs:
+            raise errors.invalid_object(info.kind, new.metadata.name or "", errs, info.group)
+
+    async def _check_namespace_open(self, namespace: str | None) -> None:
+        phase = await self.namespaces.phase(namespace or "")
+        if phase is None:
+            raise errors.not_found("namespaces", namespace or "")
+        if phase == "Terminating":
+            raise errors.forbidden_error(
+                "namespaces", namespace or "",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
+
+    async def _allocate(self, info: ResourceInfo, new: Object, old: Object | None) -> list:
+        """Service IP/NodePort allocation; returns release callbacks to undo on failure."""
+        if info.kind != "Service" or self.allocator is None:
+            return []
+        from kubelite_apiserver.services import allocate_service
+
+        return await allocate_service(self.allocator, new, old)
+
+    async def _release_dropped(self, info: ResourceInfo, new: Object, old: Object) -> None:
+        if info.kind == "Service" and self.allocator is not None:
+            from kubelite_apiserver.services import release_dropped
+
+            await release_dropped(self.allocator, new, old)
+
+    async def _release_all(self, info: ResourceInfo, obj: Object) -> None:
+        if info.kind == "Service" and self.allocator is not None:
+            from kubelite_apiserver.services import release_all
+
+            await release_all(self.allocator, obj)
+
+    @staticmethod
+    async def _run(callbacks: list) -> None:
+        for cb in callbacks:
+            try:
+                await cb()
+            except Exception:  # best effort; a leaked allocation is reclaimed later
+                pass
+
+
+class _Retry(Exception):
+    """The compare-and-swap lost a race; re-read and try again."""
+
+
+def _seconds(n: int):
+    import datetime as dt
+
+    return dt.timedelta(seconds=n)
+
+
+def _parse_rv(rv: str) -> int:
+    try:
+        return int(rv)
+    except ValueError:
+        raise errors.bad_request(f'invalid resource version "{rv}"') from None
+
+
+def _keep_server_meta(new: ObjectMeta, old: ObjectMeta) -> None:
+    """Fields only the server sets survive a client's PUT/PATCH unchanged."""
+    new.uid = old.uid
+    new.creationTimestamp = old.creationTimestamp
+    new.deletionTimestamp = old.deletionTimestamp
+    new.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds
+    new.namespace = old.namespace
+    new.selfLink = None
+    new.managedFields = None
+    if new.generateName is None:
+        new.generateName = old.generateName
+
+
+def _finalized(info: ResourceInfo, obj: Object) -> bool:
+    """A pod being deleted also waits for its node agent's confirmation (grace 0)."""
+    if info.kind == "Pod" and getattr(obj.spec, "nodeName", None):
+        return obj.metadata.deletionGracePeriodSeconds == 0
+    return True
+
+
+def _spec_bytes(obj: Object) -> bytes:
+    spec = getattr(obj, "spec", None)
+    if spec is None:
+        # Kinds without spec (ConfigMap, Secret): their payload fields count as "spec".
+        return b""
+    return codec.encode(spec)
+
+
+def apply_defaults(obj: Object) -> None:
+    from kubelite.api.defaults import apply_defaults as _apply
+
+    _apply(obj)
+
+
+def compile_selectors(info: ResourceInfo, opts: ListOptions) -> tuple[Any, Any]:
+    label_sel = field_sel = None
+    if opts.label_selector:
+        try:
+            label_sel = labelsel.parse_selector(opts.label_selector)
+        except ValueError as exc:
+            raise errors.bad_request(str(exc)) from None
+    if opts.field_selector:
+        try:
+            field_sel = fieldsel.convert_for_kind(
+                fieldsel.parse_field_selector(opts.field_selector), info.kind
+            )
+        except ValueError as exc:
+            raise errors.bad_request(str(exc)) from None
+    return label_sel, field_sel
+
+
+def _matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
+    if label_sel is not None and not label_sel.matches(obj.metadata.labels or {}):
+        return False
+    if field_sel is not None and not field_sel.matches_object(obj, obj.kind):
+        return False
+    return True
+
+
+def matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
+    return _matches(obj, label_sel, field_sel)
+
