@@ -40,7 +40,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/python bench/apiserver_bench.py
+	$(BIN)/python bench/apiserver_bench.py $(BENCH_ARGS)
 
 clean: down
 	rm -rf $(DATA_DIR)
