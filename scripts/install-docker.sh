@@ -85,7 +85,9 @@ start_dockerd() {
     remove_stale_containerd_pidfile
     log "starting dockerd (storage driver vfs), log: $DOCKERD_LOG"
     as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
-    as_root nohup dockerd --storage-driver=vfs >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    # setsid: its own session and process group, so the daemon outlives the shell (or CI job)
+    # that started it instead of dying when that job's process group is killed.
+    as_root setsid nohup dockerd --storage-driver=vfs >>"$DOCKERD_LOG" 2>&1 </dev/null &
     local waited=0
     until docker_answers; do
         if [ "$waited" -ge "$DOCKER_WAIT_SECONDS" ]; then

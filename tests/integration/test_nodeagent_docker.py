@@ -11,16 +11,24 @@ its node's label), also when it fails.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiodocker
+import httpx
+import nats.aio.client
 import pytest
 from aiodocker.exceptions import DockerError
 
+from kubelite.client.logs import LogRequest, stream_logs
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
@@ -43,6 +51,7 @@ from kubelite_nodeagent.runtime.base import (
 from kubelite_nodeagent.runtime.docker import DockerRuntime
 from kubelite_nodeagent.runtime.docker_model import LABEL_NODE, network_name
 from tests.conftest import eventually
+from tests.integration.conftest import APIServerProcess
 
 IMAGE = "kubelite/busybox:latest"
 
@@ -203,8 +212,6 @@ async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
     sandbox = await _sandbox(runtime, "web")
     network = await runtime.docker.networks.get(runtime.network)
     assert sandbox.ip and not sandbox.host_network
-    import ipaddress
-
     assert ipaddress.ip_address(sandbox.ip) in ipaddress.ip_network(runtime.config.pod_cidr)
     assert (await network.show())["IPAM"]["Config"][0]["Subnet"] == runtime.config.pod_cidr
     # idempotent by pod uid: no second sandbox
@@ -376,3 +383,288 @@ async def test_new_runtime_instance_adopts_containers_without_twins(
         assert (await _exited(again, long)).exit_code == 137
     finally:
         await again.close()
+
+
+# Part 2: the node agent with --runtime docker ----------------------------------------------
+
+
+def _agent_problem() -> str | None:
+    exe = Path(sys.executable).with_name("kubelite-nodeagent")
+    try:
+        out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"kubelite-nodeagent not runnable: {exc}"
+    if out.returncode != 0 or "--runtime" not in out.stdout:
+        return (
+            f"kubelite-nodeagent does not run pods yet: {(out.stdout + out.stderr).strip()[:200]}"
+        )
+    return None
+
+
+class Agent:
+    """A `kubelite-nodeagent --runtime docker` subprocess for one node."""
+
+    def __init__(self, nats_url: str, node: str, root_dir: Path, pod_cidr: str) -> None:
+        self.nats_url, self.node, self.root_dir, self.pod_cidr = nats_url, node, root_dir, pod_cidr
+        self.log_path = root_dir.parent / f"{node}-agent.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = Path(sys.executable).with_name("kubelite-nodeagent")
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                [str(exe), "--nats", self.nats_url, "--node-name", self.node, "--runtime", "docker",
+                 "--root-dir", str(self.root_dir), "--pod-cidr", self.pod_cidr,
+                 "--restart-backoff-base", "1", "--restart-backoff-max", "4",
+                 "--resync-period", "5s", "--log-level", "debug"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def log_tail(self) -> str:
+        try:
+            return "".join(self.log_path.read_text().splitlines(keepends=True)[-40:])
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="module")
+def agent_problem() -> str | None:
+    return _agent_problem()
+
+
+@pytest.fixture
+async def agent(
+    agent_problem: str | None, apiserver: APIServerProcess, nats_url: str, tmp_path: Path
+) -> AsyncIterator[Agent]:
+    if agent_problem is not None:
+        pytest.skip(agent_problem)
+    node = f"dka-{uuid.uuid4().hex[:8]}"
+    running = Agent(nats_url, node, tmp_path / "root", _cidr())
+    running.start()
+    try:
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as client:
+
+            async def registered() -> bool:
+                assert running.popen is not None and running.popen.poll() is None, (
+                    running.log_tail()
+                )
+                return (await client.get(f"/api/v1/nodes/{node}")).status_code == 200
+
+            await eventually(registered, timeout=30, message=f"node {node} did not register")
+        yield running
+    except BaseException:
+        print(f"--- agent log tail ---\n{running.log_tail()}")
+        raise
+    finally:
+        running.stop()
+        await _remove_node_objects(node)
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as client:
+            await client.delete(f"/api/v1/nodes/{node}")
+
+
+def _pod(name: str, node: str, containers: list[dict], **spec: object) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 5, "containers": containers, **spec},
+    }  # fmt: skip
+
+
+def _container(name: str, script: str, **extra: object) -> dict:
+    return {
+        "name": name,
+        "image": IMAGE,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script],
+        **extra,
+    }
+
+
+async def _create(api: httpx.AsyncClient, namespace: str, body: dict) -> dict:
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _get(api: httpx.AsyncClient, namespace: str, name: str) -> dict | None:
+    r = await api.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _status_of(api: httpx.AsyncClient, namespace: str, name: str, container: str) -> dict:
+    pod = await _get(api, namespace, name)
+    assert pod is not None, f"pod {name} is gone"
+    for s in pod.get("status", {}).get("containerStatuses") or []:
+        if s["name"] == container:
+            return s
+    return {}
+
+
+async def _running_pod(
+    api: httpx.AsyncClient, namespace: str, name: str, timeout: float = 30
+) -> dict:  # noqa: ASYNC109
+    async def running() -> dict | None:
+        pod = await _get(api, namespace, name)
+        assert pod is not None
+        status = pod.get("status", {})
+        return pod if status.get("phase") == "Running" and status.get("podIP") else None
+
+    return await eventually(running, timeout=timeout, message=f"pod {name} not Running with an IP")
+
+
+async def _pod_logs(
+    nc: nats.aio.client.Client, node: str, namespace: str, pod: str, **options: object
+) -> str:
+    request = LogRequest(namespace=namespace, pod=pod, **options)  # type: ignore[arg-type]
+    return b"".join([c async for c in stream_logs(nc, node, request)]).decode()
+
+
+async def test_agent_runs_a_pod_with_env_configmap_and_logs(
+    agent: Agent, api: httpx.AsyncClient, namespace: str, nats_client: nats.aio.client.Client
+) -> None:
+    r = await api.post(
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        json={"metadata": {"name": "settings"}, "data": {"greeting": "hello from a configmap"}},
+    )
+    assert r.status_code == 201, r.text
+    script = (
+        "echo env=$GREETING pod=$POD_NAME; cat /etc/settings/greeting; echo; "
+        "wget -qO- http://127.0.0.1:8080/ >/dev/null 2>&1; exec sleep 300"
+    )
+    await _create(api, namespace, _pod("web", agent.node, [
+        _container("main", script, env=[
+            {"name": "GREETING", "value": "hi"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ], volumeMounts=[{"name": "settings", "mountPath": "/etc/settings"}]),
+        _container("side", "echo side up; exec sleep 300"),
+    ], volumes=[{"name": "settings", "configMap": {"name": "settings"}}]))  # fmt: skip
+    pod = await _running_pod(api, namespace, "web")
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(agent.pod_cidr)
+    for s in pod["status"]["containerStatuses"]:
+        assert s["containerID"].startswith("docker://") and "running" in s["state"], s
+
+    async def logged() -> str:
+        text = await _pod_logs(nats_client, agent.node, namespace, "web", container="main")
+        assert text == "env=hi pod=web\nhello from a configmap\n", text
+        return text
+
+    await eventually(logged, timeout=15, message="the pod's logs do not show its env and configmap")
+    assert (
+        await _pod_logs(nats_client, agent.node, namespace, "web", container="side") == "side up\n"
+    )
+    uid = pod["metadata"]["uid"]
+    assert await _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 3  # sandbox + 2
+
+
+async def test_agent_backs_off_a_crashing_container_and_reports_never_pull(
+    agent: Agent, api: httpx.AsyncClient, namespace: str
+) -> None:
+    await _create(
+        api, namespace, _pod("crash", agent.node, [_container("main", "echo crashing; exit 2")])
+    )
+    missing = f"kubelite/no-such-image-{uuid.uuid4().hex[:8]}:1"
+    await _create(api, namespace, _pod("missing", agent.node, [
+        {"name": "main", "image": missing, "imagePullPolicy": "Never"},
+    ]))  # fmt: skip
+
+    async def backing_off() -> dict:
+        s = await _status_of(api, namespace, "crash", "main")
+        assert s.get("restartCount", 0) >= 2, s
+        return s
+
+    status = await eventually(
+        backing_off, timeout=40, message="restartCount of a crashing container did not grow"
+    )
+    assert status["lastState"]["terminated"]["exitCode"] == 2, status
+
+    async def crash_loop() -> bool:
+        s = await _status_of(api, namespace, "crash", "main")
+        assert (s.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff", s
+        return True
+
+    await eventually(crash_loop, timeout=20, message="no CrashLoopBackOff between restarts")
+
+    async def never_pull() -> dict:
+        s = await _status_of(api, namespace, "missing", "main")
+        waiting = (s.get("state") or {}).get("waiting") or {}
+        assert waiting.get("reason") == ERR_IMAGE_NEVER_PULL, s
+        return waiting
+
+    waiting = await eventually(never_pull, timeout=20, message="a missing image with policy Never")
+    assert (
+        waiting["message"]
+        == f'Container image "{missing}" is not present with pull policy of Never'
+    )
+
+
+async def test_agent_stops_containers_within_the_grace_period_on_delete(
+    agent: Agent, api: httpx.AsyncClient, namespace: str
+) -> None:
+    await _create(api, namespace, _pod("doomed", agent.node, [
+        _container("polite", "trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+        _container("stubborn", "trap '' TERM; while :; do sleep 0.2; done"),
+    ], terminationGracePeriodSeconds=3))  # fmt: skip
+    pod = await _running_pod(api, namespace, "doomed")
+    uid = pod["metadata"]["uid"]
+    started = time.monotonic()
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/doomed")
+    assert r.status_code == 200, r.text
+
+    async def gone() -> bool:
+        return await _get(api, namespace, "doomed") is None
+
+    await eventually(gone, timeout=20, message="the deleted pod was not confirmed gone")
+    elapsed = time.monotonic() - started
+    # the stubborn container gets SIGKILL after the 3 s grace, not later
+    assert elapsed < 3 + 8, f"deletion took {elapsed:.1f}s with a 3 s grace period"
+    await eventually(
+        lambda: _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 0,
+        timeout=10, message="containers of the deleted pod are left",
+    )  # fmt: skip
+
+
+async def test_agent_killed_and_restarted_adopts_its_containers(
+    agent: Agent, api: httpx.AsyncClient, namespace: str
+) -> None:
+    await _create(
+        api, namespace, _pod("steady", agent.node, [_container("main", "exec sleep 300")])
+    )
+    pod = await _running_pod(api, namespace, "steady")
+    uid = pod["metadata"]["uid"]
+    before = await _status_of(api, namespace, "steady", "main")
+    assert await _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 2
+
+    agent.kill()
+    agent.start()
+
+    # a pod created after the restart runs: the new agent is up and has synced its pods
+    await _create(api, namespace, _pod("later", agent.node, [_container("main", "exec sleep 300")]))
+    await _running_pod(api, namespace, "later")
+    # twins would appear at the first sync or a resync (every 5 s): watch through one
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        assert agent.popen is not None and agent.popen.poll() is None, agent.log_tail()
+        assert await _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 2, "twin containers"
+        await asyncio.sleep(0.5)
+    after = await _status_of(api, namespace, "steady", "main")
+    assert after["containerID"] == before["containerID"] and after.get("restartCount", 0) == 0, (
+        after
+    )
+    assert "running" in after["state"], after
