@@ -1,0 +1,205 @@
+"""EventRecorder: core/v1 Events about objects, aggregated as Kubernetes does.
+
+`recorder.event(obj, "Normal"|"Warning", reason, message)` never blocks and
+never raises: it queues the event and a background task writes it through the
+apiserver (over NATS). Like client-go's legacy recorder (EventCorrelator):
+- a new Event is named `<object name>.<unix nanoseconds in hex>` and lives in
+  the object's namespace ("default" for cluster-scoped objects);
+- a repeat of the same (involved object, type, reason, message, source) within
+  10 minutes patches the existing Event's `count` and `lastTimestamp` instead
+  of creating another; an Event that has disappeared meanwhile is created anew;
+- the aggregation cache is an LRU of bounded size;
+- failures are logged and the event dropped: recording must never break the
+  component that records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubelite.api.core_v1 import Event, EventSource, ObjectReference
+from kubelite.api.meta import Object, ObjectMeta
+from kubelite.api.scheme import all_resources
+from kubelite.errors import APIError
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("Normal", "Warning")
+AGGREGATE_WINDOW = 600.0  # seconds: Kubernetes' 10-minute window
+MAX_CACHE_ENTRIES = 4096  # client-go's maxLruCacheEntries
+MAX_PENDING = 1000  # queued events beyond this are dropped (and logged)
+_MERGE_PATCH = "application/merge-patch+json"
+
+
+def k8s_time(ts: float) -> str:
+    """metav1.Time: RFC 3339, second precision, UTC."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_reference(obj: Object | ObjectReference) -> ObjectReference:
+    """The involvedObject for `obj` (kind/apiVersion from the scheme if the object lacks them)."""
+    if isinstance(obj, ObjectReference):
+        return obj
+    api_version, kind = obj.apiVersion, obj.kind
+    if not (api_version and kind):
+        for info in all_resources():
+            if info.type is type(obj):
+                api_version, kind = info.api_version, info.kind
+                break
+    meta = obj.metadata
+    return ObjectReference(
+        kind=kind, apiVersion=api_version, namespace=meta.namespace, name=meta.name,
+        uid=meta.uid, resourceVersion=meta.resourceVersion,
+    )
+
+
+def aggregation_key(ref: ObjectReference, type_: str, reason: str, message: str,
+                    component: str, host: str) -> tuple[str, ...]:
+    """What makes two events "the same" (client-go's getEventKey, without fieldPath)."""
+    return (component, host, ref.kind or "", ref.namespace or "", ref.name or "", ref.uid or "",
+            ref.apiVersion or "", type_, reason, message)
+
+
+def event_name(object_name: str, ts: float) -> str:
+    """client-go: fmt.Sprintf("%v.%x", ref.Name, t.UnixNano())."""
+    return f"{object_name}.{int(ts * 1e9):x}"
+
+
+@dataclass
+class _Seen:
+    namespace: str
+    name: str  # the Event object's name
+    count: int
+    last_seen: float  # clock() time
+
+
+@dataclass(frozen=True)
+class _Pending:
+    ref: ObjectReference
+    type: str
+    reason: str
+    message: str
+    wall: float  # time.time() when recorded
+
+
+class EventRecorder:
+    def __init__(
+        self,
+        client: Any,  # NatsAPIClient
+        component: str,
+        host: str = "",
+        *,
+        max_entries: int = MAX_CACHE_ENTRIES,
+        window: float = AGGREGATE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self.max_entries = max_entries
+        self.window = window
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.dropped = 0  # events that could not be written
+
+    def event(self, obj: Object | ObjectReference, type: str, reason: str, message: str) -> None:
+        """Record an event about `obj`. Returns at once; never raises."""
+        try:
+            if type not in EVENT_TYPES:
+                raise ValueError(f"unsupported event type {type!r} (want Normal or Warning)")
+            pending = _Pending(object_reference(obj), type, reason, message, time.time())
+            queue = self._ensure_worker()
+            queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("%s: event queue full; dropped %s %s", self.component, reason, message)
+        except Exception:
+            self.dropped += 1
+            log.exception("%s: could not record event %s %r", self.component, reason, message)
+
+    async def flush(self) -> None:
+        """Wait until every event recorded so far has been written (or dropped)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    def cached(self) -> int:
+        return len(self._seen)
+
+    def _ensure_worker(self) -> asyncio.Queue[_Pending]:
+        if self._queue is None:
+            self._queue = asyncio.Queue(MAX_PENDING)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(
+                self._run(), name=f"event-recorder-{self.component}"
+            )
+        return self._queue
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            pending = await self._queue.get()
+            try:
+                await self._write(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.dropped += 1
+                log.warning("%s: dropped event %s on %s/%s: %s", self.component, pending.reason,
+                            pending.ref.namespace, pending.ref.name, exc)
+            finally:
+                self._queue.task_done()
+
+    async def _write(self, p: _Pending) -> None:
+        key = aggregation_key(p.ref, p.type, p.reason, p.message, self.component, self.host)
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen.last_seen <= self.window:
+            try:
+                await self.client.patch(
+                    "events", seen.namespace, seen.name,
+                    {"count": seen.count + 1, "lastTimestamp": k8s_time(p.wall)},
+                    patch_type=_MERGE_PATCH,
+                )
+            except APIError as exc:
+                if exc.code != 404:
+                    raise
+                # the Event expired or was deleted: start a new one below
+            else:
+                seen.count += 1
+                seen.last_seen = now
+                self._seen.move_to_end(key)
+                return
+        namespace = p.ref.namespace or "default"
+        name = event_name(p.ref.name or "unknown", p.wall)
+        stamp = k8s_time(p.wall)
+        ev = Event(
+            apiVersion="v1", kind="Event",
+            metadata=ObjectMeta(name=name, namespace=namespace),
+            involvedObject=p.ref, reason=p.reason, message=p.message, type=p.type,
+            source=EventSource(component=self.component, host=self.host or None),
+            firstTimestamp=stamp, lastTimestamp=stamp, count=1,
+            reportingComponent=self.component, reportingInstance=self.host or None,
+        )
+        await self.client.create(ev, namespace=namespace)
+        self._seen[key] = _Seen(namespace, name, 1, now)
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
