@@ -1,10 +1,116 @@
-"""Console entry point (stub until this service is implemented)."""
+"""kubelite-nodeagent: connect to NATS, start this node's agent(s), run until SIGTERM/SIGINT.
 
+Stopping the agent leaves its containers running: the next start adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
 import sys
+from typing import Any
+
+from kubelite.bus.connection import connect_nats
+from kubelite.client.nats import NatsAPIClient
+from kubelite.logsetup import setup_logging
+from kubelite_nodeagent import nodeinfo
+from kubelite_nodeagent.agent import AgentOptions, NodeAgent
+from kubelite_nodeagent.config import AgentConfig, parse_args
+from kubelite_nodeagent.podsync import NodeContext
+from kubelite_nodeagent.registration import Registrar
+from kubelite_nodeagent.runtime import create_runtime
+from kubelite_nodeagent.runtime.base import RuntimeConfig
+
+log = logging.getLogger("kubelite.nodeagent")
+
+START_BATCH = 50  # fake nodes registered concurrently
 
 
-def main() -> None:
-    sys.exit("kubelite_nodeagent: not implemented yet")
+async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: nodeinfo.HostFacts,
+                      name: str, index: int) -> NodeAgent:
+    """One node's runtime, registrar and agent (not started)."""
+    root = cfg.root_dir_for(name)
+    pod_cidr = cfg.pod_cidr_for(name, index)
+    runtime = create_runtime(cfg.runtime, RuntimeConfig(node_name=name, root_dir=root, pod_cidr=pod_cidr,
+                                                         node_ip=facts.internal_ip))
+    await runtime.start()
+    settings = nodeinfo.NodeSettings(
+        name=name, pod_cidr=pod_cidr, labels=dict(cfg.labels), taints=list(cfg.taints),
+        system_reserved=dict(cfg.system_reserved), capacity_override=dict(cfg.capacity),
+        runtime_version=f"{cfg.runtime}://{_runtime_version(runtime)}",
+    )
+    pressure = None
+    if cfg.runtime != "fake":
+        os.makedirs(root, exist_ok=True)
+
+        def pressure() -> nodeinfo.Pressure:
+            return nodeinfo.measure_pressure(root)
+
+    registrar = Registrar(api, settings, facts, interval=cfg.status_update_frequency, pressure=pressure)
+    cap = nodeinfo.capacity(facts, settings.capacity_override)
+    node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
+                       allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime)
+    options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
+                           restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
+    return NodeAgent(nc, api, runtime, node, registrar, options)
+
+
+def _runtime_version(runtime: Any) -> str:
+    return str(getattr(runtime, "version", "0.1.0"))
+
+
+async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
+    api = NatsAPIClient(nc)
+    facts = nodeinfo.host_facts()
+    names = cfg.node_names()
+    agents: list[NodeAgent] = []
+    for start in range(0, len(names), START_BATCH):
+        batch = [await build_agent(cfg, nc, api, facts, name, start + i)
+                 for i, name in enumerate(names[start : start + START_BATCH])]
+        await asyncio.gather(*(a.start() for a in batch))
+        agents.extend(batch)
+    return agents
+
+
+async def stop_agents(agents: list[NodeAgent]) -> None:
+    await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
+    for a in agents:
+        try:
+            await a.runtime.close()
+        except Exception as exc:
+            log.warning("runtime close failed: %s", exc)
+
+
+async def run(cfg: AgentConfig) -> None:
+    agents: list[NodeAgent] = []
+
+    async def on_reconnect() -> None:
+        await asyncio.gather(*(a.on_reconnect() for a in agents), return_exceptions=True)
+
+    nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        agents.extend(await start_agents(cfg, nc))
+        log.info("node agent running: %d node(s), runtime %s", len(agents), cfg.runtime)
+        await stop.wait()
+        log.info("node agent stopping (containers keep running)")
+    finally:
+        await stop_agents(agents)
+        await nc.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    setup_logging("nodeagent", cfg.log_level)
+    try:
+        asyncio.run(run(cfg))
+    except ConnectionError as exc:
+        sys.exit(f"kubelite-nodeagent: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""Container logs over NATS: the request a node agent serves and the client that streams them.
+
+Protocol (subject `kubelite.node.<node>.rpc.logs`, request-reply):
+1. The client subscribes to a fresh inbox and sends a `LogRequest` whose
+   `replyTo` names that inbox.  The agent answers the request itself with an
+   empty body when it will stream, or with a Kubernetes `Status` (JSON, first
+   byte `{`) when it will not (pod/container not found, waiting to start, ...).
+2. The agent then publishes frames to the inbox, in order: `D<bytes>` for log
+   data, `S<Status JSON>` for an error mid-stream, and `E` at the end.
+3. With `follow`, the agent checks every few seconds that `<inbox>.alive`
+   still has a responder and stops when not; the client publishes
+   `<inbox>.cancel` when it stops reading early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from kubelite.api.meta import Status
+from kubelite.bus import subjects
+from kubelite.errors import APIError, service_unavailable
+
+FRAME_DATA = b"D"
+FRAME_EOF = b"E"
+FRAME_ERROR = b"S"
+
+# How long the client waits between frames before giving up (a follow stream
+# with no output stays open: the agent sends an empty data frame as keep-alive).
+IDLE_TIMEOUT = 60.0
+
+
+class LogRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """PodLogOptions as the apiserver receives them, plus where to stream to."""
+
+    namespace: str
+    pod: str
+    container: str = ""
+    follow: bool = False
+    tailLines: int | None = None
+    previous: bool = False
+    timestamps: bool = False
+    sinceSeconds: int | None = None
+    limitBytes: int | None = None
+    replyTo: str = ""
+
+
+_request_encoder = msgspec.json.Encoder()
+_status_decoder = msgspec.json.Decoder(Status)
+
+
+def _error(data: bytes) -> APIError:
+    try:
+        return APIError.from_status(_status_decoder.decode(data))
+    except msgspec.DecodeError:
+        return service_unavailable(f"node agent sent an unreadable error: {data[:200]!r}")
+
+
+async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeout: float = 10.0) -> AsyncIterator[bytes]:
+    """Ask `node`'s agent for a container's logs and yield them as chunks of bytes.
+
+    Raises `APIError` (the Status the agent returned, or 503 when no agent
+    answers).  Ends when the agent sends EOF; closing the generator early
+    tells the agent to stop.
+    """
+    inbox = nc.new_inbox()
+    frames: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_frame(msg: Any) -> None:
+        frames.put_nowait(msg.data)
+
+    async def on_alive(msg: Any) -> None:
+        if msg.reply:
+            await nc.publish(msg.reply, b"")
+
+    data_sub = await nc.subscribe(inbox, cb=on_frame)
+    alive_sub = await nc.subscribe(inbox + ".alive", cb=on_alive)
+    finished = False
+    try:
+        req = msgspec.structs.replace(request, replyTo=inbox)
+        try:
+            reply = await nc.request(subjects.node_rpc(node, "logs"), _request_encoder.encode(req), timeout=request_timeout)
+        except Exception as exc:  # no responders, timeout, connection closed
+            raise service_unavailable(
+                f"node agent of {node} not reachable over NATS ({type(exc).__name__}: {exc})"
+            ) from None
+        if reply.data:
+            raise _error(reply.data)
+        while True:
+            try:
+                frame = await asyncio.wait_for(frames.get(), IDLE_TIMEOUT)
+            except TimeoutError:
+                raise service_unavailable(f"log stream from node {node} stalled") from None
+            kind, body = frame[:1], frame[1:]
+            if kind == FRAME_DATA:
+                if body:
+                    yield body
+            elif kind == FRAME_EOF:
+                finished = True
+                return
+            elif kind == FRAME_ERROR:
+                finished = True
+                raise _error(body)
+    finally:
+        with contextlib.suppress(Exception):
+            await data_sub.unsubscribe()
+            await alive_sub.unsubscribe()
+        if not finished:
+            with contextlib.suppress(Exception):
+                await nc.publish(inbox + ".cancel", b"")

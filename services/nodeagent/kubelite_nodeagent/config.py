@@ -1,0 +1,147 @@
+"""Command-line flags of kubelite-nodeagent and the per-node settings derived from them."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import socket
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubelite.api.core_v1 import Taint
+from kubelite.logsetup import add_log_level_flag
+from kubelite_nodeagent.nodeinfo import parse_key_values, parse_taints
+from kubelite_nodeagent.runtime import RUNTIMES
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+
+
+def parse_duration(text: str) -> float:
+    """'10s', '500ms', '1m', '2h' or plain seconds -> seconds."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 10s, 500ms, 1m)")
+    value, unit = float(m.group(1)), m.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def subnet_for(cluster_cidr: str, index: int, prefix: int = 24) -> str:
+    """The index-th /prefix of the cluster CIDR (wrapping around when there are fewer)."""
+    net = ipaddress.ip_network(cluster_cidr, strict=False)
+    if prefix <= net.prefixlen:
+        return str(net)
+    count = 2 ** (prefix - net.prefixlen)
+    subnets = net.subnets(new_prefix=prefix)
+    wanted = index % count
+    for i, sub in enumerate(subnets):
+        if i == wanted:
+            return str(sub)
+    raise AssertionError("unreachable")
+
+
+def node_index(name: str) -> int:
+    """A stable index for a node name: its trailing number ('node-3' -> 3), else a hash of it."""
+    m = re.search(r"(\d+)$", name)
+    if m:
+        return int(m.group(1))
+    return zlib.crc32(name.encode())
+
+
+def default_root_dir(node: str) -> str:
+    if os.geteuid() == 0:
+        return f"/var/lib/kubelite/{node}"
+    return str(Path.home() / ".kubelite" / "nodes" / node)
+
+
+@dataclass
+class AgentConfig:
+    nats: str
+    node_name: str
+    runtime: str
+    fake_nodes: int
+    pod_cidr: str
+    cluster_cidr: str
+    root_dir: str
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[Taint] = field(default_factory=list)
+    system_reserved: dict[str, str] = field(default_factory=dict)
+    capacity: dict[str, str] = field(default_factory=dict)
+    status_update_frequency: float = 10.0
+    resync: float = 60.0
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    backoff_reset: float = 600.0
+    log_level: str = "info"
+
+    def node_names(self) -> list[str]:
+        if self.runtime == "fake" and self.fake_nodes > 0:
+            return [f"{self.node_name}-{i}" for i in range(self.fake_nodes)]
+        return [self.node_name]
+
+    def pod_cidr_for(self, name: str, index: int) -> str:
+        if self.pod_cidr and self.fake_nodes <= 0:
+            return self.pod_cidr
+        return subnet_for(self.cluster_cidr, index if self.fake_nodes > 0 else node_index(name))
+
+    def root_dir_for(self, name: str) -> str:
+        if self.fake_nodes > 0:
+            return os.path.join(self.root_dir, name)
+        return self.root_dir
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubelite-nodeagent",
+                                description="kubelite node agent: runs the pods bound to this node")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
+    p.add_argument("--node-name", default=socket.gethostname().lower(), help="node name (default: hostname)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default: process)")
+    p.add_argument("--fake-nodes", type=int, default=0,
+                   help="with --runtime fake: run N nodes named <node-name>-<i> in this process")
+    p.add_argument("--pod-cidr", default="", help="this node's pod CIDR (default: a /24 of --cluster-cidr)")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="cluster pod network (default 10.244.0.0/16)")
+    p.add_argument("--root-dir", "--data-dir", dest="root_dir", default="",
+                   help="state, volumes and logs (default /var/lib/kubelite/<node> as root, "
+                        "~/.kubelite/nodes/<node> otherwise)")
+    p.add_argument("--node-labels", default="", help="extra node labels k=v,...")
+    p.add_argument("--register-with-taints", default="", help="taints key=value:Effect,...")
+    p.add_argument("--system-reserved", default="", help="reserved resources, e.g. cpu=100m,memory=256Mi")
+    p.add_argument("--node-capacity", default="", help="override reported capacity, e.g. cpu=32,memory=64Gi "
+                                                       "(useful with fake nodes)")
+    p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0,
+                   help="lease renew interval (default 10s)")
+    p.add_argument("--resync-period", type=parse_duration, default=60.0,
+                   help="full re-list of this node's pods (default 60s)")
+    p.add_argument("--restart-backoff-base", type=float, default=10.0, help="seconds (default 10)")
+    p.add_argument("--restart-backoff-max", type=float, default=300.0, help="seconds (default 300)")
+    p.add_argument("--restart-backoff-reset", type=float, default=600.0,
+                   help="seconds of no crash after which back-off starts over (default 600)")
+    add_log_level_flag(p)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> AgentConfig:
+    p = parser()
+    a = p.parse_args(argv)
+    try:
+        labels = parse_key_values(a.node_labels)
+        taints = parse_taints(a.register_with_taints)
+        reserved = parse_key_values(a.system_reserved)
+        capacity = parse_key_values(a.node_capacity)
+        if a.pod_cidr:
+            ipaddress.ip_network(a.pod_cidr, strict=False)
+        ipaddress.ip_network(a.cluster_cidr, strict=False)
+    except ValueError as exc:
+        p.error(str(exc))
+    if a.fake_nodes and a.runtime != "fake":
+        p.error("--fake-nodes needs --runtime fake")
+    return AgentConfig(
+        nats=a.nats, node_name=a.node_name, runtime=a.runtime, fake_nodes=a.fake_nodes,
+        pod_cidr=a.pod_cidr, cluster_cidr=a.cluster_cidr, root_dir=a.root_dir or default_root_dir(a.node_name),
+        labels=labels, taints=taints, system_reserved=reserved, capacity=capacity,
+        status_update_frequency=a.node_status_update_frequency, resync=a.resync_period,
+        backoff_base=a.restart_backoff_base, backoff_max=a.restart_backoff_max,
+        backoff_reset=a.restart_backoff_reset, log_level=a.log_level,
+    )

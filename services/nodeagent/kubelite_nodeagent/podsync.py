@@ -1,0 +1,523 @@
+"""One sync of one pod: drive the runtime from what the pod asks toward what it says.
+
+Level-driven: every call looks at the pod (desired) and the PodState (actual)
+and does only what differs: create the sandbox, run init containers in order,
+start or restart containers (restartPolicy, back-off), run due probes, kill
+on liveness failure, report status when it changed; or, for a pod being
+deleted, stop everything gracefully and confirm the deletion.  Returns when it
+wants to be called again (a delay), or None when only an event can change
+anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
+from kubelite.api.quantity import cpu_millis, memory_bytes
+from kubelite.client.nats import NatsAPIClient
+from kubelite.errors import APIError
+from kubelite_nodeagent import envresolve, probes, volumes
+from kubelite_nodeagent.backoff import BackOff, go_duration
+from kubelite_nodeagent.podstate import ContainerRecord, PodState
+from kubelite_nodeagent.podstatus import (
+    TERMINAL_PHASES,
+    ContainerView,
+    compute_status,
+    status_differs,
+)
+from kubelite_nodeagent.runtime.base import (
+    ERR_IMAGE_NEVER_PULL,
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACKOFF,
+    INVALID_IMAGE_NAME,
+    ContainerSpec,
+    ContainerState,
+    ImageError,
+    PodSandboxConfig,
+    Resources,
+    Runtime,
+    RuntimeError_,
+    container_labels,
+    resolve_argv,
+)
+
+log = logging.getLogger("kubelite.nodeagent.sync")
+
+CONFIG_RETRY = 2.0  # seconds between retries of a missing ConfigMap/Secret/key
+VOLUME_REFRESH = 60.0  # seconds between refreshes of configMap/secret volume files
+# Waiting reasons of a container the agent could not create yet (retried at retry_at, no crash back-off).
+START_ERRORS = {ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF, ERR_IMAGE_NEVER_PULL, INVALID_IMAGE_NAME,
+                envresolve.CREATE_CONTAINER_CONFIG_ERROR, "CreateContainerError", "ContainerCreating"}
+
+
+@dataclass
+class NodeContext:
+    name: str
+    ip: str
+    root_dir: str
+    allocatable: dict[str, str]
+    runtime_name: str
+
+
+class Wake:
+    """The earliest time a sync wants to run again."""
+
+    def __init__(self) -> None:
+        self.at_time: float | None = None
+
+    def at(self, when: float) -> None:
+        if self.at_time is None or when < self.at_time:
+            self.at_time = when
+
+    def delay(self, now: float) -> float | None:
+        return None if self.at_time is None else max(0.0, self.at_time - now)
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+def default_pull_policy(image: str) -> str:
+    """Kubernetes' default: Always for :latest or no tag, else IfNotPresent."""
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        return "IfNotPresent"
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def pod_label(pod: Pod) -> str:
+    """format.Pod: name_namespace(uid)."""
+    m = pod.metadata
+    return f"{m.name}_{m.namespace}({m.uid})"
+
+
+def container_resources(c: Container) -> Resources:
+    limits = (c.resources.limits if c.resources else None) or {}
+    return Resources(
+        cpu_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
+        memory_bytes=memory_bytes(limits["memory"]) if "memory" in limits else None,
+    )
+
+
+class PodSyncer:
+    def __init__(
+        self,
+        node: NodeContext,
+        runtime: Runtime,
+        api: NatsAPIClient,
+        backoff: BackOff,
+        image_backoff: BackOff,
+        on_pod_updated: Callable[[Pod], None],
+    ) -> None:
+        self.node = node
+        self.runtime = runtime
+        self.api = api
+        self.backoff = backoff
+        self.image_backoff = image_backoff
+        self.on_pod_updated = on_pod_updated
+
+    def pod_dir(self, uid: str) -> str:
+        return os.path.join(self.node.root_dir, "pods", uid)
+
+    # --- entry point ------------------------------------------------------------------
+    async def sync(self, pod: Pod | None, st: PodState) -> float | None:
+        """Sync one pod; returns the delay before the next wanted sync (None: on events only)."""
+        await self._refresh(st)
+        for cid in st.surplus:
+            await self.runtime.remove_container(cid)
+        st.surplus.clear()
+        if pod is None:
+            await self._cleanup(st, pod=None, grace=2)
+            return None
+        if pod.metadata.deletionTimestamp:
+            grace = pod.metadata.deletionGracePeriodSeconds
+            if grace is None:
+                grace = (pod.spec.terminationGracePeriodSeconds if pod.spec else None) or 30
+            await self._cleanup(st, pod=pod, grace=grace)
+            await self._confirm_deletion(pod)
+            return None
+        return await self._sync_live(pod, st)
+
+    # --- actual state ----------------------------------------------------------------
+    async def _refresh(self, st: PodState) -> None:
+        for rec in st.all_records():
+            cur = rec.current
+            if cur is None or cur.state == ContainerState.EXITED:
+                continue
+            fresh = await self.runtime.container_status(cur.id)
+            if fresh is None:  # the runtime lost it: report it as Kubernetes does
+                fresh = msgspec.structs.replace(
+                    cur, state=ContainerState.EXITED, exit_code=137, reason="ContainerStatusUnknown",
+                    message="The container could not be located when the pod was terminated",
+                    finished_at=time.time(),
+                )
+            rec.current = fresh
+
+    # --- a live pod ---------------------------------------------------------------------
+    async def _sync_live(self, pod: Pod, st: PodState) -> float | None:
+        spec = pod.spec
+        assert spec is not None
+        now = time.time()
+        wake = Wake()
+        st.namespace, st.name = pod.metadata.namespace or "", pod.metadata.name or ""
+        policy = spec.restartPolicy or "Always"
+        stored_phase = pod.status.phase if pod.status else None
+        if st.terminal or stored_phase in TERMINAL_PHASES:
+            st.terminal = True
+            await self._stop_running(pod, st, spec.terminationGracePeriodSeconds or 30)
+            await self._report(pod, st, now)
+            return None
+
+        if st.sandbox is None:
+            try:
+                st.sandbox = await self.runtime.create_sandbox(PodSandboxConfig(
+                    pod_uid=st.uid, namespace=st.namespace, name=st.name,
+                    hostname=spec.hostname or st.name, host_network=bool(spec.hostNetwork),
+                    pod_dir=self.pod_dir(st.uid), labels=dict(pod.metadata.labels or {}),
+                ))
+            except RuntimeError_ as exc:
+                log.warning("pod %s/%s: sandbox: %s", st.namespace, st.name, exc)
+                await self._report(pod, st, now, message=f"Failed to create pod sandbox: {exc.message}")
+                return CONFIG_RETRY
+
+        ctx = _SyncContext()
+        init_specs = spec.initContainers or []
+        app_started = any(rec.current is not None for rec in st.containers.values())
+        init_done = app_started or all(
+            (rec := st.init.get(c.name or "")) is not None and rec.succeeded() for c in init_specs
+        )
+        if not init_done:
+            for c in init_specs:
+                rec = st.record(c.name or "", init=True)
+                if rec.succeeded():
+                    continue
+                if rec.current is not None and rec.current.state == ContainerState.CREATED:
+                    await self._start_created(rec)
+                elif rec.exited:
+                    if policy != "Never":  # init containers restart on failure unless Never
+                        await self._restart(pod, st, c, rec, True, now, wake, ctx)
+                elif rec.current is None:
+                    await self._start(pod, st, c, rec, 0, True, now, wake, ctx)
+                break  # one init container at a time, in order
+        else:
+            for c in spec.containers or []:
+                rec = st.record(c.name or "", init=False)
+                if rec.current is None:
+                    await self._start(pod, st, c, rec, 0, False, now, wake, ctx)
+                    continue
+                if rec.current.state == ContainerState.CREATED:
+                    await self._start_created(rec)
+                if rec.running:
+                    await self._probe(pod, st, c, rec, now, wake)
+                    failed = probes.liveness_failed(rec.trackers)
+                    if failed:
+                        log.info("pod %s/%s container %s: %s", st.namespace, st.name, c.name, failed)
+                        grace = self._probe_grace(pod, c)
+                        await self.runtime.stop_container(rec.current.id, grace)
+                        rec.current = await self.runtime.container_status(rec.current.id) or rec.current
+                if rec.exited:
+                    if should_restart(policy, rec.current.exit_code):
+                        await self._restart(pod, st, c, rec, False, now, wake, ctx)
+                    else:
+                        rec.waiting_reason = rec.waiting_message = ""
+        await self._report(pod, st, now)
+        return wake.delay(time.time())
+
+    def _probe_grace(self, pod: Pod, c: Container) -> float:
+        probe = c.livenessProbe or c.startupProbe
+        if probe is not None and probe.terminationGracePeriodSeconds is not None:
+            return probe.terminationGracePeriodSeconds
+        grace = pod.spec.terminationGracePeriodSeconds if pod.spec else None
+        return 30 if grace is None else grace
+
+    async def _start_created(self, rec: ContainerRecord) -> None:
+        assert rec.current is not None
+        try:
+            await self.runtime.start_container(rec.current.id)
+        except RuntimeError_ as exc:
+            log.info("start of adopted container %s failed: %s", rec.current.id, exc)
+        rec.current = await self.runtime.container_status(rec.current.id) or rec.current
+
+    async def _restart(
+        self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, init: bool,
+        now: float, wake: Wake, ctx: _SyncContext,
+    ) -> None:
+        """Restart an exited container, or wait in CrashLoopBackOff."""
+        assert rec.current is not None
+        if rec.waiting_reason not in START_ERRORS:
+            key = f"{st.uid}/{c.name}"
+            finished = rec.current.finished_at or now
+            if self.backoff.in_backoff_since(key, finished, now):
+                rec.waiting_reason = "CrashLoopBackOff"
+                rec.waiting_message = (f"back-off {go_duration(self.backoff.delay(key))} restarting failed "
+                                       f"container={c.name} pod={pod_label(pod)}")
+                wake.at(self.backoff.ready_at(key, finished))
+                return
+            self.backoff.next(key, finished, now)
+        await self._start(pod, st, c, rec, rec.current.attempt + 1, init, now, wake, ctx)
+
+    async def _start(
+        self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, attempt: int, init: bool,
+        now: float, wake: Wake, ctx: _SyncContext,
+    ) -> None:
+        """Create and start attempt `attempt` of container `c`; on failure set a waiting reason."""
+        if now < rec.retry_at:
+            if rec.waiting_reason == ERR_IMAGE_PULL:
+                rec.waiting_reason = IMAGE_PULL_BACKOFF
+                rec.waiting_message = f'Back-off pulling image "{c.image}"'
+            wake.at(rec.retry_at)
+            return
+        assert st.sandbox is not None
+        image = c.image or ""
+        try:
+            image_info = await self.runtime.ensure_image(image, c.imagePullPolicy or default_pull_policy(image))
+        except ImageError as exc:
+            key = f"image/{st.uid}/{c.name}"
+            self.image_backoff.next(key, now, now)
+            rec.waiting_reason, rec.waiting_message = exc.reason, exc.message
+            rec.retry_at = now + self.image_backoff.delay(key)
+            wake.at(min(rec.retry_at, now + 1))  # show ImagePullBackOff soon after ErrImagePull
+            return
+        self.image_backoff.forget(f"image/{st.uid}/{c.name}")
+        pod_dir = self.pod_dir(st.uid)
+        try:
+            sources = await ctx.sources(self.api, pod)
+            if pod.spec and pod.spec.volumes and (not st.volumes_at or now - st.volumes_at > VOLUME_REFRESH):
+                try:
+                    await asyncio.to_thread(volumes.prepare_volumes, pod, pod_dir, sources, ctx.binary)
+                except envresolve.ConfigError as exc:
+                    raise _VolumeError(str(exc)) from None
+                st.volumes_at = now
+            env = envresolve.container_env(
+                pod, c, sources, pod_ip=st.sandbox.ip, host_ip=self.node.ip,
+                node_allocatable=self.node.allocatable,
+            )
+            mounts = volumes.container_mounts(pod, c, pod_dir)
+        except _VolumeError as exc:
+            rec.waiting_reason = "ContainerCreating"
+            rec.waiting_message = f"MountVolume.SetUp failed: {exc}"
+            rec.retry_at = now + CONFIG_RETRY
+            wake.at(rec.retry_at)
+            return
+        except envresolve.ConfigError as exc:
+            rec.waiting_reason = envresolve.CREATE_CONTAINER_CONFIG_ERROR
+            rec.waiting_message = str(exc)
+            rec.retry_at = now + CONFIG_RETRY
+            wake.at(rec.retry_at)
+            return
+        argv = resolve_argv(envresolve.expand_list(c.command, env), envresolve.expand_list(c.args, env),
+                            image_info)
+        cspec = ContainerSpec(
+            pod_uid=st.uid, namespace=st.namespace, pod_name=st.name, name=c.name or "", attempt=attempt,
+            image=image, image_info=image_info, argv=argv, env=env, working_dir=c.workingDir or "",
+            mounts=mounts, resources=container_resources(c),
+            labels=container_labels(st.uid, st.namespace, st.name, c.name or "", attempt, init),
+            tty=bool(c.tty), stdin=bool(c.stdin), init=init,
+        )
+        try:
+            cid = await self.runtime.create_container(st.sandbox, cspec)
+        except RuntimeError_ as exc:
+            rec.waiting_reason = "CreateContainerError"
+            rec.waiting_message = exc.message
+            rec.retry_at = now + CONFIG_RETRY
+            wake.at(rec.retry_at)
+            return
+        # The container now exists (labelled): a restarted agent adopts it from here on.
+        if rec.current is not None:
+            if rec.previous is not None:
+                await self.runtime.remove_container(rec.previous.id)
+            rec.previous = rec.current
+        rec.current = await self.runtime.container_status(cid)
+        rec.waiting_reason = rec.waiting_message = ""
+        rec.retry_at = 0.0
+        rec.trackers = probes.trackers_for(c)
+        try:
+            await self.runtime.start_container(cid)
+        except RuntimeError_ as exc:
+            log.info("pod %s/%s container %s failed to start: %s", st.namespace, st.name, c.name, exc)
+        rec.current = await self.runtime.container_status(cid) or rec.current
+        if rec.running:
+            for t in rec.trackers.values():
+                wake.at(t.next_run_at(rec.current.started_at))
+
+    async def _probe(self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, now: float,
+                     wake: Wake) -> None:
+        assert rec.current is not None and st.sandbox is not None
+        started_at = rec.current.started_at or now
+        for kind in (probes.STARTUP, probes.LIVENESS, probes.READINESS):
+            t = rec.trackers.get(kind)
+            if t is None:
+                continue
+            started = probes.container_started(rec.trackers, True)
+            if t.should_run(now, started_at, started):
+                probe = getattr(c, kind + "Probe")
+                ok, message = await probes.run_probe(probe, c, st.sandbox.ip, rec.current.id, self.runtime,
+                                                     t.timing.timeout)
+                if t.observe(ok, time.time()):
+                    log.info("pod %s/%s container %s: %s probe now %s %s", st.namespace, st.name, c.name,
+                             kind, t.result.value, message)
+                rec.probe_message = message
+            started = probes.container_started(rec.trackers, True)
+            if not t.on_hold and not (kind == probes.STARTUP and t.result == probes.Result.SUCCESS) and (
+                kind == probes.STARTUP or started
+            ):
+                wake.at(t.next_run_at(started_at))
+
+    # --- status -------------------------------------------------------------------------
+    def _views(self, pod: Pod, st: PodState, init: bool) -> list[ContainerView]:
+        spec = pod.spec
+        specs = (spec.initContainers if init else spec.containers) if spec else None
+        table = st.init if init else st.containers
+        views = []
+        for c in specs or []:
+            rec = table.get(c.name or "") or ContainerRecord(c.name or "")
+            last = rec.previous if rec.previous is not None and rec.previous.state == ContainerState.EXITED else None
+            running = rec.running
+            views.append(ContainerView(
+                name=c.name or "", image=c.image or "", current=rec.current, last_terminated=last,
+                restart_count=rec.restart_count, waiting_reason=rec.waiting_reason,
+                waiting_message=rec.waiting_message,
+                ready=probes.container_ready(rec.trackers, running) if not init else False,
+                started=probes.container_started(rec.trackers, running),
+                runtime_name=self.node.runtime_name,
+            ))
+        return views
+
+    async def _report(self, pod: Pod, st: PodState, now: float, message: str = "") -> None:
+        sandbox = st.sandbox
+        status = compute_status(
+            pod, self._views(pod, st, True), self._views(pod, st, False),
+            pod_ip=sandbox.ip if sandbox else "", host_ip=self.node.ip, now=now,
+            message=message or (sandbox.message if sandbox else ""),
+        )
+        if not status_differs(pod.status, status):
+            return
+        body = msgspec.structs.replace(pod, status=status)
+        try:
+            updated = await self.api.update_status(body)
+        except APIError as exc:
+            if exc.code == 404:
+                return  # the pod is gone; the DELETED event ends this worker
+            if exc.code == 409:  # our copy is stale: fetch the current one and retry soon
+                fresh = await self.api.get("pods", pod.metadata.namespace or "", pod.metadata.name or "")
+                if fresh.metadata.uid == pod.metadata.uid:
+                    self.on_pod_updated(fresh)
+            raise
+        st.reported = updated.status
+        if updated.status is not None and updated.status.phase in TERMINAL_PHASES:
+            st.terminal = True
+        self.on_pod_updated(updated)
+
+    # --- termination -------------------------------------------------------------------
+    async def _stop_running(self, pod: Pod | None, st: PodState, grace: float) -> None:
+        """preStop hooks, then SIGTERM → grace → SIGKILL for every live container, in parallel."""
+        live = [rec for rec in st.all_records()
+                if rec.current is not None and rec.current.state in (ContainerState.RUNNING, ContainerState.CREATED)]
+        if not live:
+            return
+        deadline = time.monotonic() + grace
+        specs = {}
+        if pod is not None and pod.spec is not None:
+            specs = {c.name: c for c in [*(pod.spec.initContainers or []), *(pod.spec.containers or [])]}
+
+        async def stop(rec: ContainerRecord) -> None:
+            assert rec.current is not None
+            c = specs.get(rec.name)
+            hook = c.lifecycle.preStop if c is not None and c.lifecycle is not None else None
+            if hook is not None and rec.current.state == ContainerState.RUNNING:
+                await self._run_hook(hook, c, st, rec.current.id, max(deadline - time.monotonic(), 0.1))
+            # Kubernetes gives at least 2 s between SIGTERM and SIGKILL once a hook used the budget.
+            remaining = max(deadline - time.monotonic(), 2.0 if grace > 0 else 0.0)
+            await self.runtime.stop_container(rec.current.id, remaining)
+            rec.current = await self.runtime.container_status(rec.current.id) or rec.current
+
+        await asyncio.gather(*(stop(rec) for rec in live))
+
+    async def _run_hook(self, hook: LifecycleHandler, c: Container, st: PodState, cid: str, budget: float) -> None:
+        try:
+            if hook.sleep is not None:
+                await asyncio.sleep(min(hook.sleep.seconds or 0, budget))
+                return
+            ip = st.sandbox.ip if st.sandbox else ""
+            await asyncio.wait_for(probes.run_probe(hook, c, ip, cid, self.runtime, budget), budget)  # type: ignore[arg-type]
+        except TimeoutError:
+            log.info("pod %s/%s container %s: preStop hook did not finish in %.0fs", st.namespace, st.name,
+                     c.name, budget)
+
+    async def _cleanup(self, st: PodState, *, pod: Pod | None, grace: float) -> None:
+        await self._stop_running(pod, st, grace)
+        for cid in st.container_ids():
+            await self.runtime.remove_container(cid)
+        await self.runtime.remove_sandbox(st.uid)
+        await asyncio.to_thread(volumes.remove_pod_dir, self.pod_dir(st.uid))
+        self.backoff.forget_prefix(st.uid + "/")
+        self.image_backoff.forget_prefix(f"image/{st.uid}/")
+        st.init.clear()
+        st.containers.clear()
+        st.sandbox = None
+
+    async def _confirm_deletion(self, pod: Pod) -> None:
+        meta = pod.metadata
+        try:
+            await self.api.delete("pods", meta.namespace or "", meta.name or "", grace_period=0, uid=meta.uid or "")
+        except APIError as exc:
+            if exc.code not in (404, 409):  # gone already / a different pod now has the name
+                raise
+
+
+class _VolumeError(Exception):
+    pass
+
+
+class _SyncContext:
+    """ConfigMaps and Secrets fetched once per sync (only those the pod refers to)."""
+
+    def __init__(self) -> None:
+        self._sources: envresolve.ConfigSources | None = None
+        self.binary: dict[str, dict[str, bytes]] = {}
+
+    async def sources(self, api: NatsAPIClient, pod: Pod) -> envresolve.ConfigSources:
+        if self._sources is not None:
+            return self._sources
+        import base64
+
+        namespace = pod.metadata.namespace or "default"
+        cm_names, secret_names = envresolve.referenced_config(pod)
+        configmaps: dict[str, dict[str, str]] = {}
+        secrets: dict[str, dict[str, str]] = {}
+        for name in sorted(cm_names):
+            obj = await _get_or_none(api, "configmaps", namespace, name)
+            if obj is not None:
+                configmaps[name] = dict(obj.data or {})
+                self.binary[f"configmap/{name}"] = volumes.configmap_bytes(obj.data, obj.binaryData)
+        for name in sorted(secret_names):
+            obj = await _get_or_none(api, "secrets", namespace, name)
+            if obj is not None:
+                secrets[name] = envresolve.decode_secret_data(obj.data, obj.stringData)
+                raw = {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
+                raw.update({k: v.encode() for k, v in (obj.stringData or {}).items()})
+                self.binary[f"secret/{name}"] = raw
+        self._sources = envresolve.ConfigSources(configmaps=configmaps, secrets=secrets)
+        return self._sources
+
+
+async def _get_or_none(api: NatsAPIClient, resource: str, namespace: str, name: str):
+    try:
+        return await api.get(resource, namespace, name)
+    except APIError as exc:
+        if exc.code == 404:
+            return None
+        raise

@@ -1,0 +1,191 @@
+"""Pod volumes prepared on the host and handed to the runtime as mounts.
+
+Layout (as the kubelet's): <pod_dir>/volumes/kubernetes.io~<plugin>/<volume name>/, with
+configMap/secret volumes holding one file per key (or per `items` entry, at its
+`path`, with its `mode` or the volume's `defaultMode`, default 0644).  The
+file layout is computed by pure functions; `write_files` syncs a directory to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubelite.api.core_v1 import Container, KeyToPath, Pod, Volume
+from kubelite_nodeagent.envresolve import ConfigError, ConfigSources
+from kubelite_nodeagent.runtime.base import Mount
+
+DEFAULT_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class VolumeFile:
+    data: bytes
+    mode: int
+
+
+def plugin_dir(volume: Volume) -> str:
+    if volume.configMap is not None:
+        return "kubernetes.io~configmap"
+    if volume.secret is not None:
+        return "kubernetes.io~secret"
+    if volume.emptyDir is not None:
+        return "kubernetes.io~empty-dir"
+    return "kubernetes.io~other"
+
+
+def volume_dir(pod_dir: str, volume: Volume) -> str:
+    return os.path.join(pod_dir, "volumes", plugin_dir(volume), volume.name or "")
+
+
+def key_files(
+    data: Mapping[str, bytes], items: list[KeyToPath] | None, default_mode: int | None, missing_key_message: str
+) -> dict[str, VolumeFile]:
+    """Files (relative path -> content, mode) for the keys of a ConfigMap/Secret.
+
+    Without items every key is a file named after it; with items only the listed keys, at their
+    paths.  A listed key that does not exist raises ConfigError(missing_key_message % key).
+    """
+    mode = DEFAULT_MODE if default_mode is None else default_mode
+    if not items:
+        return {key: VolumeFile(value, mode) for key, value in data.items()}
+    files: dict[str, VolumeFile] = {}
+    for item in items:
+        key = item.key or ""
+        if key not in data:
+            raise ConfigError(missing_key_message % key)
+        files[item.path or key] = VolumeFile(data[key], item.mode if item.mode is not None else mode)
+    return files
+
+
+def configmap_bytes(data: Mapping[str, str] | None, binary_data: Mapping[str, str] | None) -> dict[str, bytes]:
+    out = {k: v.encode() for k, v in (data or {}).items()}
+    out.update({k: base64.b64decode(v) for k, v in (binary_data or {}).items()})
+    return out
+
+
+def volume_files(volume: Volume, sources: ConfigSources, binary: Mapping[str, Mapping[str, bytes]] | None = None
+                 ) -> dict[str, VolumeFile] | None:
+    """Files of a configMap/secret volume (None for other kinds); ConfigError when missing.
+
+    `binary` optionally gives a ConfigMap's or Secret's content as bytes (binaryData, binary
+    secrets) keyed "configmap/<name>" / "secret/<name>"; otherwise the text of `sources` is used.
+    """
+    binary = binary or {}
+    if volume.configMap is not None:
+        src = volume.configMap
+        key = f"configmap/{src.name}"
+        if key in binary:
+            data: Mapping[str, bytes] | None = binary[key]
+        else:
+            text = sources.configmaps.get(src.name or "")
+            data = None if text is None else {k: v.encode() for k, v in text.items()}
+        if data is None:
+            if src.optional:
+                return {}
+            raise ConfigError(f'configmap "{src.name}" not found')
+        return key_files(data, src.items, src.defaultMode, "configmap references non-existent config key: %s")
+    if volume.secret is not None:
+        src = volume.secret
+        key = f"secret/{src.secretName}"
+        if key in binary:
+            data = binary[key]
+        else:
+            text = sources.secrets.get(src.secretName or "")
+            data = None if text is None else {k: v.encode() for k, v in text.items()}
+        if data is None:
+            if src.optional:
+                return {}
+            raise ConfigError(f'secret "{src.secretName}" not found')
+        return key_files(data, src.items, src.defaultMode, "references non-existent secret key: %s")
+    return None
+
+
+def write_files(directory: str, files: Mapping[str, VolumeFile]) -> None:
+    """Make `directory` hold exactly `files` (write changed ones atomically, remove stale ones)."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    wanted = {os.path.normpath(p) for p in files}
+    for rel, vf in files.items():
+        rel = os.path.normpath(rel)
+        if rel.startswith("..") or os.path.isabs(rel):
+            raise ConfigError(f"invalid path in volume item: {rel}")
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if target.read_bytes() == vf.data and (target.stat().st_mode & 0o7777) == vf.mode:
+                continue
+        except OSError:
+            pass
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(vf.data)
+        os.chmod(tmp, vf.mode)
+        os.replace(tmp, target)
+    for path in sorted(root.rglob("*"), reverse=True):
+        rel = os.path.normpath(path.relative_to(root))
+        if path.is_file() and rel not in wanted:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def host_path_of(pod_dir: str, volume: Volume) -> str:
+    """Where a volume lives on the host (hostPath: the path itself)."""
+    if volume.hostPath is not None:
+        return volume.hostPath.path or ""
+    return volume_dir(pod_dir, volume)
+
+
+def ensure_host_path(volume: Volume) -> None:
+    """hostPath types that create: DirectoryOrCreate / FileOrCreate."""
+    hp = volume.hostPath
+    if hp is None or not hp.path:
+        return
+    if hp.type == "DirectoryOrCreate":
+        os.makedirs(hp.path, mode=0o755, exist_ok=True)
+    elif hp.type == "FileOrCreate" and not os.path.exists(hp.path):
+        os.makedirs(os.path.dirname(hp.path) or "/", exist_ok=True)
+        Path(hp.path).touch(mode=0o644)
+    elif hp.type == "Directory" and not os.path.isdir(hp.path):
+        raise ConfigError(f"hostPath type check failed: {hp.path} is not a directory")
+    elif hp.type == "File" and not os.path.isfile(hp.path):
+        raise ConfigError(f"hostPath type check failed: {hp.path} is not a file")
+
+
+def container_mounts(pod: Pod, container: Container, pod_dir: str) -> list[Mount]:
+    """The container's volumeMounts as host path -> container path (subPath honoured)."""
+    volumes = {v.name: v for v in (pod.spec.volumes or [] if pod.spec else [])}
+    mounts: list[Mount] = []
+    for vm in container.volumeMounts or []:
+        volume = volumes.get(vm.name)
+        if volume is None:
+            raise ConfigError(f'volume "{vm.name}" not found')
+        host = host_path_of(pod_dir, volume)
+        if vm.subPath:
+            host = os.path.join(host, vm.subPath)
+        read_only = bool(vm.readOnly) or volume.configMap is not None or volume.secret is not None
+        mounts.append(Mount(host_path=host, container_path=vm.mountPath or "", read_only=read_only))
+    return mounts
+
+
+def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
+                    binary: Mapping[str, Mapping[str, bytes]] | None = None) -> None:
+    """Create/refresh every volume of the pod on the host; ConfigError names what is missing."""
+    for volume in pod.spec.volumes or [] if pod.spec else []:
+        if volume.hostPath is not None:
+            ensure_host_path(volume)
+            continue
+        directory = volume_dir(pod_dir, volume)
+        files = volume_files(volume, sources, binary)
+        if files is None:
+            os.makedirs(directory, exist_ok=True)  # emptyDir and unsupported kinds: an empty dir
+        else:
+            write_files(directory, files)
+
+
+def remove_pod_dir(pod_dir: str) -> None:
+    shutil.rmtree(pod_dir, ignore_errors=True)

@@ -1,0 +1,321 @@
+"""The node agent with the fake runtime against a real apiserver, etcd and NATS.
+
+The agent runs in-process (start_agents), so tests can also reach into its
+fake runtime to make containers exit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kubelite.bus.connection import connect_nats
+from kubelite.client.logs import LogRequest, stream_logs
+from kubelite.errors import APIError
+from kubelite_nodeagent.__main__ import start_agents, stop_agents
+from kubelite_nodeagent.agent import NodeAgent
+from kubelite_nodeagent.config import parse_args
+from kubelite_nodeagent.runtime.base import ContainerState
+from kubelite_nodeagent.runtime.fake import FakeRuntime
+from tests.conftest import eventually
+
+
+class Agents:
+    def __init__(self, nats_url: str, root: Path) -> None:
+        self.nats_url = nats_url
+        self.root = root
+        self.running: list[tuple[Any, list[NodeAgent]]] = []
+
+    async def start(self, *flags: str) -> list[NodeAgent]:
+        cfg = parse_args(["--nats", self.nats_url, "--runtime", "fake", "--root-dir", str(self.root),
+                          "--node-status-update-frequency", "1s", "--restart-backoff-base", "0.5",
+                          "--restart-backoff-max", "2", *flags])
+        nc = await connect_nats(self.nats_url, name="test-nodeagent", wait_seconds=10)
+        agents = await start_agents(cfg, nc)
+        self.running.append((nc, agents))
+        return agents
+
+    async def stop(self, agents: list[NodeAgent]) -> None:
+        for entry in list(self.running):
+            if entry[1] is agents:
+                self.running.remove(entry)
+                await stop_agents(agents)
+                await entry[0].close()
+
+
+@pytest.fixture
+async def agents(nats_url: str, apiserver: Any, tmp_path: Path) -> AsyncIterator[Agents]:
+    a = Agents(nats_url, tmp_path)
+    try:
+        yield a
+    finally:
+        for nc, running in a.running:
+            await stop_agents(running)
+            await nc.close()
+
+
+def node_name() -> str:
+    return "fake-" + uuid.uuid4().hex[:8]
+
+
+def pod_manifest(name: str, node: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "busybox:1.36",
+                                                   "command": ["sleep", "3600"]}], **spec},
+    }
+    return body
+
+
+async def get_json(api: httpx.AsyncClient, path: str) -> dict[str, Any] | None:
+    r = await api.get(path)
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    for c in obj.get("status", {}).get("conditions") or []:
+        if c["type"] == ctype:
+            return c
+    return None
+
+
+async def test_registration_and_lease_renewal(agents: Agents, api: httpx.AsyncClient) -> None:
+    name = node_name()
+    await agents.start("--node-name", name, "--node-labels", "zone=a,tier=web",
+                       "--register-with-taints", "dedicated=infra:NoSchedule",
+                       "--system-reserved", "cpu=100m,memory=256Mi")
+    node = await get_json(api, f"/api/v1/nodes/{name}")
+    assert node is not None, "the node was not registered"
+    labels = node["metadata"]["labels"]
+    assert labels["kubernetes.io/hostname"] == name
+    assert labels["kubernetes.io/os"] == "linux"
+    assert labels["zone"] == "a" and labels["tier"] == "web"
+    assert node["spec"]["taints"] == [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]
+    assert node["spec"]["podCIDR"].endswith("/24")
+    status = node["status"]
+    assert status["capacity"]["pods"] == "110"
+    assert status["allocatable"]["pods"] == "110"
+    assert status["capacity"]["cpu"] != status["allocatable"]["cpu"], "system-reserved cpu not subtracted"
+    assert {a["type"] for a in status["addresses"]} == {"InternalIP", "Hostname"}
+    ready = condition(node, "Ready")
+    assert ready is not None and ready["status"] == "True" and ready["reason"] == "KubeletReady"
+    for ctype in ("MemoryPressure", "DiskPressure", "PIDPressure"):
+        c = condition(node, ctype)
+        assert c is not None and c["status"] == "False", ctype
+
+    lease = await eventually(lambda: get_json(api, f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"),
+                             message="no lease")
+    assert lease["spec"]["holderIdentity"] == name
+    assert lease["spec"]["leaseDurationSeconds"] == 40
+    first = lease["spec"]["renewTime"]
+
+    async def renewed() -> bool:
+        again = await get_json(api, f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}")
+        return again is not None and again["spec"]["renewTime"] != first
+
+    await eventually(renewed, timeout=10, message="the lease was not renewed")
+
+
+async def test_pod_runs_with_conditions_and_deletion_is_confirmed(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    name = node_name()
+    await agents.start("--node-name", name)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("web", name))
+    assert r.status_code == 201, r.text
+
+    async def running() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/web")
+        return pod if pod and pod["status"].get("phase") == "Running" and (
+            (condition(pod, "Ready") or {}).get("status") == "True") else None
+
+    pod = await eventually(running, timeout=15, message="pod did not become Running and Ready")
+    st = pod["status"]
+    assert st["podIP"] and st["hostIP"] and st["startTime"]
+    assert st["podIP"].startswith(".".join(
+        (await get_json(api, f"/api/v1/nodes/{name}"))["spec"]["podCIDR"].split(".")[:3]))
+    for ctype in ("Initialized", "ContainersReady", "Ready", "PodScheduled"):
+        assert (condition(pod, ctype) or {}).get("status") == "True", ctype
+    [cs] = st["containerStatuses"]
+    assert cs["name"] == "app" and cs["ready"] is True and cs["started"] is True
+    assert cs["restartCount"] == 0 and "running" in cs["state"]
+    assert cs["containerID"].startswith("fake://")
+
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/web")
+    assert r.status_code == 200, r.text
+    await eventually(lambda: _gone(api, f"/api/v1/namespaces/{namespace}/pods/web"), timeout=15,
+                     message="the agent did not confirm the deletion")
+
+
+async def _gone(api: httpx.AsyncClient, path: str) -> bool:
+    return (await api.get(path)).status_code == 404
+
+
+async def test_crashing_container_backs_off_and_never_policy_fails(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("crash", name))
+    assert r.status_code == 201, r.text
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods",
+                       json=pod_manifest("once", name, restartPolicy="Never"))
+    assert r.status_code == 201, r.text
+
+    def running_container(pod: str) -> str | None:
+        for c in runtime.containers.values():
+            if c.pod_name == pod and c.namespace == namespace and c.state == ContainerState.RUNNING:
+                return c.id
+        return None
+
+    for _ in range(3):
+        cid = await eventually(lambda: running_container("crash"), timeout=10, message="no running container")
+        runtime.exit_container(cid, 1)
+        await eventually(lambda cid=cid: running_container("crash") not in (None, cid), timeout=10,
+                         message="container was not restarted")
+
+    cid = await eventually(lambda: running_container("crash"), timeout=10, message="no running container")
+    runtime.exit_container(cid, 2)
+
+    async def crash_looping() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/crash")
+        cs = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        waiting = cs[0].get("state", {}).get("waiting", {})
+        return cs[0] if waiting.get("reason") == "CrashLoopBackOff" else None
+
+    cs = await eventually(crash_looping, timeout=10, message="no CrashLoopBackOff")
+    assert cs["restartCount"] >= 3
+    assert cs["lastState"]["terminated"]["exitCode"] == 2
+    assert "back-off" in cs["state"]["waiting"]["message"]
+
+    cid = await eventually(lambda: running_container("once"), timeout=10, message="no running container")
+    runtime.exit_container(cid, 3)
+
+    async def failed() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/once")
+        return pod if pod and pod["status"].get("phase") == "Failed" else None
+
+    pod = await eventually(failed, timeout=10, message="restartPolicy Never pod did not fail")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 3 and term["reason"] == "Error"
+    assert (condition(pod, "Ready") or {}).get("reason") == "PodFailed"
+
+
+async def test_missing_configmap_then_created_starts_the_pod(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    name = node_name()
+    await agents.start("--node-name", name)
+    manifest = pod_manifest("cfg", name)
+    manifest["spec"]["containers"][0]["env"] = [
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}}]
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+
+    async def waiting_reason() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/cfg")
+        cs = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        return cs[0].get("state", {}).get("waiting")
+
+    waiting = await eventually(waiting_reason, timeout=10, message="no waiting state")
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert waiting["message"] == 'configmap "settings" not found'
+
+    r = await api.post(f"/api/v1/namespaces/{namespace}/configmaps",
+                       json={"metadata": {"name": "settings"}, "data": {"greeting": "hi"}})
+    assert r.status_code == 201, r.text
+
+    async def running() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/cfg")
+        return bool(pod and pod["status"].get("phase") == "Running")
+
+    await eventually(running, timeout=15, message="pod did not start after the ConfigMap appeared")
+
+
+async def test_agent_restart_adopts_containers(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("keep", name))
+    assert r.status_code == 201, r.text
+
+    async def running() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/keep")
+        return bool(pod and pod["status"].get("phase") == "Running")
+
+    await eventually(running, timeout=15, message="pod not running")
+    before = {c.id for c in runtime.containers.values() if c.pod_name == "keep"}
+    assert len(before) == 1
+
+    # Stop the agent (its fake engine keeps the containers, as dockerd would) and start a new one.
+    await agents.stop([agent])
+    [second] = await agents.start("--node-name", name)
+    second_runtime = second.runtime
+    assert isinstance(second_runtime, FakeRuntime)
+
+    async def settled() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/keep")
+        ids = {c.id for c in second_runtime.containers.values() if c.pod_name == "keep"}
+        return bool(pod and pod["status"].get("phase") == "Running") and ids == before
+
+    await eventually(settled, timeout=10, message="the restarted agent did not adopt the container")
+    assert {c.id for c in second_runtime.containers.values() if c.pod_name == "keep"} == before
+
+
+async def test_fake_nodes_register_each(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    base = node_name()
+    started = await agents.start("--node-name", base, "--fake-nodes", "3")
+    assert [a.node.name for a in started] == [f"{base}-{i}" for i in range(3)]
+    cidrs = set()
+    for a in started:
+        node = await get_json(api, f"/api/v1/nodes/{a.node.name}")
+        assert node is not None, a.node.name
+        cidrs.add(node["spec"]["podCIDR"])
+    assert len(cidrs) == 3, "fake nodes share a pod CIDR"
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("on2", f"{base}-2"))
+    assert r.status_code == 201, r.text
+
+    async def running() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/on2")
+        return pod if pod and pod["status"].get("phase") == "Running" else None
+
+    await eventually(running, timeout=15, message="pod on a fake node did not run")
+    assert started[2].pods and not started[0].pods and not started[1].pods
+
+
+async def test_logs_rpc_errors_and_empty_stream(agents: Agents, api: httpx.AsyncClient, namespace: str,
+                                                nats_client: Any) -> None:
+    name = node_name()
+    await agents.start("--node-name", name)
+    manifest = pod_manifest("two", name)
+    manifest["spec"]["containers"].append({"name": "side", "image": "busybox:1.36", "command": ["sleep", "1"]})
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+
+    async def running() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/two")
+        return bool(pod and pod["status"].get("phase") == "Running")
+
+    await eventually(running, timeout=15, message="pod not running")
+    with pytest.raises(APIError) as err:
+        async for _ in stream_logs(nats_client, name, LogRequest(namespace=namespace, pod="two")):
+            pass
+    assert err.value.code == 400
+    assert "a container name must be specified for pod two, choose one of: [app side]" in str(err.value)
+    with pytest.raises(APIError) as err:
+        async for _ in stream_logs(nats_client, name, LogRequest(namespace=namespace, pod="nope")):
+            pass
+    assert err.value.code == 404
+    chunks = [c async for c in stream_logs(nats_client, name, LogRequest(namespace=namespace, pod="two",
+                                                                          container="app"))]
+    assert chunks == []  # the fake runtime has no output
