@@ -1,10 +1,24 @@
-"""Console entry point (stub until this service is implemented)."""
+"""kubelite-controller-manager: the reconcile loops (see app.py)."""
 
+from __future__ import annotations
+
+import asyncio
 import sys
 
+from kubelite.logsetup import setup_logging
+from kubelite_controller_manager.app import main_async, parse_options
 
-def main() -> None:
-    sys.exit("kubelite_controller_manager: not implemented yet")
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_options(argv)
+    setup_logging("controller-manager", options.log_level)
+    try:
+        code = asyncio.run(main_async(options))
+    except (ConnectionError, OSError) as exc:
+        sys.exit(f"kubelite-controller-manager: {exc}")
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

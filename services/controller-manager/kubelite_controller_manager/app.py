@@ -1,0 +1,422 @@
+"""The controller-manager process: flags, leader election, and the controllers it runs.
+
+Adding a controller: write a module with a factory `(ctx: ControllerContext) ->
+Controller` (a `kubelite.reconcile.controller.Controller`) and add one line to
+CONTROLLERS below. Every controller gets the same context: shared informers
+(one etcd list/watch per resource, whoever asks first), the NATS API client
+for writes, the event recorder, the decision publisher and the parsed options.
+Nothing runs until this process is the leader; losing the lease ends the
+process (as kube-controller-manager does), so a supervisor restarts it as a
+standby and two leaders never act at once for longer than the lease allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from kubelite.api.core_v1 import Event, EventSource, ObjectReference
+from kubelite.api.meta import Object, ObjectMeta
+from kubelite.api.scheme import ResourceInfo
+from kubelite.bus import subjects
+from kubelite.client.nats import NatsAPIClient
+from kubelite.errors import APIError
+from kubelite.reconcile.informer import Informer
+from kubelite.storage import KeyExists, StorageError
+
+log = logging.getLogger("kubelite.controller_manager")
+
+COMPONENT = "controller-manager"
+LEADER_KEY = "/kubelite/leader/controller-manager"
+
+# name -> "module:factory". The factory takes a ControllerContext and returns a Controller.
+CONTROLLERS: dict[str, str] = {
+    "replicaset": "kubelite_controller_manager.replicaset.controller:new_controller",
+    "deployment": "kubelite_controller_manager.deployment.controller:new_controller",
+}
+
+
+# --------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations as Kubernetes flags take them: '15s', '1m30s', '500ms', or plain seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    total, num = 0.0, ""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c.isdigit() or c == ".":
+            num += c
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else c
+        if unit not in units or not num:
+            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 15s, 1m30s, 500ms)")
+        total += float(num) * units[unit]
+        num = ""
+        i += len(unit)
+    if num:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: missing unit")
+    return total
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    etcd: str = "http://127.0.0.1:2379"
+    nats: str = "nats://127.0.0.1:4222"
+    leader_elect: bool = True
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_retry_period: float = 2.0
+    concurrent_deployment_syncs: int = 5
+    concurrent_replicaset_syncs: int = 5
+    node_monitor_grace_period: float = 50.0
+    resync_period: float = 300.0
+    controllers: tuple[str, ...] = ("*",)
+    log_level: str = "info"
+    identity: str = ""
+
+    def enabled(self, name: str) -> bool:
+        """kube-controller-manager's --controllers: '*' all, 'name' on, '-name' off."""
+        if f"-{name}" in self.controllers:
+            return False
+        return "*" in self.controllers or name in self.controllers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubelite-controller-manager",
+                                description="Reconcile loops: ReplicaSet, Deployment, and more.")
+    p.add_argument("--etcd", default=Options.etcd, help="etcd URL (read: informers, leader lease)")
+    p.add_argument("--nats", default=Options.nats, help="NATS URL (writes go to the apiserver over NATS)")
+    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True,
+                   help="elect a leader among replicas before acting (default true)")
+    p.add_argument("--leader-elect-lease-duration", type=parse_duration, default="15s",
+                   help="how long a standby waits before taking over (default 15s)")
+    p.add_argument("--leader-elect-retry-period", type=parse_duration, default="2s",
+                   help="how often a standby tries to become leader (default 2s)")
+    p.add_argument("--concurrent-deployment-syncs", type=int, default=Options.concurrent_deployment_syncs)
+    p.add_argument("--concurrent-replicaset-syncs", type=int, default=Options.concurrent_replicaset_syncs)
+    p.add_argument("--node-monitor-grace-period", type=parse_duration, default="50s",
+                   help="time a node's Lease may go unrenewed before it is marked unreachable")
+    p.add_argument("--resync-period", type=parse_duration, default="5m",
+                   help="every cached object is reconciled again at least this often")
+    p.add_argument("--controllers", default="*",
+                   help="comma-separated controllers to run: '*' all, 'foo' on, '-foo' off")
+    p.add_argument("--identity", default="", help="leader election identity (default host_pid_random)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    ns = build_parser().parse_args(argv)
+    identity = ns.identity or f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    return Options(
+        etcd=ns.etcd, nats=ns.nats, leader_elect=ns.leader_elect,
+        leader_elect_lease_duration=ns.leader_elect_lease_duration,
+        leader_elect_retry_period=ns.leader_elect_retry_period,
+        concurrent_deployment_syncs=ns.concurrent_deployment_syncs,
+        concurrent_replicaset_syncs=ns.concurrent_replicaset_syncs,
+        node_monitor_grace_period=ns.node_monitor_grace_period,
+        resync_period=ns.resync_period,
+        controllers=tuple(c.strip() for c in ns.controllers.split(",") if c.strip()),
+        log_level=ns.log_level, identity=identity,
+    )
+
+
+# --------------------------------------------------------------------------
+# what every controller shares
+# --------------------------------------------------------------------------
+
+
+class InformerFactory:
+    """One Informer per resource for the whole process, created on first request."""
+
+    def __init__(self, store: Any, resync_seconds: float) -> None:
+        self.store = store
+        self.resync_seconds = resync_seconds
+        self._informers: dict[str, Informer] = {}
+
+    def get(self, info: ResourceInfo) -> Informer:
+        informer = self._informers.get(info.group_resource)
+        if informer is None:
+            informer = Informer(self.store, info, resync_seconds=self.resync_seconds)
+            self._informers[info.group_resource] = informer
+        return informer
+
+    async def stop(self) -> None:
+        for informer in self._informers.values():
+            await informer.stop()
+
+
+class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a controller did, on kubelite.decisions.<controller>.<ns>.<name>."""
+
+    type: str  # the reason, as on the Event: ScalingReplicaSet, SuccessfulCreate, RolloutProgress...
+    controller: str
+    kind: str
+    namespace: str | None = None
+    name: str
+    message: str
+    time: str
+    details: dict[str, Any] | None = None
+
+
+class DecisionPublisher:
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self._encoder = msgspec.json.Encoder()
+
+    async def publish(self, controller: str, obj: Object, reason: str, message: str,
+                      **details: Any) -> None:
+        meta = obj.metadata
+        decision = Decision(
+            type=reason, controller=controller, kind=obj.kind or type(obj).__name__,
+            namespace=meta.namespace, name=meta.name or "", message=message,
+            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), details=details or None,
+        )
+        try:
+            await self.nc.publish(subjects.controller_decision(controller, meta.namespace, meta.name or ""),
+                                  self._encoder.encode(decision))
+        except Exception as exc:  # publishing is best effort: the controller's work is done
+            log.debug("cannot publish decision: %s", exc)
+
+
+class EventRecorder:
+    """Kubernetes-style Events through the API, aggregated as the event correlator does:
+    the same (object, type, reason, message) within the process bumps count and
+    lastTimestamp of one Event instead of creating another."""
+
+    def __init__(self, api: NatsAPIClient, component: str, host: str = "") -> None:
+        self.api = api
+        self.component = component
+        self.host = host or socket.gethostname()
+        self._seen: dict[tuple[str, str, str, str], Event] = {}
+
+    async def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
+        meta = obj.metadata
+        key = (meta.uid or f"{meta.namespace}/{meta.name}", event_type, reason, message)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            previous = self._seen.get(key)
+            if previous is not None:
+                bumped = msgspec.structs.replace(previous, count=(previous.count or 1) + 1, lastTimestamp=now)
+                try:
+                    self._seen[key] = await self.api.update(bumped)
+                    return
+                except APIError:
+                    self._seen.pop(key, None)  # deleted or changed: start a new one
+            ev = Event(
+                apiVersion="v1", kind="Event",
+                metadata=ObjectMeta(
+                    name=f"{meta.name}.{uuid.uuid4().hex[:16]}", namespace=meta.namespace or "default",
+                ),
+                involvedObject=ObjectReference(
+                    apiVersion=obj.apiVersion, kind=obj.kind, name=meta.name, namespace=meta.namespace,
+                    uid=meta.uid, resourceVersion=meta.resourceVersion,
+                ),
+                reason=reason, message=message, type=event_type, count=1,
+                firstTimestamp=now, lastTimestamp=now,
+                source=EventSource(component=self.component, host=self.host),
+                reportingComponent=self.component, reportingInstance=self.host,
+            )
+            self._seen[key] = await self.api.create(ev)
+            if len(self._seen) > 4096:  # bounded memory: forget the oldest
+                self._seen.pop(next(iter(self._seen)))
+        except Exception as exc:  # events are best effort, never fail a reconcile
+            log.debug("cannot record event %s on %s/%s: %s", reason, meta.namespace, meta.name, exc)
+
+
+@dataclass
+class ControllerContext:
+    options: Options
+    store: Any  # kubelite.storage.etcd.EtcdStore
+    nc: Any  # nats client
+    api: NatsAPIClient
+    informers: InformerFactory
+    recorder: EventRecorder
+    decisions: DecisionPublisher
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def load_controller(name: str, ctx: ControllerContext) -> Any:
+    module, _, func = CONTROLLERS[name].partition(":")
+    return getattr(importlib.import_module(module), func)(ctx)
+
+
+# --------------------------------------------------------------------------
+# leader election on an etcd lease
+# --------------------------------------------------------------------------
+
+
+class LeaderLease:
+    """Leadership = owning LEADER_KEY, written with an etcd lease of `duration` seconds.
+
+    The leader refreshes the lease every duration/3; a standby retries creating
+    the key every `retry` seconds and succeeds once the old leader's lease
+    lapses (at most `duration` after it died). If refreshing fails for longer
+    than the lease, leadership is lost and `lost` is set.
+    """
+
+    def __init__(self, store: Any, identity: str, duration: float, retry: float, key: str = LEADER_KEY) -> None:
+        self.store = store
+        self.identity = identity
+        self.duration = max(1, round(duration))
+        self.retry = retry
+        self.key = key
+        self.lease_id = 0
+        self.lost = asyncio.Event()
+
+    async def acquire(self) -> None:
+        announced = False
+        while True:
+            lease = 0
+            try:
+                lease = await self.store.lease_grant(self.duration)
+                await self.store.create(self.key, self.identity.encode(), lease=lease)
+                self.lease_id = lease
+                log.info("became leader (%s) on %s", self.identity, self.key)
+                return
+            except KeyExists:
+                if not announced:
+                    kv = await self.store.get(self.key)
+                    holder = kv.value.decode(errors="replace") if kv else "?"
+                    log.info("standing by: %s is the leader", holder)
+                    announced = True
+            except StorageError as exc:
+                log.warning("leader election: %s", exc)
+            if lease:
+                with contextlib.suppress(Exception):
+                    await self.store.lease_revoke(lease)
+            await asyncio.sleep(self.retry)
+
+    async def keep(self) -> None:
+        """Refresh the lease until cancelled; set `lost` when it cannot be kept."""
+        last_ok = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(self.duration / 3)
+            try:
+                ttl = await self.store.lease_keepalive(self.lease_id)
+            except StorageError as exc:
+                log.warning("leader lease refresh failed: %s", exc)
+                ttl = -1
+            now = asyncio.get_running_loop().time()
+            if ttl > 0:
+                last_ok = now
+            elif ttl == 0 or now - last_ok >= self.duration:
+                log.error("leader lease lost")
+                self.lost.set()
+                return
+
+    async def release(self) -> None:
+        if self.lease_id:
+            with contextlib.suppress(Exception):
+                await self.store.lease_revoke(self.lease_id)
+            self.lease_id = 0
+
+
+# --------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------
+
+
+async def run(options: Options, stop: asyncio.Event | None = None) -> int:
+    """Connect, wait to lead, run every enabled controller until `stop` or lost leadership."""
+    from kubelite.bus.connection import connect_nats
+    from kubelite.storage.etcd import EtcdStore
+
+    stop = stop or asyncio.Event()
+    store = await EtcdStore.connect(options.etcd, wait_seconds=30)
+    nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30)
+    lease: LeaderLease | None = None
+    controllers: list[Any] = []
+    tasks: list[asyncio.Task[Any]] = []
+    informers = InformerFactory(store, options.resync_period)
+    code = 0
+    try:
+        if options.leader_elect:
+            lease = LeaderLease(store, options.identity, options.leader_elect_lease_duration,
+                                options.leader_elect_retry_period)
+            acquire = asyncio.ensure_future(lease.acquire())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([acquire, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not acquire.done():
+                acquire.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquire
+                return 0
+            stopped.cancel()
+            tasks.append(asyncio.ensure_future(lease.keep()))
+        api = NatsAPIClient(nc)
+        ctx = ControllerContext(
+            options=options, store=store, nc=nc, api=api, informers=informers,
+            recorder=EventRecorder(api, COMPONENT), decisions=DecisionPublisher(nc),
+        )
+        for name in CONTROLLERS:
+            if options.enabled(name):
+                controllers.append(load_controller(name, ctx))
+                log.info("starting controller %s", name)
+        tasks.extend(asyncio.ensure_future(c.run()) for c in controllers)
+        waiters = [asyncio.ensure_future(stop.wait())]
+        if lease is not None:
+            waiters.append(asyncio.ensure_future(lease.lost.wait()))
+        done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
+        if lease is not None and lease.lost.is_set():
+            code = 1  # exit so that a supervisor restarts us as a standby
+        for t in done:
+            if t in tasks and not t.cancelled() and t.exception() is not None:
+                log.error("controller task failed: %r", t.exception())
+                code = 1
+    finally:
+        for c in controllers:
+            with contextlib.suppress(Exception):
+                await c.stop(grace_seconds=5)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await informers.stop()
+        if lease is not None:
+            await lease.release()
+        with contextlib.suppress(Exception):
+            await nc.close()
+        with contextlib.suppress(Exception):
+            await store.close()
+    return code
+
+
+async def main_async(options: Options) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return await run(options, stop)
