@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kubelite_cli.tables import NONE, age, format_selector, pod_status, render_table, service_ports
+from kubelite.printers import NONE, age, format_selector, pod_status, render_table, service_ports
 
 JSON = dict[str, Any]
 _SKIP_TOP = {"apiVersion", "kind", "metadata"}

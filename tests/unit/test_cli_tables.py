@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kubelite_cli.tables import (
+from kubelite.printers import (
     age,
     format_endpoints,
     human_duration,

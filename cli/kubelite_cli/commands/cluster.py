@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
+from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
 from kubelite_cli.cluster.services import SERVICES, Settings, is_implemented, launches
 from kubelite_cli.cluster.state import (
@@ -24,7 +25,6 @@ from kubelite_cli.cluster.state import (
     save_state,
 )
 from kubelite_cli.errors import CLIError
-from kubelite_cli.tables import render_table
 
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"etcd": 2379, "etcd-peer": 2380, "nats": 4222, "apiserver": 6443}

@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
 from kubelite_cli.events_fmt import format_message, is_shown
 from kubelite_cli.session import Session
-from kubelite_cli.tables import render_table, table_for
 
 
 def _probe(url: str, timeout: float = 5.0) -> None:

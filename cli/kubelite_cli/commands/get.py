@@ -12,10 +12,10 @@ import httpx
 
 from kubelite.api import scheme
 from kubelite.api.scheme import ResourceInfo
+from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
 from kubelite_cli.output import as_list, name_ref, to_json, to_yaml, with_type
 from kubelite_cli.session import Session, resolve_resource
-from kubelite_cli.tables import render_table, table_for
 
 JSON = dict[str, Any]
 
