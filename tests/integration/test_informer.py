@@ -25,7 +25,14 @@ from kubelite.api.scheme import ResourceInfo, by_kind
 from kubelite.bus import subjects
 from kubelite.client.nats import NatsAPIClient
 from kubelite.devservers import ServerProcess
-from kubelite.reconcile.informer import INDEX_NAMESPACE, INDEX_NODE, INDEX_OWNER, Informer
+from kubelite.reconcile.controller import Controller
+from kubelite.reconcile.informer import (
+    INDEX_NAMESPACE,
+    INDEX_NODE,
+    INDEX_OWNER,
+    Informer,
+    split_key,
+)
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite.storage import Unavailable
 from kubelite.storage.etcd import EtcdStore
@@ -444,3 +451,48 @@ async def test_nats_informer_selectors_and_node_subject(
     assert r.status_code == 201, r.text
     await eventually(lambda: pods.get(namespace, "p") is not None, message="node's pod arrived")
     assert [p.metadata.name for p in pods.by_index(INDEX_NODE, node)] == ["p"]
+
+
+# --------------------------------------------------------------------------
+# Controller: informer -> queue -> workers
+
+
+class CountingController(Controller):
+    name = "counting"
+
+    def __init__(self, informer: Informer) -> None:
+        super().__init__(workers=2, base_delay=0.01, max_delay=0.1)
+        self.informer = informer
+        self.reconciled: list[tuple[str, str | None]] = []
+        self.failures_left = {"flaky": 2}
+        self.watch(informer)
+
+    async def reconcile(self, key: str) -> None:
+        ns, name = split_key(key)
+        if self.failures_left.get(name, 0) > 0:
+            self.failures_left[name] -= 1
+            raise RuntimeError(f"{name} is flaky")
+        obj = self.informer.get(ns, name)
+        self.reconciled.append((key, obj.data["k"] if obj is not None else None))
+
+
+async def test_controller_reconciles_keys_retries_failures_and_stops(
+    etcd: EtcdStore, ns: str, stopper: list[Informer]
+) -> None:
+    await put(etcd, CM, cm(ns, "existing"))
+    inf = Informer(etcd, CM, namespace=ns, resync_seconds=0)
+    stopper.append(inf)
+    ctl = CountingController(inf)
+    running = asyncio.create_task(ctl.run(sync_timeout=10))
+    await eventually(lambda: (f"{ns}/existing", "v") in ctl.reconciled, message="initial list reconciled")
+
+    await put(etcd, CM, cm(ns, "flaky", "1"))
+    await eventually(lambda: (f"{ns}/flaky", "1") in ctl.reconciled, message="flaky retried to success")
+    assert ctl.failures_left["flaky"] == 0
+    await remove(etcd, CM, ns, "existing")
+    await eventually(lambda: ctl.reconciled[-1] == (f"{ns}/existing", None),
+                     message="deletion reconciled (object gone from the cache)")
+
+    await ctl.stop(grace_seconds=5)
+    await asyncio.wait_for(running, 5)
+    assert ctl.queue.shutting_down

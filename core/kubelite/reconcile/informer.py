@@ -69,6 +69,7 @@ class Informer:
         self.resync_seconds = resync_seconds
         self.name = f"informer[{info.group_resource}{'/' + namespace if namespace else ''}]"
         self._prefix = info.key_prefix(namespace or None)
+        self._base_prefix = info.key_prefix(None)
         self._decoder = codec.decoder_for(info.type)
         self._cache = ObjectCache(node_indexed=info.kind == "Pod" and info.group == "")
         self._handlers = HandlerSet(self.name)
@@ -244,19 +245,24 @@ class Informer:
         obj = self._decode(event.kv, event.kv.mod_revision)
         async with self._lock:
             self._revision = max(self._revision, event.kv.mod_revision)
+            if event.type == "DELETE":
+                # the etcd key says what went, even if its last value does not decode
+                old = self._cache.remove(self._cache_key(event.kv.key))
+                if old is not None:
+                    await self._handlers.dispatch(Delta("DELETED", obj if obj is not None else old))
+                return
             if obj is None:
                 return
             key = key_of(obj)
-            if event.type == "DELETE":
-                old = self._cache.remove(key)
-                if old is not None:
-                    await self._handlers.dispatch(Delta("DELETED", obj))
-                return
             old = self._cache.put(key, obj)
             if old is None:
                 await self._handlers.dispatch(Delta("ADDED", obj))
             else:
                 await self._handlers.dispatch(Delta("MODIFIED", obj, old))
+
+    def _cache_key(self, etcd_key: str) -> str:
+        """/registry/<plural>/<ns>/<name> -> "<ns>/<name>" (or "<name>"), as key_of gives."""
+        return etcd_key.removeprefix(self._base_prefix)
 
     def _decode(self, kv: KV, revision: int) -> Any | None:
         """Typed object with resourceVersion set (a DELETE's is the delete's revision,
