@@ -12,6 +12,8 @@ read-only (copy with `msgspec.structs.replace` / re-decode before changing).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -242,3 +244,106 @@ class HandlerSet:
                 await result
         except Exception:
             log.exception("%s: event handler %r failed", self._owner, fn)
+
+
+class CachedInformer:
+    """What Informer and NatsInformer share: the cache reads, handler registration,
+    resync and the run/stop lifecycle. Subclasses implement `_run()`."""
+
+    name = "informer"
+
+    def __init__(self, *, node_indexed: bool) -> None:
+        self._cache = ObjectCache(node_indexed=node_indexed)
+        self._handlers = HandlerSet(self.name)
+        self._synced = asyncio.Event()
+        self._lock = asyncio.Lock()  # serialises cache changes and handler calls
+        self._task: asyncio.Task[None] | None = None
+
+    # -- cache reads -----------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> Any | None:
+        return self._cache.get(namespace, name)
+
+    def get_by_key(self, key: str) -> Any | None:
+        return self._cache.get_by_key(key)
+
+    def list(self, namespace: str | None = None) -> list[Any]:
+        return self._cache.list(namespace)
+
+    def keys(self) -> list[str]:
+        return self._cache.keys()
+
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        self._cache.add_index(name, fn)
+
+    def by_index(self, name: str, value: str) -> list[Any]:
+        return self._cache.by_index(name, value)
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait for the first complete list; raises TimeoutError after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            await self._synced.wait()
+
+    # -- handlers ----------------------------------------------------------------
+
+    def add_handler(
+        self,
+        on_add: AddHandler | None = None,
+        on_update: UpdateHandler | None = None,
+        on_delete: DeleteHandler | None = None,
+    ) -> None:
+        """Register handlers (sync or async callables), called in the order changes happen.
+
+        Registered while the informer runs, a handler first gets on_add for every
+        cached object (as client-go does) and only then later changes.
+        """
+        if self._task is None or self._task.done():
+            self._handlers.add(on_add, on_update, on_delete)
+            return
+
+        async def join() -> None:
+            async with self._lock:  # no change can slip between the replay and the join
+                handler = self._handlers.add(on_add, on_update, on_delete)
+                for obj in self._cache.list():
+                    await self._handlers.dispatch(Delta("ADDED", obj), only=[handler])
+
+        asyncio.get_running_loop().create_task(join())
+
+    async def resync(self) -> None:
+        """Call on_update(obj, obj) for every cached object now."""
+        async with self._lock:
+            for obj in self._cache.list():
+                await self._handlers.dispatch(Delta("MODIFIED", obj, obj))
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in a background task (idempotent while running); returns the task."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+        return self._task
+
+    async def run(self) -> None:
+        """Run until `stop()` (or cancellation)."""
+        task = self.start()
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        raise NotImplementedError

@@ -30,13 +30,8 @@ from kubelite.reconcile.cache import (
     INDEX_NAMESPACE,
     INDEX_NODE,
     INDEX_OWNER,
-    AddHandler,
-    DeleteHandler,
+    CachedInformer,
     Delta,
-    HandlerSet,
-    IndexFunc,
-    ObjectCache,
-    UpdateHandler,
     apply,
     diff,
     key_of,
@@ -54,7 +49,7 @@ _BACKOFF_MAX = 10.0
 __all__ = ["INDEX_NAMESPACE", "INDEX_NODE", "INDEX_OWNER", "Informer", "key_of", "split_key"]
 
 
-class Informer:
+class Informer(CachedInformer):
     def __init__(
         self,
         store: EtcdStore,
@@ -70,69 +65,16 @@ class Informer:
         self.name = f"informer[{info.group_resource}{'/' + namespace if namespace else ''}]"
         self._prefix = info.key_prefix(namespace or None)
         self._base_prefix = info.key_prefix(None)
+        super().__init__(node_indexed=info.kind == "Pod" and info.group == "")
         self._decoder = codec.decoder_for(info.type)
-        self._cache = ObjectCache(node_indexed=info.kind == "Pod" and info.group == "")
-        self._handlers = HandlerSet(self.name)
-        self._synced = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()  # serialises cache changes + handler calls (watch vs resync)
-        self._task: asyncio.Task[None] | None = None
         self._revision = 0  # the etcd revision the cache reflects
         self.relists = 0  # how many times the informer had to list (1 after the first sync)
 
-    # -- cache reads ---------------------------------------------------------
-
-    def get(self, namespace: str, name: str) -> Any | None:
-        return self._cache.get(namespace, name)
-
-    def get_by_key(self, key: str) -> Any | None:
-        return self._cache.get_by_key(key)
-
-    def list(self, namespace: str | None = None) -> list[Any]:
-        return self._cache.list(namespace)
-
-    def keys(self) -> list[str]:
-        return self._cache.keys()
-
-    def add_index(self, name: str, fn: IndexFunc) -> None:
-        self._cache.add_index(name, fn)
-
-    def by_index(self, name: str, value: str) -> list[Any]:
-        return self._cache.by_index(name, value)
-
     @property
     def revision(self) -> int:
+        """The etcd revision the cache reflects."""
         return self._revision
-
-    @property
-    def has_synced(self) -> bool:
-        return self._synced.is_set()
-
-    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Wait for the first complete list; raises TimeoutError after `timeout` seconds."""
-        async with asyncio.timeout(timeout):
-            await self._synced.wait()
-
-    # -- handlers ----------------------------------------------------------
-
-    def add_handler(
-        self,
-        on_add: AddHandler | None = None,
-        on_update: UpdateHandler | None = None,
-        on_delete: DeleteHandler | None = None,
-    ) -> None:
-        """Register handlers. Added after the informer started, they first get on_add
-        for every cached object (as client-go does), before any later event."""
-        handler = self._handlers.add(on_add, on_update, on_delete)
-        if self._task is not None and len(self._cache):
-            asyncio.get_running_loop().create_task(self._replay(handler))
-
-    async def _replay(self, handler: Any) -> None:
-        async with self._lock:
-            for obj in self._cache.list():
-                await self._handlers.dispatch(Delta("ADDED", obj), only=[handler])
-
-    # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> asyncio.Task[None]:
         """Run in a background task; returns it. Idempotent while running.
@@ -143,27 +85,11 @@ class Informer:
         """
         if self._task is None or self._task.done():
             self._stopping.clear()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
-        return self._task
-
-    async def run(self) -> None:
-        """Run until `stop()` (or cancellation)."""
-        task = self.start()
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            await self.stop()
-            raise
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        return super().start()
 
     async def stop(self) -> None:
         self._stopping.set()
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
 
     async def _run(self) -> None:
         resync = asyncio.get_running_loop().create_task(self._resync_loop())
@@ -281,12 +207,6 @@ class Informer:
         while True:
             await asyncio.sleep(self.resync_seconds)
             await self.resync()
-
-    async def resync(self) -> None:
-        """Call on_update(obj, obj) for every cached object now."""
-        async with self._lock:
-            for obj in self._cache.list():
-                await self._handlers.dispatch(Delta("MODIFIED", obj, obj))
 
 
 def _backoff(failures: int) -> float:

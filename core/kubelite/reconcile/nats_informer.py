@@ -34,13 +34,9 @@ from kubelite.api.meta import WatchEvent
 from kubelite.api.scheme import ResourceInfo
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.cache import (
-    AddHandler,
-    DeleteHandler,
+    CachedInformer,
     Delta,
-    HandlerSet,
-    IndexFunc,
     ObjectCache,
-    UpdateHandler,
     apply,
     key_of,
     resource_version,
@@ -90,7 +86,7 @@ def relist_deltas(
     return deltas
 
 
-class NatsInformer:
+class NatsInformer(CachedInformer):
     def __init__(
         self,
         nc: Any,
@@ -119,85 +115,14 @@ class NatsInformer:
             if field_selector
             else None
         )
+        super().__init__(node_indexed=info.kind == "Pod" and info.group == "")
         self._decoder = codec.decoder_for(info.type)
-        self._cache = ObjectCache(node_indexed=info.kind == "Pod" and info.group == "")
-        self._handlers = HandlerSet(self.name)
         self._tombstones: dict[str, int] = {}  # key -> resourceVersion of its deletion
         self._inbox: asyncio.Queue[bytes | str] = asyncio.Queue()
         self._relist_pending = False
         self._relist_failures = 0
-        self._lock = asyncio.Lock()
-        self._synced = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.relists = 0  # successful lists so far
         self.dropped_stale = 0  # events ignored because the cache already had newer
-
-    # -- cache reads (same as Informer) -------------------------------------
-
-    def get(self, namespace: str, name: str) -> Any | None:
-        return self._cache.get(namespace, name)
-
-    def get_by_key(self, key: str) -> Any | None:
-        return self._cache.get_by_key(key)
-
-    def list(self, namespace: str | None = None) -> list[Any]:
-        return self._cache.list(namespace)
-
-    def keys(self) -> list[str]:
-        return self._cache.keys()
-
-    def add_index(self, name: str, fn: IndexFunc) -> None:
-        self._cache.add_index(name, fn)
-
-    def by_index(self, name: str, value: str) -> list[Any]:
-        return self._cache.by_index(name, value)
-
-    @property
-    def has_synced(self) -> bool:
-        return self._synced.is_set()
-
-    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            await self._synced.wait()
-
-    def add_handler(
-        self,
-        on_add: AddHandler | None = None,
-        on_update: UpdateHandler | None = None,
-        on_delete: DeleteHandler | None = None,
-    ) -> None:
-        handler = self._handlers.add(on_add, on_update, on_delete)
-        if self._task is not None and len(self._cache):
-            asyncio.get_running_loop().create_task(self._replay(handler))
-
-    async def _replay(self, handler: Any) -> None:
-        async with self._lock:
-            for obj in self._cache.list():
-                await self._handlers.dispatch(Delta("ADDED", obj), only=[handler])
-
-    # -- lifecycle -----------------------------------------------------------
-
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
-        return self._task
-
-    async def run(self) -> None:
-        task = self.start()
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            await self.stop()
-            raise
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-    async def stop(self) -> None:
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def request_relist(self) -> None:
         """List again soon (wire this to connect_nats(on_reconnect=...) if you like;
@@ -292,12 +217,6 @@ class NatsInformer:
                 self._tombstones = {k: v for k, v in self._tombstones.items() if v > list_rv}
             self.relists += 1
         self._synced.set()
-
-    async def resync(self) -> None:
-        """Call on_update(obj, obj) for every cached object now."""
-        async with self._lock:
-            for obj in self._cache.list():
-                await self._handlers.dispatch(Delta("MODIFIED", obj, obj))
 
     def _wanted(self, obj: Any) -> bool:
         if self.namespace and obj.metadata.namespace != self.namespace:
