@@ -16,7 +16,7 @@ import msgspec
 from kubelite import errors
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
-from kubelite_apiserver import discovery, params
+from kubelite_apiserver import discovery, openapi, params, tables
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.bootstrap import ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
@@ -109,7 +109,7 @@ class APIServer:
             if not self.ready:
                 raise errors.service_unavailable("apiserver is starting")
             if info.verb == "watch":
-                await self._watch(info, query, receive, send)
+                await self._watch(info, query, receive, send, _header(scope, b"accept"))
                 return
             req_body = await _read_body(receive)
             ctype = _header(scope, b"content-type") or "application/json"
@@ -119,6 +119,12 @@ class APIServer:
                 params=query, contentType=ctype,
             )
             code, body = await dispatch(self.reg, req, req_body)
+            if code == 200 and info.verb in ("get", "list") and not info.subresource:
+                if tables.wants_table(_header(scope, b"accept")):
+                    res = resolve(req)
+                    body = tables.to_table(res, body, query.get("includeObject", "Metadata"))
+                    await _respond(send, code, body, tables.TABLE_CONTENT_TYPE)
+                    return
         except APIError as exc:
             code, body = exc.code, status_body(exc)
         await _respond(send, code, body)
@@ -136,6 +142,15 @@ class APIServer:
             return 200, msgspec.json.encode(discovery.api_versions(host))
         if path == "/apis":
             return 200, msgspec.json.encode(discovery.api_group_list())
+        if path == "/openapi/v3":
+            return 200, openapi.v3_index()
+        if path.startswith("/openapi/v3/"):
+            doc = openapi.v3_document(path[len("/openapi/v3/"):])
+            return (200, doc) if doc is not None else (404, status_body(NOT_FOUND))
+        if path == "/openapi/v2":
+            if "protobuf" in _header(scope, b"accept").split(",")[0]:
+                return 406, status_body(APIError(406, "NotAcceptable", "only application/json is served"))
+            return 200, openapi.v2_document()
         parts = path.strip("/").split("/")
         doc = None
         if parts[0] == "api" and len(parts) == 2:
@@ -148,7 +163,7 @@ class APIServer:
             return 404, status_body(NOT_FOUND)
         return 200, msgspec.json.encode(doc)
 
-    async def _watch(self, info, query: dict[str, str], receive: Any, send: Any) -> None:
+    async def _watch(self, info, query: dict[str, str], receive: Any, send: Any, accept: str) -> None:
         req = APIRequest(
             verb="watch", resource=info.resource, group=info.group, version=info.version,
             namespace=info.namespace, name=info.name,
@@ -165,8 +180,13 @@ class APIServer:
             (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]})
         await send({"type": "http.response.body", "body": b"", "more_body": True})
 
+        as_table = tables.wants_table(accept)
+        include = query.get("includeObject", "Metadata")
+
         async def pump() -> None:
             async for line in events:
+                if as_table:
+                    line = tables.watch_event_as_table(res, line, include)
                 await send({"type": "http.response.body", "body": line + b"\n", "more_body": True})
 
         async def disconnected() -> None:
@@ -229,8 +249,9 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-async def _respond(send: Any, code: int, body: bytes) -> None:
-    ctype = b"application/json" if body[:1] in (b"{", b"[") else b"text/plain; charset=utf-8"
+async def _respond(send: Any, code: int, body: bytes, ctype: bytes | None = None) -> None:
+    if ctype is None:
+        ctype = b"application/json" if body[:1] in (b"{", b"[") else b"text/plain; charset=utf-8"
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -127,7 +127,7 @@ class Registry:
         meta.uid = clock.new_uid()
         meta.creationTimestamp = clock.rfc3339()
         meta.resourceVersion = None
-        meta.generation = 1
+        meta.generation = 1 if info.has_spec else None
         meta.deletionTimestamp = None
         meta.deletionGracePeriodSeconds = None
         meta.selfLink = None
@@ -208,7 +208,9 @@ class Registry:
             strategies.prepare_for_update(info, new, old)
             apply_defaults(new)
         self._validate(info, new, old, status_only=subresource == "status")
-        if subresource != "status" and info.has_spec and _spec_bytes(new) != _spec_bytes(old):
+        if not info.has_spec:
+            new.metadata.generation = None
+        elif subresource != "status" and _spec_bytes(new) != _spec_bytes(old):
             new.metadata.generation = (old.metadata.generation or 1) + 1
         else:
             new.metadata.generation = old.metadata.generation
