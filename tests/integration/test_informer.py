@@ -209,6 +209,39 @@ async def test_resumes_after_compaction_while_stopped_and_reports_the_difference
                      message="events flow after the re-list")
 
 
+async def test_recovers_when_history_is_compacted_while_it_is_behind(
+    etcd: EtcdStore, ns: str, stopper: list[Informer]
+) -> None:
+    """Handlers still busy with the initial list while the changes after it are
+    compacted away: the watch from R+1 fails with Compacted and a re-list reports
+    the difference."""
+    await put(etcd, CM, cm(ns, "a"))
+    await put(etcd, CM, cm(ns, "b"))
+    release = asyncio.Event()
+    seen: list[tuple[str, str]] = []
+
+    async def slow_add(obj: Any) -> None:
+        seen.append(("ADDED", obj.metadata.name))
+        await release.wait()
+
+    inf = Informer(etcd, CM, namespace=ns, resync_seconds=0)
+    inf.add_handler(on_add=slow_add, on_update=lambda o, n: seen.append(("MODIFIED", n.metadata.name)),
+                    on_delete=lambda o: seen.append(("DELETED", o.metadata.name)))
+    stopper.append(inf)
+    inf.start()
+    await eventually(lambda: seen == [("ADDED", "a")], message="informer busy with its list")
+    await remove(etcd, CM, ns, "b")
+    await change(etcd, CM, cm(ns, "a", "2"))
+    await put(etcd, CM, cm(ns, "c"))
+    await etcd.compact(await etcd.current_revision())
+    release.set()
+    await eventually(lambda: inf.relists == 2 and len(seen) >= 5,
+                     message="re-listed after falling behind compaction")
+    assert seen == [("ADDED", "a"), ("ADDED", "b"),
+                    ("DELETED", "b"), ("MODIFIED", "a"), ("ADDED", "c")]
+    assert sorted(o.metadata.name for o in inf.list()) == ["a", "c"]
+
+
 async def test_relists_after_etcd_restart(tmp_path: Path, ns: str) -> None:
     ports = devservers.free_port(), devservers.free_port()
     server = _start_etcd(tmp_path, *ports)
