@@ -22,6 +22,7 @@ from kubelite_apiserver.bootstrap import ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
 from kubelite_apiserver.dispatch import APIRequest, dispatch, resolve, status_body
 from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import parse_request
@@ -108,6 +109,9 @@ class APIServer:
                 return
             if not self.ready:
                 raise errors.service_unavailable("apiserver is starting")
+            if info.verb == "get" and info.resource == "pods" and info.subresource == "log":
+                await self._logs(info, query, receive, send)
+                return
             if info.verb == "watch":
                 await self._watch(info, query, receive, send, _header(scope, b"accept"))
                 return
@@ -205,6 +209,34 @@ class APIServer:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await events.aclose()
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:
+            pass
+
+    async def _logs(self, info, query: dict[str, str], receive: Any, send: Any) -> None:
+        first, stream = await pod_log_stream(self.reg, self.nc, info.namespace, info.name, query)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/plain"), (b"transfer-encoding", b"chunked")]})
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+
+        async def pump() -> None:
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async def disconnected() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(disconnected()),
+                 asyncio.create_task(self.stopping.wait())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await stream.aclose()
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:
