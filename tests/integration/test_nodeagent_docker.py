@@ -518,15 +518,15 @@ async def _status_of(api: httpx.AsyncClient, namespace: str, name: str, containe
 
 
 async def _running_pod(
-    api: httpx.AsyncClient, namespace: str, name: str, timeout: float = 30
-) -> dict:  # noqa: ASYNC109
+    api: httpx.AsyncClient, namespace: str, name: str, within: float = 30
+) -> dict:
     async def running() -> dict | None:
         pod = await _get(api, namespace, name)
         assert pod is not None
         status = pod.get("status", {})
         return pod if status.get("phase") == "Running" and status.get("podIP") else None
 
-    return await eventually(running, timeout=timeout, message=f"pod {name} not Running with an IP")
+    return await eventually(running, timeout=within, message=f"pod {name} not Running with an IP")
 
 
 async def _pod_logs(
@@ -574,7 +574,7 @@ async def test_agent_runs_a_pod_with_env_configmap_and_logs(
 
 
 async def test_agent_backs_off_a_crashing_container_and_reports_never_pull(
-    agent: Agent, api: httpx.AsyncClient, namespace: str
+    agent: Agent, api: httpx.AsyncClient, namespace: str, nats_client: nats.aio.client.Client
 ) -> None:
     await _create(
         api, namespace, _pod("crash", agent.node, [_container("main", "echo crashing; exit 2")])
@@ -600,6 +600,8 @@ async def test_agent_backs_off_a_crashing_container_and_reports_never_pull(
         return True
 
     await eventually(crash_loop, timeout=20, message="no CrashLoopBackOff between restarts")
+    previous = await _pod_logs(nats_client, agent.node, namespace, "crash", previous=True)
+    assert previous == "crashing\n", previous
 
     async def never_pull() -> dict:
         s = await _status_of(api, namespace, "missing", "main")
@@ -634,10 +636,14 @@ async def test_agent_stops_containers_within_the_grace_period_on_delete(
     elapsed = time.monotonic() - started
     # the stubborn container gets SIGKILL after the 3 s grace, not later
     assert elapsed < 3 + 8, f"deletion took {elapsed:.1f}s with a 3 s grace period"
-    await eventually(
-        lambda: _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 0,
-        timeout=10, message="containers of the deleted pod are left",
-    )  # fmt: skip
+    assert elapsed >= 2.5, f"the grace period was not honoured: pod gone after {elapsed:.1f}s"
+
+    async def removed() -> bool:
+        left = await _count_containers(agent.node, f"{LABEL_POD_UID}={uid}")
+        assert left == 0, f"{left} containers of the deleted pod left"
+        return True
+
+    await eventually(removed, timeout=10, message="containers of the deleted pod are left")
 
 
 async def test_agent_killed_and_restarted_adopts_its_containers(

@@ -235,7 +235,8 @@ def container_info(inspect: dict[str, Any]) -> ContainerInfo:
         message=message,
         created_at=parse_time(inspect.get("Created")),
         started_at=started,
-        finished_at=finished if cstate == ContainerState.EXITED else 0.0,
+        # a process that exits at once can get a FinishedAt a hair before Docker's StartedAt
+        finished_at=max(finished, started) if cstate == ContainerState.EXITED else 0.0,
         init=labels.get(LABEL_INIT) == "true",
         labels=labels,
     )
