@@ -1,5 +1,5 @@
 """ReplicaSet controller logic: scale-down order (Kubernetes' ActivePods), availability with
-minReadySeconds, status counts and ReplicaFailure, claiming, expectations, slow start."""
+minReadySeconds, status counts and ReplicaFailure, claiming, slow start."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite_controller_manager.replicaset.claim import claim
 from kubelite_controller_manager.replicaset.controller import pod_from_template, slow_start_batches
-from kubelite_controller_manager.replicaset.expectations import Expectations
 from kubelite_controller_manager.replicaset.pods import is_available, pods_to_delete
 from kubelite_controller_manager.replicaset.status import calculate_status
 
@@ -148,21 +147,3 @@ def test_slow_start_batches() -> None:
     assert slow_start_batches(10) == [1, 2, 4, 3]
     assert slow_start_batches(1) == [1]
     assert slow_start_batches(0) == []
-
-
-def test_expectations_block_until_observed_or_expired() -> None:
-    clock = [0.0]
-    exp = Expectations(timeout=300, clock=lambda: clock[0])
-    assert exp.satisfied("ns/web")
-    exp.expect_creations("ns/web", 2)
-    assert not exp.satisfied("ns/web")
-    exp.creation_observed("ns/web")
-    assert not exp.satisfied("ns/web")
-    exp.creation_observed("ns/web")
-    assert exp.satisfied("ns/web")
-    exp.expect_deletions("ns/web", ["ns/a", "ns/b"])
-    exp.deletion_observed("ns/web", "ns/a")
-    exp.deletion_observed("ns/web", "ns/a")  # the same pod seen twice counts once
-    assert not exp.satisfied("ns/web")
-    clock[0] = 301
-    assert exp.satisfied("ns/web")  # a lost event must not stall the controller

@@ -28,19 +28,18 @@ from typing import Any
 
 import msgspec
 
-from kubelite.api.core_v1 import Event, EventSource, ObjectReference
-from kubelite.api.meta import Object, ObjectMeta
+from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus import subjects
 from kubelite.client.nats import NatsAPIClient
-from kubelite.errors import APIError
 from kubelite.reconcile.informer import Informer
-from kubelite.storage import KeyExists, StorageError
+from kubelite.reconcile.leader import LeaderElector
+from kubelite.reconcile.recorder import EventRecorder
 
 log = logging.getLogger("kubelite.controller_manager")
 
 COMPONENT = "controller-manager"
-LEADER_KEY = "/kubelite/leader/controller-manager"
+ELECTION = "kube-controller-manager"  # etcd key /kubelite/leader/<this>; Lease kube-system/<this>
 
 # name -> "module:factory". The factory takes a ControllerContext and returns a Controller.
 CONTROLLERS: dict[str, str] = {
@@ -209,51 +208,6 @@ class DecisionPublisher:
             log.debug("cannot publish decision: %s", exc)
 
 
-class EventRecorder:
-    """Kubernetes-style Events through the API, aggregated as the event correlator does:
-    the same (object, type, reason, message) within the process bumps count and
-    lastTimestamp of one Event instead of creating another."""
-
-    def __init__(self, api: NatsAPIClient, component: str, host: str = "") -> None:
-        self.api = api
-        self.component = component
-        self.host = host or socket.gethostname()
-        self._seen: dict[tuple[str, str, str, str], Event] = {}
-
-    async def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
-        meta = obj.metadata
-        key = (meta.uid or f"{meta.namespace}/{meta.name}", event_type, reason, message)
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            previous = self._seen.get(key)
-            if previous is not None:
-                bumped = msgspec.structs.replace(previous, count=(previous.count or 1) + 1, lastTimestamp=now)
-                try:
-                    self._seen[key] = await self.api.update(bumped)
-                    return
-                except APIError:
-                    self._seen.pop(key, None)  # deleted or changed: start a new one
-            ev = Event(
-                apiVersion="v1", kind="Event",
-                metadata=ObjectMeta(
-                    name=f"{meta.name}.{uuid.uuid4().hex[:16]}", namespace=meta.namespace or "default",
-                ),
-                involvedObject=ObjectReference(
-                    apiVersion=obj.apiVersion, kind=obj.kind, name=meta.name, namespace=meta.namespace,
-                    uid=meta.uid, resourceVersion=meta.resourceVersion,
-                ),
-                reason=reason, message=message, type=event_type, count=1,
-                firstTimestamp=now, lastTimestamp=now,
-                source=EventSource(component=self.component, host=self.host),
-                reportingComponent=self.component, reportingInstance=self.host,
-            )
-            self._seen[key] = await self.api.create(ev)
-            if len(self._seen) > 4096:  # bounded memory: forget the oldest
-                self._seen.pop(next(iter(self._seen)))
-        except Exception as exc:  # events are best effort, never fail a reconcile
-            log.debug("cannot record event %s on %s/%s: %s", reason, meta.namespace, meta.name, exc)
-
-
 @dataclass
 class ControllerContext:
     options: Options
@@ -261,7 +215,7 @@ class ControllerContext:
     nc: Any  # nats client
     api: NatsAPIClient
     informers: InformerFactory
-    recorder: EventRecorder
+    recorder: EventRecorder  # .event(obj, "Normal"|"Warning", reason, message): queued, never raises
     decisions: DecisionPublisher
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -269,77 +223,6 @@ class ControllerContext:
 def load_controller(name: str, ctx: ControllerContext) -> Any:
     module, _, func = CONTROLLERS[name].partition(":")
     return getattr(importlib.import_module(module), func)(ctx)
-
-
-# --------------------------------------------------------------------------
-# leader election on an etcd lease
-# --------------------------------------------------------------------------
-
-
-class LeaderLease:
-    """Leadership = owning LEADER_KEY, written with an etcd lease of `duration` seconds.
-
-    The leader refreshes the lease every duration/3; a standby retries creating
-    the key every `retry` seconds and succeeds once the old leader's lease
-    lapses (at most `duration` after it died). If refreshing fails for longer
-    than the lease, leadership is lost and `lost` is set.
-    """
-
-    def __init__(self, store: Any, identity: str, duration: float, retry: float, key: str = LEADER_KEY) -> None:
-        self.store = store
-        self.identity = identity
-        self.duration = max(1, round(duration))
-        self.retry = retry
-        self.key = key
-        self.lease_id = 0
-        self.lost = asyncio.Event()
-
-    async def acquire(self) -> None:
-        announced = False
-        while True:
-            lease = 0
-            try:
-                lease = await self.store.lease_grant(self.duration)
-                await self.store.create(self.key, self.identity.encode(), lease=lease)
-                self.lease_id = lease
-                log.info("became leader (%s) on %s", self.identity, self.key)
-                return
-            except KeyExists:
-                if not announced:
-                    kv = await self.store.get(self.key)
-                    holder = kv.value.decode(errors="replace") if kv else "?"
-                    log.info("standing by: %s is the leader", holder)
-                    announced = True
-            except StorageError as exc:
-                log.warning("leader election: %s", exc)
-            if lease:
-                with contextlib.suppress(Exception):
-                    await self.store.lease_revoke(lease)
-            await asyncio.sleep(self.retry)
-
-    async def keep(self) -> None:
-        """Refresh the lease until cancelled; set `lost` when it cannot be kept."""
-        last_ok = asyncio.get_running_loop().time()
-        while True:
-            await asyncio.sleep(self.duration / 3)
-            try:
-                ttl = await self.store.lease_keepalive(self.lease_id)
-            except StorageError as exc:
-                log.warning("leader lease refresh failed: %s", exc)
-                ttl = -1
-            now = asyncio.get_running_loop().time()
-            if ttl > 0:
-                last_ok = now
-            elif ttl == 0 or now - last_ok >= self.duration:
-                log.error("leader lease lost")
-                self.lost.set()
-                return
-
-    async def release(self) -> None:
-        if self.lease_id:
-            with contextlib.suppress(Exception):
-                await self.store.lease_revoke(self.lease_id)
-            self.lease_id = 0
 
 
 # --------------------------------------------------------------------------
@@ -355,16 +238,22 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     store = await EtcdStore.connect(options.etcd, wait_seconds=30)
     nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30)
-    lease: LeaderLease | None = None
+    elector: LeaderElector | None = None
+    recorder: EventRecorder | None = None
     controllers: list[Any] = []
     tasks: list[asyncio.Task[Any]] = []
     informers = InformerFactory(store, options.resync_period)
     code = 0
     try:
+        api = NatsAPIClient(nc)
         if options.leader_elect:
-            lease = LeaderLease(store, options.identity, options.leader_elect_lease_duration,
-                                options.leader_elect_retry_period)
-            acquire = asyncio.ensure_future(lease.acquire())
+            lease_seconds = max(2, round(options.leader_elect_lease_duration))
+            elector = LeaderElector(
+                store, ELECTION, options.identity, lease_seconds=lease_seconds,
+                renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
+            )
+            log.info("waiting to lead %s as %s", ELECTION, options.identity)
+            acquire = asyncio.ensure_future(elector.acquire())
             stopped = asyncio.ensure_future(stop.wait())
             await asyncio.wait([acquire, stopped], return_when=asyncio.FIRST_COMPLETED)
             if not acquire.done():
@@ -373,11 +262,10 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
                     await acquire
                 return 0
             stopped.cancel()
-            tasks.append(asyncio.ensure_future(lease.keep()))
-        api = NatsAPIClient(nc)
+        recorder = EventRecorder(api, COMPONENT, socket.gethostname())
         ctx = ControllerContext(
             options=options, store=store, nc=nc, api=api, informers=informers,
-            recorder=EventRecorder(api, COMPONENT), decisions=DecisionPublisher(nc),
+            recorder=recorder, decisions=DecisionPublisher(nc),
         )
         for name in CONTROLLERS:
             if options.enabled(name):
@@ -385,12 +273,12 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
                 log.info("starting controller %s", name)
         tasks.extend(asyncio.ensure_future(c.run()) for c in controllers)
         waiters = [asyncio.ensure_future(stop.wait())]
-        if lease is not None:
-            waiters.append(asyncio.ensure_future(lease.lost.wait()))
+        if elector is not None:
+            waiters.append(asyncio.ensure_future(elector.lost.wait()))
         done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
-        if lease is not None and lease.lost.is_set():
+        if elector is not None and elector.lost.is_set():
             code = 1  # exit so that a supervisor restarts us as a standby
         for t in done:
             if t in tasks and not t.cancelled() and t.exception() is not None:
@@ -404,8 +292,13 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await informers.stop()
-        if lease is not None:
-            await lease.release()
+        if recorder is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await recorder.flush()
+            await recorder.close()
+        if elector is not None:
+            await elector.release()
         with contextlib.suppress(Exception):
             await nc.close()
         with contextlib.suppress(Exception):

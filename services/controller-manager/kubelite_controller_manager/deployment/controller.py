@@ -153,7 +153,7 @@ class DeploymentController(Controller):
             log.error("deployment %s: invalid selector: %s", key, exc)
             return
         if selector.empty():
-            await self.ctx.recorder.event(d, "Warning", "SelectorOverlap",
+            self.ctx.recorder.event(d, "Warning", "SelectorOverlap",
                                           "This deployment is selecting all pods. A non-empty selector is required.")
             if (d.status.observedGeneration if d.status else None) != d.metadata.generation:
                 status = msgspec.structs.replace(d.status or DeploymentStatus(),
@@ -265,7 +265,7 @@ class DeploymentController(Controller):
         except APIError as exc:
             if exc.reason != "AlreadyExists":
                 msg = f"Failed to create new replica set {candidate.metadata.name!r}: {exc.message}"
-                await self.ctx.recorder.event(d, "Warning", "FailedCreate", msg)
+                self.ctx.recorder.event(d, "Warning", "FailedCreate", msg)
                 if progress.has_progress_deadline(d):
                     cond = progress.new_condition(progress.PROGRESSING, "False", progress.FAILED_RS_CREATE, msg, now)
                     await self._write_status(d, progress.set_condition(d.status or DeploymentStatus(), cond))
@@ -344,7 +344,7 @@ class DeploymentController(Controller):
 
     async def _scaled_event(self, d: Deployment, rs: ReplicaSet, operation: str, old: int, new: int) -> None:
         msg = f"Scaled {operation} replica set {rs.metadata.name} to {new} from {old}"
-        await self.ctx.recorder.event(d, "Normal", "ScalingReplicaSet", msg)
+        self.ctx.recorder.event(d, "Normal", "ScalingReplicaSet", msg)
         await self._decide(d, "ScalingReplicaSet", msg, replicaSet=rs.metadata.name, **{"from": old, "to": new})
 
     async def _scale(self, d: Deployment, new_rs: ReplicaSet | None, old_rss: list[ReplicaSet]) -> None:
@@ -492,7 +492,7 @@ class DeploymentController(Controller):
         after = progress.get_condition(status, progress.PROGRESSING)
         if after is not None and after.reason == progress.TIMED_OUT and (
                 before is None or before.reason != progress.TIMED_OUT):
-            await self.ctx.recorder.event(written, "Warning", progress.TIMED_OUT, after.message or "")
+            self.ctx.recorder.event(written, "Warning", progress.TIMED_OUT, after.message or "")
 
     async def _sync_status_only(self, d: Deployment, rs_list: Sequence[ReplicaSet]) -> None:
         d, new_rs, old_rss = await self._all_replica_sets_and_sync_revision(d, rs_list, False)

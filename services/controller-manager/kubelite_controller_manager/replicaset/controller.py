@@ -23,9 +23,9 @@ from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
+from kubelite.reconcile.expectations import ControllerExpectations
 from kubelite_controller_manager.replicaset import pods as podutil
 from kubelite_controller_manager.replicaset.claim import claim, controller_of
-from kubelite_controller_manager.replicaset.expectations import Expectations
 from kubelite_controller_manager.replicaset.status import calculate_status
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class ReplicaSetController(Controller):
         self.api = ctx.api
         self.rs_informer = ctx.informers.get(REPLICASETS)
         self.pod_informer = ctx.informers.get(PODS)
-        self.expectations = Expectations()
+        self.expectations = ControllerExpectations()
         self.rs_informer.add_handler(on_add=self._rs_changed, on_update=self._rs_updated,
                                      on_delete=self._rs_deleted)
         self.pod_informer.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
@@ -98,7 +98,7 @@ class ReplicaSetController(Controller):
         self.queue.add(key_of(new))
 
     def _rs_deleted(self, rs: ReplicaSet) -> None:
-        self.expectations.forget(key_of(rs))
+        self.expectations.delete(key_of(rs))
         self.queue.add(key_of(rs))
 
     def _owner_key(self, pod: Pod) -> str | None:
@@ -143,7 +143,7 @@ class ReplicaSetController(Controller):
         if new.metadata.deletionTimestamp is not None and old.metadata.deletionTimestamp is None:
             owner = self._owner_key(new)
             if owner is not None:
-                self.expectations.deletion_observed(owner, key_of(new))
+                self.expectations.deletion_observed(owner, new.metadata.uid or "")
         old_owner, new_owner = self._owner_key(old), self._owner_key(new)
         if old_owner and old_owner != new_owner:
             self.queue.add(old_owner)
@@ -161,7 +161,7 @@ class ReplicaSetController(Controller):
     def _pod_deleted(self, pod: Pod) -> None:
         owner = self._owner_key(pod)
         if owner is not None:
-            self.expectations.deletion_observed(owner, key_of(pod))
+            self.expectations.deletion_observed(owner, pod.metadata.uid or "")
             self.queue.add(owner)
 
     def _min_ready_seconds(self, key: str) -> int:
@@ -174,7 +174,7 @@ class ReplicaSetController(Controller):
         ns, name = split_key(key)
         rs: ReplicaSet | None = self.rs_informer.get(ns, name)
         if rs is None:
-            self.expectations.forget(key)
+            self.expectations.delete(key)
             return
         need_sync = self.expectations.satisfied(key)
         try:
@@ -289,9 +289,8 @@ class ReplicaSetController(Controller):
             if failures:
                 error = failures[0]
                 break
-        skipped = count - created
-        for _ in range(skipped):
-            self.expectations.creation_observed(key)  # never coming: do not wait for them
+        if count - created:
+            self.expectations.creations_failed(key, count - created)  # never coming: do not wait
         if created:
             await self._decide(rs, "ScaledUp", f"Created {created} pod(s) for replica set {rs.metadata.name}",
                                created=created, replicas=rs.spec.replicas if rs.spec else None)
@@ -301,17 +300,17 @@ class ReplicaSetController(Controller):
         try:
             pod = await self.api.create(template, namespace=rs.metadata.namespace or "")
         except APIError as exc:
-            await self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}")
+            self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             return exc.message or str(exc)
         except Exception as exc:
-            await self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc}")
+            self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc}")
             return str(exc)
-        await self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate",
+        self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate",
                                       f"Created pod: {pod.metadata.name}")
         return None
 
     async def _delete_pods(self, key: str, rs: ReplicaSet, victims: list[Pod]) -> str | None:
-        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+        self.expectations.expect_deletions(key, [p.metadata.uid or "" for p in victims])
         results = await asyncio.gather(*(self._delete_one(key, rs, p) for p in victims))
         errors = [r for r in results if r]
         deleted = len(victims) - len(errors)
@@ -326,13 +325,13 @@ class ReplicaSetController(Controller):
             await self.api.delete(PODS, pod.metadata.namespace or "", pod.metadata.name or "",
                                   uid=pod.metadata.uid or "")
         except APIError as exc:
-            self.expectations.deletion_observed(key, key_of(pod))
+            self.expectations.deletion_observed(key, pod.metadata.uid or "")
             if exc.code == 404:
                 return None  # already gone: what we wanted
-            await self.ctx.recorder.event(self._typed(rs), "Warning", "FailedDelete",
+            self.ctx.recorder.event(self._typed(rs), "Warning", "FailedDelete",
                                           f"Error deleting: {exc.message}")
             return exc.message or str(exc)
-        await self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulDelete",
+        self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulDelete",
                                       f"Deleted pod: {pod.metadata.name}")
         return None
 
