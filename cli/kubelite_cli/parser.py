@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", choices=["none", "server"], default="none")
     _add_output(p, ("name",))
 
+    p = verb("logs", "print a container's log", _lazy("logs"))
+    p.add_argument("pod", help="pod name (or pod/NAME)")
+    p.add_argument("-c", "--container", help="container name (needed when the pod has several)")
+    p.add_argument("-f", "--follow", action="store_true", help="stream new output")
+    p.add_argument("--tail", type=int, default=None, help="lines from the end (default: all)")
+    p.add_argument("-p", "--previous", action="store_true", help="the previous (restarted) container")
+    p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+
     p = verb("get", "list or show objects", _lazy("get"))
     p.add_argument("resource", help="resource type (pods, po, deploy, svc, all, ...)")
     p.add_argument("names", nargs="*", help="object names")

@@ -313,6 +313,36 @@ class APIClient:
                     yield event
 
 
+def log_params(
+    container: str = "", follow: bool = False, tail_lines: int | None = None,
+    previous: bool = False, timestamps: bool = False,
+) -> dict[str, str]:
+    """Query of GET pods/NAME/log (pure)."""
+    params: dict[str, str] = {}
+    if container:
+        params["container"] = container
+    if follow:
+        params["follow"] = "true"
+    if tail_lines is not None and tail_lines >= 0:
+        params["tailLines"] = str(tail_lines)
+    if previous:
+        params["previous"] = "true"
+    if timestamps:
+        params["timestamps"] = "true"
+    return params
+
+
+def stream_pod_logs(api: APIClient, namespace: str, pod: str, **options: Any) -> Iterator[bytes]:
+    """Yield a container's log as it arrives (GET .../pods/NAME/log); errors raise APIError."""
+    path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+    with api._http.stream("GET", path, params=log_params(**options),
+                          timeout=httpx.Timeout(10.0, read=None)) as resp:
+        if resp.status_code >= 300:
+            resp.read()
+            raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
+        yield from resp.iter_bytes()
+
+
 class AsyncAPIClient:
     """The same API for asyncio code; `async with AsyncAPIClient(server) as api: ...`."""
 
