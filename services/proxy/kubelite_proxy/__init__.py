@@ -1,1 +1,3 @@
-"""kubelite_proxy."""
+"""kubelite_proxy: Services and Endpoints -> a userspace L4 proxy and cluster DNS, per node."""
+
+IMPLEMENTED = True

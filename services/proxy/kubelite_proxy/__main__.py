@@ -1,10 +1,84 @@
-"""Console entry point (stub until this service is implemented)."""
+"""kubelite-proxy: forwards Service cluster IPs and NodePorts to ready endpoints, answers cluster DNS."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
 import sys
 
+from kubelite.logsetup import add_log_level_flag, setup_logging
 
-def main() -> None:
-    sys.exit("kubelite_proxy: not implemented yet")
+log = logging.getLogger("kubelite.proxy")
+
+
+def default_dns_bind() -> str:
+    """Port 53 on every address as root (pods' resolv.conf can name no other port); else unprivileged."""
+    return "0.0.0.0:53" if os.geteuid() == 0 else "127.0.0.1:10053"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubelite-proxy", description=__doc__)
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
+    p.add_argument("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
+    p.add_argument("--bind-address", default="0.0.0.0",
+                   help="address NodePorts listen on (default: 0.0.0.0, every node address; give each "
+                        "proxy its own loopback address when several run on one host)")
+    p.add_argument("--dns-bind", default=default_dns_bind(), metavar="HOST:PORT",
+                   help="cluster DNS address (default: 0.0.0.0:53 as root, else 127.0.0.1:10053); "
+                        "'off' disables DNS")
+    p.add_argument("--cluster-domain", default="cluster.local", help="DNS domain (default: cluster.local)")
+    p.add_argument("--resync-seconds", type=float, default=60.0, help="re-list period (default: 60)")
+    p.add_argument("--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds")
+    add_log_level_flag(p)
+    return p.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from kubelite.bus.connection import connect_nats
+    from kubelite_proxy.dns_server import parse_host_port
+    from kubelite_proxy.service import ProxyService
+
+    nc = await connect_nats(args.nats, name=f"kubelite-proxy-{args.node_name}", wait_seconds=30)
+    try:
+        proxy = ProxyService(
+            nc, node_name=args.node_name, bind_address=args.bind_address,
+            dns_bind=None if args.dns_bind == "off" else parse_host_port(args.dns_bind),
+            cluster_domain=args.cluster_domain, resync_seconds=args.resync_seconds,
+            udp_idle_timeout=args.udp_timeout,
+        )  # fmt: skip
+        await proxy.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setup_logging("proxy", args.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def runner() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        with contextlib.suppress(asyncio.CancelledError):
+            await _run(args)
+
+    try:
+        asyncio.run(runner())
+    except (ConnectionError, OSError) as exc:
+        sys.exit(f"kubelite-proxy: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,147 @@
+"""The userspace backend: keeps listeners and balancers in step with a rule table.
+
+`set_rules(service, rules)` updates that Service's Balancers in place, so a
+new endpoint list takes effect for the next connection synchronously, before
+any await; `sync()` then opens listeners for new frontends and closes those no
+longer wanted (`apply` does both). Listeners are never restarted for a backend change. Failures (an
+address that cannot be bound, a port taken by another program, two Services
+claiming one frontend) are logged warnings and leave the rest working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Hashable
+
+from kubelite_proxy.addresses import AddressManager
+from kubelite_proxy.balancer import Balancer
+from kubelite_proxy.rules import Frontend, PortRule, ServicePortName, resolve_frontends
+from kubelite_proxy.tcp import TCPFrontend
+from kubelite_proxy.udp import UDPFrontend
+
+log = logging.getLogger(__name__)
+
+_RETRY_BIND_SECONDS = 5.0
+
+
+class UserspaceDataplane:
+    def __init__(self, addresses: AddressManager | None = None, *, udp_idle_timeout: float = 30.0) -> None:
+        self.addresses = addresses or AddressManager(enabled=False)
+        self.udp_idle_timeout = udp_idle_timeout
+        self.balancers: dict[ServicePortName, Balancer] = {}
+        self.listeners: dict[Frontend, TCPFrontend | UDPFrontend] = {}
+        self.failed: dict[Frontend, str] = {}  # frontends that could not be opened, and why
+        self._by_service: dict[Hashable, list[PortRule]] = {}
+        self._owners: dict[Frontend, ServicePortName] = {}
+        self._warned: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._dirty = False
+        self._retry: asyncio.TimerHandle | None = None
+
+    def set_rules(self, key: Hashable, rules: list[PortRule]) -> None:
+        """Synchronous: one Service's balancers get their new backends now (no await in between)."""
+        old = {r.service_port for r in self._by_service.get(key, [])}
+        for rule in rules:
+            bal = self.balancers.get(rule.service_port)
+            if bal is None:
+                self.balancers[rule.service_port] = Balancer(rule.backends, rule.affinity_seconds)
+            elif bal.backends != rule.backends or bal.affinity_seconds != rule.affinity_seconds:
+                bal.update(rule.backends, rule.affinity_seconds)
+        for spn in old - {r.service_port for r in rules}:
+            bal = self.balancers.pop(spn, None)
+            if bal is not None:
+                bal.update((), None)  # listeners still pointing here refuse new work until closed
+        if rules:
+            self._by_service[key] = rules
+        else:
+            self._by_service.pop(key, None)
+        for listener in self.listeners.values():
+            if isinstance(listener, UDPFrontend):
+                listener.drop_flows_to_removed_backends()
+        self._dirty = True
+
+    def rules(self) -> list[PortRule]:
+        return [r for rules in self._by_service.values() for r in rules]
+
+    async def sync(self) -> None:
+        """Open and close listeners to match the rules set so far (coalesced; safe to call often)."""
+        async with self._lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+            rules = self.rules()
+            owners, conflicts = resolve_frontends(rules)
+            for msg in conflicts:
+                self._warn(f"frontend conflict: {msg}")
+            for rule in rules:
+                for msg in rule.warnings:
+                    self._warn(f"{rule.service_port}: {msg}", quiet=msg == "no ready endpoints")
+            self._owners = owners
+            for fe in [f for f in self.listeners if f not in owners]:
+                self.listeners.pop(fe).close()
+                log.info("closed %s:%d/%s", fe.ip, fe.port, fe.protocol)
+            self.failed = {fe: why for fe, why in self.failed.items() if fe in owners}
+            for fe, spn in owners.items():
+                bal = self.balancers.get(spn)
+                if bal is None:  # changed under us; the next sync settles it
+                    self._dirty = True
+                    continue
+                listener = self.listeners.get(fe)
+                if listener is not None:
+                    listener.balancer = bal
+                else:
+                    await self._open(fe, spn, bal)
+            await self._release_addresses()
+            if self.failed and self._retry is None:
+                self._retry = asyncio.get_running_loop().call_later(_RETRY_BIND_SECONDS, self._retry_failed)
+
+    async def apply(self, key: Hashable, rules: list[PortRule]) -> None:
+        self.set_rules(key, rules)
+        await self.sync()
+
+    def _retry_failed(self) -> None:
+        self._retry = None
+        self._dirty = True
+        asyncio.get_running_loop().create_task(self.sync())
+
+    async def _open(self, fe: Frontend, spn: ServicePortName, bal: Balancer) -> None:
+        await self.addresses.ensure(fe.ip)
+        name = f"{spn} {fe.ip}:{fe.port}/{fe.protocol}"
+        listener: TCPFrontend | UDPFrontend
+        if fe.protocol == "UDP":
+            listener = UDPFrontend(fe.ip, fe.port, bal, name, self.udp_idle_timeout)
+        else:
+            listener = TCPFrontend(fe.ip, fe.port, bal, name)
+        try:
+            await listener.start()
+        except OSError as exc:
+            if self.failed.get(fe) != str(exc):
+                log.warning("%s: cannot listen: %s (will retry)", name, exc)
+            self.failed[fe] = str(exc)
+            return
+        self.failed.pop(fe, None)
+        self.listeners[fe] = listener
+        log.info("listening on %s", name)
+
+    async def _release_addresses(self) -> None:
+        wanted = {fe.ip for fe in self._owners}
+        for ip in list(self.addresses.added - wanted):
+            await self.addresses.remove(ip)
+
+    def _warn(self, msg: str, quiet: bool = False) -> None:
+        if msg in self._warned:
+            return
+        if len(self._warned) > 10000:
+            self._warned.clear()
+        self._warned.add(msg)
+        (log.info if quiet else log.warning)("%s", msg)
+
+    async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        async with self._lock:
+            for listener in self.listeners.values():
+                listener.close()
+            self.listeners.clear()

@@ -1,0 +1,161 @@
+"""The proxy service: NATS informers for Services and Endpoints -> rules -> data path and DNS.
+
+Every Service or Endpoints change recomputes that one Service's rules and
+applies them; after an Endpoints change is applied the proxy publishes an
+acknowledgement so a node agent can hold a terminating pod's SIGTERM until
+every proxy stopped sending it new connections:
+
+    subject  kubelite.proxy.<node>.applied          (APPLIED_ALL = kubelite.proxy.*.applied)
+    payload  {"node", "namespace", "name", "resourceVersion"}   resourceVersion of the Endpoints
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+
+from kubelite.api.core_v1 import Endpoints, Service
+from kubelite.api.scheme import ResourceInfo, resolve
+from kubelite.bus import subjects
+from kubelite.client.nats import NatsAPIClient
+from kubelite.reconcile.nats_informer import NatsInformer
+from kubelite_proxy.addresses import AddressManager
+from kubelite_proxy.dataplane import UserspaceDataplane
+from kubelite_proxy.dns_server import DNSServer
+from kubelite_proxy.rules import ServiceKey, key_of, service_rules
+
+log = logging.getLogger(__name__)
+
+APPLIED_ALL = f"{subjects.PREFIX}.proxy.*.applied"
+
+
+def applied_subject(node: str) -> str:
+    return f"{subjects.PREFIX}.proxy.{subjects.token(node)}.applied"
+
+
+class AppliedRules(msgspec.Struct):
+    node: str
+    namespace: str
+    name: str
+    resourceVersion: str
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _info(plural: str) -> ResourceInfo:
+    info = resolve(plural)
+    assert info is not None, plural
+    return info
+
+
+class _InformerView:
+    """The DNS server's read access to the informer caches."""
+
+    def __init__(self, services: NatsInformer, endpoints: NatsInformer) -> None:
+        self._services = services
+        self._endpoints = endpoints
+
+    def service(self, namespace: str, name: str) -> Service | None:
+        return self._services.get(namespace, name)
+
+    def endpoints(self, namespace: str, name: str) -> Endpoints | None:
+        return self._endpoints.get(namespace, name)
+
+
+class ProxyService:
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        node_name: str,
+        bind_address: str = "0.0.0.0",
+        dns_bind: tuple[str, int] | None = None,
+        cluster_domain: str = "cluster.local",
+        resync_seconds: float = 60,
+        addresses: AddressManager | None = None,
+        udp_idle_timeout: float = 30.0,
+        dns_upstreams: list[str] | None = None,
+    ) -> None:
+        self.nc = nc
+        self.node_name = node_name
+        self.bind_address = bind_address
+        client = NatsAPIClient(nc)
+        self.services = NatsInformer(
+            nc, client, _info("services"), subject=subjects.changes_of("services"),
+            resync_seconds=resync_seconds,
+        )  # fmt: skip
+        self.endpoints = NatsInformer(
+            nc, client, _info("endpoints"), subject=subjects.changes_of("endpoints"),
+            resync_seconds=resync_seconds,
+        )  # fmt: skip
+        self.dataplane = UserspaceDataplane(addresses or AddressManager(), udp_idle_timeout=udp_idle_timeout)
+        self.dns: DNSServer | None = None
+        if dns_bind is not None:
+            self.dns = DNSServer(
+                _InformerView(self.services, self.endpoints), domain=cluster_domain,
+                host=dns_bind[0], port=dns_bind[1], upstreams=dns_upstreams,
+            )  # fmt: skip
+        self.services.add_handler(self._on_service, lambda _old, new: self._on_service(new), self._on_service)
+        self.endpoints.add_handler(self._on_endpoints, self._on_endpoints_update, self._on_endpoints_deleted)
+        self.ready = asyncio.Event()
+
+    # -- event handlers (each runs on its informer's task) --------------------
+
+    async def _recompute(self, key: ServiceKey) -> None:
+        svc = self.services.get(key.namespace, key.name)
+        eps = self.endpoints.get(key.namespace, key.name)
+        rules = service_rules(svc, eps, node_address=self.bind_address) if svc is not None else []
+        await self.dataplane.apply(key, rules)
+
+    async def _on_service(self, svc: Service) -> None:
+        await self._recompute(key_of(svc))
+
+    async def _on_endpoints(self, eps: Endpoints) -> None:
+        await self._recompute(key_of(eps))
+        await self._ack(eps)
+
+    async def _on_endpoints_update(self, old: Endpoints, new: Endpoints) -> None:
+        if old is new:  # a periodic resync, nothing changed
+            return
+        await self._on_endpoints(new)
+
+    async def _on_endpoints_deleted(self, eps: Endpoints) -> None:
+        await self._on_endpoints(eps)
+
+    async def _ack(self, eps: Endpoints) -> None:
+        meta = eps.metadata
+        msg = AppliedRules(self.node_name, meta.namespace or "", meta.name or "", meta.resourceVersion or "")
+        try:
+            await self.nc.publish(applied_subject(self.node_name), _encoder.encode(msg))
+        except Exception as exc:  # the bus being down must not stop the data path
+            log.debug("cannot publish applied ack: %s", exc)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.dns is not None:
+            await self.dns.start()
+        tasks = [self.services.start(), self.endpoints.start()]
+        try:
+            await self.services.wait_synced()
+            await self.endpoints.wait_synced()
+            self.ready.set()
+            log.info(
+                "proxy on %s synced: %d services, %d listeners",
+                self.node_name, len(self.services.keys()), len(self.dataplane.listeners),
+            )  # fmt: skip
+            await asyncio.gather(*tasks)
+        finally:
+            await self.services.stop()
+            await self.endpoints.stop()
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await self.dataplane.close()
+            if self.dns is not None:
+                await self.dns.close()
