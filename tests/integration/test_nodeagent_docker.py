@@ -15,12 +15,14 @@ import ipaddress
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 import httpx
@@ -49,7 +51,14 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
 )
 from kubelite_nodeagent.runtime.docker import DockerRuntime
-from kubelite_nodeagent.runtime.docker_model import LABEL_NODE, network_name
+from kubelite_nodeagent.runtime.docker_model import (
+    LABEL_NODE,
+    LogDemuxer,
+    container_info,
+    network_name,
+    parse_time,
+    valid_image_reference,
+)
 from tests.conftest import eventually
 from tests.integration.conftest import APIServerProcess
 
@@ -71,6 +80,8 @@ def _docker_problem() -> str | None:
         except DockerError as exc:
             if exc.status == 404:
                 return f"image {IMAGE} missing (run scripts/build-busybox-image.sh)"
+            if exc.status == 900:  # aiodocker's "could not connect"
+                return f"no Docker daemon answers ({exc.message}); run scripts/install-docker.sh"
             return f"Docker daemon error: {exc}"
         except (TimeoutError, OSError, Exception) as exc:
             return f"no Docker daemon answers ({type(exc).__name__}: {exc}); run scripts/install-docker.sh"
@@ -82,10 +93,12 @@ def _docker_problem() -> str | None:
 
 
 DOCKER_PROBLEM = _docker_problem()
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.skipif(DOCKER_PROBLEM is not None, reason=DOCKER_PROBLEM or ""),
-]
+
+
+def needs_docker(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a test `docker` and skips it (with the reason) when Docker or the image is missing."""
+    skip = pytest.mark.skipif(DOCKER_PROBLEM is not None, reason=DOCKER_PROBLEM or "")
+    return pytest.mark.docker(skip(test))
 
 
 def _cidr() -> str:
@@ -173,9 +186,67 @@ async def _exited(rt: DockerRuntime, cid: str, timeout: float = 15.0):  # noqa: 
     return await eventually(done, timeout=timeout, message=f"container {cid[:12]} did not exit")
 
 
+# Part 0: the pure translations (no daemon needed) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "valid"),
+    [
+        ("busybox", True),
+        ("kubelite/busybox:latest", True),
+        ("registry.local:5000/team/app:v1.2-rc_3", True),
+        ("nginx@sha256:" + "a" * 64, True),
+        ("Busybox", False),
+        ("busy box", False),
+        ("busybox:", False),
+        ("", False),
+        (" busybox", False),
+    ],
+)
+def test_image_references(image: str, valid: bool) -> None:
+    assert valid_image_reference(image) is valid
+
+
+def test_docker_times_and_states_translate() -> None:
+    assert parse_time("0001-01-01T00:00:00Z") == 0.0
+    assert parse_time("2024-05-01T10:00:00.123456789Z") == pytest.approx(1714557600.123456789)
+    assert parse_time("2024-05-01T12:00:00+02:00") == 1714557600.0
+    labels = {LABEL_POD_UID: "u1", LABEL_CONTAINER_NAME: "main", LABEL_RESTART_ATTEMPT: "3"}
+    oom = container_info({
+        "Id": "c1", "Created": "2024-05-01T10:00:00Z", "Image": "sha256:abc",
+        "Config": {"Labels": labels, "Image": IMAGE},
+        "State": {"Status": "exited", "ExitCode": 137, "OOMKilled": True,
+                  "StartedAt": "2024-05-01T10:00:01Z", "FinishedAt": "2024-05-01T10:00:02Z"},
+    })  # fmt: skip
+    assert (oom.state, oom.exit_code, oom.reason, oom.attempt, oom.name) == (
+        ContainerState.EXITED, 137, "OOMKilled", 3, "main",
+    )  # fmt: skip
+    assert oom.finished_at - oom.started_at == 1.0 and oom.image_id == "docker://sha256:abc"
+    failed = container_info({"Id": "c2", "Config": {"Labels": labels}, "Created": "2024-05-01T10:00:00Z",
+                             "State": {"Status": "created", "Error": "exec: no such file"}})  # fmt: skip
+    assert (failed.state, failed.exit_code, failed.reason) == (
+        ContainerState.EXITED,
+        128,
+        "StartError",
+    )
+
+
+def test_log_demuxer_reassembles_frames_split_anywhere() -> None:
+    frames = b"".join(
+        struct.pack(">BxxxL", stream, len(payload)) + payload
+        for stream, payload in [(1, b"out line\n"), (2, b"err\n"), (1, b""), (1, b"x" * 70000)]
+    )
+    demux = LogDemuxer()
+    out: list[bytes] = []
+    for i in range(0, len(frames), 7):  # chunks that cut headers and payloads
+        out += demux.feed(frames[i : i + 7])
+    assert out == [b"out line\n", b"err\n", b"x" * 70000]
+
+
 # Part 1: DockerRuntime ----------------------------------------------------------------------
 
 
+@needs_docker
 async def test_image_pull_policies(runtime: DockerRuntime) -> None:
     info = await runtime.ensure_image(IMAGE, "Never")
     assert info.id.startswith("docker://sha256:") and info.cmd == ["/bin/sh"]
@@ -206,6 +277,7 @@ async def test_image_pull_policies(runtime: DockerRuntime) -> None:
     assert bad.value.reason == INVALID_IMAGE_NAME
 
 
+@needs_docker
 async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
     runtime: DockerRuntime, busybox: ImageInfo, tmp_path: Path
 ) -> None:
@@ -276,6 +348,7 @@ async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
         await runtime.stop_container(cid, 0)
 
 
+@needs_docker
 async def test_exit_codes_start_errors_oom_and_exit_events(
     runtime: DockerRuntime, busybox: ImageInfo
 ) -> None:
@@ -309,6 +382,7 @@ async def test_exit_codes_start_errors_oom_and_exit_events(
     assert (info.exit_code, info.reason) == (137, "OOMKilled")
 
 
+@needs_docker
 async def test_stop_sends_sigterm_then_sigkill_after_grace(
     runtime: DockerRuntime, busybox: ImageInfo
 ) -> None:
@@ -343,6 +417,7 @@ async def test_stop_sends_sigterm_then_sigkill_after_grace(
     assert await runtime.list_sandboxes() == []
 
 
+@needs_docker
 async def test_new_runtime_instance_adopts_containers_without_twins(
     runtime: DockerRuntime, busybox: ImageInfo
 ) -> None:
@@ -536,6 +611,7 @@ async def _pod_logs(
     return b"".join([c async for c in stream_logs(nc, node, request)]).decode()
 
 
+@needs_docker
 async def test_agent_runs_a_pod_with_env_configmap_and_logs(
     agent: Agent, api: httpx.AsyncClient, namespace: str, nats_client: nats.aio.client.Client
 ) -> None:
@@ -573,6 +649,7 @@ async def test_agent_runs_a_pod_with_env_configmap_and_logs(
     assert await _count_containers(agent.node, f"{LABEL_POD_UID}={uid}") == 3  # sandbox + 2
 
 
+@needs_docker
 async def test_agent_backs_off_a_crashing_container_and_reports_never_pull(
     agent: Agent, api: httpx.AsyncClient, namespace: str, nats_client: nats.aio.client.Client
 ) -> None:
@@ -616,6 +693,7 @@ async def test_agent_backs_off_a_crashing_container_and_reports_never_pull(
     )
 
 
+@needs_docker
 async def test_agent_stops_containers_within_the_grace_period_on_delete(
     agent: Agent, api: httpx.AsyncClient, namespace: str
 ) -> None:
@@ -646,6 +724,7 @@ async def test_agent_stops_containers_within_the_grace_period_on_delete(
     await eventually(removed, timeout=10, message="containers of the deleted pod are left")
 
 
+@needs_docker
 async def test_agent_killed_and_restarted_adopts_its_containers(
     agent: Agent, api: httpx.AsyncClient, namespace: str
 ) -> None:
