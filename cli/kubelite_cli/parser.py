@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verb("version", "client and server versions", _lazy("version"))
 
+    from kubelite_cli.commands.workload_verbs import add_workload_verbs  # scale, rollout, set image
+
+    add_workload_verbs(sub, common, _lazy)
+
     p = verb("up", "start a local cluster (etcd, NATS, every implemented service)",
              _lazy("cluster", "run_up"))
     p.add_argument("--data-dir", required=True)

@@ -1,0 +1,31 @@
+"""`kubelite scale --replicas N TYPE/NAME | TYPE NAME...` through the scale subresource."""
+
+from __future__ import annotations
+
+import argparse
+
+from kubelite_cli.commands.rollout import parse_targets, qualified_plural
+from kubelite_cli.errors import CLIError
+from kubelite_cli.session import Session, qualified_kind, resolve_resource
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.replicas is None or args.replicas < 0:
+        raise CLIError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
+    session = Session.from_args(args)
+    try:
+        for kind, name in parse_targets(args.targets):
+            info = resolve_resource(kind)
+            if "scale" not in info.subresources:
+                raise CLIError(f'cannot scale "{qualified_plural(info)}": no scale subresource')
+            if args.current_replicas is not None and args.current_replicas >= 0:
+                current = session.api.get(info, name, session.namespace, subresource="scale")
+                have = (current.get("spec") or {}).get("replicas")
+                if have != args.current_replicas:
+                    raise CLIError(f"Expected replicas to be {args.current_replicas}, was {have}")
+            session.api.patch(info, name, {"spec": {"replicas": args.replicas}}, session.namespace,
+                              subresource="scale")
+            print(f"{qualified_kind(info)}/{name} scaled", flush=True)
+        return 0
+    finally:
+        session.close()
