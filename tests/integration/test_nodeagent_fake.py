@@ -319,3 +319,101 @@ async def test_logs_rpc_errors_and_empty_stream(agents: Agents, api: httpx.Async
     chunks = [c async for c in stream_logs(nats_client, name, LogRequest(namespace=namespace, pod="two",
                                                                           container="app"))]
     assert chunks == []  # the fake runtime has no output
+
+
+async def test_probes_drive_ready_and_restarts(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    manifest = pod_manifest("probed", name)
+    probe = {"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 1}
+    manifest["spec"]["containers"][0]["readinessProbe"] = probe
+    manifest["spec"]["containers"][0]["livenessProbe"] = {**probe, "exec": {"command": ["alive"]}}
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+    uid = r.json()["metadata"]["uid"]
+
+    async def ready_is(value: str) -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/probed")
+        return pod if pod and (condition(pod, "Ready") or {}).get("status") == value else None
+
+    await eventually(lambda: ready_is("True"), timeout=10, message="never Ready")
+    runtime.exec_results[(uid, "app")] = 1  # both probes fail from now on
+    await eventually(lambda: ready_is("False"), timeout=10, message="failing readiness did not unready")
+
+    async def restarted() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/probed")
+        cs = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        return cs[0] if cs[0].get("restartCount", 0) >= 1 else None
+
+    cs = await eventually(restarted, timeout=10, message="failing liveness did not restart the container")
+    assert cs["lastState"]["terminated"]["exitCode"] != 0
+    del runtime.exec_results[(uid, "app")]
+    await eventually(lambda: ready_is("True"), timeout=10, message="not Ready again after probes recovered")
+
+
+async def test_init_containers_then_app_and_completion(agents: Agents, api: httpx.AsyncClient,
+                                                       namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    manifest = pod_manifest("job", name, restartPolicy="OnFailure")
+    manifest["spec"]["initContainers"] = [{"name": "first", "image": "img", "command": ["true"]},
+                                          {"name": "second", "image": "img", "command": ["true"]}]
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+
+    def app_container() -> str | None:
+        for c in runtime.containers.values():
+            if c.pod_name == "job" and c.namespace == namespace and c.name == "app" and \
+                    c.state == ContainerState.RUNNING:
+                return c.id
+        return None
+
+    cid = await eventually(app_container, timeout=10, message="app container never started")
+    inits = sorted((c for c in runtime.containers.values() if c.pod_name == "job" and c.init),
+                   key=lambda c: c.created_at)
+    assert [c.name for c in inits] == ["first", "second"]
+    assert inits[0].finished_at <= inits[1].created_at, "init containers ran in order"
+    runtime.exit_container(cid, 0)
+
+    async def succeeded() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/job")
+        return pod if pod and pod["status"].get("phase") == "Succeeded" else None
+
+    pod = await eventually(succeeded, timeout=10, message="pod did not succeed")
+    assert [s["state"]["terminated"]["reason"] for s in pod["status"]["initContainerStatuses"]] == [
+        "Completed", "Completed"]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert (condition(pod, "Initialized") or {}).get("status") == "True"
+
+
+async def test_orphan_containers_are_removed(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("stays", name))
+    assert r.status_code == 201, r.text
+    await eventually(lambda: any(c.pod_name == "stays" for c in runtime.containers.values()), timeout=10,
+                     message="pod never started")
+    await agents.stop([agent])
+    # While the agent is down a container of an unknown pod appears, and the pod is force-deleted.
+    from kubelite_nodeagent.runtime.base import ContainerSpec, PodSandboxConfig
+
+    sb = await runtime.create_sandbox(PodSandboxConfig(pod_uid="ghost", namespace=namespace, name="ghost",
+                                                       hostname="ghost"))
+    ghost = await runtime.create_container(sb, ContainerSpec(pod_uid="ghost", namespace=namespace, pod_name="ghost",
+                                                             name="g", attempt=0, image="img", argv=["x"]))
+    await runtime.start_container(ghost)
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/stays?gracePeriodSeconds=0")
+    assert r.status_code == 200, r.text
+    await agents.start("--node-name", name)
+
+    def cleaned() -> bool:
+        names = {c.pod_name for c in runtime.containers.values()}
+        return "ghost" not in names and "stays" not in names and "ghost" not in runtime.sandboxes
+
+    await eventually(cleaned, timeout=10, message="orphaned containers were not removed")

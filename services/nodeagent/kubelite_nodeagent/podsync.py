@@ -140,12 +140,16 @@ class PodSyncer:
             await self.runtime.remove_container(cid)
         st.surplus.clear()
         if pod is None:
+            if st.all_records() or st.sandbox is not None:
+                log.info("pod %s/%s (uid %s) is gone from the API: removing its containers", st.namespace,
+                         st.name, st.uid)
             await self._cleanup(st, pod=None, grace=2)
             return None
         if pod.metadata.deletionTimestamp:
             grace = pod.metadata.deletionGracePeriodSeconds
             if grace is None:
                 grace = (pod.spec.terminationGracePeriodSeconds if pod.spec else None) or 30
+            log.info("pod %s/%s: terminating (grace %ss)", pod.metadata.namespace, pod.metadata.name, grace)
             await self._cleanup(st, pod=pod, grace=grace)
             await self._confirm_deletion(pod)
             return None
@@ -349,6 +353,8 @@ class PodSyncer:
         except RuntimeError_ as exc:
             log.info("pod %s/%s container %s failed to start: %s", st.namespace, st.name, c.name, exc)
         rec.current = await self.runtime.container_status(cid) or rec.current
+        log.info("pod %s/%s: started container %s (attempt %d): %s", st.namespace, st.name, c.name, attempt,
+                 rec.current.state.value if rec.current else "?")
         if rec.running:
             for t in rec.trackers.values():
                 wake.at(t.next_run_at(rec.current.started_at))

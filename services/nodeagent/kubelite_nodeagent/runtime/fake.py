@@ -1,5 +1,8 @@
 """The fake runtime: containers go through created → running → exited without running anything.
 
+App containers run until stopped (or `exit_container()`); init containers
+complete with exit code 0 as soon as they start.
+
 Everything is in memory and O(1) per call so one process can host hundreds of
 fake nodes.  Pod IPs come from the node's pod CIDR as with a real runtime.
 Tests drive exits with `exit_container()` and exec results with `exec_results`.
@@ -87,8 +90,12 @@ class FakeRuntime:
             ip = self._free_ips.pop() if self._free_ips else next(self._hosts, "")
             host = False
         sandbox = PodSandbox(
-            id=f"fake-sandbox-{config.pod_uid}", pod_uid=config.pod_uid, namespace=config.namespace,
-            name=config.name, ip=ip, host_network=host,
+            id=f"fake-sandbox-{config.pod_uid}",
+            pod_uid=config.pod_uid,
+            namespace=config.namespace,
+            name=config.name,
+            ip=ip,
+            host_network=host,
         )
         self.sandboxes[config.pod_uid] = sandbox
         return sandbox
@@ -104,7 +111,10 @@ class FakeRuntime:
     # Images -------------------------------------------------------------
     async def ensure_image(self, image: str, pull_policy: str) -> ImageInfo:
         if not image or any(c.isspace() for c in image) or image != image.strip():
-            raise ImageError(INVALID_IMAGE_NAME, f'Failed to apply default image tag "{image}": invalid reference format')
+            raise ImageError(
+                INVALID_IMAGE_NAME,
+                f'Failed to apply default image tag "{image}": invalid reference format',
+            )
         if pull_policy == "Never" and image in self.missing_images:
             raise ImageError(
                 ERR_IMAGE_NEVER_PULL,
@@ -119,9 +129,18 @@ class FakeRuntime:
             raise ContainerStartError("CreateContainerError", "no command specified")
         cid = f"fake-{next(self._ids)}"
         self.containers[cid] = ContainerInfo(
-            id=cid, pod_uid=spec.pod_uid, namespace=spec.namespace, pod_name=spec.pod_name,
-            name=spec.name, attempt=spec.attempt, state=ContainerState.CREATED, image=spec.image,
-            image_id=spec.image_info.id, created_at=time.time(), init=spec.init, labels=dict(spec.labels),
+            id=cid,
+            pod_uid=spec.pod_uid,
+            namespace=spec.namespace,
+            pod_name=spec.pod_name,
+            name=spec.name,
+            attempt=spec.attempt,
+            state=ContainerState.CREATED,
+            image=spec.image,
+            image_id=spec.image_info.id,
+            created_at=time.time(),
+            init=spec.init,
+            labels=dict(spec.labels),
         )
         return cid
 
@@ -129,6 +148,8 @@ class FakeRuntime:
         info = self._get(container_id)
         info.state = ContainerState.RUNNING
         info.started_at = time.time()
+        if info.init:  # an init container "runs to completion" at once
+            self._exit(info, 0, "Completed", notify=True)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         info = self.containers.get(container_id)
@@ -162,7 +183,9 @@ class FakeRuntime:
     def exit_container(self, container_id: str, exit_code: int, reason: str = "") -> None:
         """Make a running container exit (as if its process ended) and notify the agent."""
         info = self._get(container_id)
-        self._exit(info, exit_code, reason or ("Completed" if exit_code == 0 else "Error"), notify=True)
+        self._exit(
+            info, exit_code, reason or ("Completed" if exit_code == 0 else "Error"), notify=True
+        )
 
     def _exit(self, info: ContainerInfo, exit_code: int, reason: str, *, notify: bool) -> None:
         info.state = ContainerState.EXITED
