@@ -59,16 +59,16 @@ class DNSServer:
         domain: str = "cluster.local",
         host: str = "127.0.0.1",
         port: int = 53,
-        upstreams: list[str] | None = None,
+        upstreams: list[tuple[str, int]] | None = None,
         forward_timeout: float = FORWARD_TIMEOUT,
     ) -> None:
         self.view = view
         self.domain = dns.name.from_text(domain)
         self.host = host
         self.port = port
-        self.upstreams = (
-            upstreams if upstreams is not None else upstreams_from_resolv_conf(exclude=(host,))
-        )
+        if upstreams is None:
+            upstreams = [(ip, 53) for ip in upstreams_from_resolv_conf(exclude=(host,))]
+        self.upstreams = upstreams
         self.forward_timeout = forward_timeout
         self._udp: Any = None
         self._tcp: asyncio.base_events.Server | None = None
@@ -85,7 +85,7 @@ class DNSServer:
             self._tcp.close()
             self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_port=True)
         log.info("DNS for %s on %s:%d (UDP, TCP); forwarding to %s", self.domain, self.host, self.port,
-                 ", ".join(self.upstreams) or "nobody")
+                 ", ".join(f"{h}:{p}" for h, p in self.upstreams) or "nobody")
 
     async def close(self) -> None:
         if self._udp is not None:
@@ -110,11 +110,11 @@ class DNSServer:
         return _to_wire(response, request, tcp)
 
     async def _forward(self, request: dns.message.Message, tcp: bool) -> dns.message.Message:
-        for upstream in self.upstreams:
+        for upstream, port in self.upstreams:
             try:
                 if tcp:
-                    return await dns.asyncquery.tcp(request, upstream, timeout=self.forward_timeout)
-                return await dns.asyncquery.udp(request, upstream, timeout=self.forward_timeout,
+                    return await dns.asyncquery.tcp(request, upstream, port=port, timeout=self.forward_timeout)
+                return await dns.asyncquery.udp(request, upstream, port=port, timeout=self.forward_timeout,
                                                 ignore_trailing=True)
             except (dns.exception.DNSException, OSError) as exc:
                 log.debug("DNS: upstream %s failed for %s: %r", upstream, request.question, exc)

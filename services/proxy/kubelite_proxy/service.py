@@ -79,7 +79,7 @@ class ProxyService:
         resync_seconds: float = 60,
         addresses: AddressManager | None = None,
         udp_idle_timeout: float = 30.0,
-        dns_upstreams: list[str] | None = None,
+        dns_upstreams: list[tuple[str, int]] | None = None,
     ) -> None:
         self.nc = nc
         self.node_name = node_name

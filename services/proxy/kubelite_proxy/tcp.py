@@ -80,12 +80,25 @@ class _Half(asyncio.Protocol):
 
 
 class _ClientSide(_Half):
-    __slots__ = ("_task", "frontend")
+    __slots__ = ("_early", "_task", "frontend")
 
     def __init__(self, frontend: TCPFrontend) -> None:
         super().__init__()
         self.frontend = frontend
         self._task: asyncio.Task[None] | None = None
+        self._early: list[bytes] = []  # bytes read before a backend was connected
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:  # uvloop may deliver a read already under way when we paused
+            self._early.append(data)
+            return
+        self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is None:
+            self.eof = True  # forwarded once the backend is connected
+            return True
+        return super().eof_received()
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -115,7 +128,13 @@ class _ClientSide(_Half):
                 return
             self.frontend.balancer.connected(client_ip, backend)
             side.peer, self.peer = self, side
-            self.transport.resume_reading()
+            if self._early:
+                transport.write(b"".join(self._early))
+                self._early.clear()
+            if self.eof:
+                transport.write_eof()
+            else:
+                self.transport.resume_reading()
             return
         log.info("%s: no backend accepted a connection from %s", self.frontend.name, client_ip)
         _reset(self.transport)
