@@ -417,3 +417,20 @@ async def test_orphan_containers_are_removed(agents: Agents, api: httpx.AsyncCli
         return "ghost" not in names and "stays" not in names and "ghost" not in runtime.sandboxes
 
     await eventually(cleaned, timeout=10, message="orphaned containers were not removed")
+
+
+async def test_events_are_recorded_when_enabled(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    await agents.start("--node-name", name, "--events")
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("evented", name))
+    assert r.status_code == 201, r.text
+
+    async def reasons() -> set[str] | None:
+        r = await api.get(f"/api/v1/namespaces/{namespace}/events")
+        assert r.status_code == 200, r.text
+        found = {(e["reason"], e["message"]) for e in r.json()["items"]
+                 if e["involvedObject"].get("name") == "evented"}
+        return found if {"Created", "Started"} <= {reason for reason, _ in found} else None
+
+    found = await eventually(reasons, timeout=10, message="no Created/Started events")
+    assert ("Started", "Started container app") in found

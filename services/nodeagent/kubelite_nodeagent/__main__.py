@@ -15,6 +15,7 @@ from typing import Any
 from kubelite.bus.connection import connect_nats
 from kubelite.client.nats import NatsAPIClient
 from kubelite.logsetup import setup_logging
+from kubelite.reconcile.recorder import EventRecorder
 from kubelite_nodeagent import nodeinfo
 from kubelite_nodeagent.agent import AgentOptions, NodeAgent
 from kubelite_nodeagent.config import AgentConfig, parse_args
@@ -54,7 +55,8 @@ async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: node
                        allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime)
     options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
-    return NodeAgent(nc, api, runtime, node, registrar, options)
+    recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
+    return NodeAgent(nc, api, runtime, node, registrar, options, recorder)
 
 
 def _runtime_version(runtime: Any) -> str:

@@ -105,6 +105,7 @@ class NodeAgent:
         node: NodeContext,
         registrar: Registrar,
         options: AgentOptions | None = None,
+        recorder: Any = None,
     ) -> None:
         self.nc = nc
         self.api = api
@@ -123,7 +124,9 @@ class NodeAgent:
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             self.pod_updated,
+            recorder,
         )
+        self.recorder = recorder
         self.logs = LogServer(self)
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -148,6 +151,8 @@ class NodeAgent:
             task.cancel()
         await asyncio.gather(*self._tasks, *(w.task for w in self.workers.values()), return_exceptions=True)
         self.logs.stop()
+        if self.recorder is not None:
+            await self.recorder.close()
 
     async def on_reconnect(self) -> None:
         await self.relist()

@@ -75,6 +75,7 @@ class AgentConfig:
     backoff_max: float = 300.0
     backoff_reset: float = 600.0
     log_level: str = "info"
+    events: bool = True  # record Kubernetes Events (Created, Started, BackOff, ...)
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -118,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-backoff-max", type=float, default=300.0, help="seconds (default 300)")
     p.add_argument("--restart-backoff-reset", type=float, default=600.0,
                    help="seconds of no crash after which back-off starts over (default 600)")
+    p.add_argument("--events", action=argparse.BooleanOptionalAction, default=None,
+                   help="record Events for pods (default: on, off with --runtime fake)")
     add_log_level_flag(p)
     return p
 
@@ -144,4 +147,5 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         status_update_frequency=a.node_status_update_frequency, resync=a.resync_period,
         backoff_base=a.restart_backoff_base, backoff_max=a.restart_backoff_max,
         backoff_reset=a.restart_backoff_reset, log_level=a.log_level,
+        events=a.events if a.events is not None else a.runtime != "fake",
     )

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -121,6 +122,7 @@ class PodSyncer:
         backoff: BackOff,
         image_backoff: BackOff,
         on_pod_updated: Callable[[Pod], None],
+        recorder: Any = None,
     ) -> None:
         self.node = node
         self.runtime = runtime
@@ -128,6 +130,11 @@ class PodSyncer:
         self.backoff = backoff
         self.image_backoff = image_backoff
         self.on_pod_updated = on_pod_updated
+        self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
+
+    def _event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
+        if self.recorder is not None:
+            self.recorder.event(pod, type_, reason, message)
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.node.root_dir, "pods", uid)
@@ -229,6 +236,7 @@ class PodSyncer:
                     failed = probes.liveness_failed(rec.trackers)
                     if failed:
                         log.info("pod %s/%s container %s: %s", st.namespace, st.name, c.name, failed)
+                        self._event(pod, "Normal", "Killing", f"Container {c.name} {failed[len('Container '):]}")
                         grace = self._probe_grace(pod, c)
                         await self.runtime.stop_container(rec.current.id, grace)
                         rec.current = await self.runtime.container_status(rec.current.id) or rec.current
@@ -265,6 +273,9 @@ class PodSyncer:
             key = f"{st.uid}/{c.name}"
             finished = rec.current.finished_at or now
             if self.backoff.in_backoff_since(key, finished, now):
+                if rec.waiting_reason != "CrashLoopBackOff":
+                    self._event(pod, "Warning", "BackOff",
+                                f"Back-off restarting failed container {c.name} in pod {pod_label(pod)}")
                 rec.waiting_reason = "CrashLoopBackOff"
                 rec.waiting_message = (f"back-off {go_duration(self.backoff.delay(key))} restarting failed "
                                        f"container={c.name} pod={pod_label(pod)}")
@@ -282,6 +293,7 @@ class PodSyncer:
             if rec.waiting_reason == ERR_IMAGE_PULL:
                 rec.waiting_reason = IMAGE_PULL_BACKOFF
                 rec.waiting_message = f'Back-off pulling image "{c.image}"'
+                self._event(pod, "Normal", "BackOff", rec.waiting_message)
             wake.at(rec.retry_at)
             return
         assert st.sandbox is not None
@@ -294,6 +306,11 @@ class PodSyncer:
             rec.waiting_reason, rec.waiting_message = exc.reason, exc.message
             rec.retry_at = now + self.image_backoff.delay(key)
             wake.at(min(rec.retry_at, now + 1))  # show ImagePullBackOff soon after ErrImagePull
+            if exc.reason == ERR_IMAGE_PULL:
+                self._event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
+                self._event(pod, "Warning", "Failed", f"Error: {exc.reason}")
+            else:
+                self._event(pod, "Warning", exc.reason, exc.message)
             return
         self.image_backoff.forget(f"image/{st.uid}/{c.name}")
         pod_dir = self.pod_dir(st.uid)
@@ -312,15 +329,17 @@ class PodSyncer:
             mounts = volumes.container_mounts(pod, c, pod_dir)
         except _VolumeError as exc:
             rec.waiting_reason = "ContainerCreating"
-            rec.waiting_message = f"MountVolume.SetUp failed: {exc}"
+            rec.waiting_message = str(exc)
             rec.retry_at = now + CONFIG_RETRY
             wake.at(rec.retry_at)
+            self._event(pod, "Warning", "FailedMount", str(exc))
             return
         except envresolve.ConfigError as exc:
             rec.waiting_reason = envresolve.CREATE_CONTAINER_CONFIG_ERROR
             rec.waiting_message = str(exc)
             rec.retry_at = now + CONFIG_RETRY
             wake.at(rec.retry_at)
+            self._event(pod, "Warning", "Failed", f"Error: {exc}")
             return
         argv = resolve_argv(envresolve.expand_list(c.command, env), envresolve.expand_list(c.args, env),
                             image_info)
@@ -338,6 +357,7 @@ class PodSyncer:
             rec.waiting_message = exc.message
             rec.retry_at = now + CONFIG_RETRY
             wake.at(rec.retry_at)
+            self._event(pod, "Warning", "Failed", f"Error: {exc.message}")
             return
         # The container now exists (labelled): a restarted agent adopts it from here on.
         if rec.current is not None:
@@ -348,10 +368,13 @@ class PodSyncer:
         rec.waiting_reason = rec.waiting_message = ""
         rec.retry_at = 0.0
         rec.trackers = probes.trackers_for(c)
+        self._event(pod, "Normal", "Created", f"Created container {c.name}")
         try:
             await self.runtime.start_container(cid)
+            self._event(pod, "Normal", "Started", f"Started container {c.name}")
         except RuntimeError_ as exc:
             log.info("pod %s/%s container %s failed to start: %s", st.namespace, st.name, c.name, exc)
+            self._event(pod, "Warning", "Failed", f"Error: {exc.message}")
         rec.current = await self.runtime.container_status(cid) or rec.current
         log.info("pod %s/%s: started container %s (attempt %d): %s", st.namespace, st.name, c.name, attempt,
                  rec.current.state.value if rec.current else "?")
@@ -375,6 +398,8 @@ class PodSyncer:
                 if t.observe(ok, time.time()):
                     log.info("pod %s/%s container %s: %s probe now %s %s", st.namespace, st.name, c.name,
                              kind, t.result.value, message)
+                if not ok:
+                    self._event(pod, "Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
                 rec.probe_message = message
             started = probes.container_started(rec.trackers, True)
             if not t.on_hold and not (kind == probes.STARTUP and t.result == probes.Result.SUCCESS) and (
@@ -442,6 +467,8 @@ class PodSyncer:
         async def stop(rec: ContainerRecord) -> None:
             assert rec.current is not None
             c = specs.get(rec.name)
+            if pod is not None:
+                self._event(pod, "Normal", "Killing", f"Stopping container {rec.name}")
             hook = c.lifecycle.preStop if c is not None and c.lifecycle is not None else None
             if hook is not None and rec.current.state == ContainerState.RUNNING:
                 await self._run_hook(hook, c, st, rec.current.id, max(deadline - time.monotonic(), 0.1))

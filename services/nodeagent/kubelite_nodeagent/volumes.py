@@ -177,10 +177,16 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
     """Create/refresh every volume of the pod on the host; ConfigError names what is missing."""
     for volume in pod.spec.volumes or [] if pod.spec else []:
         if volume.hostPath is not None:
-            ensure_host_path(volume)
+            try:
+                ensure_host_path(volume)
+            except ConfigError as exc:
+                raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
             continue
         directory = volume_dir(pod_dir, volume)
-        files = volume_files(volume, sources, binary)
+        try:
+            files = volume_files(volume, sources, binary)
+        except ConfigError as exc:
+            raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
         if files is None:
             os.makedirs(directory, exist_ok=True)  # emptyDir and unsupported kinds: an empty dir
         else:
