@@ -65,7 +65,7 @@ class ControllerManagers:
         self.procs[identity] = subprocess.Popen(
             [str(exe), "--etcd", self.etcd_url, "--nats", self.nats_url, "--identity", identity,
              "--leader-elect-lease-duration", "3s", "--leader-elect-retry-period", "1s",
-             "--resync-period", "30s", "--log-level", "debug"],
+             "--resync-period", "30s", "--log-level", "info"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

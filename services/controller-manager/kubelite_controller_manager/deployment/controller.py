@@ -96,7 +96,7 @@ class DeploymentController(Controller):
                 sel = selector_from_label_selector(d.spec.selector if d.spec else None, none_selects_nothing=True)
             except ValueError:
                 continue
-            if not sel.empty() and sel.matches(rs.metadata.labels or {}):
+            if not sel.empty and sel.matches(rs.metadata.labels or {}):
                 keys.append(key_of(d))
         return keys
 
@@ -152,7 +152,7 @@ class DeploymentController(Controller):
         except ValueError as exc:
             log.error("deployment %s: invalid selector: %s", key, exc)
             return
-        if selector.empty():
+        if selector.empty:
             self.ctx.recorder.event(d, "Warning", "SelectorOverlap",
                                           "This deployment is selecting all pods. A non-empty selector is required.")
             if (d.status.observedGeneration if d.status else None) != d.metadata.generation:
