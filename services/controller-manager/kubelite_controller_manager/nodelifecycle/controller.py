@@ -100,6 +100,7 @@ class NodeLifecycleController:
         self.zone_states: dict[str, ZoneState] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.pending: dict[str, dict[str, None]] = {}  # zone -> node names waiting for a NoExecute taint
+        self.passes = 0  # completed monitor passes (tests and metrics watch it)
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()  # one pass at a time (monitor vs tainter)
 
@@ -157,6 +158,7 @@ class NodeLifecycleController:
         for node in current.values():
             zones.setdefault(health.zone_of(node), []).append(health.ready_status(node))
         await self._handle_disruption(zones, current, now)
+        self.passes += 1
 
     async def _check_node(self, node: Node, now: float) -> Node:
         name = node.metadata.name or ""
