@@ -9,20 +9,24 @@ bridge, cgroups), also when it fails.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from kubelite.client.logs import LogRequest, stream_logs
 from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
@@ -239,12 +243,12 @@ async def test_memory_hog_is_oomkilled_and_cpu_quota_is_set(runtime: ProcessRunt
 
 async def test_pods_bind_the_same_port_and_reach_each_other_by_ip(runtime: ProcessRuntime) -> None:
     server = [PY, "-c", (
-        "import http.server, socket\n"
+        "import http.server, socket, socketserver  # not HTTPServer: it resolves its own name\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    def do_GET(self):\n"
         "        self.send_response(200); self.end_headers()\n"
         "        self.wfile.write(socket.gethostname().encode())\n"
-        "http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()\n"
+        "socketserver.TCPServer(('0.0.0.0', 8080), H).serve_forever()\n"
     )]  # fmt: skip
     fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())"
     a, b = await _sandbox(runtime, "pod-a"), await _sandbox(runtime, "pod-b")
@@ -380,3 +384,354 @@ async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: 
     assert result["log"].startswith("bar pid=") and "pid=1\n" not in result["log"]
     assert result["running"] == "running"
     assert result["exit"] == ["exited", 0]  # the trap ran: SIGTERM reached the process group
+
+
+# ---- part 2: the real node agent with --runtime process ----------------------------------
+
+
+class AgentProcess:
+    """A `kubelite-nodeagent --runtime process` subprocess for one node."""
+
+    def __init__(self, node: str, root_dir: Path, pod_cidr: str, nats_url: str, log_path: Path):
+        self.node, self.root_dir, self.pod_cidr = node, root_dir, pod_cidr
+        self.nats_url, self.log_path = nats_url, log_path
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = Path(sys.executable).with_name("kubelite-nodeagent")
+        argv = [
+            str(exe), "--nats", self.nats_url, "--node-name", self.node, "--runtime", "process",
+            "--root-dir", str(self.root_dir), "--pod-cidr", self.pod_cidr,
+            "--node-status-update-frequency", "2", "--resync-period", "5",
+            "--restart-backoff-base", "1", "--restart-backoff-max", "4",
+            "--log-level", "debug",
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: the containers keep running."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def log_tail(self) -> str:
+        try:
+            return "".join(self.log_path.read_text().splitlines(keepends=True)[-40:])
+        except OSError:
+            return ""
+
+    async def destroy(self) -> None:
+        """Kill the agent and remove every container, netns, veth, the bridge and cgroups."""
+        self.kill()
+        config = RuntimeConfig(
+            node_name=self.node, root_dir=str(self.root_dir), pod_cidr=self.pod_cidr, node_ip=""
+        )
+        rt = ProcessRuntime(config)
+        await rt.destroy_everything()
+
+
+@pytest.fixture
+async def agent(
+    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
+) -> AsyncIterator[AgentProcess]:
+    node = f"pn-{uuid.uuid4().hex[:8]}"
+    proc = AgentProcess(node, tmp_path / "agent", _cidr(), nats_url, tmp_path / "agent.log")
+    proc.start()
+    try:
+        await _wait_node_ready(api, proc)
+        yield proc
+    finally:
+        await proc.destroy()
+        await api.delete(f"/api/v1/nodes/{node}")
+        assert _leftovers(node) == [], f"left behind after the test: {_leftovers(node)}"
+
+
+async def _wait_node_ready(api: httpx.AsyncClient, agent: AgentProcess) -> None:
+    async def ready() -> bool:
+        assert agent.popen is not None and agent.popen.poll() is None, (
+            f"agent exited:\n{agent.log_tail()}"
+        )
+        r = await api.get(f"/api/v1/nodes/{agent.node}")
+        if r.status_code != 200:
+            return False
+        conditions = (r.json().get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    await eventually(ready, timeout=30, message=f"node {agent.node} never became Ready")
+
+
+def _pod(name: str, node: str, containers: list[dict], **spec: object) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"nodeName": node, "containers": containers, **spec},
+    }
+
+
+async def _create(api: httpx.AsyncClient, namespace: str, plural: str, body: dict) -> dict:
+    group = "/api/v1"
+    r = await api.post(f"{group}/namespaces/{namespace}/{plural}", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _get_pod(api: httpx.AsyncClient, namespace: str, name: str) -> dict | None:
+    r = await api.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _wait_pod(
+    api: httpx.AsyncClient,
+    namespace: str,
+    name: str,
+    predicate: Callable[[dict], bool],
+    agent: AgentProcess,
+    what: str,
+    timeout: float = 30,  # noqa: ASYNC109
+) -> dict:
+    last: list[dict] = []
+
+    async def check() -> dict | None:
+        pod = await _get_pod(api, namespace, name)
+        if pod is not None:
+            last[:] = [pod.get("status", {})]
+            if predicate(pod):
+                return pod
+        return None
+
+    try:
+        return await eventually(check, timeout=timeout, interval=0.2, message=what)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\nlast status: {last}\nagent log:\n{agent.log_tail()}"
+        ) from None
+
+
+def _running(pod: dict) -> bool:
+    return pod.get("status", {}).get("phase") == "Running" and bool(pod["status"].get("podIP"))
+
+
+def _container_status(pod: dict, name: str) -> dict:
+    for cs in pod.get("status", {}).get("containerStatuses") or []:
+        if cs["name"] == name:
+            return cs
+    return {}
+
+
+async def _pod_logs(nc: object, agent: AgentProcess, namespace: str, pod: str, **kw: object) -> str:
+    request = LogRequest(namespace=namespace, pod=pod, **kw)  # type: ignore[arg-type]
+    chunks = [c async for c in stream_logs(nc, agent.node, request)]
+    return b"".join(chunks).decode()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Host pids whose command line contains `marker`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+async def test_agent_runs_pod_with_env_configmap_secret_and_logs(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, nats_client: object
+) -> None:
+    await _create(api, namespace, "configmaps", {
+        "metadata": {"name": "settings"}, "data": {"greeting": "hello-from-cm", "MODE": "fast"},
+    })  # fmt: skip
+    await _create(api, namespace, "secrets", {
+        "metadata": {"name": "creds"}, "stringData": {"password": "s3cr3t"},
+    })  # fmt: skip
+    # ($$$$: Kubernetes expands $(VAR) in commands and turns $$ into $)
+    script = (
+        "echo env=$GREETING/$MODE/$POD_NAME; cat /etc/settings/greeting; echo; "
+        "cat /etc/creds/password; echo; echo host=$(hostname) pid=$$$$; sleep 3600"
+    )
+    await _create(api, namespace, "pods", _pod("web", agent.node, [{
+        "name": "main", "image": "host", "command": ["sh", "-c", script],
+        "env": [
+            {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": ""}],
+        "volumeMounts": [
+            {"name": "settings", "mountPath": "/etc/settings"},
+            {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
+        ],
+    }], volumes=[
+        {"name": "settings", "configMap": {"name": "settings"}},
+        {"name": "creds", "secret": {"secretName": "creds"}},
+    ]))  # fmt: skip
+    pod = await _wait_pod(api, namespace, "web", _running, agent, "pod never Running")
+    ip = pod["status"]["podIP"]
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(agent.pod_cidr), ip
+
+    expected = "env=hello-from-cm/fast/web\nhello-from-cm\ns3cr3t\nhost=web pid=1\n"
+
+    async def logged() -> bool:
+        text = await _pod_logs(nats_client, agent, namespace, "web")
+        assert text == expected, text
+        return True
+
+    await eventually(logged, timeout=15, message="the pod's log never showed its output")
+    stamped = await _pod_logs(nats_client, agent, namespace, "web", tailLines=1, timestamps=True)
+    assert stamped.endswith(" host=web pid=1\n") and stamped.count("\n") == 1, stamped
+
+
+async def test_agent_backs_off_a_crashing_container(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, nats_client: object
+) -> None:
+    await _create(api, namespace, "pods", _pod("crash", agent.node, [{
+        "name": "c", "image": "host", "args": ["sh", "-c", "echo attempt; exit 3"],
+    }]))  # fmt: skip
+
+    def crash_looping(pod: dict) -> bool:
+        cs = _container_status(pod, "c")
+        waiting = cs.get("state", {}).get("waiting") or {}
+        return cs.get("restartCount", 0) >= 2 and waiting.get("reason") == "CrashLoopBackOff"
+
+    pod = await _wait_pod(
+        api, namespace, "crash", crash_looping, agent, "no CrashLoopBackOff", timeout=60
+    )
+    last = _container_status(pod, "c")["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (3, "Error")
+    assert await _pod_logs(nats_client, agent, namespace, "crash", previous=True) == "attempt\n"
+
+
+async def test_agent_deletion_sends_sigterm_and_waits_for_the_grace_period(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, tmp_path: Path
+) -> None:
+    marker = f"stubborn-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "signals"
+    out.mkdir()
+    script = f"trap 'echo got TERM >> /out/signals' TERM; while :; do sleep 0.2; done # {marker}"
+    grace = 4
+    await _create(api, namespace, "pods", _pod("stubborn", agent.node, [{
+        "name": "c", "image": "host", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+    }], terminationGracePeriodSeconds=grace,
+        volumes=[{"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}],
+    ))  # fmt: skip
+    await _wait_pod(api, namespace, "stubborn", _running, agent, "pod never Running")
+    assert len(_processes_with(marker)) == 1
+
+    started = time.monotonic()
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/stubborn")
+    assert r.status_code == 200, r.text
+
+    async def gone() -> bool:
+        return await _get_pod(api, namespace, "stubborn") is None
+
+    await eventually(gone, timeout=grace + 20, message="pod not removed after its grace period")
+    elapsed = time.monotonic() - started
+    assert elapsed >= grace - 0.5, f"removed after {elapsed:.1f}s, before the {grace}s grace period"
+    assert (out / "signals").read_text() == "got TERM\n"
+    assert _processes_with(marker) == [], "the container survived its deletion"
+
+
+async def test_agent_two_pods_bind_one_port_and_reach_each_other(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, nats_client: object
+) -> None:
+    server = (
+        "import http.server, socket, socketserver  # not HTTPServer: it resolves its own name\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers()\n"
+        "        self.wfile.write(socket.gethostname().encode())\n"
+        "socketserver.TCPServer(('0.0.0.0', 8080), H).serve_forever()\n"
+    )
+    for name in ("srv-a", "srv-b"):
+        await _create(api, namespace, "pods", _pod(name, agent.node, [{
+            "name": "web", "image": "host", "command": [PY, "-c", server],
+            "ports": [{"containerPort": 8080}],
+        }]))  # fmt: skip
+    ips = {}
+    for name in ("srv-a", "srv-b"):
+        pod = await _wait_pod(api, namespace, name, _running, agent, f"{name} never Running")
+        ips[name] = pod["status"]["podIP"]
+    assert ips["srv-a"] != ips["srv-b"]
+    fetch = (
+        "import sys, time, urllib.request\n"
+        "for url in sys.argv[1:]:\n"
+        "    for _ in range(50):\n"
+        "        try:\n"
+        "            print(urllib.request.urlopen(url, timeout=2).read().decode()); break\n"
+        "        except OSError as exc: error = exc; time.sleep(0.2)\n"
+        "    else: print('unreachable', url, error)\n"
+        "time.sleep(3600)\n"
+    )
+    urls = [f"http://{ips['srv-a']}:8080/", f"http://{ips['srv-b']}:8080/"]
+    await _create(api, namespace, "pods", _pod("client", agent.node, [{
+        "name": "c", "image": "host", "command": [PY, "-u", "-c", fetch, *urls],
+    }]))  # fmt: skip
+    await _wait_pod(api, namespace, "client", _running, agent, "client never Running")
+
+    async def fetched() -> bool:
+        text = await _pod_logs(nats_client, agent, namespace, "client")
+        assert text == "srv-a\nsrv-b\n", text
+        return True
+
+    await eventually(fetched, timeout=30, message="client pod could not reach both servers")
+    for name in ("srv-a", "srv-b"):  # both still serving: no port conflict killed one
+        pod = await _get_pod(api, namespace, name)
+        assert pod is not None and _container_status(pod, "web")["restartCount"] == 0
+
+
+async def test_agent_reports_oomkilled(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str
+) -> None:
+    hog = "x = []\nwhile True: x.append(bytearray(1 << 20))"
+    await _create(api, namespace, "pods", _pod("hog", agent.node, [{
+        "name": "hog", "image": "host", "command": [PY, "-c", hog],
+        "resources": {"limits": {"memory": "48Mi"}},
+    }], restartPolicy="Never"))  # fmt: skip
+
+    def terminated(pod: dict) -> bool:
+        return bool(_container_status(pod, "hog").get("state", {}).get("terminated"))
+
+    pod = await _wait_pod(api, namespace, "hog", terminated, agent, "hog never ended", timeout=60)
+    state = _container_status(pod, "hog")["state"]["terminated"]
+    assert (state["reason"], state["exitCode"]) == ("OOMKilled", 137)
+    assert pod["status"]["phase"] == "Failed"
+
+
+async def test_agent_killed_and_restarted_adopts_running_pods(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str
+) -> None:
+    marker = f"adopt-{uuid.uuid4().hex[:8]}"
+    await _create(api, namespace, "pods", _pod("keeper", agent.node, [{
+        "name": "c", "image": "host", "command": ["sh", "-c", f"while :; do sleep 1; done # {marker}"],
+    }]))  # fmt: skip
+    pod = await _wait_pod(api, namespace, "keeper", _running, agent, "pod never Running")
+    before = _container_status(pod, "c")
+    ip_before = pod["status"]["podIP"]
+    pids = _processes_with(marker)
+    assert len(pids) == 1
+
+    agent.kill()
+    agent.start()
+    await _wait_node_ready(api, agent)
+    # A pod created after the restart running proves the new agent has synced its pods.
+    await _create(api, namespace, "pods", _pod("after", agent.node, [{
+        "name": "c", "image": "host", "command": ["sleep", "3600"],
+    }]))  # fmt: skip
+    await _wait_pod(api, namespace, "after", _running, agent, "new agent runs no pods")
+
+    pod = await _wait_pod(api, namespace, "keeper", _running, agent, "adopted pod not Running")
+    after = _container_status(pod, "c")
+    assert after["restartCount"] == 0, after
+    assert after["state"]["running"]["startedAt"] == before["state"]["running"]["startedAt"]
+    assert _processes_with(marker) == pids, "the container was started again (a twin)"
+    assert pod["status"]["podIP"] == ip_before

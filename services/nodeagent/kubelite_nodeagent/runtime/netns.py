@@ -199,11 +199,10 @@ class PodNetwork:
             # Docker sets the FORWARD policy to DROP; pods must reach other pods and nodes.
             ["filter", "FORWARD", "-i", self.bridge, "-j", "ACCEPT", *comment],
             ["filter", "FORWARD", "-o", self.bridge, "-j", "ACCEPT", *comment],
-            # Pods reaching beyond the node's pod networks appear as the node.
-            [
-                "nat", "POSTROUTING", "-s", self.pod_cidr, "!", "-o", self.bridge,
-                "!", "-d", "10.0.0.0/8", "-j", "MASQUERADE", *comment,
-            ],
+            # Pods reaching anything but a pod bridge of this machine (the host's DNS server,
+            # the outside world, other machines) appear as the node.
+            ["nat", "POSTROUTING", "-s", self.pod_cidr, "!", "-o", "kl-+", "-j", "MASQUERADE",
+             *comment],
         ]  # fmt: skip
 
     async def _iptables(self, *, add: bool) -> None:

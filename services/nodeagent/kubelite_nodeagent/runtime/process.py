@@ -239,6 +239,8 @@ class ProcessRuntime:
             cgroup=cgroup.to_record() if cgroup is not None else {},
         )
         pod_dir = (sandbox_record.pod_dir if sandbox_record else "") or str(cdir.parent.parent)
+        if not spec.working_dir and not rootfs:
+            Path(pod_dir).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - default cwd
         netns = sandbox_record.netns if sandbox_record and self.namespaces else ""
         launch = {
             "argv": spec.argv,

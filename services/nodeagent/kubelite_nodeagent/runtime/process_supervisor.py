@@ -110,6 +110,10 @@ def write_json(path: str, data: dict) -> None:
 # ---- the container side (after fork) ----------------------------------------------------
 
 
+class StartError(Exception):
+    """Why the container could not be started, worded as the message the user sees."""
+
+
 def _prepare_mounts(spec: dict) -> None:
     """Private mount namespace: fresh /proc, volumes at their mountPath, then the rootfs."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
@@ -161,17 +165,27 @@ def _container_child(spec: dict, sync_r: int, err_w: int, out_w: int, errout_w: 
         env = dict(spec.get("env", {}))
         env.setdefault("PATH", DEFAULT_PATH)
         cwd = spec.get("cwd") or "/"
-        os.chdir(cwd)
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            raise StartError(
+                f'chdir to cwd ("{cwd}") set in the container failed: {exc.strerror}'
+            ) from None
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_w, 1)
         os.dup2(errout_w, 2)
         argv = spec["argv"]
-        os.execvpe(argv[0], argv, env)
+        try:
+            os.execvpe(argv[0], argv, env)
+        except FileNotFoundError:
+            raise StartError(f'exec: "{argv[0]}": executable file not found in $PATH') from None
+        except PermissionError:
+            raise StartError(f'exec: "{argv[0]}": permission denied') from None
     except BaseException as exc:  # report why the exec did not happen
-        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
-        if isinstance(exc, FileNotFoundError) and spec.get("argv"):
-            message = f'exec: "{spec["argv"][0]}": executable file not found in $PATH'
+        message = (
+            str(exc) if isinstance(exc, (StartError, OSError)) else f"{type(exc).__name__}: {exc}"
+        )
         try:
             os.write(err_w, message.encode()[:4000])
         finally:
