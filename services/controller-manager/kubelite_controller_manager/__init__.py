@@ -1,3 +1,3 @@
-"""kubelite_controller_manager: ReplicaSet and Deployment controllers (more join via app.CONTROLLERS)."""
+"""kubelite_controller_manager: the reconcile loops (ReplicaSet, Deployment; more join via app.CONTROLLERS)."""
 
-IMPLEMENTED = False  # set True once the process runs end to end (see `kubelite up`)
+IMPLEMENTED = True  # `kubelite up` starts it (see kubelite_cli.cluster.services)
