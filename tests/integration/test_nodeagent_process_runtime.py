@@ -31,6 +31,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
     ContainerState,
+    ImageError,
     LogOptions,
     Mount,
     PodSandbox,
@@ -312,6 +313,47 @@ async def test_new_runtime_instance_adopts_running_and_exited_containers(
         assert other.ip != sandbox.ip
     finally:
         await again.close()
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="needs a static busybox")
+async def test_image_naming_a_directory_is_the_containers_root_filesystem(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    rootfs = tmp_path / "rootfs"
+    for d in ("bin", "dev", "etc", "proc", "tmp"):
+        (rootfs / d).mkdir(parents=True)
+    shutil.copy(shutil.which("busybox") or "", rootfs / "bin" / "busybox")
+    for applet in ("sh", "ls", "cat", "hostname", "sleep"):
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    (rootfs / "etc" / "marker").write_text("inside the rootfs")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "file").write_text("from a volume")
+
+    info = await runtime.ensure_image(str(rootfs), "Never")
+    assert info.id == f"rootfs://{rootfs}"
+    sandbox = await _sandbox(runtime, "chrooted")
+    spec = _spec(
+        sandbox,
+        "c",
+        ["sh", "-c", "cat /etc/marker; echo; cat /data/file; echo; ls /; ls /work 2>&1 | head -c 0; "
+                     "[ -e /work ] || echo no-host-fs; sleep 60"],
+        mounts=[Mount(str(data), "/data")],
+    )  # fmt: skip
+    spec.image = str(rootfs)
+    cid = await _run(runtime, sandbox, spec)
+
+    async def logged() -> str:
+        text = await _logs(runtime, cid)
+        assert text.startswith("inside the rootfs\nfrom a volume\n") and "no-host-fs" in text, text
+        return text
+
+    text = await eventually(logged, message="chrooted container output missing")
+    assert set(text.split("\n")[2:-2]) == {"bin", "data", "dev", "etc", "proc", "tmp"}
+
+    with pytest.raises(ImageError) as missing:
+        await runtime.ensure_image(str(tmp_path / "nope"), "Never")
+    assert missing.value.reason == "ErrImageNeverPull"
 
 
 NON_ROOT_SCRIPT = """

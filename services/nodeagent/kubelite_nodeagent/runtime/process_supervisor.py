@@ -32,6 +32,7 @@ import select
 import signal
 import sys
 import time
+import warnings  # noqa: F401 - os.execvpe imports it lazily, which fails after chroot
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
