@@ -341,3 +341,60 @@ async def test_scaling_mid_rollout_is_proportional(
     # max size 13 -> 23: old 8*23/13 = 14.2 -> 14, new 5*23/13 = 8.8 -> 9 (sum 23, nothing left over)
     await eventually(lambda: sizes() == [9, 14], timeout=30,
                      message=f"proportionally scaled to old 14 + new 9, got {sizes()}")
+
+
+class Processes:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *argv: str) -> None:
+        exe = Path(sys.executable).with_name(argv[0])
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs.append((name, subprocess.Popen([str(exe), *argv[1:]], stdout=log, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL,
+                                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})))
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {n}\n" + "".join((self.log_dir / f"{n}.log").read_text().splitlines(True)[-15:])
+                         for n, _ in self.procs)
+
+    def stop(self) -> None:
+        for _, p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for _, p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+async def test_end_to_end_with_scheduler_and_fake_node_agent(
+        cm: ControllerManagers, observer: Observer, api: Any, namespace: str, etcd_url: str, nats_url: str,
+        tmp_path: Path) -> None:
+    """No fake kubelet: the real scheduler binds and the node agent's fake runtime runs the pods.
+    The pods select this test's node by label, so other tests' nodes never get them."""
+    label = namespace
+    node = f"e2e-{namespace}"
+    procs = Processes(tmp_path)
+    procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd_url, "--nats", nats_url,
+                "--leader-elect-lease-duration", "3", "--log-level", "info")
+    procs.start("nodeagent", "kubelite-nodeagent", "--nats", nats_url, "--node-name", node, "--runtime", "fake",
+                "--root-dir", str(tmp_path / "node"), "--node-labels", f"e2e={label}",
+                "--node-status-update-frequency", "1s", "--log-level", "info")
+    try:
+        manifest = deployment_manifest("e2e", 3, "nginx:1", surge=1, unavailable=0)
+        manifest["spec"]["template"]["spec"]["nodeSelector"] = {"e2e": label}
+        await create(api, namespace, "deployments", manifest)
+        await eventually(lambda: complete(observer, namespace, "e2e", "nginx:1", 3), timeout=60,
+                         message=f"3 available on the fake node\n{procs.tails()}")
+        assert {p.spec.nodeName for p in observer.active_pods({"app": "e2e"})} == {node}
+        observer.checks.append(rollout_invariants(namespace, "e2e", 3, 1, 0))
+        await set_image(api, namespace, "e2e", "nginx:2")
+        await eventually(lambda: complete(observer, namespace, "e2e", "nginx:2", 3), timeout=60,
+                         message=f"rolled to nginx:2\n{procs.tails()}")
+        assert observer.failures == []
+    finally:
+        procs.stop()

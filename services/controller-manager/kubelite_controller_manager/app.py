@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd", default=Options.etcd, help="etcd URL (read: informers, leader lease)")
     p.add_argument("--nats", default=Options.nats, help="NATS URL (writes go to the apiserver over NATS)")
     p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True,
-                   help="elect a leader among replicas before acting (default true)")
+                   help="elect a leader among replicas before acting (default true; --leader-elect=false)")
+    p.add_argument("--no-leader-elect", dest="leader_elect", action="store_false",
+                   help="act at once, without leader election (one replica only!)")
     p.add_argument("--leader-elect-lease-duration", type=parse_duration, default="15s",
                    help="how long a standby waits before taking over (default 15s)")
     p.add_argument("--leader-elect-retry-period", type=parse_duration, default="2s",
