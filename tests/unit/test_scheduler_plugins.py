@@ -197,8 +197,8 @@ def test_least_allocated_and_balanced_allocation_values() -> None:
     node = cache_with(make_node("a", cpu="1000m", memory="1000")).nodes["a"]
     pod = pod_info(make_pod("p", cpu="500m", memory="250"))
     state = plugins.prepare(pod, SchedulerCache())
-    assert plugins.least_allocated(pod, node, state) == (50 + 75) // 2
-    assert plugins.balanced_allocation(pod, node, state) == int((1 - abs(0.5 - 0.25) / 2) * 100)
+    assert plugins.least_allocated(pod, [node], state) == [(50 + 75) // 2]
+    assert plugins.balanced_allocation(pod, [node], state) == [int((1 - abs(0.5 - 0.25) / 2) * 100)]
 
 
 def test_spread_same_owner() -> None:
@@ -215,7 +215,8 @@ def test_preferred_node_affinity_wins() -> None:
         {"weight": 50, "preference": {"matchExpressions": [{"key": "fast", "operator": "Exists"}]}}]}}
     result = Algorithm(cache).schedule(pod_info(make_pod("p", affinity=affinity)))
     assert result.node == "b"
-    assert result.scores["b"]["preferred_node_affinity"] == 200 and result.scores["a"]["preferred_node_affinity"] == 0
+    by_node = dict(zip(result.scored, result.scores["preferred_node_affinity"], strict=True))
+    assert by_node == {"a": 0, "b": 200}
 
 
 def test_preferred_pod_anti_affinity() -> None:
@@ -256,10 +257,16 @@ def test_assume_makes_the_next_decision_see_the_capacity() -> None:
     cache.assume(first, node)
     cache.set_bound_pod(pod_info(make_pod("p1", cpu="800m", node=node)))
     assert cache.nodes[node].requested_cpu == 800 and first.key not in cache.assumed
+    assert cache.confirm(first.key, first.uid, node) is False  # already confirmed
     cache.forget(first.key)  # a confirmed pod is not forgotten
     assert cache.nodes[node].requested_cpu == 800
     cache.remove_pod(first.key)
     assert cache.nodes[node].requested_cpu == 0
+    # confirm without recomputing: same pod (uid), same node
+    cache.assume(first, node)
+    assert cache.confirm(first.key, "other-uid", node) is False
+    assert cache.confirm(first.key, first.uid, node) is True
+    assert first.key not in cache.assumed and cache.nodes[node].requested_cpu == 800
 
 
 # -- sampling -----------------------------------------------------------------------
@@ -279,4 +286,4 @@ def test_sampling_rotates_over_the_cluster() -> None:
     r1 = algo.schedule(pod_info(make_pod("p")))
     r2 = algo.schedule(pod_info(make_pod("q")))
     assert r1.evaluated == r2.evaluated == 100
-    assert set(r1.totals).isdisjoint(r2.totals)
+    assert len(r1.scored) == 100 and set(r1.scored).isdisjoint(r2.scored)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.nodeinfo import NodeInfo
-from kubelite_scheduler.plugins import FILTERS, SCORES, normalize, prepare
+from kubelite_scheduler.plugins import FILTERS, SCORES, CycleState, normalize, prepare
 from kubelite_scheduler.podinfo import PodInfo
 
 # Kubernetes' minFeasibleNodesToFind and minFeasibleNodesPercentageToFind.
@@ -55,8 +55,11 @@ class Result:
     feasible: int  # fitting nodes found (the search stops at enough)
     evaluated: int  # nodes the filters looked at
     rejected: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> reasons
-    scores: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> rule -> weighted score
-    totals: dict[str, int] = field(default_factory=dict)
+    # The feasible nodes scored, and column-wise (aligned with `scored`) each rule's
+    # weighted score and the totals: cheap to build and to encode for hundreds of nodes.
+    scored: list[str] = field(default_factory=list)
+    scores: dict[str, list[int]] = field(default_factory=dict)  # rule -> weighted score per scored node
+    totals: list[int] = field(default_factory=list)
     message: str = ""  # why unschedulable
 
 
@@ -105,37 +108,24 @@ class Algorithm:
             return result
         if len(feasible) == 1:
             result.node = feasible[0].name
-            result.totals = {result.node: 0}
             return result
         self._score(pod, state, feasible, result)
         return result
 
-    def _score(self, pod: PodInfo, state, feasible: list[NodeInfo], result: Result) -> None:
+    def _score(self, pod: PodInfo, state: CycleState, feasible: list[NodeInfo], result: Result) -> None:
         cache = self.cache
         totals = [0] * len(feasible)
-        per_rule: list[tuple[str, list[int]]] = []
         for score in SCORES:
             if not score.relevant(pod, cache, state):
                 continue
-            fn = score.fn
-            raw = [fn(pod, node, state) for node in feasible]
-            weighted = [v * score.weight for v in normalize(score.normalize, raw)]
-            per_rule.append((score.name, weighted))
-            for i, v in enumerate(weighted):
-                totals[i] += v
-        # Highest total wins; ties broken uniformly at random (reservoir sampling, as selectHost).
-        best_i, best, ties = 0, totals[0], 1
-        for i in range(1, len(totals)):
-            t = totals[i]
-            if t > best:
-                best_i, best, ties = i, t, 1
-            elif t == best:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    best_i = i
-        result.node = feasible[best_i].name
-        names = [node.name for node in feasible]
-        result.totals = dict(zip(names, totals, strict=True))
-        result.scores = {
-            name: {rule: values[i] for rule, values in per_rule} for i, name in enumerate(names)
-        }
+            weight = score.weight
+            weighted = [v * weight for v in normalize(score.normalize, score.fn(pod, feasible, state))]
+            result.scores[score.name] = weighted
+            totals = [t + v for t, v in zip(totals, weighted, strict=True)]
+        # Highest total wins; ties are broken uniformly at random (as selectHost).
+        best = max(totals)
+        best_at = [i for i, t in enumerate(totals) if t == best]
+        chosen = best_at[0] if len(best_at) == 1 else self.rng.choice(best_at)
+        result.node = feasible[chosen].name
+        result.scored = [node.name for node in feasible]
+        result.totals = totals

@@ -23,6 +23,7 @@ class SchedulerCache:
         # Pods whose required anti-affinity must be honoured by every newcomer (symmetry).
         self.pods_with_required_anti_affinity: dict[str, PodInfo] = {}
         self.pods_with_affinity: dict[str, PodInfo] = {}
+        self.soft_tainted_nodes = 0  # nodes with a PreferNoSchedule taint (else that score is skipped)
         self.generation = 0  # bumped on every change that may make a pod schedulable
 
     # -- nodes ----------------------------------------------------------------
@@ -33,7 +34,11 @@ class SchedulerCache:
             info = self.nodes[name] = NodeInfo(name)
         if info.node is None:
             self.node_list.append(info)
+        elif info.soft_taints:
+            self.soft_tainted_nodes -= 1
         info.set_node(node)
+        if info.soft_taints:
+            self.soft_tainted_nodes += 1
         self.generation += 1
 
     def remove_node(self, name: str) -> None:
@@ -41,6 +46,8 @@ class SchedulerCache:
         if info is None or info.node is None:
             return
         self.node_list.remove(info)
+        if info.soft_taints:
+            self.soft_tainted_nodes -= 1
         if info.pods:
             info.node = None  # keep the pods' accounting until they go too
         else:
@@ -83,6 +90,19 @@ class SchedulerCache:
         if p.node_name and not p.terminal:
             self._place(p, p.node_name)
         self.generation += 1
+
+    def confirm(self, key: str, uid: str, node_name: str) -> bool:
+        """The watch shows an assumed pod bound where we assumed it: keep the entry
+        (its requests are already counted) instead of recomputing it. False when
+        the observed pod is not the assumed one (then call set_bound_pod)."""
+        if key not in self.assumed or self._pod_node.get(key) != node_name:
+            return False
+        p = self.nodes[node_name].pods.get(key)
+        if p is None or p.uid != uid:
+            return False
+        p.node_name = node_name
+        self.assumed.discard(key)
+        return True
 
     def remove_pod(self, key: str) -> None:
         self.assumed.discard(key)

@@ -24,9 +24,13 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
                            enough fitting nodes were found: percentageOfNodesToScore).
       feasible             nodes that passed every filter.
       rejected             node -> the reasons of the first filter that rejected it.
-      scores               node -> rule name -> weighted, normalised score (0..100 x weight),
-                           for every feasible node scored.
-      totals               node -> sum of its scores; the highest won, ties at random.
+      scored               the feasible nodes that were scored (none when only one fit),
+                           in the order of the columns below.
+      scores               rule name -> each scored node's weighted, normalised score
+                           (0..100 x the rule's weight), aligned with `scored`.
+      totals               each scored node's sum of scores, aligned with `scored`; the
+                           highest won, ties broken at random.
+    Rules skipped for this pod (e.g. node affinity for a pod without any) are absent.
     """
 
     namespace: str
@@ -41,8 +45,9 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     evaluated: int = 0
     feasible: int = 0
     rejected: dict[str, list[str]] = msgspec.field(default_factory=dict)
-    scores: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
-    totals: dict[str, int] = msgspec.field(default_factory=dict)
+    scored: list[str] = msgspec.field(default_factory=list)
+    scores: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    totals: list[int] = msgspec.field(default_factory=list)
 
 
 def decision_of(namespace: str, pod: str, uid: str, scheduler: str, now: str, r: Result) -> Decision:
@@ -51,5 +56,5 @@ def decision_of(namespace: str, pod: str, uid: str, scheduler: str, now: str, r:
         result="Scheduled" if r.node else "Unschedulable",
         node=r.node or "", message=r.message, nodes=r.num_nodes, evaluated=r.evaluated,
         feasible=r.feasible, rejected={n: list(v) for n, v in r.rejected.items()},
-        scores=r.scores, totals=r.totals,
+        scored=r.scored, scores=r.scores, totals=r.totals,
     )

@@ -1,9 +1,11 @@
-"""core/v1 Events about pods (thin local helper until kubelite.reconcile has a recorder).
+"""core/v1 Events about pods (thin local helper; kubelite.reconcile has no recorder yet).
 
 Repeats of one (pod, type, reason, message) are aggregated the way Kubernetes'
 event correlator does: the first creates an Event, later ones bump its count
-and lastTimestamp. Writes happen in the background, a few at a time, and a
-failure is logged, never raised: events are for people, not for correctness.
+and lastTimestamp. Events are written in the background by a few workers from
+a bounded queue; when the queue is full the event is dropped and counted, as
+client-go's broadcaster does (DropIfChannelFull, 1000 queued): events are for
+people, and must never take the apiserver's capacity from binding.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+from kubelite.api.scheme import resolve
 from kubelite.client.nats import NatsAPIClient
 
 log = logging.getLogger(__name__)
 
 _MAX_REMEMBERED = 4096
+MAX_QUEUED = 1000
 
 
 def rfc3339_now() -> str:
@@ -28,57 +32,67 @@ def rfc3339_now() -> str:
 
 
 class EventRecorder:
-    def __init__(self, client: NatsAPIClient, component: str, *, concurrency: int = 8) -> None:
+    def __init__(self, client: NatsAPIClient, component: str, *, workers: int = 4) -> None:
         self.client = client
         self.component = component
-        self.host = os.uname().nodename
-        self._sem = asyncio.Semaphore(concurrency)
-        self._seen: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.instance = f"{component}-{os.uname().nodename}"
+        self.dropped = 0
+        self._queue: asyncio.Queue[tuple[Any, str, str, str, str]] = asyncio.Queue(MAX_QUEUED)
+        self._seen: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
+        self._workers_wanted = workers
+        self._workers: list[asyncio.Task[None]] = []
 
     def pod_event(self, pod: Any, type_: str, reason: str, message: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._record(pod, type_, reason, message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue an event about `pod` (never blocks; drops when the queue is full)."""
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._work()) for _ in range(self._workers_wanted)]
+        try:
+            self._queue.put_nowait((pod, type_, reason, message, rfc3339_now()))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("event queue full: dropped %d events so far", self.dropped)
 
-    async def _record(self, pod: Any, type_: str, reason: str, message: str) -> None:
+    async def _work(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._record(*item)
+            finally:
+                self._queue.task_done()
+
+    async def _record(self, pod: Any, type_: str, reason: str, message: str, now: str) -> None:
         meta = pod.metadata
         ns = meta.namespace or "default"
         key = (meta.uid or f"{ns}/{meta.name}", type_, reason, message)
-        now = rfc3339_now()
-        async with self._sem:
-            try:
-                seen = self._seen.get(key)
-                if seen is not None:
-                    name, first, count = seen
-                    self._seen[key] = (name, first, count + 1)
-                    await self.client.patch("events", ns, name, {"count": count + 1, "lastTimestamp": now})
-                    return
-                name = f"{meta.name}.{uuid.uuid4().hex[:16]}"
-                body = {
-                    "apiVersion": "v1", "kind": "Event",
-                    "metadata": {"name": name, "namespace": ns},
-                    "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": meta.name,
-                                       "uid": meta.uid, "resourceVersion": meta.resourceVersion},
-                    "reason": reason, "message": message, "type": type_,
-                    "source": {"component": self.component},
-                    "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                    "reportingComponent": self.component, "reportingInstance": f"{self.component}-{self.host}",
-                }
-                await self.client.call("create", _events_info(), namespace=ns, body=body)
-                self._seen[key] = (name, now, 1)
-                while len(self._seen) > _MAX_REMEMBERED:
-                    self._seen.popitem(last=False)
-            except Exception as exc:
-                self._seen.pop(key, None)
-                log.warning("could not record event %s for %s/%s: %s", reason, ns, meta.name, exc)
+        try:
+            seen = self._seen.get(key)
+            if seen is not None:
+                name, count = seen
+                self._seen[key] = (name, count + 1)
+                await self.client.patch("events", ns, name, {"count": count + 1, "lastTimestamp": now})
+                return
+            name = f"{meta.name}.{uuid.uuid4().hex[:16]}"
+            body = {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": ns, "name": meta.name,
+                                   "uid": meta.uid, "resourceVersion": meta.resourceVersion},
+                "reason": reason, "message": message, "type": type_,
+                "source": {"component": self.component},
+                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                "reportingComponent": self.component, "reportingInstance": self.instance,
+            }
+            await self.client.call("create", resolve("events"), namespace=ns, body=body)
+            self._seen[key] = (name, 1)
+            while len(self._seen) > _MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+        except Exception as exc:
+            self._seen.pop(key, None)
+            log.warning("could not record event %s for %s/%s: %s", reason, ns, meta.name, exc)
 
-    async def flush(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
-
-
-def _events_info() -> Any:
-    from kubelite.api.scheme import resolve
-
-    return resolve("events")
+    async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        self._workers = []

@@ -312,56 +312,64 @@ FILTERS: tuple[Filter, ...] = (
 
 
 # -- scores ---------------------------------------------------------------------
+#
+# A score rates every candidate node at once (one call per rule per pod, not per
+# node: the per-node work is a single expression in a comprehension).
 
-ScoreFn = Callable[[PodInfo, NodeInfo, CycleState], int]
+ScoreFn = Callable[[PodInfo, list[NodeInfo], CycleState], list[int]]
 
 
-def least_allocated(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def least_allocated(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesFit LeastAllocated: mean over cpu and memory (weight 1 each) of
     (allocatable - requested) * 100 / allocatable, requests counted non-zero."""
-    total = 0
-    for alloc, req in ((node.alloc_cpu, node.nonzero_cpu + pod.nonzero_cpu),
-                       (node.alloc_memory, node.nonzero_memory + pod.nonzero_memory)):
-        if alloc > 0 and req <= alloc:
-            total += (alloc - req) * MAX_NODE_SCORE // alloc
-    return total // 2
+    cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
+    return [
+        (_free_share(n.alloc_cpu, n.nonzero_cpu + cpu) + _free_share(n.alloc_memory, n.nonzero_memory + mem)) // 2
+        for n in nodes
+    ]
 
 
-def balanced_allocation(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def _free_share(alloc: int, requested: int) -> int:
+    return (alloc - requested) * MAX_NODE_SCORE // alloc if 0 < alloc and requested <= alloc else 0
+
+
+def balanced_allocation(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesBalancedAllocation: (1 - std deviation of the cpu and memory
-    fractions) * 100, so nodes whose resources fill up evenly win."""
-    if node.alloc_cpu <= 0 or node.alloc_memory <= 0:
-        return 0
-    cpu = min(1.0, (node.nonzero_cpu + pod.nonzero_cpu) / node.alloc_cpu)
-    mem = min(1.0, (node.nonzero_memory + pod.nonzero_memory) / node.alloc_memory)
-    std = abs(cpu - mem) / 2  # std deviation of two values
-    return int((1 - std) * MAX_NODE_SCORE)
+    fractions) * 100, so nodes whose resources fill up evenly win. With two
+    resources the standard deviation is half their difference."""
+    cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
+    return [
+        int((1 - abs(min(1.0, (n.nonzero_cpu + cpu) / n.alloc_cpu)
+                     - min(1.0, (n.nonzero_memory + mem) / n.alloc_memory)) / 2) * MAX_NODE_SCORE)
+        if n.alloc_cpu > 0 and n.alloc_memory > 0 else 0
+        for n in nodes
+    ]
 
 
-def preferred_node_affinity(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def preferred_node_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeAffinity Score: sum of the weights of the preferred terms the node matches."""
-    return sum(t.weight or 0 for t in pod.preferred_node_terms if node_selector_term_matches(t.preference, node))
+    terms = pod.preferred_node_terms
+    return [sum(t.weight or 0 for t in terms if node_selector_term_matches(t.preference, n)) for n in nodes]
 
 
-def spread_same_owner(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def spread_same_owner(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """PodTopologySpread's system default (hostname, ScheduleAnyway), as the older
     SelectorSpread did it: pods of one controller already on the node (fewer is better)."""
-    return node.owner_counts.get(pod.owner_uid, 0)
+    owner = pod.owner_uid
+    return [n.owner_counts.get(owner, 0) for n in nodes]
 
 
-def preferred_pod_affinity(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def preferred_pod_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """InterPodAffinity Score: summed weights of preferred (anti-)affinity terms, both the
     pod's and existing pods', satisfied by the node's topology domains."""
-    total = 0
-    for (key, value), weight in state.preferred_affinity.items():
-        if node.topology_value(key) == value:
-            total += weight
-    return total
+    pairs = state.preferred_affinity.items()
+    return [sum(w for (key, value), w in pairs if n.topology_value(key) == value) for n in nodes]
 
 
-def prefer_no_schedule_taints(pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
+def prefer_no_schedule_taints(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """TaintToleration Score: PreferNoSchedule taints the pod does not tolerate (fewer is better)."""
-    return sum(1 for t in node.soft_taints if not tolerated(pod.tolerations, t))
+    tolerations = pod.tolerations
+    return [sum(1 for t in n.soft_taints if not tolerated(tolerations, t)) for n in nodes]
 
 
 # How raw scores become 0..100 across the candidates (Kubernetes' NormalizeScore).
@@ -386,7 +394,9 @@ SCORES: tuple[Score, ...] = (
     Score("preferred_node_affinity", preferred_node_affinity, 2, BY_MAX, lambda p, c, s: bool(p.preferred_node_terms)),
     Score("spread_same_owner", spread_same_owner, 2, BY_MAX_REVERSED, lambda p, c, s: bool(p.owner_uid)),
     Score("preferred_pod_affinity", preferred_pod_affinity, 2, MIN_MAX, lambda p, c, s: bool(s.preferred_affinity)),
-    Score("prefer_no_schedule_taints", prefer_no_schedule_taints, 3, BY_MAX_REVERSED, lambda p, c, s: True),
+    # Skipped while no node has a PreferNoSchedule taint: every node would get the same 100.
+    Score("prefer_no_schedule_taints", prefer_no_schedule_taints, 3, BY_MAX_REVERSED,
+          lambda p, c, s: c.soft_tainted_nodes > 0),
 )
 
 
@@ -404,5 +414,3 @@ def normalize(kind: str, raw: list[int]) -> list[int]:
     if kind == BY_MAX:
         return [r * MAX_NODE_SCORE // hi for r in raw]
     return [MAX_NODE_SCORE - r * MAX_NODE_SCORE // hi for r in raw]
-
-

@@ -74,7 +74,8 @@ class Scheduler:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         if pod.spec.nodeName:
             self.queue.remove(key)
-            self.cache.set_bound_pod(pod_info(pod))
+            if not self.cache.confirm(key, pod.metadata.uid or "", pod.spec.nodeName):
+                self.cache.set_bound_pod(pod_info(pod))
             self.queue.cluster_changed()
         elif self._responsible(pod):
             if key not in self._binding and key not in self.cache.assumed:
@@ -133,6 +134,7 @@ class Scheduler:
         await self.nodes.stop()
         for t in list(self._tasks):
             t.cancel()
+        await self.events.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
