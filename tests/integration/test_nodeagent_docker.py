@@ -51,11 +51,13 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
 )
 from kubelite_nodeagent.runtime.docker import DockerRuntime
+from kubelite_nodeagent.runtime.docker_iptables import remove_pod_traffic_rules, rule_comment
 from kubelite_nodeagent.runtime.docker_model import (
     LABEL_NODE,
     LogDemuxer,
     container_info,
     network_name,
+    network_subnets,
     parse_time,
     valid_image_reference,
 )
@@ -120,12 +122,21 @@ async def _remove_node_objects(node: str) -> list[str]:
                     raise
         try:
             net = await docker.networks.get(network_name(node))
+            for subnet in network_subnets(await net.show()):
+                await remove_pod_traffic_rules(network_name(node), subnet)
             await net.delete()
             found.append(f"network {network_name(node)}")
         except DockerError as exc:
             if exc.status != 404:
                 raise
     return found
+
+
+def _iptables_rules_of(node: str) -> list[str]:
+    out = subprocess.run(
+        ["iptables", "-w", "5", "-S", "DOCKER-USER"], capture_output=True, text=True
+    )
+    return [line for line in out.stdout.splitlines() if rule_comment(network_name(node)) in line]
 
 
 async def _count_containers(node: str, *labels: str) -> int:
@@ -146,6 +157,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[DockerRuntime]:
     finally:
         await rt.close()
         await _remove_node_objects(node)
+        assert _iptables_rules_of(node) == [], "iptables rules left behind"
 
 
 @pytest.fixture
@@ -321,7 +333,8 @@ async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
     await eventually(logged, message="container output not in its logs")
     stamped = await _logs(runtime, web, timestamps=True, tail_lines=1)
     assert stamped.count("\n") == 1 and stamped.split(" ", 1)[0].endswith("Z"), stamped
-    assert await _logs(runtime, web, limit_bytes=4) == "host"
+    full = await _logs(runtime, web)  # the json log file's order, stable from now on
+    assert await _logs(runtime, web, limit_bytes=4) == full[:4]
 
     async def fetched() -> bool:
         result = await runtime.exec(side, ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], 10)
@@ -346,6 +359,37 @@ async def test_pod_containers_share_localhost_with_env_mounts_limits_and_logs(
     assert inspect["HostConfig"]["NetworkMode"] == f"container:{sandbox.id}"
     for cid in (web, side):
         await runtime.stop_container(cid, 0)
+
+
+@needs_docker
+async def test_pods_of_two_nodes_reach_each_other_by_ip(
+    runtime: DockerRuntime, busybox: ImageInfo, tmp_path: Path
+) -> None:
+    other = DockerRuntime(
+        RuntimeConfig(node_name=f"dk-{uuid.uuid4().hex[:8]}", root_dir=str(tmp_path), pod_cidr=_cidr(),
+                      node_ip="127.0.0.1")
+    )  # fmt: skip
+    if other.config.pod_cidr == runtime.config.pod_cidr:
+        pytest.skip("random pod CIDRs collided")
+    await other.start()
+    try:
+        assert _iptables_rules_of(other.config.node_name), "no DOCKER-USER accept rules"
+        a, b = await _sandbox(runtime, "pod-a"), await _sandbox(other, "pod-b")
+        await _run(runtime, a, _spec(a, "web", ["httpd", "-f", "-p", "8080", "-h", "/etc"]))
+        client = await _run(other, b, _spec(b, "client", ["sleep", "60"]))
+
+        async def reached() -> bool:
+            result = await other.exec(client, ["wget", "-qO-", f"http://{a.ip}:8080/hostname"], 10)
+            assert (result.exit_code, result.output) == (0, b"pod-a\n"), result
+            return True
+
+        await eventually(
+            reached, timeout=15, message="a pod of another node's network is unreachable"
+        )
+    finally:
+        await other.close()
+        await _remove_node_objects(other.config.node_name)
+        assert _iptables_rules_of(other.config.node_name) == []
 
 
 @needs_docker

@@ -48,6 +48,7 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
     RuntimeError_,
 )
+from kubelite_nodeagent.runtime.docker_iptables import allow_pod_traffic, remove_pod_traffic_rules
 from kubelite_nodeagent.runtime.docker_model import (
     LABEL_NODE,
     LABEL_SANDBOX,
@@ -97,6 +98,9 @@ class DockerRuntime:
             self._docker = None
             raise RuntimeError_("DockerUnavailable", f"no Docker daemon answers: {exc}") from exc
         await self._ensure_network()
+        problem = await allow_pod_traffic(self.network, self.config.pod_cidr)
+        if problem:
+            log.warning("pods of other nodes cannot reach this node's pods: %s", problem)
         self._events_task = asyncio.create_task(self._watch_events(), name="docker-events")
 
     async def close(self) -> None:
@@ -147,6 +151,18 @@ class DockerRuntime:
             raise RuntimeError_(
                 "NetworkError", f"creating network {self.network} ({net}): {exc.message}"
             ) from exc
+
+    async def destroy_network(self) -> None:
+        """Remove the node's Docker network and its iptables rules (not part of Runtime: for
+        tests and node decommissioning; pods must be gone first)."""
+        await remove_pod_traffic_rules(self.network, self.config.pod_cidr)
+        try:
+            await (await self.docker.networks.get(self.network)).delete()
+        except DockerError as exc:
+            if exc.status != 404:
+                raise RuntimeError_(
+                    "NetworkError", f"removing {self.network}: {exc.message}"
+                ) from exc
 
     async def _watch_events(self) -> None:
         """Tell the agent at once when a container of a pod dies or is OOM-killed."""
