@@ -1,11 +1,13 @@
-"""TCP data path: accept on a frontend, connect to a backend, splice the two sockets.
+"""TCP data path: accept on a frontend, connect to a backend, join the two sockets.
 
-Forwarding is a pair of asyncio Protocols whose `data_received` hands each
-chunk straight to the other transport (`transport.write`), the cheapest copy
-asyncio/uvloop offer (measured in bench/proxy_bench.py against a
-`sock_recv_into` loop); backpressure is the transports' own: when one side's
-write buffer passes its high-water mark, reading from the other side pauses.
-Half-closes are forwarded (EOF in one direction keeps the other open).
+Two ways to move the bytes, measured in bench/proxy_bench.py:
+- "splice" (default on Linux): kernel splice(2) through a pipe (splice.py);
+  the bytes never reach Python, per chunk only two syscalls run;
+- "protocol": a pair of asyncio Protocols whose `data_received` hands each
+  chunk to the other transport (`transport.write`); backpressure is the
+  transports' own (reading one side pauses while the other side's write
+  buffer is above its high-water mark). Faster than a `sock_recv_into` loop.
+Half-closes are forwarded in both (EOF in one direction keeps the other open).
 
 The client's socket is not read until a backend has accepted, so a backend
 that refuses or times out is replaced by the next candidate before the client
@@ -22,6 +24,8 @@ from typing import Any
 
 from kubelite_proxy.balancer import Balancer
 from kubelite_proxy.rules import Backend
+from kubelite_proxy.splice import AVAILABLE as SPLICE_AVAILABLE
+from kubelite_proxy.splice import SplicedConnection
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ CONNECT_TIMEOUT = 2.0  # per backend attempt
 WRITE_HIGH_WATER = 1 << 20  # bytes buffered towards one side before the other side pauses
 WRITE_LOW_WATER = 1 << 18
 BACKLOG = 4096
+COPY_MODE = "splice" if SPLICE_AVAILABLE else "protocol"  # see TCPFrontend
 
 
 class _Half(asyncio.Protocol):
@@ -154,19 +159,67 @@ def _reset(transport: Any) -> None:
     transport.abort()
 
 
-class TCPFrontend:
-    """A listening socket for one frontend; `balancer` may be swapped or updated at any time."""
+async def connect_first(
+    frontend: TCPFrontend, client_ip: str, candidates: list[Backend]
+) -> tuple[socket.socket, Backend] | None:
+    """A raw connected socket to the first candidate that accepts (splice mode)."""
+    loop = asyncio.get_running_loop()
+    for backend in candidates:
+        sock = socket.socket(socket.AF_INET6 if ":" in backend.ip else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await loop.sock_connect(sock, (backend.ip, backend.port))
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            log.debug("%s: backend %s:%d failed: %s", frontend.name, backend.ip, backend.port, exc)
+            frontend.connect_failures += 1
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        frontend.balancer.connected(client_ip, backend)
+        return sock, backend
+    return None
 
-    def __init__(self, ip: str, port: int, balancer: Balancer, name: str = "") -> None:
+
+class TCPFrontend:
+    """A listening socket for one frontend; `balancer` may be swapped or updated at any time.
+
+    copy "splice" (default where the kernel has it) forwards with splice(2);
+    "protocol" with an asyncio Protocol pair. Both are in bench/proxy_bench.py.
+    """
+
+    def __init__(self, ip: str, port: int, balancer: Balancer, name: str = "", copy: str | None = None) -> None:
         self.ip = ip
         self.port = port
         self.balancer = balancer
         self.name = name or f"tcp {ip}:{port}"
+        self.copy = copy or COPY_MODE
         self.connect_failures = 0
+        self.active = 0  # spliced connections open now (splice mode)
         self._server: asyncio.base_events.Server | None = None
+        self._lsock: socket.socket | None = None
+        self._connecting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.copy == "splice":
+            family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+            lsock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                lsock.bind((self.ip, self.port))
+                lsock.listen(BACKLOG)
+                lsock.setblocking(False)
+            except OSError:
+                lsock.close()
+                raise
+            self._lsock = lsock
+            loop.add_reader(lsock.fileno(), self._accept)
+            return
         self._server = await loop.create_server(
             lambda: _ClientSide(self),
             self.ip,
@@ -176,8 +229,58 @@ class TCPFrontend:
             backlog=BACKLOG,
         )
 
+    def _accept(self) -> None:
+        lsock = self._lsock
+        if lsock is None:
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(64):  # bounded, so one busy frontend cannot starve the loop
+            try:
+                client, addr = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("%s: accept failed: %s", self.name, exc)
+                return
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            candidates = self.balancer.candidates(addr[0])
+            if not candidates:
+                _reset_sock(client)
+                continue
+            task = loop.create_task(self._splice(client, addr[0], candidates))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _splice(self, client: socket.socket, client_ip: str, candidates: list[Backend]) -> None:
+        try:
+            got = await connect_first(self, client_ip, candidates)
+        except BaseException:
+            client.close()
+            raise
+        if got is None:
+            log.info("%s: no backend accepted a connection from %s", self.name, client_ip)
+            _reset_sock(client)
+            return
+        self.active += 1
+        SplicedConnection(client, got[0], on_close=self._closed).start()
+
+    def _closed(self) -> None:
+        self.active -= 1
+
     def close(self) -> None:
         """Stop accepting; connections already spliced carry on until they end."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._lsock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._lsock.fileno())
+            self._lsock.close()
+            self._lsock = None
+
+
+def _reset_sock(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()

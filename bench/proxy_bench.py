@@ -1,0 +1,352 @@
+"""Proxy benchmark: throughput and added latency through the userspace proxy vs direct.
+
+Three processes on this machine: a backend (uvloop; an echo port for short
+request/response and a bulk port that streams N bytes), the proxy data path
+(`kubelite_proxy.dataplane.UserspaceDataplane` with two rules, uvloop, no
+NATS: the rules are given directly) and this client (uvloop). Each workload
+runs against the backend directly and through the proxy in the same run, and
+the ratio proxy/direct is reported:
+
+- rr-1:  one connection, sequential 64-byte request/response pairs: p50/p99
+         latency; "added p50" is proxy p50 - direct p50;
+- rr-64: 64 concurrent keep-alive connections doing the same: requests/s, p50/p99;
+- bulk:  --bulk-bytes (1 GiB) from backend to client through one connection: MB/s.
+
+`--impl` picks the proxy's copy loop: `splice` (the default data path on Linux:
+splice(2) through a pipe, bytes never enter Python), `protocol` (the fallback:
+Protocol pair, transport.write), or for comparison only `recv_into`
+(sock_recv_into into a preallocated buffer + sock_sendall, a task per direction).
+
+Prints a table and one JSON line (prefix `BENCH_JSON `); every phase is bounded.
+
+    .venv/bin/python bench/proxy_bench.py [--duration 5] [--bulk-bytes 1073741824] [--impl splice|protocol|recv_into]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import socket
+import struct
+import subprocess
+import sys
+import time
+from typing import Any
+
+from kubelite.devservers import free_port
+
+TARGET_THROUGHPUT_RATIO = 0.60
+TARGET_ADDED_P50_MS = 0.3
+MSG = 64
+_keep: set[asyncio.Task[None]] = set()
+PHASE_TIMEOUT_S = 300.0
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(pct / 100.0 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def _install_uvloop() -> str:
+    try:
+        import uvloop
+
+        uvloop.install()
+        return "uvloop"
+    except ImportError:
+        return "asyncio"
+
+
+# -- backend process ------------------------------------------------------------------
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+async def _bulk_client(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    with conn:
+        head = b""
+        while len(head) < 8:
+            chunk = await loop.sock_recv(conn, 8 - len(head))
+            if not chunk:
+                return
+            head += chunk
+        (total,) = struct.unpack("!Q", head)
+        block = memoryview(bytearray(1 << 20))
+        while total > 0:
+            n = min(total, len(block))
+            await loop.sock_sendall(conn, block[:n])
+            total -= n
+        conn.shutdown(socket.SHUT_WR)
+        await loop.sock_recv(conn, 1)
+
+
+async def run_backend(echo_port: int, bulk_port: int) -> None:
+    loop = asyncio.get_running_loop()
+    await loop.create_server(_Echo, "127.0.0.1", echo_port, backlog=1024)
+    lsock = socket.create_server(("127.0.0.1", bulk_port), backlog=64)
+    lsock.setblocking(False)
+    print("ready", flush=True)
+    tasks: set[asyncio.Task[None]] = set()
+    while True:
+        conn, _ = await loop.sock_accept(lsock)
+        conn.setblocking(False)
+        task = loop.create_task(_bulk_client(loop, conn))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+# -- proxy process ------------------------------------------------------------------
+
+
+async def run_proxy(impl: str, routes: list[tuple[int, int]]) -> None:
+    from kubelite_proxy.dataplane import UserspaceDataplane
+    from kubelite_proxy.rules import Backend, Frontend, PortRule, ServicePortName
+
+    if impl == "recv_into":
+        for front, back in routes:
+            await _recv_into_proxy(front, back)
+    else:
+        from kubelite_proxy import tcp
+
+        tcp.COPY_MODE = impl
+        dp = UserspaceDataplane()
+        for i, (front, back) in enumerate(routes):
+            spn = ServicePortName("bench", f"svc{i}", "", "TCP")
+            rule = PortRule(spn, (Frontend("127.0.0.1", front, "TCP"),), (Backend("127.0.0.1", back),))
+            await dp.apply(("bench", f"svc{i}"), [rule])
+        assert len(dp.listeners) == len(routes), dp.failed
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def _recv_into_proxy(front: int, back: int) -> None:
+    """The alternative copy loop, for comparison: one task per direction."""
+    loop = asyncio.get_running_loop()
+
+    async def pump(src: socket.socket, dst: socket.socket) -> None:
+        buf = bytearray(256 * 1024)
+        view = memoryview(buf)
+        try:
+            while True:
+                n = await loop.sock_recv_into(src, buf)
+                if not n:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                await loop.sock_sendall(dst, view[:n])
+        except OSError:
+            return
+
+    async def handle(client: socket.socket) -> None:
+        upstream = socket.socket()
+        upstream.setblocking(False)
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(upstream, ("127.0.0.1", back))
+        with client, upstream:
+            await asyncio.gather(pump(client, upstream), pump(upstream, client))
+
+    lsock = socket.create_server(("127.0.0.1", front), backlog=1024)
+    lsock.setblocking(False)
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def accept() -> None:
+        while True:
+            conn, _ = await loop.sock_accept(lsock)
+            conn.setblocking(False)
+            task = loop.create_task(handle(conn))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    _keep.add(loop.create_task(accept()))
+
+
+# -- client -------------------------------------------------------------------------
+
+
+async def _connect(port: int) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    s = socket.socket()
+    s.setblocking(False)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    await loop.sock_connect(s, ("127.0.0.1", port))
+    return s
+
+
+async def request_response(port: int, conns: int, duration: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    payload = b"x" * MSG
+    latencies: list[float] = []
+    socks = [await _connect(port) for _ in range(conns)]
+    stop_at = 0.0
+
+    async def worker(s: socket.socket) -> None:
+        buf = bytearray(MSG)
+        view = memoryview(buf)
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            await loop.sock_sendall(s, payload)
+            got = 0
+            while got < MSG:
+                n = await loop.sock_recv_into(s, view[got:])
+                if not n:
+                    raise ConnectionError("closed mid-request")
+                got += n
+            latencies.append(time.perf_counter() - t0)
+
+    # warm-up, then measure
+    stop_at = time.perf_counter() + min(1.0, duration / 5)
+    await asyncio.gather(*[worker(s) for s in socks])
+    latencies.clear()
+    start = time.perf_counter()
+    stop_at = start + duration
+    await asyncio.wait_for(asyncio.gather(*[worker(s) for s in socks]), duration + 30)
+    elapsed = time.perf_counter() - start
+    for s in socks:
+        s.close()
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+async def bulk(port: int, total: int) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    s = await _connect(port)
+    buf = bytearray(1 << 20)
+    start = time.perf_counter()
+    await loop.sock_sendall(s, struct.pack("!Q", total))
+    got = 0
+    while True:
+        n = await loop.sock_recv_into(s, buf)
+        if not n:
+            break
+        got += n
+    elapsed = time.perf_counter() - start
+    s.close()
+    if got != total:
+        raise AssertionError(f"bulk: got {got} of {total} bytes")
+    return {"bytes": got, "seconds": elapsed, "mb_s": got / elapsed / 1e6}
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key median over rounds."""
+    return {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    popen = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), *args],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    line = popen.stdout.readline() if popen.stdout else ""
+    if line.strip() != "ready":
+        popen.kill()
+        raise RuntimeError(f"{args[:2]} did not start: {line!r}")
+    return popen
+
+
+async def run_client(args: argparse.Namespace) -> dict[str, Any]:
+    echo, bulk_port, p_echo, p_bulk = (free_port() for _ in range(4))
+    procs = [_spawn("--role", "backend", "--ports", f"{echo},{bulk_port}")]
+    try:
+        procs.append(_spawn("--role", "proxy", "--impl", args.impl, "--ports", f"{p_echo}:{echo},{p_bulk}:{bulk_port}"))
+        # direct and proxy alternate, workload by workload, for --rounds rounds, so the
+        # load the shared machine carries at the time hits both alike; medians are reported
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {
+            label: {"rr1": [], "rr64": [], "bulk": []} for label in ("direct", "proxy")
+        }
+        targets = {"direct": (echo, bulk_port), "proxy": (p_echo, p_bulk)}
+        for _ in range(args.rounds):
+            for workload in ("rr1", "rr64", "bulk"):
+                for label, (e_port, b_port) in targets.items():
+                    async with asyncio.timeout(PHASE_TIMEOUT_S):
+                        if workload == "bulk":
+                            got = await bulk(b_port, args.bulk_bytes)
+                        else:
+                            got = await request_response(e_port, 1 if workload == "rr1" else 64, args.duration)
+                    runs[label][workload].append(got)
+        return {label: {w: _median(rs) for w, rs in by_w.items()} for label, by_w in runs.items()}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def report(results: dict[str, Any], args: argparse.Namespace, loop_name: str) -> dict[str, Any]:
+    d, p = results["direct"], results["proxy"]
+    summary = {
+        "impl": args.impl,
+        "rounds": args.rounds,
+        "loop": loop_name,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "rr1_added_p50_ms": p["rr1"]["p50_ms"] - d["rr1"]["p50_ms"],
+        "rr1_added_p99_ms": p["rr1"]["p99_ms"] - d["rr1"]["p99_ms"],
+        "rr64_rps_ratio": p["rr64"]["rps"] / d["rr64"]["rps"],
+        "rr64_added_p50_ms": p["rr64"]["p50_ms"] - d["rr64"]["p50_ms"],
+        "bulk_ratio": p["bulk"]["mb_s"] / d["bulk"]["mb_s"],
+        "results": results,
+    }
+    rows = [
+        ("rr-1 p50 / p99 (ms)", f"{d['rr1']['p50_ms']:.3f} / {d['rr1']['p99_ms']:.3f}",
+         f"{p['rr1']['p50_ms']:.3f} / {p['rr1']['p99_ms']:.3f}",
+         f"+{summary['rr1_added_p50_ms']:.3f} ms p50"),
+        ("rr-1 req/s", f"{d['rr1']['rps']:.0f}", f"{p['rr1']['rps']:.0f}", f"{p['rr1']['rps'] / d['rr1']['rps']:.0%}"),
+        ("rr-64 req/s", f"{d['rr64']['rps']:.0f}", f"{p['rr64']['rps']:.0f}", f"{summary['rr64_rps_ratio']:.0%}"),
+        ("rr-64 p50 / p99 (ms)", f"{d['rr64']['p50_ms']:.3f} / {d['rr64']['p99_ms']:.3f}",
+         f"{p['rr64']['p50_ms']:.3f} / {p['rr64']['p99_ms']:.3f}", f"+{summary['rr64_added_p50_ms']:.3f} ms p50"),
+        (f"bulk {args.bulk_bytes >> 20} MiB (MB/s)", f"{d['bulk']['mb_s']:.0f}", f"{p['bulk']['mb_s']:.0f}",
+         f"{summary['bulk_ratio']:.0%}"),
+    ]  # fmt: skip
+    print(f"proxy bench: impl={args.impl} loop={loop_name} duration={args.duration}s rounds={args.rounds} (medians)")
+    print(f"{'workload':<26}{'direct':>20}{'proxy':>20}{'proxy/direct':>18}")
+    for name, a, b, r in rows:
+        print(f"{name:<26}{a:>20}{b:>20}{r:>18}")
+    ok_tp = min(summary["rr64_rps_ratio"], summary["bulk_ratio"]) >= TARGET_THROUGHPUT_RATIO
+    ok_lat = summary["rr1_added_p50_ms"] <= TARGET_ADDED_P50_MS
+    print(f"targets: throughput >= {TARGET_THROUGHPUT_RATIO:.0%} of direct: {'met' if ok_tp else 'MISSED'}; "
+          f"added p50 <= {TARGET_ADDED_P50_MS} ms: {'met' if ok_lat else 'MISSED'}")  # fmt: skip
+    print("BENCH_JSON " + json.dumps(summary))
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", choices=("client", "backend", "proxy"), default="client", help=argparse.SUPPRESS)
+    ap.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--impl", choices=("splice", "protocol", "recv_into"), default="splice")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per request/response phase")
+    ap.add_argument("--bulk-bytes", type=int, default=1 << 30)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating direct/proxy rounds (medians reported)")
+    args = ap.parse_args()
+    loop_name = _install_uvloop()
+    if args.role == "backend":
+        echo, bulk_port = (int(x) for x in args.ports.split(","))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_backend(echo, bulk_port))
+    elif args.role == "proxy":
+        routes = [tuple(int(x) for x in pair.split(":")) for pair in args.ports.split(",")]
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_proxy(args.impl, routes))  # type: ignore[arg-type]
+    else:
+        report(asyncio.run(run_client(args)), args, loop_name)
+
+
+if __name__ == "__main__":
+    main()
