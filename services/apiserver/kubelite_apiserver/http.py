@@ -16,7 +16,7 @@ import msgspec
 from kubelite import errors
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
-from kubelite_apiserver import discovery, openapi, params, tables
+from kubelite_apiserver import discovery, openapi, params, protobuf, tables
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.bootstrap import ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
@@ -117,10 +117,16 @@ class APIServer:
                 return
             req_body = await _read_body(receive)
             ctype = _header(scope, b"content-type") or "application/json"
+            if info.verb in ("create", "update") and req_body and protobuf.is_protobuf(ctype):
+                req_body, ctype = protobuf.to_json(req_body), "application/json"
+            if info.verb in ("create", "update") and req_body and not _json_or_yaml(ctype):
+                raise APIError(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted media "
+                               f"types include: application/json, application/yaml (got {ctype!r})")
             req = APIRequest(
                 verb=info.verb, resource=info.resource, group=info.group, version=info.version,
                 namespace=info.namespace, name=info.name, subresource=info.subresource,
-                params=query, contentType=ctype,
+                params=query, contentType=ctype, userAgent=_header(scope, b"user-agent"),
             )
             code, body = await dispatch(self.reg, req, req_body)
             if code == 200 and info.verb in ("get", "list") and not info.subresource:
@@ -260,6 +266,11 @@ class APIServer:
 
 def _asdict(opts: params.ListOptions) -> dict:
     return {f: getattr(opts, f) for f in opts.__slots__}
+
+
+def _json_or_yaml(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media in ("application/json", "application/yaml", "text/yaml", "application/x-yaml", "*/*", "")
 
 
 def _header(scope: dict, name: bytes) -> str:
