@@ -37,6 +37,8 @@ class APIRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     # The request body as JSON (absent for get/list/delete). Raw keeps it undecoded.
     body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
     contentType: str = "application/json"
+    # HTTP only: the default field manager is the User-Agent's product name.
+    userAgent: str = ""
 
 
 class APIResponse(msgspec.Struct, kw_only=True):
@@ -105,6 +107,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
     if verb == "list":
         return 200, await list_body(reg, info, ns, params.list_options(q))
     dry = params.dry_run(q)
+    manager = field_manager(req)
     if verb == "create" and info.kind == "Binding":
         # POST .../bindings names the pod in the Binding's metadata.name.
         pod_info = by_plural("", "pods")
@@ -119,18 +122,22 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
         obj = codec.decode_body(body, req.contentType, info.type)
         if req.name and obj.metadata.name and obj.metadata.name != req.name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
-        created = await reg.create(info, ns or (obj.metadata.namespace or "default"), obj, dry_run=dry)
+        created = await reg.create(
+            info, ns or (obj.metadata.namespace or "default"), obj, dry_run=dry, manager=manager)
         return 201, codec.encode(created)
     if verb == "update":
         if sub == "scale":
             return await update_scale(reg, info, ns, req.name, body, req.contentType, dry)
         obj = codec.decode_body(body, req.contentType, info.type)
-        updated, created = await reg.update(info, ns, req.name, obj, subresource=sub, dry_run=dry)
+        updated, created = await reg.update(
+            info, ns, req.name, obj, subresource=sub, dry_run=dry, manager=manager)
         return (201 if created else 200), codec.encode(updated)
     if verb == "patch":
         if sub == "scale":
             return await patch_scale(reg, info, ns, req.name, body, req.contentType, dry)
-        patched = await reg.patch(info, ns, req.name, body, req.contentType, subresource=sub, dry_run=dry)
+        patched = await reg.patch(
+            info, ns, req.name, body, req.contentType, subresource=sub, dry_run=dry,
+            manager=manager, force=params.force(q))
         return 200, codec.encode(patched)
     if verb == "delete":
         opts = codec.parse_json_value(body) if body.strip() else None
@@ -160,6 +167,23 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
                     raise
         return 200, success_status()
     raise errors.method_not_allowed(f"verb {verb} is not supported")
+
+
+def field_manager(req: APIRequest) -> str | None:
+    """`fieldManager`, else the User-Agent's product (Kubernetes' default). Callers with
+    neither (kubelite's own components over NATS) are not tracked: that keeps their
+    high-rate writes free of the bookkeeping."""
+    name = req.params.get("fieldManager") or ""
+    if not name and req.userAgent:
+        from kubelite_apiserver.apply import manager_from_user_agent
+
+        name = manager_from_user_agent(req.userAgent)
+    if len(name) > 128:
+        raise errors.invalid_object(
+            "PatchOptions" if req.verb == "patch" else "CreateOptions", "",
+            [errors.invalid("fieldManager", name, "must be at most 128 characters")],
+            "meta.k8s.io")
+    return name or None
 
 
 async def list_body(reg: Registry, info: ResourceInfo, ns: str, opts: params.ListOptions) -> bytes:

@@ -57,6 +57,13 @@ def dry_run(query: dict[str, str]) -> bool:
     return value == "All"
 
 
+def force(query: dict[str, str]) -> bool:
+    value = query.get("force", "")
+    if value not in ("", "true", "false", "1", "0", "True", "False"):
+        raise bad_request(f'invalid value for force: "{value}"')
+    return value in ("true", "1", "True")
+
+
 def grace_period(query: dict[str, str], body: dict | None) -> int | None:
     if "gracePeriodSeconds" in query:
         return _int(query, "gracePeriodSeconds")

@@ -21,7 +21,7 @@ from kubelite.api.meta import Object, ObjectMeta
 from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite.storage import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch
-from kubelite_apiserver import clock, strategies
+from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
 from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
 
@@ -110,8 +110,11 @@ class Registry:
 
     # ---------------------------------------------------------------- create
     async def create(
-        self, info: ResourceInfo, namespace: str, obj: Object, *, dry_run: bool = False
+        self, info: ResourceInfo, namespace: str, obj: Object, *, dry_run: bool = False,
+        manager: str | None = None, managed: list | None = None,
     ) -> Object:
+        """POST. `manager` owns every field set (managedFields, operation Update), unless
+        `managed` (server-side apply's entries) is given."""
         self._check_type_meta(info, obj)
         meta = obj.metadata
         if info.namespaced:
@@ -136,6 +139,12 @@ class Registry:
         strategies.prepare_for_create(info, obj)  # after defaults: QoS reads defaulted requests
         strategies.admit_create(info, obj, self.admission)
         self._validate(info, obj, None)
+        if managed is not None:
+            meta.managedFields = _entries(managed)
+        elif manager:
+            meta.managedFields = _entries(apply.record_update(
+                None, None, codec.to_builtins(obj), manager=manager, kind=info.kind,
+                api_version=info.api_version, subresource="", now=clock.rfc3339()))
         if info.namespaced:
             await self._check_namespace_open(meta.namespace)
         releases = await self._allocate(info, obj, None)
@@ -167,6 +176,7 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> tuple[Object, bool]:
         """PUT. Returns (object, created)."""
         self._check_type_meta(info, new)
@@ -186,20 +196,22 @@ class Registry:
                 if subresource or not strategies.allow_create_on_update(info):
                     raise errors.not_found(info.group_resource, name)
                 new.metadata.resourceVersion = None
-                return await self.create(info, namespace, new, dry_run=dry_run), True
+                return await self.create(info, namespace, new, dry_run=dry_run, manager=manager), True
             if wanted_rv and wanted_rv != str(kv.mod_revision):
                 raise errors.conflict(info.group_resource, name)
             old = self._decode(info, kv)
             candidate = msgspec.structs.replace(new)
             try:
-                return await self._write_update(info, kv, old, candidate, subresource, dry_run), False
+                return await self._write_update(
+                    info, kv, old, candidate, subresource, dry_run, manager=manager), False
             except _Retry:
                 if wanted_rv:
                     raise errors.conflict(info.group_resource, name) from None
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
 
     async def _write_update(
-        self, info: ResourceInfo, kv: KV, old: Object, new: Object, subresource: str, dry_run: bool
+        self, info: ResourceInfo, kv: KV, old: Object, new: Object, subresource: str, dry_run: bool,
+        *, manager: str | None = None, managed: list | None = None,
     ) -> Object:
         if subresource == "status":
             new = strategies.prepare_for_status_update(new, old)
@@ -216,6 +228,13 @@ class Registry:
             new.metadata.generation = old.metadata.generation
         new.metadata.resourceVersion = None
         old.metadata.resourceVersion = None
+        if managed is not None:
+            new.metadata.managedFields = _entries(managed)
+        elif manager:
+            new.metadata.managedFields = _entries(apply.record_update(
+                codec.to_builtins(old.metadata.managedFields), codec.to_builtins(old),
+                codec.to_builtins(new), manager=manager, kind=info.kind,
+                api_version=info.api_version, subresource=subresource, now=clock.rfc3339()))
         data = codec.encode(new)
         if data == kv.value:  # no-op: Kubernetes neither writes nor bumps resourceVersion
             new.metadata.resourceVersion = str(kv.mod_revision)
@@ -249,12 +268,19 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str | None = None,
+        force: bool = False,
     ) -> Object:
         from kubelite.api import patch as patching
 
         kind = PATCH_TYPES.get(content_type.split(";")[0].strip())
-        if kind is None or kind == "apply":
+        if kind is None:
             raise errors.unsupported_media_type(content_type)
+        apply.check_patch_options(kind == "apply", manager, force)
+        if kind == "apply":
+            return await self.server_side_apply(
+                info, namespace, name, patch_body, manager or "", force=force,
+                subresource=subresource, dry_run=dry_run)
         patch_doc = codec.parse_json_value(patch_body)
         if kind == "json" and not isinstance(patch_doc, list):
             raise errors.bad_request("json patch must be a JSON array of operations")
@@ -283,10 +309,58 @@ class Registry:
             if new.metadata.name != name:
                 raise errors.bad_request("metadata.name: the patch may not change the name")
             try:
-                return await self._write_update(info, kv, old, new, subresource, dry_run)
+                return await self._write_update(info, kv, old, new, subresource, dry_run, manager=manager)
             except _Retry:
                 if wanted_rv:
                     raise errors.conflict(info.group_resource, name) from None
+        raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+    async def server_side_apply(
+        self, info: ResourceInfo, namespace: str, name: str, body: bytes, manager: str, *,
+        force: bool = False, subresource: str = "", dry_run: bool = False,
+    ) -> Object:
+        """PATCH application/apply-patch+yaml: merge the applied configuration, track and
+        check field ownership (apply.py); a missing object is created."""
+        config = codec.decode_body(body, "application/apply-patch+yaml", dict)
+        if not isinstance(config, dict):
+            raise errors.bad_request("apply patch must be an object")
+        if subresource:
+            raise errors.method_not_allowed(f"apply is not supported on {subresource}")
+        for field in ("apiVersion", "kind"):
+            if not config.get(field):
+                raise errors.bad_request(f"invalid object type: {field} must be set in an apply patch")
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        wanted_rv = meta.get("resourceVersion")
+        for _ in range(MAX_CONFLICT_RETRIES):
+            kv = await self.store.get(info.key(namespace, name))
+            now = clock.rfc3339()
+            if kv is None:
+                merged, entries = apply.apply_config(
+                    None, config, None, manager=manager, force=force, kind=info.kind,
+                    api_version=info.api_version, now=now)
+                merged.setdefault("metadata", {})["name"] = name
+                obj = codec.convert(merged, info.type)
+                try:
+                    return await self.create(info, namespace, obj, dry_run=dry_run, managed=entries)
+                except APIError as exc:
+                    if exc.code == 409 and exc.reason == "AlreadyExists":
+                        continue
+                    raise
+            old = self._decode(info, kv)
+            if wanted_rv and wanted_rv != str(kv.mod_revision):
+                raise errors.conflict(info.group_resource, name)
+            live = codec.to_builtins(old)
+            entries_before = live.get("metadata", {}).pop("managedFields", None)
+            merged, entries = apply.apply_config(
+                live, config, entries_before, manager=manager, force=force, kind=info.kind,
+                api_version=info.api_version, now=now)
+            new = codec.convert(merged, info.type)
+            try:
+                return await self._write_update(info, kv, old, new, "", dry_run, managed=entries)
+            except _Retry:
+                continue
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
 
     # ---------------------------------------------------------------- delete
@@ -489,7 +563,7 @@ def _keep_server_meta(new: ObjectMeta, old: ObjectMeta) -> None:
     new.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds
     new.namespace = old.namespace
     new.selfLink = None
-    new.managedFields = None
+    new.managedFields = old.managedFields
     if new.generateName is None:
         new.generateName = old.generateName
 
@@ -507,6 +581,12 @@ def _spec_bytes(obj: Object) -> bytes:
         # Kinds without spec (ConfigMap, Secret): their payload fields count as "spec".
         return b""
     return codec.encode(spec)
+
+
+def _entries(entries: list | None) -> list | None:
+    from kubelite.api.meta import ManagedFieldsEntry
+
+    return msgspec.convert(entries, list[ManagedFieldsEntry]) if entries else None
 
 
 def apply_defaults(obj: Object) -> None:
