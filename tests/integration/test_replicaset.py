@@ -444,3 +444,23 @@ async def test_leader_handover_creates_no_duplicates(
     # no duplicate pods at any moment
     assert len(observer.active_pods({"app": "ha"})) == 4
     assert observer.max_active_pods <= 4
+
+
+async def test_lost_leadership_stops_and_campaigns_again(
+        cm: ControllerManagers, kubelet: FakeKubelet, observer: Observer, store: EtcdStore,
+        api: Any, namespace: str) -> None:
+    from kubelite.reconcile.leader import leader_key
+
+    leader = await wait_leader(store, cm)
+    await create(api, namespace, "replicasets", replicaset_manifest("relead", 2))
+    await eventually(lambda: rs_ready(observer, "relead", 2), timeout=20, message="2 ready pods")
+    await store.delete(leader_key(ELECTION))  # as if the lease had lapsed
+    # the process keeps running, stands down, and leads again
+    await eventually(lambda: "lost leadership" in cm.log_tail(leader, 200), timeout=10,
+                     message="leader noticed the loss")
+    assert leader in cm.alive()
+    assert await wait_leader(store, cm) == leader
+    await scale(api, namespace, "replicasets", "relead", 3)
+    await eventually(lambda: rs_ready(observer, "relead", 3), timeout=20,
+                     message=f"leads again and scales\n{cm.log_tail(leader)}")
+    assert observer.max_active_pods <= 3

@@ -5,9 +5,10 @@ Controller` (a `kubelite.reconcile.controller.Controller`) and add one line to
 CONTROLLERS below. Every controller gets the same context: shared informers
 (one etcd list/watch per resource, whoever asks first), the NATS API client
 for writes, the event recorder, the decision publisher and the parsed options.
-Nothing runs until this process is the leader; losing the lease ends the
-process (as kube-controller-manager does), so a supervisor restarts it as a
-standby and two leaders never act at once for longer than the lease allows.
+Nothing runs until this process is the leader. Losing the lease stops every
+controller at once and the process campaigns again as a standby (where
+kube-controller-manager exits and relies on a supervisor): `kubelite up` does
+not restart processes, so a control plane of one must recover by itself.
 """
 
 from __future__ import annotations
@@ -232,75 +233,102 @@ def load_controller(name: str, ctx: ControllerContext) -> Any:
 # --------------------------------------------------------------------------
 
 
+async def _first(aw: Any, stop: asyncio.Event) -> bool:
+    """Await `aw` unless `stop` is set first (then cancel it). True if `aw` finished."""
+    task = asyncio.ensure_future(aw)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, recorder: EventRecorder,
+               stop: asyncio.Event, lost: asyncio.Event | None) -> str:
+    """Run every enabled controller, on fresh informers and fresh expectations, until `stop`,
+    `lost` or a controller crashes; then stop them all. Returns "stopped", "lost" or "failed"."""
+    informers = InformerFactory(store, options.resync_period)
+    ctx = ControllerContext(options=options, store=store, nc=nc, api=api, informers=informers,
+                            recorder=recorder, decisions=DecisionPublisher(nc))
+    controllers = []
+    for name in CONTROLLERS:
+        if options.enabled(name):
+            controllers.append(load_controller(name, ctx))
+            log.info("starting controller %s", name)
+    tasks = [asyncio.ensure_future(c.run()) for c in controllers]
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if lost is not None:
+        waiters.append(asyncio.ensure_future(lost.wait()))
+    outcome = "stopped"
+    try:
+        done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if lost is not None and lost.is_set():
+            outcome = "lost"
+        for t in done:
+            if t in tasks:
+                outcome = "failed"
+                log.error("a controller ended: %r", None if t.cancelled() else t.exception())
+    finally:
+        for w in waiters:
+            w.cancel()
+        # a leader that lost its lease must stop acting at once; otherwise let work finish briefly
+        grace = 0.5 if outcome == "lost" else 5.0
+        for c in controllers:
+            with contextlib.suppress(Exception):
+                await c.stop(grace_seconds=grace)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await informers.stop()
+    return outcome
+
+
 async def run(options: Options, stop: asyncio.Event | None = None) -> int:
-    """Connect, wait to lead, run every enabled controller until `stop` or lost leadership."""
+    """Connect, then campaign and lead until `stop`. Losing leadership stops the controllers
+    and campaigns again (a standby again), so one process never needs a restart."""
     from kubelite.bus.connection import connect_nats
     from kubelite.storage.etcd import EtcdStore
 
     stop = stop or asyncio.Event()
     store = await EtcdStore.connect(options.etcd, wait_seconds=30)
     nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30)
-    elector: LeaderElector | None = None
-    recorder: EventRecorder | None = None
-    controllers: list[Any] = []
-    tasks: list[asyncio.Task[Any]] = []
-    informers = InformerFactory(store, options.resync_period)
+    api = NatsAPIClient(nc)
+    recorder = EventRecorder(api, COMPONENT, socket.gethostname())
     code = 0
     try:
-        api = NatsAPIClient(nc)
-        if options.leader_elect:
-            lease_seconds = max(2, round(options.leader_elect_lease_duration))
-            elector = LeaderElector(
-                store, ELECTION, options.identity, lease_seconds=lease_seconds,
-                renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
-            )
-            log.info("waiting to lead %s as %s", ELECTION, options.identity)
-            acquire = asyncio.ensure_future(elector.acquire())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([acquire, stopped], return_when=asyncio.FIRST_COMPLETED)
-            if not acquire.done():
-                acquire.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await acquire
-                return 0
-            stopped.cancel()
-        recorder = EventRecorder(api, COMPONENT, socket.gethostname())
-        ctx = ControllerContext(
-            options=options, store=store, nc=nc, api=api, informers=informers,
-            recorder=recorder, decisions=DecisionPublisher(nc),
-        )
-        for name in CONTROLLERS:
-            if options.enabled(name):
-                controllers.append(load_controller(name, ctx))
-                log.info("starting controller %s", name)
-        tasks.extend(asyncio.ensure_future(c.run()) for c in controllers)
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if elector is not None:
-            waiters.append(asyncio.ensure_future(elector.lost.wait()))
-        done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for w in waiters:
-            w.cancel()
-        if elector is not None and elector.lost.is_set():
-            code = 1  # exit so that a supervisor restarts us as a standby
-        for t in done:
-            if t in tasks and not t.cancelled() and t.exception() is not None:
-                log.error("controller task failed: %r", t.exception())
+        while not stop.is_set():
+            elector: LeaderElector | None = None
+            if options.leader_elect:
+                lease_seconds = max(2, round(options.leader_elect_lease_duration))
+                elector = LeaderElector(
+                    store, ELECTION, options.identity, lease_seconds=lease_seconds,
+                    renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
+                )
+                log.info("waiting to lead %s as %s", ELECTION, options.identity)
+                if not await _first(elector.acquire(), stop):
+                    break
+            try:
+                outcome = await lead(options, store, nc, api, recorder, stop,
+                                     elector.lost if elector is not None else None)
+            finally:
+                if elector is not None:
+                    await elector.release()
+            if outcome == "failed":
                 code = 1
+                break
+            if outcome == "lost":
+                log.warning("lost leadership: controllers stopped; campaigning again")
     finally:
-        for c in controllers:
-            with contextlib.suppress(Exception):
-                await c.stop(grace_seconds=5)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await informers.stop()
-        if recorder is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await recorder.flush()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await recorder.flush()
+        with contextlib.suppress(Exception):
             await recorder.close()
-        if elector is not None:
-            await elector.release()
         with contextlib.suppress(Exception):
             await nc.close()
         with contextlib.suppress(Exception):
