@@ -9,6 +9,7 @@ bridge, cgroups), also when it fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -476,20 +477,47 @@ class AgentProcess:
         await rt.destroy_everything()
 
 
+@contextlib.asynccontextmanager
+async def _running_agents(
+    count: int, nats_url: str, api: httpx.AsyncClient, tmp_path: Path
+) -> AsyncIterator[list[AgentProcess]]:
+    """`count` node agents on this machine, each its own node, root dir and pod CIDR."""
+    cidrs: set[str] = set()
+    while len(cidrs) < count:
+        cidrs.add(_cidr())
+    agents = [
+        AgentProcess(f"pn-{uuid.uuid4().hex[:8]}", tmp_path / f"agent{i}", cidr, nats_url,
+                     tmp_path / f"agent{i}.log")
+        for i, cidr in enumerate(sorted(cidrs))
+    ]  # fmt: skip
+    try:
+        for proc in agents:
+            proc.start()
+        for proc in agents:
+            await _wait_node_ready(api, proc)
+        yield agents
+    finally:
+        for proc in agents:
+            await proc.destroy()
+            await api.delete(f"/api/v1/nodes/{proc.node}")
+        for proc in agents:
+            assert _leftovers(proc.node) == [], f"left behind: {_leftovers(proc.node)}"
+
+
 @pytest.fixture
 async def agent(
     nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
 ) -> AsyncIterator[AgentProcess]:
-    node = f"pn-{uuid.uuid4().hex[:8]}"
-    proc = AgentProcess(node, tmp_path / "agent", _cidr(), nats_url, tmp_path / "agent.log")
-    proc.start()
-    try:
-        await _wait_node_ready(api, proc)
-        yield proc
-    finally:
-        await proc.destroy()
-        await api.delete(f"/api/v1/nodes/{node}")
-        assert _leftovers(node) == [], f"left behind after the test: {_leftovers(node)}"
+    async with _running_agents(1, nats_url, api, tmp_path) as agents:
+        yield agents[0]
+
+
+@pytest.fixture
+async def two_agents(
+    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
+) -> AsyncIterator[list[AgentProcess]]:
+    async with _running_agents(2, nats_url, api, tmp_path) as agents:
+        yield agents
 
 
 async def _wait_node_ready(api: httpx.AsyncClient, agent: AgentProcess) -> None:
@@ -585,6 +613,28 @@ def _processes_with(marker: str) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+# Serves its hostname on :8080 (socketserver, not HTTPServer: that resolves its own name first).
+HOSTNAME_SERVER = (
+    "import http.server, socket, socketserver\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers()\n"
+    "        self.wfile.write(socket.gethostname().encode())\n"
+    "socketserver.TCPServer(('0.0.0.0', 8080), H).serve_forever()\n"
+)
+# Prints what each URL argument answers (retrying ~10 s), then stays up.
+FETCH_ALL = (
+    "import sys, time, urllib.request\n"
+    "for url in sys.argv[1:]:\n"
+    "    for _ in range(50):\n"
+    "        try:\n"
+    "            print(urllib.request.urlopen(url, timeout=2).read().decode()); break\n"
+    "        except OSError as exc: error = exc; time.sleep(0.2)\n"
+    "    else: print('unreachable', url, error)\n"
+    "time.sleep(3600)\n"
+)
 
 
 async def test_agent_runs_pod_with_env_configmap_secret_and_logs(
@@ -686,14 +736,7 @@ async def test_agent_deletion_sends_sigterm_and_waits_for_the_grace_period(
 async def test_agent_two_pods_bind_one_port_and_reach_each_other(
     agent: AgentProcess, api: httpx.AsyncClient, namespace: str, nats_client: object
 ) -> None:
-    server = (
-        "import http.server, socket, socketserver  # not HTTPServer: it resolves its own name\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(200); self.end_headers()\n"
-        "        self.wfile.write(socket.gethostname().encode())\n"
-        "socketserver.TCPServer(('0.0.0.0', 8080), H).serve_forever()\n"
-    )
+    server = HOSTNAME_SERVER
     for name in ("srv-a", "srv-b"):
         await _create(api, namespace, "pods", _pod(name, agent.node, [{
             "name": "web", "image": "host", "command": [PY, "-c", server],
@@ -704,16 +747,7 @@ async def test_agent_two_pods_bind_one_port_and_reach_each_other(
         pod = await _wait_pod(api, namespace, name, _running, agent, f"{name} never Running")
         ips[name] = pod["status"]["podIP"]
     assert ips["srv-a"] != ips["srv-b"]
-    fetch = (
-        "import sys, time, urllib.request\n"
-        "for url in sys.argv[1:]:\n"
-        "    for _ in range(50):\n"
-        "        try:\n"
-        "            print(urllib.request.urlopen(url, timeout=2).read().decode()); break\n"
-        "        except OSError as exc: error = exc; time.sleep(0.2)\n"
-        "    else: print('unreachable', url, error)\n"
-        "time.sleep(3600)\n"
-    )
+    fetch = FETCH_ALL
     urls = [f"http://{ips['srv-a']}:8080/", f"http://{ips['srv-b']}:8080/"]
     await _create(api, namespace, "pods", _pod("client", agent.node, [{
         "name": "c", "image": "host", "command": [PY, "-u", "-c", fetch, *urls],
@@ -750,19 +784,33 @@ async def test_agent_reports_oomkilled(
 
 
 async def test_agent_killed_and_restarted_adopts_running_pods(
-    agent: AgentProcess, api: httpx.AsyncClient, namespace: str
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, tmp_path: Path
 ) -> None:
     marker = f"adopt-{uuid.uuid4().hex[:8]}"
     await _create(api, namespace, "pods", _pod("keeper", agent.node, [{
         "name": "c", "image": "host", "command": ["sh", "-c", f"while :; do sleep 1; done # {marker}"],
     }]))  # fmt: skip
+    # "finisher" exits (code 5) while the agent is down, when the test creates /signal/go.
+    signal_dir = tmp_path / "signal"
+    signal_dir.mkdir()
+    finisher = f"finish-{uuid.uuid4().hex[:8]}"
+    await _create(api, namespace, "pods", _pod("finisher", agent.node, [{
+        "name": "c", "image": "host",
+        "command": ["sh", "-c", f"until [ -e /signal/go ]; do sleep 0.1; done; exit 5 # {finisher}"],
+        "volumeMounts": [{"name": "signal", "mountPath": "/signal"}],
+    }], restartPolicy="Never",
+        volumes=[{"name": "signal", "hostPath": {"path": str(signal_dir)}}],
+    ))  # fmt: skip
     pod = await _wait_pod(api, namespace, "keeper", _running, agent, "pod never Running")
+    await _wait_pod(api, namespace, "finisher", _running, agent, "finisher never Running")
     before = _container_status(pod, "c")
     ip_before = pod["status"]["podIP"]
     pids = _processes_with(marker)
     assert len(pids) == 1
 
     agent.kill()
+    (signal_dir / "go").touch()
+    await eventually(lambda: not _processes_with(finisher), message="finisher did not exit")
     agent.start()
     await _wait_node_ready(api, agent)
     # A pod created after the restart running proves the new agent has synced its pods.
@@ -777,3 +825,40 @@ async def test_agent_killed_and_restarted_adopts_running_pods(
     assert after["state"]["running"]["startedAt"] == before["state"]["running"]["startedAt"]
     assert _processes_with(marker) == pids, "the container was started again (a twin)"
     assert pod["status"]["podIP"] == ip_before
+    finished = await _wait_pod(
+        api, namespace, "finisher", lambda p: p["status"].get("phase") == "Failed", agent,
+        "the exit that happened while the agent was down was not reported",
+    )  # fmt: skip
+    terminated = _container_status(finished, "c")["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (5, "Error")
+    assert _container_status(finished, "c")["restartCount"] == 0
+
+
+async def test_agent_pods_on_two_nodes_of_one_machine_reach_each_other(
+    two_agents: list[AgentProcess], api: httpx.AsyncClient, namespace: str, nats_client: object
+) -> None:
+    """Two node agents on one machine: own bridges and CIDRs, pods routed between them."""
+    first, second = two_agents
+    ips = {}
+    for name, node in (("srv-1", first), ("srv-2", second)):
+        await _create(api, namespace, "pods", _pod(name, node.node, [{
+            "name": "web", "image": "host", "command": [PY, "-c", HOSTNAME_SERVER],
+        }]))  # fmt: skip
+    for name, node in (("srv-1", first), ("srv-2", second)):
+        pod = await _wait_pod(api, namespace, name, _running, node, f"{name} never Running")
+        ips[name] = pod["status"]["podIP"]
+        assert ipaddress.ip_address(ips[name]) in ipaddress.ip_network(node.pod_cidr)
+    urls = [f"http://{ips['srv-1']}:8080/", f"http://{ips['srv-2']}:8080/"]
+    await _create(api, namespace, "pods", _pod("client", first.node, [{
+        "name": "c", "image": "host", "command": [PY, "-u", "-c", FETCH_ALL, *urls],
+    }]))  # fmt: skip
+    await _wait_pod(api, namespace, "client", _running, first, "client never Running")
+
+    async def fetched() -> bool:
+        text = await _pod_logs(nats_client, first, namespace, "client")
+        assert text == "srv-1\nsrv-2\n", text
+        return True
+
+    await eventually(
+        fetched, timeout=30, message="client could not reach the pod on the other node"
+    )
