@@ -46,6 +46,10 @@ ELECTION = "kube-controller-manager"  # etcd key /kubelite/leader/<this>; Lease 
 CONTROLLERS: dict[str, str] = {
     "replicaset": "kubelite_controller_manager.replicaset.controller:new_controller",
     "deployment": "kubelite_controller_manager.deployment.controller:new_controller",
+    "nodelifecycle": "kubelite_controller_manager.nodelifecycle.controller:new_controller",
+    "garbagecollector": "kubelite_controller_manager.garbagecollector.controller:new_controller",
+    "namespace": "kubelite_controller_manager.namespace.controller:new_controller",
+    "endpoint": "kubelite_controller_manager.endpoints.controller:new_controller",
 }
 
 
@@ -99,6 +103,12 @@ class Options:
     concurrent_deployment_syncs: int = 5
     concurrent_replicaset_syncs: int = 5
     node_monitor_grace_period: float = 50.0
+    node_monitor_period: float = 5.0
+    node_startup_grace_period: float = 60.0
+    node_eviction_rate: float = 0.1
+    secondary_node_eviction_rate: float = 0.01
+    unhealthy_zone_threshold: float = 0.55
+    large_cluster_size_threshold: int = 50
     resync_period: float = 300.0
     controllers: tuple[str, ...] = ("*",)
     log_level: str = "info"
@@ -128,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=Options.concurrent_replicaset_syncs)
     p.add_argument("--node-monitor-grace-period", type=parse_duration, default="50s",
                    help="time a node's Lease may go unrenewed before it is marked unreachable")
+    p.add_argument("--node-monitor-period", type=parse_duration, default="5s",
+                   help="how often the node lifecycle controller checks every node")
+    p.add_argument("--node-startup-grace-period", type=parse_duration, default="1m",
+                   help="time a new node may take to post its first status")
+    p.add_argument("--node-eviction-rate", type=float, default=Options.node_eviction_rate,
+                   help="nodes per second tainted NoExecute (pods evicted) in a healthy zone")
+    p.add_argument("--secondary-node-eviction-rate", type=float, default=Options.secondary_node_eviction_rate,
+                   help="nodes per second in an unhealthy zone of a large cluster (0 in small ones)")
+    p.add_argument("--unhealthy-zone-threshold", type=float, default=Options.unhealthy_zone_threshold,
+                   help="fraction of NotReady nodes (at least 3) that makes a zone unhealthy")
+    p.add_argument("--large-cluster-size-threshold", type=int, default=Options.large_cluster_size_threshold,
+                   help="zones with more nodes use the secondary eviction rate when unhealthy")
     p.add_argument("--resync-period", type=parse_duration, default="5m",
                    help="every cached object is reconciled again at least this often")
     p.add_argument("--controllers", default="*",
@@ -147,6 +169,10 @@ def parse_options(argv: list[str] | None = None) -> Options:
         concurrent_deployment_syncs=ns.concurrent_deployment_syncs,
         concurrent_replicaset_syncs=ns.concurrent_replicaset_syncs,
         node_monitor_grace_period=ns.node_monitor_grace_period,
+        node_monitor_period=ns.node_monitor_period, node_startup_grace_period=ns.node_startup_grace_period,
+        node_eviction_rate=ns.node_eviction_rate, secondary_node_eviction_rate=ns.secondary_node_eviction_rate,
+        unhealthy_zone_threshold=ns.unhealthy_zone_threshold,
+        large_cluster_size_threshold=ns.large_cluster_size_threshold,
         resync_period=ns.resync_period,
         controllers=tuple(c.strip() for c in ns.controllers.split(",") if c.strip()),
         log_level=ns.log_level, identity=identity,
