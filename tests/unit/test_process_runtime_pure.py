@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from kubelite_nodeagent.runtime import process_supervisor
 from kubelite_nodeagent.runtime.base import ContainerSpec, ContainerState
 from kubelite_nodeagent.runtime.cgroups import (
+    CgroupManager,
     cpu_quota_us,
     parse_oom_kills,
     parse_proc_cgroup,
@@ -202,3 +204,15 @@ def test_select_records_tail_counts_full_lines_and_since_filters() -> None:
     assert len(select_records(records, None, None)) == 4
     since = 1767225600 + 3  # 2026-01-01T00:00:03Z
     assert [r.text for r in select_records(records, None, since)] == [b"b2", b"c"]
+
+
+def test_cgroup_manager_degrades_when_hierarchies_are_missing(tmp_path: Path) -> None:
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "cgroup.procs").write_text("")
+    manager = CgroupManager("node-1", root=tmp_path)
+    assert set(manager.bases) == {"memory"}
+    assert set(manager.missing) == {"cpu", "pids"}
+    assert "no cgroup v1 cpu hierarchy" in manager.describe_missing()
+    cgroup = manager.for_container("uid-1", "web.0.abc")
+    assert cgroup.paths["memory"].parts[-4:] == ("kubelite", "node-1", "uid-1", "web.0.abc")
+    assert CgroupManager("node-1", root=tmp_path / "nothing").enabled is False

@@ -102,11 +102,13 @@ class ProcessRuntime:
         self._watch_task = asyncio.create_task(self._watch_exits(), name="process-runtime-watch")
 
     async def close(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
+        tasks = [*self._reapers, *([self._watch_task] if self._watch_task else [])]
+        for task in tasks:  # supervisors keep running; we just stop waiting for them
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+                await task
+        self._watch_task = None
 
     def set_event_handler(self, handler: ContainerEventHandler) -> None:
         self._handler = handler
@@ -150,7 +152,8 @@ class ProcessRuntime:
             pod_uid=config.pod_uid,
             namespace=config.namespace,
             name=config.name,
-            hostname=config.hostname or config.name,
+            # a hostNetwork pod keeps the node's hostname, as in Kubernetes
+            hostname="" if config.host_network else (config.hostname or config.name),
             pod_dir=config.pod_dir,
             created_at=time.time(),
         )
@@ -247,7 +250,7 @@ class ProcessRuntime:
             "env": spec.env,
             "cwd": spec.working_dir or ("/" if rootfs else pod_dir),
             "rootfs": rootfs,
-            "hostname": (sandbox_record.hostname if sandbox_record else "") or spec.pod_name,
+            "hostname": sandbox_record.hostname if sandbox_record else spec.pod_name,
             "netns": netns,
             "namespaces": self.namespaces,
             "mounts": [[m.host_path, m.container_path, m.read_only] for m in spec.mounts],
