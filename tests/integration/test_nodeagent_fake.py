@@ -246,14 +246,18 @@ async def test_agent_restart_adopts_containers(agents: Agents, api: httpx.AsyncC
     name = node_name()
     [agent] = await agents.start("--node-name", name)
     runtime = agent.runtime
-    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("keep", name))
+    manifest = pod_manifest("keep", name)
+    manifest["spec"]["containers"][0]["readinessProbe"] = {"exec": {"command": ["ok"]}, "periodSeconds": 1}
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
     assert r.status_code == 201, r.text
+    uid = r.json()["metadata"]["uid"]
 
-    async def running() -> bool:
+    async def ready() -> dict[str, Any] | None:
         pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/keep")
-        return bool(pod and pod["status"].get("phase") == "Running")
+        return pod if pod and (condition(pod, "Ready") or {}).get("status") == "True" else None
 
-    await eventually(running, timeout=15, message="pod not running")
+    pod = await eventually(ready, timeout=15, message="pod not ready")
+    ready_since = condition(pod, "Ready")["lastTransitionTime"]
     before = {c.id for c in runtime.containers.values() if c.pod_name == "keep"}
     assert len(before) == 1
 
@@ -263,13 +267,18 @@ async def test_agent_restart_adopts_containers(agents: Agents, api: httpx.AsyncC
     second_runtime = second.runtime
     assert isinstance(second_runtime, FakeRuntime)
 
-    async def settled() -> bool:
-        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/keep")
-        ids = {c.id for c in second_runtime.containers.values() if c.pod_name == "keep"}
-        return bool(pod and pod["status"].get("phase") == "Running") and ids == before
+    def probed_by_second_agent() -> bool:
+        st = second.states.get(uid)
+        rec = st.containers.get("app") if st else None
+        tracker = rec.trackers.get("readiness") if rec else None
+        return bool(tracker and tracker.last_run_at is not None and rec.current.id in before)
 
-    await eventually(settled, timeout=10, message="the restarted agent did not adopt the container")
-    assert {c.id for c in second_runtime.containers.values() if c.pod_name == "keep"} == before
+    await eventually(probed_by_second_agent, timeout=10, message="the restarted agent did not take the pod over")
+    assert {c.id for c in second_runtime.containers.values() if c.pod_name == "keep"} == before, "a twin started"
+    pod = await ready()
+    assert pod is not None, "the pod went unready across the agent restart"
+    assert condition(pod, "Ready")["lastTransitionTime"] == ready_since
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
 async def test_fake_nodes_register_each(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:

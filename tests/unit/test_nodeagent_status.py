@@ -227,3 +227,22 @@ def test_status_struct_compares_by_value() -> None:
     assert not status_differs(a, PodStatus(phase="Running", podIP="1"))
     assert status_differs(a, PodStatus(phase="Running", podIP="2"))
     assert status_differs(None, a)
+
+
+def test_adopted_trackers_resume_from_reported_status() -> None:
+    from kubelite_nodeagent.podsync import adopted_trackers
+    from kubelite_nodeagent.probes import READINESS, STARTUP, Result
+
+    p = msgspec.convert({
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {"containers": [{"name": "c", "image": "i",
+                                 "readinessProbe": {"exec": {"command": ["x"]}},
+                                 "startupProbe": {"exec": {"command": ["x"]}}}]},
+        "status": {"containerStatuses": [{"name": "c", "containerID": "process://abc", "ready": True,
+                                          "started": True}]},
+    }, Pod)
+    c = p.spec.containers[0]
+    resumed = adopted_trackers(p, c, "abc")
+    assert resumed[READINESS].result == Result.SUCCESS and resumed[STARTUP].result == Result.SUCCESS
+    other = adopted_trackers(p, c, "different-container")
+    assert other[READINESS].result == Result.FAILURE and other[STARTUP].result == Result.UNKNOWN

@@ -26,6 +26,7 @@ class ContainerRecord:
     waiting_message: str = ""
     retry_at: float = 0.0  # earliest time to retry a failed create (image/config errors)
     trackers: dict[str, ProbeTracker] = field(default_factory=dict)
+    probes_for: str = ""  # id of the container `trackers` belong to (adopted ones get fresh trackers)
     probe_message: str = ""
 
     @property

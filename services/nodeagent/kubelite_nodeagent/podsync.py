@@ -53,7 +53,8 @@ from kubelite_nodeagent.runtime.base import (
 log = logging.getLogger("kubelite.nodeagent.sync")
 
 CONFIG_RETRY = 2.0  # seconds between retries of a missing ConfigMap/Secret/key
-VOLUME_REFRESH = 60.0  # seconds between refreshes of configMap/secret volume files
+VOLUME_REFRESH = 60.0
+POST_START_TIMEOUT = 30.0  # seconds a postStart exec/httpGet hook may take  # seconds between refreshes of configMap/secret volume files
 # Waiting reasons of a container the agent could not create yet (retried at retry_at, no crash back-off).
 START_ERRORS = {ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF, ERR_IMAGE_NEVER_PULL, INVALID_IMAGE_NAME,
                 envresolve.CREATE_CONTAINER_CONFIG_ERROR, "CreateContainerError", "ContainerCreating"}
@@ -111,6 +112,23 @@ def container_resources(c: Container) -> Resources:
         cpu_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
         memory_bytes=memory_bytes(limits["memory"]) if "memory" in limits else None,
     )
+
+
+def adopted_trackers(pod: Pod, c: Container, container_id: str) -> dict[str, probes.ProbeTracker]:
+    """Probe trackers for a container found running after an agent restart.
+
+    They resume from the reported status (started/ready) instead of starting
+    over, so an agent restart does not flip ready pods to unready.
+    """
+    trackers = probes.trackers_for(c)
+    statuses = (pod.status.containerStatuses or []) if pod.status else []
+    for s in statuses:
+        if s.name == c.name and (s.containerID or "").endswith("://" + container_id):
+            if s.started and probes.STARTUP in trackers:
+                trackers[probes.STARTUP].result = probes.Result.SUCCESS
+            if s.ready and probes.READINESS in trackers:
+                trackers[probes.READINESS].result = probes.Result.SUCCESS
+    return trackers
 
 
 class PodSyncer:
@@ -231,6 +249,9 @@ class PodSyncer:
                     continue
                 if rec.current.state == ContainerState.CREATED:
                     await self._start_created(rec)
+                if rec.running and rec.probes_for != rec.current.id:
+                    rec.trackers = adopted_trackers(pod, c, rec.current.id)  # adopted after an agent restart
+                    rec.probes_for = rec.current.id
                 if rec.running:
                     await self._probe(pod, st, c, rec, now, wake)
                     failed = probes.liveness_failed(rec.trackers)
@@ -368,6 +389,7 @@ class PodSyncer:
         rec.waiting_reason = rec.waiting_message = ""
         rec.retry_at = 0.0
         rec.trackers = probes.trackers_for(c)
+        rec.probes_for = cid
         self._event(pod, "Normal", "Created", f"Created container {c.name}")
         try:
             await self.runtime.start_container(cid)
@@ -375,12 +397,28 @@ class PodSyncer:
         except RuntimeError_ as exc:
             log.info("pod %s/%s container %s failed to start: %s", st.namespace, st.name, c.name, exc)
             self._event(pod, "Warning", "Failed", f"Error: {exc.message}")
+        else:
+            await self._post_start(pod, st, c, cid)
         rec.current = await self.runtime.container_status(cid) or rec.current
         log.info("pod %s/%s: started container %s (attempt %d): %s", st.namespace, st.name, c.name, attempt,
                  rec.current.state.value if rec.current else "?")
         if rec.running:
             for t in rec.trackers.values():
                 wake.at(t.next_run_at(rec.current.started_at))
+
+    async def _post_start(self, pod: Pod, st: PodState, c: Container, cid: str) -> None:
+        """Run the postStart hook; a failed hook kills the container (restarted per restartPolicy)."""
+        hook = c.lifecycle.postStart if c.lifecycle is not None else None
+        if hook is None:
+            return
+        if hook.sleep is not None:
+            await asyncio.sleep(hook.sleep.seconds or 0)
+            return
+        ip = st.sandbox.ip if st.sandbox else ""
+        ok, message = await probes.run_probe(hook, c, ip, cid, self.runtime, POST_START_TIMEOUT)  # type: ignore[arg-type]
+        if not ok:
+            self._event(pod, "Warning", "FailedPostStartHook", message)
+            await self.runtime.stop_container(cid, self._probe_grace(pod, c))
 
     async def _probe(self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, now: float,
                      wake: Wake) -> None:
