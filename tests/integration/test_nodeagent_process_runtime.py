@@ -368,7 +368,8 @@ async def main(root):
     await rt.start()
     sb = await rt.create_sandbox(PodSandboxConfig(pod_uid="u1", namespace="d", name="p", hostname="p"))
     spec = ContainerSpec(pod_uid="u1", namespace="d", pod_name="p", name="c", attempt=0, image="host",
-                         argv=["sh", "-c", "trap 'exit 0' TERM; echo $FOO pid=$$; while :; do sleep 0.1; done"],
+                         argv=["sh", "-c", "trap 'exit 0' TERM; echo $FOO pid=$$; while :; do sleep 0.1; done",
+                               sys.argv[2]],
                          env={"FOO": "bar"}, resources=Resources(memory_bytes=1 << 30))
     cid = await rt.create_container(sb, spec)
     await rt.start_container(cid)
@@ -405,6 +406,7 @@ def nobody_dir() -> Iterator[Path]:
 async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: Path) -> None:
     """The fallback: no namespaces or cgroups, host network, a message saying so."""
     root = nobody_dir
+    marker = f"nonroot-{uuid.uuid4().hex[:8]}"  # $0 of the container's shell
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     # The venv's interpreter lives under /root here, which the unprivileged user cannot
     # exec from a child; the system interpreter with the venv's packages can.
@@ -414,10 +416,15 @@ async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: 
     site_dir = sysconfig.get_paths()["purelib"]
     prelude = f"import site; site.addsitedir({site_dir!r})\n"
     proc = await asyncio.create_subprocess_exec(
-        *drop, system_python, "-c", prelude + NON_ROOT_SCRIPT, str(root),
+        *drop, system_python, "-c", prelude + NON_ROOT_SCRIPT, str(root), marker,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd="/tmp",
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        for pid in _processes_with(marker):  # only if the script failed half-way
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 0, err.decode()
     result = json.loads(out.decode().splitlines()[-1])
     sandbox = result["sandbox"]

@@ -76,6 +76,7 @@ def rootfs_of(image: str) -> str:
 
 class ProcessRuntime:
     name = "process"
+    version = "0.1.0"  # the Node's containerRuntimeVersion: process://0.1.0
 
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
