@@ -331,7 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--pods", type=int, default=10000)
     p.add_argument("--clients", type=int, default=64, help="create requests in flight")
-    p.add_argument("--parallel-binds", type=int, default=16)
+    p.add_argument("--parallel-binds", type=int, default=64)
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0)
     p.add_argument("--apiserver-workers", type=int, default=1)
     p.add_argument("--etcd-fsync", action=argparse.BooleanOptionalAction, default=True,

@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="elect a leader through an etcd lease so replicas stand by (default: on)")
     p.add_argument("--leader-elect-lease-duration", type=int, default=15, metavar="SECONDS",
                    help="lease TTL: how long a dead leader blocks the standby (default: 15)")
-    p.add_argument("--parallel-binds", type=int, default=16, help="binds in flight at once (default: 16)")
+    p.add_argument("--parallel-binds", type=int, default=64, help="binds in flight at once (default: 64)")
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0, metavar="PCT",
                    help="stop filtering after this share of nodes fit (0: Kubernetes' adaptive default)")
     p.add_argument("--unschedulable-flush-seconds", type=float, default=30.0,

@@ -82,7 +82,9 @@ class Algorithm:
             result.message = unschedulable_message(0, {})
             return result
         state = prepare(pod, cache)
-        filters = [f.fn for f in FILTERS if f.relevant(pod, cache)]
+        active = [f for f in FILTERS if f.relevant(pod, cache)]
+        filters = [f.fn for f in active]
+        clean_filters = [f.fn for f in active if not f.passes_clean_nodes]
         want = feasible_nodes_to_find(n, self.percentage)
         feasible: list[NodeInfo] = []
         rejected = result.rejected
@@ -91,7 +93,7 @@ class Algorithm:
         for i in range(n):
             node = nodes[(start + i) % n]
             processed += 1
-            for fn in filters:
+            for fn in clean_filters if node.clean else filters:
                 reasons = fn(pod, node, state)
                 if reasons:
                     rejected[node.name] = reasons

@@ -35,6 +35,7 @@ class NodeInfo:
     labels: dict[str, str] = field(default_factory=dict)
     ready_status: str = "Unknown"  # status of the Ready condition: True | False | Unknown
     unschedulable: bool = False
+    clean: bool = False  # Ready, schedulable and without NoSchedule/NoExecute taints
     hard_taints: tuple[Taint, ...] = ()  # NoSchedule and NoExecute: filters
     soft_taints: tuple[Taint, ...] = ()  # PreferNoSchedule: scores
     alloc_cpu: int = 0
@@ -62,6 +63,7 @@ class NodeInfo:
         for c in (status.conditions or ()) if status else ():
             if c.type == "Ready":
                 self.ready_status = c.status or "Unknown"
+        self.clean = self.ready_status == "True" and not self.unschedulable and not self.hard_taints
         alloc = status.allocatable if status and status.allocatable else (status.capacity if status else None)
         self.alloc_cpu = _alloc(alloc, "cpu", cpu_millis)
         self.alloc_memory = _alloc(alloc, "memory", memory_bytes)

@@ -290,6 +290,9 @@ class Filter:
     name: str
     fn: FilterFn
     relevant: Callable[[PodInfo, SchedulerCache], bool]
+    # True when the rule can only reject a node that is not "clean" (Ready, schedulable,
+    # no NoSchedule/NoExecute taints): most nodes are, and skip the call (NodeInfo.clean).
+    passes_clean_nodes: bool = False
 
 
 def _always(pod: PodInfo, cache: SchedulerCache) -> bool:
@@ -298,8 +301,8 @@ def _always(pod: PodInfo, cache: SchedulerCache) -> bool:
 
 # In Kubernetes' default order: cheap, common rejections first.
 FILTERS: tuple[Filter, ...] = (
-    Filter("node_ready_and_schedulable", node_ready_and_schedulable, _always),
-    Filter("taints_tolerated", taints_tolerated, _always),
+    Filter("node_ready_and_schedulable", node_ready_and_schedulable, _always, passes_clean_nodes=True),
+    Filter("taints_tolerated", taints_tolerated, _always, passes_clean_nodes=True),
     Filter("node_selector", node_selector, lambda p, c: bool(p.node_selector)),
     Filter("required_node_affinity", required_node_affinity, lambda p, c: p.required_node_terms is not None),
     Filter("host_ports_free", host_ports_free, lambda p, c: bool(p.host_ports)),
@@ -323,27 +326,32 @@ def least_allocated(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> l
     """NodeResourcesFit LeastAllocated: mean over cpu and memory (weight 1 each) of
     (allocatable - requested) * 100 / allocatable, requests counted non-zero."""
     cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
-    return [
-        (_free_share(n.alloc_cpu, n.nonzero_cpu + cpu) + _free_share(n.alloc_memory, n.nonzero_memory + mem)) // 2
-        for n in nodes
-    ]
-
-
-def _free_share(alloc: int, requested: int) -> int:
-    return (alloc - requested) * MAX_NODE_SCORE // alloc if 0 < alloc and requested <= alloc else 0
+    out = []
+    for n in nodes:  # written out: this runs for hundreds of nodes per pod
+        ac, rc = n.alloc_cpu, n.nonzero_cpu + cpu
+        am, rm = n.alloc_memory, n.nonzero_memory + mem
+        free_cpu = (ac - rc) * MAX_NODE_SCORE // ac if 0 < ac and rc <= ac else 0
+        free_mem = (am - rm) * MAX_NODE_SCORE // am if 0 < am and rm <= am else 0
+        out.append((free_cpu + free_mem) // 2)
+    return out
 
 
 def balanced_allocation(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesBalancedAllocation: (1 - std deviation of the cpu and memory
-    fractions) * 100, so nodes whose resources fill up evenly win. With two
-    resources the standard deviation is half their difference."""
+    fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win.
+    With two resources the standard deviation is half their difference."""
     cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
-    return [
-        int((1 - abs(min(1.0, (n.nonzero_cpu + cpu) / n.alloc_cpu)
-                     - min(1.0, (n.nonzero_memory + mem) / n.alloc_memory)) / 2) * MAX_NODE_SCORE)
-        if n.alloc_cpu > 0 and n.alloc_memory > 0 else 0
-        for n in nodes
-    ]
+    out = []
+    for n in nodes:
+        ac, am = n.alloc_cpu, n.alloc_memory
+        if ac <= 0 or am <= 0:
+            out.append(0)
+            continue
+        fc = (n.nonzero_cpu + cpu) / ac
+        fm = (n.nonzero_memory + mem) / am
+        diff = (fc if fc < 1.0 else 1.0) - (fm if fm < 1.0 else 1.0)
+        out.append(int((1 - (diff if diff >= 0 else -diff) / 2) * MAX_NODE_SCORE))
+    return out
 
 
 def preferred_node_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:

@@ -38,7 +38,7 @@ class Scheduler:
         nc: Any,
         *,
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
-        parallel_binds: int = 16,
+        parallel_binds: int = 64,
         percentage_of_nodes_to_score: int = 0,
         flush_seconds: float = 30.0,
         publish_decisions: bool = True,
