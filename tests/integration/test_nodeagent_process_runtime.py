@@ -192,6 +192,26 @@ async def test_exit_codes_start_errors_and_exit_events(runtime: ProcessRuntime) 
     assert (info.exit_code, info.reason) == (128, "StartError")
 
 
+async def test_follow_streams_until_exit_and_limits_apply(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    sandbox = await _sandbox(runtime)
+    go = tmp_path / "go"  # the container prints its second line once the test saw the first
+    script = f"echo first; until [ -e {go} ]; do sleep 0.05; done; echo second"
+    cid = await _run(runtime, sandbox, _spec(sandbox, "talker", ["sh", "-c", script]))
+    chunks: list[bytes] = []
+    async with asyncio.timeout(20):
+        async for chunk in runtime.read_logs(cid, LogOptions(follow=True)):
+            chunks.append(chunk)
+            go.touch()
+    assert chunks == [b"first\n", b"second\n"]  # line by line, ending when the container exits
+    info = await runtime.container_status(cid)
+    assert info is not None and info.state == ContainerState.EXITED
+    assert await _logs(runtime, cid, limit_bytes=3) == "fir"
+    assert await _logs(runtime, cid, tail_lines=1) == "second\n"
+    assert await _logs(runtime, cid, since_seconds=3600) == "first\nsecond\n"
+
+
 async def test_stop_sends_sigterm_then_sigkill_after_grace(runtime: ProcessRuntime) -> None:
     sandbox = await _sandbox(runtime)
     polite = await _run(

@@ -175,8 +175,10 @@ class ProcessRuntime:
         return _sandbox(record)
 
     async def remove_sandbox(self, pod_uid: str) -> None:
-        await self.network.teardown(pod_uid)
+        # Kill stragglers first: a namespace with live processes outlives `ip netns del`, and
+        # its address must not be handed out again while something still answers on it.
         await asyncio.to_thread(self.cgroups.remove_pod, pod_uid)
+        await self.network.teardown(pod_uid)
         pod_dir = self.layout.pod_dir(pod_uid)
         self.layout.sandbox_file(pod_uid).unlink(missing_ok=True)
         containers = pod_dir / "containers"
