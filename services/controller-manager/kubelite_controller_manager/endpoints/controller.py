@@ -99,7 +99,12 @@ class EndpointsController(Controller):
         meta = msgspec.structs.replace(current.metadata, labels=labels)
         updated = msgspec.structs.replace(current, apiVersion="v1", kind="Endpoints", metadata=meta,
                                           subsets=subsets or None)
-        await self.api.update(updated)  # a 409 (stale cache) is retried with back-off
+        try:
+            await self.api.update(updated)
+        except APIError as exc:
+            if exc.code != 409:  # a 409 (stale cache) is just retried with back-off
+                await self._failed(service, "FailedToUpdateEndpoint", "update", exc)
+            raise
         await self._report(service, subsets, "Updated")
 
     async def _create(self, service: Service, subsets: list[Any], labels: dict[str, str] | None) -> None:
@@ -112,7 +117,9 @@ class EndpointsController(Controller):
         except APIError as exc:
             if exc.code == 403 and exc.reason == "Forbidden":
                 return  # the namespace is terminating: nothing may be created in it
-            raise  # 409 AlreadyExists: the cache was behind; retried, then updated
+            if exc.code != 409:  # 409 AlreadyExists: the cache was behind; retried, then updated
+                await self._failed(service, "FailedToCreateEndpoint", "create", exc)
+            raise
         await self._report(service, subsets, "Created")
 
     async def _delete_endpoints(self, namespace: str, name: str) -> None:
@@ -124,6 +131,11 @@ class EndpointsController(Controller):
             if exc.code != 404:
                 raise
         log.info("endpoints %s/%s deleted with their service", namespace, name)
+
+    async def _failed(self, service: Service, reason: str, verb: str, exc: APIError) -> None:
+        meta = service.metadata
+        await self.notify.event(service, "v1", "Service", "Warning", reason,
+                                f"Failed to {verb} endpoint {meta.namespace}/{meta.name}: {exc.message or exc}")
 
     async def _report(self, service: Service, subsets: list[Any], verb: str) -> None:
         ready = sum(len(s.addresses or ()) for s in subsets)
