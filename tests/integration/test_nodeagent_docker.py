@@ -427,6 +427,24 @@ async def test_exit_codes_start_errors_oom_and_exit_events(
 
 
 @needs_docker
+async def test_follow_streams_logs_until_the_container_exits(
+    runtime: DockerRuntime, busybox: ImageInfo
+) -> None:
+    sandbox = await _sandbox(runtime)
+    script = "echo first; sleep 1.5; echo second; sleep 0.5"
+    cid = await _run(runtime, sandbox, _spec(sandbox, "ticker", ["sh", "-c", script]))
+    seen: list[tuple[float, bytes]] = []
+    started = time.monotonic()
+    async with asyncio.timeout(20):
+        async for chunk in runtime.read_logs(cid, LogOptions(follow=True)):
+            seen.append((time.monotonic() - started, chunk))
+    assert b"".join(c for _, c in seen) == b"first\nsecond\n"
+    assert seen[0][0] < 1.2, f"the first line came only after {seen[0][0]:.1f}s: not streamed"
+    info = await runtime.container_status(cid)
+    assert info is not None and info.state == ContainerState.EXITED, "follow ended before the exit"
+
+
+@needs_docker
 async def test_stop_sends_sigterm_then_sigkill_after_grace(
     runtime: DockerRuntime, busybox: ImageInfo
 ) -> None:
