@@ -142,6 +142,15 @@ class DeploymentController(Controller):
     # -- reconcile ----------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
+        try:
+            await self._sync_key(key)
+        except APIError as exc:
+            if exc.code == 409:
+                # our cached copy was stale: normal under concurrent writers; look again soon
+                raise Requeue(None, "conflict") from None
+            raise
+
+    async def _sync_key(self, key: str) -> None:
         ns, name = split_key(key)
         cached = self.d_informer.get(ns, name)
         if cached is None:
