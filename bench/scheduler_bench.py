@@ -83,6 +83,7 @@ class Cluster:
     nats_url: str = ""
     api_url: str = ""
     processes: list[ServerProcess | subprocess.Popen[bytes]] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)  # service name -> pid, for CPU accounting
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "ab") as log:
@@ -90,6 +91,7 @@ class Cluster:
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self.processes.append(proc)
+        self.pids[name] = proc.pid
         return proc
 
     def stop(self, keep_dir: bool) -> None:
@@ -115,6 +117,7 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
     nats = start_nats(c.workdir / "nats", port=free_port(), log_path=c.workdir / "nats.log", die_with_parent=True)
     c.processes.append(nats)
     c.etcd_url, c.nats_url = etcd.url, nats.url
+    c.pids.update({"etcd": etcd.popen.pid, "nats": nats.popen.pid})
     port = free_port()
     c.api_url = f"http://127.0.0.1:{port}"
     api = c.spawn("apiserver", [*_command("kubelite-apiserver"), "--etcd", etcd.url, "--nats", nats.url,
@@ -140,6 +143,16 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
                               "--node-capacity", "cpu=32,memory=128Gi,pods=110",
                               "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning"])
     return c
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its waited-for children), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11:15]) / ticks  # utime stime cutime cstime
 
 
 def nodeagent_available() -> bool:
@@ -263,12 +276,16 @@ async def run(opts: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
         except Exception as exc:
             errors.append(f"{name}: {exc}")
 
+    cpu_before = {name: cpu_seconds(pid) for name, pid in cluster.pids.items()}
+    cpu_before["bench"] = time.process_time()
     start = time.monotonic()
     await bounded(opts.pods, opts.clients, create)
     create_wall = time.monotonic() - start
     _progress(f"{len(created_at)} pods created in {create_wall:.1f}s ({len(created_at) / create_wall:.0f}/s); "
               f"{len(bound) - 1} bound so far")
     await wait_until(lambda: len(bound) >= len(created_at) + 1, "bound", lambda: len(bound) - 1, len(created_at))
+    cpu_used = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in cluster.pids.items()}
+    cpu_used["bench"] = round(time.process_time() - cpu_before["bench"], 1)
     if opts.nodeagent:
         await wait_until(lambda: len(running) >= len(created_at) + 1, "running", lambda: len(running) - 1,
                          len(created_at))
@@ -286,6 +303,9 @@ async def run(opts: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
         "bound_p50_ms": round(percentile(lat, 50) * 1000, 1),
         "bound_p99_ms": round(percentile(lat, 99) * 1000, 1),
         "bound_max_ms": round(lat[-1] * 1000, 1) if lat else float("nan"),
+        # CPU seconds each process used from the first create until every pod was bound
+        "cpu_s_to_bound": cpu_used,
+        "scheduler_cpu_ms_per_pod": round(cpu_used.get("scheduler", 0) * 1000 / max(1, len(names)), 3),
     }
     if opts.nodeagent:
         rnames = [n for n in created_at if n in running]

@@ -38,8 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def _run(args: argparse.Namespace) -> None:
     from kubelite.bus.connection import connect_nats
+    from kubelite.client.nats import NatsAPIClient
+    from kubelite.reconcile.leader import LeaderElector, current_holder
     from kubelite.storage.etcd import EtcdStore
-    from kubelite_scheduler.leader import LeaderElector
     from kubelite_scheduler.scheduler import Scheduler
 
     store = await EtcdStore.connect(args.etcd, wait_seconds=30)
@@ -48,8 +49,14 @@ async def _run(args: argparse.Namespace) -> None:
     try:
         if args.leader_elect:
             identity = f"{os.uname().nodename}_{os.getpid()}"
-            elector = LeaderElector(store, args.scheduler_name, identity, ttl=args.leader_elect_lease_duration)
+            lease = args.leader_elect_lease_duration
+            elector = LeaderElector(store, args.scheduler_name, identity, lease_seconds=lease,
+                                    renew_seconds=lease / 3, mirror=NatsAPIClient(nc))
+            holder = await current_holder(store, args.scheduler_name)
+            if holder and holder != identity:
+                log.info("standing by: %s leads %s", holder, args.scheduler_name)
             await elector.acquire()
+            log.info("became leader as %s", identity)
         scheduler = Scheduler(
             store, nc, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
             percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,

@@ -9,7 +9,10 @@ throughput comes from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
+import os
 from typing import Any
 
 from kubelite import codec
@@ -18,11 +21,11 @@ from kubelite.bus import subjects
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite.reconcile.informer import Informer
+from kubelite.reconcile.recorder import EventRecorder
 from kubelite.storage.etcd import EtcdStore
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.decision import decision_of
-from kubelite_scheduler.events import EventRecorder, rfc3339_now
 from kubelite_scheduler.podinfo import pod_info
 from kubelite_scheduler.queue import SchedulingQueue
 
@@ -50,7 +53,7 @@ class Scheduler:
         self.cache = SchedulerCache()
         self.algorithm = Algorithm(self.cache, percentage=percentage_of_nodes_to_score)
         self.queue = SchedulingQueue(flush_seconds=flush_seconds)
-        self.events = EventRecorder(self.client, scheduler_name)
+        self.events = EventRecorder(self.client, scheduler_name, host=os.uname().nodename)
         self.publish_decisions = publish_decisions
         self.pods = Informer(store, PODS, resync_seconds=0)
         self.nodes = Informer(store, NODES, resync_seconds=0)
@@ -134,7 +137,9 @@ class Scheduler:
         await self.nodes.stop()
         for t in list(self._tasks):
             t.cancel()
-        await self.events.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await self.events.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -188,13 +193,13 @@ class Scheduler:
         self._binding.discard(key)
         self.queue.succeeded(key)
         self.scheduled += 1
-        self.events.pod_event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+        self.events.event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
 
     async def _report_unschedulable(self, pod: Pod, message: str) -> None:
         """PodScheduled=False/Unschedulable with the FitError message (written only when it
         changed), and a Warning FailedScheduling event (aggregated when repeated)."""
         ns, name = pod.metadata.namespace or "default", pod.metadata.name or ""
-        self.events.pod_event(pod, "Warning", "FailedScheduling", message)
+        self.events.event(pod, "Warning", "FailedScheduling", message)
         for cond in (pod.status.conditions or ()) if pod.status else ():
             if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable" \
                     and cond.message == message:
@@ -208,6 +213,10 @@ class Scheduler:
                                     patch_type="application/strategic-merge-patch+json")
         except APIError as exc:
             log.info("could not mark %s/%s unschedulable: %s", ns, name, exc)
+
+
+def rfc3339_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _terminal(pod: Pod) -> bool:
