@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 BURST_REPLICAS = 500  # most pods created or deleted in one sync (Kubernetes' BurstReplicas)
 SLOW_START_INITIAL_BATCH = 1
 CONTROLLER_NAME = "replicaset"
+NAMESPACE_TERMINATING = "namespace terminating"  # a create refused because the namespace is going away
 
 
 def owner_ref(rs: ReplicaSet) -> OwnerReference:
@@ -295,8 +296,10 @@ class ReplicaSetController(Controller):
                                            return_exceptions=False)
             failures = [r for r in results if isinstance(r, str)]
             created += size - len(failures)
+            real = [f for f in failures if f is not NAMESPACE_TERMINATING]
+            if real:
+                error = real[0]
             if failures:
-                error = failures[0]
                 break
         if count - created:
             self.expectations.creations_failed(key, count - created)  # never coming: do not wait
@@ -309,6 +312,10 @@ class ReplicaSetController(Controller):
         try:
             pod = await self.api.create(template, namespace=rs.metadata.namespace or "")
         except APIError as exc:
+            if exc.code == 403 and "is being terminated" in (exc.message or ""):
+                # as Kubernetes: a terminating namespace refuses every create; not a failure
+                # of this replica set (the namespace controller is deleting it anyway)
+                return NAMESPACE_TERMINATING
             self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             return exc.message or str(exc)
         except Exception as exc:
