@@ -109,6 +109,8 @@ async def run(cfg: AgentConfig) -> None:
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     setup_logging("nodeagent", cfg.log_level)
+    if cfg.log_level != "debug":  # httpx logs every probe request at info
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run(cfg))
     except ConnectionError as exc:
