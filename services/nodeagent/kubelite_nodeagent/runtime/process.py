@@ -289,6 +289,11 @@ class ProcessRuntime:
         started_path = cdir / "started.json"
         while (started := read_struct(started_path, Started)) is None:
             if reaper.done() or time.monotonic() > deadline:
+                if not reaper.done():  # too slow: make sure it cannot start the container later
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGKILL)
+                    if record.cgroup:
+                        await asyncio.to_thread(Cgroup(record.cgroup).kill_all)
                 detail = (cdir / "supervisor.log").read_text(errors="replace")[-2000:]
                 raise ContainerStartError(
                     "StartError", f"container supervisor did not start the process: {detail}"
