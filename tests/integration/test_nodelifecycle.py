@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -408,3 +412,146 @@ async def test_no_evictions_when_every_zone_is_down(
     # the keeper is back: the dead node gets a fresh grace period, then its taint again
     await eventually(tainted, timeout=GRACE + 8, message="dead node not tainted after leaving disruption mode")
     await eventually(lambda: is_evicted(http, ns, "intolerant"), timeout=5, message="pod not evicted")
+
+
+# --------------------------------------------------------------------------
+# end to end: real scheduler, controller-manager and node agents (fake runtime)
+# --------------------------------------------------------------------------
+
+
+class Processes:
+    """Service processes for one test, each logging to its own file."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *argv: str) -> None:
+        exe = Path(sys.executable).with_name(argv[0])
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen([str(exe), *argv[1:]], stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def kill(self, name: str) -> None:
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {n}\n" + "".join((self.log_dir / f"{n}.log").read_text().splitlines(True)[-15:])
+                         for n in self.procs)
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+E2E_GRACE = 3
+
+
+async def test_pods_of_a_killed_node_are_replaced_on_the_other_within_grace_and_toleration(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    base: Path = tmp_path_factory.mktemp("node-failure")
+    etcd = devservers.start_etcd(base / "etcd", client_port=devservers.free_port(),
+                                 peer_port=devservers.free_port(), log_path=base / "etcd.log",
+                                 unsafe_no_fsync=True, die_with_parent=True)
+    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log",
+                                 die_with_parent=True)
+    procs = Processes(base)
+    apiserver = None
+    try:
+        apiserver = start_apiserver(etcd.url, nats.url, base / "apiserver.log",
+                                    "--default-unreachable-toleration-seconds", str(TOLERATION_SECONDS),
+                                    "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS))
+        procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd.url, "--nats", nats.url, "--no-leader-elect")
+        procs.start("controller-manager", "kubelite-controller-manager", "--etcd", etcd.url, "--nats", nats.url,
+                    "--no-leader-elect", "--node-monitor-grace-period", f"{E2E_GRACE}s",
+                    "--node-monitor-period", "500ms", "--resync-period", "30s")
+        for node in ("alpha", "beta"):
+            start_agent(procs, nats.url, node)
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as http:
+            await run_node_failure(http, procs, nats.url)
+    finally:
+        procs.stop()
+        if apiserver is not None:
+            stop_process(apiserver.popen)
+        nats.stop()
+        etcd.stop()
+
+
+def start_agent(procs: Processes, nats_url: str, node: str) -> None:
+    procs.start(node, "kubelite-nodeagent", "--nats", nats_url, "--node-name", node, "--runtime", "fake",
+                "--root-dir", str(procs.log_dir / node), "--node-status-update-frequency", "1s")
+
+
+async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: str) -> None:
+    async def ready_nodes() -> set[str]:
+        nodes = (await http.get("/api/v1/nodes")).json()["items"]
+        return {n["metadata"]["name"] for n in nodes if ready_of(n).get("status") == "True"}
+
+    await eventually(lambda: _eq(ready_nodes(), {"alpha", "beta"}), timeout=30,
+                     message=f"node agents not ready\n{procs.tails()}")
+    labels = {"app": "survivor"}
+    r = await http.post("/apis/apps/v1/namespaces/default/deployments", json={
+        "metadata": {"name": "survivor"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "c", "image": "nginx:1"}],
+                                       "terminationGracePeriodSeconds": 1}}}})
+    assert r.status_code == 201, r.text
+
+    async def pods() -> list[dict[str, Any]]:
+        return (await http.get("/api/v1/namespaces/default/pods", params={"labelSelector": "app=survivor"})
+                ).json()["items"]
+
+    async def available() -> int:
+        d = (await http.get("/apis/apps/v1/namespaces/default/deployments/survivor")).json()
+        return d.get("status", {}).get("availableReplicas", 0)
+
+    await eventually(lambda: _eq(available(), 4), timeout=60, message=f"4 not available\n{procs.tails()}")
+    placed = {p["spec"]["nodeName"] for p in await pods()}
+    assert placed == {"alpha", "beta"}, f"spread expected over both nodes, got {placed}"
+    victims = {p["metadata"]["name"] for p in await pods() if p["spec"]["nodeName"] == "alpha"}
+
+    procs.kill("alpha")
+    killed_at = asyncio.get_running_loop().time()
+
+    async def replaced() -> bool:
+        current = await pods()
+        active = [p for p in current if not p["metadata"].get("deletionTimestamp")]
+        gone_or_going = all(p["metadata"].get("deletionTimestamp") for p in current
+                            if p["metadata"]["name"] in victims)
+        ready = [p for p in active if {c["type"]: c["status"] for c in p.get("status", {}).get("conditions") or []
+                                       }.get("Ready") == "True"]
+        return gone_or_going and len(ready) == 4 and {p["spec"]["nodeName"] for p in active} == {"beta"}
+
+    # grace (3 s) + toleration (3 s) + scheduling and start-up; generous for a loaded machine
+    await eventually(replaced, timeout=E2E_GRACE + TOLERATION_SECONDS + 30,
+                     message=f"pods of the killed node not replaced on the other\n{procs.tails()}")
+    took = asyncio.get_running_loop().time() - killed_at
+    assert took >= E2E_GRACE + TOLERATION_SECONDS - 1, f"evicted after {took:.1f}s, before grace + toleration"
+    alpha = (await http.get("/api/v1/nodes/alpha")).json()
+    assert ready_of(alpha)["status"] == "Unknown"
+    assert UNREACHABLE in taints_of(alpha)
+
+    # the agent comes back: the taint goes, and it stops the pods that were replaced
+    start_agent(procs, nats_url, "alpha")
+
+    async def recovered() -> bool:
+        node = (await http.get("/api/v1/nodes/alpha")).json()
+        names = {p["metadata"]["name"] for p in await pods()}
+        return ready_of(node).get("status") == "True" and not taints_of(node) and not (victims & names)
+
+    await eventually(recovered, timeout=30, message=f"node not recovered / old pods not stopped\n{procs.tails()}")
+
+
+async def _eq(value: Any, want: Any) -> bool:
+    return (await value) == want
