@@ -63,9 +63,11 @@ def _error(data: bytes) -> APIError:
 async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeout: float = 10.0) -> AsyncIterator[bytes]:
     """Ask `node`'s agent for a container's logs and yield them as chunks of bytes.
 
-    Raises `APIError` (the Status the agent returned, or 503 when no agent
-    answers).  Ends when the agent sends EOF; closing the generator early
-    tells the agent to stop.
+    The first item is always b"" as soon as the agent has accepted the request,
+    so a caller can surface errors (raised before it) without waiting for the
+    first line of a quiet container.  Raises `APIError` (the Status the agent
+    returned, or 503 when no agent answers).  Ends when the agent sends EOF;
+    closing the generator early tells the agent to stop.
     """
     inbox = nc.new_inbox()
     frames: asyncio.Queue[bytes] = asyncio.Queue()
@@ -90,6 +92,7 @@ async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeou
             ) from None
         if reply.data:
             raise _error(reply.data)
+        yield b""  # accepted
         while True:
             try:
                 frame = await asyncio.wait_for(frames.get(), IDLE_TIMEOUT)
