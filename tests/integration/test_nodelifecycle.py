@@ -409,7 +409,7 @@ async def test_no_evictions_when_every_zone_is_down(
     finally:
         keeper.start()
         await keeper.post_ready("True")
-    # the keeper is back: the dead node gets a fresh grace period, then its taint again
+    # the keeper is back: out of disruption mode, the still-silent node is tainted again
     await eventually(tainted, timeout=GRACE + 8, message="dead node not tainted after leaving disruption mode")
     await eventually(lambda: is_evicted(http, ns, "intolerant"), timeout=5, message="pod not evicted")
 

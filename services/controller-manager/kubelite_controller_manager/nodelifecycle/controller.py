@@ -120,6 +120,9 @@ class NodeLifecycleController:
         stopped = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in tasks:  # a part that ended by itself: say why (the process restarts us)
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
         finally:
             stopped.cancel()
             for t in tasks:

@@ -56,7 +56,7 @@ class TaintManager(Controller):
     def _node_updated(self, old: Any, new: Any) -> None:
         old_t = no_execute(old.spec.taints if old.spec else None)
         new_t = no_execute(new.spec.taints if new.spec else None)
-        if old is new or old_t != new_t:
+        if old_t != new_t or (old is new and new_t):  # a change, or a resync of a tainted node
             self._enqueue_pods_on(new.metadata.name)
 
     def _node_deleted(self, node: Any) -> None:
