@@ -40,7 +40,13 @@ from kubelite_nodeagent.runtime.base import (
     Resources,
     RuntimeConfig,
 )
-from kubelite_nodeagent.runtime.netns import NETNS_DIR, bridge_name
+from kubelite_nodeagent.runtime.netns import (
+    NETNS_DIR,
+    NetworkError,
+    bridge_name,
+    gateway_ip,
+    overlapping,
+)
 from kubelite_nodeagent.runtime.process import ProcessRuntime
 from kubelite_nodeagent.runtime.process_records import Started, read_struct
 from tests.conftest import eventually
@@ -68,8 +74,13 @@ def _leftovers(node: str) -> list[str]:
 
 
 def _cidr() -> str:
-    # a random /24 inside 10.244.0.0/16 so parallel or leftover runs do not collide
-    return f"10.244.{100 + uuid.uuid4().int % 150}.0/24"
+    """A random /24 of 10.244.0.0/16 that no interface here uses (the runtime refuses overlaps)."""
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    in_use = [(parts[1], parts[3]) for parts in map(str.split, out.splitlines()) if len(parts) > 3]
+    while True:
+        cidr = f"10.244.{100 + uuid.uuid4().int % 150}.0/24"
+        if not overlapping(cidr, in_use, own_dev=""):
+            return cidr
 
 
 @pytest.fixture
@@ -334,6 +345,24 @@ async def test_new_runtime_instance_adopts_running_and_exited_containers(
         assert other.ip != sandbox.ip
     finally:
         await again.close()
+
+
+async def test_a_second_node_with_an_overlapping_pod_cidr_is_refused(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    clash = ProcessRuntime(
+        RuntimeConfig(
+            node_name=f"rt-clash-{uuid.uuid4().hex[:6]}",
+            root_dir=str(tmp_path / "clash"),
+            pod_cidr=runtime.config.pod_cidr,
+            node_ip="127.0.0.1",
+        )
+    )
+    with pytest.raises(
+        NetworkError, match=f"overlaps {gateway_ip(runtime.config.pod_cidr)}/24 on kl-"
+    ):
+        await clash.start()
+    assert _leftovers(clash.config.node_name) == []
 
 
 @pytest.mark.skipif(shutil.which("busybox") is None, reason="needs a static busybox")

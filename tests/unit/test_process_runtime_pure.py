@@ -22,6 +22,7 @@ from kubelite_nodeagent.runtime.netns import (
     gateway_ip,
     netns_name,
     next_free_ip,
+    overlapping,
     veth_names,
 )
 from kubelite_nodeagent.runtime.process import rootfs_of
@@ -216,3 +217,13 @@ def test_cgroup_manager_degrades_when_hierarchies_are_missing(tmp_path: Path) ->
     cgroup = manager.for_container("uid-1", "web.0.abc")
     assert cgroup.paths["memory"].parts[-4:] == ("kubelite", "node-1", "uid-1", "web.0.abc")
     assert CgroupManager("node-1", root=tmp_path / "nothing").enabled is False
+
+
+def test_overlapping_networks_on_other_devices() -> None:
+    addresses = [("eth0", "192.0.2.2/24"), ("kl-a", "10.244.1.1/24"), ("kl-b", "10.244.2.1/24")]
+    assert overlapping("10.244.1.0/24", addresses, own_dev="kl-a") == []
+    assert overlapping("10.244.1.0/24", addresses, own_dev="kl-x") == ["10.244.1.1/24 on kl-a"]
+    assert overlapping("10.244.0.0/16", addresses, own_dev="") == [
+        "10.244.1.1/24 on kl-a",
+        "10.244.2.1/24 on kl-b",
+    ]

@@ -121,17 +121,26 @@ async def _link_exists(name: str, netns: str = "") -> bool:
     return code == 0
 
 
-async def _addresses(dev: str) -> set[str]:
-    """The IPv4 addresses (with prefix) on a device."""
+async def _addresses(dev: str = "") -> list[tuple[str, str]]:
+    """(device, address/prefix) of the IPv4 addresses on one device, or on all."""
     proc = await asyncio.create_subprocess_exec(
-        "ip", "-o", "-4", "addr", "show", "dev", dev,
+        "ip", "-o", "-4", "addr", "show", *(["dev", dev] if dev else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     out, _ = await proc.communicate()
     # lines look like: "7: kl-x    inet 10.244.1.1/24 scope global kl-x ..."
-    return {
-        parts[3] for parts in (line.split() for line in out.decode().splitlines()) if len(parts) > 3
-    }
+    rows = (line.split() for line in out.decode().splitlines())
+    return [(parts[1], parts[3]) for parts in rows if len(parts) > 3 and parts[2] == "inet"]
+
+
+def overlapping(cidr: str, addresses: list[tuple[str, str]], own_dev: str) -> list[str]:
+    """Devices other than `own_dev` whose network overlaps `cidr` (pure)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return [
+        f"{address} on {dev}"
+        for dev, address in addresses
+        if dev != own_dev and ipaddress.ip_interface(address).network.overlaps(net)
+    ]
 
 
 # ---- the node's pod network ------------------------------------------------------------
@@ -186,9 +195,14 @@ class PodNetwork:
     async def _ensure_bridge(self) -> None:
         prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
         address = f"{gateway_ip(self.pod_cidr)}/{prefix}"
+        clashes = overlapping(self.pod_cidr, await _addresses(), self.bridge)
+        if clashes:  # another node agent (or anything else) already routes this network here
+            raise NetworkError(
+                f"pod CIDR {self.pod_cidr} of node {self.node_name} overlaps {', '.join(clashes)}"
+            )
         if not await _link_exists(self.bridge):
             await run("ip", "link", "add", self.bridge, "type", "bridge")
-        if address not in await _addresses(self.bridge):
+        if address not in {a for _, a in await _addresses(self.bridge)}:
             await run("ip", "addr", "add", address, "dev", self.bridge)
         await run("ip", "link", "set", self.bridge, "up")
         await self._iptables(add=True)
