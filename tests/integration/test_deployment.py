@@ -335,12 +335,19 @@ async def test_scaling_mid_rollout_is_proportional(
         return sorted((rs.spec.replicas or 0) for rs in owned_rss(observer, deployment(observer, namespace, "prop")))
 
     # new 3 (surge), old 10 -> 8 (maxUnavailable), new 5; then nothing more can move
-    await eventually(lambda: sizes() == [5, 8] and len(observer.ready_pods({"app": "prop"})) == 8, timeout=30,
-                     message="stalled rollout at old 8 + new 5")
+    def stalled() -> bool:
+        ready = len(observer.ready_pods({"app": "prop"}))
+        assert sizes() == [5, 8] and ready == 8, f"sizes {sizes()}, {ready} ready"
+        return True
+
+    await eventually(stalled, timeout=30, message="stalled rollout at old 8 + new 5")
     await scale(api, namespace, "deployments", "prop", 20)
     # max size 13 -> 23: old 8*23/13 = 14.2 -> 14, new 5*23/13 = 8.8 -> 9 (sum 23, nothing left over)
-    await eventually(lambda: sizes() == [9, 14], timeout=30,
-                     message=f"proportionally scaled to old 14 + new 9, got {sizes()}")
+    def scaled() -> bool:
+        assert sizes() == [9, 14], f"sizes {sizes()}"
+        return True
+
+    await eventually(scaled, timeout=30, message="proportionally scaled to old 14 + new 9")
 
 
 class Processes:

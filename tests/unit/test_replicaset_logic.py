@@ -71,6 +71,21 @@ def test_scale_down_takes_count_in_order() -> None:
     assert pods_to_delete(pods, 0) == []
 
 
+def test_deletion_cost_then_spread_over_nodes() -> None:
+    cheap = pod("cheap", node="n1")
+    cheap.metadata.annotations = {"controller.kubernetes.io/pod-deletion-cost": "-5"}
+    pods = [pod("a", node="n1"), pod("b", node="n2", age=1), cheap]
+    assert [p.metadata.name for p in pods_to_delete(pods, 1)] == ["cheap"]
+    # n1 holds two related pods, n2 one: the doubled-up node loses a pod first, even an older one
+    crowded = [pod("old-on-n1", node="n1", age=900), pod("x-on-n1", node="n1", age=900),
+               pod("new-on-n2", node="n2", age=1)]
+    assert pods_to_delete(crowded, 1)[0].spec.nodeName == "n1"
+    # related pods (another replica set of the same deployment) count toward the rank
+    mine = [pod("m1", node="n1"), pod("m2", node="n2")]
+    related = [*mine, pod("sibling", node="n2")]
+    assert pods_to_delete(mine, 1, related)[0].metadata.name == "m2"
+
+
 def test_available_needs_min_ready_seconds_of_readiness() -> None:
     assert is_available(pod("a", ready_for=5), 0, NOW)
     assert not is_available(pod("a", ready_for=5), 10, NOW)

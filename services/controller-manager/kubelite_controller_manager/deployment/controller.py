@@ -22,7 +22,7 @@ from kubelite.api.apps_v1 import DEPLOYMENTS, REPLICASETS, Deployment, Deploymen
 from kubelite.api.core_v1 import PODS, Pod
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.errors import APIError
-from kubelite.reconcile.cache import key_of, split_key
+from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
 from kubelite_controller_manager.deployment import progress, rollout
 from kubelite_controller_manager.deployment.revision import (
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "deployment"
+CLAIM_RETRY_SECONDS = 0.2
 
 
 def _typed_deployment(d: Deployment) -> Deployment:
@@ -201,8 +202,13 @@ class DeploymentController(Controller):
             patched = await self._patch_rs_owners(rs, refs)
             if patched is not None:
                 owned.append(patched)
+            else:
+                self.queue.add_after(key_of(d), CLAIM_RETRY_SECONDS)  # the replica set changed: look again
         for rs in result.release:
-            await self._patch_rs_owners(rs, [r for r in rs.metadata.ownerReferences or [] if r.uid != d.metadata.uid])
+            released = await self._patch_rs_owners(
+                rs, [r for r in rs.metadata.ownerReferences or [] if r.uid != d.metadata.uid])
+            if released is None:
+                self.queue.add_after(key_of(d), CLAIM_RETRY_SECONDS)
         return owned
 
     async def _fresh(self, d: Deployment) -> Deployment | None:
@@ -446,7 +452,7 @@ class DeploymentController(Controller):
             return True
         old_uids = {rs.metadata.uid for rs in old_rss}
         for rs in old_rss:
-            for pod in self.pod_informer.by_index("owner", rs.metadata.uid or ""):
+            for pod in self.pod_informer.by_index(INDEX_OWNER, rs.metadata.uid or ""):
                 ref = controller_of(pod)
                 if ref is None or ref.uid not in old_uids:
                     continue

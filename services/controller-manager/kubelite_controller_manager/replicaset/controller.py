@@ -21,7 +21,7 @@ from kubelite.api.core_v1 import PODS, Pod
 from kubelite.api.labels import Selector, selector_from_label_selector
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.errors import APIError
-from kubelite.reconcile.cache import key_of, split_key
+from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
 from kubelite.reconcile.expectations import ControllerExpectations
 from kubelite_controller_manager.replicaset import pods as podutil
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CLAIM_RETRY_SECONDS = 0.2  # an adopt/release lost a race with another write: soon look again
 BURST_REPLICAS = 500  # most pods created or deleted in one sync (Kubernetes' BurstReplicas)
 SLOW_START_INITIAL_BATCH = 1
 CONTROLLER_NAME = "replicaset"
@@ -243,10 +244,14 @@ class ReplicaSetController(Controller):
                 if adopted is not None:
                     owned.append(adopted)
                     await self._decide(rs, "Adopted", f"Adopted pod: {pod.metadata.name}", pod=pod.metadata.name)
+                else:
+                    self.queue.add_after(key_of(rs), CLAIM_RETRY_SECONDS)  # the pod changed: decide again
         for pod in result.release:
             refs = [r for r in pod.metadata.ownerReferences or [] if r.uid != rs.metadata.uid]
             if await self._patch_owner(pod, refs) is not None:
                 await self._decide(rs, "Released", f"Released pod: {pod.metadata.name}", pod=pod.metadata.name)
+            else:
+                self.queue.add_after(key_of(rs), CLAIM_RETRY_SECONDS)
         return owned
 
     async def _can_adopt(self, rs: ReplicaSet) -> bool:
@@ -283,8 +288,24 @@ class ReplicaSetController(Controller):
         if diff < 0:
             return await self._create_pods(key, rs, min(-diff, BURST_REPLICAS))
         if diff > 0:
-            return await self._delete_pods(key, rs, podutil.pods_to_delete(pods, min(diff, BURST_REPLICAS)))
+            victims = podutil.pods_to_delete(pods, min(diff, BURST_REPLICAS), self._related_pods(rs, pods))
+            return await self._delete_pods(key, rs, victims)
         return None
+
+    def _related_pods(self, rs: ReplicaSet, own: list[Pod]) -> list[Pod]:
+        """getIndirectlyRelatedPods: pods of every replica set sharing this one's controller
+        (a deployment's old and new sets), so scale-down spreads them over nodes together."""
+        owner = controller_of(rs)
+        if owner is None:
+            return own
+        related: dict[str, Pod] = {p.metadata.uid or "": p for p in own}
+        for sibling in self.rs_informer.list(rs.metadata.namespace or ""):
+            ref = controller_of(sibling)
+            if ref is None or ref.uid != owner.uid:
+                continue
+            for pod in self.pod_informer.by_index(INDEX_OWNER, sibling.metadata.uid or ""):
+                related[pod.metadata.uid or ""] = pod
+        return list(related.values())
 
     async def _create_pods(self, key: str, rs: ReplicaSet, count: int) -> str | None:
         self.expectations.expect_creations(key, count)

@@ -74,16 +74,42 @@ def _desc_time(ts: str | None) -> tuple[int, float]:
     return (0, 0.0) if t is None else (1, -t.timestamp())
 
 
-def deletion_key(pod: Pod) -> tuple:
-    """ActivePods.Less as a sort key: pods that sort first are deleted first.
+DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+
+
+def deletion_cost(pod: Pod) -> int:
+    """The pod-deletion-cost annotation (0 when absent or not an int32)."""
+    value = (pod.metadata.annotations or {}).get(DELETION_COST_ANNOTATION)
+    try:
+        cost = int(value) if value is not None else 0
+    except ValueError:
+        return 0
+    return cost if -(2**31) <= cost < 2**31 else 0
+
+
+def node_ranks(related: Iterable[Pod]) -> dict[str, int]:
+    """getPodsRankedByRelatedPodsOnSameNode: active related pods per node."""
+    ranks: dict[str, int] = {}
+    for pod in related:
+        if is_active(pod):
+            node = pod.spec.nodeName if pod.spec else None
+            ranks[node or ""] = ranks.get(node or "", 0) + 1
+    return ranks
+
+
+def deletion_key(pod: Pod, ranks: dict[str, int] | None = None) -> tuple:
+    """ActivePodsWithRanks.Less as a sort key: pods that sort first are deleted first.
 
     1. unassigned before assigned (nothing runs yet, nothing is lost);
     2. Pending < Unknown < Running;
     3. not ready before ready;
-    4. among ready pods, ready for less time first (the long-ready are proven);
-    5. more container restarts first (fewer restarts are kept);
-    6. newer before older (empty creation time first)."""
-    assigned = 1 if pod.spec and pod.spec.nodeName else 0
+    4. lower pod-deletion-cost first (the user's say);
+    5. more related pods on the same node first (keeps the set spread out);
+    6. among ready pods, ready for less time first (the long-ready are proven);
+    7. more container restarts first (fewer restarts are kept);
+    8. newer before older (empty creation time first)."""
+    node = pod.spec.nodeName if pod.spec else None
+    assigned = 1 if node else 0
     phase = _PHASE_ORDINAL.get(pod.status.phase if pod.status else "", 0)
     ready = is_ready(pod)
     ready_since = _desc_time(ready_condition(pod).lastTransitionTime) if ready else (0, 0.0)  # type: ignore[union-attr]
@@ -91,14 +117,19 @@ def deletion_key(pod: Pod) -> tuple:
         assigned,
         phase,
         1 if ready else 0,
+        deletion_cost(pod),
+        -(ranks or {}).get(node or "", 0),
         ready_since,
         -max_restarts(pod),
         _desc_time(pod.metadata.creationTimestamp),
     )
 
 
-def pods_to_delete(pods: Iterable[Pod], count: int) -> list[Pod]:
-    """getPodsToDelete: the `count` pods whose loss hurts least, in deletion order."""
+def pods_to_delete(pods: Iterable[Pod], count: int, related: Iterable[Pod] | None = None) -> list[Pod]:
+    """getPodsToDelete: the `count` pods whose loss hurts least, in deletion order. `related`:
+    the pods of every replica set with the same owner (default: `pods`), for the spread rank."""
     if count <= 0:
         return []
-    return sorted(pods, key=deletion_key)[:count]
+    pods = list(pods)
+    ranks = node_ranks(pods if related is None else related)
+    return sorted(pods, key=lambda p: deletion_key(p, ranks))[:count]
