@@ -428,13 +428,15 @@ async def main(root):
         text = b"".join([c async for c in rt.read_logs(cid, LogOptions())]).decode()
         await asyncio.sleep(0.05)
     running = (await rt.container_status(cid)).state
+    ex = await rt.exec(cid, ["sh", "-c", "echo $FOO; pwd"], 10)
     await rt.stop_container(cid, 5)
     info = await rt.container_status(cid)
     await rt.remove_container(cid)
     await rt.remove_sandbox("u1")
     await rt.close()
     print(json.dumps({"sandbox": msgspec.to_builtins(sb), "log": text, "running": running,
-                      "exit": [info.state, info.exit_code]}))
+                      "exit": [info.state, info.exit_code],
+                      "exec": [ex.exit_code, ex.output.decode()]}))
 
 import msgspec
 asyncio.run(main(sys.argv[1]))
@@ -482,6 +484,8 @@ async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: 
     assert "limits not enforced" in sandbox["message"], sandbox
     assert result["log"].startswith("bar pid=") and "pid=1\n" not in result["log"]
     assert result["running"] == "running"
+    code, output = result["exec"]
+    assert code == 0 and output.startswith("bar\n") and output.rstrip().endswith("/pods/u1"), output
     assert result["exit"] == ["exited", 0]  # the trap ran: SIGTERM reached the process group
 
 

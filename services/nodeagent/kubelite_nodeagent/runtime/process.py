@@ -395,7 +395,8 @@ class ProcessRuntime:
                     "--", *argv]  # fmt: skip
             cwd = None
         else:
-            full, cwd = argv, record.spec.working_dir or None
+            launch = json.loads((cdir / "launch.json").read_text())  # type: ignore[operator]
+            full, cwd = argv, launch.get("cwd") or None  # the container's working dir
         try:
             proc = await asyncio.create_subprocess_exec(
                 *full,
