@@ -338,6 +338,10 @@ async def test_scaling_mid_rollout_is_proportional(
     def stalled() -> bool:
         ready = len(observer.ready_pods({"app": "prop"}))
         assert sizes() == [5, 8] and ready == 8, f"sizes {sizes()}, {ready} ready"
+        # and the controller has seen it too (its status is computed from its cache): scaling
+        # before that would be computed from an older view, as it would in Kubernetes
+        st = deployment(observer, namespace, "prop").status
+        assert (st.replicas, st.updatedReplicas, st.availableReplicas) == (13, 5, 8), st
         return True
 
     await eventually(stalled, timeout=30, message="stalled rollout at old 8 + new 5")
