@@ -443,3 +443,22 @@ async def test_events_are_recorded_when_enabled(agents: Agents, api: httpx.Async
 
     found = await eventually(reasons, timeout=10, message="no Created/Started events")
     assert ("Started", "Started container app") in found
+
+
+async def test_active_deadline_fails_the_pod(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods",
+                       json=pod_manifest("limited", name, activeDeadlineSeconds=2))
+    assert r.status_code == 201, r.text
+
+    async def failed() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/limited")
+        return pod if pod and pod["status"].get("phase") == "Failed" else None
+
+    pod = await eventually(failed, timeout=15, message="pod past its active deadline did not fail")
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert pod["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    assert all(c.state != ContainerState.RUNNING for c in runtime.containers.values() if c.pod_name == "limited")

@@ -246,3 +246,16 @@ def test_adopted_trackers_resume_from_reported_status() -> None:
     assert resumed[READINESS].result == Result.SUCCESS and resumed[STARTUP].result == Result.SUCCESS
     other = adopted_trackers(p, c, "different-container")
     assert other[READINESS].result == Result.FAILURE and other[STARTUP].result == Result.UNKNOWN
+
+
+def test_active_deadline_and_failed_reason() -> None:
+    from kubelite_nodeagent.podsync import active_deadline
+
+    p = msgspec.convert({"metadata": {"name": "p"}, "spec": {"activeDeadlineSeconds": 30, "containers": []},
+                         "status": {"startTime": "1970-01-01T00:01:00Z"}}, Pod)
+    assert active_deadline(p) == 90
+    assert active_deadline(pod()) is None
+    status = compute_status(pod(), [], [ContainerView(name="c0", image="img",
+                                                      current=info("a", ContainerState.EXITED, code=143))],
+                            pod_ip="", host_ip="", now=1, failed_reason="DeadlineExceeded")
+    assert status.phase == "Failed" and status.reason == "DeadlineExceeded"

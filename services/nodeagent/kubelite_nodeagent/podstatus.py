@@ -222,8 +222,12 @@ def compute_status(
     host_ip: str,
     now: float,
     message: str = "",
+    failed_reason: str = "",
 ) -> PodStatus:
-    """The full PodStatus to report (phase never leaves Succeeded/Failed once there)."""
+    """The full PodStatus to report (phase never leaves Succeeded/Failed once there).
+
+    `failed_reason` (e.g. DeadlineExceeded) makes the pod Failed with that reason.
+    """
     old = pod.status or PodStatus()
     init_statuses = [container_status(v) for v in init_views]
     init_done = all(
@@ -234,13 +238,15 @@ def compute_status(
     phase = pod_phase(pod, init_statuses, statuses)
     if old.phase in TERMINAL_PHASES:
         phase = old.phase
+    elif failed_reason:
+        phase = FAILED
     conditions = _with_transition_times(pod_conditions(pod, phase, init_statuses, statuses), old.conditions,
                                         rfc3339(now))
     return PodStatus(
         phase=phase,
         conditions=conditions,
-        message=message or None,
-        reason=old.reason if old.phase in TERMINAL_PHASES else None,
+        message=(old.message if old.phase in TERMINAL_PHASES else message) or None,
+        reason=old.reason if old.phase in TERMINAL_PHASES else (failed_reason or None),
         nominatedNodeName=old.nominatedNodeName,
         hostIP=host_ip or None,
         hostIPs=[HostIP(ip=host_ip)] if host_ip else None,

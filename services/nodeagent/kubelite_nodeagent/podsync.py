@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -114,6 +115,22 @@ def container_resources(c: Container) -> Resources:
     )
 
 
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+
+
+def active_deadline(pod: Pod) -> float | None:
+    """When spec.activeDeadlineSeconds runs out (counted from status.startTime), or None."""
+    seconds = pod.spec.activeDeadlineSeconds if pod.spec else None
+    start = pod.status.startTime if pod.status else None
+    if seconds is None or not start:
+        return None
+    try:
+        started = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+    return started + seconds
+
+
 def adopted_trackers(pod: Pod, c: Container, container_id: str) -> dict[str, probes.ProbeTracker]:
     """Probe trackers for a container found running after an agent restart.
 
@@ -209,6 +226,17 @@ class PodSyncer:
             await self._stop_running(pod, st, spec.terminationGracePeriodSeconds or 30)
             await self._report(pod, st, now)
             return None
+
+        deadline = active_deadline(pod)
+        if deadline is not None:
+            if now >= deadline:
+                log.info("pod %s/%s: active deadline exceeded", st.namespace, st.name)
+                await self._stop_running(pod, st, spec.terminationGracePeriodSeconds or 30)
+                st.terminal = True
+                await self._report(pod, st, now, message=DEADLINE_MESSAGE, failed_reason="DeadlineExceeded")
+                self._event(pod, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE)
+                return None
+            wake.at(deadline)
 
         if st.sandbox is None:
             try:
@@ -465,12 +493,12 @@ class PodSyncer:
             ))
         return views
 
-    async def _report(self, pod: Pod, st: PodState, now: float, message: str = "") -> None:
+    async def _report(self, pod: Pod, st: PodState, now: float, message: str = "", failed_reason: str = "") -> None:
         sandbox = st.sandbox
         status = compute_status(
             pod, self._views(pod, st, True), self._views(pod, st, False),
             pod_ip=sandbox.ip if sandbox else "", host_ip=self.node.ip, now=now,
-            message=message or (sandbox.message if sandbox else ""),
+            message=message or (sandbox.message if sandbox else ""), failed_reason=failed_reason,
         )
         if not status_differs(pod.status, status):
             return
