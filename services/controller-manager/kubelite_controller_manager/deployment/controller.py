@@ -164,7 +164,7 @@ class DeploymentController(Controller):
             return
         if selector.empty:
             self.ctx.recorder.event(d, "Warning", "SelectorOverlap",
-                                          "This deployment is selecting all pods. A non-empty selector is required.")
+                                    "This deployment is selecting all pods. A non-empty selector is required.")
             if (d.status.observedGeneration if d.status else None) != d.metadata.generation:
                 status = msgspec.structs.replace(d.status or DeploymentStatus(),
                                                  observedGeneration=d.metadata.generation)
@@ -250,7 +250,8 @@ class DeploymentController(Controller):
             annotations = new_replica_set_annotations(
                 d, existing.metadata.annotations, new_revision, set_replicas=False, desired=0, max_replicas=0)
             min_ready = d.spec.minReadySeconds if d.spec else None
-            if annotations != (existing.metadata.annotations or {}) or existing.spec.minReadySeconds != min_ready:  # type: ignore[union-attr]
+            min_ready_differs = (existing.spec.minReadySeconds or 0) != (min_ready or 0)  # type: ignore[union-attr]
+            if annotations != (existing.metadata.annotations or {}) or min_ready_differs:
                 updated = msgspec.structs.replace(
                     existing,
                     metadata=msgspec.structs.replace(existing.metadata, annotations=annotations),

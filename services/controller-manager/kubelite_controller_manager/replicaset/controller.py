@@ -343,7 +343,7 @@ class ReplicaSetController(Controller):
             self.ctx.recorder.event(self._typed(rs), "Warning", "FailedCreate", f"Error creating: {exc}")
             return str(exc)
         self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulCreate",
-                                      f"Created pod: {pod.metadata.name}")
+                                f"Created pod: {pod.metadata.name}")
         return None
 
     async def _delete_pods(self, key: str, rs: ReplicaSet, victims: list[Pod]) -> str | None:
@@ -366,10 +366,10 @@ class ReplicaSetController(Controller):
             if exc.code == 404:
                 return None  # already gone: what we wanted
             self.ctx.recorder.event(self._typed(rs), "Warning", "FailedDelete",
-                                          f"Error deleting: {exc.message}")
+                                    f"Error deleting: {exc.message}")
             return exc.message or str(exc)
         self.ctx.recorder.event(self._typed(rs), "Normal", "SuccessfulDelete",
-                                      f"Deleted pod: {pod.metadata.name}")
+                                f"Deleted pod: {pod.metadata.name}")
         return None
 
     async def _decide(self, rs: ReplicaSet, reason: str, message: str, **details: Any) -> None:
