@@ -303,6 +303,11 @@ async def test_paused_deployment_does_not_roll_and_resume_does(
             complete(observer, namespace, "pz", "nginx:2", 2)
 
     await eventually(restarted, timeout=60, message="restart rolled out a new revision")
+    r = await kl(kubeconfig, namespace, "scale", "deploy/pz", "--replicas", "3")
+    assert (r.returncode, r.stdout.strip()) == (0, "deployment.apps/pz scaled"), r.stderr
+    await eventually(lambda: complete(observer, namespace, "pz", "nginx:2", 3), timeout=30, message="scaled to 3")
+    r = await kl(kubeconfig, namespace, "scale", "deploy/pz", "--replicas", "1", "--current-replicas", "2")
+    assert (r.returncode, r.stderr.strip()) == (1, "error: Expected replicas to be 2, was 3")
     await eventually(lambda: len(owned_rss(observer, deployment(observer, namespace, "pz"))) == 2, timeout=20,
                      message="history limited to 1 old replica set")
 
