@@ -462,3 +462,18 @@ async def test_active_deadline_fails_the_pod(agents: Agents, api: httpx.AsyncCli
     runtime = agent.runtime
     assert isinstance(runtime, FakeRuntime)
     assert all(c.state != ContainerState.RUNNING for c in runtime.containers.values() if c.pod_name == "limited")
+
+
+async def test_remove_pods_on_exit(agents: Agents, api: httpx.AsyncClient, namespace: str) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest("bye", name))
+    assert r.status_code == 201, r.text
+    await eventually(lambda: runtime.containers and runtime.sandboxes, timeout=10, message="pod never started")
+    [entry] = [e for e in agents.running if e[1][0] is agent]
+    agents.running.remove(entry)
+    await stop_agents(entry[1], remove_pods=True)
+    await entry[0].close()
+    assert not runtime.containers and not runtime.sandboxes

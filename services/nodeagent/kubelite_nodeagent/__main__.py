@@ -27,6 +27,7 @@ from kubelite_nodeagent.runtime.base import RuntimeConfig
 log = logging.getLogger("kubelite.nodeagent")
 
 START_BATCH = 50  # fake nodes registered concurrently
+REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-exit
 
 
 async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: nodeinfo.HostFacts,
@@ -76,8 +77,10 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
     return agents
 
 
-async def stop_agents(agents: list[NodeAgent]) -> None:
+async def stop_agents(agents: list[NodeAgent], *, remove_pods: bool = False) -> None:
     await asyncio.gather(*(a.stop() for a in agents), return_exceptions=True)
+    if remove_pods:
+        await asyncio.gather(*(a.remove_all_pods(grace=REMOVE_GRACE) for a in agents), return_exceptions=True)
     for a in agents:
         try:
             await a.runtime.close()
@@ -100,9 +103,10 @@ async def run(cfg: AgentConfig) -> None:
         agents.extend(await start_agents(cfg, nc))
         log.info("node agent running: %d node(s), runtime %s", len(agents), cfg.runtime)
         await stop.wait()
-        log.info("node agent stopping (containers keep running)")
+        log.info("node agent stopping (%s)",
+                 "removing its pods' containers" if cfg.remove_pods_on_exit else "containers keep running")
     finally:
-        await stop_agents(agents)
+        await stop_agents(agents, remove_pods=cfg.remove_pods_on_exit)
         await nc.close()
 
 

@@ -154,6 +154,21 @@ class NodeAgent:
         if self.recorder is not None:
             await self.recorder.close()
 
+    async def remove_all_pods(self, grace: float) -> None:
+        """Stop and remove every container and sandbox of this node (a dev cluster going down).
+
+        Call after stop(): the pods stay in the API; a later agent start re-creates them.
+        """
+        containers = await self.runtime.list_containers()
+        await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in containers),
+                             return_exceptions=True)
+        for c in containers:
+            with contextlib.suppress(Exception):
+                await self.runtime.remove_container(c.id)
+        for sb in await self.runtime.list_sandboxes():
+            with contextlib.suppress(Exception):
+                await self.runtime.remove_sandbox(sb.pod_uid)
+
     async def on_reconnect(self) -> None:
         await self.relist()
 

@@ -76,6 +76,7 @@ class AgentConfig:
     backoff_reset: float = 600.0
     log_level: str = "info"
     events: bool = True  # record Kubernetes Events (Created, Started, BackOff, ...)
+    remove_pods_on_exit: bool = False
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -121,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds of no crash after which back-off starts over (default 600)")
     p.add_argument("--events", action=argparse.BooleanOptionalAction, default=None,
                    help="record Events for pods (default: on, off with --runtime fake)")
+    p.add_argument("--remove-pods-on-exit", action="store_true",
+                   help="on SIGTERM/SIGINT stop and remove this node's containers (default: leave them "
+                        "running for the next agent to adopt)")
     add_log_level_flag(p)
     return p
 
@@ -148,4 +152,5 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         backoff_base=a.restart_backoff_base, backoff_max=a.restart_backoff_max,
         backoff_reset=a.restart_backoff_reset, log_level=a.log_level,
         events=a.events if a.events is not None else a.runtime != "fake",
+        remove_pods_on_exit=a.remove_pods_on_exit,
     )
