@@ -21,6 +21,12 @@ def new_uid() -> str:
     return str(uuid.uuid4())
 
 
+MAX_NAME_LENGTH = 63
+RANDOM_LENGTH = 5
+MAX_GENERATED_BASE = MAX_NAME_LENGTH - RANDOM_LENGTH  # 58, as Kubernetes' SimpleNameGenerator
+
+
 def generated_name(prefix: str) -> str:
-    """generateName + 5 random characters, as Kubernetes' SimpleNameGenerator."""
-    return prefix + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+    """generateName (cut to 58 characters) + 5 random characters, as Kubernetes does."""
+    base = prefix[:MAX_GENERATED_BASE]
+    return base + "".join(secrets.choice(_NAME_CHARS) for _ in range(RANDOM_LENGTH))

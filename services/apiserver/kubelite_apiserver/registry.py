@@ -17,7 +17,7 @@ import msgspec
 from kubelite import codec, errors
 from kubelite.api import fields as fieldsel
 from kubelite.api import labels as labelsel
-from kubelite.api.meta import Object, ObjectMeta
+from kubelite.api.meta import Object, ObjectMeta, StatusCause
 from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite.storage import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch
@@ -504,10 +504,15 @@ class Registry:
         if phase is None:
             raise errors.not_found("namespaces", namespace or "")
         if phase == "Terminating":
-            raise errors.forbidden_error(
+            err = errors.forbidden_error(
                 "namespaces", namespace or "",
                 f"unable to create new content in namespace {namespace} because it is being terminated",
             )
+            err.details.causes = [StatusCause(
+                reason="NamespaceTerminating", field="metadata.namespace",
+                message=f"namespace {namespace} is being terminated",
+            )]
+            raise err
 
     async def _allocate(self, info: ResourceInfo, new: Object, old: Object | None) -> list:
         """Service IP/NodePort allocation; returns release callbacks to undo on failure."""
