@@ -287,3 +287,16 @@ def test_sampling_rotates_over_the_cluster() -> None:
     r2 = algo.schedule(pod_info(make_pod("q")))
     assert r1.evaluated == r2.evaluated == 100
     assert len(r1.scored) == 100 and set(r1.scored).isdisjoint(r2.scored)
+
+
+def test_remembered_scores_follow_node_changes() -> None:
+    """Scores are remembered per node between decisions; a placement must invalidate them,
+    else the node just chosen would keep its old (better) score and take every pod."""
+    cache = cache_with(make_node("a"), make_node("b"))
+    algo = Algorithm(cache, rng=random.Random(3))
+    for i in range(6):
+        info = pod_info(make_pod(f"p{i}", cpu="500m", memory="512Mi"))
+        cache.assume(info, algo.schedule(info).node)
+    assert cache.nodes["a"].requested_cpu == cache.nodes["b"].requested_cpu == 1500
+    cache.set_node(make_node("a", cpu="64"))  # a node update also invalidates
+    assert algo.schedule(pod_info(make_pod("next", cpu="500m", memory="512Mi"))).node == "a"

@@ -50,8 +50,12 @@ class NodeInfo:
     used_ports: dict[HostPort, int] = field(default_factory=dict)
     owner_counts: Counter[str] = field(default_factory=Counter)
     pods_with_affinity: int = 0
+    # Scores remembered for this node's current state (see plugins._per_node_memoized);
+    # cleared whenever the node or its pods change.
+    score_memo: dict[tuple, int] = field(default_factory=dict)
 
     def set_node(self, node: Node) -> None:
+        self.score_memo.clear()
         self.node = node
         self.labels = node.metadata.labels or {}
         spec, status = node.spec, node.status
@@ -77,6 +81,7 @@ class NodeInfo:
         return value
 
     def add_pod(self, p: PodInfo) -> None:
+        self.score_memo.clear()
         self.pods[p.key] = p
         self.requested_cpu += p.cpu
         self.requested_memory += p.memory
@@ -93,6 +98,7 @@ class NodeInfo:
         p = self.pods.pop(key, None)
         if p is None:
             return None
+        self.score_memo.clear()
         self.requested_cpu -= p.cpu
         self.requested_memory -= p.memory
         self.nonzero_cpu -= p.nonzero_cpu

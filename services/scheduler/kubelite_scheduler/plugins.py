@@ -322,36 +322,50 @@ FILTERS: tuple[Filter, ...] = (
 ScoreFn = Callable[[PodInfo, list[NodeInfo], CycleState], list[int]]
 
 
+def _per_node_memoized(
+    nodes: list[NodeInfo], key: tuple[Any, ...], fn: Callable[[PodInfo, NodeInfo], int], pod: PodInfo
+) -> list[int]:
+    """fn(pod, node) for each node, remembered on the node under `key` (the rule and the
+    pod's requests) until the node changes (NodeInfo clears `score_memo`). Replicas share
+    requests and a decision changes one node, so later pods mostly find the answer."""
+    out = []
+    for n in nodes:
+        memo = n.score_memo
+        value = memo.get(key)
+        if value is None:
+            if len(memo) > 32:
+                memo.clear()
+            value = memo[key] = fn(pod, n)
+        out.append(value)
+    return out
+
+
 def least_allocated(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesFit LeastAllocated: mean over cpu and memory (weight 1 each) of
     (allocatable - requested) * 100 / allocatable, requests counted non-zero."""
-    cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
-    out = []
-    for n in nodes:  # written out: this runs for hundreds of nodes per pod
-        ac, rc = n.alloc_cpu, n.nonzero_cpu + cpu
-        am, rm = n.alloc_memory, n.nonzero_memory + mem
-        free_cpu = (ac - rc) * MAX_NODE_SCORE // ac if 0 < ac and rc <= ac else 0
-        free_mem = (am - rm) * MAX_NODE_SCORE // am if 0 < am and rm <= am else 0
-        out.append((free_cpu + free_mem) // 2)
-    return out
+    return _per_node_memoized(nodes, ("least", pod.nonzero_cpu, pod.nonzero_memory), _least_allocated, pod)
+
+
+def _least_allocated(pod: PodInfo, n: NodeInfo) -> int:
+    ac, rc = n.alloc_cpu, n.nonzero_cpu + pod.nonzero_cpu
+    am, rm = n.alloc_memory, n.nonzero_memory + pod.nonzero_memory
+    free_cpu = (ac - rc) * MAX_NODE_SCORE // ac if 0 < ac and rc <= ac else 0
+    free_mem = (am - rm) * MAX_NODE_SCORE // am if 0 < am and rm <= am else 0
+    return (free_cpu + free_mem) // 2
 
 
 def balanced_allocation(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesBalancedAllocation: (1 - std deviation of the cpu and memory
-    fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win.
-    With two resources the standard deviation is half their difference."""
-    cpu, mem = pod.nonzero_cpu, pod.nonzero_memory
-    out = []
-    for n in nodes:
-        ac, am = n.alloc_cpu, n.alloc_memory
-        if ac <= 0 or am <= 0:
-            out.append(0)
-            continue
-        fc = (n.nonzero_cpu + cpu) / ac
-        fm = (n.nonzero_memory + mem) / am
-        diff = (fc if fc < 1.0 else 1.0) - (fm if fm < 1.0 else 1.0)
-        out.append(int((1 - (diff if diff >= 0 else -diff) / 2) * MAX_NODE_SCORE))
-    return out
+    fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win."""
+    return _per_node_memoized(nodes, ("balanced", pod.nonzero_cpu, pod.nonzero_memory), _balanced_allocation, pod)
+
+
+def _balanced_allocation(pod: PodInfo, n: NodeInfo) -> int:
+    if n.alloc_cpu <= 0 or n.alloc_memory <= 0:
+        return 0
+    cpu = min(1.0, (n.nonzero_cpu + pod.nonzero_cpu) / n.alloc_cpu)
+    mem = min(1.0, (n.nonzero_memory + pod.nonzero_memory) / n.alloc_memory)
+    return int((1 - abs(cpu - mem) / 2) * MAX_NODE_SCORE)  # two values: std deviation = half the gap
 
 
 def preferred_node_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
