@@ -6,6 +6,7 @@ assumes, binds and publishes.
 
 from __future__ import annotations
 
+import operator
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -121,9 +122,11 @@ class Algorithm:
             if not score.relevant(pod, cache, state):
                 continue
             weight = score.weight
-            weighted = [v * weight for v in normalize(score.normalize, score.fn(pod, feasible, state))]
+            weighted = normalize(score.normalize, score.fn(pod, feasible, state))
+            if weight != 1:
+                weighted = [v * weight for v in weighted]
             result.scores[score.name] = weighted
-            totals = [t + v for t, v in zip(totals, weighted, strict=True)]
+            totals = list(map(operator.add, totals, weighted))
         # Highest total wins; ties are broken uniformly at random (as selectHost).
         best = max(totals)
         best_at = [i for i, t in enumerate(totals) if t == best]

@@ -52,7 +52,7 @@ class NodeInfo:
     pods_with_affinity: int = 0
     # Scores remembered for this node's current state (see plugins._per_node_memoized);
     # cleared whenever the node or its pods change.
-    score_memo: dict[tuple, int] = field(default_factory=dict)
+    score_memo: dict[str, int] = field(default_factory=dict)
 
     def set_node(self, node: Node) -> None:
         self.score_memo.clear()

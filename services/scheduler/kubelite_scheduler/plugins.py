@@ -323,11 +323,12 @@ ScoreFn = Callable[[PodInfo, list[NodeInfo], CycleState], list[int]]
 
 
 def _per_node_memoized(
-    nodes: list[NodeInfo], key: tuple[Any, ...], fn: Callable[[PodInfo, NodeInfo], int], pod: PodInfo
+    nodes: list[NodeInfo], key: str, fn: Callable[[PodInfo, NodeInfo], int], pod: PodInfo
 ) -> list[int]:
     """fn(pod, node) for each node, remembered on the node under `key` (the rule and the
     pod's requests) until the node changes (NodeInfo clears `score_memo`). Replicas share
-    requests and a decision changes one node, so later pods mostly find the answer."""
+    requests and a decision changes one node, so later pods mostly find the answer. The
+    key is a str because a str caches its hash (a tuple would be rehashed per node)."""
     out = []
     for n in nodes:
         memo = n.score_memo
@@ -343,7 +344,7 @@ def _per_node_memoized(
 def least_allocated(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesFit LeastAllocated: mean over cpu and memory (weight 1 each) of
     (allocatable - requested) * 100 / allocatable, requests counted non-zero."""
-    return _per_node_memoized(nodes, ("least", pod.nonzero_cpu, pod.nonzero_memory), _least_allocated, pod)
+    return _per_node_memoized(nodes, f"least/{pod.nonzero_cpu}/{pod.nonzero_memory}", _least_allocated, pod)
 
 
 def _least_allocated(pod: PodInfo, n: NodeInfo) -> int:
@@ -357,7 +358,8 @@ def _least_allocated(pod: PodInfo, n: NodeInfo) -> int:
 def balanced_allocation(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesBalancedAllocation: (1 - std deviation of the cpu and memory
     fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win."""
-    return _per_node_memoized(nodes, ("balanced", pod.nonzero_cpu, pod.nonzero_memory), _balanced_allocation, pod)
+    return _per_node_memoized(
+        nodes, f"balanced/{pod.nonzero_cpu}/{pod.nonzero_memory}", _balanced_allocation, pod)
 
 
 def _balanced_allocation(pod: PodInfo, n: NodeInfo) -> int:
