@@ -75,9 +75,9 @@ def to_table(info: ResourceInfo, body: bytes, include: str = "Metadata") -> byte
 
 
 def watch_event_as_table(info: ResourceInfo, line: bytes, include: str = "Metadata") -> bytes:
-    """One watch event whose object becomes a one-row Table (ERROR events pass through)."""
+    """One watch event whose object becomes a one-row Table (ERROR and BOOKMARK events pass through)."""
     event = msgspec.json.decode(line)
-    if event.get("type") == "ERROR":
+    if event.get("type") in ("ERROR", "BOOKMARK"):
         return line
     obj = event["object"]
     table = msgspec.json.decode(to_table(info, msgspec.json.encode(obj), include))

@@ -2,7 +2,8 @@
 
 resourceVersion unset or "0": first an ADDED event per existing object, then
 every later change. resourceVersion R: every change after R, in order. A
-compacted R: one ERROR event carrying a 410 Expired Status. With selectors, an
+compacted R: one ERROR event carrying a 410 Expired Status. sendInitialEvents=true
+(streaming lists): the current state, then a BOOKMARK marking the end of it. With selectors, an
 object that starts matching arrives as ADDED and one that stops as DELETED.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+
+import msgspec
 
 from kubelite import codec, errors
 from kubelite.api.scheme import ResourceInfo
@@ -26,7 +29,24 @@ async def watch_events(
     label_sel, field_sel = compile_selectors(info, opts)
     prefix = info.key_prefix(namespace)
     rv = opts.resource_version
-    if rv in ("", "0"):
+    if opts.send_initial_events:
+        # Streaming list (client-go's WatchListClient): the current state as ADDED events,
+        # then a BOOKMARK annotated k8s.io/initial-events-end, then the changes after it.
+        if opts.resource_version_match not in ("", "NotOlderThan"):
+            raise errors.invalid_object("ListOptions", "", [errors.not_supported(
+                "resourceVersionMatch", opts.resource_version_match, ["NotOlderThan"])], "meta.k8s.io")
+        kvs, revision, _ = await reg.store.list(prefix)
+        for kv in kvs:
+            obj = reg._decode(info, kv)
+            if matches(obj, label_sel, field_sel):
+                yield watch_event_bytes("ADDED", codec.encode(obj))
+        yield watch_event_bytes("BOOKMARK", msgspec.json.encode({
+            "kind": info.kind, "apiVersion": info.api_version,
+            "metadata": {"resourceVersion": str(revision),
+                         "annotations": {"k8s.io/initial-events-end": "true"}},
+        }))
+        start = revision + 1
+    elif rv in ("", "0"):
         kvs, revision, _ = await reg.store.list(prefix)
         for kv in kvs:
             obj = reg._decode(info, kv)
