@@ -58,6 +58,15 @@ def _entry(manager: str, operation: str, api_version: str, subresource: str, now
     return e
 
 
+def _entry_tree(manager: str, operation: str, api_version: str, subresource: str, now: str,
+                tree: dict[str, Any]) -> Entry:
+    e: Entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,
+                "fieldsType": "FieldsV1", "fieldsV1": tree}
+    if subresource:
+        e["subresource"] = subresource
+    return e
+
+
 def _without(fields: mf.FieldSet, taken: mf.FieldSet) -> mf.FieldSet:
     """`fields` minus every path in `taken` and everything below those paths."""
     if not taken:
@@ -84,8 +93,11 @@ def record_update(
     manager: str, kind: str, api_version: str, subresource: str, now: str,
 ) -> list[Entry] | None:
     """managedFields after `manager` turned `old` (None: create) into `new` with an Update."""
+    if old is None:  # create: the fast path
+        tree = mf.created_tree(new, kind)
+        return [_entry_tree(manager, "Update", api_version, subresource, now, tree)] if tree else None
     status = subresource == "status"
-    changed = mf.diff(old or {}, new, kind, status=status)
+    changed = mf.diff(old, new, kind, status=status)
     if not changed:
         return entries or None
     present = {p for p in changed if mf.get_path(new, p) is not mf._MISSING}

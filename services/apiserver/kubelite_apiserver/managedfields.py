@@ -17,6 +17,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from kubelite.api.patch import FieldMeta, patch_schema
 
 Path = tuple[str, ...]
@@ -62,11 +64,11 @@ def item_key(item: Any, keys: tuple[str, ...]) -> str:
             default = next((d for mk, (f, d) in _EXTRA_KEYS.items() if f == k), None)
             if default is not None:
                 parts[k] = default
-    return "k:" + json.dumps(parts, separators=(",", ":"), sort_keys=False)
+    return "k:" + msgspec.json.encode(parts).decode()
 
 
 def value_key(value: Any) -> str:
-    return "v:" + json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return "v:" + msgspec.json.encode(value, order="sorted").decode()
 
 
 # ---------------------------------------------------------- sets of a value
@@ -183,6 +185,49 @@ def _added(value: Any, path: Path, meta: FieldMeta | None, out: FieldSet) -> Non
             _added(v, (*path, "f:" + k), (meta.children if meta else {}).get(k), out)
         return
     _walk_leaves(value, path, meta, out)
+
+
+def created_tree(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    """fieldsV1 of everything a create sets: `to_fields_v1(diff({}, obj))` in one pass
+    (the create path is hot: this keeps the bookkeeping to a few microseconds)."""
+    schema = kind_schema(kind)
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in _TOP_IGNORED or key == "status":
+            continue
+        if key == "metadata":
+            value = {k: v for k, v in value.items() if k not in _META_IGNORED}
+        if value is None or value == {}:
+            continue
+        out["f:" + key] = _tree(value, key, schema.get(key))
+    return out
+
+
+def _tree(value: Any, name: str, meta: FieldMeta | None) -> dict[str, Any]:
+    if type(value) is dict and value and name not in _ATOMIC_FIELDS:
+        children = meta.children if meta else _NO_CHILDREN
+        node: dict[str, Any] = {} if name in _STRUCT_FIELDS else {".": {}}
+        for k, v in value.items():
+            if v is not None:
+                node["f:" + k] = _tree(v, k, children.get(k))
+        return node
+    if type(value) is list and value and meta is not None:
+        keys = _key_fields(meta)
+        if keys and all(type(x) is dict for x in value):
+            node = {".": {}}
+            for item in value:
+                inner: dict[str, Any] = {".": {}}
+                for k, v in item.items():
+                    if v is not None:
+                        inner["f:" + k] = _tree(v, k, meta.children.get(k))
+                node[item_key(item, keys)] = inner
+            return node
+        if _is_set(meta):
+            return {value_key(v): {} for v in value}
+    return {}
+
+
+_NO_CHILDREN: dict[str, FieldMeta] = {}
 
 
 # ------------------------------------------------------- fieldsV1 encoding

@@ -591,7 +591,8 @@ def _spec_bytes(obj: Object) -> bytes:
 def _entries(entries: list | None) -> list | None:
     from kubelite.api.meta import ManagedFieldsEntry
 
-    return msgspec.convert(entries, list[ManagedFieldsEntry]) if entries else None
+    # Built directly: the entries come from apply.py already well-formed (no validation pass).
+    return [ManagedFieldsEntry(**e) for e in entries] if entries else None
 
 
 def apply_defaults(obj: Object) -> None:
