@@ -478,3 +478,27 @@ async def test_remove_pods_on_exit(agents: Agents, api: httpx.AsyncClient, names
     await stop_agents(entry[1], remove_pods=True)
     await entry[0].close()
     assert not runtime.containers and not runtime.sandboxes
+
+
+async def test_node_not_ready_while_the_runtime_is_down(agents: Agents, api: httpx.AsyncClient) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    healthy = True
+
+    async def runtime_ok() -> bool:
+        if not healthy:
+            raise ConnectionError("runtime socket refused")
+        return True
+
+    agent.registrar.runtime_ok = runtime_ok
+
+    async def ready_status(value: str) -> dict[str, Any] | None:
+        node = await get_json(api, f"/api/v1/nodes/{name}")
+        c = condition(node or {}, "Ready")
+        return c if c and c["status"] == value else None
+
+    healthy = False
+    c = await eventually(lambda: ready_status("False"), timeout=10, message="node stayed Ready")
+    assert c["reason"] == "KubeletNotReady" and c["message"] == "container runtime is down"
+    healthy = True
+    await eventually(lambda: ready_status("True"), timeout=10, message="node did not become Ready again")

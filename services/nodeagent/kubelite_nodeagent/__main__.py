@@ -50,7 +50,12 @@ async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: node
         def pressure() -> nodeinfo.Pressure:
             return nodeinfo.measure_pressure(root)
 
-    registrar = Registrar(api, settings, facts, interval=cfg.status_update_frequency, pressure=pressure)
+    async def runtime_ok() -> bool:
+        await runtime.list_sandboxes()  # raises (or hangs) when the runtime is down
+        return True
+
+    registrar = Registrar(api, settings, facts, interval=cfg.status_update_frequency, pressure=pressure,
+                          runtime_ok=runtime_ok if cfg.runtime != "fake" else None)
     cap = nodeinfo.capacity(facts, settings.capacity_override)
     node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
                        allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime)

@@ -44,6 +44,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerState,
     ImageError,
     PodSandboxConfig,
+    PortMapping,
     Resources,
     Runtime,
     RuntimeError_,
@@ -105,6 +106,18 @@ def pod_label(pod: Pod) -> str:
     """format.Pod: name_namespace(uid)."""
     m = pod.metadata
     return f"{m.name}_{m.namespace}({m.uid})"
+
+
+def port_mappings(pod: Pod) -> list[PortMapping]:
+    """Every hostPort of the pod's containers (the sandbox publishes them on the node)."""
+    out: list[PortMapping] = []
+    spec = pod.spec
+    for c in [*(spec.initContainers or []), *(spec.containers or [])] if spec else []:
+        for p in c.ports or []:
+            if p.hostPort and p.containerPort:
+                out.append(PortMapping(container_port=p.containerPort, host_port=p.hostPort,
+                                       protocol=p.protocol or "TCP", host_ip=p.hostIP or ""))
+    return out
 
 
 def container_resources(c: Container) -> Resources:
@@ -244,6 +257,7 @@ class PodSyncer:
                     pod_uid=st.uid, namespace=st.namespace, name=st.name,
                     hostname=spec.hostname or st.name, host_network=bool(spec.hostNetwork),
                     pod_dir=self.pod_dir(st.uid), labels=dict(pod.metadata.labels or {}),
+                    port_mappings=port_mappings(pod),
                 ))
             except RuntimeError_ as exc:
                 log.warning("pod %s/%s: sandbox: %s", st.namespace, st.name, exc)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -30,6 +30,7 @@ log = logging.getLogger("kubelite.nodeagent.registration")
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 NODE_STATUS_REPORT = 300.0
+RUNTIME_CHECK_TIMEOUT = 10.0
 
 
 def rfc3339(ts: float) -> str:
@@ -49,12 +50,15 @@ class Registrar:
         *,
         interval: float = 10.0,
         pressure: Callable[[], nodeinfo.Pressure] | None = None,
+        runtime_ok: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
         self.facts = facts
         self.interval = interval
         self.pressure = pressure or (lambda: nodeinfo.Pressure())
+        self.runtime_ok = runtime_ok
+        self._healthy = True
         self.node: Node | None = None
         self.lease: Lease | None = None
         self._status_at = 0.0
@@ -169,8 +173,14 @@ class Registrar:
         node = self.node
         if node is None:
             return
+        if self.runtime_ok is not None:
+            try:
+                self._healthy = await asyncio.wait_for(self.runtime_ok(), RUNTIME_CHECK_TIMEOUT)
+            except Exception as exc:  # a hung or failing runtime makes the node NotReady
+                log.warning("node %s: container runtime check failed: %s", self.name, exc)
+                self._healthy = False
         old = node.status.conditions if node.status else None
-        conditions = nodeinfo.node_conditions(self.pressure(), True, rfc3339(now), old)
+        conditions = nodeinfo.node_conditions(self.pressure(), self._healthy, rfc3339(now), old)
         if not nodeinfo.conditions_changed(old, conditions) and now - self._status_at < NODE_STATUS_REPORT:
             return
         try:
@@ -181,7 +191,7 @@ class Registrar:
                 return
             raise
         old = fresh.status.conditions if fresh.status else None
-        conditions = nodeinfo.node_conditions(self.pressure(), True, rfc3339(now), old)
+        conditions = nodeinfo.node_conditions(self.pressure(), self._healthy, rfc3339(now), old)
         status = msgspec.structs.replace(fresh.status or nodeinfo.node_status(self.settings, self.facts, conditions),
                                          conditions=conditions)
         self.node = await self.api.update_status(msgspec.structs.replace(fresh, status=status))

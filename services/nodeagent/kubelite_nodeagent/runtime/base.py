@@ -11,6 +11,7 @@ what it was running through `list_containers()` and `list_sandboxes()`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
@@ -58,6 +59,15 @@ class ContainerStartError(RuntimeError_):
     """create/start failed (e.g. executable not found): reason 'StartError' or 'CreateContainerError'."""
 
 
+class PortMapping(msgspec.Struct, frozen=True):
+    """A container port published on the node (containers[].ports[].hostPort)."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"  # TCP | UDP | SCTP
+    host_ip: str = ""  # "" = all node addresses
+
+
 class PodSandboxConfig(msgspec.Struct, kw_only=True):
     pod_uid: str
     namespace: str
@@ -66,6 +76,7 @@ class PodSandboxConfig(msgspec.Struct, kw_only=True):
     host_network: bool = False  # spec.hostNetwork
     pod_dir: str = ""  # agent's per-pod dir (volumes live below it); runtimes may keep files here
     labels: dict[str, str] = {}
+    port_mappings: list[PortMapping] = []  # hostPorts of all containers of the pod
 
 
 class PodSandbox(msgspec.Struct, kw_only=True):
@@ -167,6 +178,33 @@ class LogOptions(msgspec.Struct, kw_only=True):
     limit_bytes: int | None = None
 
 
+class ExecStream(Protocol):
+    """An interactive exec (kubectl exec) started by `Runtime.exec_stream`.
+
+    With a tty, stderr is merged into stdout (read_stderr returns b"" at once).
+    """
+
+    async def read_stdout(self) -> bytes:
+        """Next chunk of output; b"" at EOF."""
+
+    async def read_stderr(self) -> bytes:
+        """Next chunk of error output; b"" at EOF."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None:
+        """EOF on the process' stdin."""
+
+    async def resize(self, width: int, height: int) -> None:
+        """Resize the terminal (no-op without a tty)."""
+
+    async def wait(self) -> int:
+        """The exit code (128+signal when killed) once the process ended."""
+
+    async def kill(self) -> None:
+        """End the process (the client went away); idempotent."""
+
+
 # Called by a runtime when a container of a pod changes state (exits, OOM), with the pod uid,
 # so the agent re-checks that pod at once rather than at its next periodic sync.
 ContainerEventHandler = Callable[[str], None]
@@ -225,6 +263,13 @@ class Runtime(Protocol):
 
     def read_logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
         """Stream the container's log output as chunks; ends at EOF or, with follow, at exit."""
+
+    # ---- streaming (kubectl exec / port-forward) ----
+    async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        """Start argv inside a running container with streamed stdio; RuntimeError_ when it cannot."""
+
+    async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to 127.0.0.1:port inside the pod's network namespace; OSError/RuntimeError_."""
 
 
 def resolve_argv(command: list[str] | None, args: list[str] | None, image: ImageInfo) -> list[str]:
