@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="schedule pods whose spec.schedulerName is this (default: default-scheduler)")
     p.add_argument("--leader-elect", default=True, action=argparse.BooleanOptionalAction,
                    help="elect a leader through an etcd lease so replicas stand by (default: on)")
+    p.add_argument("--leader-elect-resource-name", default=None, metavar="NAME",
+                   help="name of the leader lock (default: kube-scheduler for default-scheduler, "
+                        "else the scheduler name)")
     p.add_argument("--leader-elect-lease-duration", type=int, default=15, metavar="SECONDS",
                    help="lease TTL: how long a dead leader blocks the standby (default: 15)")
     p.add_argument("--parallel-binds", type=int, default=64, help="binds in flight at once (default: 64)")
@@ -50,11 +53,13 @@ async def _run(args: argparse.Namespace) -> None:
         if args.leader_elect:
             identity = f"{os.uname().nodename}_{os.getpid()}"
             lease = args.leader_elect_lease_duration
-            elector = LeaderElector(store, args.scheduler_name, identity, lease_seconds=lease,
+            lock = args.leader_elect_resource_name or (
+                "kube-scheduler" if args.scheduler_name == "default-scheduler" else args.scheduler_name)
+            elector = LeaderElector(store, lock, identity, lease_seconds=lease,
                                     renew_seconds=lease / 3, mirror=NatsAPIClient(nc))
-            holder = await current_holder(store, args.scheduler_name)
+            holder = await current_holder(store, lock)
             if holder and holder != identity:
-                log.info("standing by: %s leads %s", holder, args.scheduler_name)
+                log.info("standing by: %s holds %s", holder, lock)
             await elector.acquire()
             log.info("became leader as %s", identity)
         scheduler = Scheduler(
