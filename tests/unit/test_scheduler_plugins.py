@@ -300,3 +300,19 @@ def test_remembered_scores_follow_node_changes() -> None:
     assert cache.nodes["a"].requested_cpu == cache.nodes["b"].requested_cpu == 1500
     cache.set_node(make_node("a", cpu="64"))  # a node update also invalidates
     assert algo.schedule(pod_info(make_pod("next", cpu="500m", memory="512Mi"))).node == "a"
+
+
+def test_decision_lists_rejections_and_aligned_score_columns() -> None:
+    from kubelite import codec
+    from kubelite_scheduler.decision import decision_of
+
+    cache = cache_with(make_node("a"), make_node("b"), make_node("c", ready="False"))
+    result = Algorithm(cache, rng=random.Random(2)).schedule(pod_info(make_pod("p", owner="rs")))
+    d = msgspec.json.decode(codec.encode(decision_of("ns", "p", "uid-p", "default-scheduler", "t", result)))
+    assert d["result"] == "Scheduled" and d["node"] in ("a", "b")
+    assert d["rejected"] == {"c": ["node(s) had untolerated taint {node.kubernetes.io/not-ready: }"]}
+    assert sorted(d["scored"]) == ["a", "b"] and d["nodes"] == 3 and d["feasible"] == 2
+    assert set(d["scores"]) == {"least_allocated", "balanced_allocation", "spread_same_owner"}
+    for column in (*d["scores"].values(), d["totals"]):
+        assert len(column) == 2
+    assert d["totals"] == [sum(col[i] for col in d["scores"].values()) for i in range(2)]
