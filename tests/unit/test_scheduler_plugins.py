@@ -316,3 +316,16 @@ def test_decision_lists_rejections_and_aligned_score_columns() -> None:
     for column in (*d["scores"].values(), d["totals"]):
         assert len(column) == 2
     assert d["totals"] == [sum(col[i] for col in d["scores"].values()) for i in range(2)]
+
+
+def test_huge_decisions_leave_out_per_node_detail() -> None:
+    from kubelite_scheduler.decision import MAX_DECISION_BYTES, Decision, encode_decision
+
+    rejected = {f"node-{i:06d}": ["node(s) didn't match Pod's node affinity/selector"] for i in range(10_000)}
+    d = Decision(namespace="ns", pod="p", result="Unschedulable", message="0/10000 nodes are available: ...",
+                 nodes=10_000, evaluated=10_000, rejected=rejected)
+    data = encode_decision(d)
+    assert len(data) <= MAX_DECISION_BYTES
+    decoded = msgspec.json.decode(data)
+    assert decoded["detailOmitted"] is True and "rejected" not in decoded
+    assert decoded["message"] == d.message and decoded["nodes"] == 10_000

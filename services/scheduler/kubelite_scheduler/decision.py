@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from kubelite import codec
 from kubelite_scheduler.algorithm import Result
 
 
@@ -30,6 +31,9 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
                            (0..100 x the rule's weight), aligned with `scored`.
       totals               each scored node's sum of scores, aligned with `scored`; the
                            highest won, ties broken at random.
+      detailOmitted        true when the per-node fields (rejected, scored, scores, totals)
+                           were left out because the message would exceed MAX_DECISION_BYTES
+                           (NATS' default max_payload is 1 MiB; a huge cluster can get there).
     Rules skipped for this pod (e.g. node affinity for a pod without any) are absent.
     """
 
@@ -48,6 +52,19 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     scored: list[str] = msgspec.field(default_factory=list)
     scores: dict[str, list[int]] = msgspec.field(default_factory=dict)
     totals: list[int] = msgspec.field(default_factory=list)
+    detailOmitted: bool = False
+
+
+MAX_DECISION_BYTES = 512 * 1024
+
+
+def encode_decision(d: Decision) -> bytes:
+    """JSON for the bus; without the per-node detail if it would be too big for NATS."""
+    data = codec.encode(d)
+    if len(data) > MAX_DECISION_BYTES:
+        data = codec.encode(msgspec.structs.replace(
+            d, rejected={}, scored=[], scores={}, totals=[], detailOmitted=True))
+    return data
 
 
 def decision_of(namespace: str, pod: str, uid: str, scheduler: str, now: str, r: Result) -> Decision:

@@ -16,7 +16,6 @@ import logging
 import os
 from typing import Any
 
-from kubelite import codec
 from kubelite.api.core_v1 import NODES, PODS, Pod
 from kubelite.bus import subjects
 from kubelite.client.nats import NatsAPIClient
@@ -26,7 +25,7 @@ from kubelite.reconcile.recorder import EventRecorder
 from kubelite.storage.etcd import EtcdStore
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
-from kubelite_scheduler.decision import decision_of
+from kubelite_scheduler.decision import decision_of, encode_decision
 from kubelite_scheduler.podinfo import pod_info
 from kubelite_scheduler.queue import SchedulingQueue
 
@@ -162,7 +161,7 @@ class Scheduler:
         result = self.algorithm.schedule(info)
         if self.publish_decisions:
             decision = decision_of(ns, name, info.uid, self.name, rfc3339_now(), result)
-            self._spawn(self._publish(subjects.scheduler_decision(ns, name), codec.encode(decision)))
+            self._spawn(self._publish(subjects.scheduler_decision(ns, name), encode_decision(decision)))
         if result.node is None:
             self.failed += 1
             log.info("pod %s is unschedulable: %s", key, result.message)
