@@ -393,47 +393,60 @@ async def _answered(coro: Any) -> Any:
 # -- the command line -------------------------------------------------------------------
 
 
+NODES = {"node-a": "127.0.0.3", "node-b": "127.0.0.4"}
+
+
 @pytest.fixture
-def proxy_process(apiserver: Any, nats_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
-    dns_port = devservers.free_port()
-    log_path = tmp_path / "proxy.log"
+def proxy_processes(apiserver: Any, nats_url: str, tmp_path: Path) -> Iterator[dict[str, int]]:
+    """Two `kubelite-proxy` processes on this host, as two nodes: NodePorts on their own
+    loopback addresses, cluster IPs shared. Yields node -> DNS port."""
     exe = Path(sys.executable).with_name("kubelite-proxy")
-    with log_path.open("ab") as log:
-        popen = subprocess.Popen(
-            [str(exe), "--nats", nats_url, "--node-name", "cli-node", "--bind-address", "127.0.0.3",
-             "--dns-bind", f"127.0.0.1:{dns_port}", "--log-level", "debug"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+    procs: dict[str, tuple[subprocess.Popen, Path]] = {}
+    dns_ports = {}
     try:
-        yield "127.0.0.3", dns_port
-        assert popen.poll() is None, f"proxy exited:\n{log_path.read_text()[-3000:]}"
-        popen.terminate()
-        assert popen.wait(10) == 0, log_path.read_text()[-3000:]
+        for node, ip in NODES.items():
+            dns_ports[node] = devservers.free_port()
+            log_path = tmp_path / f"proxy-{node}.log"
+            with log_path.open("ab") as log:
+                procs[node] = (subprocess.Popen(
+                    [str(exe), "--nats", nats_url, "--node-name", node, "--bind-address", ip,
+                     "--dns-bind", f"127.0.0.1:{dns_ports[node]}", "--log-level", "debug"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                ), log_path)  # fmt: skip
+        yield dns_ports
+        for node, (popen, log_path) in procs.items():
+            assert popen.poll() is None, f"proxy {node} exited:\n{log_path.read_text()[-3000:]}"
+            popen.terminate()
+            assert popen.wait(10) == 0, log_path.read_text()[-3000:]
     finally:
-        print(log_path.read_text()[-6000:])
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait()
+        for node, (popen, log_path) in procs.items():
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+            print(f"--- proxy {node} log ---\n" + log_path.read_text()[-4000:])
 
 
-async def test_kubelite_proxy_command_serves_node_port_dns_and_acks(
-    api: httpx.AsyncClient, namespace: str, backends: list[NameServer], proxy_process: tuple[str, int],
+async def test_kubelite_proxy_commands_serve_node_ports_on_two_nodes_dns_and_ack(
+    api: httpx.AsyncClient, namespace: str, backends: list[NameServer], proxy_processes: dict[str, int],
     nats_client: nats.aio.client.Client,
 ) -> None:  # fmt: skip
-    node_ip, dns_port = proxy_process
     acks: list[AppliedRules] = []
     sub = await nats_client.subscribe(APPLIED_ALL, cb=_collect(acks))
     try:
         svc = await create_service(api, namespace, "cli", type="NodePort")
         rv = await put_endpoints(api, namespace, "cli", subsets(backends))
-        await eventually(lambda: any(a.node == "cli-node" and a.name == "cli" and a.resourceVersion == rv
-                                     for a in acks), timeout=15, message="the proxy process never acked")  # fmt: skip
+        await eventually(
+            lambda: {a.node for a in acks if a.name == "cli" and a.resourceVersion == rv} == set(NODES),
+            timeout=15, message="not every proxy process acked",
+        )  # fmt: skip
         node_port = svc["spec"]["ports"][0]["nodePort"]
-        counts = Counter([await get(node_ip, node_port) for _ in range(30)])
-        assert counts == {"pod-0": 10, "pod-1": 10, "pod-2": 10}
-        assert Counter([await get(svc["spec"]["clusterIP"], 80) for _ in range(3)]).total() == 3
-        q = dns.message.make_query(f"cli.{namespace}.svc.cluster.local", "A")
-        r = await dns.asyncquery.udp(q, "127.0.0.1", port=dns_port, timeout=3)
-        assert {rd.to_text() for rrset in r.answer for rd in rrset} == {svc["spec"]["clusterIP"]}
+        for node_ip in NODES.values():
+            counts = Counter([await get(node_ip, node_port) for _ in range(30)])
+            assert counts == {"pod-0": 10, "pod-1": 10, "pod-2": 10}, (node_ip, counts)
+        assert Counter([await get(svc["spec"]["clusterIP"], 80) for _ in range(6)]).total() == 6
+        for dns_port in proxy_processes.values():
+            q = dns.message.make_query(f"cli.{namespace}.svc.cluster.local", "A")
+            r = await dns.asyncquery.udp(q, "127.0.0.1", port=dns_port, timeout=3)
+            assert {rd.to_text() for rrset in r.answer for rd in rrset} == {svc["spec"]["clusterIP"]}
     finally:
         await sub.unsubscribe()

@@ -103,6 +103,7 @@ class ProxyService:
         self.services.add_handler(self._on_service, lambda _old, new: self._on_service(new), self._on_service)
         self.endpoints.add_handler(self._on_endpoints, self._on_endpoints_update, self._on_endpoints_deleted)
         self.ready = asyncio.Event()
+        self._unacked: dict[ServiceKey, Endpoints] = {}
 
     # -- event handlers (each runs on its informer's task) --------------------
 
@@ -113,10 +114,22 @@ class ProxyService:
         await self.dataplane.apply(key, rules)
 
     async def _on_service(self, svc: Service) -> None:
-        await self._recompute(key_of(svc))
+        key = key_of(svc)
+        await self._recompute(key)
+        waiting = self._unacked.pop(key, None)
+        if waiting is not None:
+            await self._ack(waiting)
 
     async def _on_endpoints(self, eps: Endpoints) -> None:
-        await self._recompute(key_of(eps))
+        key = key_of(eps)
+        await self._recompute(key)
+        if self.services.get(key.namespace, key.name) is None:
+            # Endpoints heard before their Service: nothing applied yet, so no ack until it is
+            self._unacked[key] = eps
+            if len(self._unacked) > 10000:  # Endpoints without a Service forever: bound the memory
+                self._unacked.pop(next(iter(self._unacked)))
+            return
+        self._unacked.pop(key, None)
         await self._ack(eps)
 
     async def _on_endpoints_update(self, old: Endpoints, new: Endpoints) -> None:
@@ -139,7 +152,11 @@ class ProxyService:
 
     async def run(self) -> None:
         if self.dns is not None:
-            await self.dns.start()
+            try:
+                await self.dns.start()
+            except OSError as exc:  # forwarding matters more than DNS: keep running without it
+                log.error("cluster DNS disabled: cannot listen on %s:%d: %s", self.dns.host, self.dns.port, exc)
+                self.dns = None
         tasks = [self.services.start(), self.endpoints.start()]
         try:
             await self.services.wait_synced()
