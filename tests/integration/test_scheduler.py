@@ -308,3 +308,20 @@ async def test_two_schedulers_only_the_leader_binds(
         stop_process(first.popen)
         if second is not None:
             stop_process(second.popen)
+
+
+async def test_scheduling_gates_hold_a_pod_back_until_removed(
+    api: httpx.AsyncClient, namespace: str, scheduler_name: str, scheduler: SchedulerProcess,
+) -> None:
+    label = {"gate-" + scheduler_name[-8:]: "yes"}
+    node = uniq("gate")
+    await add_node(api, node, labels=label)
+    await add_pod(api, namespace, "gated", scheduler_name, nodeSelector=label,
+                  schedulingGates=[{"name": "example.com/wait"}])
+    await add_pod(api, namespace, "marker", scheduler_name, nodeSelector=label)
+    await wait_bound(api, namespace, "marker", scheduler)  # the scheduler has seen both by now
+    assert await node_of(api, namespace, "gated") is None
+    r = await api.patch(f"/api/v1/namespaces/{namespace}/pods/gated", content=json.dumps(
+        {"spec": {"schedulingGates": None}}), headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert await wait_bound(api, namespace, "gated", scheduler) == node

@@ -68,10 +68,13 @@ class Scheduler:
 
     # -- informer handlers: keep the cache and the queue level with etcd -----------
     def _responsible(self, pod: Pod) -> bool:
+        """Ours to place: our schedulerName, no node yet, not being deleted, and no
+        schedulingGates left (Kubernetes holds gated pods back until they are removed)."""
         return (
             (pod.spec.schedulerName or DEFAULT_SCHEDULER_NAME) == self.name
             and not pod.spec.nodeName
             and not pod.metadata.deletionTimestamp
+            and not pod.spec.schedulingGates
         )
 
     def _pod_added(self, pod: Pod) -> None:
