@@ -1,0 +1,294 @@
+"""A whole kubelite cluster of real processes per test, and the means to SIGKILL any part.
+
+Each test gets its own etcd, NATS and apiserver on fixed ports (so a restarted
+part comes back where the others expect it), plus whatever services it starts
+with `ChaosCluster.service()`. Every process can be SIGKILLed (a crash, not a
+shutdown) and started again with the same command line. Nothing here uses gRPC
+in the test process (etcd is read through its JSON gateway), so forking service
+processes from the test stays safe.
+
+Convergence times measured by the tests are collected with `record_timing` and
+printed as a table at the end of the session (the numbers in docs/resilience.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kubelite import devservers
+from kubelite.devservers import ServerProcess
+
+BIN = Path(sys.executable).parent
+TIMINGS: list[tuple[str, float]] = []
+
+
+def record_timing(what: str, seconds: float) -> None:
+    """Remember a measured convergence time for the end-of-session table."""
+    TIMINGS.append((what, seconds))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("chaos: time to converge after each kill")
+    for what, seconds in TIMINGS:
+        terminalreporter.write_line(f"{seconds:7.2f}s  {what}")
+
+
+@dataclass
+class Component:
+    """One service process started from a fixed command line; SIGKILL and start again."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        assert not self.alive, f"{self.name} is already running"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"==== start #{self.starts + 1}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+            )  # fmt: skip
+        self.starts += 1
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def kill(self) -> None:
+        """SIGKILL: a crash at whatever the process was doing; its children are left alone."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "".join(self.log_path.read_text(errors="replace").splitlines(True)[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class ChaosCluster:
+    base: Path
+    etcd_client_port: int = field(default_factory=devservers.free_port)
+    etcd_peer_port: int = field(default_factory=devservers.free_port)
+    nats_port: int = field(default_factory=devservers.free_port)
+    api_port: int = field(default_factory=devservers.free_port)
+    etcd: ServerProcess | None = None
+    nats: ServerProcess | None = None
+    components: dict[str, Component] = field(default_factory=dict)
+
+    # -- etcd and NATS: same ports and data dirs on every start -------------------
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_client_port}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_etcd(self) -> None:
+        self.etcd = devservers.start_etcd(
+            self.base / "etcd", client_port=self.etcd_client_port, peer_port=self.etcd_peer_port,
+            log_path=self.base / "etcd.log", unsafe_no_fsync=True,
+        )  # fmt: skip
+
+    def kill_etcd(self) -> None:
+        assert self.etcd is not None
+        self.etcd.popen.send_signal(signal.SIGKILL)
+        self.etcd.popen.wait(10)
+
+    def start_nats(self) -> None:
+        self.nats = devservers.start_nats(
+            self.base / "nats", port=self.nats_port, log_path=self.base / "nats.log"
+        )
+
+    def kill_nats(self) -> None:
+        assert self.nats is not None
+        self.nats.popen.send_signal(signal.SIGKILL)
+        self.nats.popen.wait(10)
+
+    # -- kubelite services ------------------------------------------------------
+    def service(self, name: str, command: str, *args: str, start: bool = True) -> Component:
+        comp = Component(name, [str(BIN / command), *args], self.base / f"{name}.log")
+        self.components[name] = comp
+        if start:
+            comp.start()
+        return comp
+
+    def apiserver(self, *extra: str) -> Component:
+        return self.service(
+            "apiserver", "kubelite-apiserver", "--etcd", self.etcd_url, "--nats", self.nats_url,
+            "--port", str(self.api_port), "--bind-address", "127.0.0.1",
+            "--service-cluster-ip-range", "10.96.0.0/24", *extra,
+        )  # fmt: skip
+
+    def scheduler(self, name: str = "scheduler", *extra: str) -> Component:
+        return self.service(
+            name, "kubelite-scheduler", "--etcd", self.etcd_url, "--nats", self.nats_url,
+            "--leader-elect-lease-duration", "3", "--no-decisions", *extra,
+        )  # fmt: skip
+
+    def controller_manager(self, name: str = "controller-manager", *extra: str) -> Component:
+        return self.service(
+            name, "kubelite-controller-manager", "--etcd", self.etcd_url, "--nats", self.nats_url,
+            "--leader-elect-lease-duration", "3s", "--leader-elect-retry-period", "500ms",
+            "--resync-period", "20s", "--identity", name, *extra,
+        )  # fmt: skip
+
+    def fake_nodes(self, name: str, count: int, *extra: str) -> Component:
+        """One agent process running `count` fake nodes named <name>-<i>."""
+        return self.service(
+            name, "kubelite-nodeagent", "--nats", self.nats_url, "--node-name", name,
+            "--runtime", "fake", "--fake-nodes", str(count), "--root-dir", str(self.base / name),
+            "--node-status-update-frequency", "2s", "--resync-period", "20s", *extra,
+        )  # fmt: skip
+
+    def logs(self, lines: int = 20) -> str:
+        """Log tails of every service, for failure messages."""
+        return "\n".join(f"--- {c.name} ({'alive' if c.alive else 'dead'})\n{c.log_tail(lines)}"
+                         for c in self.components.values())
+
+    def stop_all(self) -> None:
+        for comp in self.components.values():
+            with contextlib.suppress(Exception):
+                comp.stop(5)
+        for server in (self.nats, self.etcd):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop(5)
+
+    # -- reading etcd without gRPC --------------------------------------------------
+    def etcd_range(self, prefix: str) -> dict[str, bytes]:
+        """Every key under `prefix` with its value, through etcd's JSON gateway."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        body = json.dumps({"key": _b64(prefix), "range_end": _b64(end)}).encode()
+        r = httpx.post(f"{self.etcd_url}/v3/kv/range", content=body, timeout=10)
+        r.raise_for_status()
+        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", ""))
+                for kv in r.json().get("kvs", [])}
+
+
+    def kill_on_next_put(self, prefix: str, comp: Component, timeout: float = 30) -> threading.Thread:
+        """A thread that SIGKILLs `comp` the moment etcd reports the next write under `prefix`
+        (the process is then somewhere right after that write: a dangerous moment)."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        req = {"create_request": {"key": _b64(prefix), "range_end": _b64(end)}}
+        started = threading.Event()
+
+        def run() -> None:
+            with httpx.stream("POST", f"{self.etcd_url}/v3/watch", json=req, timeout=timeout) as r:
+                for line in r.iter_lines():
+                    if '"created":true' in line.replace(" ", ""):
+                        started.set()
+                    if '"events"' in line:
+                        comp.kill()
+                        return
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        assert started.wait(10), "etcd watch not created"
+        return thread
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+async def wait_api_ready(cluster: ChaosCluster, http: httpx.AsyncClient, timeout: float = 60) -> float:  # noqa: ASYNC109
+    """Wait until /readyz answers 200; return the seconds it took. Fails if the apiserver died."""
+    t0 = time.monotonic()
+    api = cluster.components["apiserver"]
+    while time.monotonic() - t0 < timeout:
+        assert api.alive, f"apiserver exited:\n{api.log_tail()}"
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/readyz", timeout=2)).status_code == 200:
+                return time.monotonic() - t0
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"apiserver not ready after {timeout}s:\n{api.log_tail()}")
+
+
+async def converge(
+    predicate: Callable[[], Awaitable[str | None]],
+    *,
+    timeout: float,  # noqa: ASYNC109 - a polling deadline
+    message: str,
+    cluster: ChaosCluster,
+    interval: float = 0.2,
+) -> float:
+    """Poll `predicate` (async; returns None once converged, else what is still wrong) and
+    return the seconds taken. On timeout fail with the last answer and every log tail."""
+    t0 = time.monotonic()
+    last: Any = None
+    while True:
+        try:
+            last = await predicate()
+            if last is None:
+                return time.monotonic() - t0
+        except (AssertionError, httpx.HTTPError) as exc:
+            last = exc
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{message} (after {timeout}s; last: {last!r})\n{cluster.logs()}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[ChaosCluster]:
+    """etcd + NATS + apiserver; the test adds the rest. Everything is stopped afterwards."""
+    c = ChaosCluster(tmp_path)
+    try:
+        c.start_etcd()
+        c.start_nats()
+        c.apiserver()
+        yield c
+    finally:
+        c.stop_all()
+
+
+@pytest.fixture
+async def http(cluster: ChaosCluster) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=cluster.api_url, timeout=20) as client:
+        await wait_api_ready(cluster, client)
+        yield client
