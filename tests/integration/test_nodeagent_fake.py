@@ -502,3 +502,48 @@ async def test_node_not_ready_while_the_runtime_is_down(agents: Agents, api: htt
     assert c["reason"] == "KubeletNotReady" and c["message"] == "container runtime is down"
     healthy = True
     await eventually(lambda: ready_status("True"), timeout=10, message="node did not become Ready again")
+
+
+async def test_sidecar_runs_alongside_and_stops_when_the_pod_completes(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+    manifest = pod_manifest("withside", name, restartPolicy="Never")
+    manifest["spec"]["initContainers"] = [
+        {"name": "proxy", "image": "img", "command": ["proxy"], "restartPolicy": "Always"},
+        {"name": "setup", "image": "img", "command": ["true"]},
+    ]
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+
+    def containers() -> dict[str, Any]:
+        return {c.name: c for c in runtime.containers.values() if c.pod_name == "withside"}
+
+    app = await eventually(lambda: (containers().get("app") if containers().get("app") and
+                                    containers()["app"].state == ContainerState.RUNNING else None),
+                           timeout=10, message="app never started")
+    found = containers()
+    assert found["proxy"].state == ContainerState.RUNNING, "the sidecar must keep running"
+    assert found["proxy"].started_at <= found["setup"].created_at, "the sidecar starts before the next init"
+    assert found["setup"].exit_code == 0
+
+    async def running_with_sidecar_ready() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/withside")
+        st = (pod or {}).get("status", {})
+        inits = {s["name"]: s for s in st.get("initContainerStatuses") or []}
+        ok = st.get("phase") == "Running" and "running" in inits.get("proxy", {}).get("state", {})
+        return pod if ok and inits["proxy"].get("ready") else None
+
+    await eventually(running_with_sidecar_ready, timeout=10, message="sidecar not reported running and ready")
+    runtime.exit_container(app.id, 0)
+
+    async def succeeded() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/withside")
+        return bool(pod and pod["status"].get("phase") == "Succeeded")
+
+    await eventually(succeeded, timeout=10, message="pod did not succeed with its sidecar running")
+    await eventually(lambda: containers()["proxy"].state == ContainerState.EXITED, timeout=10,
+                     message="the sidecar was not stopped after the pod completed")

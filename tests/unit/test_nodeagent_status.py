@@ -259,3 +259,27 @@ def test_active_deadline_and_failed_reason() -> None:
                                                       current=info("a", ContainerState.EXITED, code=143))],
                             pod_ip="", host_ip="", now=1, failed_reason="DeadlineExceeded")
     assert status.phase == "Failed" and status.reason == "DeadlineExceeded"
+
+
+def test_phase_and_conditions_with_a_sidecar() -> None:
+    from kubelite_nodeagent.podstatus import pod_conditions
+
+    p = msgspec.convert({
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {"initContainers": [{"name": "side", "image": "i", "restartPolicy": "Always"},
+                                    {"name": "setup", "image": "i"}],
+                 "containers": [{"name": "app", "image": "i"}], "restartPolicy": "Never"},
+    }, Pod)
+    side_running = msgspec.structs.replace(running("side"), started=True, ready=True)
+    assert pod_phase(p, [running("side"), waiting("setup")], [waiting("app")]) == "Pending"
+    app_running = msgspec.structs.replace(running("app"), ready=True)
+    assert pod_phase(p, [side_running, terminated("setup", 0)], [app_running]) == "Running"
+    # the app finishing decides the phase; the sidecar still running does not keep it Running
+    assert pod_phase(p, [side_running, terminated("setup", 0)], [terminated("app", 0)]) == "Succeeded"
+    conds = {c.type: c for c in pod_conditions(p, "Running", [side_running, terminated("setup", 0)],
+                                               [app_running])}
+    assert conds["Initialized"].status == "True" and conds["ContainersReady"].status == "True"
+    unready_side = msgspec.structs.replace(side_running, ready=False)
+    conds = {c.type: c for c in pod_conditions(p, "Running", [unready_side, terminated("setup", 0)],
+                                               [app_running])}
+    assert conds["ContainersReady"].message == "containers with unready status: [side]"

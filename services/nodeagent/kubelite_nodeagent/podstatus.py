@@ -104,6 +104,10 @@ def pod_phase(pod: Pod, init_statuses: list[ContainerStatus], statuses: list[Con
     pending_init = failed_init = 0
     for c in (spec.initContainers or []) if spec else []:
         s = by_name.get(c.name)
+        if c.restartPolicy == "Always":  # a sidecar: initialized once running and started
+            if s is None or s.state is None or s.state.running is None or not s.started:
+                pending_init += 1
+            continue
         if s is None or s.state is None:
             pending_init += 1
         elif s.state.running is not None:
@@ -140,9 +144,15 @@ def pod_phase(pod: Pod, init_statuses: list[ContainerStatus], statuses: list[Con
         else:
             unknown += 1
 
+    # Once an app container has run, a restarting sidecar no longer makes the pod Pending.
+    initialized = any(
+        s.state is not None and (s.state.running is not None or s.state.terminated is not None
+                                 or (s.lastState is not None and s.lastState.terminated is not None))
+        for s in statuses
+    )
     if failed_init > 0 and policy == "Never":
         return FAILED
-    if pending_init > 0 or failed_init > 0 or waiting > 0:
+    if (pending_init > 0 and not initialized) or failed_init > 0 or waiting > 0:
         return PENDING
     if running > 0 and unknown == 0:
         return RUNNING
@@ -169,9 +179,11 @@ def pod_conditions(
     spec = pod.spec
     init_names = [c.name or "" for c in (spec.initContainers or [] if spec else [])]
     by_init = {s.name: s for s in init_statuses}
+    sidecars = {c.name for c in (spec.initContainers or [] if spec else []) if c.restartPolicy == "Always"}
     incomplete = [n for n in init_names
-                  if not ((s := by_init.get(n)) and s.state and s.state.terminated
-                          and s.state.terminated.exitCode == 0)]
+                  if not ((s := by_init.get(n)) and s.state and (
+                      (s.state.terminated and s.state.terminated.exitCode == 0)
+                      or (n in sidecars and s.state.running and s.started)))]
     if phase in TERMINAL_PHASES or phase == RUNNING:
         incomplete = []  # once running or done the pod has initialized
     initialized = _condition("Initialized", not incomplete, "ContainersNotInitialized",
@@ -179,7 +191,9 @@ def pod_conditions(
 
     names = [c.name or "" for c in (spec.containers or [] if spec else [])]
     by_name = {s.name: s for s in statuses}
-    unready = [n for n in names if not ((s := by_name.get(n)) and s.ready)]
+    # sidecars count for ContainersReady, as in Kubernetes
+    unready = [n for n in [*[n for n in init_names if n in sidecars], *names]
+               if not ((s := by_name.get(n) or by_init.get(n)) and s.ready)]
     if phase == SUCCEEDED:
         ready = _condition("ContainersReady", False, "PodCompleted")
     elif phase == FAILED:
@@ -230,8 +244,11 @@ def compute_status(
     """
     old = pod.status or PodStatus()
     init_statuses = [container_status(v) for v in init_views]
+    sidecars = {c.name for c in (pod.spec.initContainers or [] if pod.spec else []) if c.restartPolicy == "Always"}
     init_done = all(
-        s.state is not None and s.state.terminated is not None and s.state.terminated.exitCode == 0
+        s.state is not None and (
+            (s.state.terminated is not None and s.state.terminated.exitCode == 0)
+            or (s.name in sidecars and s.state.running is not None and bool(s.started)))
         for s in init_statuses
     )
     statuses = [container_status(v, "ContainerCreating" if init_done else "PodInitializing") for v in views]

@@ -85,6 +85,11 @@ class Wake:
         return None if self.at_time is None else max(0.0, self.at_time - now)
 
 
+def is_sidecar(c: Container) -> bool:
+    """A restartable init container (restartPolicy: Always on an initContainer)."""
+    return c.restartPolicy == "Always"
+
+
 def should_restart(policy: str, exit_code: int | None) -> bool:
     if policy == "Always":
         return True
@@ -267,12 +272,17 @@ class PodSyncer:
         ctx = _SyncContext()
         init_specs = spec.initContainers or []
         app_started = any(rec.current is not None for rec in st.containers.values())
-        init_done = app_started or all(
-            (rec := st.init.get(c.name or "")) is not None and rec.succeeded() for c in init_specs
-        )
+        init_done = app_started or all(self._init_complete(st, c) for c in init_specs)
         if not init_done:
             for c in init_specs:
                 rec = st.record(c.name or "", init=True)
+                if is_sidecar(c):
+                    # a sidecar (restartable init container) keeps running; the next init container
+                    # starts once it has started
+                    await self._keep_running(pod, st, c, rec, "Always", True, now, wake, ctx)
+                    if self._init_complete(st, c):
+                        continue
+                    break
                 if rec.succeeded():
                     continue
                 if rec.current is not None and rec.current.state == ContainerState.CREATED:
@@ -284,32 +294,51 @@ class PodSyncer:
                     await self._start(pod, st, c, rec, 0, True, now, wake, ctx)
                 break  # one init container at a time, in order
         else:
+            for c in init_specs:
+                if is_sidecar(c):
+                    await self._keep_running(pod, st, c, st.record(c.name or "", init=True), "Always", True,
+                                             now, wake, ctx)
             for c in spec.containers or []:
-                rec = st.record(c.name or "", init=False)
-                if rec.current is None:
-                    await self._start(pod, st, c, rec, 0, False, now, wake, ctx)
-                    continue
-                if rec.current.state == ContainerState.CREATED:
-                    await self._start_created(rec)
-                if rec.running and rec.probes_for != rec.current.id:
-                    rec.trackers = adopted_trackers(pod, c, rec.current.id)  # adopted after an agent restart
-                    rec.probes_for = rec.current.id
-                if rec.running:
-                    await self._probe(pod, st, c, rec, now, wake)
-                    failed = probes.liveness_failed(rec.trackers)
-                    if failed:
-                        log.info("pod %s/%s container %s: %s", st.namespace, st.name, c.name, failed)
-                        self._event(pod, "Normal", "Killing", f"Container {c.name} {failed[len('Container '):]}")
-                        grace = self._probe_grace(pod, c)
-                        await self.runtime.stop_container(rec.current.id, grace)
-                        rec.current = await self.runtime.container_status(rec.current.id) or rec.current
-                if rec.exited:
-                    if should_restart(policy, rec.current.exit_code):
-                        await self._restart(pod, st, c, rec, False, now, wake, ctx)
-                    else:
-                        rec.waiting_reason = rec.waiting_message = ""
+                await self._keep_running(pod, st, c, st.record(c.name or "", init=False), policy, False,
+                                         now, wake, ctx)
         await self._report(pod, st, now)
         return wake.delay(time.time())
+
+    def _init_complete(self, st: PodState, c: Container) -> bool:
+        """A regular init container succeeded; a sidecar is running and started."""
+        rec = st.init.get(c.name or "")
+        if rec is None:
+            return False
+        if is_sidecar(c):
+            return rec.running and probes.container_started(rec.trackers, True)
+        return rec.succeeded()
+
+    async def _keep_running(
+        self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, policy: str, init: bool,
+        now: float, wake: Wake, ctx: _SyncContext,
+    ) -> None:
+        """An app container or sidecar: start it, probe it, kill it on liveness failure, restart per policy."""
+        if rec.current is None:
+            await self._start(pod, st, c, rec, 0, init, now, wake, ctx)
+            return
+        if rec.current.state == ContainerState.CREATED:
+            await self._start_created(rec)
+        if rec.running and rec.probes_for != rec.current.id:
+            rec.trackers = adopted_trackers(pod, c, rec.current.id)  # adopted after an agent restart
+            rec.probes_for = rec.current.id
+        if rec.running:
+            await self._probe(pod, st, c, rec, now, wake)
+            failed = probes.liveness_failed(rec.trackers)
+            if failed:
+                log.info("pod %s/%s container %s: %s", st.namespace, st.name, c.name, failed)
+                self._event(pod, "Normal", "Killing", f"Container {c.name} {failed[len('Container '):]}")
+                await self.runtime.stop_container(rec.current.id, self._probe_grace(pod, c))
+                rec.current = await self.runtime.container_status(rec.current.id) or rec.current
+        if rec.exited:
+            if should_restart(policy, rec.current.exit_code):
+                await self._restart(pod, st, c, rec, init, now, wake, ctx)
+            else:
+                rec.waiting_reason = rec.waiting_message = ""
 
     def _probe_grace(self, pod: Pod, c: Container) -> float:
         probe = c.livenessProbe or c.startupProbe
@@ -411,7 +440,7 @@ class PodSyncer:
             image=image, image_info=image_info, argv=argv, env=env, working_dir=c.workingDir or "",
             mounts=mounts, resources=container_resources(c),
             labels=container_labels(st.uid, st.namespace, st.name, c.name or "", attempt, init),
-            tty=bool(c.tty), stdin=bool(c.stdin), init=init,
+            tty=bool(c.tty), stdin=bool(c.stdin), init=init, sidecar=init and is_sidecar(c),
         )
         try:
             cid = await self.runtime.create_container(st.sandbox, cspec)
@@ -501,7 +530,7 @@ class PodSyncer:
                 name=c.name or "", image=c.image or "", current=rec.current, last_terminated=last,
                 restart_count=rec.restart_count, waiting_reason=rec.waiting_reason,
                 waiting_message=rec.waiting_message,
-                ready=probes.container_ready(rec.trackers, running) if not init else False,
+                ready=probes.container_ready(rec.trackers, running) if not init or is_sidecar(c) else False,
                 started=probes.container_started(rec.trackers, running),
                 runtime_name=self.node.runtime_name,
             ))

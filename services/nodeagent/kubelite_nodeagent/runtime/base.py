@@ -133,6 +133,7 @@ class ContainerSpec(msgspec.Struct, kw_only=True):
     tty: bool = False
     stdin: bool = False
     init: bool = False
+    sidecar: bool = False  # an init container with restartPolicy Always: runs alongside the app
 
 
 class ContainerState(enum.StrEnum):

@@ -1,7 +1,7 @@
 """The fake runtime: containers go through created → running → exited without running anything.
 
-App containers run until stopped (or `exit_container()`); init containers
-complete with exit code 0 as soon as they start.
+App containers and sidecars run until stopped (or `exit_container()`); init
+containers complete with exit code 0 as soon as they start.
 
 Everything is in memory and O(1) per call so one process can host hundreds of
 fake nodes.  Pod IPs come from the node's pod CIDR as with a real runtime.
@@ -14,6 +14,7 @@ in one process finds its containers and must adopt them.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import time
@@ -28,12 +29,14 @@ from kubelite_nodeagent.runtime.base import (
     ContainerStartError,
     ContainerState,
     ExecResult,
+    ExecStream,
     ImageError,
     ImageInfo,
     LogOptions,
     PodSandbox,
     PodSandboxConfig,
     RuntimeConfig,
+    RuntimeError_,
 )
 
 # Exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.
@@ -63,6 +66,7 @@ class FakeRuntime:
         self.missing_images: set[str] = set()  # images that Never-pull treats as absent
         self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container name) -> exit code
         self._handler: ContainerEventHandler | None = None
+        self._run_to_completion: set[str] = set()  # created init containers (not sidecars)
         net = ipaddress.ip_network(config.pod_cidr, strict=False)
         self._hosts = net.hosts()
         self._free_ips: list[str] = []
@@ -128,6 +132,8 @@ class FakeRuntime:
         if not spec.argv and not spec.image:
             raise ContainerStartError("CreateContainerError", "no command specified")
         cid = f"fake-{next(self._ids)}"
+        if spec.init and not spec.sidecar:
+            self._run_to_completion.add(cid)
         self.containers[cid] = ContainerInfo(
             id=cid,
             pod_uid=spec.pod_uid,
@@ -148,7 +154,8 @@ class FakeRuntime:
         info = self._get(container_id)
         info.state = ContainerState.RUNNING
         info.started_at = time.time()
-        if info.init:  # an init container "runs to completion" at once
+        if container_id in self._run_to_completion:  # an init container "runs to completion" at once
+            self._run_to_completion.discard(container_id)
             self._exit(info, 0, "Completed", notify=True)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
@@ -170,6 +177,13 @@ class FakeRuntime:
         if info.state != ContainerState.RUNNING:
             return ExecResult(exit_code=126, output=b"container is not running")
         return ExecResult(exit_code=self.exec_results.get((info.pod_uid, info.name), 0))
+
+    # Streaming: nothing runs, so there is nothing to attach to.
+    async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        raise RuntimeError_("NotSupported", "the fake runtime runs no processes: exec is not supported")
+
+    async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise RuntimeError_("NotSupported", "the fake runtime runs no processes: port-forward is not supported")
 
     def log_path(self, container_id: str) -> str | None:
         return None
