@@ -162,7 +162,7 @@ class ChaosCluster:
         return self.service(
             "apiserver", "kubelite-apiserver", "--etcd", self.etcd_url, "--nats", self.nats_url,
             "--port", str(self.api_port), "--bind-address", "127.0.0.1",
-            "--service-cluster-ip-range", "10.96.0.0/24", *extra,
+            "--service-cluster-ip-range", "10.96.0.0/20", *extra,
         )  # fmt: skip
 
     def scheduler(self, name: str = "scheduler", *extra: str) -> Component:
