@@ -292,3 +292,65 @@ async def http(cluster: ChaosCluster) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=cluster.api_url, timeout=20) as client:
         await wait_api_ready(cluster, client)
         yield client
+
+
+class Watch:
+    """An HTTP watch (`?watch=true`) on a collection, applied to `objects` as events arrive.
+
+    `on_event(type, obj, objects)` runs after each event, so a test can check an
+    invariant at every moment the store went through, not only at the end."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, path: str,
+        on_event: Callable[[str, dict[str, Any], dict[str, dict[str, Any]]], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.http, self.path, self.on_event = http, path, on_event
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.events = 0
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def __aenter__(self) -> Watch:
+        listing = (await self.http.get(self.path)).json()
+        for obj in listing["items"]:
+            self._apply("ADDED", obj)
+        rv = listing["metadata"]["resourceVersion"]
+        self._task = asyncio.create_task(self._run(rv))
+        await asyncio.wait_for(self._ready.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        if self._task.done() and self._task.exception() is not None and exc[0] is None:
+            raise AssertionError(f"watch on {self.path} failed") from self._task.exception()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+    async def _run(self, rv: str) -> None:
+        sep = "&" if "?" in self.path else "?"
+        url = f"{self.path}{sep}watch=true&resourceVersion={rv}"
+        async with self.http.stream("GET", url, timeout=httpx.Timeout(10, read=None)) as resp:
+            assert resp.status_code == 200, f"watch {url}: {resp.status_code}"
+            self._ready.set()
+            async for line in resp.aiter_lines():
+                if line.strip():
+                    event = json.loads(line)
+                    self._apply(event["type"], event["object"])
+
+    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "ERROR":
+            raise AssertionError(f"watch error: {obj}")
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self.objects.pop(name, None)
+        else:
+            self.objects[name] = obj
+        self.events += 1
+        if self.on_event is not None:
+            self.on_event(kind, obj, self.objects)
+
+    def check_alive(self) -> None:
+        assert self._task is not None
+        if self._task.done():
+            raise AssertionError(f"watch on {self.path} ended: {self._task!r}")
