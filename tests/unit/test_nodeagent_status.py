@@ -6,9 +6,7 @@ import msgspec
 import pytest
 
 from kubelite.api.core_v1 import (
-    ContainerState as KState,
-)
-from kubelite.api.core_v1 import (
+    Container,
     ContainerStateRunning,
     ContainerStateTerminated,
     ContainerStateWaiting,
@@ -16,6 +14,9 @@ from kubelite.api.core_v1 import (
     Pod,
     PodCondition,
     PodStatus,
+)
+from kubelite.api.core_v1 import (
+    ContainerState as KState,
 )
 from kubelite_nodeagent import nodeinfo
 from kubelite_nodeagent.config import node_index, parse_args, parse_duration, subnet_for
@@ -230,7 +231,7 @@ def test_status_struct_compares_by_value() -> None:
 
 
 def test_adopted_trackers_resume_from_reported_status() -> None:
-    from kubelite_nodeagent.podsync import adopted_trackers
+    from kubelite_nodeagent.podspec import adopted_trackers
     from kubelite_nodeagent.probes import READINESS, STARTUP, Result
 
     p = msgspec.convert({
@@ -249,7 +250,7 @@ def test_adopted_trackers_resume_from_reported_status() -> None:
 
 
 def test_active_deadline_and_failed_reason() -> None:
-    from kubelite_nodeagent.podsync import active_deadline
+    from kubelite_nodeagent.podspec import active_deadline
 
     p = msgspec.convert({"metadata": {"name": "p"}, "spec": {"activeDeadlineSeconds": 30, "containers": []},
                          "status": {"startTime": "1970-01-01T00:01:00Z"}}, Pod)
@@ -283,3 +284,29 @@ def test_phase_and_conditions_with_a_sidecar() -> None:
     conds = {c.type: c for c in pod_conditions(p, "Running", [unready_side, terminated("setup", 0)],
                                                [app_running])}
     assert conds["ContainersReady"].message == "containers with unready status: [side]"
+
+
+def test_pod_spec_helpers() -> None:
+    from kubelite_nodeagent.podspec import (
+        container_resources,
+        default_pull_policy,
+        pod_label,
+        port_mappings,
+        should_restart,
+    )
+
+    assert default_pull_policy("busybox") == "Always"
+    assert default_pull_policy("busybox:latest") == "Always"
+    assert default_pull_policy("busybox:1.36") == "IfNotPresent"
+    assert default_pull_policy("registry:5000/busybox") == "Always"
+    assert default_pull_policy("busybox@sha256:abc") == "IfNotPresent"
+    assert should_restart("Always", 0) and should_restart("OnFailure", 1)
+    assert not should_restart("OnFailure", 0) and not should_restart("Never", 1)
+    p = msgspec.convert({"metadata": {"name": "web", "namespace": "prod", "uid": "u1"}, "spec": {"containers": [
+        {"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}, {"containerPort": 81}],
+         "resources": {"limits": {"cpu": "1500m", "memory": "64Mi"}}}]}}, Pod)
+    assert pod_label(p) == "web_prod(u1)"
+    assert [(m.container_port, m.host_port, m.protocol) for m in port_mappings(p)] == [(80, 8080, "UDP")]
+    limits = container_resources(p.spec.containers[0])
+    assert (limits.cpu_millis, limits.memory_bytes) == (1500, 64 * 1024 * 1024)
+    assert container_resources(msgspec.convert({"name": "b"}, Container)).cpu_millis is None

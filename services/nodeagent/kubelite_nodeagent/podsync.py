@@ -17,17 +17,27 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
-from kubelite.api.quantity import cpu_millis, memory_bytes
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite_nodeagent import envresolve, probes, volumes
 from kubelite_nodeagent.backoff import BackOff, go_duration
+from kubelite_nodeagent.configsources import ConfigFetcher
+from kubelite_nodeagent.podspec import (
+    DEADLINE_MESSAGE,
+    active_deadline,
+    adopted_trackers,
+    container_resources,
+    default_pull_policy,
+    is_sidecar,
+    pod_label,
+    port_mappings,
+    should_restart,
+)
 from kubelite_nodeagent.podstate import ContainerRecord, PodState
 from kubelite_nodeagent.podstatus import (
     TERMINAL_PHASES,
@@ -44,8 +54,6 @@ from kubelite_nodeagent.runtime.base import (
     ContainerState,
     ImageError,
     PodSandboxConfig,
-    PortMapping,
-    Resources,
     Runtime,
     RuntimeError_,
     container_labels,
@@ -55,8 +63,8 @@ from kubelite_nodeagent.runtime.base import (
 log = logging.getLogger("kubelite.nodeagent.sync")
 
 CONFIG_RETRY = 2.0  # seconds between retries of a missing ConfigMap/Secret/key
-VOLUME_REFRESH = 60.0
-POST_START_TIMEOUT = 30.0  # seconds a postStart exec/httpGet hook may take  # seconds between refreshes of configMap/secret volume files
+VOLUME_REFRESH = 60.0  # seconds between refreshes of configMap/secret volume files
+POST_START_TIMEOUT = 30.0  # seconds a postStart exec/httpGet hook may take
 # Waiting reasons of a container the agent could not create yet (retried at retry_at, no crash back-off).
 START_ERRORS = {ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF, ERR_IMAGE_NEVER_PULL, INVALID_IMAGE_NAME,
                 envresolve.CREATE_CONTAINER_CONFIG_ERROR, "CreateContainerError", "ContainerCreating"}
@@ -83,87 +91,6 @@ class Wake:
 
     def delay(self, now: float) -> float | None:
         return None if self.at_time is None else max(0.0, self.at_time - now)
-
-
-def is_sidecar(c: Container) -> bool:
-    """A restartable init container (restartPolicy: Always on an initContainer)."""
-    return c.restartPolicy == "Always"
-
-
-def should_restart(policy: str, exit_code: int | None) -> bool:
-    if policy == "Always":
-        return True
-    if policy == "OnFailure":
-        return exit_code != 0
-    return False
-
-
-def default_pull_policy(image: str) -> str:
-    """Kubernetes' default: Always for :latest or no tag, else IfNotPresent."""
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name:
-        return "IfNotPresent"
-    tag = name.split(":", 1)[1] if ":" in name else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
-def pod_label(pod: Pod) -> str:
-    """format.Pod: name_namespace(uid)."""
-    m = pod.metadata
-    return f"{m.name}_{m.namespace}({m.uid})"
-
-
-def port_mappings(pod: Pod) -> list[PortMapping]:
-    """Every hostPort of the pod's containers (the sandbox publishes them on the node)."""
-    out: list[PortMapping] = []
-    spec = pod.spec
-    for c in [*(spec.initContainers or []), *(spec.containers or [])] if spec else []:
-        for p in c.ports or []:
-            if p.hostPort and p.containerPort:
-                out.append(PortMapping(container_port=p.containerPort, host_port=p.hostPort,
-                                       protocol=p.protocol or "TCP", host_ip=p.hostIP or ""))
-    return out
-
-
-def container_resources(c: Container) -> Resources:
-    limits = (c.resources.limits if c.resources else None) or {}
-    return Resources(
-        cpu_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
-        memory_bytes=memory_bytes(limits["memory"]) if "memory" in limits else None,
-    )
-
-
-DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
-
-
-def active_deadline(pod: Pod) -> float | None:
-    """When spec.activeDeadlineSeconds runs out (counted from status.startTime), or None."""
-    seconds = pod.spec.activeDeadlineSeconds if pod.spec else None
-    start = pod.status.startTime if pod.status else None
-    if seconds is None or not start:
-        return None
-    try:
-        started = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-    return started + seconds
-
-
-def adopted_trackers(pod: Pod, c: Container, container_id: str) -> dict[str, probes.ProbeTracker]:
-    """Probe trackers for a container found running after an agent restart.
-
-    They resume from the reported status (started/ready) instead of starting
-    over, so an agent restart does not flip ready pods to unready.
-    """
-    trackers = probes.trackers_for(c)
-    statuses = (pod.status.containerStatuses or []) if pod.status else []
-    for s in statuses:
-        if s.name == c.name and (s.containerID or "").endswith("://" + container_id):
-            if s.started and probes.STARTUP in trackers:
-                trackers[probes.STARTUP].result = probes.Result.SUCCESS
-            if s.ready and probes.READINESS in trackers:
-                trackers[probes.READINESS].result = probes.Result.SUCCESS
-    return trackers
 
 
 class PodSyncer:
@@ -269,7 +196,7 @@ class PodSyncer:
                 await self._report(pod, st, now, message=f"Failed to create pod sandbox: {exc.message}")
                 return CONFIG_RETRY
 
-        ctx = _SyncContext()
+        ctx = ConfigFetcher()
         init_specs = spec.initContainers or []
         app_started = any(rec.current is not None for rec in st.containers.values())
         init_done = app_started or all(self._init_complete(st, c) for c in init_specs)
@@ -315,7 +242,7 @@ class PodSyncer:
 
     async def _keep_running(
         self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, policy: str, init: bool,
-        now: float, wake: Wake, ctx: _SyncContext,
+        now: float, wake: Wake, ctx: ConfigFetcher,
     ) -> None:
         """An app container or sidecar: start it, probe it, kill it on liveness failure, restart per policy."""
         if rec.current is None:
@@ -357,7 +284,7 @@ class PodSyncer:
 
     async def _restart(
         self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, init: bool,
-        now: float, wake: Wake, ctx: _SyncContext,
+        now: float, wake: Wake, ctx: ConfigFetcher,
     ) -> None:
         """Restart an exited container, or wait in CrashLoopBackOff."""
         assert rec.current is not None
@@ -378,7 +305,7 @@ class PodSyncer:
 
     async def _start(
         self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, attempt: int, init: bool,
-        now: float, wake: Wake, ctx: _SyncContext,
+        now: float, wake: Wake, ctx: ConfigFetcher,
     ) -> None:
         """Create and start attempt `attempt` of container `c`; on failure set a waiting reason."""
         if now < rec.retry_at:
@@ -622,44 +549,3 @@ class PodSyncer:
 
 class _VolumeError(Exception):
     pass
-
-
-class _SyncContext:
-    """ConfigMaps and Secrets fetched once per sync (only those the pod refers to)."""
-
-    def __init__(self) -> None:
-        self._sources: envresolve.ConfigSources | None = None
-        self.binary: dict[str, dict[str, bytes]] = {}
-
-    async def sources(self, api: NatsAPIClient, pod: Pod) -> envresolve.ConfigSources:
-        if self._sources is not None:
-            return self._sources
-        import base64
-
-        namespace = pod.metadata.namespace or "default"
-        cm_names, secret_names = envresolve.referenced_config(pod)
-        configmaps: dict[str, dict[str, str]] = {}
-        secrets: dict[str, dict[str, str]] = {}
-        for name in sorted(cm_names):
-            obj = await _get_or_none(api, "configmaps", namespace, name)
-            if obj is not None:
-                configmaps[name] = dict(obj.data or {})
-                self.binary[f"configmap/{name}"] = volumes.configmap_bytes(obj.data, obj.binaryData)
-        for name in sorted(secret_names):
-            obj = await _get_or_none(api, "secrets", namespace, name)
-            if obj is not None:
-                secrets[name] = envresolve.decode_secret_data(obj.data, obj.stringData)
-                raw = {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
-                raw.update({k: v.encode() for k, v in (obj.stringData or {}).items()})
-                self.binary[f"secret/{name}"] = raw
-        self._sources = envresolve.ConfigSources(configmaps=configmaps, secrets=secrets)
-        return self._sources
-
-
-async def _get_or_none(api: NatsAPIClient, resource: str, namespace: str, name: str):
-    try:
-        return await api.get(resource, namespace, name)
-    except APIError as exc:
-        if exc.code == 404:
-            return None
-        raise

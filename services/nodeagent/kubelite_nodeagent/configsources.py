@@ -1,0 +1,49 @@
+"""The ConfigMaps and Secrets a pod refers to, fetched through the API once per sync."""
+
+from __future__ import annotations
+
+import base64
+
+from kubelite.api.core_v1 import Pod
+from kubelite.client.nats import NatsAPIClient
+from kubelite.errors import APIError
+from kubelite_nodeagent import envresolve, volumes
+
+
+class ConfigFetcher:
+    """ConfigMaps and Secrets fetched once per sync (only those the pod refers to)."""
+
+    def __init__(self) -> None:
+        self._sources: envresolve.ConfigSources | None = None
+        self.binary: dict[str, dict[str, bytes]] = {}
+
+    async def sources(self, api: NatsAPIClient, pod: Pod) -> envresolve.ConfigSources:
+        if self._sources is not None:
+            return self._sources
+        namespace = pod.metadata.namespace or "default"
+        cm_names, secret_names = envresolve.referenced_config(pod)
+        configmaps: dict[str, dict[str, str]] = {}
+        secrets: dict[str, dict[str, str]] = {}
+        for name in sorted(cm_names):
+            obj = await _get_or_none(api, "configmaps", namespace, name)
+            if obj is not None:
+                configmaps[name] = dict(obj.data or {})
+                self.binary[f"configmap/{name}"] = volumes.configmap_bytes(obj.data, obj.binaryData)
+        for name in sorted(secret_names):
+            obj = await _get_or_none(api, "secrets", namespace, name)
+            if obj is not None:
+                secrets[name] = envresolve.decode_secret_data(obj.data, obj.stringData)
+                raw = {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
+                raw.update({k: v.encode() for k, v in (obj.stringData or {}).items()})
+                self.binary[f"secret/{name}"] = raw
+        self._sources = envresolve.ConfigSources(configmaps=configmaps, secrets=secrets)
+        return self._sources
+
+
+async def _get_or_none(api: NatsAPIClient, resource: str, namespace: str, name: str):
+    try:
+        return await api.get(resource, namespace, name)
+    except APIError as exc:
+        if exc.code == 404:
+            return None
+        raise
