@@ -16,7 +16,7 @@ import msgspec
 from kubelite import errors
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
-from kubelite_apiserver import discovery, openapi, params, protobuf, tables
+from kubelite_apiserver import discovery, openapi, params, protobuf, streaming, tables
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.bootstrap import ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
@@ -96,6 +96,9 @@ class APIServer:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":  # pods/exec, pods/portforward (streaming.py)
+            await streaming.serve_websocket(self, scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
@@ -109,6 +112,8 @@ class APIServer:
                 return
             if not self.ready:
                 raise errors.service_unavailable("apiserver is starting")
+            if info.resource == "pods" and info.subresource in streaming.SUBRESOURCES:
+                raise await streaming.upgrade_required(self.reg, info.namespace, info.name)
             if info.verb == "get" and info.resource == "pods" and info.subresource == "log":
                 await self._logs(info, query, receive, send)
                 return

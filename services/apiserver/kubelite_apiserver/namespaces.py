@@ -38,6 +38,14 @@ class NamespaceCache:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    def note(self, name: str, phase: str | None) -> None:
+        """This apiserver just wrote the namespace: reflect it now (read-your-writes here;
+        other replicas converge through the watch within moments)."""
+        if phase is None:
+            self.phases.pop(name, None)
+        else:
+            self.phases[name] = phase
+
     async def phase(self, name: str) -> str | None:
         """Active, Terminating, or None when the namespace does not exist."""
         cached = self.phases.get(name)

@@ -162,6 +162,8 @@ class Registry:
             await self._run(releases)
             raise
         meta.resourceVersion = str(rev)
+        if info.kind == "Namespace":
+            self.namespaces.note(meta.name or "", "Active")
         encoded = codec.encode(obj)
         await self.publisher.publish(info, "ADDED", obj, encoded)
         return obj
@@ -451,6 +453,7 @@ class Registry:
         ns.metadata.resourceVersion = None
         rev = await self.store.update(kv.key, codec.encode(ns), expected_revision=kv.mod_revision)
         ns.metadata.resourceVersion = str(rev)
+        self.namespaces.note(ns.metadata.name or "", "Terminating")
         await self.publisher.publish(info, "MODIFIED", ns, codec.encode(ns))
         return ns
 
@@ -466,6 +469,8 @@ class Registry:
         except (RevisionMismatch, KeyNotFound):
             raise _Retry() from None
         obj.metadata.resourceVersion = str(rev)
+        if info.kind == "Namespace":
+            self.namespaces.note(obj.metadata.name or "", None)
         await self._release_all(info, obj)
         await self.publisher.publish(info, "DELETED", obj, codec.encode(obj))
         return obj

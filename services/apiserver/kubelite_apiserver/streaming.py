@@ -1,0 +1,435 @@
+"""pods/exec and pods/portforward over websockets, bridged to the pod's node agent over NATS.
+
+exec (`GET .../pods/{name}/exec?command=..&command=..&container=&stdin=&stdout=&stderr=&tty=`),
+subprotocols `v5.channel.k8s.io` (preferred) and `v4.channel.k8s.io`: every
+binary message is one channel byte and data: 0 stdin, 1 stdout, 2 stderr,
+3 error (one Status JSON, then the server closes: `Success`, or
+`NonZeroExitCode` with the code in details.causes[reason=ExitCode]), 4 resize
+(`{"Width":w,"Height":h}`); v5 adds 255 close (`[255, channel]`: the client's
+stdin ended).
+
+portforward (`GET .../pods/{name}/portforward`):
+- `SPDY/3.1+portforward.k8s.io` (what kubectl ≥1.31 sends): SPDY/3.1 tunnelled
+  in binary messages (spdy.py).  Per forwarded connection kubectl opens an
+  error stream and a data stream with headers streamType, port, requestID; each
+  pair becomes one NATS session, an error goes to the error stream as text.
+- `v4.channel.k8s.io` / `portforward.k8s.io` (the Python client, browsers): one
+  connection per port in `?ports=`, channel 2i data and 2i+1 error of the i-th
+  port, the first message of each channel from the server prefixed by the port
+  as 2 bytes little-endian.
+
+Errors the apiserver finds itself (no such pod, no node assigned) refuse the
+upgrade with the Status and its HTTP code; errors from the node (container not
+running, runtime cannot exec) arrive on the error channel, as from a kubelet.
+The NATS side is kubelite.client.streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from kubelite import codec, errors
+from kubelite.api.scheme import by_plural
+from kubelite.client.streaming import (
+    CANCEL,
+    DATA,
+    EOF,
+    RESIZE,
+    STATUS,
+    STDERR,
+    ExecRequest,
+    PortForwardRequest,
+    Session,
+    decode_error,
+    open_session,
+)
+from kubelite.errors import APIError
+from kubelite_apiserver import spdy
+from kubelite_apiserver.dispatch import status_body
+from kubelite_apiserver.requestinfo import parse_request
+
+log = logging.getLogger("kubelite.apiserver.streaming")
+
+SUBRESOURCES = ("exec", "attach", "portforward")
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+SPDY_PORTFORWARD = "SPDY/3.1+portforward.k8s.io"
+CHANNEL_PORTFORWARD = ("v4.channel.k8s.io", "portforward.k8s.io")
+_TRUE = ("true", "1", "True")
+
+STDIN, STDOUT, STDERR_CH, ERROR_CH, RESIZE_CH, CLOSE_CH = 0, 1, 2, 3, 4, 255
+
+
+def _accept_kubernetes_subprotocols() -> None:
+    """Let `SPDY/3.1+portforward.k8s.io` through the websocket handshake.
+
+    '/' is not an RFC 7230 token character, so the `websockets` library (uvicorn's
+    default websocket implementation) answers kubectl port-forward's handshake
+    with 400 before the app sees it; kubectl then falls back to plain SPDY, which
+    ASGI cannot serve.  Kubernetes' server (gorilla) splits on commas; so do we.
+    """
+    with contextlib.suppress(ImportError, AttributeError):
+        import websockets.server
+
+        def parse_subprotocol(header: str) -> list[Any]:
+            return [p.strip() for p in header.split(",") if p.strip()]
+
+        websockets.server.parse_subprotocol = parse_subprotocol  # type: ignore[assignment]
+
+
+_accept_kubernetes_subprotocols()
+
+
+# ---- pure parts -------------------------------------------------------------------------
+def exec_request(namespace: str, pod: str, query: list[tuple[str, str]]) -> ExecRequest:
+    """PodExecOptions from the raw query (`command` repeats, so not a dict)."""
+    single = dict(query)
+    return ExecRequest(
+        namespace=namespace, pod=pod, container=single.get("container", ""),
+        command=[v for k, v in query if k == "command"],
+        stdin=single.get("stdin") in _TRUE, stdout=single.get("stdout", "true") in _TRUE,
+        stderr=single.get("stderr", "true") in _TRUE, tty=single.get("tty") in _TRUE,
+    )  # fmt: skip
+
+
+def ports_of(query: list[tuple[str, str]]) -> list[int]:
+    """`ports` may repeat and hold comma-separated values; 400 on anything not a port."""
+    ports = []
+    for key, value in query:
+        if key == "ports":
+            for part in value.split(","):
+                if not part.strip().isdigit() or not 0 < int(part) < 65536:
+                    raise errors.bad_request(f"invalid port {part!r}")
+                ports.append(int(part))
+    return ports
+
+
+def choose_protocol(offered: str, supported: tuple[str, ...]) -> str | None:
+    """The first of ours (in our order of preference) that the client offered."""
+    names = [p.strip() for p in offered.split(",") if p.strip()]
+    return next((p for p in supported if p in names), None)
+
+
+def _error_status(err: APIError) -> bytes:
+    return codec.encode(err.to_status())
+
+
+# ---- shared -------------------------------------------------------------------------------
+async def pod_node(reg: Any, namespace: str, name: str) -> str:
+    pod = await reg.get(by_plural("", "pods"), namespace, name)
+    node = getattr(pod.spec, "nodeName", None)
+    if not node:
+        raise errors.bad_request(f"pod {name} does not have a host assigned")
+    return node
+
+
+async def upgrade_required(reg: Any, namespace: str, name: str) -> APIError:
+    """A plain HTTP request to exec/portforward (e.g. kubectl's SPDY fallback): what it is told."""
+    await pod_node(reg, namespace, name)
+    return errors.bad_request("Upgrade request required")
+
+
+async def _deny(send: Any, scope: dict, err: APIError) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = status_body(err)
+        await send({"type": "websocket.http.response.start", "status": err.code, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return v.decode("latin-1")
+    return ""
+
+
+async def _client_messages(receive: Any) -> Any:
+    """Binary payloads from the websocket until the client disconnects."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("bytes")
+        if data is None:
+            data = (message.get("text") or "").encode()
+        yield data
+
+
+async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> None:
+    """Entry point for the ASGI `websocket` scope."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    info = parse_request("GET", scope["path"], {})
+    query = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
+    offered = _header(scope, b"sec-websocket-protocol")
+    try:
+        if not server.ready:
+            raise errors.service_unavailable("apiserver is starting")
+        if not (info.is_resource and info.resource == "pods" and info.name and info.subresource in SUBRESOURCES):
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        if info.subresource == "attach":
+            raise errors.bad_request("attach is not supported by kubelite")
+        node = await pod_node(server.reg, info.namespace, info.name)
+        if info.subresource == "exec":
+            protocol = choose_protocol(offered, EXEC_PROTOCOLS)
+            req = exec_request(info.namespace, info.name, query)
+            if not req.command:
+                raise errors.bad_request("you must specify at least 1 command")
+        elif choose_protocol(offered, (SPDY_PORTFORWARD,)):
+            protocol, ports = SPDY_PORTFORWARD, []
+        else:
+            protocol = choose_protocol(offered, CHANNEL_PORTFORWARD)
+            ports = ports_of(query)
+            if not ports:
+                raise errors.bad_request("at least one port must be specified")
+        if protocol is None:
+            raise errors.bad_request(f"none of the offered subprotocols is supported: {offered!r}")
+    except APIError as exc:
+        await _deny(send, scope, exc)
+        return
+    await send({"type": "websocket.accept", "subprotocol": protocol})
+    nc = server.nc
+    try:
+        if info.subresource == "exec":
+            await _exec(nc, node, req, protocol == EXEC_PROTOCOLS[0], receive, send)
+        elif protocol == SPDY_PORTFORWARD:
+            await SpdyPortForward(nc, node, info.namespace, info.name, send).run(receive)
+        else:
+            await _channel_portforward(nc, node, info.namespace, info.name, ports, receive, send)
+    except Exception:
+        log.exception("%s of %s/%s failed", info.subresource, info.namespace, info.name)
+    with contextlib.suppress(Exception):
+        await send({"type": "websocket.close", "code": 1000})
+
+
+# ---- exec -----------------------------------------------------------------------------------
+async def _exec(nc: Any, node: str, req: ExecRequest, v5: bool, receive: Any, send: Any) -> None:
+    async def out(channel: int, data: bytes) -> None:
+        await send({"type": "websocket.send", "bytes": bytes([channel]) + data})
+
+    try:
+        session = await open_session(nc, node, "exec", req)
+    except APIError as exc:
+        await out(ERROR_CH, _error_status(exc))
+        return
+
+    async def from_client() -> None:
+        async for data in _client_messages(receive):
+            if not data:
+                continue
+            channel, body = data[0], data[1:]
+            if channel == STDIN and body:
+                await session.send_data(body)
+            elif channel == RESIZE_CH:
+                await session.send(RESIZE + body)
+            elif channel == CLOSE_CH and v5 and body[:1] == bytes([STDIN]):
+                await session.send(EOF)
+
+    async def from_agent() -> None:
+        while True:
+            frame = await session.recv()
+            kind, body = frame[:1], frame[1:]
+            if kind in (DATA, STDERR):
+                await out(STDOUT if kind == DATA else STDERR_CH, body)
+                await session.ack(len(body))
+            elif kind == STATUS:
+                await out(ERROR_CH, body)
+                return
+            elif kind == CANCEL:
+                await out(ERROR_CH, _error_status(errors.service_unavailable(
+                    f"the node agent of {node} went away during the exec")))
+                return
+
+    client, agent = asyncio.create_task(from_client()), asyncio.create_task(from_agent())
+    try:
+        await asyncio.wait([client, agent], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        client.cancel()
+        agent.cancel()
+        await session.close(cancel=not agent.done() or agent.cancelled())
+
+
+# ---- port-forward: SPDY tunnelled in the websocket ------------------------------------------
+class _Pair:
+    """The error and data streams of one forwarded connection."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.error_id = 0
+        self.data_id = 0
+        self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue(16)  # client data, None = FIN
+        self.task: asyncio.Task[None] | None = None
+
+
+class SpdyPortForward:
+    def __init__(self, nc: Any, node: str, namespace: str, pod: str, send: Any) -> None:
+        self.nc, self.node, self.namespace, self.pod = nc, node, namespace, pod
+        self.send_ws = send
+        self.conn = spdy.SpdyConnection()
+        self.pairs: dict[str, _Pair] = {}  # by requestID
+        self.by_stream: dict[int, _Pair] = {}
+        self._write_lock = asyncio.Lock()
+
+    async def write(self, frame: bytes) -> None:
+        async with self._write_lock:  # zlib context and frame order: one writer at a time
+            await self.send_ws({"type": "websocket.send", "bytes": frame})
+
+    async def run(self, receive: Any) -> None:
+        try:
+            async for data in _client_messages(receive):
+                for frame in self.conn.feed(data):
+                    if not await self._on_frame(frame):
+                        return
+        finally:
+            for pair in self.pairs.values():
+                if pair.task is not None:
+                    pair.task.cancel()
+
+    async def _on_frame(self, frame: spdy.Frame) -> bool:
+        if frame.type == spdy.SYN_STREAM:
+            async with self._write_lock:
+                await self.send_ws({"type": "websocket.send", "bytes": self.conn.syn_reply(frame.stream_id)})
+            await self._on_stream(frame)
+        elif frame.type == 0:
+            pair = self.by_stream.get(frame.stream_id)
+            if pair is not None and frame.stream_id == pair.data_id:
+                if frame.data:
+                    await pair.inbound.put(frame.data)
+                if frame.flags & spdy.FLAG_FIN:
+                    await pair.inbound.put(None)
+        elif frame.type == spdy.RST_STREAM:
+            pair = self.by_stream.get(frame.stream_id)
+            if pair is not None and pair.task is not None:
+                pair.task.cancel()
+        elif frame.type == spdy.PING:
+            await self.write(self.conn.ping(frame.data))
+        elif frame.type == spdy.GOAWAY:
+            return False
+        return True
+
+    async def _on_stream(self, frame: spdy.Frame) -> None:
+        headers = frame.headers
+        request_id = headers.get("requestid", "")
+        try:
+            port = int(headers.get("port", ""))
+        except ValueError:
+            await self.write(self.conn.rst_stream(frame.stream_id, 1))
+            return
+        pair = self.pairs.setdefault(request_id, _Pair(port))
+        if headers.get("streamtype") == "error":
+            pair.error_id = frame.stream_id
+        else:
+            pair.data_id = frame.stream_id
+        self.by_stream[frame.stream_id] = pair
+        if pair.error_id and pair.data_id and pair.task is None:
+            pair.task = asyncio.create_task(self._forward(request_id, pair))
+
+    async def _forward(self, request_id: str, pair: _Pair) -> None:
+        session: Session | None = None
+        uploader: asyncio.Task[None] | None = None
+        try:
+            try:
+                session = await open_session(
+                    self.nc, self.node, "portforward",
+                    PortForwardRequest(namespace=self.namespace, pod=self.pod, port=pair.port),
+                )  # fmt: skip
+            except APIError as exc:
+                await self._finish(pair, exc.message)
+                return
+            uploader = asyncio.create_task(self._upload(pair, session))
+            message = ""
+            while True:
+                frame = await session.recv()
+                kind, body = frame[:1], frame[1:]
+                if kind == DATA:
+                    await self.write(self.conn.data(pair.data_id, body))
+                    await session.ack(len(body))
+                elif kind == EOF:
+                    break
+                elif kind == STATUS:
+                    message = decode_error(body).message
+                    break
+                elif kind == CANCEL:
+                    message = f"the node agent of {self.node} went away"
+                    break
+            await self._finish(pair, message)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(uploader), 30)  # the client closes its side
+        finally:
+            if uploader is not None:
+                uploader.cancel()
+            if session is not None:
+                await session.close(cancel=True)
+            self.pairs.pop(request_id, None)
+            self.by_stream.pop(pair.error_id, None)
+            self.by_stream.pop(pair.data_id, None)
+
+    async def _upload(self, pair: _Pair, session: Session) -> None:
+        while (data := await pair.inbound.get()) is not None:
+            await session.send_data(data)
+        await session.send(EOF)
+
+    async def _finish(self, pair: _Pair, message: str) -> None:
+        """FIN on the data stream, the error (if any) and FIN on the error stream."""
+        with contextlib.suppress(Exception):
+            await self.write(self.conn.data(pair.data_id, b"", fin=True))
+            await self.write(self.conn.data(pair.error_id, message.encode(), fin=True))
+
+
+# ---- port-forward: the channel protocol -------------------------------------------------------
+async def _channel_portforward(
+    nc: Any, node: str, namespace: str, pod: str, ports: list[int], receive: Any, send: Any
+) -> None:
+    sessions: list[Session | None] = []
+    for i, port in enumerate(ports):
+        # the first message of each channel carries its port
+        await send({"type": "websocket.send", "bytes": bytes([2 * i]) + port.to_bytes(2, "little")})
+        await send({"type": "websocket.send", "bytes": bytes([2 * i + 1]) + port.to_bytes(2, "little")})
+        try:
+            sessions.append(await open_session(nc, node, "portforward", PortForwardRequest(
+                namespace=namespace, pod=pod, port=port)))  # fmt: skip
+        except APIError as exc:
+            sessions.append(None)
+            await send({"type": "websocket.send", "bytes": bytes([2 * i + 1]) + exc.message.encode()})
+
+    async def from_client() -> None:
+        async for data in _client_messages(receive):
+            if len(data) < 2 or data[0] % 2 or data[0] // 2 >= len(sessions):
+                continue
+            session = sessions[data[0] // 2]
+            if session is not None:
+                await session.send_data(data[1:])
+
+    async def from_agent(i: int, session: Session) -> None:
+        while True:
+            frame = await session.recv()
+            kind, body = frame[:1], frame[1:]
+            if kind == DATA:
+                await send({"type": "websocket.send", "bytes": bytes([2 * i]) + body})
+                await session.ack(len(body))
+            elif kind == STATUS:
+                await send({"type": "websocket.send",
+                            "bytes": bytes([2 * i + 1]) + decode_error(body).message.encode()})
+                return
+            elif kind in (EOF, CANCEL):
+                return
+
+    agents = [asyncio.create_task(from_agent(i, s)) for i, s in enumerate(sessions) if s is not None]
+    client = asyncio.create_task(from_client())
+    try:
+        if agents:  # done when the client leaves or every pod connection ended
+            await asyncio.wait([client, asyncio.ensure_future(asyncio.gather(*agents))],
+                               return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        client.cancel()
+        for task in agents:
+            task.cancel()
+        for session in sessions:
+            if session is not None:
+                await session.close(cancel=True)
