@@ -219,10 +219,18 @@ async def make_pod(http: httpx.AsyncClient, ns: str, name: str, node: str,
     r = await http.post(f"/api/v1/namespaces/{ns}/pods", json={"metadata": {"name": name}, "spec": spec})
     assert r.status_code == 201, r.text
     pod = r.json()
-    pod["status"] = {"phase": "Running", "podIP": "10.9.0.1",
-                     "conditions": [{"type": "Ready", "status": "True"}]}
-    r = await http.put(f"/api/v1/namespaces/{ns}/pods/{name}/status", json=pod)
-    assert r.status_code == 200, r.text
+    for _ in range(10):  # as an agent would: re-read and retry on a conflict
+        pod["status"] = {"phase": "Running", "podIP": "10.9.0.1",
+                         "conditions": [{"type": "Ready", "status": "True"}]}
+        r = await http.put(f"/api/v1/namespaces/{ns}/pods/{name}/status", json=pod)
+        if r.status_code == 200:
+            return
+        assert r.status_code == 409, r.text
+        current = await pod_state(http, ns, name)
+        assert current is not None and not current["metadata"].get("deletionTimestamp"), \
+            f"pod {name} deleted right after creation: {current}"
+        pod = current
+    raise AssertionError(f"could not write the status of pod {name}")
 
 
 async def pod_state(http: httpx.AsyncClient, ns: str, name: str) -> dict[str, Any] | None:
@@ -460,11 +468,13 @@ async def test_pods_of_a_killed_node_are_replaced_on_the_other_within_grace_and_
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     base: Path = tmp_path_factory.mktemp("node-failure")
+    # no die_with_parent here: its preexec_fn runs Python in the forked child, which can crash
+    # (SIGSEGV) while this process has gRPC threads running (the module's in-process controller);
+    # the finally below stops the servers
     etcd = devservers.start_etcd(base / "etcd", client_port=devservers.free_port(),
                                  peer_port=devservers.free_port(), log_path=base / "etcd.log",
-                                 unsafe_no_fsync=True, die_with_parent=True)
-    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log",
-                                 die_with_parent=True)
+                                 unsafe_no_fsync=True)
+    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log")
     procs = Processes(base)
     apiserver = None
     try:
@@ -537,7 +547,9 @@ async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: 
     await eventually(replaced, timeout=E2E_GRACE + TOLERATION_SECONDS + 30,
                      message=f"pods of the killed node not replaced on the other\n{procs.tails()}")
     took = asyncio.get_running_loop().time() - killed_at
-    assert took >= E2E_GRACE + TOLERATION_SECONDS - 1, f"evicted after {took:.1f}s, before grace + toleration"
+    # the last renewal may precede the kill by one renew interval (1 s), and timeAdded has second
+    # precision: eviction may come up to 2 s before kill + grace + toleration, never sooner
+    assert took >= E2E_GRACE + TOLERATION_SECONDS - 2, f"evicted after {took:.1f}s, before grace + toleration"
     alpha = (await http.get("/api/v1/nodes/alpha")).json()
     assert ready_of(alpha)["status"] == "Unknown"
     assert UNREACHABLE in taints_of(alpha)
