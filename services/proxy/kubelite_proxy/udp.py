@@ -101,6 +101,10 @@ class UDPFrontend:
             log.info("%s: cannot reach %s:%d: %s", self.name, backend.ip, backend.port, exc)
             self._pending.pop(addr, None)
             return
+        if self.transport is None:  # the frontend closed while this flow was opening
+            flow.transport.close()
+            self._pending.pop(addr, None)
+            return
         self.balancer.connected(addr[0], backend)
         self.flows[addr] = flow
         for data in self._pending.pop(addr, []):
