@@ -5,14 +5,21 @@ are local already. Otherwise, as root, each cluster IP is added as a /32 to
 the interface `kl-svc0` (kube-proxy's kube-ipvs0): a dummy link, or an empty
 bridge where the kernel has no dummy driver (addresses on it are local all the
 same). Without root nothing can be done: binding will fail and is logged.
+
+Addresses are owned by the process that added them: one already local (added
+by another proxy on this host, one per simulated node) is used but not owned,
+and `verify()` re-adds any that went away (its owner exited). Owned addresses
+are removed when their Service goes and when the proxy shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
+import socket
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,17 @@ def needs_interface(ip: str) -> bool:
     except ValueError:
         return False
     return not (addr.is_loopback or addr.is_unspecified)
+
+
+def is_local(ip: str) -> bool:
+    """Whether this host has `ip` (a bind to it succeeds): one syscall, no `ip` process."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((ip, 0))
+        except OSError:
+            return False
+    return True
 
 
 async def _ip(*args: str) -> tuple[int, str]:
@@ -61,7 +79,7 @@ class AddressManager:
         return True
 
     async def ensure(self, ip: str) -> None:
-        if not needs_interface(ip) or ip in self.added or not self.enabled:
+        if not needs_interface(ip) or not self.enabled or is_local(ip):
             return
         if not await self._ensure_interface():
             return
@@ -70,6 +88,16 @@ class AddressManager:
             log.warning("cannot add %s to %s: %s", ip, self.interface, err)
             return
         self.added.add(ip)
+
+    async def verify(self, ips: set[str]) -> None:
+        """Put back any of `ips` that stopped being local."""
+        for ip in ips:
+            await self.ensure(ip)
+
+    async def remove_owned(self) -> None:
+        for ip in list(self.added):
+            with contextlib.suppress(Exception):
+                await self.remove(ip)
 
     async def remove(self, ip: str) -> None:
         if ip not in self.added:

@@ -23,6 +23,7 @@ from kubelite_proxy.udp import UDPFrontend
 log = logging.getLogger(__name__)
 
 _RETRY_BIND_SECONDS = 5.0
+VERIFY_ADDRESSES_SECONDS = 10.0
 
 
 class UserspaceDataplane:
@@ -137,7 +138,21 @@ class UserspaceDataplane:
         self._warned.add(msg)
         (log.info if quiet else log.warning)("%s", msg)
 
+    async def verify_addresses(self) -> None:
+        """Cluster IPs another proxy on this host added and then removed (on exit) are put back."""
+        async with self._lock:
+            await self.addresses.verify({fe.ip for fe in self.listeners})
+
+    async def run_address_checks(self, period: float = VERIFY_ADDRESSES_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.verify_addresses()
+            except Exception:
+                log.exception("verifying cluster IP addresses failed")
+
     async def close(self) -> None:
+        """Stop listening and give back the addresses this process added."""
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
@@ -145,3 +160,4 @@ class UserspaceDataplane:
             for listener in self.listeners.values():
                 listener.close()
             self.listeners.clear()
+            await self.addresses.remove_owned()

@@ -157,7 +157,11 @@ class ProxyService:
             except OSError as exc:  # forwarding matters more than DNS: keep running without it
                 log.error("cluster DNS disabled: cannot listen on %s:%d: %s", self.dns.host, self.dns.port, exc)
                 self.dns = None
-        tasks = [self.services.start(), self.endpoints.start()]
+        tasks = [
+            self.services.start(),
+            self.endpoints.start(),
+            asyncio.get_running_loop().create_task(self.dataplane.run_address_checks()),
+        ]
         try:
             await self.services.wait_synced()
             await self.endpoints.wait_synced()
