@@ -104,9 +104,24 @@ def test_adding_a_taint_keeps_others_and_stamps_time_added() -> None:
     assert taints == [user, Taint(key=health.UNREACHABLE_TAINT, effect="NoExecute", timeAdded="T0")]
 
 
-def test_no_schedule_taints_carry_no_time_added() -> None:
-    taints = health.with_taints(node(), "NoSchedule", health.NOT_READY_TAINT, "T0")
-    assert taints == [Taint(key=health.NOT_READY_TAINT, effect="NoSchedule")]
+def test_no_schedule_taints_follow_conditions_and_unschedulable() -> None:
+    n = node(ready="False")
+    n.status.conditions[1].status = "True"  # MemoryPressure
+    n.spec.unschedulable = True
+    want = health.wanted_no_schedule(n)
+    assert want == ["node.kubernetes.io/memory-pressure", health.NOT_READY_TAINT, health.UNSCHEDULABLE_TAINT]
+    user = Taint(key="dedicated", value="gpu", effect="NoSchedule")
+    n.spec.taints = [user, Taint(key=health.UNREACHABLE_TAINT, effect="NoSchedule")]
+    taints = health.with_no_schedule(n, want)
+    assert taints == [user, *(Taint(key=k, effect="NoSchedule") for k in sorted(want))]  # no timeAdded
+    n.spec.taints = taints
+    assert health.with_no_schedule(n, want) is None  # already right: nothing to write
+
+
+def test_node_without_ready_condition_gets_no_no_schedule_taint() -> None:
+    # as Kubernetes: only a posted condition maps to a taint (the agent registers with its own)
+    assert health.wanted_no_schedule(node(ready=None)) == []
+    assert health.wanted_no_schedule(node(ready="Unknown")) == [health.UNREACHABLE_TAINT]
 
 
 def test_taint_already_there_is_left_alone() -> None:

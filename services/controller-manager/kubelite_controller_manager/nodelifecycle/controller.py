@@ -182,7 +182,7 @@ class NodeLifecycleController:
             await self.notify.event(node, "v1", "Node", "Normal", "NodeReady",
                                     f"Node {name} status is now: NodeReady")
         # NoSchedule taints follow Ready without rate limiting (doNoScheduleTaintingPass)
-        node = await self._set_taint(node, health.NO_SCHEDULE, health.wanted_no_execute(ready))
+        node = await self._set_no_schedule(node)
         await self._no_execute_pass(node, ready)
         return node
 
@@ -221,17 +221,29 @@ class NodeLifecycleController:
                 continue
             await self.notify.event(pod, "v1", "Pod", "Warning", "NodeNotReady", "Node is not ready")
 
-    async def _set_taint(self, node: Node, effect: str, key: str | None) -> Node:
-        """Make `key` (or nothing) the controller's taint of `effect` on the node."""
-        taints = health.with_taints(node, effect, key, _now_text())
+    async def _set_no_schedule(self, node: Node) -> Node:
+        """NoSchedule taints follow the conditions at once, without rate limiting."""
+        taints = health.with_no_schedule(node, health.wanted_no_schedule(node))
         if taints is None:
             return node
+        return await self._write_taints(node, taints) or node
+
+    async def _write_taints(self, node: Node, taints: list[Any]) -> Node | None:
         spec = msgspec.structs.replace(node.spec, taints=taints or None) if node.spec \
             else NodeSpec(taints=taints or None)
         try:
-            updated = await self.api.update(msgspec.structs.replace(node, spec=spec))
+            return await self.api.update(msgspec.structs.replace(node, spec=spec))
         except APIError as exc:
-            log.info("%s: cannot set %s taints on node %s: %s", self.name, effect, node.metadata.name, exc)
+            log.info("%s: cannot update taints of node %s: %s", self.name, node.metadata.name, exc)
+            return None
+
+    async def _set_taint(self, node: Node, effect: str, key: str | None) -> Node:
+        """Make `key` (or nothing) the controller's NoExecute taint on the node."""
+        taints = health.with_taints(node, effect, key, _now_text())
+        if taints is None:
+            return node
+        updated = await self._write_taints(node, taints)
+        if updated is None:
             return node
         if effect == health.NO_EXECUTE:
             what = f"added taint {key}:{effect}" if key else f"removed {effect} taints"

@@ -123,6 +123,43 @@ def with_taints(node: Node, effect: str, key: str | None, time_added: str | None
     return kept
 
 
+# doNoScheduleTaintingPass: conditions (type -> status -> taint key) and spec.unschedulable
+CONDITION_TAINTS: dict[str, dict[str, str]] = {
+    "Ready": {"False": NOT_READY_TAINT, "Unknown": UNREACHABLE_TAINT},
+    "MemoryPressure": {"True": "node.kubernetes.io/memory-pressure"},
+    "DiskPressure": {"True": "node.kubernetes.io/disk-pressure"},
+    "NetworkUnavailable": {"True": "node.kubernetes.io/network-unavailable"},
+    "PIDPressure": {"True": "node.kubernetes.io/pid-pressure"},
+}
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+NO_SCHEDULE_KEYS = frozenset({k for m in CONDITION_TAINTS.values() for k in m.values()} | {UNSCHEDULABLE_TAINT})
+
+
+def wanted_no_schedule(node: Node) -> list[str]:
+    """The NoSchedule taint keys the node's conditions and spec.unschedulable call for."""
+    keys = set()
+    for cond in (node.status.conditions if node.status else None) or ():
+        key = CONDITION_TAINTS.get(cond.type or "", {}).get(cond.status or "")
+        if key:
+            keys.add(key)
+    if node.spec and node.spec.unschedulable:
+        keys.add(UNSCHEDULABLE_TAINT)
+    return sorted(keys)
+
+
+def with_no_schedule(node: Node, keys: list[str]) -> list[Taint] | None:
+    """The node's taints with exactly `keys` among the controller's NoSchedule taints; None
+    when it has them already. Other taints (the user's, NoExecute ones) are kept."""
+    taints = list((node.spec.taints if node.spec else None) or [])
+
+    def mine(t: Taint) -> bool:
+        return t.key in NO_SCHEDULE_KEYS and t.effect == NO_SCHEDULE
+
+    if sorted(t.key or "" for t in taints if mine(t)) == sorted(keys):
+        return None
+    return [t for t in taints if not mine(t)] + [Taint(key=k, effect=NO_SCHEDULE) for k in sorted(keys)]
+
+
 def zone_of(node: Node) -> str:
     """utilnode.GetZoneKey: region and zone labels ("" when the node has neither)."""
     labels = node.metadata.labels or {}
