@@ -202,3 +202,27 @@ async def test_udp_flows_per_client_and_removed_backend_flows_dropped() -> None:
         await dp.close()
         a.close()
         b.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="adding addresses to kl-svc0 needs root")
+async def test_cluster_ip_addresses_are_owned_by_whoever_added_them() -> None:
+    from kubelite_proxy.addresses import AddressManager, is_local
+
+    ip = "10.96.255.251"
+    first, second = AddressManager(enabled=True), AddressManager(enabled=True)
+    try:
+        assert not is_local(ip)
+        await first.ensure(ip)
+        assert is_local(ip) and first.added == {ip}
+        await second.ensure(ip)  # already local: used, not owned
+        assert second.added == set()
+        await second.remove_owned()
+        assert is_local(ip)
+        await first.remove_owned()  # the owner exits
+        assert not is_local(ip)
+        await second.verify({ip})  # the survivor puts it back and now owns it
+        assert is_local(ip) and second.added == {ip}
+    finally:
+        await first.remove_owned()
+        await second.remove_owned()
+    assert not is_local(ip)
