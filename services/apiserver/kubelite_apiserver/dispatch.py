@@ -284,12 +284,21 @@ def _replicas_from_scale(scale: Any, name: str) -> int:
 
 
 async def _set_replicas(reg, info, ns, name, replicas: int, rv: str | None, dry: bool) -> tuple[int, bytes]:
-    obj, _kv = await reg.get_object(info, ns, name)
-    if rv and rv != obj.metadata.resourceVersion:
-        raise errors.conflict(info.group_resource, name)
-    obj.spec.replicas = replicas
-    updated, _ = await reg.update(info, ns, name, obj, dry_run=dry)
-    return 200, msgspec.json.encode(scale_of(updated))
+    # Without a resourceVersion from the client (PATCH), a concurrent write (say, a
+    # controller's status update) is not the client's conflict: re-read and retry.
+    for _ in range(8):
+        obj, _kv = await reg.get_object(info, ns, name)
+        if rv and rv != obj.metadata.resourceVersion:
+            raise errors.conflict(info.group_resource, name)
+        obj.spec.replicas = replicas
+        try:
+            updated, _ = await reg.update(info, ns, name, obj, dry_run=dry)
+        except APIError as exc:
+            if exc.code == 409 and not rv:
+                continue
+            raise
+        return 200, msgspec.json.encode(scale_of(updated))
+    raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
 
 
 async def update_scale(reg, info, ns, name, body, content_type, dry) -> tuple[int, bytes]:
