@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after start, watch this long for services that crash at once")
     p.add_argument("--random-ports", action="store_true",
                    help="never use the default ports (2379, 4222, 6443); for tests")
+    p.add_argument("--keep-pods", action="store_true",
+                   help="leave pods running when the cluster stops, for the next `up` to adopt")
 
     p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
     p.add_argument("--data-dir", required=True)

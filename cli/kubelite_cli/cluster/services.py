@@ -38,6 +38,9 @@ class Settings:
     node_monitor_grace_period: str | None = None
     default_unreachable_toleration_seconds: int | None = None
     default_not_ready_toleration_seconds: int | None = None
+    # Dev clusters stop their pods with the node agents (`kubelite down` leaves nothing);
+    # --keep-pods leaves them for the next `up` to adopt, as a real node would.
+    keep_pods: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def _nodeagent(s: Settings, node: str) -> list[str]:
     return [
         "--nats", s.nats_url, "--node-name", node, "--runtime", s.runtime,
         "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
+        *([] if s.keep_pods else ["--remove-pods-on-exit"]),
     ]  # fmt: skip
 
 

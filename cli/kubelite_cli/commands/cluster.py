@@ -140,6 +140,7 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
             node_monitor_grace_period=args.node_monitor_grace_period,
             default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+            keep_pods=getattr(args, "keep_pods", False),
         )
         for spec in SERVICES:
             if only is not None and spec.name not in only and spec.name != "apiserver":
