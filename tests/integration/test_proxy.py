@@ -249,7 +249,7 @@ async def test_dead_backend_is_skipped_before_the_client_notices(
     results = [await get(ip, port) for _ in range(20)]
     assert results == ["pod-0"] * 20
     after = sum(fe.connect_failures for fe in proxy.dataplane.listeners.values() if hasattr(fe, "connect_failures"))
-    assert after - before >= 9  # round-robin sent about half the first attempts to the dead one
+    assert after - before >= 1  # it was tried (and then demoted for a few seconds)
 
 
 async def test_client_ip_affinity_sticks(

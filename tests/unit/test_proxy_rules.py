@@ -184,3 +184,19 @@ def test_affinity_falls_back_when_sticky_backend_fails() -> None:
     bal.connected("1.1.1.1", B2)
     order = bal.candidates("1.1.1.1")
     assert order[0] == B2 and sorted(order[1:]) == [B1, B3]
+
+
+def test_failed_backend_is_tried_last_for_a_while() -> None:
+    now = [0.0]
+    bal = Balancer((B1, B2, B3), clock=lambda: now[0])
+    bal.failed(B2)
+    for _ in range(6):
+        assert bal.candidates("c")[-1] == B2  # still offered, as a last resort
+    bal.update((B2,), None)
+    assert bal.candidates("c") == [B2]  # the only one left is still tried
+    bal.update((B1, B2, B3), None)
+    now[0] += 6  # penalty over
+    assert {bal.candidates("c")[0] for _ in range(3)} == {B1, B2, B3}
+    bal.failed(B1)
+    bal.connected("c", B1)  # it answered again: forgiven at once
+    assert {bal.candidates("c")[0] for _ in range(3)} == {B1, B2, B3}

@@ -2,8 +2,9 @@
 
 The data path asks `candidates(client_ip)` for the order to try backends in
 (the sticky one first, then round-robin from the next position, so a dead
-backend is skipped by trying the rest) and reports the backend that answered
-with `connected()`. Updating the backend list keeps the round-robin position
+backend is skipped by trying the rest; backends that failed in the last few
+seconds last) and reports the backend that answered with `connected()`, or
+one that did not with `failed()`. Updating the backend list keeps the round-robin position
 and forgets affinity to backends that left; connections already open are not
 this object's business (they finish on their own).
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from kubelite_proxy.rules import Backend
 
 _MAX_AFFINITY_ENTRIES = 65536  # bound memory against many distinct clients
+FAILED_PENALTY_SECONDS = 5.0  # a backend that refused or timed out is tried last for this long
 
 
 class Balancer:
@@ -30,6 +32,7 @@ class Balancer:
         self._clock = clock
         self._next = 0
         self._sticky: dict[str, tuple[Backend, float]] = {}  # client ip -> (backend, last used)
+        self._failed: dict[Backend, float] = {}  # backend -> when a connect to it last failed
         self.update(backends, affinity_seconds)
 
     def update(self, backends: tuple[Backend, ...], affinity_seconds: int | None) -> None:
@@ -37,9 +40,11 @@ class Balancer:
         if affinity_seconds != self.affinity_seconds:
             self._sticky.clear()
         self.affinity_seconds = affinity_seconds
+        live = set(self.backends)
         if self._sticky:
-            live = set(self.backends)
             self._sticky = {ip: v for ip, v in self._sticky.items() if v[0] in live}
+        if self._failed:
+            self._failed = {b: t for b, t in self._failed.items() if b in live}
         if self.backends:
             self._next %= len(self.backends)
         else:
@@ -64,10 +69,27 @@ class Balancer:
                     self._next = start  # a sticky pick does not consume a round-robin turn
                 else:
                     del self._sticky[client_ip]
+        if self._failed:
+            order = self._demote_failed(order)
         return order
+
+    def _demote_failed(self, order: list[Backend]) -> list[Backend]:
+        """Recently failed backends go last (still tried: they may be the only ones left)."""
+        now = self._clock()
+        self._failed = {b: t for b, t in self._failed.items() if now - t < FAILED_PENALTY_SECONDS}
+        if not self._failed:
+            return order
+        return [b for b in order if b not in self._failed] + [b for b in order if b in self._failed]
+
+    def failed(self, backend: Backend) -> None:
+        """A connect to `backend` failed (refused, unreachable, timed out)."""
+        if backend in self.backends:
+            self._failed[backend] = self._clock()
 
     def connected(self, client_ip: str, backend: Backend) -> None:
         """`backend` accepted a connection from `client_ip`: (re)start its affinity timer."""
+        if self._failed:
+            self._failed.pop(backend, None)
         if self.affinity_seconds is None:
             return
         if len(self._sticky) >= _MAX_AFFINITY_ENTRIES and client_ip not in self._sticky:

@@ -127,6 +127,7 @@ class _ClientSide(_Half):
             except (OSError, TimeoutError) as exc:
                 log.debug("%s: backend %s:%d failed: %s", self.frontend.name, backend.ip, backend.port, exc)
                 self.frontend.connect_failures += 1
+                self.frontend.balancer.failed(backend)
                 continue
             if self.closed:  # the client left while we were connecting
                 transport.close()
@@ -175,6 +176,7 @@ async def connect_first(
             sock.close()
             log.debug("%s: backend %s:%d failed: %s", frontend.name, backend.ip, backend.port, exc)
             frontend.connect_failures += 1
+            frontend.balancer.failed(backend)
             continue
         except BaseException:
             sock.close()
