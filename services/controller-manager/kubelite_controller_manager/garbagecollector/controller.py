@@ -60,7 +60,7 @@ class GarbageCollector(Controller):
             self.kinds[(info.api_version, info.kind)] = info.group_resource
             inf.add_handler(
                 on_add=lambda o, r=info.group_resource: self._changed(r, o),
-                on_update=lambda old, new, r=info.group_resource: self._changed(r, new),
+                on_update=lambda old, new, r=info.group_resource: self._updated(r, old, new),
                 on_delete=lambda o, r=info.group_resource: self._deleted(r, o),
             )
             self.informers.append(inf)
@@ -77,6 +77,14 @@ class GarbageCollector(Controller):
             self.queue.add(self._key(resource, obj))
         if meta.deletionTimestamp:
             self._enqueue_owners(obj)
+
+    def _updated(self, resource: str, old: Any, new: Any) -> None:
+        """Only what the collector decides on: references, deletion and finalizers (or a resync);
+        status churn (pods) is not its business, as in Kubernetes' graph builder."""
+        o, n = old.metadata, new.metadata
+        if old is new or o.ownerReferences != n.ownerReferences or \
+                o.deletionTimestamp != n.deletionTimestamp or o.finalizers != n.finalizers:
+            self._changed(resource, new)
 
     def _deleted(self, resource: str, obj: Any) -> None:
         for dep_resource, dep in self.dependents_of(obj.metadata.uid or ""):

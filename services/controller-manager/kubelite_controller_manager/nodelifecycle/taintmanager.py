@@ -39,11 +39,19 @@ class TaintManager(Controller):
         self.wall = wall
         # when this process first saw a taint without timeAdded: (node, key, effect) -> time
         self._first_seen: dict[tuple[str, str, str], float] = {}
-        self.watch(pods)
+        self.watch(pods, key_fn=self._key_if_node_tainted)
         nodes.add_handler(on_add=self._node_added, on_update=self._node_updated, on_delete=self._node_deleted)
         self.informers.append(nodes)
 
     # -- handlers ---------------------------------------------------------------
+
+    def _key_if_node_tainted(self, pod: Any) -> str | None:
+        """Pod changes matter only on a node with NoExecute taints (node changes re-queue the rest)."""
+        node_name = pod.spec.nodeName if pod.spec else None
+        node = self.nodes.get("", node_name) if node_name else None
+        if node is None or not no_execute(node.spec.taints if node.spec else None):
+            return None
+        return key_of(pod)
 
     def _enqueue_pods_on(self, node_name: str) -> None:
         for pod in self.pods.by_index(INDEX_NODE, node_name):
