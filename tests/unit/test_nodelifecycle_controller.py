@@ -171,3 +171,16 @@ async def test_nothing_written_for_a_healthy_cluster(h: Harness) -> None:
         h.add_node(n)
     await h.step(30, alive=("a", "b", "c"))
     assert h.api.writes == 0
+
+
+async def test_new_node_without_status_is_not_tainted_before_its_startup_grace(h: Harness) -> None:
+    h.add_node("a", zone="za")
+    h.nodes.items["fresh"] = Node(metadata=ObjectMeta(name="fresh", labels={"topology.kubernetes.io/zone": "zb"}),
+                                  spec=NodeSpec(), status=NodeStatus())
+    await h.step(GRACE - 1, alive=("a",))
+    assert h.tainted() == set()
+    assert h.nodes.items["fresh"].status.conditions is None  # nothing written yet
+    await h.step(3, alive=("a",))  # startup grace over: "Kubelet never posted node status."
+    cond = h.nodes.items["fresh"].status.conditions[0]
+    assert (cond.type, cond.status, cond.reason) == ("Ready", "Unknown", "NodeStatusNeverUpdated")
+    assert h.tainted() == {"fresh"}

@@ -183,7 +183,10 @@ class NodeLifecycleController:
                                     f"Node {name} status is now: NodeReady")
         # NoSchedule taints follow Ready without rate limiting (doNoScheduleTaintingPass)
         node = await self._set_no_schedule(node)
-        await self._no_execute_pass(node, ready)
+        if health.ready_condition(node) is not None:
+            # a new node that has not posted status yet is left alone until its startup grace
+            # period is over (then it is marked Unknown above), as Kubernetes does
+            await self._no_execute_pass(node, ready)
         return node
 
     async def _mark_unknown(self, node: Node) -> Node:
@@ -317,7 +320,8 @@ class NodeLifecycleController:
                 continue
             for name in list(queued):
                 node = self.nodes.get("", name)
-                want = health.wanted_no_execute(health.ready_status(node)) if node is not None else None
+                want = health.wanted_no_execute(health.ready_status(node)) \
+                    if node is not None and health.ready_condition(node) is not None else None
                 if want is None:
                     queued.pop(name, None)
                     continue
