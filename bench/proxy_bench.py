@@ -285,15 +285,21 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
             for workload in args.workloads.split(","):
                 for label, (e_port, b_port) in targets.items():
                     cpu0 = _cpu_seconds(procs[1].pid)
+                    total0 = _cpu_seconds(procs[0].pid) + cpu0 + time.process_time()
                     async with asyncio.timeout(PHASE_TIMEOUT_S):
                         if workload == "bulk":
                             got = await bulk(b_port, args.bulk_bytes)
                         else:
                             got = await request_response(e_port, 1 if workload == "rr1" else 64, args.duration)
-                    if label == "proxy":  # the proxy's own CPU: a cost measure the shared machine's load
-                        cpu = _cpu_seconds(procs[1].pid) - cpu0  # cannot distort as much as wall time
-                        units = got["bytes"] / (1 << 20) if workload == "bulk" else got["requests"]
-                        got["proxy_cpu_us_per_" + ("mib" if workload == "bulk" else "req")] = cpu / units * 1e6
+                    # CPU is a cost measure the shared machine's load cannot distort as much as wall
+                    # time: the proxy's own, and all three processes' (client, backend, proxy) together
+                    proxy_cpu = _cpu_seconds(procs[1].pid)
+                    total = _cpu_seconds(procs[0].pid) + proxy_cpu + time.process_time() - total0
+                    units = got["bytes"] / (1 << 20) if workload == "bulk" else got["requests"]
+                    unit = "mib" if workload == "bulk" else "req"
+                    got["total_cpu_us_per_" + unit] = total / units * 1e6
+                    if label == "proxy":
+                        got["proxy_cpu_us_per_" + unit] = (proxy_cpu - cpu0) / units * 1e6
                     runs[label][workload].append(got)
         return {label: {w: _median(rs) for w, rs in by_w.items() if rs} for label, by_w in runs.items()}
     finally:
