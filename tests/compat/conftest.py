@@ -62,18 +62,43 @@ def needs(*services: str) -> pytest.MarkDecorator:
 class Outcome:
     passed: int = 0
     failed: int = 0
-    skipped: list[str] = field(default_factory=list)
-    missing: set[str] = field(default_factory=set)  # declared gaps ("partly")
+    skipped: list[str] = field(default_factory=list)  # reasons (service not implemented, ...)
+    xfailed: list[str] = field(default_factory=list)  # reasons (known not to work yet)
+    missing: set[str] = field(default_factory=set)  # declared gaps of passing tests ("partly")
     tests: list[str] = field(default_factory=list)
+
+    def status(self) -> tuple[str, str]:
+        """(status, notes) for docs/kubectl-compat.md."""
+        if self.failed:
+            return "not", "failing: " + ", ".join(t.split("::")[-1] for t in self.tests)
+        if not self.passed:
+            reasons = sorted(set(self.xfailed + self.skipped))
+            return "not yet", "; ".join(reasons)
+        gaps = sorted(self.missing | {f"skipped: {r}" for r in self.skipped}
+                      | {f"not yet: {r}" for r in self.xfailed})
+        return ("partly", "; ".join(gaps)) if gaps else ("supported", "")
 
 
 OUTCOMES: dict[str, Outcome] = {}
+COLLECTED: dict[str, set[str]] = {"commands": set(), "files": set()}
+DESELECTED: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "compat(command, missing=None): the kubectl command / client call this test proves"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for m in item.iter_markers("compat"):
+            COLLECTED["commands"].add(m.args[0])
+            COLLECTED["files"].add(item.path.name)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    DESELECTED.extend(i.nodeid for i in items if "tests/compat/" in i.nodeid)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -86,7 +111,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             o.tests.append(report.nodeid)
             if missing:
                 o.missing.add(missing)
-            if report.skipped:
+            if hasattr(report, "wasxfail"):
+                if report.skipped:
+                    o.xfailed.append(report.wasxfail.removeprefix("reason: "))
+                else:
+                    o.failed += 1  # strict xfail that passed: the table must be updated
+            elif report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 o.skipped.append(reason.removeprefix("Skipped: "))
             elif report.passed:

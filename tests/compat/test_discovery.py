@@ -10,9 +10,14 @@ import pytest
 pytestmark = pytest.mark.usefixtures("cluster")
 
 
-@pytest.mark.compat("kubectl version")
+@pytest.mark.compat(
+    "kubectl version",
+    missing="the server reports the v1.31 API level, so a newer kubectl prints a version-skew warning",
+)
 def test_version(kubectl) -> None:
-    out = json.loads(kubectl("version", "-o", "json").stdout)
+    r = kubectl("version", "-o", "json")
+    out = json.loads(r.stdout)
+    assert "version difference between client" in r.stderr  # the gap the table notes
     assert out["clientVersion"]["gitVersion"].startswith("v1.")
     server = out["serverVersion"]
     assert server["gitVersion"].startswith("v1.") and "kubelite" in server["gitVersion"]

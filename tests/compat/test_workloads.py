@@ -195,7 +195,8 @@ def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
     popen = subprocess.Popen(
         [str(exe), "--nats", cluster.state["nats_url"], "--node-name", name, "--runtime", "process",
          "--root-dir", str(root / "data"), "--pod-cidr", f"10.244.{random.randint(200, 250)}.0/24",
-         "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit"],
+         "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit",
+         "--restart-backoff-base", "0.2"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     try:
@@ -227,6 +228,9 @@ spec:
   - name: side
     image: busybox
     command: ["sh", "-c", "trap 'exit 0' TERM; echo side-says-hi; sleep 300 & wait"]
+  - name: crasher
+    image: busybox
+    command: ["sh", "-c", "echo run-$(date +%s%N); sleep 0.3; exit 3"]
 """
 
 
@@ -236,7 +240,8 @@ def test_logs(cluster, kubectl, ns, process_node, tmp_path) -> None:
     f.write_text(TALKER.format(node=process_node))
     kubectl("-n", ns, "apply", "-f", str(f))
     try:
-        kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/talker", "--timeout=30s", timeout=40)
+        kubectl("-n", ns, "wait", "--for=jsonpath={.status.phase}=Running", "pod/talker", "--timeout=30s",
+                timeout=40)
         logs = wait_for(lambda: kubectl("-n", ns, "logs", "talker", "-c", "main").stdout.count("line-") == 5
                         and kubectl("-n", ns, "logs", "talker", "-c", "main").stdout, 10, "no logs")
         assert logs.splitlines() == [f"line-{i}" for i in range(1, 6)]
@@ -244,7 +249,7 @@ def test_logs(cluster, kubectl, ns, process_node, tmp_path) -> None:
             "line-4", "line-5"]
         assert kubectl("-n", ns, "logs", "talker", "-c", "side").stdout.strip() == "side-says-hi"
         default = kubectl("-n", ns, "logs", "talker")
-        assert 'Defaulted container "main" out of: main, side' in default.stderr
+        assert 'Defaulted container "main" out of: main, side, crasher' in default.stderr
         proc = subprocess.Popen(
             [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "logs", "-f",
              "talker", "-c", "main", "--tail=1"], stdout=subprocess.PIPE, text=True)
@@ -258,5 +263,14 @@ def test_logs(cluster, kubectl, ns, process_node, tmp_path) -> None:
         prev = kubectl("-n", ns, "logs", "talker", "-c", "main", "--previous", check=False)
         assert prev.returncode != 0
         assert 'previous terminated container "main" in pod "talker" not found' in prev.stderr
+
+        def restarted() -> bool:
+            pod = cluster.json("-n", ns, "get", "pod", "talker")
+            return any(c["name"] == "crasher" and c["restartCount"] >= 1
+                       for c in pod["status"].get("containerStatuses", []))
+
+        wait_for(restarted, 30, "crasher never restarted")
+        previous = kubectl("-n", ns, "logs", "talker", "-c", "crasher", "--previous").stdout
+        assert previous.startswith("run-") and len(previous.splitlines()) == 1
     finally:
         kubectl("-n", ns, "delete", "pod", "talker", "--grace-period=1", "--timeout=30s", check=False, timeout=40)
