@@ -325,6 +325,17 @@ async def test_namespace_lifecycle(api: httpx.AsyncClient) -> None:
     assert r.status_code == 403 and "being terminated" in r.json()["message"]
     r = await api.delete("/api/v1/namespaces/default")
     assert r.status_code == 403
+    # Other writes to a Terminating namespace keep it: only emptying spec.finalizers
+    # (the namespace controller's finalize call) lets it go.
+    cur = (await api.get("/api/v1/namespaces/doomed")).json()
+    cur["metadata"]["labels"] = {**cur["metadata"].get("labels", {}), "touched": "yes"}
+    assert (await api.put("/api/v1/namespaces/doomed", json=cur)).status_code == 200
+    assert (await api.get("/api/v1/namespaces/doomed")).status_code == 200
+    cur = (await api.get("/api/v1/namespaces/doomed")).json()
+    cur["spec"]["finalizers"] = []
+    r = await api.put("/api/v1/namespaces/doomed/finalize", json=cur)
+    assert r.status_code == 200, r.text
+    assert (await api.get("/api/v1/namespaces/doomed")).status_code == 404
 
 
 async def test_discovery(api: httpx.AsyncClient) -> None:

@@ -217,14 +217,16 @@ class Registry:
     ) -> Object:
         if subresource == "status":
             new = strategies.prepare_for_status_update(new, old)
+        elif subresource == "finalize":
+            new = strategies.prepare_for_finalize(new, old)
         else:
             _keep_server_meta(new.metadata, old.metadata)
             strategies.prepare_for_update(info, new, old)
             apply_defaults(new)
-        self._validate(info, new, old, status_only=subresource == "status")
+        self._validate(info, new, old, status_only=subresource in ("status", "finalize"))
         if not info.has_spec:
             new.metadata.generation = None
-        elif subresource != "status" and _spec_bytes(new) != _spec_bytes(old):
+        elif not subresource and _spec_bytes(new) != _spec_bytes(old):
             new.metadata.generation = (old.metadata.generation or 1) + 1
         else:
             new.metadata.generation = old.metadata.generation
@@ -241,7 +243,7 @@ class Registry:
         if data == kv.value:  # no-op: Kubernetes neither writes nor bumps resourceVersion
             new.metadata.resourceVersion = str(kv.mod_revision)
             return new
-        releases = await self._allocate(info, new, old) if subresource != "status" else []
+        releases = await self._allocate(info, new, old) if not subresource else []
         if dry_run:
             await self._run(releases)
             new.metadata.resourceVersion = str(kv.mod_revision)
@@ -579,9 +581,13 @@ def _keep_server_meta(new: ObjectMeta, old: ObjectMeta) -> None:
 
 
 def _finalized(info: ResourceInfo, obj: Object) -> bool:
-    """A pod being deleted also waits for its node agent's confirmation (grace 0)."""
+    """Beyond metadata.finalizers: a pod being deleted also waits for its node agent's
+    confirmation (grace 0), and a namespace for its spec.finalizers (the namespace
+    controller's "content is gone")."""
     if info.kind == "Pod" and getattr(obj.spec, "nodeName", None):
         return obj.metadata.deletionGracePeriodSeconds == 0
+    if info.kind == "Namespace":
+        return not getattr(getattr(obj, "spec", None), "finalizers", None)
     return True
 
 

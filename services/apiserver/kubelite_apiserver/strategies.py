@@ -93,6 +93,12 @@ def prepare_for_status_update(new: Object, old: Object) -> Object:
     return msgspec.structs.replace(old, status=new.status)
 
 
+def prepare_for_finalize(new: Object, old: Object) -> Object:
+    """namespaces/NAME/finalize changes only spec.finalizers."""
+    spec = msgspec.structs.replace(old.spec, finalizers=getattr(new.spec, "finalizers", None))
+    return msgspec.structs.replace(old, spec=spec)
+
+
 def admit_create(info: ResourceInfo, obj: Object, cfg: AdmissionConfig) -> None:
     """Built-in mutating admission (runs after defaulting, before validation)."""
     if info.kind == "Pod":
