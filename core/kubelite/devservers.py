@@ -141,6 +141,16 @@ def _pdeathsig_preexec() -> Callable[[], object] | None:
 
 def _spawn(argv: list[str], log_path: Path, die_with_parent: bool) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    preexec = None
+    if die_with_parent:
+        # setpriv (util-linux) sets the parent-death signal and execs the server, so no
+        # Python runs between fork and exec: a preexec_fn is unsafe in a process with
+        # threads (gRPC's), which once crashed etcd at start.
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+        else:
+            preexec = _pdeathsig_preexec()
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             argv,
@@ -149,7 +159,7 @@ def _spawn(argv: list[str], log_path: Path, die_with_parent: bool) -> subprocess
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the starter; stoppable later by PID
             close_fds=True,
-            preexec_fn=_pdeathsig_preexec() if die_with_parent else None,
+            preexec_fn=preexec,
         )
 
 
