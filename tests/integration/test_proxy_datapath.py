@@ -226,3 +226,51 @@ async def test_cluster_ip_addresses_are_owned_by_whoever_added_them() -> None:
         await first.remove_owned()
         await second.remove_owned()
     assert not is_local(ip)
+
+
+async def test_dns_forwards_other_names_upstream_over_udp_and_tcp() -> None:
+    import dns.asyncquery
+    import dns.message
+    import dns.rcode
+    import dns.rrset
+
+    from kubelite_proxy.dns_server import DNSServer
+
+    class Upstream(asyncio.DatagramProtocol):
+        """A stand-in for the host's resolver: every A question is 192.0.2.80."""
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            q = dns.message.from_wire(data)
+            r = dns.message.make_response(q)
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.80"))
+            self.transport.sendto(r.to_wire(), addr)
+
+    class Empty:
+        def service(self, namespace: str, name: str) -> None:
+            return None
+
+        def endpoints(self, namespace: str, name: str) -> None:
+            return None
+
+    loop = asyncio.get_running_loop()
+    upstream, _ = await loop.create_datagram_endpoint(Upstream, local_addr=("127.0.0.1", 0))
+    server = DNSServer(Empty(), host="127.0.0.1", port=0, upstreams=[("127.0.0.1", upstream.get_extra_info("sockname")[1])])
+    await server.start()
+    try:
+        q = dns.message.make_query("example.org", "A")
+        r = await dns.asyncquery.udp(q, "127.0.0.1", port=server.port, timeout=3)
+        assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].to_text() == "192.0.2.80"
+        # a client falling back to TCP is forwarded over TCP; this upstream has none, so SERVFAIL, promptly
+        server.forward_timeout = 0.5
+        r = await dns.asyncquery.tcp(q, "127.0.0.1", port=server.port, timeout=3)
+        assert r.rcode() == dns.rcode.SERVFAIL
+        # cluster names never leave the node
+        r = await dns.asyncquery.udp(dns.message.make_query("x.default.svc.cluster.local", "A"), "127.0.0.1",
+                                     port=server.port, timeout=3)  # fmt: skip
+        assert r.rcode() == dns.rcode.NXDOMAIN
+    finally:
+        await server.close()
+        upstream.close()
