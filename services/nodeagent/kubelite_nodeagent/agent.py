@@ -32,6 +32,7 @@ from kubelite_nodeagent.podstate import PodState
 from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.runtime.base import Runtime
+from kubelite_nodeagent.streaming import StreamServer
 
 log = logging.getLogger("kubelite.nodeagent")
 
@@ -106,6 +107,7 @@ class NodeAgent:
         registrar: Registrar,
         options: AgentOptions | None = None,
         recorder: Any = None,
+        drain_gate: Any = None,
     ) -> None:
         self.nc = nc
         self.api = api
@@ -126,6 +128,7 @@ class NodeAgent:
             self.pod_updated,
             recorder,
         )
+        self.syncer.drain_gate = drain_gate
         self.recorder = recorder
         self.logs = LogServer(self)
         self._subs: list[Any] = []
@@ -140,6 +143,7 @@ class NodeAgent:
         await self._adopt()
         self._subs.append(await self.nc.subscribe(subjects.node_pods(self.node.name), cb=self._on_pod_event))
         self._subs.append(await self.logs.subscribe())
+        self._subs.extend(await StreamServer(self).subscribe())  # exec / port-forward (streaming.py)
         self._tasks.append(asyncio.create_task(self._relist_loop(), name=f"relist-{self.node.name}"))
         self._tasks.append(asyncio.create_task(self.registrar.run(), name=f"lease-{self.node.name}"))
 
