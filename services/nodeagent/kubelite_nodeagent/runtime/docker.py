@@ -29,6 +29,7 @@ import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
 
+from kubelite_nodeagent.runtime import netconnect
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
@@ -40,6 +41,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
     ExecResult,
+    ExecStream,
     ImageError,
     ImageInfo,
     LogOptions,
@@ -48,6 +50,7 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
     RuntimeError_,
 )
+from kubelite_nodeagent.runtime.docker_exec import DockerExec
 from kubelite_nodeagent.runtime.docker_iptables import allow_pod_traffic, remove_pod_traffic_rules
 from kubelite_nodeagent.runtime.docker_model import (
     LABEL_NODE,
@@ -398,6 +401,27 @@ class DockerRuntime:
         except DockerError as exc:
             return ExecResult(exit_code=126, output=exc.message.encode())
         return ExecResult(exit_code=int(info.get("ExitCode") or 0), output=bytes(output))
+
+    # Streaming: kubectl exec / port-forward ------------------------------
+    async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        container = self.docker.containers.container(container_id)
+        try:
+            return await DockerExec.start(container, argv, tty=tty, stdin=stdin)
+        except DockerError as exc:
+            if exc.status in (404, 409):
+                raise RuntimeError_("ContainerNotRunning", f'container not found ("{container_id}")') from exc
+            raise RuntimeError_("ExecError", exc.message) from exc
+
+    async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """127.0.0.1:port in the sandbox's namespace when we may join it (root), else its IP:port."""
+        inspect = await self._sandbox_inspect(pod_uid)
+        if inspect is None or not (inspect.get("State") or {}).get("Running"):
+            raise RuntimeError_("NotFound", f"no running sandbox for pod {pod_uid}")
+        pid = int((inspect.get("State") or {}).get("Pid") or 0)
+        if pid and os.geteuid() == 0:
+            return await netconnect.connect("127.0.0.1", port, f"/proc/{pid}/ns/net")
+        ip = sandbox_info(inspect, self.network, self.config.node_ip).ip
+        return await netconnect.connect(ip, port)
 
     def log_path(self, container_id: str) -> str | None:
         return None

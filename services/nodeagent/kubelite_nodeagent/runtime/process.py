@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kubelite_nodeagent.runtime import process_supervisor
+from kubelite_nodeagent.runtime import netconnect, process_supervisor
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
@@ -36,6 +36,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerStartError,
     ContainerState,
     ExecResult,
+    ExecStream,
     ImageError,
     ImageInfo,
     LogOptions,
@@ -46,6 +47,7 @@ from kubelite_nodeagent.runtime.base import (
 )
 from kubelite_nodeagent.runtime.cgroups import Cgroup, CgroupManager
 from kubelite_nodeagent.runtime.netns import NetworkError, PodNetwork
+from kubelite_nodeagent.runtime.process_exec import SubprocessExec
 from kubelite_nodeagent.runtime.process_logs import read_log_file
 from kubelite_nodeagent.runtime.process_records import (
     ContainerRecord,
@@ -423,6 +425,44 @@ class ProcessRuntime:
         if code < 0:
             code = 128 - code  # killed by a signal
         return ExecResult(exit_code=code, output=out[:EXEC_OUTPUT_LIMIT])
+
+    # ---- streaming: kubectl exec / port-forward ------------------------------------------
+
+    async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
+        """Like exec(), with streamed stdio (and a pty when tty) and no timeout."""
+        record = self._record(container_id)
+        cdir = self.layout.container_dir(container_id) if record else None
+        started = read_struct(cdir / "started.json", Started) if cdir else None
+        if record is None or started is None or not is_same_process(started.pid, started.pid_start):
+            raise RuntimeError_("ContainerNotRunning", f'container not found ("{container_id}")')
+        env = dict(record.spec.env)
+        env.setdefault("PATH", process_supervisor.DEFAULT_PATH)
+        if tty:
+            env.setdefault("TERM", "xterm")
+        if record.namespaces:
+            full = ["nsenter", "-t", str(started.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+                    "--", *argv]  # fmt: skip
+            cwd = None
+        else:
+            launch = json.loads((cdir / "launch.json").read_text())  # type: ignore[operator]
+            full, cwd = argv, launch.get("cwd") or None
+
+        def into_cgroup(pid: int) -> None:
+            if record.cgroup:
+                with contextlib.suppress(OSError):
+                    Cgroup(record.cgroup).add(pid)
+
+        try:
+            return await SubprocessExec.start(full, env, cwd, tty=tty, stdin=stdin, on_started=into_cgroup)
+        except OSError as exc:
+            raise RuntimeError_("StartError", f"exec {argv[:1]}: {exc}") from exc
+
+    async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """127.0.0.1:port in the pod's network namespace (the host's on the host network)."""
+        record = read_struct(self.layout.sandbox_file(pod_uid), SandboxRecord)
+        if record is None:
+            raise RuntimeError_("NotFound", f"no sandbox for pod {pod_uid}")
+        return await netconnect.connect("127.0.0.1", port, "" if record.host_network else record.netns)
 
     # ---- logs ------------------------------------------------------------------------
 

@@ -1,0 +1,73 @@
+"""Interactive exec for the docker runtime: the Engine's exec API with an attached stream.
+
+One reader task demultiplexes the attached stream into bounded stdout/stderr
+queues (base.ExecStream); with a tty the engine sends everything as stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+QUEUE_CHUNKS = 16
+
+
+class DockerExec:
+    def __init__(self, execution: Any, stream: Any) -> None:
+        self.execution = execution
+        self.stream = stream
+        self.stdout: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_CHUNKS)
+        self.stderr: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_CHUNKS)
+        self._reader = asyncio.create_task(self._read(), name="docker-exec-read")
+
+    @classmethod
+    async def start(cls, container: Any, argv: list[str], *, tty: bool, stdin: bool) -> DockerExec:
+        """Raises aiodocker's DockerError (404 no container, 409 not running)."""
+        execution = await container.exec(argv, stdout=True, stderr=True, stdin=stdin, tty=tty)
+        stream = execution.start(detach=False)
+        await stream._init()  # attach now, so a failure surfaces here and not on first read
+        return cls(execution, stream)
+
+    async def _read(self) -> None:
+        try:
+            while (msg := await self.stream.read_out()) is not None:
+                await (self.stderr if msg.stream == 2 else self.stdout).put(msg.data)
+        finally:
+            await self.stdout.put(b"")
+            await self.stderr.put(b"")
+
+    async def read_stdout(self) -> bytes:
+        return await self.stdout.get()
+
+    async def read_stderr(self) -> bytes:
+        return await self.stderr.get()
+
+    async def write_stdin(self, data: bytes) -> None:
+        await self.stream.write_in(data)
+
+    async def close_stdin(self) -> None:
+        # aiodocker's Stream.close() also drops the output; half-close the hijacked socket instead.
+        with contextlib.suppress(Exception):
+            transport = self.stream._resp.connection.transport
+            if transport is not None and transport.can_write_eof():
+                transport.write_eof()
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(Exception):
+            await self.execution.resize(h=height, w=width)
+
+    async def wait(self) -> int:
+        await asyncio.shield(self._reader)
+        for _ in range(500):  # the exit code lands a moment after the stream closes
+            info = await self.execution.inspect()
+            if not info.get("Running"):
+                return int(info.get("ExitCode") or 0)
+            await asyncio.sleep(0.02)
+        return int(info.get("ExitCode") or 0)
+
+    async def kill(self) -> None:
+        # The engine has no "kill exec": closing the attached stream hangs it up (SIGHUP with a tty).
+        self._reader.cancel()
+        with contextlib.suppress(Exception):
+            await self.stream.close()

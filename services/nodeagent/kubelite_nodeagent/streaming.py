@@ -1,0 +1,236 @@
+"""Serves `kubelite.node.<node>.rpc.exec` and `.rpc.portforward`: kubectl exec / port-forward.
+
+The session protocol (subjects, frames, flow control) is described in
+kubelite.client.streaming.  Refusals are Kubernetes Status objects with the
+kubelet's messages; a runtime that cannot do it (fake) refuses with a clear one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from kubelite import codec
+from kubelite.bus import subjects
+from kubelite.client.streaming import (
+    CANCEL,
+    CHUNK,
+    DATA,
+    EOF,
+    RESIZE,
+    STATUS,
+    STDERR,
+    ExecRequest,
+    PortForwardRequest,
+    Resize,
+    Session,
+    accept_session,
+    exit_status,
+)
+from kubelite.errors import APIError, bad_request, internal, not_found
+from kubelite_nodeagent.logserver import choose_container
+from kubelite_nodeagent.runtime.base import ContainerState, ExecStream, RuntimeError_
+
+if TYPE_CHECKING:
+    from kubelite_nodeagent.agent import NodeAgent
+
+log = logging.getLogger("kubelite.nodeagent.streaming")
+
+_exec_decoder = msgspec.json.Decoder(ExecRequest)
+_pf_decoder = msgspec.json.Decoder(PortForwardRequest)
+_resize_decoder = msgspec.json.Decoder(Resize)
+
+
+def running_container_id(pod: Any, state: Any, req: ExecRequest) -> str:
+    """The id of the running container an exec names; APIError as the kubelet words it."""
+    name, rec = choose_container(pod, state, req)  # type: ignore[arg-type]
+    if rec is None or rec.current is None or rec.current.state != ContainerState.RUNNING:
+        raise bad_request(f'unable to upgrade connection: container not found ("{name}")')
+    return rec.current.id
+
+
+def _runtime_error(exc: RuntimeError_) -> APIError:
+    if exc.reason in ("ContainerNotRunning", "NotFound", "NotSupported", "StartError"):
+        return bad_request(exc.message)
+    return internal(exc.message)
+
+
+class StreamServer:
+    def __init__(self, agent: NodeAgent) -> None:
+        self.agent = agent
+        self.sessions: set[asyncio.Task[None]] = set()
+
+    async def subscribe(self) -> list[Any]:
+        nc, node = self.agent.nc, self.agent.node.name
+        return [
+            await nc.subscribe(subjects.node_rpc(node, "exec"), cb=self._on_exec),
+            await nc.subscribe(subjects.node_rpc(node, "portforward"), cb=self._on_portforward),
+        ]
+
+    def stop(self) -> None:
+        for task in list(self.sessions):
+            task.cancel()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self.sessions.add(task)
+        task.add_done_callback(self.sessions.discard)
+
+    async def _refuse(self, msg: Any, err: APIError) -> None:
+        if msg.reply:
+            await msg.respond(codec.encode(err.to_status()))
+
+    # ---- exec --------------------------------------------------------------------------
+    async def _on_exec(self, msg: Any) -> None:
+        try:
+            req = _exec_decoder.decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._refuse(msg, bad_request(f"invalid exec request: {exc}"))
+            return
+        try:
+            if not req.replyTo:
+                raise bad_request("exec request without replyTo inbox")
+            if not req.command:
+                raise bad_request("you must specify at least 1 command")
+            pod, state = self.agent.find_pod(req.namespace, req.pod)
+            if pod is None:
+                raise not_found("pods", req.pod)
+            cid = running_container_id(pod, state, req)
+            proc = await self.agent.runtime.exec_stream(cid, req.command, tty=req.tty, stdin=req.stdin)
+        except APIError as exc:
+            await self._refuse(msg, exc)
+            return
+        except RuntimeError_ as exc:
+            await self._refuse(msg, _runtime_error(exc))
+            return
+        try:
+            session = await accept_session(self.agent.nc, req.replyTo)
+            await msg.respond(b"")
+        except Exception:
+            await proc.kill()
+            raise
+        self._spawn(self._run_exec(session, proc, req), f"exec-{req.namespace}/{req.pod}")
+
+    async def _run_exec(self, session: Session, proc: ExecStream, req: ExecRequest) -> None:
+        async def output(read: Any, kind: bytes, wanted: bool) -> None:
+            while chunk := await read():
+                if wanted:
+                    await session.send_data(chunk, kind)
+
+        async def input_() -> None:
+            while True:
+                frame = await session.recv()
+                kind, body = frame[:1], frame[1:]
+                if kind == DATA:
+                    await proc.write_stdin(body)
+                    await session.ack(len(body))
+                elif kind == EOF:
+                    await proc.close_stdin()
+                elif kind == RESIZE:
+                    with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                        size = _resize_decoder.decode(body)
+                        await proc.resize(size.Width, size.Height)
+                elif kind == CANCEL:
+                    return
+
+        outputs = asyncio.gather(
+            output(proc.read_stdout, DATA, req.stdout), output(proc.read_stderr, STDERR, req.stderr)
+        )
+        reader = asyncio.create_task(input_())
+        try:
+            await asyncio.wait([outputs, reader], return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():  # the client went away: stop the process
+                await proc.kill()
+                outputs.cancel()
+                return
+            code = await proc.wait()
+            await session.send(STATUS + codec.encode(exit_status(code)))
+        except Exception as exc:
+            log.warning("exec %s in %s/%s failed: %s", req.command, req.namespace, req.pod, exc)
+            await session.send(STATUS + codec.encode(internal(f"exec failed: {exc}").to_status()))
+        finally:
+            reader.cancel()
+            outputs.cancel()
+            await proc.kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(proc.wait(), 5)
+            await session.close()
+
+    # ---- port-forward ------------------------------------------------------------------
+    async def _on_portforward(self, msg: Any) -> None:
+        try:
+            req = _pf_decoder.decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._refuse(msg, bad_request(f"invalid port-forward request: {exc}"))
+            return
+        try:
+            if not req.replyTo:
+                raise bad_request("port-forward request without replyTo inbox")
+            pod, _state = self.agent.find_pod(req.namespace, req.pod)
+            if pod is None:
+                raise not_found("pods", req.pod)
+            uid = pod.metadata.uid
+            try:
+                reader, writer = await self.agent.runtime.connect_port(uid, req.port)
+            except (OSError, TimeoutError) as exc:
+                # the kubelet's (containerd's) wording, which kubectl prints
+                why = "timed out" if isinstance(exc, TimeoutError) else (
+                    os.strerror(exc.errno).lower() if exc.errno else str(exc))
+                raise APIError(500, "InternalError", (
+                    f"error forwarding port {req.port} to pod {uid}, uid : failed to connect to "
+                    f"localhost:{req.port} inside the pod's network namespace: {why}")) from None
+        except APIError as exc:
+            await self._refuse(msg, exc)
+            return
+        except RuntimeError_ as exc:
+            await self._refuse(msg, _runtime_error(exc))
+            return
+        try:
+            session = await accept_session(self.agent.nc, req.replyTo)
+            await msg.respond(b"")
+        except Exception:
+            writer.close()
+            raise
+        self._spawn(self._relay(session, reader, writer), f"portforward-{req.namespace}/{req.pod}:{req.port}")
+
+    async def _relay(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def from_pod() -> None:
+            while chunk := await reader.read(CHUNK):
+                await session.send_data(chunk)
+            await session.send(EOF)
+
+        async def to_pod() -> None:
+            while True:
+                frame = await session.recv()
+                kind, body = frame[:1], frame[1:]
+                if kind == DATA:
+                    writer.write(body)
+                    await writer.drain()
+                    await session.ack(len(body))
+                elif kind == EOF:
+                    with contextlib.suppress(OSError):
+                        if writer.can_write_eof():
+                            writer.write_eof()
+                elif kind == CANCEL:
+                    return
+
+        down = asyncio.create_task(from_pod())
+        up = asyncio.create_task(to_pod())
+        try:
+            # Done when the client cancels; or when the pod's side ended (the client then closes).
+            await asyncio.wait([down, up], return_when=asyncio.FIRST_COMPLETED)
+            if down.done() and not up.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(up), 30)
+        except Exception as exc:
+            log.debug("port-forward relay ended: %s", exc)
+        finally:
+            down.cancel()
+            up.cancel()
+            writer.close()
+            await session.close()

