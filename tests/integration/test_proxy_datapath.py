@@ -274,3 +274,54 @@ async def test_dns_forwards_other_names_upstream_over_udp_and_tcp() -> None:
     finally:
         await server.close()
         upstream.close()
+
+
+async def test_wildcard_udp_answers_come_from_the_address_asked() -> None:
+    """A pod asks its node's bridge address; the answer must come from that address, not
+    from whichever one routing would pick for a socket bound to 0.0.0.0."""
+    import dns.asyncquery
+    import dns.message
+
+    from kubelite_proxy.dns_server import DNSServer
+
+    class Empty:
+        def service(self, namespace: str, name: str) -> None:
+            return None
+
+        def endpoints(self, namespace: str, name: str) -> None:
+            return None
+
+    server = DNSServer(Empty(), host="0.0.0.0", port=devservers.free_port(), upstreams=[])
+    await server.start()
+    try:
+        for asked in ("127.0.0.1", "127.0.0.2"):  # dnspython rejects an answer from another source
+            q = dns.message.make_query("nope.default.svc.cluster.local", "A")
+            r = await dns.asyncquery.udp(q, asked, port=server.port, timeout=3)
+            assert r.rcode() == dns.rcode.NXDOMAIN
+    finally:
+        await server.close()
+
+    # the same for a UDP NodePort on every address
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.transport.sendto(data, addr)
+
+    loop = asyncio.get_running_loop()
+    echo, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    dp = UserspaceDataplane()
+    port = devservers.free_port()
+    fe = Frontend("0.0.0.0", port, "UDP")
+    backend = Backend("127.0.0.1", echo.get_extra_info("sockname")[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        try:
+            await dp.apply("ns/np", [PortRule(ServicePortName("ns", "np", "", "UDP"), (fe,), (backend,))])
+            c.setblocking(False)
+            await loop.sock_sendto(c, b"hi", ("127.0.0.2", port))
+            data, source = await asyncio.wait_for(loop.sock_recvfrom(c, 100), 3)
+            assert (data, source) == (b"hi", ("127.0.0.2", port))
+        finally:
+            await dp.close()
+            echo.close()

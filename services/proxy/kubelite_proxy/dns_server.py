@@ -23,6 +23,7 @@ import dns.name
 import dns.rcode
 
 from kubelite_proxy.dns_records import ClusterView, answer
+from kubelite_proxy.udpsock import PktinfoUDP, is_wildcard
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +72,50 @@ class DNSServer:
         self.upstreams = upstreams
         self.forward_timeout = forward_timeout
         self._udp: Any = None
+        self._pktinfo: PktinfoUDP | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._tcp: asyncio.base_events.Server | None = None
         self.queries = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UDPProtocol(self), local_addr=(self.host, self.port), reuse_port=True
-        )
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_port=True)
-        if self.port == 0:  # tests: learn the port chosen for UDP and move TCP onto it
-            self.port = self._udp.get_extra_info("sockname")[1]
-            self._tcp.close()
+        if is_wildcard(self.host):  # answer from the address asked (a pod asks its bridge address)
+            self._pktinfo = PktinfoUDP(self.host, self.port, self._on_pktinfo_datagram)
+            self._pktinfo.start()
+            self.port = self._pktinfo.port
+        else:
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UDPProtocol(self), local_addr=(self.host, self.port), reuse_port=True
+            )
+            self.port = self._udp.get_extra_info("sockname")[1]  # port 0 (tests): the one chosen
+        try:
             self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_port=True)
+        except OSError:
+            await self.close()
+            raise
         log.info("DNS for %s on %s:%d (UDP, TCP); forwarding to %s", self.domain, self.host, self.port,
                  ", ".join(f"{h}:{p}" for h, p in self.upstreams) or "nobody")
 
     async def close(self) -> None:
         if self._udp is not None:
             self._udp.close()
+            self._udp = None
+        if self._pktinfo is not None:
+            self._pktinfo.close()
+            self._pktinfo = None
         if self._tcp is not None:
             self._tcp.close()
+            self._tcp = None
+
+    def _on_pktinfo_datagram(self, data: bytes, addr: tuple[str, int], local: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._reply_pktinfo(data, addr, local))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reply_pktinfo(self, data: bytes, addr: tuple[str, int], local: str) -> None:
+        out = await self.respond(data, tcp=False)
+        if out is not None and self._pktinfo is not None:
+            self._pktinfo.sendto(out, addr, local)
 
     async def respond(self, wire: bytes, tcp: bool) -> bytes | None:
         """Wire in, wire out (None: not even a header to answer to)."""
@@ -148,7 +172,9 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        asyncio.get_running_loop().create_task(self._reply(data, addr))
+        task = asyncio.get_running_loop().create_task(self._reply(data, addr))
+        self.server._tasks.add(task)
+        task.add_done_callback(self.server._tasks.discard)
 
     async def _reply(self, data: bytes, addr: Any) -> None:
         out = await self.server.respond(data, tcp=False)

@@ -16,17 +16,19 @@ from typing import Any
 
 from kubelite_proxy.balancer import Balancer
 from kubelite_proxy.rules import Backend
+from kubelite_proxy.udpsock import PktinfoUDP, is_wildcard
 
 log = logging.getLogger(__name__)
 
 
 class _Flow(asyncio.DatagramProtocol):
-    __slots__ = ("backend", "client", "frontend", "last", "transport")
+    __slots__ = ("backend", "client", "frontend", "last", "local", "transport")
 
-    def __init__(self, frontend: UDPFrontend, client: tuple[str, int], backend: Backend) -> None:
+    def __init__(self, frontend: UDPFrontend, client: tuple[str, int], backend: Backend, local: str) -> None:
         self.frontend = frontend
         self.client = client
         self.backend = backend
+        self.local = local  # the address the client sent to: replies come from it
         self.transport: Any = None
         self.last = time.monotonic()
 
@@ -35,9 +37,7 @@ class _Flow(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.last = time.monotonic()
-        listener = self.frontend.transport
-        if listener is not None:
-            listener.sendto(data, self.client)
+        self.frontend.reply(data, self.client, self.local)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("%s: flow for %s: %s", self.frontend.name, self.client, exc)
@@ -62,19 +62,35 @@ class UDPFrontend:
         self.balancer = balancer
         self.name = name or f"udp {ip}:{port}"
         self.idle_timeout = idle_timeout
-        self.transport: Any = None
+        self.transport: Any = None  # the listening socket's transport (a specific address)
+        self._pktinfo: PktinfoUDP | None = None  # or, on the wildcard address, this
         self.flows: dict[tuple[str, int], _Flow] = {}
         self._pending: dict[tuple[str, int], list[bytes]] = {}  # datagrams waiting for their flow socket
         self._sweeper: asyncio.Task[None] | None = None
+        self._opening: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Listener(self), local_addr=(self.ip, self.port), reuse_port=True
-        )
+        if is_wildcard(self.ip):  # NodePorts on every address: answer from the one the client used
+            self._pktinfo = PktinfoUDP(self.ip, self.port, self.received)
+            self._pktinfo.start()
+        else:
+            self.transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Listener(self), local_addr=(self.ip, self.port), reuse_port=True
+            )
         self._sweeper = loop.create_task(self._sweep())
 
-    def received(self, data: bytes, addr: tuple[str, int]) -> None:
+    def reply(self, data: bytes, client: tuple[str, int], local: str) -> None:
+        if self._pktinfo is not None:
+            self._pktinfo.sendto(data, client, local)
+        elif self.transport is not None:
+            self.transport.sendto(data, client)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport is None and self._pktinfo is None
+
+    def received(self, data: bytes, addr: tuple[str, int], local: str = "") -> None:
         flow = self.flows.get(addr)
         if flow is not None and flow.transport is not None:
             flow.last = time.monotonic()
@@ -89,19 +105,21 @@ class UDPFrontend:
         if not candidates:
             return  # no endpoints: dropped, as kube-proxy's REJECT would answer nothing useful for UDP
         self._pending[addr] = [data]
-        asyncio.get_running_loop().create_task(self._open_flow(addr, candidates[0]))
+        task = asyncio.get_running_loop().create_task(self._open_flow(addr, candidates[0], local))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
 
-    async def _open_flow(self, addr: tuple[str, int], backend: Backend) -> None:
+    async def _open_flow(self, addr: tuple[str, int], backend: Backend, local: str) -> None:
         loop = asyncio.get_running_loop()
         try:
             _, flow = await loop.create_datagram_endpoint(
-                lambda: _Flow(self, addr, backend), remote_addr=(backend.ip, backend.port)
+                lambda: _Flow(self, addr, backend, local), remote_addr=(backend.ip, backend.port)
             )
         except OSError as exc:
             log.info("%s: cannot reach %s:%d: %s", self.name, backend.ip, backend.port, exc)
             self._pending.pop(addr, None)
             return
-        if self.transport is None:  # the frontend closed while this flow was opening
+        if self.closed:  # the frontend closed while this flow was opening
             flow.transport.close()
             self._pending.pop(addr, None)
             return
@@ -131,6 +149,9 @@ class UDPFrontend:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self._pktinfo is not None:
+            self._pktinfo.close()
+            self._pktinfo = None
         for flow in list(self.flows.values()):
             with contextlib.suppress(Exception):
                 flow.transport.close()
