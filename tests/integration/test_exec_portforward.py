@@ -26,6 +26,15 @@ import pytest
 from kubelite_nodeagent.runtime.base import RuntimeConfig, RuntimeError_
 from kubelite_nodeagent.runtime.fake import FakeRuntime
 from tests.conftest import eventually
+from tests.integration.test_nodeagent_docker import (
+    IMAGE,
+    Agent,
+    _agent_problem,
+    _remove_node_objects,
+    _running_pod,
+    needs_docker,
+)
+from tests.integration.test_nodeagent_docker import _cidr as _docker_cidr
 from tests.integration.test_nodeagent_process_runtime import (
     HOSTNAME_SERVER,
     AgentProcess,
@@ -276,3 +285,70 @@ async def test_fake_runtime_refuses_exec_and_port_forward_clearly(tmp_path: Path
         await rt.exec_stream("c1", ["true"], tty=False, stdin=False)
     with pytest.raises(RuntimeError_, match="port-forward is not supported"):
         await rt.connect_port("uid", 80)
+
+
+@root_only
+async def test_python_client_exec_with_a_tty(web: str, apiserver: object, namespace: str) -> None:
+    from kubernetes import client
+    from kubernetes.stream import stream
+
+    core = client.CoreV1Api(client.ApiClient(client.Configuration(host=apiserver.url)))  # type: ignore[attr-defined]
+
+    def run() -> str:
+        return stream(core.connect_get_namespaced_pod_exec, web, namespace, container="main",
+                      command=["sh", "-c", "tty; stty size"], stderr=True, stdin=False, stdout=True, tty=True)
+
+    out = await asyncio.wait_for(asyncio.to_thread(run), 60)
+    lines = out.replace("\r", "").split("\n")
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "24 80", out
+
+
+# ---- the docker runtime ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def docker_web(apiserver: object, nats_url: str, api: httpx.AsyncClient, namespace: str,
+                     tmp_path: Path) -> AsyncIterator[str]:
+    """A `kubelite-nodeagent --runtime docker` running pod `web`: busybox httpd on 127.0.0.1:8080."""
+    if (problem := _agent_problem()) is not None:
+        pytest.skip(problem)
+    node = f"dxp-{uuid.uuid4().hex[:8]}"
+    agent = Agent(nats_url, node, tmp_path / "root", _docker_cidr())
+    agent.start()
+    try:
+        async def registered() -> bool:
+            assert agent.popen is not None and agent.popen.poll() is None, agent.log_tail()
+            return (await api.get(f"/api/v1/nodes/{node}")).status_code == 200
+
+        await eventually(registered, timeout=30, message=f"node {node} did not register")
+        await _create(api, namespace, "pods", _pod("web", node, [{
+            "name": "main", "image": IMAGE, "imagePullPolicy": "Never",
+            "env": [{"name": "GREETING", "value": "hello-docker"}],
+            "command": ["sh", "-c", "mkdir -p /www && echo docker-web > /www/index.html && "
+                                    "exec httpd -f -p 127.0.0.1:8080 -h /www"],
+        }], terminationGracePeriodSeconds=1))  # fmt: skip
+        await _running_pod(api, namespace, "web")
+        yield "web"
+    except BaseException:
+        print(f"--- agent log tail ---\n{agent.log_tail()}")
+        raise
+    finally:
+        agent.stop()
+        await _remove_node_objects(node)
+        await api.delete(f"/api/v1/nodes/{node}")
+
+
+@needs_docker
+async def test_docker_runtime_exec_and_port_forward(docker_web: str, kubeconfig: Path, namespace: str) -> None:
+    kubectl = Kubectl(kubeconfig, namespace)
+    code, out, err = await kubectl.run("exec", docker_web, "--", "sh", "-c", "echo $GREETING; echo e >&2; exit 4")
+    assert code == 4 and out == "hello-docker\n" and "e\n" in err, (code, out, err)
+    code, out, err = await kubectl.run("exec", "-i", docker_web, "--", "rev", stdin=b"olleh\n")
+    assert (code, out) == (0, "hello\n"), err
+
+    port = _free_port()
+    async with kubectl.port_forward(f"pod/{docker_web}", f"{port}:8080"):
+        async with httpx.AsyncClient(timeout=20) as http:
+            for _ in range(2):
+                r = await http.get(f"http://127.0.0.1:{port}/index.html", headers={"Connection": "close"})
+                assert (r.status_code, r.text) == (200, "docker-web\n")
