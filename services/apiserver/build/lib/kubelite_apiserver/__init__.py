@@ -1,2 +1,0 @@
-"""kubelite_apiserver."""
-IMPLEMENTED = True
