@@ -19,6 +19,7 @@ from kubelite.reconcile.recorder import EventRecorder
 from kubelite_nodeagent import nodeinfo
 from kubelite_nodeagent.agent import AgentOptions, NodeAgent
 from kubelite_nodeagent.config import AgentConfig, parse_args
+from kubelite_nodeagent.drain import DrainGate
 from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.runtime import create_runtime
@@ -31,7 +32,7 @@ REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-
 
 
 async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: nodeinfo.HostFacts,
-                      name: str, index: int) -> NodeAgent:
+                      name: str, index: int, drain_gate: DrainGate | None = None) -> NodeAgent:
     """One node's runtime, registrar and agent (not started)."""
     root = cfg.root_dir_for(name)
     pod_cidr = cfg.pod_cidr_for(name, index)
@@ -62,7 +63,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: node
     options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
-    return NodeAgent(nc, api, runtime, node, registrar, options, recorder)
+    return NodeAgent(nc, api, runtime, node, registrar, options, recorder, drain_gate)
 
 
 def _runtime_version(runtime: Any) -> str:
@@ -73,9 +74,13 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
     api = NatsAPIClient(nc)
     facts = nodeinfo.host_facts()
     names = cfg.node_names()
+    gate = None
+    if cfg.runtime != "fake" and cfg.endpoint_drain_timeout > 0:
+        gate = DrainGate(nc, api, timeout=cfg.endpoint_drain_timeout)  # one per process
+        await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
-        batch = [await build_agent(cfg, nc, api, facts, name, start + i)
+        batch = [await build_agent(cfg, nc, api, facts, name, start + i, gate)
                  for i, name in enumerate(names[start : start + START_BATCH])]
         await asyncio.gather(*(a.start() for a in batch))
         agents.extend(batch)

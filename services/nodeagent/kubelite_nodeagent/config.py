@@ -77,6 +77,7 @@ class AgentConfig:
     log_level: str = "info"
     events: bool = True  # record Kubernetes Events (Created, Started, BackOff, ...)
     remove_pods_on_exit: bool = False
+    endpoint_drain_timeout: float = 5.0
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -122,6 +123,9 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds of no crash after which back-off starts over (default 600)")
     p.add_argument("--events", action=argparse.BooleanOptionalAction, default=None,
                    help="record Events for pods (default: on, off with --runtime fake)")
+    p.add_argument("--endpoint-drain-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="before SIGTERM, wait up to this long for every proxy to stop sending the "
+                        "pod new connections (0: do not wait; never more than half the grace period)")
     p.add_argument("--remove-pods-on-exit", action="store_true",
                    help="on SIGTERM/SIGINT stop and remove this node's containers (default: leave them "
                         "running for the next agent to adopt)")
@@ -153,4 +157,5 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         backoff_reset=a.restart_backoff_reset, log_level=a.log_level,
         events=a.events if a.events is not None else a.runtime != "fake",
         remove_pods_on_exit=a.remove_pods_on_exit,
+        endpoint_drain_timeout=a.endpoint_drain_timeout,
     )

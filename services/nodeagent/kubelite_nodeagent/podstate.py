@@ -68,6 +68,10 @@ class PodState:
     def all_records(self) -> list[ContainerRecord]:
         return [*self.init.values(), *self.containers.values()]
 
+    def has_live_containers(self) -> bool:
+        return any(rec.current is not None and rec.current.state == ContainerState.RUNNING
+                   for rec in self.all_records())
+
     def container_ids(self) -> list[str]:
         ids = list(self.surplus)
         for rec in self.all_records():

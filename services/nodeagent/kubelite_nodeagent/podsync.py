@@ -111,6 +111,7 @@ class PodSyncer:
         self.image_backoff = image_backoff
         self.on_pod_updated = on_pod_updated
         self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
+        self.drain_gate: Any = None  # drain.DrainGate: hold SIGTERM until proxies stop sending (issue 5)
 
     def _event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
@@ -137,6 +138,10 @@ class PodSyncer:
             if grace is None:
                 grace = (pod.spec.terminationGracePeriodSeconds if pod.spec else None) or 30
             log.info("pod %s/%s: terminating (grace %ss)", pod.metadata.namespace, pod.metadata.name, grace)
+            if self.drain_gate is not None and st.has_live_containers():
+                # The wait counts against the grace period (never more than half of it).
+                waited = await self.drain_gate.wait_drained(pod, budget=grace / 2)
+                grace = max(grace - waited, 1.0 if grace > 0 else 0.0)
             await self._cleanup(st, pod=pod, grace=grace)
             await self._confirm_deletion(pod)
             return None
