@@ -104,7 +104,11 @@ def _nodeagent(s: Settings, node: str) -> list[str]:
 
 
 def _proxy(s: Settings, node: str) -> list[str]:
-    return ["--nats", s.nats_url, "--node-name", node, "--log-level", s.log_level]
+    # Every node's proxy shares this host's network: one cluster DNS server (the
+    # first node's, on its default address) serves them all; NodePorts and
+    # cluster IPs are shared between the proxies (SO_REUSEPORT, same rules).
+    dns = [] if node == node_names(s.nodes)[0] else ["--dns-bind", "off"]
+    return ["--nats", s.nats_url, "--node-name", node, *dns, "--log-level", s.log_level]
 
 
 # Start order: the apiserver first (the others need it), node components last.

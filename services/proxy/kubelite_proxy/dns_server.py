@@ -1,5 +1,9 @@
 """Cluster DNS server over UDP and TCP (dnspython for every message).
 
+The address is held exclusively (no SO_REUSEPORT): a second cluster's proxy on
+the same host must fail to bind, visibly, rather than silently answer half of
+the first cluster's queries from its own Services.
+
 Names in the cluster domain are answered from the proxy's caches
 (dns_records.answer); the rest are forwarded to the host's resolvers from
 /etc/resolv.conf. When no upstream answers in time the client gets SERVFAIL,
@@ -80,16 +84,16 @@ class DNSServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if is_wildcard(self.host):  # answer from the address asked (a pod asks its bridge address)
-            self._pktinfo = PktinfoUDP(self.host, self.port, self._on_pktinfo_datagram)
+            self._pktinfo = PktinfoUDP(self.host, self.port, self._on_pktinfo_datagram, reuse_port=False)
             self._pktinfo.start()
             self.port = self._pktinfo.port
         else:
             self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UDPProtocol(self), local_addr=(self.host, self.port), reuse_port=True
+                lambda: _UDPProtocol(self), local_addr=(self.host, self.port)
             )
             self.port = self._udp.get_extra_info("sockname")[1]  # port 0 (tests): the one chosen
         try:
-            self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_port=True)
+            self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
         except OSError:
             await self.close()
             raise

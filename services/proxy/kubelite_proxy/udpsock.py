@@ -31,17 +31,18 @@ def is_wildcard(host: str) -> bool:
 
 
 class PktinfoUDP:
-    def __init__(self, host: str, port: int, on_datagram: OnDatagram) -> None:
+    def __init__(self, host: str, port: int, on_datagram: OnDatagram, *, reuse_port: bool = True) -> None:
         self.host = host or "0.0.0.0"
         self.port = port
         self.on_datagram = on_datagram
+        self.reuse_port = reuse_port
         self.sock: socket.socket | None = None
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.bind((self.host, self.port))
             sock.setblocking(False)
