@@ -171,7 +171,9 @@ class Cluster:
             return ""
 
 
-@pytest.fixture(scope="session")
+# Package scope: the cluster stops when tests/compat is done, so its proxy does not hold
+# host-wide ports (cluster DNS on :53, NodePorts) while later suites start clusters of their own.
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     kubectl_path = kubectl_binary()
     data_dir = tmp_path_factory.mktemp("compat") / "cluster"
@@ -206,7 +208,7 @@ def ns(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def k8s(cluster: Cluster):
     """The official client's ApiClient, configured from the kubeconfig `kubelite up` wrote."""
     from kubernetes import client, config
