@@ -6,6 +6,7 @@ Stopping the agent leaves its containers running: the next start adopts them.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -59,11 +60,20 @@ async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: node
                           runtime_ok=runtime_ok if cfg.runtime != "fake" else None)
     cap = nodeinfo.capacity(facts, settings.capacity_override)
     node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
-                       allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime)
+                       allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime,
+                       cluster_dns=cfg.cluster_dns or first_host(pod_cidr), cluster_domain=cfg.cluster_domain)
     options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
     return NodeAgent(nc, api, runtime, node, registrar, options, recorder, drain_gate)
+
+
+def first_host(cidr: str) -> str:
+    """The node's pod-network gateway (bridge address), where its proxy answers DNS."""
+    try:
+        return str(next(ipaddress.ip_network(cidr, strict=False).hosts()))
+    except (ValueError, StopIteration):
+        return ""
 
 
 def _runtime_version(runtime: Any) -> str:

@@ -78,6 +78,8 @@ class AgentConfig:
     events: bool = True  # record Kubernetes Events (Created, Started, BackOff, ...)
     remove_pods_on_exit: bool = False
     endpoint_drain_timeout: float = 5.0
+    cluster_dns: str = ""
+    cluster_domain: str = "cluster.local"
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -123,6 +125,10 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds of no crash after which back-off starts over (default 600)")
     p.add_argument("--events", action=argparse.BooleanOptionalAction, default=None,
                    help="record Events for pods (default: on, off with --runtime fake)")
+    p.add_argument("--cluster-dns", default="", metavar="IP",
+                   help="nameserver written into ClusterFirst pods' resolv.conf (default: the node's "
+                        "pod-network gateway, where the node's kubelite-proxy serves DNS)")
+    p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--endpoint-drain-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="before SIGTERM, wait up to this long for every proxy to stop sending the "
                         "pod new connections (0: do not wait; never more than half the grace period)")
@@ -158,4 +164,5 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         events=a.events if a.events is not None else a.runtime != "fake",
         remove_pods_on_exit=a.remove_pods_on_exit,
         endpoint_drain_timeout=a.endpoint_drain_timeout,
+        cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
     )

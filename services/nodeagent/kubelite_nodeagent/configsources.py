@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from kubelite.api.core_v1 import Pod
 from kubelite.client.nats import NatsAPIClient
@@ -15,7 +16,17 @@ class ConfigFetcher:
 
     def __init__(self) -> None:
         self._sources: envresolve.ConfigSources | None = None
+        self._services: list[Any] | None = None
         self.binary: dict[str, dict[str, bytes]] = {}
+
+    async def services(self, api: NatsAPIClient, pod: Pod) -> list[Any]:
+        """Services of the pod's namespace (for the service-link env vars), once per sync."""
+        if self._services is None:
+            try:
+                self._services, _ = await api.list("services", pod.metadata.namespace or "default")
+            except APIError:
+                self._services = []
+        return self._services
 
     async def sources(self, api: NatsAPIClient, pod: Pod) -> envresolve.ConfigSources:
         if self._sources is not None:

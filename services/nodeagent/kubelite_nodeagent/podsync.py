@@ -24,7 +24,7 @@ import msgspec
 from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
-from kubelite_nodeagent import envresolve, probes, volumes
+from kubelite_nodeagent import clusterdns, envresolve, probes, servicelinks, volumes
 from kubelite_nodeagent.backoff import BackOff, go_duration
 from kubelite_nodeagent.configsources import ConfigFetcher
 from kubelite_nodeagent.podspec import (
@@ -53,6 +53,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerState,
     ImageError,
+    Mount,
     PodSandboxConfig,
     Runtime,
     RuntimeError_,
@@ -77,6 +78,8 @@ class NodeContext:
     root_dir: str
     allocatable: dict[str, str]
     runtime_name: str
+    cluster_dns: str = ""  # nameserver for ClusterFirst pods (the proxy's DNS on this node)
+    cluster_domain: str = "cluster.local"
 
 
 class Wake:
@@ -350,7 +353,12 @@ class PodSyncer:
                 pod, c, sources, pod_ip=st.sandbox.ip, host_ip=self.node.ip,
                 node_allocatable=self.node.allocatable,
             )
+            if pod.spec is None or pod.spec.enableServiceLinks is not False:
+                env = {**servicelinks.service_env(await ctx.services(self.api, pod)), **env}
             mounts = volumes.container_mounts(pod, c, pod_dir)
+            resolv = await asyncio.to_thread(self._write_resolv_conf, pod, st.sandbox, pod_dir)
+            if resolv and not any(m.container_path == "/etc/resolv.conf" for m in mounts):
+                mounts = [*mounts, Mount(resolv, "/etc/resolv.conf", read_only=True)]
         except _VolumeError as exc:
             rec.waiting_reason = "ContainerCreating"
             rec.waiting_message = str(exc)
@@ -492,6 +500,19 @@ class PodSyncer:
         if updated.status is not None and updated.status.phase in TERMINAL_PHASES:
             st.terminal = True
         self.on_pod_updated(updated)
+
+    def _write_resolv_conf(self, pod: Pod, sandbox: Any, pod_dir: str) -> str:
+        """pod_dir/resolv.conf for this pod's dnsPolicy ("" when the host's file stays)."""
+        text = clusterdns.resolv_conf(pod, nameserver=self.node.cluster_dns,
+                                      cluster_domain=self.node.cluster_domain,
+                                      host_network=bool(sandbox.host_network))
+        if text is None:
+            return ""
+        os.makedirs(pod_dir, exist_ok=True)
+        path = os.path.join(pod_dir, "resolv.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
     # --- termination -------------------------------------------------------------------
     async def _stop_running(self, pod: Pod | None, st: PodState, grace: float) -> None:
