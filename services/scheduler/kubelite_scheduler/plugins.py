@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.api.core_v1 import Taint, Toleration
+from kubelite.api.core_v1 import Taint
+from kubelite.api.taints import tolerated
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.nodeinfo import (
     NOT_READY_TAINT,
@@ -47,21 +48,6 @@ def untolerated_taint_reason(key: str | None, value: str | None) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def tolerates(tol: Toleration, taint: Taint) -> bool:
-    """v1.Toleration.ToleratesTaint."""
-    if tol.effect and tol.effect != taint.effect:
-        return False
-    if tol.key and tol.key != taint.key:
-        return False
-    if tol.operator in (None, "", "Equal"):
-        return (tol.value or "") == (taint.value or "")
-    return tol.operator == "Exists"
-
-
-def tolerated(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:
-    return any(tolerates(t, taint) for t in tolerations)
 
 
 def _expression_matches(req: Any, value: str | None, present: bool) -> bool:

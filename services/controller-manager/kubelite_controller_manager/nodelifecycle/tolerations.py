@@ -12,20 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kubelite.api.core_v1 import Taint, Toleration
+from kubelite.api.taints import tolerates
 from kubelite.printers import parse_time
 
 NEVER = None
-
-
-def tolerates(tol: Toleration, taint: Taint) -> bool:
-    """v1.Toleration.ToleratesTaint."""
-    if tol.effect and tol.effect != taint.effect:
-        return False
-    if tol.key and tol.key != taint.key:
-        return False
-    if tol.operator in (None, "", "Equal"):
-        return (tol.value or "") == (taint.value or "")
-    return tol.operator == "Exists"
 
 
 def no_execute(taints: Sequence[Taint] | None) -> list[Taint]:
