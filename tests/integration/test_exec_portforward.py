@@ -40,6 +40,7 @@ from tests.integration.test_nodeagent_process_runtime import (
     AgentProcess,
     _create,
     _pod,
+    _processes_with,
     _running,
     _running_agents,
     _wait_pod,
@@ -211,6 +212,23 @@ async def test_kubectl_exec_errors_are_statuses_not_hangs(
 
     code, _, err = await kubectl.run("exec", "missing", "--", "true")
     assert code != 0 and 'pods "missing" not found' in err, err
+
+
+@root_only
+async def test_exec_process_is_killed_when_kubectl_goes_away(web: str, kubeconfig: Path, namespace: str) -> None:
+    marker = f"{uuid.uuid4().int % 100000 + 100000}"  # sleep's argument: unique on this machine
+    kubectl = await asyncio.create_subprocess_exec(
+        *Kubectl(kubeconfig, namespace).argv, "exec", web, "-c", "main", "--", "sleep", marker,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await eventually(lambda: _processes_with(f"sleep\0{marker}"), timeout=20,
+                         message="the exec'd command never started")  # fmt: skip
+    finally:
+        kubectl.kill()
+        await kubectl.wait()
+    await eventually(lambda: not _processes_with(f"sleep\0{marker}"), timeout=20,
+                     message="the exec'd command outlived the kubectl that started it")  # fmt: skip
 
 
 @root_only

@@ -200,8 +200,13 @@ class StreamServer:
 
     async def _relay(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def from_pod() -> None:
-            while chunk := await reader.read(CHUNK):
-                await session.send_data(chunk)
+            try:
+                while chunk := await reader.read(CHUNK):
+                    await session.send_data(chunk)
+            except OSError as exc:  # reset by the pod's side: the client's error stream says so
+                await session.send(STATUS + codec.encode(
+                    APIError(500, "InternalError", f"error reading from the pod: {exc}").to_status()))
+                return
             await session.send(EOF)
 
         async def to_pod() -> None:
