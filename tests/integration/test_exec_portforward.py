@@ -51,12 +51,18 @@ root_only = pytest.mark.skipif(not IS_ROOT, reason="needs root (network namespac
 
 KUBECTL_TIMEOUT = 60.0
 
-# Serves "local-only" on 127.0.0.1:8081: reachable through port-forward, not via the pod IP.
+# Serves "local-only" on 127.0.0.1:8081 (reachable through port-forward, not via the pod IP);
+# /big answers 4 MB, POST echoes the body's length.
 LOCAL_SERVER = (
     "import http.server, socketserver\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def do_GET(self):\n"
-    "        self.send_response(200); self.end_headers(); self.wfile.write(b'local-only')\n"
+    "        body = b'x' * 4_000_000 if self.path == '/big' else b'local-only'\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def do_POST(self):\n"
+    "        n = len(self.rfile.read(int(self.headers['Content-Length'])))\n"
+    "        self.send_response(200); self.end_headers(); self.wfile.write(str(n).encode())\n"
     "socketserver.TCPServer(('127.0.0.1', 8081), H).serve_forever()\n"
 )
 
@@ -175,7 +181,7 @@ async def test_kubectl_exec_prints_output_and_propagates_exit_codes(
 @root_only
 async def test_kubectl_exec_with_stdin(web: str, kubeconfig: Path, namespace: str) -> None:
     kubectl = Kubectl(kubeconfig, namespace)
-    data = b"hello\n" + b"x" * 300_000 + b"\n"  # more than a flow-control window's chunk
+    data = b"hello\n" + b"x" * 3_000_000 + b"\n"  # more than the flow-control window
     code, out, err = await kubectl.run("exec", "-i", web, "-c", "main", "--", "sh", "-c", "tr a-z A-Z | wc -c; echo done",
                                        stdin=data)  # fmt: skip
     assert code == 0, err
@@ -183,6 +189,9 @@ async def test_kubectl_exec_with_stdin(web: str, kubeconfig: Path, namespace: st
 
     code, out, err = await kubectl.run("exec", "-i", web, "-c", "main", "--", "tr", "a-z", "A-Z", stdin=b"shout\n")
     assert (code, out) == (0, "SHOUT\n"), err
+
+    code, out, err = await kubectl.run("exec", web, "-c", "main", "--", "head", "-c", "3000000", "/dev/zero")
+    assert code == 0 and out == "\0" * 3_000_000, (code, len(out), err)
 
 
 @root_only
@@ -243,8 +252,13 @@ async def test_kubectl_port_forward_reaches_the_pod(web: str, kubeconfig: Path, 
             # 127.0.0.1 inside the pod's network namespace, not the node's
             r = await http.get(f"http://127.0.0.1:{local}/")
             assert (r.status_code, r.text) == (200, "local-only")
-            big = await asyncio.gather(*(http.get(f"http://127.0.0.1:{public}/") for _ in range(5)))
-            assert [x.text for x in big] == ["web"] * 5
+            many = await asyncio.gather(*(http.get(f"http://127.0.0.1:{public}/") for _ in range(5)))
+            assert [x.text for x in many] == ["web"] * 5
+            # more than the flow-control window, each way
+            r = await http.get(f"http://127.0.0.1:{local}/big")
+            assert r.status_code == 200 and r.content == b"x" * 4_000_000
+            r = await http.post(f"http://127.0.0.1:{local}/", content=b"y" * 3_000_000)
+            assert (r.status_code, r.text) == (200, "3000000")
 
 
 @root_only
