@@ -103,7 +103,7 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
     async def killer() -> None:
         # crashes spread over the burst, each while many creates are in flight
         for k in range(KILLS):
-            while client.done < total * (k + 1) / (KILLS + 2):
+            while client.done < total * (k + 1) / (KILLS + 2):  # noqa: ASYNC110 - a counter
                 await asyncio.sleep(0.001)
             if k % 2 == 0:  # right after a cluster IP / NodePort allocation was written
                 watcher = cluster.kill_on_next_put("/registry/ranges/", api)

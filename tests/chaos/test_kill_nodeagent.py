@@ -49,15 +49,17 @@ def free_cidr() -> str:
             return str(net)
 
 
-def processes_with(marker: str) -> list[int]:
+def container_shells(marker: str) -> list[int]:
+    """Host pids of `sh` processes whose command line holds `marker` (one per container)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
+            if cmdline.startswith(b"sh\0") and marker.encode() in cmdline:
+                pids.append(int(entry.name))
     return pids
 
 
@@ -167,8 +169,7 @@ async def test_nodeagent_killed_mid_pod_start_leaves_no_twin_and_no_restart(
         assert p["status"]["phase"] == "Running", p["status"]
         assert status_of(p).get("restartCount") == 0, f"{name}: {status_of(p)}"
         assert "running" in status_of(p).get("state", {}), f"{name}: {status_of(p)}"
-        shells = [pid for pid in processes_with(marker)
-                  if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sh\0")]
+        shells = container_shells(marker)
         assert len(shells) == 1, f"{name}: {len(shells)} container processes (twins): {shells}"
         uid = p["metadata"]["uid"]
         live = [c.name for c in (root / "process" / "pods" / uid / "containers").iterdir()

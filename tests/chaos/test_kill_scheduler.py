@@ -78,7 +78,6 @@ async def test_scheduler_killed_mid_burst_binds_every_pod_exactly_once(
         await converge(some_bound, timeout=60, message="scheduler bound too few pods", cluster=cluster,
                        interval=0.01)
         scheduler.kill()
-        bound_at_kill = len(nodes_seen)
         await creating
         await asyncio.sleep(0.5)  # binds the dead scheduler had in flight land (or not)
         left_to_new = PODS - len(nodes_seen)
