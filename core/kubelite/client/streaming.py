@@ -144,8 +144,13 @@ class Session:
                 self._acked.notify_all()
             return
         if data[:1] == CANCEL:
-            self.closed.set()
+            await self._mark_closed()
         self.frames.put_nowait(data)
+
+    async def _mark_closed(self) -> None:
+        self.closed.set()
+        async with self._acked:  # wake a sender waiting for acks that will never come
+            self._acked.notify_all()
 
     async def _on_alive(self, msg: Any) -> None:
         if msg.reply and not self.closed.is_set():
@@ -157,7 +162,7 @@ class Session:
             try:
                 await self.nc.request(self.send_subject + ".alive", b"", timeout=ALIVE_EVERY)
             except Exception:  # no responders / timeout: the peer is gone
-                self.closed.set()
+                await self._mark_closed()
                 self.frames.put_nowait(CANCEL)
                 return
 
@@ -173,6 +178,8 @@ class Session:
             async with self._acked:
                 while self._unacked >= WINDOW and not self.closed.is_set():
                     await self._acked.wait()
+                if self.closed.is_set():
+                    return  # nobody reads any more
                 self._unacked += len(piece)
             await self.nc.publish(self.send_subject, kind + piece)
 
@@ -187,9 +194,7 @@ class Session:
     async def close(self, *, cancel: bool = False) -> None:
         if cancel and not self.closed.is_set():
             await self.send(CANCEL)
-        self.closed.set()
-        async with self._acked:
-            self._acked.notify_all()
+        await self._mark_closed()
         if self._alive_task is not None:
             self._alive_task.cancel()
         for sub in self._subs:

@@ -369,6 +369,8 @@ class SpdyPortForward:
             self.pairs.pop(request_id, None)
             self.by_stream.pop(pair.error_id, None)
             self.by_stream.pop(pair.data_id, None)
+            while not pair.inbound.empty():  # unblock a reader waiting to queue more
+                pair.inbound.get_nowait()
 
     async def _upload(self, pair: _Pair, session: Session) -> None:
         while (data := await pair.inbound.get()) is not None:

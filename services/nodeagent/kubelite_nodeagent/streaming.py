@@ -142,9 +142,10 @@ class StreamServer:
             output(proc.read_stdout, DATA, req.stdout), output(proc.read_stderr, STDERR, req.stderr)
         )
         reader = asyncio.create_task(input_())
+        gone = asyncio.create_task(session.closed.wait())  # also while input_ blocks on a full stdin
         try:
-            await asyncio.wait([outputs, reader], return_when=asyncio.FIRST_COMPLETED)
-            if reader.done():  # the client went away: stop the process
+            await asyncio.wait([outputs, reader, gone], return_when=asyncio.FIRST_COMPLETED)
+            if reader.done() or gone.done():  # the client went away: stop the process
                 await proc.kill()
                 outputs.cancel()
                 return
@@ -155,6 +156,7 @@ class StreamServer:
             await session.send(STATUS + codec.encode(internal(f"exec failed: {exc}").to_status()))
         finally:
             reader.cancel()
+            gone.cancel()
             outputs.cancel()
             await proc.kill()
             with contextlib.suppress(BaseException):
@@ -226,16 +228,16 @@ class StreamServer:
 
         down = asyncio.create_task(from_pod())
         up = asyncio.create_task(to_pod())
+        gone = asyncio.create_task(session.closed.wait())
         try:
             # Done when the client cancels; or when the pod's side ended (the client then closes).
-            await asyncio.wait([down, up], return_when=asyncio.FIRST_COMPLETED)
-            if down.done() and not up.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(up), 30)
+            await asyncio.wait([down, up, gone], return_when=asyncio.FIRST_COMPLETED)
+            if down.done() and not up.done() and not gone.done():
+                await asyncio.wait([up, gone], timeout=30, return_when=asyncio.FIRST_COMPLETED)
         except Exception as exc:
             log.debug("port-forward relay ended: %s", exc)
         finally:
-            down.cancel()
-            up.cancel()
+            for task in (down, up, gone):
+                task.cancel()
             writer.close()
             await session.close()
