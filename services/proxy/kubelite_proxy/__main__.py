@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
-import sys
 
 from kubelite.logsetup import add_log_level_flag, setup_logging
+from kubelite.service import run_service
 
 log = logging.getLogger("kubelite.proxy")
 
@@ -24,16 +22,31 @@ def default_dns_bind() -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite-proxy", description=__doc__)
     p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
-    p.add_argument("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
-    p.add_argument("--bind-address", default="0.0.0.0",
-                   help="address NodePorts listen on (default: 0.0.0.0, every node address; give each "
-                        "proxy its own loopback address when several run on one host)")
-    p.add_argument("--dns-bind", default=default_dns_bind(), metavar="HOST:PORT",
-                   help="cluster DNS address (default: 0.0.0.0:53 as root, else 127.0.0.1:10053); "
-                        "'off' disables DNS")
-    p.add_argument("--cluster-domain", default="cluster.local", help="DNS domain (default: cluster.local)")
-    p.add_argument("--resync-seconds", type=float, default=60.0, help="re-list period (default: 60)")
-    p.add_argument("--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds")
+    p.add_argument(
+        "--node-name", default=socket.gethostname(), help="this node's name (default: hostname)"
+    )
+    p.add_argument(
+        "--bind-address",
+        default="0.0.0.0",
+        help="address NodePorts listen on (default: 0.0.0.0, every node address; give each "
+        "proxy its own loopback address when several run on one host)",
+    )
+    p.add_argument(
+        "--dns-bind",
+        default=default_dns_bind(),
+        metavar="HOST:PORT",
+        help="cluster DNS address (default: 0.0.0.0:53 as root, else 127.0.0.1:10053); "
+        "'off' disables DNS",
+    )
+    p.add_argument(
+        "--cluster-domain", default="cluster.local", help="DNS domain (default: cluster.local)"
+    )
+    p.add_argument(
+        "--resync-seconds", type=float, default=60.0, help="re-list period (default: 60)"
+    )
+    p.add_argument(
+        "--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds"
+    )
     add_log_level_flag(p)
     return p.parse_args(argv)
 
@@ -60,25 +73,7 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging("proxy", args.log_level)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
-    async def runner() -> None:
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
-        with contextlib.suppress(asyncio.CancelledError):
-            await _run(args)
-
-    try:
-        asyncio.run(runner())
-    except (ConnectionError, OSError) as exc:
-        sys.exit(f"kubelite-proxy: {exc}")
+    run_service("kubelite-proxy", lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
-import sys
 
 from kubelite.logsetup import add_log_level_flag, setup_logging
+from kubelite.service import run_service
 
 log = logging.getLogger("kubelite.scheduler")
 
@@ -19,22 +18,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite-scheduler", description=__doc__)
     p.add_argument("--etcd", default="http://127.0.0.1:2379", help="etcd client URL (read only)")
     p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
-    p.add_argument("--scheduler-name", default="default-scheduler",
-                   help="schedule pods whose spec.schedulerName is this (default: default-scheduler)")
-    p.add_argument("--leader-elect", default=True, action=argparse.BooleanOptionalAction,
-                   help="elect a leader through an etcd lease so replicas stand by (default: on)")
-    p.add_argument("--leader-elect-resource-name", default=None, metavar="NAME",
-                   help="name of the leader lock (default: kube-scheduler for default-scheduler, "
-                        "else the scheduler name)")
-    p.add_argument("--leader-elect-lease-duration", type=int, default=15, metavar="SECONDS",
-                   help="lease TTL: how long a dead leader blocks the standby (default: 15)")
-    p.add_argument("--parallel-binds", type=int, default=64, help="binds in flight at once (default: 64)")
-    p.add_argument("--percentage-of-nodes-to-score", type=int, default=0, metavar="PCT",
-                   help="stop filtering after this share of nodes fit (0: Kubernetes' adaptive default)")
-    p.add_argument("--unschedulable-flush-seconds", type=float, default=30.0,
-                   help="retry unschedulable pods at least this often (default: 30)")
-    p.add_argument("--no-decisions", dest="decisions", action="store_false",
-                   help="do not publish decisions on NATS")
+    p.add_argument(
+        "--scheduler-name",
+        default="default-scheduler",
+        help="schedule pods whose spec.schedulerName is this (default: default-scheduler)",
+    )
+    p.add_argument(
+        "--leader-elect",
+        default=True,
+        action=argparse.BooleanOptionalAction,
+        help="elect a leader through an etcd lease so replicas stand by (default: on)",
+    )
+    p.add_argument(
+        "--leader-elect-resource-name",
+        default=None,
+        metavar="NAME",
+        help="name of the leader lock (default: kube-scheduler for default-scheduler, "
+        "else the scheduler name)",
+    )
+    p.add_argument(
+        "--leader-elect-lease-duration",
+        type=int,
+        default=15,
+        metavar="SECONDS",
+        help="lease TTL: how long a dead leader blocks the standby (default: 15)",
+    )
+    p.add_argument(
+        "--parallel-binds", type=int, default=64, help="binds in flight at once (default: 64)"
+    )
+    p.add_argument(
+        "--percentage-of-nodes-to-score",
+        type=int,
+        default=0,
+        metavar="PCT",
+        help="stop filtering after this share of nodes fit (0: Kubernetes' adaptive default)",
+    )
+    p.add_argument(
+        "--unschedulable-flush-seconds",
+        type=float,
+        default=30.0,
+        help="retry unschedulable pods at least this often (default: 30)",
+    )
+    p.add_argument(
+        "--no-decisions",
+        dest="decisions",
+        action="store_false",
+        help="do not publish decisions on NATS",
+    )
     add_log_level_flag(p)
     return p.parse_args(argv)
 
@@ -54,18 +84,31 @@ async def _run(args: argparse.Namespace) -> None:
             identity = f"{os.uname().nodename}_{os.getpid()}"
             lease = args.leader_elect_lease_duration
             lock = args.leader_elect_resource_name or (
-                "kube-scheduler" if args.scheduler_name == "default-scheduler" else args.scheduler_name)
-            elector = LeaderElector(store, lock, identity, lease_seconds=lease,
-                                    renew_seconds=lease / 3, mirror=NatsAPIClient(nc))
+                "kube-scheduler"
+                if args.scheduler_name == "default-scheduler"
+                else args.scheduler_name
+            )
+            elector = LeaderElector(
+                store,
+                lock,
+                identity,
+                lease_seconds=lease,
+                renew_seconds=lease / 3,
+                mirror=NatsAPIClient(nc),
+            )
             holder = await current_holder(store, lock)
             if holder and holder != identity:
                 log.info("standing by: %s holds %s", holder, lock)
             await elector.acquire()
             log.info("became leader as %s", identity)
         scheduler = Scheduler(
-            store, nc, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
+            store,
+            nc,
+            scheduler_name=args.scheduler_name,
+            parallel_binds=args.parallel_binds,
             percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-            flush_seconds=args.unschedulable_flush_seconds, publish_decisions=args.decisions,
+            flush_seconds=args.unschedulable_flush_seconds,
+            publish_decisions=args.decisions,
         )
         run = asyncio.get_running_loop().create_task(scheduler.run())
         waits = [run]
@@ -89,25 +132,7 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging("scheduler", args.log_level)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
-    async def runner() -> None:
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
-        with contextlib.suppress(asyncio.CancelledError):
-            await _run(args)
-
-    try:
-        asyncio.run(runner())
-    except ConnectionError as exc:
-        sys.exit(f"kubelite-scheduler: {exc}")
+    run_service("kubelite-scheduler", lambda: _run(args))
 
 
 if __name__ == "__main__":
