@@ -165,6 +165,7 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
     print(f"\ncrash left {len(leaked)} orphan allocation(s): {sorted(leaked)}; "
           f"{client.retries} retries, {len(client.already)} creates answered 409 on retry")
     assert owners  # the burst stored services at all
+    assert leaked, "no kill landed between allocating and storing a Service: reclaim not exercised"
 
     # the reclaim path: a Service asking for exactly a leaked value gets it
     for i, key in enumerate(sorted(leaked)):
