@@ -40,7 +40,6 @@ from tests.integration.test_nodeagent_process_runtime import (
     AgentProcess,
     _create,
     _pod,
-    _processes_with,
     _running,
     _running_agents,
     _wait_pod,
@@ -129,6 +128,17 @@ class Kubectl:
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
+
+
+def _sleeping(marker: str) -> list[int]:
+    """Pids of `sleep <marker>` processes (exactly that argv: not kubectl or nsenter naming it)."""
+    wanted = f"sleep\0{marker}\0".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == wanted:
+                pids.append(int(entry.name))
+    return pids
 
 
 def _free_port() -> int:
@@ -231,13 +241,42 @@ async def test_exec_process_is_killed_when_kubectl_goes_away(web: str, kubeconfi
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        await eventually(lambda: _processes_with(f"sleep\0{marker}"), timeout=20,
+        await eventually(lambda: _sleeping(marker), timeout=20,
                          message="the exec'd command never started")  # fmt: skip
     finally:
         kubectl.kill()
         await kubectl.wait()
-    await eventually(lambda: not _processes_with(f"sleep\0{marker}"), timeout=20,
+    await eventually(lambda: not _sleeping(marker), timeout=20,
                      message="the exec'd command outlived the kubectl that started it")  # fmt: skip
+
+
+@root_only
+async def test_exec_ends_with_an_error_when_the_node_agent_dies(
+    web: str, agent: AgentProcess, kubeconfig: Path, namespace: str
+) -> None:
+    marker = f"{uuid.uuid4().int % 100000 + 200000}"
+    kubectl = await asyncio.create_subprocess_exec(
+        *Kubectl(kubeconfig, namespace).argv, "exec", web, "-c", "main", "--",
+        "sh", "-c", f"echo streaming; exec sleep {marker}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert kubectl.stdout is not None
+        line = await asyncio.wait_for(kubectl.stdout.readline(), 20)
+        assert line == b"streaming\n", line
+        agent.kill()
+        try:
+            _, err = await asyncio.wait_for(kubectl.communicate(), 30)
+        except TimeoutError:
+            raise AssertionError("kubectl exec hung after its node agent died") from None
+        assert kubectl.returncode != 0 and b"went away" in err, err
+    finally:
+        if kubectl.returncode is None:
+            kubectl.kill()
+            await kubectl.wait()
+        for pid in _sleeping(marker):  # the agent was not there to stop it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
 
 
 @root_only
