@@ -143,6 +143,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
         opts = codec.parse_json_value(body) if body.strip() else None
         if opts is not None and not isinstance(opts, dict):
             raise errors.bad_request("DeleteOptions must be a JSON object")
+        dry = dry or params.dry_run_option(opts)  # kubectl sends it in DeleteOptions
         deleted = await reg.delete(
             info, ns, req.name,
             grace=params.grace_period(q, opts),
@@ -153,6 +154,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
         return 200, codec.encode(deleted)
     if verb == "deletecollection":
         opts = codec.parse_json_value(body) if body.strip() else None
+        dry = dry or params.dry_run_option(opts if isinstance(opts, dict) else None)
         result = await reg.list(info, ns, params.list_options(q))
         for raw in result.items:
             item = codec.decoder_for(info.type).decode(raw)

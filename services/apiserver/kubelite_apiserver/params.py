@@ -57,6 +57,14 @@ def dry_run(query: dict[str, str]) -> bool:
     return value == "All"
 
 
+def dry_run_option(options: dict | None) -> bool:
+    """`dryRun` inside a DeleteOptions body (["All"]), where kubectl delete puts it."""
+    value = (options or {}).get("dryRun") or []
+    if not isinstance(value, list) or any(v != "All" for v in value):
+        raise bad_request(f'Invalid dry run value: {value!r} (supported: ["All"])')
+    return value == ["All"]
+
+
 def force(query: dict[str, str]) -> bool:
     value = query.get("force", "")
     if value not in ("", "true", "false", "1", "0", "True", "False"):
