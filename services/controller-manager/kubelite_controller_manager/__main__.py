@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from kubelite.logsetup import setup_logging
+from kubelite.storage import StorageError
 from kubelite_controller_manager.app import main_async, parse_options
 
 
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging("controller-manager", options.log_level)
     try:
         code = asyncio.run(main_async(options))
-    except (ConnectionError, OSError) as exc:
+    except (ConnectionError, OSError, StorageError) as exc:  # etcd or NATS unreachable
         sys.exit(f"kubelite-controller-manager: {exc}")
     except KeyboardInterrupt:
         code = 130
