@@ -2,8 +2,8 @@
 
 The kill comes the moment the agent has written one of its on-disk records for the
 new pod: the sandbox (network namespace set up), the container record (created,
-not started), or the supervisor's started.json (the process is running, the
-agent has not reported it). After each restart the pod is Running with
+not started), the supervisor's log (the supervisor is being spawned), or the
+supervisor's started.json (the process is running, the agent has not reported it). After each restart the pod is Running with
 restartCount 0 and exactly one process for its container: the new agent adopted
 or finished what the old one began, and started no twin.
 """
@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 NS = "default"
-MOMENTS = ["sandbox.json", "record.json", "started.json"]
+MOMENTS = ["sandbox.json", "record.json", "supervisor.log", "started.json"]
 
 
 def free_cidr() -> str:
@@ -47,6 +47,18 @@ def free_cidr() -> str:
         net = ipaddress.ip_network(f"10.244.{random.randrange(64, 250)}.0/24")
         if not any(net.overlaps(u) for u in used):
             return str(net)
+
+
+def processes_with(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def container_shells(marker: str) -> list[int]:
@@ -68,6 +80,8 @@ def records(pod_dir: Path) -> list[str]:
     found = [f.name for f in pod_dir.glob("*.json")]
     for c in sorted(pod_dir.glob("containers/*")):
         found.append("container:" + "+".join(sorted(f.name for f in c.glob("*.json"))))
+        if processes_with(str(c)):
+            found.append("(supervisor running)")
     return found
 
 
