@@ -108,6 +108,7 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
             if k % 2 == 0:  # right after a cluster IP / NodePort allocation was written
                 watcher = cluster.kill_on_next_put("/registry/ranges/", api)
                 await asyncio.to_thread(watcher.join, 30)
+                assert not watcher.is_alive(), "no allocation written within 30 s of arming the kill"
             else:  # at a random moment
                 await asyncio.sleep(random.uniform(0, 0.02))
             api.kill()
