@@ -219,6 +219,23 @@ def test_diff(cluster, kubectl, ns, tmp_path) -> None:
     assert r.returncode == 1, r.stderr
     assert "-  color: blue" in r.stdout and "+  color: black" in r.stdout
     assert cluster.json("-n", ns, "get", "configmap", "settings")["data"]["color"] == "blue"
+    # dryRun=All on the other write verbs too: answered, nothing written
+    out = kubectl("-n", ns, "label", "configmap", "settings", "x=y", "--dry-run=server").stdout
+    assert out.strip() == "configmap/settings labeled (server dry run)"
+    out = kubectl("-n", ns, "delete", "configmap", "settings", "--dry-run=server").stdout
+    assert out.strip() == f'configmap "settings" deleted from {ns} namespace (server dry run)'
+    cm = cluster.json("-n", ns, "get", "configmap", "settings")
+    assert "x" not in cm["metadata"].get("labels", {})
+
+
+@pytest.mark.compat("kubectl apply/create (server-side field validation)")
+def test_unknown_fields_are_rejected(cluster, kubectl, ns, tmp_path) -> None:
+    f = write(tmp_path / "bad.yaml", DEPLOYMENT.replace("replicas: 2", "replicaz: 2"))
+    for verb in (("apply",), ("apply", "--server-side"), ("create",)):
+        r = kubectl("-n", ns, *verb, "-f", str(f), check=False)
+        assert r.returncode != 0
+        assert 'strict decoding error: unknown field "spec.replicaz"' in r.stderr, (verb, r.stderr)
+    assert kubectl("-n", ns, "get", "deployments", "-o", "name").stdout == ""
 
 
 @pytest.mark.compat("kubectl create -f")

@@ -126,7 +126,11 @@ def test_get_watch(cluster, ns) -> None:
     assert ["ADDED", "w1"] in events and ["MODIFIED", "w1"] in events and ["DELETED", "w1"] in events, lines
 
 
-@pytest.mark.compat("kubectl describe (services, nodes, configmaps)")
+@pytest.mark.compat(
+    "kubectl describe (services, nodes, configmaps)",
+    missing="describe service shows Endpoints <none>: kubectl 1.33+ reads discovery.k8s.io/v1 "
+            "EndpointSlices, which kubelite does not serve (kubectl get endpoints lists them)",
+)
 def test_describe_basic(cluster, kubectl, ns) -> None:
     kubectl("-n", ns, "create", "service", "clusterip", "db", "--tcp=5432:5432")
     out = kubectl("-n", ns, "describe", "service", "db").stdout

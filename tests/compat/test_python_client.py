@@ -176,8 +176,11 @@ def test_watch_resumes_from_resource_version(core, pyns) -> None:
 def test_typed_objects_carry_status(core, apps, pyns) -> None:
     apps.create_namespaced_deployment(pyns, _deployment("web"))
     apps.patch_namespaced_deployment_scale("web", pyns, {"spec": {"replicas": 2}})
-    d = wait_for(lambda: (d := apps.read_namespaced_deployment("web", pyns)).status.available_replicas == 2 and d,
-                 60, "deployment never had 2 available replicas")
+    def available() -> client.V1Deployment | None:
+        d = apps.read_namespaced_deployment("web", pyns)
+        return d if d.status is not None and d.status.available_replicas == 2 else None
+
+    d = wait_for(available, 60, "deployment never had 2 available replicas")
     assert d.status.ready_replicas == 2 and d.status.observed_generation == d.metadata.generation
     conds = {c.type: c for c in d.status.conditions}
     assert conds["Available"].status == "True" and isinstance(conds["Available"].last_transition_time, dt.datetime)

@@ -189,12 +189,13 @@ def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
     if os.geteuid() != 0:
         pytest.skip("the process runtime's pod networking needs root")
     name = "proc-" + os.urandom(3).hex()
+    cidr = _free_pod_cidr()
     root = tmp_path_factory.mktemp("procnode")
     exe = Path(sys.executable).with_name("kubelite-nodeagent")
     log = (root / "agent.log").open("ab")
     popen = subprocess.Popen(
         [str(exe), "--nats", cluster.state["nats_url"], "--node-name", name, "--runtime", "process",
-         "--root-dir", str(root / "data"), "--pod-cidr", f"10.244.{random.randint(200, 250)}.0/24",
+         "--root-dir", str(root / "data"), "--pod-cidr", cidr,
          "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit",
          "--restart-backoff-base", "0.2"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -211,6 +212,24 @@ def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
             popen.kill()
             popen.wait()
         cluster.kubectl("delete", "node", name, "--wait=false", check=False)
+        # The agent leaves its bridge and firewall rules behind on exit; remove them.
+        import asyncio
+
+        from kubelite_nodeagent.runtime.netns import PodNetwork
+
+        asyncio.run(PodNetwork(name, cidr, root / "net").teardown_node())
+
+
+def _free_pod_cidr() -> str:
+    """A 10.244.x.0/24 no interface of this machine uses (other nodes' bridges may)."""
+    import ipaddress
+
+    out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout
+    used = [ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
+            for link in json.loads(out) for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    free = [n for x in range(200, 255)
+            if not any((n := ipaddress.ip_network(f"10.244.{x}.0/24")).overlaps(u) for u in used)]
+    return str(random.choice(free))
 
 
 TALKER = """\
