@@ -75,6 +75,19 @@ def container_shells(marker: str) -> list[int]:
     return pids
 
 
+def leftovers(node: str) -> list[str]:
+    """Anything of `node` still on the machine: bridge, pod network namespaces, cgroups."""
+    from kubelite_nodeagent.runtime.netns import NETNS_DIR, bridge_name
+
+    bridge = bridge_name(node)
+    found = [f"bridge {bridge}"] if Path(f"/sys/class/net/{bridge}").exists() else []
+    if NETNS_DIR.is_dir():
+        found += [f"netns {p.name}" for p in NETNS_DIR.iterdir() if p.name.startswith(bridge + "-")]
+    for controller in ("memory", "cpu", "pids"):
+        found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup", controller).rglob(f"kubelite/{node}")]
+    return found
+
+
 def records(pod_dir: Path) -> list[str]:
     """The pod's record files as the killed agent left them (what the new one finds)."""
     found = [f.name for f in pod_dir.glob("*.json")]
@@ -128,6 +141,7 @@ async def agent(cluster: ChaosCluster) -> AsyncIterator[tuple[Component, str, Pa
 
         rt = ProcessRuntime(RuntimeConfig(node_name=node, root_dir=str(root), pod_cidr=cidr, node_ip=""))
         await rt.destroy_everything()
+        assert leftovers(node) == [], f"left on the machine: {leftovers(node)}"
 
 
 def status_of(pod: dict[str, Any]) -> dict[str, Any]:
