@@ -183,10 +183,6 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: ServiceAllocator._claim (services/apiserver/kubelite_apiserver/allocator.py) "
-    "takes over an allocation whose owner Service is not stored *yet* (claimed, request still "
-    "allocating its NodePorts) as if it were leaked; see docs/resilience.md"))
 async def test_concurrent_creates_in_a_nearly_full_range_never_share_a_cluster_ip(
     cluster: ChaosCluster, http: httpx.AsyncClient
 ) -> None:

@@ -59,6 +59,14 @@ class RevisionMismatch(StorageError):
         self.current = current
 
 
+class GuardFailed(StorageError):
+    """A write's guard key no longer had the revision it was expected to have."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"guard key changed: {key}")
+        self.key = key
+
+
 class Compacted(StorageError):
     """The asked-for revision is older than etcd's compaction point."""
 

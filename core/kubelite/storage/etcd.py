@@ -12,7 +12,7 @@ import asyncio
 import functools
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import aetcd
@@ -22,6 +22,7 @@ from aetcd import rpc
 from kubelite.storage import (
     KV,
     Compacted,
+    GuardFailed,
     KeyExists,
     KeyNotFound,
     RevisionMismatch,
@@ -67,6 +68,19 @@ def prefix_range_end(prefix: bytes) -> bytes:
             end[i] += 1
             return bytes(end[: i + 1])
     return b"\0"  # prefix of all 0xff: to the end of the keyspace
+
+
+def _guard_compares(guards: Sequence[tuple[str, int, bytes]]) -> list[Any]:
+    return [
+        rpc.Compare(result=_EQUAL, target=_TARGET_MOD, key=k.encode(), mod_revision=rev)
+        for k, rev, _ in guards
+    ]
+
+
+def _guard_puts(guards: Sequence[tuple[str, int, bytes]]) -> list[Any]:
+    """Rewrite each guard key in the same transaction: its revision moves on, so anyone
+    else's write guarded by the old revision now fails."""
+    return [rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=v)) for k, _, v in guards]
 
 
 def _kv(pb: Any) -> KV:
@@ -197,31 +211,48 @@ class EtcdStore:
     # -- writes --------------------------------------------------------------
 
     @_map_rpc_errors
-    async def create(self, key: str, value: bytes, *, lease: int = 0) -> int:
-        """Store `key` only if absent; returns the new revision. Raises KeyExists."""
+    async def create(
+        self, key: str, value: bytes, *, lease: int = 0,
+        guards: Sequence[tuple[str, int, bytes]] = (),
+    ) -> int:
+        """Store `key` only if absent; returns the new revision. Raises KeyExists.
+
+        `guards`: (key, mod_revision, value) triples: each key must still have that
+        revision, and is rewritten with `value` in the same transaction (e.g. a
+        Service's IP allocations); else GuardFailed.
+        """
         raw = key.encode()
         resp = await self._kv.Txn(
             rpc.TxnRequest(
                 compare=[
-                    rpc.Compare(result=_EQUAL, target=_TARGET_CREATE, key=raw, create_revision=0)
+                    rpc.Compare(result=_EQUAL, target=_TARGET_CREATE, key=raw, create_revision=0),
+                    *_guard_compares(guards),
                 ],
                 success=[
-                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease)),
+                    *_guard_puts(guards),
                 ],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))] if guards else [],
             ),
             timeout=_CALL_TIMEOUT,
             metadata=self._metadata,
         )
         if not resp.succeeded:
+            if guards and not resp.responses[0].response_range.kvs:
+                raise GuardFailed(", ".join(k for k, _, _ in guards))
             raise KeyExists(key)
         return int(resp.header.revision)
 
     @_map_rpc_errors
-    async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
+    async def update(
+        self, key: str, value: bytes, *, expected_revision: int,
+        guards: Sequence[tuple[str, int, bytes]] = (),
+    ) -> int:
         """Replace `key` if its mod_revision is `expected_revision`; returns the new revision.
 
         Raises KeyNotFound if the key is gone, RevisionMismatch (carrying the
-        current KV, read in the same transaction) if someone wrote it since.
+        current KV, read in the same transaction) if someone wrote it since,
+        GuardFailed if a `guards` key changed (see create).
         """
         raw = key.encode()
         resp = await self._kv.Txn(
@@ -229,9 +260,13 @@ class EtcdStore:
                 compare=[
                     rpc.Compare(
                         result=_EQUAL, target=_TARGET_MOD, key=raw, mod_revision=expected_revision
-                    )
+                    ),
+                    *_guard_compares(guards),
                 ],
-                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value))],
+                success=[
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value)),
+                    *_guard_puts(guards),
+                ],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
             ),
             timeout=_CALL_TIMEOUT,
@@ -239,6 +274,9 @@ class EtcdStore:
         )
         if resp.succeeded:
             return int(resp.header.revision)
+        kvs = resp.responses[0].response_range.kvs
+        if guards and kvs and kvs[0].mod_revision == expected_revision:
+            raise GuardFailed(", ".join(k for k, _, _ in guards))
         raise self._cas_failure(key, resp)
 
     @_map_rpc_errors

@@ -2,10 +2,15 @@
 
 Each allocated value is its own etcd key (/registry/ranges/serviceips/<ip>,
 /registry/ranges/servicenodeports/<port>) created with a create-if-absent
-transaction, so concurrent apiserver replicas can never hand out the same
-value. The key's value names its owner (namespace/name/uid); an allocation
-whose owner no longer exists (a crash between allocating and storing the
-Service) is reclaimed when it is next wanted, as Kubernetes' repair loop would.
+transaction. The key's value names its owner (namespace/name/uid); an
+allocation whose owner is not stored (a crash between allocating and storing
+the Service) is reclaimed when it is next wanted, as Kubernetes' repair loop
+would. Because a reclaim cannot tell a leaked allocation from one whose
+Service is still on its way to etcd, every claim reports the revision it
+wrote, and the Service is stored in the same transaction that checks each of
+its allocation keys still has that revision (`guards`): if a concurrent
+reclaim took one, the Service write fails and is retried with new values, so
+no two stored Services ever share an IP or a NodePort.
 """
 
 from __future__ import annotations
@@ -36,8 +41,13 @@ class Owner:
         return Owner(ns, name, uid)
 
 
-class RangeFull(Exception):
-    pass
+@dataclass(frozen=True)
+class Claim:
+    """An allocated value, its etcd key and the revision our claim wrote there."""
+
+    value: object
+    key: str
+    revision: int
 
 
 class ServiceAllocator:
@@ -59,22 +69,24 @@ class ServiceAllocator:
             return False
         return addr in self.network and self._first - 1 <= int(addr) <= self._last
 
-    async def allocate_ip(self, owner: Owner, wanted: str | None, path: str) -> str | FieldError:
+    async def allocate_ip(self, owner: Owner, wanted: str | None, path: str) -> Claim | FieldError:
         if wanted:
             if not self.ip_in_range(wanted):
                 return invalid(
                     path, wanted,
                     f"provided IP is not in the valid range. The range of valid IPs is {self.network}",
                 )
-            if await self._claim(IP_PREFIX + wanted, owner):
-                return wanted
+            rev = await self._claim(IP_PREFIX + wanted, owner)
+            if rev:
+                return Claim(wanted, IP_PREFIX + wanted, rev)
             return invalid(path, wanted, "provided IP is already allocated")
         size = self._last - self._first + 1
         start = random.randrange(size)
         for i in range(min(size, 4096)):
             ip = str(ipaddress.ip_address(self._first + (start + i) % size))
-            if await self._claim(IP_PREFIX + ip, owner):
-                return ip
+            rev = await self._claim(IP_PREFIX + ip, owner)
+            if rev:
+                return Claim(ip, IP_PREFIX + ip, rev)
         return invalid(path, "", f"failed to allocate a serviceIP: range {self.network} is full")
 
     async def release_ip(self, ip: str | None, owner: Owner) -> None:
@@ -82,7 +94,7 @@ class ServiceAllocator:
             await self._release(IP_PREFIX + ip, owner)
 
     # -- node ports ---------------------------------------------------------
-    async def allocate_port(self, owner: Owner, wanted: int | None, path: str) -> int | FieldError:
+    async def allocate_port(self, owner: Owner, wanted: int | None, path: str) -> Claim | FieldError:
         if wanted:
             if not self.port_lo <= wanted <= self.port_hi:
                 return invalid(
@@ -90,15 +102,17 @@ class ServiceAllocator:
                     f"provided port is not in the valid range. The range of valid ports is "
                     f"{self.port_lo}-{self.port_hi}",
                 )
-            if await self._claim(PORT_PREFIX + str(wanted), owner):
-                return wanted
+            rev = await self._claim(PORT_PREFIX + str(wanted), owner)
+            if rev:
+                return Claim(wanted, PORT_PREFIX + str(wanted), rev)
             return invalid(path, wanted, "provided port is already allocated")
         size = self.port_hi - self.port_lo + 1
         start = random.randrange(size)
         for i in range(size):
             port = self.port_lo + (start + i) % size
-            if await self._claim(PORT_PREFIX + str(port), owner):
-                return port
+            rev = await self._claim(PORT_PREFIX + str(port), owner)
+            if rev:
+                return Claim(port, PORT_PREFIX + str(port), rev)
         return invalid(path, "", "range is full")
 
     async def release_port(self, port: int | None, owner: Owner) -> None:
@@ -106,10 +120,10 @@ class ServiceAllocator:
             await self._release(PORT_PREFIX + str(port), owner)
 
     # -- shared -------------------------------------------------------------
-    async def _claim(self, key: str, owner: Owner) -> bool:
+    async def _claim(self, key: str, owner: Owner) -> int:
+        """The revision of our claim on `key`, or 0 when someone else holds it."""
         try:
-            await self.store.create(key, owner.encode())
-            return True
+            return await self.store.create(key, owner.encode())
         except KeyExists:
             pass
         current = await self.store.get(key)
@@ -117,21 +131,19 @@ class ServiceAllocator:
             return await self._claim_once(key, owner)
         held = Owner.decode(current.value)
         if held.uid == owner.uid:
-            return True
+            return current.mod_revision
         if await self.owner_exists(held.namespace, held.name, held.uid):
-            return False
-        try:  # leaked by a crash: take it over, guarded by its revision
-            await self.store.update(key, owner.encode(), expected_revision=current.mod_revision)
-            return True
+            return 0
+        try:  # not stored (leaked by a crash, or still in flight: see the module docstring)
+            return await self.store.update(key, owner.encode(), expected_revision=current.mod_revision)
         except (RevisionMismatch, KeyNotFound):
-            return False
+            return 0
 
-    async def _claim_once(self, key: str, owner: Owner) -> bool:
+    async def _claim_once(self, key: str, owner: Owner) -> int:
         try:
-            await self.store.create(key, owner.encode())
-            return True
+            return await self.store.create(key, owner.encode())
         except KeyExists:
-            return False
+            return 0
 
     async def _release(self, key: str, owner: Owner) -> None:
         current = await self.store.get(key)

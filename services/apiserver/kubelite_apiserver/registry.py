@@ -20,7 +20,7 @@ from kubelite.api import labels as labelsel
 from kubelite.api.meta import Object, ObjectMeta, StatusCause
 from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
-from kubelite.storage import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch
+from kubelite.storage import KV, Compacted, GuardFailed, KeyExists, KeyNotFound, RevisionMismatch
 from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
 from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
@@ -147,20 +147,31 @@ class Registry:
                 api_version=info.api_version, subresource="", now=clock.rfc3339()))
         if info.namespaced:
             await self._check_namespace_open(meta.namespace)
-        releases = await self._allocate(info, obj, None)
-        if dry_run:
-            await self._run(releases)
-            return obj
         key = info.key(meta.namespace, meta.name)
-        data = codec.encode(obj)
-        try:
-            rev = await self.store.create(key, data)
-        except KeyExists:
-            await self._run(releases)
-            raise errors.already_exists(info.group_resource, meta.name) from None
-        except BaseException:
-            await self._run(releases)
-            raise
+        before_allocation = codec.encode(obj)
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            releases, guards = await self._allocate(info, obj, None)
+            if dry_run:
+                await self._run(releases)
+                return obj
+            data = codec.encode(obj)
+            try:
+                rev = await self.store.create(key, data, guards=guards)
+                break
+            except GuardFailed:
+                # A concurrent reclaim took one of our allocations before we stored the
+                # Service: give the rest back and allocate again (allocator.py).
+                await self._run(releases)
+                obj = codec.decoder_for(info.type).decode(before_allocation)
+                meta = obj.metadata
+            except KeyExists:
+                await self._run(releases)
+                raise errors.already_exists(info.group_resource, meta.name) from None
+            except BaseException:
+                await self._run(releases)
+                raise
+        else:
+            raise errors.conflict(info.group_resource, meta.name or "", "allocations kept being taken; try again")
         meta.resourceVersion = str(rev)
         if info.kind == "Namespace":
             self.namespaces.note(meta.name or "", "Active")
@@ -243,7 +254,9 @@ class Registry:
         if data == kv.value:  # no-op: Kubernetes neither writes nor bumps resourceVersion
             new.metadata.resourceVersion = str(kv.mod_revision)
             return new
-        releases = await self._allocate(info, new, old) if not subresource else []
+        releases, guards = await self._allocate(info, new, old) if not subresource else ([], [])
+        if guards:
+            data = codec.encode(new)  # with the NodePorts just allocated
         if dry_run:
             await self._run(releases)
             new.metadata.resourceVersion = str(kv.mod_revision)
@@ -252,8 +265,8 @@ class Registry:
             # The last finalizer is gone from an object being deleted: remove it now.
             return await self._remove(info, kv, new)
         try:
-            rev = await self.store.update(kv.key, data, expected_revision=kv.mod_revision)
-        except (RevisionMismatch, KeyNotFound):
+            rev = await self.store.update(kv.key, data, expected_revision=kv.mod_revision, guards=guards)
+        except (RevisionMismatch, KeyNotFound, GuardFailed):
             await self._run(releases)
             raise _Retry() from None
         new.metadata.resourceVersion = str(rev)
@@ -521,10 +534,11 @@ class Registry:
             )]
             raise err
 
-    async def _allocate(self, info: ResourceInfo, new: Object, old: Object | None) -> list:
-        """Service IP/NodePort allocation; returns release callbacks to undo on failure."""
+    async def _allocate(self, info: ResourceInfo, new: Object, old: Object | None) -> tuple[list, list]:
+        """Service IP/NodePort allocation: (release callbacks to undo on failure, guards the
+        write must check)."""
         if info.kind != "Service" or self.allocator is None:
-            return []
+            return [], []
         from kubelite_apiserver.services import allocate_service
 
         return await allocate_service(self.allocator, new, old)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.errors import invalid_object
-from kubelite_apiserver.allocator import Owner, ServiceAllocator
+from kubelite_apiserver.allocator import Claim, Owner, ServiceAllocator
 
 NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
@@ -19,11 +19,16 @@ def _node_ports(svc: Any) -> set[int]:
     return {p.nodePort for p in (svc.spec.ports or []) if getattr(p, "nodePort", None)}
 
 
-async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -> list:
-    """Give `new` its cluster IP and NodePorts (keeping `old`'s); returns undo callbacks."""
+async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -> tuple[list, list]:
+    """Give `new` its cluster IP and NodePorts (keeping `old`'s).
+
+    Returns (undo callbacks, guards): the (key, revision) of every allocation made
+    now, which the Service's etcd write must find unchanged (see allocator.py).
+    """
     owner = _owner(new)
     spec = new.spec
     undo: list = []
+    guards: list[tuple[str, int, bytes]] = []
     errs = []
     stype = spec.type or "ClusterIP"
     if stype != "ExternalName":
@@ -32,9 +37,10 @@ async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -
             spec.clusterIP = old_ip
         if old is None and spec.clusterIP != "None":
             got = await alloc.allocate_ip(owner, spec.clusterIP, "spec.clusterIP")
-            if isinstance(got, str):
-                spec.clusterIP = got
-                undo.append(lambda ip=got: alloc.release_ip(ip, owner))
+            if isinstance(got, Claim):
+                spec.clusterIP = got.value
+                undo.append(lambda ip=got.value: alloc.release_ip(ip, owner))
+                guards.append((got.key, got.revision, owner.encode()))
             else:
                 errs.append(got)
         if spec.clusterIP and spec.clusterIP != "None":
@@ -52,9 +58,10 @@ async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -
             if port.nodePort in held:
                 continue
             got = await alloc.allocate_port(owner, port.nodePort, f"spec.ports[{i}].nodePort")
-            if isinstance(got, int):
-                port.nodePort = got
-                undo.append(lambda p=got: alloc.release_port(p, owner))
+            if isinstance(got, Claim):
+                port.nodePort = got.value
+                undo.append(lambda p=got.value: alloc.release_port(p, owner))
+                guards.append((got.key, got.revision, owner.encode()))
             else:
                 errs.append(got)
     else:
@@ -64,7 +71,7 @@ async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -
         for cb in undo:
             await cb()
         raise invalid_object("Service", new.metadata.name or "", errs)
-    return undo
+    return undo, guards
 
 
 async def release_dropped(alloc: ServiceAllocator, new: Any, old: Any) -> None:
