@@ -1,39 +1,55 @@
-"""Streaming subresources that need the node agent's side (websocket/SPDY streams).
-
-Strict xfails: when one starts working the suite fails until docs/kubectl-compat.md
-(and the test) say so.
-"""
+"""Streaming: kubectl exec and port-forward (apiserver -> NATS -> node agent) on a pod of
+the process-runtime node, and kubectl proxy."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.compat.conftest import needs
-
-NEEDS = "pods/exec and pods/portforward streaming through the node agent (not implemented)"
+SERVER_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: server}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  tolerations: [{{key: kubelite.io/compat-logs, operator: Exists}}]
+  containers:
+  - name: web
+    image: busybox
+    command: ["{python}", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
+"""
 
 
 @pytest.fixture
-def running_pod(cluster, kubectl, ns) -> str:
-    kubectl("-n", ns, "run", "target", "--image=busybox", "--", "sleep", "3600")
-    kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/target", "--timeout=30s", timeout=40)
-    return "target"
+def running_pod(cluster, kubectl, ns, process_node, tmp_path) -> Iterator[str]:
+    """A pod on the process-runtime node serving HTTP on 8080 (the fake runtime runs nothing)."""
+    import sys
+
+    f = tmp_path / "server.yaml"
+    f.write_text(SERVER_POD.format(node=process_node, python=sys.executable))
+    kubectl("-n", ns, "apply", "-f", str(f))
+    try:
+        kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/server", "--timeout=30s", timeout=40)
+        yield "server"
+    finally:
+        kubectl("-n", ns, "delete", "pod", "server", "--grace-period=1", "--timeout=30s", check=False, timeout=40)
 
 
-@needs("scheduler", "nodeagent")
 @pytest.mark.compat("kubectl exec")
-@pytest.mark.xfail(strict=True, reason=NEEDS)
 def test_exec(kubectl, ns, running_pod) -> None:
     out = kubectl("-n", ns, "exec", running_pod, "--", "echo", "hello", timeout=20)
     assert out.stdout.strip() == "hello"
+    r = kubectl("-n", ns, "exec", running_pod, "--", "sh", "-c", "exit 3", check=False, timeout=20)
+    assert r.returncode == 3
 
 
-@needs("scheduler", "nodeagent")
 @pytest.mark.compat("kubectl port-forward")
-@pytest.mark.xfail(strict=True, reason=NEEDS)
 def test_port_forward(cluster, ns, running_pod) -> None:
-    import socket
     import subprocess
+
+    import httpx
 
     proc = subprocess.Popen(
         [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "port-forward",
@@ -42,14 +58,8 @@ def test_port_forward(cluster, ns, running_pod) -> None:
         line = proc.stdout.readline()
         assert line.startswith("Forwarding from 127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
         local_port = int(line.split(":")[1].split()[0])
-        # kubectl opens the stream on the first connection; without streaming it exits then.
-        with socket.create_connection(("127.0.0.1", local_port), timeout=5) as conn:
-            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                pass
-        assert proc.poll() is None, f"kubectl port-forward exited: {proc.stderr.read()}"
+        r = httpx.get(f"http://127.0.0.1:{local_port}/", timeout=10)
+        assert r.status_code == 200 and "Directory listing" in r.text
     finally:
         proc.kill()
         proc.wait()

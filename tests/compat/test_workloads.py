@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import random
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -178,60 +173,6 @@ def test_delete_cascade(cluster, kubectl, ns) -> None:
 
 
 # ------------------------------------------------------------------------ logs
-@pytest.fixture(scope="module")
-def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
-    """One extra node agent with the process runtime (the fake runtime has no logs),
-    tainted so only the logs test's pod lands there."""
-    from tests.compat.conftest import implemented
-
-    if not implemented("nodeagent"):
-        pytest.skip("needs nodeagent (not implemented yet)")
-    if os.geteuid() != 0:
-        pytest.skip("the process runtime's pod networking needs root")
-    name = "proc-" + os.urandom(3).hex()
-    cidr = _free_pod_cidr()
-    root = tmp_path_factory.mktemp("procnode")
-    exe = Path(sys.executable).with_name("kubelite-nodeagent")
-    log = (root / "agent.log").open("ab")
-    popen = subprocess.Popen(
-        [str(exe), "--nats", cluster.state["nats_url"], "--node-name", name, "--runtime", "process",
-         "--root-dir", str(root / "data"), "--pod-cidr", cidr,
-         "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit",
-         "--restart-backoff-base", "0.2"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(lambda: popen.poll() is None and " Ready " in cluster.kubectl("get", "node", name, check=False).stdout,
-                 30, f"process node agent never Ready: {(root / 'agent.log').read_text()[-2000:]}")
-        yield name
-    finally:
-        popen.terminate()
-        try:
-            popen.wait(20)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
-        cluster.kubectl("delete", "node", name, "--wait=false", check=False)
-        # The agent leaves its bridge and firewall rules behind on exit; remove them.
-        import asyncio
-
-        from kubelite_nodeagent.runtime.netns import PodNetwork
-
-        asyncio.run(PodNetwork(name, cidr, root / "net").teardown_node())
-
-
-def _free_pod_cidr() -> str:
-    """A 10.244.x.0/24 no interface of this machine uses (other nodes' bridges may)."""
-    import ipaddress
-
-    out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout
-    used = [ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
-            for link in json.loads(out) for a in link.get("addr_info", []) if a.get("family") == "inet"]
-    free = [n for x in range(200, 255)
-            if not any((n := ipaddress.ip_network(f"10.244.{x}.0/24")).overlaps(u) for u in used)]
-    return str(random.choice(free))
-
-
 TALKER = """\
 apiVersion: v1
 kind: Pod
