@@ -68,10 +68,6 @@ async def test_etcd_restarted_apiserver_answers_503_then_cluster_converges(
     await run_outage(cluster, http, outage=2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: kubelite-scheduler exits when it loses leadership (services/scheduler/"
-    "kubelite_scheduler/__main__.py main: SystemExit('lost leadership')) and nothing restarts "
-    "it under `kubelite up`; the controller-manager campaigns again instead. See docs/resilience.md"))
 async def test_etcd_down_longer_than_the_leader_lease_scheduling_resumes(
     cluster: ChaosCluster, http: httpx.AsyncClient
 ) -> None:

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def _run(args: argparse.Namespace) -> None:
     from kubelite.bus.connection import connect_nats
     from kubelite.client.nats import NatsAPIClient
-    from kubelite.reconcile.leader import LeaderElector, current_holder
+    from kubelite.reconcile.leader import LeaderElector
     from kubelite.storage.etcd import EtcdStore
     from kubelite_scheduler.scheduler import Scheduler
 
@@ -80,8 +80,9 @@ async def _run(args: argparse.Namespace) -> None:
     nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30)
     elector = None
     try:
+        identity = f"{os.uname().nodename}_{os.getpid()}"
+        lock = ""
         if args.leader_elect:
-            identity = f"{os.uname().nodename}_{os.getpid()}"
             lease = args.leader_elect_lease_duration
             lock = args.leader_elect_resource_name or (
                 "kube-scheduler"
@@ -96,37 +97,61 @@ async def _run(args: argparse.Namespace) -> None:
                 renew_seconds=lease / 3,
                 mirror=NatsAPIClient(nc),
             )
-            holder = await current_holder(store, lock)
-            if holder and holder != identity:
-                log.info("standing by: %s holds %s", holder, lock)
-            await elector.acquire()
-            log.info("became leader as %s", identity)
-        scheduler = Scheduler(
-            store,
-            nc,
-            scheduler_name=args.scheduler_name,
-            parallel_binds=args.parallel_binds,
-            percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-            flush_seconds=args.unschedulable_flush_seconds,
-            publish_decisions=args.decisions,
-        )
-        run = asyncio.get_running_loop().create_task(scheduler.run())
-        waits = [run]
-        if elector is not None:
-            waits.append(asyncio.get_running_loop().create_task(elector.lost.wait()))
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        if run not in done:
-            run.cancel()
+        while True:
+            if elector is not None:
+                await _campaign(store, elector, lock, identity)
+            scheduler = Scheduler(
+                store,
+                nc,
+                scheduler_name=args.scheduler_name,
+                parallel_binds=args.parallel_binds,
+                percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+                flush_seconds=args.unschedulable_flush_seconds,
+                publish_decisions=args.decisions,
+            )
+            run = asyncio.get_running_loop().create_task(scheduler.run())
+            waits = [run]
+            if elector is not None:
+                waits.append(asyncio.get_running_loop().create_task(elector.lost.wait()))
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if run in done:
+                run.result()
+                return
+            # Lost the lease (e.g. etcd unreachable longer than it): stop acting at once,
+            # drop this scheduler's cache and campaign again, as the controller-manager does.
             with contextlib.suppress(asyncio.CancelledError):
                 await run
-            raise SystemExit("kubelite-scheduler: lost leadership")
-        run.result()
+            with contextlib.suppress(Exception):
+                await scheduler.stop()
+            log.warning("lost leadership; campaigning again")
     finally:
         if elector is not None:
             await elector.release()
         with contextlib.suppress(Exception):
             await nc.close()
         await store.close()
+
+
+async def _campaign(store, elector, lock: str, identity: str) -> None:
+    """Become leader, however long etcd stays unreachable meanwhile."""
+    from kubelite.reconcile.leader import current_holder
+    from kubelite.storage import StorageError
+
+    delay = 0.5
+    while True:
+        try:
+            holder = await current_holder(store, lock)
+            if holder and holder != identity:
+                log.info("standing by: %s holds %s", holder, lock)
+            await elector.acquire()
+            log.info("became leader as %s", identity)
+            return
+        except StorageError as exc:
+            log.warning("campaign for %s: %s; retrying in %.1fs", lock, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def main(argv: list[str] | None = None) -> None:
