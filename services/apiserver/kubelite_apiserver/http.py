@@ -122,9 +122,10 @@ class APIServer:
                 return
             req_body = await _read_body(receive)
             ctype = _header(scope, b"content-type") or "application/json"
-            if info.verb in ("create", "update") and req_body and protobuf.is_protobuf(ctype):
+            served = _served(info.group, info.resource)
+            if req_body and protobuf.is_protobuf(ctype) and served:
                 req_body, ctype = protobuf.to_json(req_body), "application/json"
-            if info.verb in ("create", "update") and req_body and not _json_or_yaml(ctype):
+            if info.verb in ("create", "update") and req_body and served and not _json_or_yaml(ctype):
                 raise APIError(415, "UnsupportedMediaType",
                                "the body of the request was in an unknown format - accepted media "
                                f"types include: application/json, application/yaml (got {ctype!r})")
@@ -271,6 +272,13 @@ class APIServer:
 
 def _asdict(opts: params.ListOptions) -> dict:
     return {f: getattr(opts, f) for f in opts.__slots__}
+
+
+def _served(group: str, resource: str) -> bool:
+    """An unknown resource answers 404 (from dispatch), whatever its body's encoding."""
+    from kubelite.api.scheme import by_plural
+
+    return by_plural(group, resource) is not None
 
 
 def _json_or_yaml(content_type: str) -> bool:

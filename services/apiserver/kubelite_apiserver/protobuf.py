@@ -1,7 +1,8 @@
 """Request bodies in Kubernetes' protobuf encoding, decoded into the JSON shape.
 
 Recent kubectl releases send typed create/update bodies (`kubectl create
-namespace|configmap|secret|deployment|service`, `expose`, `run`) as
+namespace|configmap|secret|deployment|service`, `expose`, `run`) and typed
+DeleteOptions (`kubectl drain`) as
 `application/vnd.kubernetes.protobuf` and do not fall back to JSON on 415, so
 the apiserver reads them. Answers stay JSON (kubectl also accepts it).
 
@@ -41,6 +42,9 @@ _S: dict[str, dict[int, tuple[str, str]]] = {
     },
     "OwnerReference": {1: ("kind", "s"), 3: ("name", "s"), 4: ("uid", "s"), 5: ("apiVersion", "s"),
                        6: ("controller", "b!"), 7: ("blockOwnerDeletion", "b!")},
+    "DeleteOptions": {1: ("gracePeriodSeconds", "i!"), 2: ("preconditions", "@Preconditions"),
+                      3: ("orphanDependents", "b!"), 4: ("propagationPolicy", "s!"), 5: ("dryRun", "*s")},
+    "Preconditions": {1: ("uid", "s!"), 2: ("resourceVersion", "s!")},
     "LabelSelector": {1: ("matchLabels", "m:s"), 2: ("matchExpressions", "*@LabelSelectorRequirement")},
     "LabelSelectorRequirement": {1: ("key", "s"), 2: ("operator", "s"), 3: ("values", "*s")},
     "Namespace": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@NamespaceSpec")},
