@@ -174,6 +174,10 @@ def test_protobuf_bodies_from_kubectl_decode_to_the_json_shape() -> None:
             "metadata": {"labels": {"app": "d1"}},
             "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}}},
     }
+    # kubectl drain's DELETE: DeleteOptions{gracePeriodSeconds: 7}
+    delete_pb = "6b3873000a130a027631120d44656c6574654f7074696f6e731202080" "71a002200"
+    assert json.loads(protobuf.to_json(bytes.fromhex(delete_pb))) == {
+        "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 7}
     with pytest.raises(APIError) as err:
         protobuf.to_json(b"k8s\x00" + bytes.fromhex("0a0e0a0276311208496e677265737300"))
     assert err.value.code in (400, 415)

@@ -234,3 +234,29 @@ def test_logs(cluster, kubectl, ns, process_node, tmp_path) -> None:
         assert previous.startswith("run-") and len(previous.splitlines()) == 1
     finally:
         kubectl("-n", ns, "delete", "pod", "talker", "--grace-period=1", "--timeout=30s", check=False, timeout=40)
+
+
+@pytest.mark.compat("kubectl cordon|uncordon|taint")
+@pytest.mark.compat("kubectl drain")
+def test_cordon_taint_drain(cluster, kubectl, ns, process_node, tmp_path) -> None:
+    node = process_node  # its own node: cordoning it disturbs no other test
+    try:
+        assert kubectl("cordon", node).stdout.strip() == f"node/{node} cordoned"
+        assert "SchedulingDisabled" in kubectl("get", "node", node).stdout
+        assert cluster.json("get", "node", node)["spec"]["unschedulable"] is True
+        assert kubectl("uncordon", node).stdout.strip() == f"node/{node} uncordoned"
+        assert kubectl("taint", "nodes", node, "compat=yes:NoSchedule").stdout.strip() == f"node/{node} tainted"
+        taints = cluster.json("get", "node", node)["spec"]["taints"]
+        assert {"key": "compat", "value": "yes", "effect": "NoSchedule"} in taints
+        kubectl("taint", "nodes", node, "compat=yes:NoSchedule-")
+        f = tmp_path / "pod.yaml"
+        f.write_text(TALKER.format(node=node).replace("talker", "drained"))
+        kubectl("-n", ns, "apply", "-f", str(f))
+        kubectl("-n", ns, "wait", "--for=jsonpath={.status.phase}=Running", "pod/drained", "--timeout=30s",
+                timeout=40)
+        out = kubectl("drain", node, "--force", "--grace-period=1", "--timeout=40s", timeout=50).stdout
+        assert f"node/{node} cordoned" in out and f"node/{node} drained" in out
+        assert kubectl("-n", ns, "get", "pod", "drained", check=False).returncode != 0
+    finally:
+        kubectl("uncordon", node, check=False)
+        kubectl("taint", "nodes", node, "compat=yes:NoSchedule-", check=False)
