@@ -23,6 +23,7 @@ from kubelite_nodeagent.config import AgentConfig, parse_args
 from kubelite_nodeagent.drain import DrainGate
 from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
+from kubelite_nodeagent.routes import RouteManager
 from kubelite_nodeagent.runtime import create_runtime
 from kubelite_nodeagent.runtime.base import RuntimeConfig
 
@@ -110,9 +111,10 @@ async def stop_agents(agents: list[NodeAgent], *, remove_pods: bool = False) -> 
 
 async def run(cfg: AgentConfig) -> None:
     agents: list[NodeAgent] = []
+    routes: list[RouteManager] = []  # one per process, shared by its nodes
 
     async def on_reconnect() -> None:
-        await asyncio.gather(*(a.on_reconnect() for a in agents), return_exceptions=True)
+        await asyncio.gather(*(a.on_reconnect() for a in [*agents, *routes]), return_exceptions=True)
 
     nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect)
     stop = asyncio.Event()
@@ -121,11 +123,17 @@ async def run(cfg: AgentConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         agents.extend(await start_agents(cfg, nc))
+        if cfg.manage_routes:
+            routes.append(RouteManager(nc, NatsAPIClient(nc), cluster_cidr=cfg.cluster_cidr,
+                                       local_nodes=[a.node.name for a in agents], resync=cfg.resync))
+            await routes[0].start()
         log.info("node agent running: %d node(s), runtime %s", len(agents), cfg.runtime)
         await stop.wait()
         log.info("node agent stopping (%s)",
                  "removing its pods' containers" if cfg.remove_pods_on_exit else "containers keep running")
     finally:
+        for r in routes:
+            await r.stop()  # its routes stay: a restarted agent recomputes the same set
         await stop_agents(agents, remove_pods=cfg.remove_pods_on_exit)
         await nc.close()
 

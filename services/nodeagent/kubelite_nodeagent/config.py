@@ -80,6 +80,7 @@ class AgentConfig:
     endpoint_drain_timeout: float = 5.0
     cluster_dns: str = ""
     cluster_domain: str = "cluster.local"
+    manage_routes: bool = False  # routes to other machines' pod CIDRs (routes.py)
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -135,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--remove-pods-on-exit", action="store_true",
                    help="on SIGTERM/SIGINT stop and remove this node's containers (default: leave them "
                         "running for the next agent to adopt)")
+    p.add_argument("--manage-routes", action=argparse.BooleanOptionalAction, default=None,
+                   help="route other machines' pod CIDRs via their nodes' InternalIP and keep pod-to-pod "
+                        "traffic unmasqueraded (default: on as root with --runtime process or docker)")
     add_log_level_flag(p)
     return p
 
@@ -165,4 +169,9 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         remove_pods_on_exit=a.remove_pods_on_exit,
         endpoint_drain_timeout=a.endpoint_drain_timeout,
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
+        manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
     )
+
+
+def default_manage_routes(runtime: str) -> bool:
+    return os.geteuid() == 0 and runtime in ("process", "docker")

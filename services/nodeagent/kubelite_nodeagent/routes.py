@@ -1,0 +1,391 @@
+"""Routes to other machines' pod CIDRs: the flat pod network across machines.
+
+DESIGN "Networking model": a node owns a pod CIDR; across machines, routes to
+each node's pod CIDR go through that node's address.  One `RouteManager` per
+agent process (shared by its nodes) learns every Node (a list at start, after
+each reconnect and every `resync` seconds, plus the `kubelite.changes.nodes.>`
+events in between) and keeps, in the main routing table,
+
+    <node's podCIDR> via <node's InternalIP> proto 199
+
+for every node on another machine.  Nodes whose InternalIP is an address of
+this machine need no route (their bridge is local).  Routes carry protocol
+number `ROUTE_PROTO`, so the manager only ever replaces or deletes routes it
+added; on exit it leaves them (a restarted agent recomputes the same set).
+
+Pod-to-pod traffic must keep the pod's source IP between machines
+(Kubernetes' network model), but the runtimes masquerade whatever leaves on a
+non-bridge interface.  So the manager keeps a `-s <cluster> -d <cluster> -j
+RETURN` rule first in nat POSTROUTING, ahead of those MASQUERADE rules, and
+turns on net.ipv4.ip_forward.
+
+Pure computation (`desired_routes`, parsers) first; `ip`/`iptables` at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import random
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from kubelite import codec
+from kubelite.api.core_v1 import Node
+from kubelite.api.meta import WatchEvent
+from kubelite.bus import subjects
+from kubelite.client.nats import NatsAPIClient
+from kubelite_nodeagent.runtime.netns import NetworkError, run
+
+log = logging.getLogger("kubelite.nodeagent.routes")
+
+ROUTE_PROTO = "199"  # marks our routes: `ip route show proto 199` is exactly what we own
+NAT_COMMENT = "kubelite pod-to-pod keeps its source IP"
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+_event_decoder = msgspec.json.Decoder(WatchEvent)
+_node_decoder = codec.decoder_for(Node)
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    cidr: str  # e.g. "10.244.3.0/24"
+    via: str  # the node's InternalIP
+
+
+@dataclass(frozen=True)
+class NodeRouteInfo:
+    """What routing needs of a Node."""
+
+    name: str
+    pod_cidrs: tuple[str, ...]  # IPv4 only
+    internal_ip: str
+
+
+# ---- pure computation -------------------------------------------------------------------
+
+
+def node_route_info(node: Node) -> NodeRouteInfo:
+    spec, status = node.spec, node.status
+    cidrs = list((spec.podCIDRs or []) if spec else [])
+    if spec and spec.podCIDR and spec.podCIDR not in cidrs:
+        cidrs.insert(0, spec.podCIDR)
+    ipv4 = tuple(c for c in cidrs if _ipv4_network(c) is not None)
+    internal = ""
+    for addr in (status.addresses or []) if status else []:
+        if addr.type == "InternalIP" and addr.address and _ipv4_address(addr.address):
+            internal = addr.address
+            break
+    return NodeRouteInfo(name=node.metadata.name or "", pod_cidrs=ipv4, internal_ip=internal)
+
+
+def _ipv4_network(text: str) -> ipaddress.IPv4Network | None:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    return net if isinstance(net, ipaddress.IPv4Network) else None
+
+
+def _ipv4_address(text: str) -> ipaddress.IPv4Address | None:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return addr if isinstance(addr, ipaddress.IPv4Address) else None
+
+
+def desired_routes(
+    nodes: Iterable[NodeRouteInfo],
+    local_addresses: Iterable[str],
+    *,
+    cluster_cidr: str = "",
+    local_nodes: Iterable[str] = (),
+) -> tuple[set[Route], list[str]]:
+    """(routes this machine needs, why other nodes got none).
+
+    `local_addresses` are this machine's "address/prefix" entries (bridges
+    included).  A node gets no route when it runs here (named in `local_nodes`
+    or its InternalIP is ours), lacks a pod CIDR or InternalIP, its CIDR lies
+    outside `cluster_cidr` (a bogus Node must not hijack other traffic), overlaps
+    a network of this machine, or overlaps another node's CIDR (ambiguous).
+    """
+    local_ifaces = [ipaddress.ip_interface(a) for a in local_addresses]
+    local_ips = {i.ip for i in local_ifaces}
+    local_nets = [i.network for i in local_ifaces]
+    cluster = _ipv4_network(cluster_cidr) if cluster_cidr else None
+    own = set(local_nodes)
+    skipped: list[str] = []
+    candidates: list[tuple[ipaddress.IPv4Network, str, str]] = []  # (cidr, via, node)
+    for node in sorted(nodes, key=lambda n: n.name):
+        via = _ipv4_address(node.internal_ip)
+        if node.name in own or (via is not None and via in local_ips):
+            continue  # on this machine: its bridge is directly connected
+        if via is None or not node.pod_cidrs:
+            skipped.append(f"node {node.name}: no pod CIDR or InternalIP")
+            continue
+        for text in node.pod_cidrs:
+            net = _ipv4_network(text)
+            if net is None:
+                continue
+            if cluster is not None and not net.subnet_of(cluster):
+                skipped.append(f"node {node.name}: pod CIDR {net} is outside the cluster CIDR {cluster}")
+            elif any(net.overlaps(local) for local in local_nets):
+                skipped.append(f"node {node.name}: pod CIDR {net} overlaps a network of this machine")
+            elif via in net:
+                skipped.append(f"node {node.name}: InternalIP {via} lies inside its pod CIDR {net}")
+            else:
+                candidates.append((net, str(via), node.name))
+    routes: set[Route] = set()
+    for net, via, name in candidates:
+        rivals = sorted({n for other, _, n in candidates if n != name and other.overlaps(net)})
+        if rivals:
+            skipped.append(f"node {name}: pod CIDR {net} overlaps that of {', '.join(rivals)}")
+        else:
+            routes.add(Route(str(net), via))
+    return routes, skipped
+
+
+def parse_routes(output: str) -> set[Route]:
+    """Routes with a gateway from `ip -o -4 route show ...` ("10.244.3.0/24 via 10.0.0.3 dev eth0 ...")."""
+    found: set[Route] = set()
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "via" and parts[0] != "default":
+            cidr = parts[0] if "/" in parts[0] else f"{parts[0]}/32"
+            found.add(Route(cidr, parts[2]))
+    return found
+
+
+def parse_addresses(output: str) -> list[str]:
+    """"address/prefix" of every IPv4 address in `ip -o -4 addr show` output."""
+    rows = (line.split() for line in output.splitlines())
+    return [parts[3] for parts in rows if len(parts) > 3 and parts[2] == "inet"]
+
+
+def nat_rule(cluster_cidr: str) -> list[str]:
+    """The rule spec (after `-t nat -I/-C/-D POSTROUTING`) that exempts pod-to-pod traffic."""
+    return ["-s", cluster_cidr, "-d", cluster_cidr, "-m", "comment", "--comment", NAT_COMMENT, "-j", "RETURN"]
+
+
+def nat_rule_is_first(rules_listing: str) -> bool:
+    """Whether our rule is the first rule in `iptables -t nat -S POSTROUTING` output."""
+    appended = [line for line in rules_listing.splitlines() if line.startswith("-A ")]
+    return bool(appended) and NAT_COMMENT in appended[0]
+
+
+# ---- the machine's side -------------------------------------------------------------------
+
+
+async def _output(*argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise NetworkError(f"`{' '.join(argv)}` failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
+    return out.decode(errors="replace")
+
+
+async def local_addresses() -> list[str]:
+    return parse_addresses(await _output("ip", "-o", "-4", "addr", "show"))
+
+
+async def owned_routes() -> set[Route]:
+    return parse_routes(await _output("ip", "-o", "-4", "route", "show", "table", "main", "proto", ROUTE_PROTO))
+
+
+def enable_ip_forward() -> None:
+    """Routed pod traffic passes through this machine (a /proc write: instant, never blocks)."""
+    try:
+        if IP_FORWARD.read_text().strip() != "1":
+            IP_FORWARD.write_text("1\n")
+            log.info("routes: enabled net.ipv4.ip_forward")
+    except OSError as exc:
+        log.warning("routes: cannot enable net.ipv4.ip_forward: %s", exc)
+
+
+def manage_routes_reason() -> str:
+    """Why this process cannot manage routes, or "" when it can."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    if shutil.which("ip") is None:
+        return "iproute2 `ip` not found"
+    return ""
+
+
+# ---- the manager ---------------------------------------------------------------------------
+
+
+class RouteManager:
+    """Keeps this machine's routes to other machines' pod CIDRs (see module doc)."""
+
+    def __init__(
+        self,
+        nc: Any,
+        api: NatsAPIClient,
+        *,
+        cluster_cidr: str,
+        local_nodes: Iterable[str] = (),
+        resync: float = 30.0,
+    ) -> None:
+        self.nc = nc
+        self.api = api
+        self.cluster_cidr = cluster_cidr
+        self.local_nodes = set(local_nodes)
+        self.resync = resync
+        self.nodes: dict[str, tuple[int, NodeRouteInfo]] = {}  # name -> (resourceVersion, info)
+        self._deleted: dict[str, int] = {}  # name -> resourceVersion it was deleted at
+        self._dirty = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._sub: Any = None
+        self._last_skipped: set[str] = set()
+        self._failed: dict[Route, str] = {}  # logged once per route and error
+        self.reason = manage_routes_reason()
+
+    async def start(self) -> None:
+        if self.reason:
+            log.warning("not managing routes to other machines' pods: %s", self.reason)
+            return
+        self._sub = await self.nc.subscribe(subjects.changes_of("nodes"), cb=self._on_event)
+        self._tasks.append(asyncio.create_task(self._relist_loop(), name="routes-relist"))
+        self._tasks.append(asyncio.create_task(self._apply_loop(), name="routes-apply"))
+
+    async def stop(self) -> None:
+        """Stop watching; the routes stay (a restarted agent recomputes the same set)."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def on_reconnect(self) -> None:
+        if not self.reason:
+            with contextlib.suppress(Exception):
+                await self.relist()
+
+    # --- node source -------------------------------------------------------------------------
+    async def _on_event(self, msg: Any) -> None:
+        try:
+            event = _event_decoder.decode(msg.data)
+            node = _node_decoder.decode(event.object)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("undecodable node event on %s: %s", msg.subject, exc)
+            return
+        self.apply_event(event.type, node)
+
+    def apply_event(self, kind: str, node: Node) -> None:
+        name, rv = node.metadata.name or "", _rv(node)
+        known = self.nodes.get(name)
+        if known is not None and known[0] > rv:
+            return  # an older event arriving late
+        if kind == "DELETED":
+            self.nodes.pop(name, None)
+            self._deleted[name] = rv
+        elif self._deleted.get(name, -1) >= rv:
+            return  # a late event of a node already deleted
+        else:
+            info = node_route_info(node)
+            self.nodes[name] = (rv, info)
+            if known is not None and known[1] == info:
+                return  # a status update that changes no route: no need to touch the machine
+        self._dirty.set()
+
+    async def relist(self) -> None:
+        items, rv = await self.api.list("nodes")
+        list_rv = int(rv or 0)
+        listed = {n.metadata.name: n for n in items if n.metadata.name}
+        for name, (known_rv, _) in list(self.nodes.items()):
+            if name not in listed and known_rv <= list_rv:
+                del self.nodes[name]
+        for name, node in listed.items():
+            known = self.nodes.get(name)
+            if known is None or known[0] <= _rv(node):
+                self.nodes[name] = (_rv(node), node_route_info(node))
+        self._deleted = {n: r for n, r in self._deleted.items() if r > list_rv}
+        self._dirty.set()
+
+    async def _relist_loop(self) -> None:
+        delay = 0.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.relist()
+                delay = self.resync * random.uniform(0.9, 1.1)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = 2.0
+                log.warning("routes: listing nodes failed (retry in %.0fs): %s", delay, exc)
+
+    # --- applying ----------------------------------------------------------------------------
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.apply()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next event or re-list tries again
+                log.warning("routes: applying failed: %s: %s", type(exc).__name__, exc)
+
+    async def apply(self) -> None:
+        """Make the machine's owned routes match the nodes known now."""
+        await self._ensure_forwarding_and_nat()
+        wanted, skipped = desired_routes(
+            (info for _, info in self.nodes.values()), await local_addresses(),
+            cluster_cidr=self.cluster_cidr, local_nodes=self.local_nodes,
+        )  # fmt: skip
+        for reason in sorted(set(skipped) - self._last_skipped):
+            log.warning("routes: no route for %s", reason)
+        self._last_skipped = set(skipped)
+        current = await owned_routes()
+        wanted_cidrs = {r.cidr for r in wanted}
+        for route in sorted(current - wanted):
+            if route.cidr not in wanted_cidrs:  # else `replace` below moves it
+                code, err = await run("ip", "route", "del", route.cidr, "proto", ROUTE_PROTO, check=False)
+                if code == 0:
+                    log.info("routes: removed %s via %s", route.cidr, route.via)
+                else:
+                    log.warning("routes: removing %s via %s failed: %s", route.cidr, route.via, err)
+        for route in sorted(wanted - current):
+            code, err = await run(
+                "ip", "route", "replace", route.cidr, "via", route.via, "proto", ROUTE_PROTO, check=False
+            )  # fmt: skip
+            if code == 0:
+                self._failed.pop(route, None)
+                log.info("routes: %s via %s", route.cidr, route.via)
+            elif self._failed.get(route) != err:  # e.g. the gateway is not on a connected network
+                self._failed[route] = err
+                log.warning("routes: adding %s via %s failed (retried at each re-list): %s",
+                            route.cidr, route.via, err)
+
+    async def _ensure_forwarding_and_nat(self) -> None:
+        enable_ip_forward()
+        if not self.cluster_cidr or shutil.which("iptables") is None:
+            return
+        rule = nat_rule(self.cluster_cidr)
+        listing = await _output("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+        if nat_rule_is_first(listing):
+            return
+        # A runtime inserted its MASQUERADE rule at the top after ours: move ours back first.
+        while (await run("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", *rule, check=False))[0] == 0:
+            pass
+        await run("iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", *rule)
+
+
+def _rv(node: Node) -> int:
+    try:
+        return int(node.metadata.resourceVersion or 0)
+    except ValueError:
+        return 0
