@@ -155,6 +155,7 @@ def test_server_side_apply(cluster, kubectl, ns, tmp_path) -> None:
 
 
 @pytest.mark.compat("kubectl apply --server-side")
+@pytest.mark.compat("python client: server-side apply (application/apply-patch+yaml, force)")
 def test_server_side_apply_conflicts_with_client_side_apply(cluster, kubectl, ns, tmp_path) -> None:
     f = write(tmp_path / "d.yaml", DEPLOYMENT)
     kubectl("-n", ns, "apply", "-f", str(f))

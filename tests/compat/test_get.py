@@ -59,6 +59,7 @@ def test_get_tables(cluster, kubectl, ns) -> None:
 
 @pytest.mark.compat("kubectl get -o yaml|json|name")
 @pytest.mark.compat("kubectl get -o jsonpath")
+@pytest.mark.compat("kubectl get --chunk-size (limit/continue)")
 @pytest.mark.compat("kubectl get -o custom-columns")
 def test_get_output_formats(cluster, kubectl, ns) -> None:
     kubectl("-n", ns, "create", "configmap", "one", "--from-literal=a=1")
@@ -72,6 +73,9 @@ def test_get_output_formats(cluster, kubectl, ns) -> None:
     jp = kubectl("-n", ns, "get", "configmaps", "-o",
                  "jsonpath={range .items[*]}{.metadata.name}={.data}{\"\\n\"}{end}").stdout
     assert jp.splitlines() == ['one={"a":"1"}', 'two={"b":"2","c":"3"}']
+    # kubectl pages with limit/continue (--chunk-size); every page joins up
+    assert kubectl("-n", ns, "get", "configmaps", "--chunk-size=1", "-o", "name").stdout.split() == [
+        "configmap/one", "configmap/two"]
     cc = kubectl("-n", ns, "get", "configmaps", "-o",
                  "custom-columns=NAME:.metadata.name,NS:.metadata.namespace,B:.data.b").stdout
     assert [line.split() for line in cc.splitlines()] == [
@@ -166,3 +170,20 @@ def test_describe_workloads_with_events(cluster, kubectl, ns, tmp_path) -> None:
     assert "deployment/web" in out and "ScalingReplicaSet" in out
     out = kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.kind=Deployment").stdout
     assert "ScalingReplicaSet" in out and "replicaset/" not in out
+
+
+@needs("controller-manager", "scheduler", "nodeagent")
+@pytest.mark.compat("kubectl get all")
+@pytest.mark.compat("kubectl delete --all")
+def test_get_all_and_delete_all(cluster, kubectl, ns) -> None:
+    kubectl("-n", ns, "create", "deployment", "w", "--image=busybox", "--replicas=1")
+    kubectl("-n", ns, "expose", "deployment", "w", "--port=80")
+    kubectl("-n", ns, "rollout", "status", "deployment/w", "--timeout=60s", timeout=70)
+    out = kubectl("-n", ns, "get", "all", "-o", "name").stdout.split()
+    kinds = sorted({name.split("/")[0] for name in out})
+    assert kinds == ["deployment.apps", "pod", "replicaset.apps", "service"], out
+    for i in range(3):
+        kubectl("-n", ns, "create", "configmap", f"c{i}")
+    out = kubectl("-n", ns, "delete", "configmaps", "--all").stdout
+    assert out.count("deleted") == 3
+    assert kubectl("-n", ns, "get", "configmaps", "-o", "name").stdout == ""

@@ -199,3 +199,13 @@ def test_typed_objects_carry_status(core, apps, pyns) -> None:
     node = core.read_node(pods[0].spec.node_name)
     assert node.status.node_info.kubelet_version and node.status.allocatable["pods"]
     assert any(a.type == "InternalIP" for a in node.status.addresses)
+
+
+@pytest.mark.compat("python client: delete_collection with a label selector")
+def test_delete_collection(core, pyns) -> None:
+    for i, tier in enumerate(("a", "a", "b")):
+        core.create_namespaced_config_map(pyns, client.V1ConfigMap(metadata=meta(f"c{i}", tier=tier)))
+    status = core.delete_collection_namespaced_config_map(pyns, label_selector="tier=a")
+    assert status.status == "Success"
+    left = core.list_namespaced_config_map(pyns).items
+    assert [c.metadata.name for c in left] == ["c2"]
