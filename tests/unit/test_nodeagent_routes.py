@@ -155,3 +155,12 @@ def test_manage_routes_flag() -> None:
     assert parse_args(["--runtime", "fake", "--manage-routes"]).manage_routes is True
     assert parse_args(["--runtime", "process", "--no-manage-routes"]).manage_routes is False
     assert parse_args(["--runtime", "fake"]).manage_routes is False
+
+
+def test_many_nodes_with_one_conflicting_pair() -> None:
+    nodes = [info(f"n{i}", f"10.{i // 256}.{i % 256}.0/24", f"172.16.{i // 200}.{i % 200 + 1}") for i in range(3000)]
+    nodes.append(info("dup", "10.3.7.0/24", "172.31.0.1"))  # same CIDR as n775
+    routes, skipped = desired_routes(nodes, HERE, cluster_cidr="10.0.0.0/8")
+    assert len(routes) == 2999 and Route("10.1.44.0/24", "172.16.1.101") in routes
+    assert sorted(skipped) == ["node dup: pod CIDR 10.3.7.0/24 overlaps that of n775",
+                               "node n775: pod CIDR 10.3.7.0/24 overlaps that of dup"]

@@ -145,13 +145,31 @@ def desired_routes(
             else:
                 candidates.append((net, str(via), node.name))
     routes: set[Route] = set()
-    for net, via, name in candidates:
-        rivals = sorted({n for other, _, n in candidates if n != name and other.overlaps(net)})
-        if rivals:
-            skipped.append(f"node {name}: pod CIDR {net} overlaps that of {', '.join(rivals)}")
-        else:
-            routes.add(Route(str(net), via))
+    for group in _overlap_groups(candidates):  # pairwise checks only within a group: 1000s of nodes stay cheap
+        for net, via, name in group:
+            rivals = sorted({n for other, _, n in group if n != name and other.overlaps(net)})
+            if rivals:
+                skipped.append(f"node {name}: pod CIDR {net} overlaps that of {', '.join(rivals)}")
+            else:
+                routes.add(Route(str(net), via))
     return routes, skipped
+
+
+def _overlap_groups(
+    candidates: list[tuple[ipaddress.IPv4Network, str, str]],
+) -> list[list[tuple[ipaddress.IPv4Network, str, str]]]:
+    """The candidates in runs whose address ranges chain together (a sweep over sorted starts)."""
+    groups: list[list[tuple[ipaddress.IPv4Network, str, str]]] = []
+    end = None
+    for item in sorted(candidates, key=lambda c: (c[0].network_address, c[0].prefixlen)):
+        net = item[0]
+        if end is not None and net.network_address <= end:
+            groups[-1].append(item)
+            end = max(end, net.broadcast_address)
+        else:
+            groups.append([item])
+            end = net.broadcast_address
+    return groups
 
 
 def parse_routes(output: str) -> set[Route]:
