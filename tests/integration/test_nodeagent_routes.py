@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kubelite_nodeagent.routes import ROUTE_PROTO, nat_rule_is_first
+from kubelite_nodeagent.routes import ROUTE_PROTO, nat_rule_in_place
 from kubelite_nodeagent.runtime.netns import overlapping
 from tests.conftest import eventually
 from tests.integration.test_nodeagent_process_runtime import (
@@ -44,6 +44,7 @@ HOST2_NS = "kl-test-host2"
 OUR_VETH, HOST2_VETH = "rt2h-a", "rt2h-b"
 OUR_IP, HOST2_IP = "198.18.0.1", "198.18.0.2"
 PORT = 7777
+CLUSTER_CIDR = "10.244.0.0/16"  # the agent's default --cluster-cidr
 
 
 def sh(*argv: str, check: bool = True) -> str:
@@ -155,7 +156,7 @@ async def test_routes_to_another_machines_pod_cidr_without_masquerade(
             await eventually(routed, timeout=20, interval=0.2,
                              message=f"no route {host2.pod_cidr} via {HOST2_IP} appeared")  # fmt: skip
             assert _owned_route(agent.pod_cidr) == "", "the agent routed its own, local pod CIDR"
-            assert nat_rule_is_first(sh("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")), (
+            assert nat_rule_in_place(sh("iptables", "-w", "-t", "nat", "-S", "POSTROUTING"), CLUSTER_CIDR), (
                 "the pod-to-pod RETURN rule is not ahead of the MASQUERADE rules"
             )
             assert sh("cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
@@ -192,3 +193,22 @@ async def test_routes_to_another_machines_pod_cidr_without_masquerade(
 
         await eventually(lambda: _owned_route(host2.pod_cidr) == "", timeout=20, interval=0.2,
                          message=f"the route to {host2.pod_cidr} stayed after its Node was deleted")  # fmt: skip
+
+
+async def test_pod_to_pod_exemption_moves_ahead_of_a_later_masquerade_rule(agent: AgentProcess) -> None:
+    # What a runtime does when it (re)creates a bridge after the route manager ran: insert its
+    # MASQUERADE rule at the top.  The manager must put its RETURN rule back in front at a re-list.
+    def listing() -> str:
+        return sh("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+
+    await eventually(lambda: nat_rule_in_place(listing(), CLUSTER_CIDR), timeout=20,
+                     message=f"the RETURN rule never came first:\n{agent.log_tail()}")  # fmt: skip
+    late = ["-s", agent.pod_cidr, "!", "-o", "kl-+", "-m", "comment", "--comment", "kubelite routes test",
+            "-j", "MASQUERADE"]  # fmt: skip
+    sh("iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", *late)
+    try:
+        assert not nat_rule_in_place(listing(), CLUSTER_CIDR)
+        await eventually(lambda: nat_rule_in_place(listing(), CLUSTER_CIDR), timeout=20, interval=0.2,
+                         message=f"the RETURN rule stayed behind a MASQUERADE rule:\n{listing()}")  # fmt: skip
+    finally:
+        sh("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", *late, check=False)

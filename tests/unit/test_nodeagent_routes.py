@@ -12,10 +12,11 @@ from kubelite_nodeagent.routes import (
     RouteManager,
     desired_routes,
     nat_rule,
-    nat_rule_is_first,
+    nat_rule_in_place,
     node_route_info,
     parse_addresses,
     parse_routes,
+    route_changes,
 )
 
 HERE = ["127.0.0.1/8", "192.0.2.2/24", "10.244.1.1/24"]  # lo, eth0, this machine's bridge
@@ -127,11 +128,27 @@ def test_parse_routes_and_addresses() -> None:
 
 def test_nat_rule_must_come_before_any_masquerade() -> None:
     ours = f'-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "{NAT_COMMENT}" -j RETURN'
+    other = f'-A POSTROUTING -s 10.0.0.0/8 -d 10.0.0.0/8 -m comment --comment "{NAT_COMMENT}" -j RETURN'
     masq = '-A POSTROUTING -s 10.244.5.0/24 ! -o kl-+ -m comment --comment "kubelite pod network n" -j MASQUERADE'
-    assert nat_rule_is_first(f"-P POSTROUTING ACCEPT\n{ours}\n{masq}\n")
-    assert not nat_rule_is_first(f"-P POSTROUTING ACCEPT\n{masq}\n{ours}\n")
-    assert not nat_rule_is_first("-P POSTROUTING ACCEPT\n")
-    assert nat_rule(CLUSTER)[:4] == ["-s", CLUSTER, "-d", CLUSTER] and nat_rule(CLUSTER)[-2:] == ["-j", "RETURN"]
+    head = "-P POSTROUTING ACCEPT\n"
+    assert nat_rule_in_place(f"{head}{ours}\n{masq}\n", CLUSTER)
+    assert nat_rule_in_place(f"{head}{other}\n{ours}\n{masq}\n", "10.244.0.0/16")
+    assert not nat_rule_in_place(f"{head}{masq}\n{ours}\n", CLUSTER)
+    assert not nat_rule_in_place(f"{head}{other}\n{masq}\n", CLUSTER)
+    assert not nat_rule_in_place(head, CLUSTER)
+    assert nat_rule("10.244.1.2/16")[:4] == ["-s", CLUSTER, "-d", CLUSTER]  # normalised like `iptables -S`
+    assert nat_rule(CLUSTER)[-2:] == ["-j", "RETURN"]
+
+
+def test_route_changes_replace_a_moved_cidr_and_delete_only_stale_ones() -> None:
+    current = {Route("10.244.2.0/24", "192.0.2.3"), Route("10.244.3.0/24", "192.0.2.4"),
+               Route("10.244.4.0/24", "192.0.2.5")}
+    wanted = {Route("10.244.2.0/24", "192.0.2.3"), Route("10.244.3.0/24", "192.0.2.9"),
+              Route("10.244.6.0/24", "192.0.2.6")}
+    stale, missing = route_changes(current, wanted)
+    assert stale == [Route("10.244.4.0/24", "192.0.2.5")]
+    assert missing == [Route("10.244.3.0/24", "192.0.2.9"), Route("10.244.6.0/24", "192.0.2.6")]
+    assert route_changes(wanted, wanted) == ([], [])
 
 
 async def test_events_and_order_of_the_node_cache() -> None:

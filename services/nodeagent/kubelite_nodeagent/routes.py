@@ -191,13 +191,31 @@ def parse_addresses(output: str) -> list[str]:
 
 def nat_rule(cluster_cidr: str) -> list[str]:
     """The rule spec (after `-t nat -I/-C/-D POSTROUTING`) that exempts pod-to-pod traffic."""
-    return ["-s", cluster_cidr, "-d", cluster_cidr, "-m", "comment", "--comment", NAT_COMMENT, "-j", "RETURN"]
+    cidr = str(ipaddress.ip_network(cluster_cidr, strict=False))  # as `iptables -S` prints it
+    return ["-s", cidr, "-d", cidr, "-m", "comment", "--comment", NAT_COMMENT, "-j", "RETURN"]
 
 
-def nat_rule_is_first(rules_listing: str) -> bool:
-    """Whether our rule is the first rule in `iptables -t nat -S POSTROUTING` output."""
-    appended = [line for line in rules_listing.splitlines() if line.startswith("-A ")]
-    return bool(appended) and NAT_COMMENT in appended[0]
+def nat_rule_in_place(rules_listing: str, cluster_cidr: str) -> bool:
+    """Whether `iptables -t nat -S POSTROUTING` output has our rule ahead of every MASQUERADE/SNAT
+    (other agents' rules for other cluster CIDRs may come first: no fight over position 1)."""
+    cidr = str(ipaddress.ip_network(cluster_cidr, strict=False))
+    ours = f"-s {cidr} -d {cidr} "
+    for line in rules_listing.splitlines():
+        if not line.startswith("-A "):
+            continue
+        if NAT_COMMENT in line and ours in line:
+            return True
+        if "-j MASQUERADE" in line or "-j SNAT" in line:
+            return False
+    return False
+
+
+def route_changes(current: set[Route], wanted: set[Route]) -> tuple[list[Route], list[Route]]:
+    """(owned routes to delete, routes to `ip route replace`): a CIDR whose gateway changed is
+    replaced in place, never deleted first (no moment without a route)."""
+    wanted_cidrs = {r.cidr for r in wanted}
+    stale = sorted(r for r in current - wanted if r.cidr not in wanted_cidrs)
+    return stale, sorted(wanted - current)
 
 
 # ---- the machine's side -------------------------------------------------------------------
@@ -367,16 +385,14 @@ class RouteManager:
         for reason in sorted(set(skipped) - self._last_skipped):
             log.warning("routes: no route for %s", reason)
         self._last_skipped = set(skipped)
-        current = await owned_routes()
-        wanted_cidrs = {r.cidr for r in wanted}
-        for route in sorted(current - wanted):
-            if route.cidr not in wanted_cidrs:  # else `replace` below moves it
-                code, err = await run("ip", "route", "del", route.cidr, "proto", ROUTE_PROTO, check=False)
-                if code == 0:
-                    log.info("routes: removed %s via %s", route.cidr, route.via)
-                else:
-                    log.warning("routes: removing %s via %s failed: %s", route.cidr, route.via, err)
-        for route in sorted(wanted - current):
+        stale, missing = route_changes(await owned_routes(), wanted)
+        for route in stale:
+            code, err = await run("ip", "route", "del", route.cidr, "proto", ROUTE_PROTO, check=False)
+            if code == 0:
+                log.info("routes: removed %s via %s", route.cidr, route.via)
+            else:
+                log.warning("routes: removing %s via %s failed: %s", route.cidr, route.via, err)
+        for route in missing:
             code, err = await run(
                 "ip", "route", "replace", route.cidr, "via", route.via, "proto", ROUTE_PROTO, check=False
             )  # fmt: skip
@@ -394,7 +410,7 @@ class RouteManager:
             return
         rule = nat_rule(self.cluster_cidr)
         listing = await _output("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
-        if nat_rule_is_first(listing):
+        if nat_rule_in_place(listing, self.cluster_cidr):
             return
         # A runtime inserted its MASQUERADE rule at the top after ours: move ours back first.
         while (await run("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", *rule, check=False))[0] == 0:
