@@ -150,6 +150,7 @@ class PodTimes:
     running: float | None = None
     ready: float | None = None
     server: dict[str, float | None] | None = None
+    uid: str = ""
 
     def done(self) -> bool:
         return self.ready is not None and self.running is not None and self.bound is not None
@@ -168,6 +169,7 @@ class Observer:
         times = self.times.get(pod.get("metadata", {}).get("name", ""))
         if times is None:
             return
+        times.uid = times.uid or pod.get("metadata", {}).get("uid", "")
         if times.bound is None and is_bound(pod):
             times.bound = now
         if times.running is None and is_running(pod):
@@ -207,6 +209,60 @@ async def watch_pods(
             await asyncio.sleep(0.1)
 
 
+# -- where the time goes (--breakdown) --------------------------------------------------
+
+# Stages between the client's create and its seeing Running, from the process runtime's
+# own files (<node dir>/process/pods/<uid>/…, see process_records.py): sandbox.json's
+# created_at is stamped before the pod network is set up and the file written after it;
+# a container's record.json holds created_at (after its cgroup), its started.json the
+# supervisor's started_at (right after exec).  Everything runs on this host, one clock.
+BREAKDOWN_STAGES = (
+    ("scheduler", "create sent → bound seen by the client"),
+    ("agent_pickup", "bound seen → agent begins the sandbox"),
+    ("netns_setup", "sandbox begun → sandbox.json written (netns, veth, IP)"),
+    (
+        "container_create",
+        "sandbox written → container record (image, volumes, resolv.conf, cgroup)",
+    ),
+    ("process_spawn", "container record → started.json (supervisor spawn, namespaces, exec)"),
+    ("status_write", "process started → Running seen by the client (status, apiserver, watch)"),
+)
+
+
+def pod_breakdown(
+    pod_dir: Path, sent: float, bound: float, running: float
+) -> dict[str, float] | None:
+    """Stage durations (s) of one pod from the runtime's files; times are wall clock."""
+    try:
+        sandbox = json.loads((pod_dir / "sandbox.json").read_text())
+        sandbox_written = (pod_dir / "sandbox.json").stat().st_mtime
+        containers = [d for d in (pod_dir / "containers").iterdir() if d.is_dir()]
+        created = min(json.loads((d / "record.json").read_text())["created_at"] for d in containers)
+        started = max(
+            json.loads((d / "started.json").read_text())["started_at"] for d in containers
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+    marks = [sent, bound, sandbox["created_at"], sandbox_written, created, started, running]
+    return {
+        name: b - a for (name, _), a, b in zip(BREAKDOWN_STAGES, marks[:-1], marks[1:], strict=True)
+    }
+
+
+def breakdown(observer: Observer, node_dir: Path, wall_offset: float) -> dict[str, Any]:
+    per_pod = [
+        pod_breakdown(
+            node_dir / "process" / "pods" / t.uid,
+            t.sent + wall_offset,
+            t.bound + wall_offset,
+            t.running + wall_offset,  # type: ignore[operator]
+        )
+        for t in observer.times.values()
+    ]
+    found = [b for b in per_pod if b is not None]
+    return {name: summarize([b[name] for b in found]) for name, _ in BREAKDOWN_STAGES}
+
+
 # -- the cluster -------------------------------------------------------------------------
 
 
@@ -216,7 +272,7 @@ def kubelite_cli() -> list[str]:
 
 
 def cluster_up(data_dir: Path, log_level: str) -> dict[str, Any]:
-    argv = [*kubelite_cli(), "--log-level", log_level, "up", "--data-dir", str(data_dir),
+    argv = [*kubelite_cli(), "up", "--log-level", log_level, "--data-dir", str(data_dir),
             "--nodes", "1", "--runtime", "process", "--random-ports"]  # fmt: skip
     _progress(" ".join(argv[1:]))
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=180)
@@ -338,9 +394,16 @@ async def run(opts: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        stages = None
+        if opts.breakdown:
+            node_dir = Path(state["data_dir"]) / "nodes" / node
+            stages = breakdown(observer, node_dir, time.time() - time.monotonic())
         _progress("deleting the pods")
         await delete_pods(client, ns, selector, opts.pod_timeout)
-    return results(opts, observer, mode, load_before, load_after)
+    record = results(opts, observer, mode, load_before, load_after)
+    if stages is not None:
+        record["breakdown_s"] = stages
+    return record
 
 
 def results(opts: argparse.Namespace, observer: Observer, mode: str,
@@ -390,6 +453,15 @@ def print_table(record: dict[str, Any]) -> None:
     for key, label in labels.items():
         s = record["results_s"][key]
         print(f"{label:<28}" + "".join(f"{s[p]:>8.3f}" for p in ("p50", "p90", "p99", "max")))
+    if "breakdown_s" in record:
+        print(f"\n{'breakdown (s)':<28}" + "".join(f"{p:>8}" for p in ("p50", "p90", "p99", "max")))
+        for name, what in BREAKDOWN_STAGES:
+            s = record["breakdown_s"][name]
+            print(
+                f"{name:<28}"
+                + "".join(f"{s[p]:>8.3f}" for p in ("p50", "p90", "p99", "max"))
+                + f"  {what}"
+            )
     met = "met" if record["target_met"] else "MISSED"
     print(f"target: create → Ready p99 ≤ {TARGET_P99_S:.1f} s: {met}")
 
@@ -416,6 +488,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--keep-data", action="store_true", help="keep the cluster directory (logs) afterwards"
     )
+    p.add_argument("--breakdown", action="store_true",
+                   help="split each pod's startup into stages from the process runtime's files")  # fmt: skip
     p.add_argument("--node-timeout", type=float, default=60.0)
     p.add_argument("--pod-timeout", type=float, default=120.0)
     return p.parse_args(argv)
