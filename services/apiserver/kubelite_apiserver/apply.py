@@ -100,7 +100,7 @@ def record_update(
     changed = mf.diff(old, new, kind, status=status)
     if not changed:
         return entries or None
-    present = {p for p in changed if mf.get_path(new, p) is not mf._MISSING}
+    present = {p for p in changed if mf.get_path(new, p) is not mf.MISSING}
     out: list[Entry] = []
     mine: mf.FieldSet = set()
     for e in entries or []:
@@ -175,7 +175,7 @@ def apply_config(
 def _strip_config(config: dict[str, Any]) -> dict[str, Any]:
     meta = config.get("metadata")
     if isinstance(meta, dict):
-        keep = {k: v for k, v in meta.items() if k not in mf._META_IGNORED or k in ("name", "namespace")}
+        keep = {k: v for k, v in meta.items() if k not in mf.META_IGNORED or k in ("name", "namespace")}
         config = {**config, "metadata": keep}
     return {k: v for k, v in config.items() if k != "status"}
 
@@ -192,10 +192,10 @@ def _merge_map(live: dict[str, Any], config: dict[str, Any], schema: dict[str, F
 
 
 def _merge_value(live: Any, value: Any, meta: FieldMeta | None, name: str) -> Any:
-    if isinstance(value, dict) and isinstance(live, dict) and name not in mf._ATOMIC_FIELDS:
+    if isinstance(value, dict) and isinstance(live, dict) and name not in mf.ATOMIC_FIELDS:
         return _merge_map(live, value, meta.children if meta else {})
     if isinstance(value, list) and isinstance(live, list):
-        keys = mf._key_fields(meta)
+        keys = mf.key_fields(meta)
         if keys and all(isinstance(x, dict) for x in (*live, *value)):
             result = list(live)
             index = {mf.item_key(x, keys): i for i, x in enumerate(result)}
@@ -207,7 +207,7 @@ def _merge_value(live: Any, value: Any, meta: FieldMeta | None, name: str) -> An
                     index[ik] = len(result)
                     result.append(copy.deepcopy(item))
             return result
-        if mf._is_set(meta):
+        if mf.is_set_list(meta):
             seen = {mf.value_key(x) for x in live}
             return [*live, *(x for x in value if mf.value_key(x) not in seen)]
     return copy.deepcopy(value)

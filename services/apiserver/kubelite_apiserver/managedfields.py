@@ -25,17 +25,17 @@ Path = tuple[str, ...]
 FieldSet = set[Path]
 
 # Never owned by anyone: set by the server, or identity rather than content.
-_TOP_IGNORED = frozenset({"apiVersion", "kind"})
-_META_IGNORED = frozenset({
+TOP_IGNORED = frozenset({"apiVersion", "kind"})
+META_IGNORED = frozenset({
     "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
     "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink",
 })
 # Maps/structs Kubernetes marks atomic (+mapType=atomic / +structType=atomic).
-_ATOMIC_FIELDS = frozenset({"selector", "nodeSelector", "labelSelector", "namespaceSelector"})
+ATOMIC_FIELDS = frozenset({"selector", "nodeSelector", "labelSelector", "namespaceSelector"})
 # Non-pointer structs: present in Kubernetes' zero object, so an Update never "adds" them.
-_STRUCT_FIELDS = frozenset({"metadata", "spec", "status", "template", "strategy"})
+STRUCT_FIELDS = frozenset({"metadata", "spec", "status", "template", "strategy"})
 # Associative lists whose key has a second, defaulted field (x-kubernetes-list-map-keys).
-_EXTRA_KEYS = {"containerPort": ("protocol", "TCP"), "port": ("protocol", "TCP")}
+EXTRA_KEYS = {"containerPort": ("protocol", "TCP"), "port": ("protocol", "TCP")}
 
 
 def kind_schema(kind: str) -> dict[str, FieldMeta]:
@@ -43,14 +43,14 @@ def kind_schema(kind: str) -> dict[str, FieldMeta]:
 
 
 # ----------------------------------------------------------------- list keys
-def _key_fields(meta: FieldMeta | None) -> tuple[str, ...] | None:
+def key_fields(meta: FieldMeta | None) -> tuple[str, ...] | None:
     if meta is None or not meta.merge_key:
         return None
-    extra = _EXTRA_KEYS.get(meta.merge_key)
+    extra = EXTRA_KEYS.get(meta.merge_key)
     return (meta.merge_key, extra[0]) if extra else (meta.merge_key,)
 
 
-def _is_set(meta: FieldMeta | None) -> bool:
+def is_set_list(meta: FieldMeta | None) -> bool:
     return meta is not None and not meta.merge_key and "merge" in meta.strategy
 
 
@@ -61,7 +61,7 @@ def item_key(item: Any, keys: tuple[str, ...]) -> str:
         if isinstance(item, dict) and k in item:
             parts[k] = item[k]
         else:
-            default = next((d for mk, (f, d) in _EXTRA_KEYS.items() if f == k), None)
+            default = next((d for f, d in EXTRA_KEYS.values() if f == k), None)
             if default is not None:
                 parts[k] = default
     return "k:" + msgspec.json.encode(parts).decode()
@@ -76,10 +76,10 @@ def fields_of(obj: dict[str, Any], kind: str, *, status: bool) -> FieldSet:
     """Every field an applied configuration sets (Apply): leaves and list items."""
     out: FieldSet = set()
     for key, value in obj.items():
-        if key in _TOP_IGNORED or (key == "status" and not status):
+        if key in TOP_IGNORED or (key == "status" and not status):
             continue
         if key == "metadata" and isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in _META_IGNORED}
+            value = {k: v for k, v in value.items() if k not in META_IGNORED}
             if not value:
                 continue
         _walk_leaves(value, ("f:" + key,), kind_schema(kind).get(key), out)
@@ -88,13 +88,13 @@ def fields_of(obj: dict[str, Any], kind: str, *, status: bool) -> FieldSet:
 
 def _walk_leaves(value: Any, path: Path, meta: FieldMeta | None, out: FieldSet) -> None:
     name = path[-1][2:] if path[-1].startswith("f:") else ""
-    if isinstance(value, dict) and value and name not in _ATOMIC_FIELDS:
+    if isinstance(value, dict) and value and name not in ATOMIC_FIELDS:
         children = meta.children if meta else {}
         for k, v in value.items():
             _walk_leaves(v, (*path, "f:" + k), children.get(k), out)
         return
     if isinstance(value, list) and value:
-        keys = _key_fields(meta)
+        keys = key_fields(meta)
         if keys:
             for item in value:
                 ipath = (*path, item_key(item, keys))
@@ -103,7 +103,7 @@ def _walk_leaves(value: Any, path: Path, meta: FieldMeta | None, out: FieldSet) 
                     for k, v in item.items():
                         _walk_leaves(v, (*ipath, "f:" + k), meta.children.get(k), out)
             return
-        if _is_set(meta):
+        if is_set_list(meta):
             out.update((*path, value_key(v)) for v in value)
             return
     out.add(path)
@@ -114,50 +114,50 @@ def diff(old: dict[str, Any], new: dict[str, Any], kind: str, *, status: bool) -
     ones; with status=True only status is compared (the status subresource)."""
     out: FieldSet = set()
     schema = kind_schema(kind)
-    keys = ("status",) if status else tuple(k for k in {**old, **new} if k not in _TOP_IGNORED and k != "status")
+    keys = ("status",) if status else tuple(k for k in {**old, **new} if k not in TOP_IGNORED and k != "status")
     for key in keys:
         o, n = old.get(key), new.get(key)
         if key == "metadata":
-            o = {k: v for k, v in (o or {}).items() if k not in _META_IGNORED}
-            n = {k: v for k, v in (n or {}).items() if k not in _META_IGNORED}
-        _diff(o, n, ("f:" + key,), schema.get(key), out, top=True)
+            o = {k: v for k, v in (o or {}).items() if k not in META_IGNORED}
+            n = {k: v for k, v in (n or {}).items() if k not in META_IGNORED}
+        _diff(o, n, ("f:" + key,), schema.get(key), out)
     return out
 
 
-_MISSING = object()
+MISSING = object()
 
 
-def _diff(o: Any, n: Any, path: Path, meta: FieldMeta | None, out: FieldSet, *, top: bool = False) -> None:
+def _diff(o: Any, n: Any, path: Path, meta: FieldMeta | None, out: FieldSet) -> None:
     if o == n:
         return
     name = path[-1][2:] if path[-1].startswith("f:") else ""
-    if isinstance(o, dict) and isinstance(n, dict) and name not in _ATOMIC_FIELDS:
+    if isinstance(o, dict) and isinstance(n, dict) and name not in ATOMIC_FIELDS:
         children = meta.children if meta else {}
         for k in {**o, **n}:
-            _diff(o.get(k, _MISSING), n.get(k, _MISSING), (*path, "f:" + k), children.get(k), out)
+            _diff(o.get(k, MISSING), n.get(k, MISSING), (*path, "f:" + k), children.get(k), out)
         return
     if isinstance(o, list) and isinstance(n, list):
-        keys = _key_fields(meta)
+        keys = key_fields(meta)
         if keys and all(isinstance(x, dict) for x in (*o, *n)):
             old_items = {item_key(x, keys): x for x in o}
             for item in n:
                 ik = item_key(item, keys)
-                before = old_items.pop(ik, _MISSING)
+                before = old_items.pop(ik, MISSING)
                 ipath = (*path, ik)
-                if before is _MISSING:
+                if before is MISSING:
                     _added(item, ipath, meta, out)
                 else:
                     _diff(before, item, ipath, meta, out)
             out.update((*path, ik) for ik in old_items)
             return
-        if _is_set(meta):
+        if is_set_list(meta):
             ov, nv = {value_key(v) for v in o}, {value_key(v) for v in n}
             out.update((*path, v) for v in ov ^ nv)
             return
-    if n is _MISSING or n is None:
+    if n is MISSING or n is None:
         out.add(path)  # removed
         return
-    if o is _MISSING or o is None:
+    if o is MISSING or o is None:
         _added(n, path, meta, out)
         return
     out.add(path)
@@ -166,14 +166,14 @@ def _diff(o: Any, n: Any, path: Path, meta: FieldMeta | None, out: FieldSet, *, 
 def _added(value: Any, path: Path, meta: FieldMeta | None, out: FieldSet) -> None:
     """A whole new subtree: its leaves, and its maps and list items as nodes themselves."""
     name = path[-1][2:] if path[-1].startswith("f:") else ""
-    if isinstance(value, dict) and value and name not in _ATOMIC_FIELDS:
-        if name not in _STRUCT_FIELDS:
+    if isinstance(value, dict) and value and name not in ATOMIC_FIELDS:
+        if name not in STRUCT_FIELDS:
             out.add(path)
         children = meta.children if meta else {}
         for k, v in value.items():
             _added(v, (*path, "f:" + k), children.get(k), out)
         return
-    keys = _key_fields(meta)
+    keys = key_fields(meta)
     if isinstance(value, list) and value and keys and all(isinstance(x, dict) for x in value):
         out.add(path)
         for item in value:
@@ -193,10 +193,10 @@ def created_tree(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     schema = kind_schema(kind)
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        if key in _TOP_IGNORED or key == "status":
+        if key in TOP_IGNORED or key == "status":
             continue
         if key == "metadata":
-            value = {k: v for k, v in value.items() if k not in _META_IGNORED}
+            value = {k: v for k, v in value.items() if k not in META_IGNORED}
         if value is None or value == {}:
             continue
         out["f:" + key] = _tree(value, key, schema.get(key))
@@ -204,15 +204,15 @@ def created_tree(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _tree(value: Any, name: str, meta: FieldMeta | None) -> dict[str, Any]:
-    if type(value) is dict and value and name not in _ATOMIC_FIELDS:
+    if type(value) is dict and value and name not in ATOMIC_FIELDS:
         children = meta.children if meta else _NO_CHILDREN
-        node: dict[str, Any] = {} if name in _STRUCT_FIELDS else {".": {}}
+        node: dict[str, Any] = {} if name in STRUCT_FIELDS else {".": {}}
         for k, v in value.items():
             if v is not None:
                 node["f:" + k] = _tree(v, k, children.get(k))
         return node
     if type(value) is list and value and meta is not None:
-        keys = _key_fields(meta)
+        keys = key_fields(meta)
         if keys and all(type(x) is dict for x in value):
             node = {".": {}}
             for item in value:
@@ -222,7 +222,7 @@ def _tree(value: Any, name: str, meta: FieldMeta | None) -> dict[str, Any]:
                         inner["f:" + k] = _tree(v, k, meta.children.get(k))
                 node[item_key(item, keys)] = inner
             return node
-        if _is_set(meta):
+        if is_set_list(meta):
             return {value_key(v): {} for v in value}
     return {}
 
@@ -292,23 +292,23 @@ def get_path(obj: Any, path: Path) -> Any:
     node = obj
     for el in path:
         node = _child(node, el)
-        if node is _MISSING:
-            return _MISSING
+        if node is MISSING:
+            return MISSING
     return node
 
 
 def _child(node: Any, el: str) -> Any:
     tag, _, rest = el.partition(":")
     if tag == "f":
-        return node.get(rest, _MISSING) if isinstance(node, dict) else _MISSING
+        return node.get(rest, MISSING) if isinstance(node, dict) else MISSING
     if not isinstance(node, list):
-        return _MISSING
+        return MISSING
     if tag == "k":
         keys = tuple(json.loads(rest))
-        return next((x for x in node if item_key(x, keys) == el), _MISSING)
+        return next((x for x in node if item_key(x, keys) == el), MISSING)
     if tag == "v":
-        return next((x for x in node if value_key(x) == el), _MISSING)
-    return _MISSING
+        return next((x for x in node if value_key(x) == el), MISSING)
+    return MISSING
 
 
 def remove_path(obj: Any, path: Path) -> None:
@@ -320,5 +320,5 @@ def remove_path(obj: Any, path: Path) -> None:
         parent.pop(rest, None)
     elif tag in ("k", "v") and isinstance(parent, list):
         target = _child(parent, el)
-        if target is not _MISSING:
+        if target is not MISSING:
             parent.remove(target)
