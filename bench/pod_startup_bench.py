@@ -214,8 +214,9 @@ async def watch_pods(
 # Stages between the client's create and its seeing Running, from the process runtime's
 # own files (<node dir>/process/pods/<uid>/…, see process_records.py): sandbox.json's
 # created_at is stamped before the pod network is set up and the file written after it;
-# a container's record.json holds created_at (after its cgroup), its started.json the
-# supervisor's started_at (right after exec).  Everything runs on this host, one clock.
+# a container's record.json holds created_at (after its cgroup) and is rewritten right
+# after the supervisor process is spawned; its started.json has the supervisor's
+# started_at (right after exec).  Everything runs on this host, one clock.
 BREAKDOWN_STAGES = (
     ("scheduler", "create sent → bound seen by the client"),
     ("agent_pickup", "bound seen → agent begins the sandbox"),
@@ -224,7 +225,11 @@ BREAKDOWN_STAGES = (
         "container_create",
         "sandbox written → container record (image, volumes, resolv.conf, cgroup)",
     ),
-    ("process_spawn", "container record → started.json (supervisor spawn, namespaces, exec)"),
+    ("supervisor_spawn", "container record → supervisor spawned (record.json rewritten)"),
+    (
+        "supervisor_exec",
+        "supervisor spawned → started.json (interpreter, namespaces, mounts, exec)",
+    ),
     ("status_write", "process started → Running seen by the client (status, apiserver, watch)"),
 )
 
@@ -238,12 +243,22 @@ def pod_breakdown(
         sandbox_written = (pod_dir / "sandbox.json").stat().st_mtime
         containers = [d for d in (pod_dir / "containers").iterdir() if d.is_dir()]
         created = min(json.loads((d / "record.json").read_text())["created_at"] for d in containers)
+        spawned = max((d / "record.json").stat().st_mtime for d in containers)
         started = max(
             json.loads((d / "started.json").read_text())["started_at"] for d in containers
         )
     except (OSError, ValueError, KeyError):
         return None
-    marks = [sent, bound, sandbox["created_at"], sandbox_written, created, started, running]
+    marks = [
+        sent,
+        bound,
+        sandbox["created_at"],
+        sandbox_written,
+        created,
+        spawned,
+        started,
+        running,
+    ]
     return {
         name: b - a for (name, _), a, b in zip(BREAKDOWN_STAGES, marks[:-1], marks[1:], strict=True)
     }
