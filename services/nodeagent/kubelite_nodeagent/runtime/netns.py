@@ -116,7 +116,9 @@ async def run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple
 
 
 async def _link_exists(name: str, netns: str = "") -> bool:
-    argv = ["ip", *(["-n", netns] if netns else []), "link", "show", "dev", name]
+    if not netns:  # this namespace: sysfs answers without spawning a process
+        return os.path.exists(f"/sys/class/net/{name}")  # noqa: ASYNC240 - sysfs is in memory
+    argv = ["ip", "-n", netns, "link", "show", "dev", name]
     code, _ = await run(*argv, check=False)
     return code == 0
 
@@ -236,7 +238,7 @@ class PodNetwork:
         if not self.enabled:
             raise NetworkError(self.reason)
         ns = netns_name(self.node_name, pod_uid)
-        host_veth, pod_veth = veth_names(self.node_name, pod_uid)
+        host_veth, _ = veth_names(self.node_name, pod_uid)
         async with self._lock:
             allocations = self._load_ipam()
             ip = allocations.get(pod_uid)
@@ -250,30 +252,31 @@ class PodNetwork:
         if (NETNS_DIR / ns).exists() and await _link_exists("eth0", ns):
             return net
         try:
-            await self._create(net, pod_veth)
+            await self._create(net)
         except BaseException:
             await self._remove_links(ns, host_veth)
             raise
         return net
 
-    async def _create(self, net: PodNet, pod_veth: str) -> None:
+    async def _create(self, net: PodNet) -> None:
         ns, host_veth = net.netns, net.host_veth
         await self._remove_links(ns, host_veth)  # leftovers of a half-done attempt
         prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
-        await run("ip", "netns", "add", ns)
+        # The pod end is born in the pod's namespace as eth0: moving an interface between
+        # namespaces is serialised in the kernel (~20 ms each), which made a burst of pod
+        # starts queue for over a second (bench/pod_startup_bench.py --burst).
         await run(
             "ip", "-batch", "-",
             stdin=(
-                f"link add {host_veth} type veth peer name {pod_veth}\n"
+                f"netns add {ns}\n"
+                f"link add {host_veth} type veth peer name eth0 netns {ns}\n"
                 f"link set {host_veth} master {self.bridge}\n"
                 f"link set {host_veth} up\n"
-                f"link set {pod_veth} netns {ns}\n"
             ),
         )  # fmt: skip
         await run(
             "ip", "-n", ns, "-batch", "-",
             stdin=(
-                f"link set {pod_veth} name eth0\n"
                 f"addr add {net.ip}/{prefix} dev eth0\n"
                 "link set eth0 up\n"
                 "link set lo up\n"
