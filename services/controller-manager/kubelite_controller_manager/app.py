@@ -50,6 +50,7 @@ CONTROLLERS: dict[str, str] = {
     "garbagecollector": "kubelite_controller_manager.garbagecollector.controller:new_controller",
     "namespace": "kubelite_controller_manager.namespace.controller:new_controller",
     "endpoint": "kubelite_controller_manager.endpoints.controller:new_controller",
+    "endpointslice": "kubelite_controller_manager.endpointslices.controller:new_controller",
 }
 
 

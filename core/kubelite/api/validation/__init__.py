@@ -30,8 +30,9 @@ from kubelite.api.core_v1 import (
     Secret,
     Service,
 )
+from kubelite.api.discovery_v1 import EndpointSlice
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.validation import apps, core
+from kubelite.api.validation import apps, core, discovery
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -55,6 +56,7 @@ _CREATE: dict[type, Validator] = {
     Deployment: apps.validate_deployment,
     ReplicaSet: apps.validate_replica_set,
     Lease: apps.validate_lease,
+    EndpointSlice: discovery.validate_endpoint_slice,
 }
 
 _UPDATE: dict[type, UpdateValidator] = {
@@ -69,6 +71,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     Deployment: apps.validate_deployment_update,
     ReplicaSet: apps.validate_replica_set_update,
     Lease: apps.validate_lease_update,
+    EndpointSlice: discovery.validate_endpoint_slice_update,
 }
 
 

@@ -23,6 +23,7 @@ import msgspec
 
 from kubelite.api.apps_v1 import DEPLOYMENTS, REPLICASETS
 from kubelite.api.core_v1 import CONFIGMAPS, ENDPOINTS, PODS, SECRETS, SERVICES
+from kubelite.api.discovery_v1 import ENDPOINTSLICES
 from kubelite.api.scheme import ResourceInfo, by_kind
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_OWNER
@@ -40,7 +41,8 @@ from kubelite_controller_manager.nodelifecycle.notify import Notifier
 log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "garbage-collector-controller"
-GC_RESOURCES: tuple[ResourceInfo, ...] = (PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS)
+GC_RESOURCES: tuple[ResourceInfo, ...] = (PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
+                                          CONFIGMAPS, SECRETS)
 FOREGROUND_RECHECK = 2.0  # seconds: a waiting owner looks again even if no event comes
 
 
