@@ -130,16 +130,45 @@ def test_get_watch(cluster, ns) -> None:
     assert ["ADDED", "w1"] in events and ["MODIFIED", "w1"] in events and ["DELETED", "w1"] in events, lines
 
 
-@pytest.mark.compat(
-    "kubectl describe (services, nodes, configmaps)",
-    missing="describe service shows Endpoints <none>: kubectl 1.33+ reads discovery.k8s.io/v1 "
-            "EndpointSlices, which kubelite does not serve (kubectl get endpoints lists them)",
-)
-def test_describe_basic(cluster, kubectl, ns) -> None:
+EXTERNAL_DB = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: ext
+spec:
+  ports:
+  - name: pg
+    port: 5432
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ext-1
+  labels:
+    kubernetes.io/service-name: ext
+addressType: IPv4
+endpoints:
+- addresses: ["192.0.2.10"]
+  conditions: {ready: true}
+ports:
+- name: pg
+  port: 5432
+  protocol: TCP
+"""
+
+
+@pytest.mark.compat("kubectl describe (services, nodes, configmaps)")
+def test_describe_basic(cluster, kubectl, ns, tmp_path) -> None:
     kubectl("-n", ns, "create", "service", "clusterip", "db", "--tcp=5432:5432")
     out = kubectl("-n", ns, "describe", "service", "db").stdout
     assert describe_field(out, "Name") == "db" and describe_field(out, "Type") == "ClusterIP"
     assert describe_field(out, "Port") == "5432-5432  5432/TCP"  # kubectl names the port
+    # kubectl 1.33+ reads a service's endpoints from its discovery.k8s.io/v1 EndpointSlices
+    f = tmp_path / "ext.yaml"
+    f.write_text(EXTERNAL_DB)
+    kubectl("-n", ns, "apply", "-f", str(f))
+    out = kubectl("-n", ns, "describe", "service", "ext").stdout
+    assert describe_field(out, "Endpoints") == "192.0.2.10:5432", out
     out = kubectl("describe", "node", "node-1").stdout
     assert describe_field(out, "Name") == "node-1" and "Conditions:" in out and "Ready" in out
     kubectl("-n", ns, "create", "configmap", "c", "--from-literal=a=1")

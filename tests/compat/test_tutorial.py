@@ -12,8 +12,7 @@ from tests.compat.conftest import needs, wait_for
 
 @needs("controller-manager", "scheduler", "nodeagent")
 @pytest.mark.compat("Kubernetes Basics tutorial (deploy, explore, expose, scale, update)",
-                    missing="the steps using kubectl exec and the pods/proxy subresource; "
-                            "describe service shows Endpoints <none> (no EndpointSlices)")
+                    missing="the steps using kubectl exec and the pods/proxy subresource")
 def test_kubernetes_basics_tutorial(cluster, kubectl, ns) -> None:
     k = lambda *a, **kw: kubectl("-n", ns, *a, **kw)  # noqa: E731 - reads like the tutorial
     # Module 2: create a Deployment
@@ -35,10 +34,13 @@ def test_kubernetes_basics_tutorial(cluster, kubectl, ns) -> None:
     node_port = k("get", "services/kubernetes-bootcamp", "-o",
                   "go-template={{(index .spec.ports 0).nodePort}}").stdout
     assert 30000 <= int(node_port) <= 32767
-    out = k("describe", "services/kubernetes-bootcamp").stdout
-    assert "NodePort:" in out and "Endpoints:" in out  # <none>: kubectl reads EndpointSlices
+    assert "NodePort:" in k("describe", "services/kubernetes-bootcamp").stdout
     wait_for(lambda: ":8080" in k("get", "endpoints", "kubernetes-bootcamp").stdout, 20,
              "the service never got an endpoint")
+    # kubectl 1.33+ shows the endpoints from the service's EndpointSlice
+    wait_for(lambda: any(line.startswith("Endpoints:") and ":8080" in line
+                         for line in k("describe", "services/kubernetes-bootcamp").stdout.splitlines()),
+             20, "describe service never showed the endpoint")
     assert k("get", "pods", "-l", "app=kubernetes-bootcamp", "-o", "name").stdout.strip() == f"pod/{pod}"
     assert k("get", "services", "-l", "app=kubernetes-bootcamp", "-o", "name").stdout.strip() == \
         "service/kubernetes-bootcamp"
