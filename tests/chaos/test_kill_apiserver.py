@@ -99,16 +99,21 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
 
     api = cluster.components["apiserver"]
     recoveries: list[float] = []
+    allocation_kills: list[int] = []
 
     async def killer() -> None:
         # crashes spread over the burst, each while many creates are in flight
         for k in range(KILLS):
             while client.done < total * (k + 1) / (KILLS + 2):  # noqa: ASYNC110 - a counter
                 await asyncio.sleep(0.001)
-            if k % 2 == 0:  # right after a cluster IP / NodePort allocation was written
+            # Right after a cluster IP / NodePort allocation was written — while Service
+            # creates are still queued (a fast burst may have finished them: then a random
+            # moment, so the kill count stays the same).
+            if k % 2 == 0 and work.qsize() > WORKERS:
                 watcher = cluster.kill_on_next_put("/registry/ranges/", api)
                 await asyncio.to_thread(watcher.join, 30)
                 assert not watcher.is_alive(), "no allocation written within 30 s of arming the kill"
+                allocation_kills.append(k)
             else:  # at a random moment
                 await asyncio.sleep(random.uniform(0, 0.02))
             api.kill()
@@ -118,6 +123,7 @@ async def test_apiserver_killed_during_create_burst_loses_and_duplicates_nothing
     workers = [asyncio.create_task(worker()) for _ in range(WORKERS)]
     await asyncio.gather(killer(), *workers)
     assert api.starts == KILLS + 1, "the apiserver was not killed during the burst"
+    assert allocation_kills, "no kill landed right after an allocation write"
     for seconds in recoveries:
         record_timing("apiserver SIGKILL -> /readyz 200 again", seconds)
 
