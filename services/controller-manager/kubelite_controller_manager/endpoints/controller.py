@@ -38,7 +38,29 @@ def selects(service: Service, pod: Pod) -> bool:
     return selector_from_set(selector).matches(pod.metadata.labels)
 
 
-class EndpointsController(Controller):
+class ServicePodsMixin:
+    """Requeue the Services that select a pod when it changes (shared by the Endpoints and
+    EndpointSlice controllers). Needs `self.services` (an informer) and `self.queue`."""
+
+    services: Any
+    queue: Any
+
+    def _services_for(self, pod: Pod) -> list[str]:
+        return [key_of(svc) for svc in self.services.list(pod.metadata.namespace or "") if selects(svc, pod)]
+
+    def _pod_changed(self, pod: Pod) -> None:
+        for key in self._services_for(pod):
+            self.queue.add(key)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        keys = set(self._services_for(new))
+        if old is not new and old.metadata.labels != new.metadata.labels:
+            keys.update(self._services_for(old))  # a pod whose labels changed leaves those services
+        for key in keys:
+            self.queue.add(key)
+
+
+class EndpointsController(ServicePodsMixin, Controller):
     name = "endpoints"
 
     def __init__(self, informers: Any, api: Any, notify: Notifier, *, workers: int = 5) -> None:
@@ -55,20 +77,6 @@ class EndpointsController(Controller):
         self.informers.extend([self.pods, self.endpoints])
 
     # -- handlers -------------------------------------------------------------
-
-    def _services_for(self, pod: Pod) -> list[str]:
-        return [key_of(svc) for svc in self.services.list(pod.metadata.namespace or "") if selects(svc, pod)]
-
-    def _pod_changed(self, pod: Pod) -> None:
-        for key in self._services_for(pod):
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        keys = set(self._services_for(new))
-        if old is not new and old.metadata.labels != new.metadata.labels:
-            keys.update(self._services_for(old))  # a pod whose labels changed leaves those services
-        for key in keys:
-            self.queue.add(key)
 
     def _endpoints_changed(self, ep: Endpoints) -> None:
         # someone else changed (or deleted) Endpoints this controller owns: put them right

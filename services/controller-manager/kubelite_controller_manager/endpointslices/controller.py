@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from kubelite.api.core_v1 import PODS, SERVICES, Pod, Service
+from kubelite.api.core_v1 import PODS, SERVICES, Service
 from kubelite.api.discovery_v1 import (
     ENDPOINTSLICES,
     MANAGED_BY_LABEL,
@@ -25,9 +25,9 @@ from kubelite.api.discovery_v1 import (
     EndpointSlice,
 )
 from kubelite.errors import APIError
-from kubelite.reconcile.cache import key_of, split_key
+from kubelite.reconcile.cache import split_key
 from kubelite.reconcile.controller import Controller
-from kubelite_controller_manager.endpoints.controller import selects
+from kubelite_controller_manager.endpoints.controller import ServicePodsMixin, selects
 from kubelite_controller_manager.endpointslices.slices import (
     MANAGED_BY,
     desired_slice,
@@ -48,7 +48,7 @@ def managed_for(eps: EndpointSlice) -> str | None:
     return labels.get(SERVICE_NAME_LABEL) or None
 
 
-class EndpointSliceController(Controller):
+class EndpointSliceController(ServicePodsMixin, Controller):
     name = "endpointslice"
 
     def __init__(self, informers: Any, api: Any, notify: Notifier, *, workers: int = 5) -> None:
@@ -64,20 +64,6 @@ class EndpointSliceController(Controller):
         self.informers.extend([self.pods, self.slices])
 
     # -- handlers -------------------------------------------------------------
-
-    def _services_for(self, pod: Pod) -> list[str]:
-        return [key_of(svc) for svc in self.services.list(pod.metadata.namespace or "") if selects(svc, pod)]
-
-    def _pod_changed(self, pod: Pod) -> None:
-        for key in self._services_for(pod):
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        keys = set(self._services_for(new))
-        if old is not new and old.metadata.labels != new.metadata.labels:
-            keys.update(self._services_for(old))  # a pod whose labels changed leaves those services
-        for key in keys:
-            self.queue.add(key)
 
     def _slice_changed(self, eps: EndpointSlice) -> None:
         # someone else changed (or deleted) a slice this controller owns: put it right
