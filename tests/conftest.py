@@ -117,3 +117,25 @@ async def nats_client(nats_url: str) -> AsyncIterator[nats.aio.client.Client]:
 def key_prefix() -> str:
     """A fresh etcd key prefix ("/test/<hex>/") so tests sharing one etcd never collide."""
     return f"/test/{uuid.uuid4().hex}/"
+
+
+def free_pod_cidr(second_octet: int = 244) -> str:
+    """A random /24 of 10.<second_octet>.100-249.0 that no interface on this machine uses
+    (the process runtime refuses a pod CIDR overlapping a local network; a test must not
+    collide with another test's or a leftover bridge)."""
+    import ipaddress
+    import subprocess
+
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    in_use = []
+    for parts in map(str.split, out.splitlines()):
+        if len(parts) > 3:
+            try:
+                in_use.append(ipaddress.ip_network(parts[3], strict=False))
+            except ValueError:
+                pass
+    for _ in range(1000):
+        cidr = ipaddress.ip_network(f"10.{second_octet}.{100 + uuid.uuid4().int % 150}.0/24")
+        if not any(cidr.overlaps(net) for net in in_use):
+            return str(cidr)
+    raise RuntimeError("no free /24 for a test pod network")

@@ -83,7 +83,9 @@ async def test_scheduler_killed_mid_burst_binds_every_pod_exactly_once(
         schedulers = [cluster.scheduler("scheduler-a")]
         if mode == "standby":
             schedulers.append(cluster.scheduler("scheduler-b"))
-        creating = asyncio.gather(*(create(i) for i in range(PODS)))
+        # Half the pods before the kill, half after: the kill lands while binds are in flight,
+        # and the restarted scheduler surely has work left however fast the first one was.
+        creating = asyncio.gather(*(create(i) for i in range(PODS // 2)))
 
         async def some_bound() -> str | None:
             n = len(nodes_seen)
@@ -97,6 +99,7 @@ async def test_scheduler_killed_mid_burst_binds_every_pod_exactly_once(
         scheduler = leaders[0]
         scheduler.kill()
         await creating
+        await asyncio.gather(*(create(i) for i in range(PODS // 2, PODS)))
         await asyncio.sleep(0.5)  # binds the dead scheduler had in flight land (or not)
         left_to_new = PODS - len(nodes_seen)
         assert left_to_new >= PODS // 6, (

@@ -17,7 +17,7 @@ from kubelite.bus.connection import connect_nats
 from kubelite_nodeagent.__main__ import start_agents, stop_agents
 from kubelite_nodeagent.agent import NodeAgent
 from kubelite_nodeagent.config import parse_args
-from tests.conftest import eventually
+from tests.conftest import eventually, free_pod_cidr
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (process runtime namespaces)")
 
@@ -38,7 +38,7 @@ http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()
 @pytest.fixture
 async def agent(nats_url: str, apiserver: Any, tmp_path: Path) -> AsyncIterator[NodeAgent]:
     node = f"pr-{uuid.uuid4().hex[:8]}"
-    cidr = f"10.244.{100 + uuid.uuid4().int % 150}.0/24"
+    cidr = free_pod_cidr()
     cfg = parse_args(["--nats", nats_url, "--node-name", node, "--runtime", "process", "--root-dir",
                       str(tmp_path / "agent"), "--pod-cidr", cidr, "--restart-backoff-base", "0.5",
                       "--restart-backoff-max", "1"])
