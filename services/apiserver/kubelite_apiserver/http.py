@@ -7,6 +7,7 @@ validation, storage, errors — is the same code the NATS transport calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 from typing import Any
@@ -190,8 +191,8 @@ class APIServer:
         opts = params.list_options(query)
         if info.name:  # /pods/NAME?watch=true is a watch with a field selector on the name
             sel = f"metadata.name={info.name}"
-            opts = params.ListOptions(**{**_asdict(opts), "field_selector": ",".join(
-                x for x in (opts.field_selector, sel) if x)})
+            opts = dataclasses.replace(
+                opts, field_selector=",".join(x for x in (opts.field_selector, sel) if x))
         compile_selectors(res, opts)  # a bad selector is a 400 before the stream starts
         events = watch_events(self.reg, res, info.namespace, opts)
         await send({"type": "http.response.start", "status": 200, "headers": [
@@ -279,10 +280,6 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
-
-
-def _asdict(opts: params.ListOptions) -> dict:
-    return {f: getattr(opts, f) for f in opts.__slots__}
 
 
 def _served(group: str, resource: str) -> bool:

@@ -89,7 +89,7 @@ class Registry:
                 for kv in kvs:
                     last_key = kv.key
                     obj = self._decode(info, kv)
-                    if not _matches(obj, label_sel, field_sel):
+                    if not matches(obj, label_sel, field_sel):
                         continue
                     items.append(codec.encode(obj))
                     if limit and len(items) >= limit:
@@ -643,14 +643,11 @@ def compile_selectors(info: ResourceInfo, opts: ListOptions) -> tuple[Any, Any]:
     return label_sel, field_sel
 
 
-def _matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
+def matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
+    """Does `obj` satisfy the compiled label and field selectors (None: no constraint)?"""
     if label_sel is not None and not label_sel.matches(obj.metadata.labels or {}):
         return False
     if field_sel is not None and not field_sel.matches_object(obj, obj.kind):
         return False
     return True
-
-
-def matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:
-    return _matches(obj, label_sel, field_sel)
 
