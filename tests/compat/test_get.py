@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.compat.conftest import needs, wait_for
+from tests.compat.conftest import wait_for
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -175,7 +175,6 @@ def test_describe_basic(cluster, kubectl, ns, tmp_path) -> None:
     assert "Data\n====" in kubectl("-n", ns, "describe", "configmap", "c").stdout
 
 
-@needs("controller-manager", "scheduler", "nodeagent")
 @pytest.mark.compat("kubectl describe (pods, deployments, replicasets, with Events)")
 @pytest.mark.compat("kubectl get events")
 def test_describe_workloads_with_events(cluster, kubectl, ns, tmp_path) -> None:
@@ -201,7 +200,6 @@ def test_describe_workloads_with_events(cluster, kubectl, ns, tmp_path) -> None:
     assert "ScalingReplicaSet" in out and "replicaset/" not in out
 
 
-@needs("controller-manager", "scheduler", "nodeagent")
 @pytest.mark.compat("kubectl get all")
 @pytest.mark.compat("kubectl delete --all")
 def test_get_all_and_delete_all(cluster, kubectl, ns) -> None:

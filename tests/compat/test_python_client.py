@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.conftest import needs, wait_for
+from tests.compat.conftest import wait_for
 
 pytest.importorskip("kubernetes")
 from kubernetes import client, watch
@@ -172,7 +172,6 @@ def test_watch_resumes_from_resource_version(core, pyns) -> None:
 
 
 @pytest.mark.compat("python client: typed objects carry the fields kubelite sets")
-@needs("controller-manager", "scheduler", "nodeagent")
 def test_typed_objects_carry_status(core, apps, pyns) -> None:
     apps.create_namespaced_deployment(pyns, _deployment("web"))
     apps.patch_namespaced_deployment_scale("web", pyns, {"spec": {"replicas": 2}})

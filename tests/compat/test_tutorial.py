@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compat.conftest import needs, wait_for
+from tests.compat.conftest import wait_for
 
 
-@needs("controller-manager", "scheduler", "nodeagent")
 @pytest.mark.compat("Kubernetes Basics tutorial (deploy, explore, expose, scale, update)",
                     missing="the steps using kubectl exec and the pods/proxy subresource")
 def test_kubernetes_basics_tutorial(cluster, kubectl, ns) -> None:
@@ -111,7 +110,6 @@ spec:
 """
 
 
-@needs("controller-manager", "scheduler", "nodeagent")
 @pytest.mark.compat("Connecting Applications with Services tutorial",
                     missing="the steps using kubectl exec, curl into pods and DNS lookups from a pod")
 def test_connecting_applications_with_services_tutorial(cluster, kubectl, ns, tmp_path) -> None:

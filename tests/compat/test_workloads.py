@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from tests.compat.conftest import Cluster, needs, wait_for
-
-RUNS_PODS = needs("controller-manager", "scheduler", "nodeagent")
+from tests.compat.conftest import Cluster, wait_for
 
 
 def rs_of(cluster: Cluster, ns: str, app: str) -> list[dict]:
@@ -74,7 +72,6 @@ def test_create_deployment_and_expose(cluster, kubectl, ns) -> None:
 @pytest.mark.compat("kubectl wait --for=condition=Ready")
 @pytest.mark.compat("kubectl wait --for=delete")
 @pytest.mark.compat("kubectl delete --grace-period")
-@RUNS_PODS
 def test_run_wait_delete_pod(cluster, kubectl, ns) -> None:
     out = kubectl("-n", ns, "run", "box", "--image=busybox", "--labels=app=box", "--port=8080",
                   "--env=MODE=fast", "--", "sleep", "3600").stdout
@@ -102,7 +99,6 @@ def test_run_wait_delete_pod(cluster, kubectl, ns) -> None:
 @pytest.mark.compat("kubectl rollout pause|resume")
 @pytest.mark.compat("kubectl set image")
 @pytest.mark.compat("kubectl wait --for=condition=Available")
-@RUNS_PODS
 def test_rollouts(cluster, kubectl, ns) -> None:
     kubectl("-n", ns, "create", "deployment", "web", "--image=nginx:1.25", "--replicas=2")
     out = kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s", timeout=70).stdout
@@ -150,7 +146,6 @@ def test_rollouts(cluster, kubectl, ns) -> None:
 
 
 @pytest.mark.compat("kubectl delete --cascade=background|foreground|orphan")
-@RUNS_PODS
 def test_delete_cascade(cluster, kubectl, ns) -> None:
     for name in ("bg", "fg", "orph"):
         kubectl("-n", ns, "create", "deployment", name, "--image=nginx", "--replicas=1")

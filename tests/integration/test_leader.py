@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from kubelite.client.nats import NatsAPIClient
-from kubelite.reconcile.leader import LeaderElector, current_holder, leader_key
+from kubelite.reconcile.leader import (
+    LeaderElector,
+    Outcome,
+    campaign_and_lead,
+    current_holder,
+    leader_key,
+    wait_term,
+)
 from kubelite.storage.etcd import EtcdStore
 from tests.conftest import eventually
 
@@ -107,12 +114,15 @@ async def test_release_hands_over_at_once_and_context_manager(
     a = LeaderElector(store, election, "a", lease_seconds=15, renew_seconds=5)
     b = LeaderElector(other_store, election, "b", lease_seconds=15, renew_seconds=5)
     cleanup[:0] = [a, b]
-    async with a.leadership():
+    await a.acquire()
+    try:
         assert a.is_leader and await current_holder(store, election) == "a"
         waiting = asyncio.create_task(b.acquire())
         await asyncio.sleep(0.3)
         assert not waiting.done()
         t0 = time.monotonic()
+    finally:
+        await a.release()
     assert not a.is_leader
     await asyncio.wait_for(waiting, 5)
     assert b.is_leader
@@ -152,3 +162,43 @@ async def test_leader_is_mirrored_into_a_lease_object(
     assert lease.spec.leaseDurationSeconds == 15
     assert lease.spec.renewTime and lease.spec.acquireTime
     await client.delete("leases", "kube-system", election)
+
+
+async def test_campaign_and_lead_starts_a_fresh_term_after_a_lost_lease(
+    store: EtcdStore, election: str, cleanup: list[Any]
+) -> None:
+    """The loop scheduler and controller-manager share: a lost lease ends the term
+    ("lost"), the process campaigns again and leads a second, fresh term; `stop` ends it."""
+    a = LeaderElector(store, election, "a", lease_seconds=15, renew_seconds=5)
+    cleanup.append(a)
+    stop = asyncio.Event()
+    terms: list[str] = []
+
+    async def term(lost: asyncio.Event) -> Outcome:
+        terms.append(await current_holder(store, election) or "")
+        if len(terms) == 1:
+            await store.delete(leader_key(election))  # e.g. an operator removed it
+        else:
+            stop.set()
+        return await wait_term([], stop=stop, lost=lost)
+
+    outcome = await asyncio.wait_for(campaign_and_lead(a, term, stop=stop), 20)
+    assert outcome == "stopped" and terms == ["a", "a"], terms
+    assert not a.is_leader and await current_holder(store, election) is None
+
+
+async def test_campaign_and_lead_reports_a_crashed_term(
+    store: EtcdStore, election: str, cleanup: list[Any]
+) -> None:
+    a = LeaderElector(store, election, "a", lease_seconds=15, renew_seconds=5)
+    cleanup.append(a)
+    stop = asyncio.Event()
+
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    async def term(lost: asyncio.Event) -> Outcome:
+        return await wait_term([asyncio.ensure_future(crash())], stop=stop, lost=lost)
+
+    assert await asyncio.wait_for(campaign_and_lead(a, term, stop=stop), 20) == "failed"
+    assert await current_holder(store, election) is None, "a failed term releases the lease"

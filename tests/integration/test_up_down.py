@@ -62,9 +62,9 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert after.returncode == 1 and "no kubelite cluster" in after.stdout
 
 
-def test_up_starts_every_implemented_service(tmp_path: Path) -> None:
-    """The whole table with two nodes: every implemented service runs, and `down` stops all."""
-    from kubelite_cli.cluster.services import SERVICES, is_implemented
+def test_up_starts_every_service(tmp_path: Path) -> None:
+    """The whole table with two nodes: every service runs, and `down` stops all."""
+    from kubelite_cli.cluster.services import SERVICES
 
     data_dir = tmp_path / "full"
     up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "2", "--runtime", "fake",
@@ -76,9 +76,7 @@ def test_up_starts_every_implemented_service(tmp_path: Path) -> None:
         assert state is not None
         expected = ["etcd", "nats"]
         for spec in SERVICES:
-            if is_implemented(spec):
-                expected += ([f"{spec.name}-node-{i}" for i in (1, 2)] if spec.per_node
-                             else [spec.name])
+            expected += [f"{spec.name}-node-{i}" for i in (1, 2)] if spec.per_node else [spec.name]
         assert [p["name"] for p in state["processes"]] == expected
         dead = [p["name"] for p in state["processes"] if not pid_alive(p["pid"])]
         assert not dead, f"not running after up: {dead}"

@@ -18,8 +18,9 @@ from kubelite.api.core_v1 import (
 from kubelite.api.core_v1 import (
     ContainerState as KState,
 )
+from kubelite.durations import parse_duration
 from kubelite_nodeagent import nodeinfo
-from kubelite_nodeagent.config import node_index, parse_args, parse_duration, subnet_for
+from kubelite_nodeagent.config import node_index, parse_args, subnet_for
 from kubelite_nodeagent.podstate import adopt
 from kubelite_nodeagent.podstatus import ContainerView, compute_status, container_status, pod_phase
 from kubelite_nodeagent.runtime.base import ContainerInfo, ContainerState, PodSandbox

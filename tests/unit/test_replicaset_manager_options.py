@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from kubelite_controller_manager.app import CONTROLLERS, parse_duration, parse_options
+from kubelite.durations import duration_flag, parse_duration
+from kubelite_controller_manager.app import CONTROLLERS, parse_options
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -16,10 +17,19 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["15x", "s", "10m5"])
+@pytest.mark.parametrize("text", ["15x", "s", "10m5", "", "-", "1m-5s", "-3s"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        parse_duration(text)
+        duration_flag(text)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("2h45m", 9900), ("1.5h", 5400), ("300us", 0.0003), ("1µs", 1e-6), ("10ns", 1e-8), ("0", 0),
+    ("-1m", -60), ("+5s", 5), (".5s", 0.5), ("1h0m0s", 3600),
+])
+def test_go_duration_syntax(text: str, seconds: float) -> None:
+    """time.ParseDuration's grammar, which the nodeagent's flags lacked before (one parser now)."""
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
 def test_defaults_are_kubernetes() -> None:

@@ -1,19 +1,11 @@
 """The one table of kubelite services `kubelite up` starts, and their command lines (pure).
 
-Convention: a service is started only when its package says it is ready to run,
-by a module attribute in `kubelite_<name>/__init__.py`:
-
-    IMPLEMENTED = True
-
-Until then `up` lists it as "not implemented" and skips it, so the table can
-name every service (with the exact command line it will get) before the
-service exists. Each entry's argv is built from the cluster's `Settings`;
+Each entry's argv is built from the cluster's `Settings`;
 node-scoped services (nodeagent, proxy) get one process per node.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sys
 from collections.abc import Callable
@@ -123,14 +115,6 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 def node_names(count: int) -> list[str]:
     return [f"node-{i}" for i in range(1, count + 1)]
-
-
-def is_implemented(spec: ServiceSpec) -> bool:
-    try:
-        module = importlib.import_module(spec.module)
-    except ImportError:
-        return False
-    return bool(getattr(module, "IMPLEMENTED", False))
 
 
 def executable(spec: ServiceSpec) -> list[str]:

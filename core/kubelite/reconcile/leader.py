@@ -27,8 +27,8 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
 
 import msgspec
 
@@ -263,16 +263,6 @@ class LeaderElector:
             await self._revoke_quietly(self._lease_id)
             log.info("leader %s: %s released leadership", self.name, self.identity)
 
-    @contextlib.asynccontextmanager
-    async def leadership(self) -> AsyncIterator[LeaderElector]:
-        """`async with elector.leadership():` - campaign, lead, release on exit.
-        Inside, watch `elector.lost` and stop acting when it is set."""
-        await self.acquire()
-        try:
-            yield self
-        finally:
-            await self.release()
-
     async def _revoke_quietly(self, lease: int) -> None:
         if not lease:
             return
@@ -322,3 +312,76 @@ class LeaderElector:
         lease.spec = spec
         if self._is_leader:
             await self.mirror.update(lease)
+
+
+# -- the campaign-and-lead loop of every singleton (scheduler, controller-manager) --------
+
+Outcome = Literal["stopped", "lost", "failed"]
+
+
+async def first_of(aw: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """Await `aw` unless `stop` is set first (then cancel it). True if `aw` finished."""
+    task = asyncio.ensure_future(aw)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+async def wait_term(work: Iterable[asyncio.Future[Any]], *, stop: asyncio.Event,
+                    lost: asyncio.Event) -> Outcome:
+    """Wait until `stop` or `lost` is set or one of `work` ends (a crash: "failed").
+
+    A term of office: the caller stops its work afterwards, quickly when "lost"
+    (another leader may already act)."""
+    tasks = list(work)
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+    try:
+        done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    for t in tasks:
+        if t in done:
+            log.error("leader term ended by a crash: %r", None if t.cancelled() else t.exception())
+            return "failed"
+    return "lost" if lost.is_set() else "stopped"
+
+
+async def campaign_and_lead(
+    elector: LeaderElector | None,
+    term: Callable[[asyncio.Event], Awaitable[Outcome]],
+    *,
+    stop: asyncio.Event,
+) -> Outcome:
+    """Campaign, run one `term(lost)` while leading, and campaign again whenever the lease
+    is lost, until `stop` is set or a term fails. Without an elector, one term runs at once.
+
+    `term` builds fresh state (informers, caches: nothing survives a lost lease), acts until
+    `stop` or `lost` (see `wait_term`), stops, and returns its outcome. A process therefore
+    never needs a restart to become a standby again (design rule 5)."""
+    while not stop.is_set():
+        lost = asyncio.Event()
+        if elector is not None:
+            log.info("waiting to lead %s as %s", elector.name, elector.identity)
+            if not await first_of(elector.acquire(), stop):
+                return "stopped"
+            lost = elector.lost
+        try:
+            outcome = await term(lost)
+        finally:
+            if elector is not None:
+                await elector.release()
+        if outcome != "lost":
+            return outcome
+        log.warning("lost leadership of %s: stopped acting; campaigning again",
+                    elector.name if elector is not None else "?")
+    return "stopped"

@@ -1,2 +1,1 @@
-"""kubelite_apiserver."""
-IMPLEMENTED = True
+"""kubelite_apiserver: Kubernetes REST over HTTP and the same API over NATS; the only etcd writer."""

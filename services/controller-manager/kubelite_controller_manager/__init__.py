@@ -1,3 +1,2 @@
-"""kubelite_controller_manager: the reconcile loops (ReplicaSet, Deployment; more join via app.CONTROLLERS)."""
-
-IMPLEMENTED = True  # `kubelite up` starts it (see kubelite_cli.cluster.services)
+"""kubelite_controller_manager: the reconcile loops (ReplicaSet, Deployment, node lifecycle,
+endpoints, EndpointSlices, garbage collector, namespaces; each listed in app.CONTROLLERS)."""

@@ -33,8 +33,9 @@ from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus import subjects
 from kubelite.client.nats import NatsAPIClient
+from kubelite.durations import duration_flag
 from kubelite.reconcile.informer import Informer
-from kubelite.reconcile.leader import LeaderElector
+from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.recorder import EventRecorder
 
 log = logging.getLogger("kubelite.controller_manager")
@@ -57,33 +58,6 @@ CONTROLLERS: dict[str, str] = {
 # --------------------------------------------------------------------------
 # options
 # --------------------------------------------------------------------------
-
-
-def parse_duration(text: str) -> float:
-    """Go-style durations as Kubernetes flags take them: '15s', '1m30s', '500ms', or plain seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    total, num = 0.0, ""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c.isdigit() or c == ".":
-            num += c
-            i += 1
-            continue
-        unit = "ms" if text.startswith("ms", i) else c
-        if unit not in units or not num:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 15s, 1m30s, 500ms)")
-        total += float(num) * units[unit]
-        num = ""
-        i += len(unit)
-    if num:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: missing unit")
-    return total
 
 
 def _bool(text: str) -> bool:
@@ -131,17 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="elect a leader among replicas before acting (default true; --leader-elect=false)")
     p.add_argument("--no-leader-elect", dest="leader_elect", action="store_false",
                    help="act at once, without leader election (one replica only!)")
-    p.add_argument("--leader-elect-lease-duration", type=parse_duration, default="15s",
+    p.add_argument("--leader-elect-lease-duration", type=duration_flag, default="15s",
                    help="how long a standby waits before taking over (default 15s)")
-    p.add_argument("--leader-elect-retry-period", type=parse_duration, default="2s",
+    p.add_argument("--leader-elect-retry-period", type=duration_flag, default="2s",
                    help="how often a standby tries to become leader (default 2s)")
     p.add_argument("--concurrent-deployment-syncs", type=int, default=Options.concurrent_deployment_syncs)
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=Options.concurrent_replicaset_syncs)
-    p.add_argument("--node-monitor-grace-period", type=parse_duration, default="50s",
+    p.add_argument("--node-monitor-grace-period", type=duration_flag, default="50s",
                    help="time a node's Lease may go unrenewed before it is marked unreachable")
-    p.add_argument("--node-monitor-period", type=parse_duration, default="5s",
+    p.add_argument("--node-monitor-period", type=duration_flag, default="5s",
                    help="how often the node lifecycle controller checks every node")
-    p.add_argument("--node-startup-grace-period", type=parse_duration, default="1m",
+    p.add_argument("--node-startup-grace-period", type=duration_flag, default="1m",
                    help="time a new node may take to post its first status")
     p.add_argument("--node-eviction-rate", type=float, default=Options.node_eviction_rate,
                    help="nodes per second tainted NoExecute (pods evicted) in a healthy zone")
@@ -151,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of NotReady nodes (at least 3) that makes a zone unhealthy")
     p.add_argument("--large-cluster-size-threshold", type=int, default=Options.large_cluster_size_threshold,
                    help="zones with more nodes use the secondary eviction rate when unhealthy")
-    p.add_argument("--resync-period", type=parse_duration, default="5m",
+    p.add_argument("--resync-period", type=duration_flag, default="5m",
                    help="every cached object is reconciled again at least this often")
     p.add_argument("--controllers", default="*",
                    help="comma-separated controllers to run: '*' all, 'foo' on, '-foo' off")
@@ -260,25 +234,10 @@ def load_controller(name: str, ctx: ControllerContext) -> Any:
 # --------------------------------------------------------------------------
 
 
-async def _first(aw: Any, stop: asyncio.Event) -> bool:
-    """Await `aw` unless `stop` is set first (then cancel it). True if `aw` finished."""
-    task = asyncio.ensure_future(aw)
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False
-
-
 async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, recorder: EventRecorder,
-               stop: asyncio.Event, lost: asyncio.Event | None) -> str:
-    """Run every enabled controller, on fresh informers and fresh expectations, until `stop`,
-    `lost` or a controller crashes; then stop them all. Returns "stopped", "lost" or "failed"."""
+               stop: asyncio.Event, lost: asyncio.Event) -> Outcome:
+    """One term: every enabled controller, on fresh informers and fresh expectations, until
+    `stop`, `lost` or a controller crashes; then stop them all."""
     informers = InformerFactory(store, options.resync_period)
     ctx = ControllerContext(options=options, store=store, nc=nc, api=api, informers=informers,
                             recorder=recorder, decisions=DecisionPublisher(nc))
@@ -288,21 +247,10 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
             controllers.append(load_controller(name, ctx))
             log.info("starting controller %s", name)
     tasks = [asyncio.ensure_future(c.run()) for c in controllers]
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if lost is not None:
-        waiters.append(asyncio.ensure_future(lost.wait()))
-    outcome = "stopped"
+    outcome: Outcome = "stopped"
     try:
-        done, _ = await asyncio.wait([*waiters, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        if lost is not None and lost.is_set():
-            outcome = "lost"
-        for t in done:
-            if t in tasks:
-                outcome = "failed"
-                log.error("a controller ended: %r", None if t.cancelled() else t.exception())
+        outcome = await wait_term(tasks, stop=stop, lost=lost)
     finally:
-        for w in waiters:
-            w.cancel()
         # a leader that lost its lease must stop acting at once; otherwise let work finish briefly
         grace = 0.5 if outcome == "lost" else 5.0
         for c in controllers:
@@ -316,8 +264,7 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
 
 
 async def run(options: Options, stop: asyncio.Event | None = None) -> int:
-    """Connect, then campaign and lead until `stop`. Losing leadership stops the controllers
-    and campaigns again (a standby again), so one process never needs a restart."""
+    """Connect, then campaign and lead until `stop` (see `campaign_and_lead`)."""
     from kubelite.bus.connection import connect_nats
     from kubelite.storage.etcd import EtcdStore
 
@@ -326,30 +273,16 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
     nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30)
     api = NatsAPIClient(nc)
     recorder = EventRecorder(api, COMPONENT, socket.gethostname())
-    code = 0
+    elector: LeaderElector | None = None
+    if options.leader_elect:
+        lease_seconds = max(2, round(options.leader_elect_lease_duration))
+        elector = LeaderElector(
+            store, ELECTION, options.identity, lease_seconds=lease_seconds,
+            renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
+        )
     try:
-        while not stop.is_set():
-            elector: LeaderElector | None = None
-            if options.leader_elect:
-                lease_seconds = max(2, round(options.leader_elect_lease_duration))
-                elector = LeaderElector(
-                    store, ELECTION, options.identity, lease_seconds=lease_seconds,
-                    renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
-                )
-                log.info("waiting to lead %s as %s", ELECTION, options.identity)
-                if not await _first(elector.acquire(), stop):
-                    break
-            try:
-                outcome = await lead(options, store, nc, api, recorder, stop,
-                                     elector.lost if elector is not None else None)
-            finally:
-                if elector is not None:
-                    await elector.release()
-            if outcome == "failed":
-                code = 1
-                break
-            if outcome == "lost":
-                log.warning("lost leadership: controllers stopped; campaigning again")
+        outcome = await campaign_and_lead(
+            elector, lambda lost: lead(options, store, nc, api, recorder, stop, lost), stop=stop)
     finally:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
@@ -360,7 +293,7 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
             await nc.close()
         with contextlib.suppress(Exception):
             await store.close()
-    return code
+    return 1 if outcome == "failed" else 0
 
 
 async def main_async(options: Options) -> int:

@@ -12,20 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubelite.api.core_v1 import Taint
+from kubelite.durations import duration_flag
 from kubelite.logsetup import add_log_level_flag
 from kubelite_nodeagent.nodeinfo import parse_key_values, parse_taints
 from kubelite_nodeagent.runtime import RUNTIMES
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-
-
-def parse_duration(text: str) -> float:
-    """'10s', '500ms', '1m', '2h' or plain seconds -> seconds."""
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 10s, 500ms, 1m)")
-    value, unit = float(m.group(1)), m.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
 def subnet_for(cluster_cidr: str, index: int, prefix: int = 24) -> str:
@@ -116,9 +106,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--system-reserved", default="", help="reserved resources, e.g. cpu=100m,memory=256Mi")
     p.add_argument("--node-capacity", default="", help="override reported capacity, e.g. cpu=32,memory=64Gi "
                                                        "(useful with fake nodes)")
-    p.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0,
+    p.add_argument("--node-status-update-frequency", type=duration_flag, default=10.0,
                    help="lease renew interval (default 10s)")
-    p.add_argument("--resync-period", type=parse_duration, default=60.0,
+    p.add_argument("--resync-period", type=duration_flag, default=60.0,
                    help="full re-list of this node's pods (default 60s)")
     p.add_argument("--restart-backoff-base", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--restart-backoff-max", type=float, default=300.0, help="seconds (default 300)")

@@ -7,9 +7,14 @@ import asyncio
 import contextlib
 import logging
 import os
+from typing import TYPE_CHECKING
 
+from kubelite.durations import duration_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
+
+if TYPE_CHECKING:
+    from kubelite.reconcile.leader import Outcome
 
 log = logging.getLogger("kubelite.scheduler")
 
@@ -38,10 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--leader-elect-lease-duration",
-        type=int,
-        default=15,
-        metavar="SECONDS",
-        help="lease TTL: how long a dead leader blocks the standby (default: 15)",
+        type=duration_flag,
+        default=15.0,
+        metavar="DURATION",
+        help="lease TTL: how long a dead leader blocks the standby (default: 15s)",
     )
     p.add_argument(
         "--parallel-binds", type=int, default=64, help="binds in flight at once (default: 64)"
@@ -72,86 +77,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def _run(args: argparse.Namespace) -> None:
     from kubelite.bus.connection import connect_nats
     from kubelite.client.nats import NatsAPIClient
-    from kubelite.reconcile.leader import LeaderElector
+    from kubelite.reconcile.leader import LeaderElector, campaign_and_lead, wait_term
     from kubelite.storage.etcd import EtcdStore
     from kubelite_scheduler.scheduler import Scheduler
 
     store = await EtcdStore.connect(args.etcd, wait_seconds=30)
     nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30)
-    elector = None
-    try:
-        identity = f"{os.uname().nodename}_{os.getpid()}"
-        lock = ""
-        if args.leader_elect:
-            lease = args.leader_elect_lease_duration
-            lock = args.leader_elect_resource_name or (
-                "kube-scheduler"
-                if args.scheduler_name == "default-scheduler"
-                else args.scheduler_name
-            )
-            elector = LeaderElector(
-                store,
-                lock,
-                identity,
-                lease_seconds=lease,
-                renew_seconds=lease / 3,
-                mirror=NatsAPIClient(nc),
-            )
-        while True:
-            if elector is not None:
-                await _campaign(store, elector, lock, identity)
-            scheduler = Scheduler(
-                store,
-                nc,
-                scheduler_name=args.scheduler_name,
-                parallel_binds=args.parallel_binds,
-                percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
-                flush_seconds=args.unschedulable_flush_seconds,
-                publish_decisions=args.decisions,
-            )
-            run = asyncio.get_running_loop().create_task(scheduler.run())
-            waits = [run]
-            if elector is not None:
-                waits.append(asyncio.get_running_loop().create_task(elector.lost.wait()))
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            if run in done:
-                run.result()
-                return
-            # Lost the lease (e.g. etcd unreachable longer than it): stop acting at once,
-            # drop this scheduler's cache and campaign again, as the controller-manager does.
-            with contextlib.suppress(asyncio.CancelledError):
+    stop = asyncio.Event()  # the process ends by cancellation (run_service), never by this
+
+    async def term(lost: asyncio.Event) -> Outcome:
+        """One term: a fresh scheduler (its cache is dropped with a lost lease)."""
+        scheduler = Scheduler(
+            store, nc, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
+            percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+            flush_seconds=args.unschedulable_flush_seconds, publish_decisions=args.decisions,
+        )
+        run = asyncio.get_running_loop().create_task(scheduler.run())
+        try:
+            return await wait_term([run], stop=stop, lost=lost)
+        finally:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await run
             with contextlib.suppress(Exception):
                 await scheduler.stop()
-            log.warning("lost leadership; campaigning again")
+
+    elector = None
+    if args.leader_elect:
+        lease = max(2, round(args.leader_elect_lease_duration))
+        lock = args.leader_elect_resource_name or (
+            "kube-scheduler" if args.scheduler_name == "default-scheduler" else args.scheduler_name)
+        elector = LeaderElector(store, lock, f"{os.uname().nodename}_{os.getpid()}",
+                                lease_seconds=lease, renew_seconds=lease / 3, mirror=NatsAPIClient(nc))
+    try:
+        if await campaign_and_lead(elector, term, stop=stop) == "failed":
+            raise SystemExit("kubelite-scheduler: the scheduler loop crashed (see the log above)")
     finally:
-        if elector is not None:
-            await elector.release()
         with contextlib.suppress(Exception):
             await nc.close()
         await store.close()
-
-
-async def _campaign(store, elector, lock: str, identity: str) -> None:
-    """Become leader, however long etcd stays unreachable meanwhile."""
-    from kubelite.reconcile.leader import current_holder
-    from kubelite.storage import StorageError
-
-    delay = 0.5
-    while True:
-        try:
-            holder = await current_holder(store, lock)
-            if holder and holder != identity:
-                log.info("standing by: %s holds %s", holder, lock)
-            await elector.acquire()
-            log.info("became leader as %s", identity)
-            return
-        except StorageError as exc:
-            log.warning("campaign for %s: %s; retrying in %.1fs", lock, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def main(argv: list[str] | None = None) -> None:
