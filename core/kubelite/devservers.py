@@ -245,18 +245,15 @@ def start_nats(
     port: int,
     log_path: Path,
     host: str = "127.0.0.1",
-    jetstream: bool = True,
     monitor_port: int | None = None,
     wait: float = 30.0,
     die_with_parent: bool = False,
 ) -> ServerProcess:
-    """Start nats-server (JetStream store under data_dir/jetstream) and wait until it serves."""
+    """Start nats-server and wait until it serves. No JetStream: kubelite keeps nothing on the
+    bus (etcd is the truth; every reader re-lists), so the server needs no store."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [nats_binary(), "-a", host, "-p", str(port), "-n", "kubelite"]
-    if jetstream:
-        # nats-server itself appends "jetstream" to the store dir
-        argv += ["-js", "-sd", str(data_dir)]
     if monitor_port is not None:
         argv += ["-m", str(monitor_port)]
     url = f"nats://{host}:{port}"

@@ -8,7 +8,8 @@ import json
 import httpx
 import msgspec
 
-from kubelite.bus import subjects
+from kubelite.bus import api as api_wire
+from kubelite.bus import changes
 
 
 async def watch_lines(api: httpx.AsyncClient, path: str, params: dict, n: int, wait: float = 10) -> list[dict]:
@@ -100,7 +101,7 @@ async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, name
 
 async def nats_call(nc, verb: str, resource: str, **fields) -> tuple[int, dict]:
     req = {"verb": verb, "resource": resource, **fields}
-    msg = await nc.request(subjects.api(verb, resource), msgspec.json.encode(req), timeout=10)
+    msg = await nc.request(api_wire.subject(verb, resource), msgspec.json.encode(req), timeout=10)
     reply = msgspec.json.decode(msg.data)
     return reply["code"], reply["body"]
 
@@ -178,7 +179,7 @@ async def test_change_events_exactly_once_per_write(api: httpx.AsyncClient, nats
 
 
 async def test_bound_pods_published_on_node_subject(api: httpx.AsyncClient, nats_client, namespace: str) -> None:
-    got, sub = await collect(nats_client, subjects.node_pods("node-a.lab"))
+    got, sub = await collect(nats_client, changes.node_pods("node-a.lab"))
     base = f"/api/v1/namespaces/{namespace}/pods"
     pod = {"metadata": {"name": "np"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     await api.post(base, json=pod)

@@ -56,7 +56,7 @@ async def test_etcd_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
     assert (tmp_path / "etcd" / "member").is_dir()
 
 
-def test_nats_starts_with_jetstream_and_stops_cleanly(tmp_path: Path) -> None:
+def test_nats_starts_without_jetstream_and_stops_cleanly(tmp_path: Path) -> None:
     monitor = devservers.free_port()
     server = devservers.start_nats(
         tmp_path / "nats",
@@ -67,9 +67,9 @@ def test_nats_starts_with_jetstream_and_stops_cleanly(tmp_path: Path) -> None:
     )
     try:
         _assert_detached_real_binary(server, devservers.nats_binary())
-        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/jsz", timeout=5) as resp:
-            jsz = json.load(resp)
-        assert Path(jsz["config"]["store_dir"]) == tmp_path / "nats" / "jetstream"
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/varz", timeout=5) as resp:
+            varz = json.load(resp)
+        assert varz.get("jetstream", {}).get("config") is None, "kubelite uses no JetStream"
     finally:
         server.stop()
     _assert_gone(server)
@@ -77,7 +77,7 @@ def test_nats_starts_with_jetstream_and_stops_cleanly(tmp_path: Path) -> None:
 
 def test_stop_pid_stops_a_server_known_only_by_pid(tmp_path: Path) -> None:
     server = devservers.start_nats(
-        tmp_path, port=devservers.free_port(), log_path=tmp_path / "nats.log", jetstream=False
+        tmp_path, port=devservers.free_port(), log_path=tmp_path / "nats.log"
     )
     try:
         devservers.stop_pid(server.pid, timeout=10)  # what `kubelite down` does
@@ -224,7 +224,7 @@ async def test_die_with_parent_stops_the_server_when_its_starter_is_killed(
         "from kubelite import devservers\n"
         "d = Path(sys.argv[1])\n"
         "s = devservers.start_nats(d, port=devservers.free_port(), log_path=d / 'nats.log',\n"
-        "                          jetstream=False, die_with_parent=True)\n"
+        "                          die_with_parent=True)\n"
         "print(s.pid, flush=True)\n"
         "time.sleep(60)\n"
     )

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from kubelite.bus import subjects
 from kubelite_controller_manager.endpoints.controller import EndpointsController
 from kubelite_controller_manager.endpoints.controller import (
     new_controller as new_endpoints_controller,
@@ -84,7 +83,7 @@ async def test_endpoints_follow_readiness_and_named_ports(
     async def on_change(msg: Any) -> None:
         changes.append(json.loads(msg.data))
 
-    sub = await nats_client.subscribe(subjects.changes("endpoints", ns, "web"), cb=on_change)
+    sub = await nats_client.subscribe(changes.subject("endpoints", ns, "web"), cb=on_change)
     await create(api, f"/api/v1/namespaces/{ns}/services", {
         "metadata": {"name": "web", "labels": {"tier": "front"}},
         "spec": {"selector": LABELS, "ports": [

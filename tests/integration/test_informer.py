@@ -22,7 +22,7 @@ from kubelite import codec, devservers
 from kubelite.api.core_v1 import ConfigMap, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.api.scheme import ResourceInfo, by_kind
-from kubelite.bus import subjects
+from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite.devservers import ServerProcess
 from kubelite.reconcile.controller import Controller
@@ -381,7 +381,7 @@ async def test_nats_informer_follows_the_apiserver(
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     assert (await api.post(base, json=cm_body("pre"))).status_code == 201
     inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
-                       subject=subjects.changes_of("configmaps"), namespace=namespace)
+                       subject=changes.of("configmaps"), namespace=namespace)
     rec = Recorder()
     rec.attach(inf)
     nats_informers.append(inf)
@@ -412,7 +412,7 @@ async def test_nats_informer_drops_stale_events_and_relists_missed_changes(
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     old = (await api.post(base, json=cm_body("s", "old"))).json()
     inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
-                       subject=subjects.changes_of("configmaps"), namespace=namespace,
+                       subject=changes.of("configmaps"), namespace=namespace,
                        resync_seconds=0)
     rec = Recorder()
     rec.attach(inf)
@@ -426,12 +426,12 @@ async def test_nats_informer_drops_stale_events_and_relists_missed_changes(
     dropped_before = inf.dropped_stale  # (the create's own event may have raced the list)
     # a replayed old event (another apiserver replica, a redelivery) must not win
     stale = json.dumps({"type": "MODIFIED", "object": old}).encode()
-    await nats_client.publish(subjects.changes("configmaps", namespace, "s"), stale)
+    await nats_client.publish(changes.subject("configmaps", namespace, "s"), stale)
     await nats_client.flush()  # the server has it, so it reaches us before later events
     deleted = (await api.delete(f"{base}/s")).json()
     await eventually(lambda: inf.get(namespace, "s") is None, message="delete seen")
     # ... nor resurrect a deleted object
-    await nats_client.publish(subjects.changes("configmaps", namespace, "s"),
+    await nats_client.publish(changes.subject("configmaps", namespace, "s"),
                               json.dumps({"type": "ADDED", "object": new}).encode())
     await nats_client.flush()
     probe = (await api.post(base, json=cm_body("probe"))).json()  # ordered after the stale ones
@@ -457,10 +457,10 @@ async def test_nats_informer_selectors_and_node_subject(
 ) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     client = NatsAPIClient(nats_client)
-    web = NatsInformer(nats_client, client, CM, subject=subjects.changes_of("configmaps"),
+    web = NatsInformer(nats_client, client, CM, subject=changes.of("configmaps"),
                        namespace=namespace, label_selector="app=web")
     node = "node-" + namespace
-    pods = NatsInformer(nats_client, client, POD, subject=subjects.node_pods(node),
+    pods = NatsInformer(nats_client, client, POD, subject=changes.node_pods(node),
                         field_selector=f"spec.nodeName={node}")
     rec = Recorder()
     rec.attach(web)

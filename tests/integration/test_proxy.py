@@ -28,7 +28,10 @@ import nats.aio.client
 import pytest
 
 from kubelite import devservers
-from kubelite_proxy.service import APPLIED_ALL, AppliedRules, ProxyService, applied_subject
+from kubelite.bus.proxy import APPLIED_ALL
+from kubelite.bus.proxy import Applied as AppliedRules
+from kubelite.bus.proxy import applied as applied_subject
+from kubelite_proxy.service import ProxyService
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cluster IPs from 10.96.0.0/16 need root (kl-svc0)")

@@ -319,7 +319,9 @@ def test_decision_lists_rejections_and_aligned_score_columns() -> None:
 
 
 def test_huge_decisions_leave_out_per_node_detail() -> None:
-    from kubelite_scheduler.decision import MAX_DECISION_BYTES, Decision, encode_decision
+    from kubelite.bus.decisions import MAX_DECISION_BYTES
+    from kubelite.bus.decisions import SchedulingDecision as Decision
+    from kubelite.bus.decisions import encode_scheduling as encode_decision
 
     rejected = {f"node-{i:06d}": ["node(s) didn't match Pod's node affinity/selector"] for i in range(10_000)}
     d = Decision(namespace="ns", pod="p", result="Unschedulable", message="0/10000 nodes are available: ...",

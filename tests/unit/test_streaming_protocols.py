@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from kubelite import codec
-from kubelite.client.streaming import exit_status
+from kubelite.bus.streaming import exit_status
 from kubelite.errors import APIError
 from kubelite_apiserver import spdy
 from kubelite_apiserver.streaming import choose_protocol, exec_request, ports_of

@@ -1,16 +1,4 @@
-"""Container logs over NATS: the request a node agent serves and the client that streams them.
-
-Protocol (subject `kubelite.node.<node>.rpc.logs`, request-reply):
-1. The client subscribes to a fresh inbox and sends a `LogRequest` whose
-   `replyTo` names that inbox.  The agent answers the request itself with an
-   empty body when it will stream, or with a Kubernetes `Status` (JSON, first
-   byte `{`) when it will not (pod/container not found, waiting to start, ...).
-2. The agent then publishes frames to the inbox, in order: `D<bytes>` for log
-   data, `S<Status JSON>` for an error mid-stream, and `E` at the end.
-3. With `follow`, the agent checks every few seconds that `<inbox>.alive`
-   still has a responder and stops when not; the client publishes
-   `<inbox>.cancel` when it stops reading early.
-"""
+"""Streaming a container's logs from its node agent (protocol: kubelite.bus.logs)."""
 
 from __future__ import annotations
 
@@ -22,34 +10,16 @@ from typing import Any
 import msgspec
 
 from kubelite.api.meta import Status
-from kubelite.bus import subjects
+from kubelite.bus import logs as wire
+from kubelite.bus.logs import FRAME_DATA, FRAME_EOF, FRAME_ERROR, LogRequest
 from kubelite.errors import APIError, service_unavailable
 
-FRAME_DATA = b"D"
-FRAME_EOF = b"E"
-FRAME_ERROR = b"S"
+__all__ = ["IDLE_TIMEOUT", "LogRequest", "stream_logs"]
 
 # How long the client waits between frames before giving up (a follow stream
 # with no output stays open: the agent sends an empty data frame as keep-alive).
 IDLE_TIMEOUT = 60.0
 
-
-class LogRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """PodLogOptions as the apiserver receives them, plus where to stream to."""
-
-    namespace: str
-    pod: str
-    container: str = ""
-    follow: bool = False
-    tailLines: int | None = None
-    previous: bool = False
-    timestamps: bool = False
-    sinceSeconds: int | None = None
-    limitBytes: int | None = None
-    replyTo: str = ""
-
-
-_request_encoder = msgspec.json.Encoder()
 _status_decoder = msgspec.json.Decoder(Status)
 
 
@@ -85,7 +55,7 @@ async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeou
     try:
         req = msgspec.structs.replace(request, replyTo=inbox)
         try:
-            reply = await nc.request(subjects.node_rpc(node, "logs"), _request_encoder.encode(req), timeout=request_timeout)
+            reply = await nc.request(wire.subject(node), wire.encoder.encode(req), timeout=request_timeout)
         except Exception as exc:  # no responders, timeout, connection closed
             raise service_unavailable(
                 f"node agent of {node} not reachable over NATS ({type(exc).__name__}: {exc})"

@@ -14,20 +14,11 @@ import msgspec
 from kubelite import codec
 from kubelite.api.meta import Object, Status
 from kubelite.api.scheme import ResourceInfo, resolve
-from kubelite.bus import subjects
+from kubelite.bus import api as wire
 from kubelite.errors import APIError, service_unavailable
 
 T = TypeVar("T", bound=Object)
 
-_encoder = msgspec.json.Encoder()
-
-
-class _Reply(msgspec.Struct):
-    code: int
-    body: msgspec.Raw
-
-
-_reply_decoder = msgspec.json.Decoder(_Reply)
 _status_decoder = msgspec.json.Decoder(Status)
 
 
@@ -42,24 +33,13 @@ def build_request(
     body: Any = None,
     content_type: str = "application/json",
 ) -> tuple[str, bytes]:
-    """Pure: the subject and payload of one API call."""
-    req: dict[str, Any] = {"verb": verb, "resource": info.plural, "group": info.group,
-                           "version": info.version}
-    if namespace and info.namespaced:
-        req["namespace"] = namespace
-    if name:
-        req["name"] = name
-    if subresource:
-        req["subresource"] = subresource
-    if params:
-        req["params"] = params
-    if content_type != "application/json":
-        req["contentType"] = content_type
-    payload = _encoder.encode(req)
-    if body is not None:
-        raw = body if isinstance(body, bytes | bytearray) else codec.encode(body)
-        payload = payload[:-1] + b',"body":' + bytes(raw) + b"}"
-    return subjects.api(verb, info.plural), payload
+    """Pure: the subject and payload (an `APIRequest`) of one API call."""
+    req = wire.APIRequest(
+        verb=verb, resource=info.plural, group=info.group, version=info.version,
+        namespace=namespace if info.namespaced else "", name=name, subresource=subresource,
+        params=params or {}, body=wire.raw_body(body, codec.encode), contentType=content_type,
+    )
+    return wire.subject(verb, info.plural), wire.encode_request(req)
 
 
 def _info(resource: ResourceInfo | str) -> ResourceInfo:
@@ -82,7 +62,7 @@ class NatsAPIClient:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except Exception as exc:  # no responders, timeout, connection closed
             raise service_unavailable(f"apiserver not reachable over NATS ({type(exc).__name__}: {exc})") from None
-        reply = _reply_decoder.decode(msg.data)
+        reply = wire.response_decoder.decode(msg.data)
         body = bytes(reply.body)
         if reply.code >= 400:
             raise APIError.from_status(_status_decoder.decode(body))

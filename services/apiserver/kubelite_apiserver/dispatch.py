@@ -15,35 +15,13 @@ import msgspec
 from kubelite import codec, errors
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.scheme import ResourceInfo, by_plural
+from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
 from kubelite_apiserver import clock, params
 from kubelite_apiserver.registry import Registry
 
 log = logging.getLogger("kubelite.apiserver")
-
-
-class APIRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A resource request: the same shape on HTTP and on NATS (kubelite.api.<verb>.<plural>)."""
-
-    verb: str
-    resource: str
-    group: str = ""
-    version: str = "v1"
-    namespace: str = ""
-    name: str = ""
-    subresource: str = ""
-    params: dict[str, str] = {}
-    # The request body as JSON (absent for get/list/delete). Raw keeps it undecoded.
-    body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
-    contentType: str = "application/json"
-    # HTTP only: the default field manager is the User-Agent's product name.
-    userAgent: str = ""
-
-
-class APIResponse(msgspec.Struct, kw_only=True):
-    code: int
-    body: msgspec.Raw
 
 
 def status_body(err: APIError) -> bytes:
@@ -73,7 +51,7 @@ def resolve(req: APIRequest) -> ResourceInfo:
 async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) -> tuple[int, bytes]:
     """Serve one request; every error becomes a Kubernetes Status with its HTTP code."""
     if body is None:
-        body = bytes(req.body)
+        body = body_bytes(req)
     try:
         return await _dispatch(reg, req, body or b"")
     except APIError as exc:

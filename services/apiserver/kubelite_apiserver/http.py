@@ -16,13 +16,14 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from kubelite import errors
+from kubelite.bus.api import APIRequest
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import discovery, openapi, params, protobuf, streaming, tables
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.bootstrap import ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
-from kubelite_apiserver.dispatch import APIRequest, dispatch, resolve, status_body
+from kubelite_apiserver.dispatch import dispatch, resolve, status_body
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.natsrpc import NatsAPI

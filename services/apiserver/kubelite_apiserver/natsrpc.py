@@ -1,9 +1,4 @@
-"""The API over NATS request-reply: kubelite.api.<verb>.<plural>, queue group kubelite-apiserver.
-
-Node components (which hold no etcd credentials) use this instead of HTTP.
-Each request is an `APIRequest` JSON and the reply an `APIResponse`
-{code, body}; the body is exactly what HTTP would have answered.
-"""
+"""Serves the API over NATS request-reply (the contract: kubelite.bus.api)."""
 
 from __future__ import annotations
 
@@ -14,14 +9,12 @@ from typing import Any
 import msgspec
 
 from kubelite import errors
-from kubelite.bus import subjects
-from kubelite_apiserver.dispatch import APIRequest, APIResponse, dispatch, status_body
+from kubelite.bus import api as wire
+from kubelite_apiserver.dispatch import dispatch, status_body
 from kubelite_apiserver.registry import Registry
 
 log = logging.getLogger("kubelite.apiserver.nats")
 
-_request_decoder = msgspec.json.Decoder(APIRequest)
-_encoder = msgspec.json.Encoder()
 MAX_IN_FLIGHT = 256
 
 
@@ -35,7 +28,7 @@ class NatsAPI:
 
     async def start(self) -> None:
         self.sub = await self.nc.subscribe(
-            subjects.API_ALL, queue=subjects.APISERVER_QUEUE, cb=self._on_message
+            wire.ALL, queue=wire.QUEUE, cb=self._on_message
         )
 
     async def _on_message(self, msg: Any) -> None:
@@ -51,7 +44,7 @@ class NatsAPI:
 
     async def _serve(self, msg: Any) -> None:
         try:
-            req = _request_decoder.decode(msg.data)
+            req = wire.request_decoder.decode(msg.data)
         except msgspec.MsgspecError as exc:
             code, body = 400, status_body(errors.bad_request(f"malformed APIRequest: {exc}"))
         else:
@@ -63,7 +56,7 @@ class NatsAPI:
                 code, body = await dispatch(self.reg, req)
         if msg.reply:
             try:
-                await msg.respond(_encoder.encode(APIResponse(code=code, body=msgspec.Raw(body))))
+                await msg.respond(wire.encode_response(code, body))
             except Exception as exc:
                 log.warning("reply failed: %s", exc)
 

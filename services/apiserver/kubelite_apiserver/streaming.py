@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl
 
 from kubelite import codec, errors
 from kubelite.api.scheme import by_plural
-from kubelite.client.streaming import (
+from kubelite.bus.streaming import (
     CANCEL,
     DATA,
     EOF,

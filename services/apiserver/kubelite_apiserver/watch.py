@@ -16,8 +16,8 @@ import msgspec
 
 from kubelite import codec, errors
 from kubelite.api.scheme import ResourceInfo
+from kubelite.bus.changes import event_bytes as watch_event_bytes
 from kubelite.storage import Compacted, StoreEvent
-from kubelite_apiserver.events import watch_event_bytes
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.registry import Registry, compile_selectors, matches
 

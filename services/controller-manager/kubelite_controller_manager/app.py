@@ -31,7 +31,7 @@ import msgspec
 
 from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
-from kubelite.bus import subjects
+from kubelite.bus import decisions
 from kubelite.client.nats import NatsAPIClient
 from kubelite.durations import duration_flag
 from kubelite.reconcile.informer import Informer
@@ -179,19 +179,6 @@ class InformerFactory:
             await informer.stop()
 
 
-class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """What a controller did, on kubelite.decisions.<controller>.<ns>.<name>."""
-
-    type: str  # the reason, as on the Event: ScalingReplicaSet, SuccessfulCreate, RolloutProgress...
-    controller: str
-    kind: str
-    namespace: str | None = None
-    name: str
-    message: str
-    time: str
-    details: dict[str, Any] | None = None
-
-
 class DecisionPublisher:
     def __init__(self, nc: Any) -> None:
         self.nc = nc
@@ -200,13 +187,13 @@ class DecisionPublisher:
     async def publish(self, controller: str, obj: Object, reason: str, message: str,
                       **details: Any) -> None:
         meta = obj.metadata
-        decision = Decision(
+        decision = decisions.ControllerDecision(
             type=reason, controller=controller, kind=obj.kind or type(obj).__name__,
             namespace=meta.namespace, name=meta.name or "", message=message,
-            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), details=details or None,
+            time=decisions.now_micro(), details=details or None,
         )
         try:
-            await self.nc.publish(subjects.controller_decision(controller, meta.namespace, meta.name or ""),
+            await self.nc.publish(decisions.controller(controller, meta.namespace, meta.name or ""),
                                   self._encoder.encode(decision))
         except Exception as exc:  # publishing is best effort: the controller's work is done
             log.debug("cannot publish decision: %s", exc)

@@ -23,7 +23,7 @@ import msgspec
 from kubelite import codec
 from kubelite.api.core_v1 import Pod
 from kubelite.api.meta import WatchEvent
-from kubelite.bus import subjects
+from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite_nodeagent import podstate
 from kubelite_nodeagent.backoff import BackOff
@@ -141,7 +141,7 @@ class NodeAgent:
         self.runtime.set_event_handler(self.poke)
         await self.registrar.register()
         await self._adopt()
-        self._subs.append(await self.nc.subscribe(subjects.node_pods(self.node.name), cb=self._on_pod_event))
+        self._subs.append(await self.nc.subscribe(changes.node_pods(self.node.name), cb=self._on_pod_event))
         self._subs.append(await self.logs.subscribe())
         self._subs.extend(await StreamServer(self).subscribe())  # exec / port-forward (streaming.py)
         self._tasks.append(asyncio.create_task(self._relist_loop(), name=f"relist-{self.node.name}"))

@@ -27,22 +27,14 @@ from typing import Any
 
 import msgspec
 
-from kubelite.bus import subjects
+from kubelite.bus import changes, proxy
 
 log = logging.getLogger("kubelite.nodeagent.drain")
 
-APPLIED_ALL = f"{subjects.PREFIX}.proxy.*.applied"
 REMOVAL_MEMORY_SECONDS = 120.0  # how long a "removed at rv R" fact is kept
 POLL_SECONDS = 0.02
 
 Key = tuple[str, str]  # (namespace, name) of an Endpoints
-
-
-class _Ack(msgspec.Struct):
-    node: str
-    namespace: str
-    name: str
-    resourceVersion: str
 
 
 class _EventObject(msgspec.Struct):
@@ -82,8 +74,8 @@ class DrainGate:
         self._listed = False
 
     async def start(self) -> None:
-        self._subs.append(await self.nc.subscribe(subjects.changes_of("endpoints"), cb=self._on_change))
-        self._subs.append(await self.nc.subscribe(APPLIED_ALL, cb=self._on_ack))
+        self._subs.append(await self.nc.subscribe(changes.of("endpoints"), cb=self._on_change))
+        self._subs.append(await self.nc.subscribe(proxy.APPLIED_ALL, cb=self._on_ack))
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -118,7 +110,7 @@ class DrainGate:
 
     async def _on_ack(self, msg: Any) -> None:
         try:
-            ack = msgspec.json.decode(msg.data, type=_Ack)
+            ack = proxy.decoder.decode(msg.data)
         except msgspec.MsgspecError:
             return
         k = (ack.node, (ack.namespace, ack.name))

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from kubelite import codec
-from kubelite.bus import subjects
-from kubelite.client.logs import FRAME_DATA, FRAME_EOF, FRAME_ERROR, LogRequest
+from kubelite.bus import logs as logs_wire
+from kubelite.bus.logs import FRAME_DATA, FRAME_EOF, FRAME_ERROR, LogRequest
 from kubelite.errors import APIError, bad_request, internal, not_found
 from kubelite_nodeagent.podstate import ContainerRecord
 from kubelite_nodeagent.runtime.base import ContainerState, LogOptions
@@ -78,7 +78,7 @@ class LogServer:
         self.streams: set[asyncio.Task[None]] = set()
 
     async def subscribe(self) -> Any:
-        return await self.agent.nc.subscribe(subjects.node_rpc(self.agent.node.name, "logs"), cb=self._on_request)
+        return await self.agent.nc.subscribe(logs_wire.subject(self.agent.node.name), cb=self._on_request)
 
     def stop(self) -> None:
         for task in list(self.streams):

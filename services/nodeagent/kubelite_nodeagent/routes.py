@@ -41,7 +41,7 @@ import msgspec
 from kubelite import codec
 from kubelite.api.core_v1 import Node
 from kubelite.api.meta import WatchEvent
-from kubelite.bus import subjects
+from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite_nodeagent.runtime.netns import NetworkError, run
 
@@ -291,7 +291,7 @@ class RouteManager:
         if self.reason:
             log.warning("not managing routes to other machines' pods: %s", self.reason)
             return
-        self._sub = await self.nc.subscribe(subjects.changes_of("nodes"), cb=self._on_event)
+        self._sub = await self.nc.subscribe(changes.of("nodes"), cb=self._on_event)
         self._tasks.append(asyncio.create_task(self._relist_loop(), name="routes-relist"))
         self._tasks.append(asyncio.create_task(self._apply_loop(), name="routes-apply"))
 

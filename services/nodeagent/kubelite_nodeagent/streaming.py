@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from kubelite import codec
-from kubelite.bus import subjects
-from kubelite.client.streaming import (
+from kubelite.bus.streaming import (
     CANCEL,
     CHUNK,
     DATA,
@@ -30,7 +29,9 @@ from kubelite.client.streaming import (
     Resize,
     Session,
     accept_session,
+    exec_subject,
     exit_status,
+    portforward_subject,
 )
 from kubelite.errors import APIError, bad_request, internal, not_found
 from kubelite_nodeagent.logserver import choose_container
@@ -68,8 +69,8 @@ class StreamServer:
     async def subscribe(self) -> list[Any]:
         nc, node = self.agent.nc, self.agent.node.name
         return [
-            await nc.subscribe(subjects.node_rpc(node, "exec"), cb=self._on_exec),
-            await nc.subscribe(subjects.node_rpc(node, "portforward"), cb=self._on_portforward),
+            await nc.subscribe(exec_subject(node), cb=self._on_exec),
+            await nc.subscribe(portforward_subject(node), cb=self._on_portforward),
         ]
 
     def stop(self) -> None:

@@ -2,11 +2,8 @@
 
 Every Service or Endpoints change recomputes that one Service's rules and
 applies them; after an Endpoints change is applied the proxy publishes an
-acknowledgement so a node agent can hold a terminating pod's SIGTERM until
-every proxy stopped sending it new connections:
-
-    subject  kubelite.proxy.<node>.applied          (APPLIED_ALL = kubelite.proxy.*.applied)
-    payload  {"node", "namespace", "name", "resourceVersion"}   resourceVersion of the Endpoints
+`Applied` acknowledgement (kubelite.bus.proxy) so a node agent can hold a
+terminating pod's SIGTERM until every proxy stopped sending it new connections.
 """
 
 from __future__ import annotations
@@ -16,11 +13,9 @@ import contextlib
 import logging
 from typing import Any
 
-import msgspec
-
 from kubelite.api.core_v1 import Endpoints, Service
 from kubelite.api.scheme import ResourceInfo, resolve
-from kubelite.bus import subjects
+from kubelite.bus import changes, proxy
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_proxy.addresses import AddressManager
@@ -29,23 +24,6 @@ from kubelite_proxy.dns_server import DNSServer
 from kubelite_proxy.rules import ServiceKey, key_of, service_rules
 
 log = logging.getLogger(__name__)
-
-APPLIED_ALL = f"{subjects.PREFIX}.proxy.*.applied"
-
-
-def applied_subject(node: str) -> str:
-    return f"{subjects.PREFIX}.proxy.{subjects.token(node)}.applied"
-
-
-class AppliedRules(msgspec.Struct):
-    node: str
-    namespace: str
-    name: str
-    resourceVersion: str
-
-
-_encoder = msgspec.json.Encoder()
-
 
 def _info(plural: str) -> ResourceInfo:
     info = resolve(plural)
@@ -86,11 +64,11 @@ class ProxyService:
         self.bind_address = bind_address
         client = NatsAPIClient(nc)
         self.services = NatsInformer(
-            nc, client, _info("services"), subject=subjects.changes_of("services"),
+            nc, client, _info("services"), subject=changes.of("services"),
             resync_seconds=resync_seconds,
         )  # fmt: skip
         self.endpoints = NatsInformer(
-            nc, client, _info("endpoints"), subject=subjects.changes_of("endpoints"),
+            nc, client, _info("endpoints"), subject=changes.of("endpoints"),
             resync_seconds=resync_seconds,
         )  # fmt: skip
         self.dataplane = UserspaceDataplane(addresses or AddressManager(), udp_idle_timeout=udp_idle_timeout)
@@ -142,9 +120,9 @@ class ProxyService:
 
     async def _ack(self, eps: Endpoints) -> None:
         meta = eps.metadata
-        msg = AppliedRules(self.node_name, meta.namespace or "", meta.name or "", meta.resourceVersion or "")
+        msg = proxy.Applied(self.node_name, meta.namespace or "", meta.name or "", meta.resourceVersion or "")
         try:
-            await self.nc.publish(applied_subject(self.node_name), _encoder.encode(msg))
+            await self.nc.publish(proxy.applied(self.node_name), proxy.encoder.encode(msg))
         except Exception as exc:  # the bus being down must not stop the data path
             log.debug("cannot publish applied ack: %s", exc)
 

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from kubelite.api.core_v1 import NODES, PODS, Pod
-from kubelite.bus import subjects
+from kubelite.bus import decisions
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite.reconcile.informer import Informer
@@ -25,7 +25,7 @@ from kubelite.reconcile.recorder import EventRecorder
 from kubelite.storage.etcd import EtcdStore
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
-from kubelite_scheduler.decision import decision_of, encode_decision
+from kubelite_scheduler.decision import decision_of
 from kubelite_scheduler.podinfo import pod_info
 from kubelite_scheduler.queue import SchedulingQueue
 
@@ -164,7 +164,7 @@ class Scheduler:
         result = self.algorithm.schedule(info)
         if self.publish_decisions:
             decision = decision_of(ns, name, info.uid, self.name, rfc3339_now(), result)
-            self._spawn(self._publish(subjects.scheduler_decision(ns, name), encode_decision(decision)))
+            self._spawn(self._publish(decisions.scheduler(ns, name), decisions.encode_scheduling(decision)))
         if result.node is None:
             self.failed += 1
             log.info("pod %s is unschedulable: %s", key, result.message)

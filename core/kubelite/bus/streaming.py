@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from kubelite.api.meta import Status
-from kubelite.bus import subjects
+from kubelite.bus.subjects import node_rpc
 from kubelite.errors import APIError, service_unavailable
 
 DATA = b"D"
@@ -80,6 +80,16 @@ class PortForwardRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     pod: str
     port: int
     replyTo: str = ""
+
+
+def exec_subject(node: str) -> str:
+    """kubelite.node.<node>.rpc.exec"""
+    return node_rpc(node, "exec")
+
+
+def portforward_subject(node: str) -> str:
+    """kubelite.node.<node>.rpc.portforward"""
+    return node_rpc(node, "portforward")
 
 
 class Resize(msgspec.Struct):
@@ -215,7 +225,7 @@ async def open_session(
     await session.start()
     req = msgspec.structs.replace(request, replyTo=inbox)
     try:
-        reply = await nc.request(subjects.node_rpc(node, op), _encoder.encode(req), timeout=timeout)
+        reply = await nc.request(node_rpc(node, op), _encoder.encode(req), timeout=timeout)
     except Exception as exc:  # no responders, timeout, connection closed
         await session.close()
         raise service_unavailable(
