@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from kubelite import devservers
+from kubelite.bus import decisions as decision_subjects
 from kubelite.bus.connection import connect_nats
 from tests.conftest import eventually
 from tests.integration.conftest import APIServerProcess, start_apiserver, stop_process
@@ -179,7 +180,7 @@ async def test_pod_is_bound_with_a_scheduled_event_and_a_published_decision(
     async def on_msg(msg: Any) -> None:
         await decisions.put(json.loads(msg.data))
 
-    await nc.subscribe(decisions.scheduler(namespace, "web"), cb=on_msg)
+    await nc.subscribe(decision_subjects.scheduler(namespace, "web"), cb=on_msg)
     try:
         await add_pod(api, namespace, "web", scheduler_name, nodeSelector={"only-for": scheduler_name})
         assert await wait_bound(api, namespace, "web", scheduler) == node

@@ -19,7 +19,7 @@ from kubelite.api.core_v1 import (
 )
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import ObjectMeta, OwnerReference
-from kubelite_controller_manager.replicaset.claim import claim
+from kubelite.reconcile.controller_ref import owners_selecting, plan_claim
 from kubelite_controller_manager.replicaset.controller import pod_from_template, slow_start_batches
 from kubelite_controller_manager.replicaset.pods import is_available, pods_to_delete
 from kubelite_controller_manager.replicaset.status import calculate_status
@@ -48,6 +48,11 @@ def pod(name: str, *, node: str = "n1", phase: str = "Running", ready: bool | No
         status=PodStatus(phase=phase, conditions=conditions,
                          containerStatuses=[ContainerStatus(name="c", restartCount=restarts)]),
     )
+
+
+def owner(uid: str, *, deleting: bool = False) -> ReplicaSet:
+    return ReplicaSet(metadata=ObjectMeta(name="web", namespace="ns", uid=uid,
+                                          deletionTimestamp=ts(0) if deleting else None))
 
 
 @pytest.mark.parametrize(("first", "second", "why"), [
@@ -136,17 +141,35 @@ def test_claim_adopts_orphans_releases_mismatches_ignores_others() -> None:
         pod("mine-relabelled", owner="rs-uid", labels={"app": "db"}),
         pod("someone-elses", owner="other-uid"),
     ]
-    result = claim("rs-uid", False, sel, candidates)
+    result = plan_claim(owner("rs-uid"), sel, candidates)
     assert [p.metadata.name for p in result.owned] == ["mine"]
     assert [p.metadata.name for p in result.adopt] == ["orphan"]
     assert [p.metadata.name for p in result.release] == ["mine-relabelled"]
-    deleting = claim("rs-uid", True, sel, candidates)
+    deleting = plan_claim(owner("rs-uid", deleting=True), sel, candidates)
     assert deleting.adopt == [] and deleting.release == []
+
+
+def test_claim_never_adopts_across_namespaces() -> None:
+    sel = selector_from_label_selector(LabelSelector(matchLabels={"app": "web"}))
+    stranger = pod("orphan")
+    stranger.metadata.namespace = "elsewhere"
+    assert plan_claim(owner("rs-uid"), sel, [stranger]).adopt == []
+
+
+def test_owners_selecting_skips_empty_and_nil_selectors() -> None:
+    """Both controllers find adopters through this one function; an empty selector (which would
+    select everything) and a nil one adopt nothing (the ReplicaSet copy used to miss this)."""
+    def rs_with(name: str, selector: LabelSelector | None) -> ReplicaSet:
+        return ReplicaSet(metadata=ObjectMeta(name=name, namespace="ns", uid=name),
+                          spec=ReplicaSetSpec(selector=selector))
+    owners = [rs_with("web", LabelSelector(matchLabels={"app": "web"})), rs_with("empty", LabelSelector()),
+              rs_with("nil", None), rs_with("db", LabelSelector(matchLabels={"app": "db"}))]
+    assert owners_selecting(pod("orphan"), owners) == ["ns/web"]
 
 
 def test_nil_selector_selects_nothing() -> None:
     sel = selector_from_label_selector(None, none_selects_nothing=True)
-    assert claim("rs-uid", False, sel, [pod("orphan")]).adopt == []
+    assert plan_claim(owner("rs-uid"), sel, [pod("orphan")]).adopt == []
 
 
 def test_pod_from_template() -> None:

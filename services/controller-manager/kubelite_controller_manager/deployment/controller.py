@@ -24,6 +24,13 @@ from kubelite.api.labels import selector_from_label_selector
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
+from kubelite.reconcile.controller_ref import (
+    ControllerRefManager,
+    controller_of,
+    owner_is_live,
+    owners_selecting,
+    resolve_owner,
+)
 from kubelite_controller_manager.deployment import progress, rollout
 from kubelite_controller_manager.deployment.revision import (
     REVISION_ANNOTATION,
@@ -36,7 +43,6 @@ from kubelite_controller_manager.deployment.revision import (
     pod_template_hash,
     revision_of,
 )
-from kubelite_controller_manager.replicaset.claim import claim, controller_of
 
 if TYPE_CHECKING:
     from kubelite_controller_manager.app import ControllerContext
@@ -82,31 +88,15 @@ class DeploymentController(Controller):
     # -- event handlers ----------------------------------------------------------
 
     def _owner_key(self, rs: ReplicaSet) -> str | None:
-        ref = controller_of(rs)
-        if ref is None or ref.kind != "Deployment":
-            return None
-        d = self.d_informer.get(rs.metadata.namespace or "", ref.name)
-        if d is None or d.metadata.uid != ref.uid:
-            return None
-        return key_of(d)
-
-    def _matching_deployments(self, rs: ReplicaSet) -> list[str]:
-        keys = []
-        for d in self.d_informer.list(rs.metadata.namespace or ""):
-            try:
-                sel = selector_from_label_selector(d.spec.selector if d.spec else None, none_selects_nothing=True)
-            except ValueError:
-                continue
-            if not sel.empty and sel.matches(rs.metadata.labels or {}):
-                keys.append(key_of(d))
-        return keys
+        d = resolve_owner(rs, "Deployment", self.d_informer.get)
+        return key_of(d) if d is not None else None
 
     def _enqueue_for_rs(self, rs: ReplicaSet) -> None:
         owner = self._owner_key(rs)
         if owner is not None:
             self.queue.add(owner)
         elif controller_of(rs) is None:
-            for key in self._matching_deployments(rs):
+            for key in owners_selecting(rs, self.d_informer.list(rs.metadata.namespace or "")):
                 self.queue.add(key)
 
     def _rs_added(self, rs: ReplicaSet) -> None:
@@ -190,42 +180,13 @@ class DeploymentController(Controller):
 
     async def _claim_replica_sets(self, d: Deployment, selector: Any) -> list[ReplicaSet]:
         """getReplicaSetsForDeployment: adopt matching orphans, release those no longer matching."""
-        deleting = d.metadata.deletionTimestamp is not None
-        result = claim(d.metadata.uid or "", deleting, selector, self.rs_informer.list(d.metadata.namespace or ""))
-        owned: list[ReplicaSet] = list(result.owned)
-        if result.adopt or result.release:
-            fresh = await self._fresh(d)
-            if fresh is None or fresh.metadata.uid != d.metadata.uid or fresh.metadata.deletionTimestamp:
-                return owned
-        for rs in result.adopt:
-            refs = [*(rs.metadata.ownerReferences or []), controller_ref(d)]
-            patched = await self._patch_rs_owners(rs, refs)
-            if patched is not None:
-                owned.append(patched)
-            else:
-                self.queue.add_after(key_of(d), CLAIM_RETRY_SECONDS)  # the replica set changed: look again
-        for rs in result.release:
-            released = await self._patch_rs_owners(
-                rs, [r for r in rs.metadata.ownerReferences or [] if r.uid != d.metadata.uid])
-            if released is None:
-                self.queue.add_after(key_of(d), CLAIM_RETRY_SECONDS)
-        return owned
-
-    async def _fresh(self, d: Deployment) -> Deployment | None:
-        try:
-            return await self.api.get(DEPLOYMENTS, d.metadata.namespace or "", d.metadata.name or "")
-        except APIError:
-            return None
-
-    async def _patch_rs_owners(self, rs: ReplicaSet, refs: list[Any]) -> ReplicaSet | None:
-        patch = {"metadata": {"ownerReferences": [msgspec.to_builtins(r) for r in refs] or None,
-                              "resourceVersion": rs.metadata.resourceVersion}}
-        try:
-            return await self.api.patch(REPLICASETS, rs.metadata.namespace or "", rs.metadata.name or "", patch)
-        except APIError as exc:
-            if exc.code in (404, 409):
-                return None
-            raise
+        manager = ControllerRefManager(
+            self.api, d, ref=controller_ref(d), selector=selector, child=REPLICASETS,
+            can_adopt=lambda: owner_is_live(self.api, DEPLOYMENTS, d))
+        result = await manager.claim(self.rs_informer.list(d.metadata.namespace or ""))
+        if result.retry:
+            self.queue.add_after(key_of(d), CLAIM_RETRY_SECONDS)  # a replica set changed: look again
+        return result.owned
 
     def _split(self, d: Deployment, rs_list: Sequence[ReplicaSet]) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
         new_rs = find_new_replica_set(d, rs_list)

@@ -15,6 +15,7 @@ import msgspec
 from kubelite.api.apps_v1 import Deployment, LabelSelector, ReplicaSet, ReplicaSetSpec
 from kubelite.api.core_v1 import PodTemplateSpec
 from kubelite.api.meta import ObjectMeta, OwnerReference
+from kubelite.reconcile.controller_ref import controller_ref as ref_to
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -134,10 +135,7 @@ def new_replica_set_annotations(
 
 
 def controller_ref(d: Deployment) -> OwnerReference:
-    return OwnerReference(
-        apiVersion="apps/v1", kind="Deployment", name=d.metadata.name or "", uid=d.metadata.uid or "",
-        controller=True, blockOwnerDeletion=True,
-    )
+    return ref_to(d, "apps/v1", "Deployment")
 
 
 def selector_with_hash(selector: LabelSelector | None, hash_: str) -> LabelSelector:

@@ -23,9 +23,16 @@ from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
+from kubelite.reconcile.controller_ref import (
+    ControllerRefManager,
+    controller_of,
+    controller_ref,
+    owner_is_live,
+    owners_selecting,
+    resolve_owner,
+)
 from kubelite.reconcile.expectations import ControllerExpectations
 from kubelite_controller_manager.replicaset import pods as podutil
-from kubelite_controller_manager.replicaset.claim import claim, controller_of
 from kubelite_controller_manager.replicaset.status import calculate_status
 
 if TYPE_CHECKING:
@@ -41,8 +48,7 @@ NAMESPACE_TERMINATING = "namespace terminating"  # a create refused because the 
 
 
 def owner_ref(rs: ReplicaSet) -> OwnerReference:
-    return OwnerReference(apiVersion="apps/v1", kind="ReplicaSet", name=rs.metadata.name or "",
-                          uid=rs.metadata.uid or "", controller=True, blockOwnerDeletion=True)
+    return controller_ref(rs, "apps/v1", "ReplicaSet")
 
 
 def pod_from_template(rs: ReplicaSet) -> Pod:
@@ -105,25 +111,12 @@ class ReplicaSetController(Controller):
 
     def _owner_key(self, pod: Pod) -> str | None:
         """The key of the replica set controlling `pod`, if it is one we know."""
-        ref = controller_of(pod)
-        if ref is None or ref.kind != "ReplicaSet":
-            return None
-        rs = self.rs_informer.get(pod.metadata.namespace or "", ref.name)
-        if rs is None or rs.metadata.uid != ref.uid:
-            return None
-        return key_of(rs)
+        rs = resolve_owner(pod, "ReplicaSet", self.rs_informer.get)
+        return key_of(rs) if rs is not None else None
 
     def _matching_replica_sets(self, pod: Pod) -> list[str]:
         """getPodReplicaSets: replica sets whose selector matches an orphan pod (they may adopt it)."""
-        keys = []
-        for rs in self.rs_informer.list(pod.metadata.namespace or ""):
-            try:
-                sel = selector_from_label_selector(rs.spec.selector if rs.spec else None, none_selects_nothing=True)
-            except ValueError:
-                continue
-            if sel.matches(pod.metadata.labels or {}):
-                keys.append(key_of(rs))
-        return keys
+        return owners_selecting(pod, self.rs_informer.list(pod.metadata.namespace or ""))
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletionTimestamp is not None:
@@ -235,48 +228,17 @@ class ReplicaSetController(Controller):
     # -- claiming ---------------------------------------------------------------
 
     async def _claim_pods(self, rs: ReplicaSet, selector: Selector, candidates: list[Pod]) -> list[Pod]:
-        deleting = rs.metadata.deletionTimestamp is not None
-        result = claim(rs.metadata.uid or "", deleting, selector, candidates)
-        owned = list(result.owned)
-        if result.adopt and await self._can_adopt(rs):
-            for pod in result.adopt:
-                adopted = await self._patch_owner(pod, [*(pod.metadata.ownerReferences or []), owner_ref(rs)])
-                if adopted is not None:
-                    owned.append(adopted)
-                    await self._decide(rs, "Adopted", f"Adopted pod: {pod.metadata.name}", pod=pod.metadata.name)
-                else:
-                    self.queue.add_after(key_of(rs), CLAIM_RETRY_SECONDS)  # the pod changed: decide again
-        for pod in result.release:
-            refs = [r for r in pod.metadata.ownerReferences or [] if r.uid != rs.metadata.uid]
-            if await self._patch_owner(pod, refs) is not None:
-                await self._decide(rs, "Released", f"Released pod: {pod.metadata.name}", pod=pod.metadata.name)
-            else:
-                self.queue.add_after(key_of(rs), CLAIM_RETRY_SECONDS)
-        return owned
-
-    async def _can_adopt(self, rs: ReplicaSet) -> bool:
-        """RecheckDeletionTimestamp: adopt only if a fresh read shows the same, live replica set
-        (the cache may lag a delete-and-recreate)."""
-        try:
-            fresh = await self.api.get(REPLICASETS, rs.metadata.namespace or "", rs.metadata.name or "")
-        except APIError:
-            return False
-        return fresh.metadata.uid == rs.metadata.uid and fresh.metadata.deletionTimestamp is None
-
-    async def _patch_owner(self, pod: Pod, refs: list[OwnerReference]) -> Pod | None:
-        """Set the pod's ownerReferences, guarded by its resourceVersion (a stale view is a
-        409 and the next sync decides again). None when the pod changed or is gone."""
-        patch = {"metadata": {
-            "ownerReferences": [msgspec.to_builtins(r) for r in refs] or None,
-            "resourceVersion": pod.metadata.resourceVersion,
-        }}
-        try:
-            return await self.api.patch(PODS, pod.metadata.namespace or "", pod.metadata.name or "", patch)
-        except APIError as exc:
-            if exc.code in (404, 409, 422):
-                log.info("pod %s/%s not (dis)owned: %s", pod.metadata.namespace, pod.metadata.name, exc.message)
-                return None
-            raise
+        manager = ControllerRefManager(
+            self.api, rs, ref=owner_ref(rs), selector=selector, child=PODS,
+            can_adopt=lambda: owner_is_live(self.api, REPLICASETS, rs))
+        result = await manager.claim(candidates)
+        for pod in result.adopted:
+            await self._decide(rs, "Adopted", f"Adopted pod: {pod.metadata.name}", pod=pod.metadata.name)
+        for pod in result.released:
+            await self._decide(rs, "Released", f"Released pod: {pod.metadata.name}", pod=pod.metadata.name)
+        if result.retry:
+            self.queue.add_after(key_of(rs), CLAIM_RETRY_SECONDS)  # a pod changed: decide again
+        return result.owned
 
     # -- creating and deleting pods ---------------------------------------------
 
