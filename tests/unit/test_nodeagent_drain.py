@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
+from kubelite.api.core_v1 import Endpoints
+from kubelite.api.meta import ObjectMeta
 from kubelite_nodeagent.drain import DrainGate, ready_ips
 
 
@@ -12,8 +16,9 @@ def gate() -> DrainGate:
 def test_ready_ips_reads_addresses_only() -> None:
     subsets = [{"addresses": [{"ip": "10.0.0.1"}], "notReadyAddresses": [{"ip": "10.0.0.2"}]},
                {"addresses": [{"ip": "10.0.0.3"}]}]
-    assert ready_ips(subsets) == {"10.0.0.1", "10.0.0.3"}
-    assert ready_ips(None) == frozenset()
+    eps = msgspec.convert({"metadata": {"name": "web"}, "subsets": subsets}, Endpoints)
+    assert ready_ips(eps) == {"10.0.0.1", "10.0.0.3"}
+    assert ready_ips(Endpoints(metadata=ObjectMeta(name="web"))) == frozenset()
 
 
 def test_pod_still_listed_blocks() -> None:

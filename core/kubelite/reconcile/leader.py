@@ -71,12 +71,14 @@ def safety_margin(lease_seconds: float) -> float:
 async def current_holder(store: EtcdStore, name: str) -> str | None:
     """Who holds leadership of `name` now, per etcd (None: nobody)."""
     kv = await store.get(leader_key(name))
-    if kv is None:
-        return None
+    return None if kv is None else _holder_of(kv.value)
+
+
+def _holder_of(value: bytes) -> str:
     try:
-        return msgspec.json.decode(kv.value, type=LeaderRecord).holderIdentity
+        return msgspec.json.decode(value, type=LeaderRecord).holderIdentity
     except msgspec.DecodeError:
-        return kv.value.decode(errors="replace")
+        return value.decode(errors="replace")
 
 
 class LeaderElector:
@@ -105,6 +107,7 @@ class LeaderElector:
         self._is_leader = False
         self._lease_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._standing_by_for = ""
 
     @property
     def is_leader(self) -> bool:
@@ -163,6 +166,10 @@ class LeaderElector:
         kv = await self.store.get(self.key)
         if kv is None:
             return
+        holder = _holder_of(kv.value)
+        if holder != self._standing_by_for:
+            self._standing_by_for = holder
+            log.info("leader %s: %s standing by: %s holds it", self.name, self.identity, holder)
         # re-check at least once per lease period, in case a watch event is missed
         with contextlib.suppress(TimeoutError, Compacted):
             async with asyncio.timeout(self.lease_seconds), contextlib.aclosing(

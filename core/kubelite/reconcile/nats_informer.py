@@ -98,8 +98,13 @@ class NatsInformer(CachedInformer):
         field_selector: str = "",
         label_selector: str = "",
         resync_seconds: float = 60,
+        watch_reconnects: bool = True,
     ) -> None:
+        """`watch_reconnects=False`: the owner calls `request_relist()` from its own
+        reconnect hook instead (a process with hundreds of informers, e.g. fake nodes,
+        should not poll the NATS client once a second for each)."""
         self.nc = nc
+        self.watch_reconnects = watch_reconnects
         self.client = client
         self.info = info
         self.subject = subject
@@ -133,10 +138,10 @@ class NatsInformer(CachedInformer):
 
     async def _run(self) -> None:
         sub = await self.nc.subscribe(self.subject, cb=self._on_message)
-        helpers = [
-            asyncio.get_running_loop().create_task(self._watch_reconnects()),
-            asyncio.get_running_loop().create_task(self._resync_timer()),
-        ]
+        loop = asyncio.get_running_loop()
+        helpers = [loop.create_task(self._resync_timer())]
+        if self.watch_reconnects:
+            helpers.append(loop.create_task(self._watch_reconnects()))
         self.request_relist()
         try:
             await self._process()

@@ -66,7 +66,8 @@ async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: node
     options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
-    return NodeAgent(nc, api, runtime, node, registrar, options, recorder, drain_gate)
+    return NodeAgent(nc=nc, api=api, runtime=runtime, node=node, registrar=registrar, options=options,
+                     recorder=recorder, drain_gate=drain_gate)
 
 
 def first_host(cidr: str) -> str:
@@ -87,7 +88,7 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
     names = cfg.node_names()
     gate = None
     if cfg.runtime != "fake" and cfg.endpoint_drain_timeout > 0:
-        gate = DrainGate(nc, api, timeout=cfg.endpoint_drain_timeout)  # one per process
+        gate = DrainGate.over_nats(nc, api, timeout=cfg.endpoint_drain_timeout, resync=cfg.resync)  # one per process
         await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
@@ -124,8 +125,8 @@ async def run(cfg: AgentConfig) -> None:
     try:
         agents.extend(await start_agents(cfg, nc))
         if cfg.manage_routes:
-            routes.append(RouteManager(nc, NatsAPIClient(nc), cluster_cidr=cfg.cluster_cidr,
-                                       local_nodes=[a.node.name for a in agents], resync=cfg.resync))
+            routes.append(RouteManager.over_nats(nc, NatsAPIClient(nc), cluster_cidr=cfg.cluster_cidr,
+                                                 local_nodes=[a.node.name for a in agents], resync=cfg.resync))
             await routes[0].start()
         log.info("node agent running: %d node(s), runtime %s", len(agents), cfg.runtime)
         await stop.wait()

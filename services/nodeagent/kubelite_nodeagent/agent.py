@@ -1,11 +1,15 @@
-"""One node's agent: its pod source, one serialized worker per pod, registration and logs.
+"""One node's agent, built the way the proxy is:
 
-Pod source: every change of a pod bound to this node arrives on the node's
-NATS subject; a list with fieldSelector spec.nodeName=<node> at start, after
-every reconnect and every `resync` seconds makes sure nothing is missed (pods
-absent from a list are gone).  Each pod uid has one `PodWorker` task that
-runs `PodSyncer.sync` whenever poked (event, runtime callback) or when its
-own timer fires, never two syncs of one pod at once.
+    pods informer (NatsInformer on kubelite.node.<node>.pods, listed with
+    fieldSelector spec.nodeName=<node>)  →  handlers (keep the newest copy, poke)
+    →  one PodWorker per pod uid (worker.py)  →  PodSyncer (podsync.py: pure rules
+    in podspec/podstatus/podstate)  →  the runtime.
+
+The informer lists at start, after every reconnect and every `resync` seconds,
+so nothing is missed (pods absent from a list are gone); the agent's own
+status writes return fresher copies than the bus, which `pod_updated` keeps.
+Logs and exec/port-forward (logserver.py, streaming.py) see the agent only
+through `find_pod`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
-from kubelite import codec
-from kubelite.api.core_v1 import Pod
-from kubelite.api.meta import WatchEvent
+from kubelite.api.core_v1 import PODS, Pod
 from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
+from kubelite.reconcile.cache import resource_version
+from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_nodeagent import podstate
 from kubelite_nodeagent.backoff import BackOff
 from kubelite_nodeagent.logserver import LogServer
@@ -33,13 +35,9 @@ from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.runtime.base import Runtime
 from kubelite_nodeagent.streaming import StreamServer
+from kubelite_nodeagent.worker import PodWorker
 
 log = logging.getLogger("kubelite.nodeagent")
-
-_event_decoder = msgspec.json.Decoder(WatchEvent)
-_pod_decoder = codec.decoder_for(Pod)
-
-ERROR_RETRY_MAX = 10.0
 
 
 @dataclass
@@ -50,56 +48,10 @@ class AgentOptions:
     restart_backoff_reset: float = 600.0
 
 
-def _rv(pod: Pod) -> int:
-    try:
-        return int(pod.metadata.resourceVersion or 0)
-    except ValueError:
-        return 0
-
-
-class PodWorker:
-    """Serializes the syncs of one pod uid; lives until the pod is gone and cleaned up."""
-
-    def __init__(self, agent: NodeAgent, uid: str) -> None:
-        self.agent = agent
-        self.uid = uid
-        self.wake = asyncio.Event()
-        self.wake.set()
-        self.task = asyncio.create_task(self._run(), name=f"pod-worker-{uid}")
-
-    def poke(self) -> None:
-        self.wake.set()
-
-    async def _run(self) -> None:
-        failures = 0
-        delay: float | None = None
-        while True:
-            if delay is None:
-                await self.wake.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), delay)
-            self.wake.clear()
-            await self.agent.synced.wait()
-            try:
-                done, delay = await self.agent.sync_pod(self.uid)
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # retried: a failed status report or runtime call is never dropped
-                failures += 1
-                delay = min(0.2 * 2 ** (failures - 1), ERROR_RETRY_MAX)
-                log.warning("pod %s: sync failed (retry in %.1fs): %s: %s", self.uid, delay, type(exc).__name__,
-                            exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                continue
-            if done:
-                self.agent.worker_done(self)
-                return
-
-
 class NodeAgent:
     def __init__(
         self,
+        *,
         nc: Any,
         api: NatsAPIClient,
         runtime: Runtime,
@@ -120,41 +72,47 @@ class NodeAgent:
         self.states: dict[str, PodState] = {}
         self.workers: dict[str, PodWorker] = {}
         self.synced = asyncio.Event()  # the first list has completed (adopted pods wait for it)
+        self.informer = NatsInformer(
+            nc, api, PODS, subject=changes.node_pods(node.name), field_selector=f"spec.nodeName={node.name}",
+            resync_seconds=self.options.resync_seconds, watch_reconnects=False,
+        )
+        self.informer.add_handler(on_add=self._pod_seen, on_update=self._pod_changed, on_delete=self._pod_deleted)
         o = self.options
         self.syncer = PodSyncer(
             node, runtime, api,
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
-            self.pod_updated,
-            recorder,
+            self.pod_updated, recorder, drain_gate,
         )
-        self.syncer.drain_gate = drain_gate
+        self.drain_gate = drain_gate
         self.recorder = recorder
-        self.logs = LogServer(self)
+        self.logs = LogServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
+        self.streams = StreamServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
-        self._list_lock = asyncio.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
-        """Register, adopt what the runtime runs, subscribe, list: then pods are being synced."""
+        """Register, adopt what the runtime runs, start the informer: then pods are being synced."""
         self.runtime.set_event_handler(self.poke)
         await self.registrar.register()
         await self._adopt()
-        self._subs.append(await self.nc.subscribe(changes.node_pods(self.node.name), cb=self._on_pod_event))
+        self._tasks.append(self.informer.start())
         self._subs.append(await self.logs.subscribe())
-        self._subs.extend(await StreamServer(self).subscribe())  # exec / port-forward (streaming.py)
-        self._tasks.append(asyncio.create_task(self._relist_loop(), name=f"relist-{self.node.name}"))
+        self._subs.extend(await self.streams.subscribe())
+        self._tasks.append(asyncio.create_task(self._scan_loop(), name=f"scan-{self.node.name}"))
         self._tasks.append(asyncio.create_task(self.registrar.run(), name=f"lease-{self.node.name}"))
 
     async def stop(self) -> None:
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        await self.informer.stop()
         for task in [*self._tasks, *(w.task for w in self.workers.values())]:
             task.cancel()
         await asyncio.gather(*self._tasks, *(w.task for w in self.workers.values()), return_exceptions=True)
         self.logs.stop()
+        self.streams.stop()
         if self.recorder is not None:
             await self.recorder.close()
 
@@ -174,66 +132,48 @@ class NodeAgent:
                 await self.runtime.remove_sandbox(sb.pod_uid)
 
     async def on_reconnect(self) -> None:
-        await self.relist()
+        self.informer.request_relist()
+        if self.drain_gate is not None:
+            await self.drain_gate.on_reconnect()
 
-    # --- pod source -------------------------------------------------------------------
-    async def _on_pod_event(self, msg: Any) -> None:
-        try:
-            event = _event_decoder.decode(msg.data)
-            pod = _pod_decoder.decode(event.object)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("undecodable pod event on %s: %s", msg.subject, exc)
-            return
+    # --- handlers: the informer's view of this node's pods ------------------------------
+    def _pod_seen(self, pod: Pod) -> None:
+        self.pod_updated(pod)
+        self.poke(pod.metadata.uid or "")
+
+    def _pod_changed(self, old: Pod, new: Pod) -> None:
+        self._pod_seen(new)  # old is new on a periodic resync: every pod is looked at again
+
+    def _pod_deleted(self, pod: Pod) -> None:
         uid = pod.metadata.uid or ""
-        if not uid or pod.spec is None or pod.spec.nodeName != self.node.name:
-            return
-        if event.type == "DELETED":
-            self.gone[uid] = _rv(pod)
-            self.pods.pop(uid, None)
-        elif uid in self.gone and self.gone[uid] >= _rv(pod):
-            return  # a late event of a pod already deleted
-        else:
-            self.pod_updated(pod)
+        self.gone[uid] = max(self.gone.get(uid, 0), resource_version(pod))
+        self.pods.pop(uid, None)
         self.poke(uid)
 
     def pod_updated(self, pod: Pod) -> None:
         """Keep the newest copy of a pod (events may come late; our own writes return fresher ones)."""
         uid = pod.metadata.uid or ""
+        if uid in self.gone and self.gone[uid] >= resource_version(pod):
+            return  # a late copy of a pod already deleted
         known = self.pods.get(uid)
-        if known is None or _rv(pod) >= _rv(known):
+        if known is None or resource_version(pod) >= resource_version(known):
             self.pods[uid] = pod
 
-    async def relist(self) -> None:
-        """List this node's pods; anything not listed (and not newer) is gone."""
-        async with self._list_lock:
-            items, rv = await self.api.list("pods", "", field_selector=f"spec.nodeName={self.node.name}")
-            list_rv = int(rv or 0)
-            listed = {p.metadata.uid: p for p in items if p.metadata.uid}
-            for pod in listed.values():
-                self.pod_updated(pod)
-            for uid in list(self.pods):
-                if uid not in listed and _rv(self.pods[uid]) <= list_rv:
-                    self.pods.pop(uid, None)
-                    self.gone[uid] = list_rv
-            # forget tombstones older than this list: the list is the truth up to list_rv
-            self.gone = {u: r for u, r in self.gone.items() if r > list_rv or u in self.states}
-            for uid in set(self.pods) | set(self.states):
-                self.poke(uid)
-            self.synced.set()
-
-    async def _relist_loop(self) -> None:
-        delay = 0.0
+    async def _scan_loop(self) -> None:
+        """After the first list: every resync period, pick up what the runtime runs without a pod."""
+        await self.informer.wait_synced()
+        self.synced.set()
+        for uid in list(self.states):
+            self.poke(uid)  # adopted pods the list did not name: their workers remove them
         while True:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self.options.resync_seconds * random.uniform(0.9, 1.1))
             try:
-                await self.relist()
                 await self._scan_runtime()
-                delay = self.options.resync_seconds * random.uniform(0.9, 1.1)
+                self.gone = {u: r for u, r in self.gone.items() if u in self.states or u in self.workers}
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = 2.0
-                log.warning("node %s: re-list failed (retry in %.0fs): %s", self.node.name, delay, exc)
+                log.warning("node %s: runtime scan failed: %s", self.node.name, exc)
 
     # --- runtime side -------------------------------------------------------------------
     async def _adopt(self) -> None:
@@ -265,7 +205,7 @@ class NodeAgent:
         if worker is None:
             if uid not in self.pods and uid not in self.states:
                 return
-            self.workers[uid] = PodWorker(self, uid)
+            self.workers[uid] = PodWorker(uid, sync=self.sync_pod, ready=self.synced, on_done=self.worker_done)
         else:
             worker.poke()
 
@@ -290,11 +230,11 @@ class NodeAgent:
             self.states.pop(uid, None)
             if pod is not None:
                 self.pods.pop(uid, None)
-                self.gone[uid] = _rv(pod)
+                self.gone[uid] = resource_version(pod)
             return True, None
         return False, delay
 
-    # --- views for the log server ----------------------------------------------------------
+    # --- the narrow view logs and exec/port-forward get (logserver.PodLookup) ----------------
     def find_pod(self, namespace: str, name: str) -> tuple[Pod | None, PodState | None]:
         for uid, pod in self.pods.items():
             if pod.metadata.namespace == namespace and pod.metadata.name == name:

@@ -13,8 +13,9 @@ every proxy has stopped sending to it. kubelite closes that gap:
    bounded wait (`--endpoint-drain-timeout`, and never more than half the grace
    period) runs out, so a missing proxy delays a pod, never blocks it.
 
-This module is the agent's side: one `DrainGate` per agent process, fed by the
-Endpoints change events and the proxies' acknowledgements.
+This module is the agent's side: one `DrainGate` per agent process, fed by an
+Endpoints informer (NatsInformer: list + change events) and the proxies'
+`Applied` acknowledgements (kubelite.bus.proxy).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from typing import Any
 
 import msgspec
 
+from kubelite.api.core_v1 import ENDPOINTS, Endpoints
 from kubelite.bus import changes, proxy
+from kubelite.reconcile.cache import resource_version
+from kubelite.reconcile.nats_informer import NatsInformer
 
 log = logging.getLogger("kubelite.nodeagent.drain")
 
@@ -37,50 +41,52 @@ POLL_SECONDS = 0.02
 Key = tuple[str, str]  # (namespace, name) of an Endpoints
 
 
-class _EventObject(msgspec.Struct):
-    metadata: dict[str, Any] = {}
-    subsets: list[dict[str, Any]] | None = None
-
-
-class _Event(msgspec.Struct):
-    type: str
-    object: _EventObject
-
-
-def ready_ips(subsets: list[dict[str, Any]] | None) -> frozenset[str]:
+def ready_ips(eps: Endpoints) -> frozenset[str]:
     """IPs in `addresses` (the ones proxies send traffic to) of an Endpoints' subsets."""
-    return frozenset(
-        a.get("ip", "") for s in (subsets or []) for a in (s.get("addresses") or []) if a.get("ip")
-    )
+    return frozenset(a.ip for s in (eps.subsets or []) for a in (s.addresses or []) if a.ip)
 
 
-def _rv(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
+def _key(eps: Endpoints) -> Key:
+    return (eps.metadata.namespace or "", eps.metadata.name or "")
 
 
 class DrainGate:
-    def __init__(self, nc: Any, api: Any, *, timeout: float = 5.0) -> None:
+    def __init__(self, *, nc: Any, api: Any, endpoints: Any = None, timeout: float = 5.0) -> None:
+        """`endpoints`: an Informer of Endpoints (None: fed only through `observe`, in tests)."""
         self.nc = nc
         self.api = api
+        self.informer = endpoints
         self.timeout = timeout
         self.endpoints: dict[Key, tuple[int, frozenset[str]]] = {}  # latest known version
         # ip -> {endpoints key: rv of the version that no longer listed it, when it was seen}
         self.removed: dict[str, dict[Key, tuple[int, float]]] = {}
         self.acks: dict[tuple[str, Key], int] = {}  # (proxy node, endpoints) -> acked rv
         self._subs: list[Any] = []
-        self._listed = False
+        if endpoints is not None:
+            endpoints.add_handler(on_add=self._on_endpoints, on_update=lambda _old, new: self._on_endpoints(new),
+                                  on_delete=self._on_endpoints_deleted)
+
+    @classmethod
+    def over_nats(cls, nc: Any, api: Any, *, timeout: float, resync: float = 60.0) -> DrainGate:
+        informer = NatsInformer(nc, api, ENDPOINTS, subject=changes.of("endpoints"), resync_seconds=resync,
+                                watch_reconnects=False)
+        return cls(nc=nc, api=api, endpoints=informer, timeout=timeout)
 
     async def start(self) -> None:
-        self._subs.append(await self.nc.subscribe(changes.of("endpoints"), cb=self._on_change))
+        if self.informer is not None:
+            self.informer.start()
         self._subs.append(await self.nc.subscribe(proxy.APPLIED_ALL, cb=self._on_ack))
 
     async def stop(self) -> None:
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+        if self.informer is not None:
+            await self.informer.stop()
+
+    async def on_reconnect(self) -> None:
+        if self.informer is not None:
+            self.informer.request_relist()
 
     # --- inputs ---------------------------------------------------------------------
     def observe(self, key: Key, rv: int, ips: frozenset[str]) -> None:
@@ -98,15 +104,11 @@ class DrainGate:
             if gone is not None:
                 gone.pop(key, None)
 
-    async def _on_change(self, msg: Any) -> None:
-        try:
-            ev = msgspec.json.decode(msg.data, type=_Event)
-        except msgspec.MsgspecError:
-            return
-        meta = ev.object.metadata
-        key = (meta.get("namespace") or "", meta.get("name") or "")
-        ips = frozenset() if ev.type == "DELETED" else ready_ips(ev.object.subsets)
-        self.observe(key, _rv(meta.get("resourceVersion")), ips)
+    def _on_endpoints(self, eps: Endpoints) -> None:
+        self.observe(_key(eps), resource_version(eps), ready_ips(eps))
+
+    def _on_endpoints_deleted(self, eps: Endpoints) -> None:
+        self.observe(_key(eps), resource_version(eps), frozenset())
 
     async def _on_ack(self, msg: Any) -> None:
         try:
@@ -114,15 +116,9 @@ class DrainGate:
         except msgspec.MsgspecError:
             return
         k = (ack.node, (ack.namespace, ack.name))
-        self.acks[k] = max(self.acks.get(k, 0), _rv(ack.resourceVersion))
+        self.acks[k] = max(self.acks.get(k, 0), int(ack.resourceVersion or 0))
 
     # --- the wait -------------------------------------------------------------------
-    async def _list_once(self, namespace: str) -> None:
-        items, _ = await self.api.list("endpoints", namespace)
-        for e in items:
-            subsets = msgspec.to_builtins(e.subsets) if e.subsets else None
-            self.observe((namespace, e.metadata.name or ""), _rv(e.metadata.resourceVersion), ready_ips(subsets))
-
     async def _proxy_nodes(self) -> list[str]:
         nodes, _ = await self.api.list("nodes")
         out = []
@@ -157,7 +153,8 @@ class DrainGate:
         limit = start + max(0.0, min(self.timeout, budget))
         namespace = pod.metadata.namespace or ""
         try:
-            await self._list_once(namespace)
+            if self.informer is not None:
+                await self.informer.wait_synced(timeout=max(0.0, limit - start))
             proxies = await self._proxy_nodes()
         except Exception as exc:  # the API unreachable: do not hold the pod hostage
             log.info("drain gate skipped for %s/%s: %s", namespace, pod.metadata.name, exc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -17,11 +17,8 @@ from kubelite import codec
 from kubelite.bus import logs as logs_wire
 from kubelite.bus.logs import FRAME_DATA, FRAME_EOF, FRAME_ERROR, LogRequest
 from kubelite.errors import APIError, bad_request, internal, not_found
-from kubelite_nodeagent.podstate import ContainerRecord
+from kubelite_nodeagent.podstate import ContainerRecord, PodState
 from kubelite_nodeagent.runtime.base import ContainerState, LogOptions
-
-if TYPE_CHECKING:
-    from kubelite_nodeagent.agent import NodeAgent
 
 log = logging.getLogger("kubelite.nodeagent.logs")
 
@@ -72,13 +69,22 @@ def container_id_for(pod_name: str, name: str, rec: ContainerRecord | None, prev
     return rec.current.id
 
 
+class PodLookup(Protocol):
+    """What log and stream servers need of the agent: a pod by name, and its runtime state."""
+
+    def find_pod(self, namespace: str, name: str) -> tuple[Any | None, PodState | None]: ...
+
+
 class LogServer:
-    def __init__(self, agent: NodeAgent) -> None:
-        self.agent = agent
+    def __init__(self, *, nc: Any, node_name: str, pods: PodLookup, runtime: Any) -> None:
+        self.nc = nc
+        self.node_name = node_name
+        self.pods = pods
+        self.runtime = runtime
         self.streams: set[asyncio.Task[None]] = set()
 
     async def subscribe(self) -> Any:
-        return await self.agent.nc.subscribe(logs_wire.subject(self.agent.node.name), cb=self._on_request)
+        return await self.nc.subscribe(logs_wire.subject(self.node_name), cb=self._on_request)
 
     def stop(self) -> None:
         for task in list(self.streams):
@@ -91,7 +97,7 @@ class LogServer:
             await self._respond(msg, bad_request(f"invalid log request: {exc}"))
             return
         try:
-            pod, state = self.agent.find_pod(req.namespace, req.pod)
+            pod, state = self.pods.find_pod(req.namespace, req.pod)
             if pod is None:
                 raise not_found("pods", req.pod)
             name, rec = choose_container(pod, state, req)
@@ -112,7 +118,7 @@ class LogServer:
             await msg.respond(codec.encode(err.to_status()))
 
     async def _stream(self, req: LogRequest, cid: str) -> None:
-        nc = self.agent.nc
+        nc = self.nc
         inbox = req.replyTo
         cancelled = asyncio.Event()
 
@@ -125,7 +131,7 @@ class LogServer:
 
         async def pump() -> None:
             sent = 0
-            async for chunk in self.agent.runtime.read_logs(cid, options):
+            async for chunk in self.runtime.read_logs(cid, options):
                 for i in range(0, len(chunk), CHUNK):
                     piece = chunk[i : i + CHUNK]
                     if req.limitBytes is not None:

@@ -106,6 +106,7 @@ class PodSyncer:
         image_backoff: BackOff,
         on_pod_updated: Callable[[Pod], None],
         recorder: Any = None,
+        drain_gate: Any = None,
     ) -> None:
         self.node = node
         self.runtime = runtime
@@ -114,7 +115,7 @@ class PodSyncer:
         self.image_backoff = image_backoff
         self.on_pod_updated = on_pod_updated
         self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
-        self.drain_gate: Any = None  # drain.DrainGate: hold SIGTERM until proxies stop sending (issue 5)
+        self.drain_gate = drain_gate  # drain.DrainGate: hold SIGTERM until proxies stop sending (or None)
 
     def _event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:

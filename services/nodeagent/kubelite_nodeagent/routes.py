@@ -2,9 +2,9 @@
 
 DESIGN "Networking model": a node owns a pod CIDR; across machines, routes to
 each node's pod CIDR go through that node's address.  One `RouteManager` per
-agent process (shared by its nodes) learns every Node (a list at start, after
-each reconnect and every `resync` seconds, plus the `kubelite.changes.nodes.>`
-events in between) and keeps, in the main routing table,
+agent process (shared by its nodes) learns every Node from a NatsInformer (a
+list at start, after each reconnect and every `resync` seconds, plus the
+`kubelite.changes.nodes.>` events in between) and keeps, in the main routing table,
 
     <node's podCIDR> via <node's InternalIP> proto 199
 
@@ -25,24 +25,19 @@ Pure computation (`desired_routes`, parsers) first; `ip`/`iptables` at the edge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
-import random
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from kubelite import codec
-from kubelite.api.core_v1 import Node
-from kubelite.api.meta import WatchEvent
+from kubelite.api.core_v1 import NODES, Node
 from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
+from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_nodeagent.runtime.netns import NetworkError, run
 
 log = logging.getLogger("kubelite.nodeagent.routes")
@@ -50,9 +45,6 @@ log = logging.getLogger("kubelite.nodeagent.routes")
 ROUTE_PROTO = "199"  # marks our routes: `ip route show proto 199` is exactly what we own
 NAT_COMMENT = "kubelite pod-to-pod keeps its source IP"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
-
-_event_decoder = msgspec.json.Decoder(WatchEvent)
-_node_decoder = codec.decoder_for(Node)
 
 
 @dataclass(frozen=True, order=True)
@@ -262,106 +254,62 @@ def manage_routes_reason() -> str:
 
 
 class RouteManager:
-    """Keeps this machine's routes to other machines' pod CIDRs (see module doc)."""
+    """Keeps this machine's routes to other machines' pod CIDRs (see module doc).
+
+    Nodes informer → handlers (mark dirty when a node's routing facts change) →
+    apply loop → pure `desired_routes` / `route_changes` → `ip route`."""
 
     def __init__(
         self,
-        nc: Any,
-        api: NatsAPIClient,
         *,
+        nodes: Any,
         cluster_cidr: str,
         local_nodes: Iterable[str] = (),
-        resync: float = 30.0,
     ) -> None:
-        self.nc = nc
-        self.api = api
+        self.informer = nodes  # an Informer of Nodes (NatsInformer on kubelite.changes.nodes.>)
         self.cluster_cidr = cluster_cidr
         self.local_nodes = set(local_nodes)
-        self.resync = resync
-        self.nodes: dict[str, tuple[int, NodeRouteInfo]] = {}  # name -> (resourceVersion, info)
-        self._deleted: dict[str, int] = {}  # name -> resourceVersion it was deleted at
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._sub: Any = None
         self._last_skipped: set[str] = set()
         self._failed: dict[Route, str] = {}  # logged once per route and error
         self.reason = manage_routes_reason()
+        nodes.add_handler(on_add=self._node_added, on_update=self._node_updated, on_delete=self._node_added)
+
+    @classmethod
+    def over_nats(cls, nc: Any, api: NatsAPIClient, *, resync: float = 30.0, **kw: Any) -> RouteManager:
+        informer = NatsInformer(nc, api, NODES, subject=changes.of("nodes"), resync_seconds=resync,
+                                watch_reconnects=False)
+        return cls(nodes=informer, **kw)
 
     async def start(self) -> None:
         if self.reason:
             log.warning("not managing routes to other machines' pods: %s", self.reason)
             return
-        self._sub = await self.nc.subscribe(changes.of("nodes"), cb=self._on_event)
-        self._tasks.append(asyncio.create_task(self._relist_loop(), name="routes-relist"))
+        self._tasks.append(self.informer.start())
         self._tasks.append(asyncio.create_task(self._apply_loop(), name="routes-apply"))
 
     async def stop(self) -> None:
         """Stop watching; the routes stay (a restarted agent recomputes the same set)."""
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        await self.informer.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def on_reconnect(self) -> None:
         if not self.reason:
-            with contextlib.suppress(Exception):
-                await self.relist()
+            self.informer.request_relist()
 
-    # --- node source -------------------------------------------------------------------------
-    async def _on_event(self, msg: Any) -> None:
-        try:
-            event = _event_decoder.decode(msg.data)
-            node = _node_decoder.decode(event.object)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("undecodable node event on %s: %s", msg.subject, exc)
-            return
-        self.apply_event(event.type, node)
-
-    def apply_event(self, kind: str, node: Node) -> None:
-        name, rv = node.metadata.name or "", _rv(node)
-        known = self.nodes.get(name)
-        if known is not None and known[0] > rv:
-            return  # an older event arriving late
-        if kind == "DELETED":
-            self.nodes.pop(name, None)
-            self._deleted[name] = rv
-        elif self._deleted.get(name, -1) >= rv:
-            return  # a late event of a node already deleted
-        else:
-            info = node_route_info(node)
-            self.nodes[name] = (rv, info)
-            if known is not None and known[1] == info:
-                return  # a status update that changes no route: no need to touch the machine
+    # --- handlers: only a change of a node's routing facts touches the machine ---------------
+    def _node_added(self, node: Node) -> None:
         self._dirty.set()
 
-    async def relist(self) -> None:
-        items, rv = await self.api.list("nodes")
-        list_rv = int(rv or 0)
-        listed = {n.metadata.name: n for n in items if n.metadata.name}
-        for name, (known_rv, _) in list(self.nodes.items()):
-            if name not in listed and known_rv <= list_rv:
-                del self.nodes[name]
-        for name, node in listed.items():
-            known = self.nodes.get(name)
-            if known is None or known[0] <= _rv(node):
-                self.nodes[name] = (_rv(node), node_route_info(node))
-        self._deleted = {n: r for n, r in self._deleted.items() if r > list_rv}
-        self._dirty.set()
+    def _node_updated(self, old: Node, new: Node) -> None:
+        if old is new or node_route_info(old) != node_route_info(new):
+            self._dirty.set()  # a periodic resync re-applies too: routes removed by hand come back
 
-    async def _relist_loop(self) -> None:
-        delay = 0.0
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.relist()
-                delay = self.resync * random.uniform(0.9, 1.1)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = 2.0
-                log.warning("routes: listing nodes failed (retry in %.0fs): %s", delay, exc)
+    def known_nodes(self) -> list[NodeRouteInfo]:
+        return [node_route_info(n) for n in self.informer.list()]
 
     # --- applying ----------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
@@ -379,7 +327,7 @@ class RouteManager:
         """Make the machine's owned routes match the nodes known now."""
         await self._ensure_forwarding_and_nat()
         wanted, skipped = desired_routes(
-            (info for _, info in self.nodes.values()), await local_addresses(),
+            self.known_nodes(), await local_addresses(),
             cluster_cidr=self.cluster_cidr, local_nodes=self.local_nodes,
         )  # fmt: skip
         for reason in sorted(set(skipped) - self._last_skipped):
@@ -417,9 +365,3 @@ class RouteManager:
             pass
         await run("iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", *rule)
 
-
-def _rv(node: Node) -> int:
-    try:
-        return int(node.metadata.resourceVersion or 0)
-    except ValueError:
-        return 0

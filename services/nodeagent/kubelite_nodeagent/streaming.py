@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -34,11 +34,8 @@ from kubelite.bus.streaming import (
     portforward_subject,
 )
 from kubelite.errors import APIError, bad_request, internal, not_found
-from kubelite_nodeagent.logserver import choose_container
+from kubelite_nodeagent.logserver import PodLookup, choose_container
 from kubelite_nodeagent.runtime.base import ContainerState, ExecStream, RuntimeError_
-
-if TYPE_CHECKING:
-    from kubelite_nodeagent.agent import NodeAgent
 
 log = logging.getLogger("kubelite.nodeagent.streaming")
 
@@ -62,12 +59,15 @@ def _runtime_error(exc: RuntimeError_) -> APIError:
 
 
 class StreamServer:
-    def __init__(self, agent: NodeAgent) -> None:
-        self.agent = agent
+    def __init__(self, *, nc: Any, node_name: str, pods: PodLookup, runtime: Any) -> None:
+        self.nc = nc
+        self.node_name = node_name
+        self.pods = pods
+        self.runtime = runtime
         self.sessions: set[asyncio.Task[None]] = set()
 
     async def subscribe(self) -> list[Any]:
-        nc, node = self.agent.nc, self.agent.node.name
+        nc, node = self.nc, self.node_name
         return [
             await nc.subscribe(exec_subject(node), cb=self._on_exec),
             await nc.subscribe(portforward_subject(node), cb=self._on_portforward),
@@ -98,11 +98,11 @@ class StreamServer:
                 raise bad_request("exec request without replyTo inbox")
             if not req.command:
                 raise bad_request("you must specify at least 1 command")
-            pod, state = self.agent.find_pod(req.namespace, req.pod)
+            pod, state = self.pods.find_pod(req.namespace, req.pod)
             if pod is None:
                 raise not_found("pods", req.pod)
             cid = running_container_id(pod, state, req)
-            proc = await self.agent.runtime.exec_stream(cid, req.command, tty=req.tty, stdin=req.stdin)
+            proc = await self.runtime.exec_stream(cid, req.command, tty=req.tty, stdin=req.stdin)
         except APIError as exc:
             await self._refuse(msg, exc)
             return
@@ -110,7 +110,7 @@ class StreamServer:
             await self._refuse(msg, _runtime_error(exc))
             return
         try:
-            session = await accept_session(self.agent.nc, req.replyTo)
+            session = await accept_session(self.nc, req.replyTo)
             await msg.respond(b"")
         except Exception:
             await proc.kill()
@@ -174,12 +174,12 @@ class StreamServer:
         try:
             if not req.replyTo:
                 raise bad_request("port-forward request without replyTo inbox")
-            pod, _state = self.agent.find_pod(req.namespace, req.pod)
+            pod, _state = self.pods.find_pod(req.namespace, req.pod)
             if pod is None:
                 raise not_found("pods", req.pod)
             uid = pod.metadata.uid
             try:
-                reader, writer = await self.agent.runtime.connect_port(uid, req.port)
+                reader, writer = await self.runtime.connect_port(uid, req.port)
             except (OSError, TimeoutError) as exc:
                 # the kubelet's (containerd's) wording, which kubectl prints
                 why = "timed out" if isinstance(exc, TimeoutError) else (
@@ -194,7 +194,7 @@ class StreamServer:
             await self._refuse(msg, _runtime_error(exc))
             return
         try:
-            session = await accept_session(self.agent.nc, req.replyTo)
+            session = await accept_session(self.nc, req.replyTo)
             await msg.respond(b"")
         except Exception:
             writer.close()
