@@ -325,25 +325,25 @@ def test_api_client_sync_round_trip(cluster: Path, app: Path) -> None:
     body = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "via-client", "labels": {"src": "client"}}, "data": {"k": "v"}}
     with APIClient(_server(cluster)) as api:
-        created = api.create("configmaps", body, NS)
+        created = api.create("configmaps", NS, body)
         assert created["metadata"]["resourceVersion"]
         with pytest.raises(APIError) as exc:
-            api.create("configmaps", body, NS)
+            api.create("configmaps", NS, body)
         assert (exc.value.code, exc.value.reason) == (409, "AlreadyExists")
-        got = api.get("cm", "via-client", NS)
+        got = api.get("cm", NS, "via-client")
         got["data"]["k"] = "w"
-        updated = api.update("configmaps", "via-client", got, NS)
+        updated = api.update("configmaps", NS, "via-client", got)
         assert updated["data"] == {"k": "w"}
         with pytest.raises(APIError) as exc:  # stale resourceVersion: a conflict, not a lost update
-            api.update("configmaps", "via-client", got, NS)
+            api.update("configmaps", NS, "via-client", got)
         assert exc.value.code == 409
-        patched = api.patch("configmaps", "via-client", {"data": {"p": "1"}}, NS)
+        patched = api.patch("configmaps", NS, "via-client", {"data": {"p": "1"}})
         assert patched["data"] == {"k": "w", "p": "1"}
         listed = api.list("configmaps", NS, label_selector="src=client")
         assert [i["metadata"]["name"] for i in listed["items"]] == ["via-client"]
-        api.delete("configmaps", "via-client", NS)
+        api.delete("configmaps", NS, "via-client")
         with pytest.raises(APIError) as exc:
-            api.get("configmaps", "via-client", NS)
+            api.get("configmaps", NS, "via-client")
         assert exc.value.code == 404
 
 
@@ -362,6 +362,6 @@ async def test_api_client_async_watch_sees_a_create(cluster: Path, app: Path) ->
             raise AssertionError("watch ended without the ADDED event")
 
         waiter = asyncio.create_task(first_added())
-        await api.create("configmaps", {"metadata": {"name": "async-watched"}}, NS)
+        await api.create("configmaps", NS, {"metadata": {"name": "async-watched"}})
         obj = await asyncio.wait_for(waiter, timeout=15)
         assert int(obj["metadata"]["resourceVersion"]) > int(rv)

@@ -54,18 +54,18 @@ def apply_one(session: Session, manifest: Manifest, dry_run: bool) -> str:
         current = None
         if name:
             try:
-                current = api.get(info, name, ns)
+                current = api.get(info, ns, name)
             except APIError as exc:
                 if exc.code != 404:
                     raise
         try:
             if current is None:
-                created = api.create(info, obj, ns, dry_run=dry_run or None)
+                created = api.create(info, ns, obj, dry_run=dry_run or None)
                 obj["metadata"]["name"] = (created.get("metadata") or {}).get("name", name)
                 return "created"
             if unchanged(obj, current):
                 return "unchanged"
-            api.update(info, name, merged_for_update(obj, current), ns, dry_run=dry_run or None)
+            api.update(info, ns, name, merged_for_update(obj, current), dry_run=dry_run or None)
             return "configured"
         except APIError as exc:
             # Someone wrote in between (a controller updating status, a racing create):

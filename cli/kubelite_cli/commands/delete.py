@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         for info, ns, name in found:
             try:
                 session.api.delete(
-                    info, name, ns,
+                    info, ns, name,
                     grace_period_seconds=args.grace_period if args.grace_period >= 0 else None,
                     propagation_policy=PROPAGATION[args.cascade],
                 )

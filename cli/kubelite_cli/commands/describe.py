@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         ns = session.namespace if info.namespaced else None
         texts = []
         for name in args.names:
-            obj = session.api.get(info, name, ns)
+            obj = session.api.get(info, ns, name)
             obj.setdefault("kind", info.kind)
             texts.append(describe_text(obj, events_for(session, obj, info), datetime.now(UTC)))
         print("\n\n".join(texts), flush=True)

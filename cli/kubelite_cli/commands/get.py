@@ -43,7 +43,7 @@ def fetch(session: Session, info: ResourceInfo, args: argparse.Namespace) -> tup
     """The objects to show and the list's resourceVersion (for -w)."""
     ns = None if args.all_namespaces or not info.namespaced else session.namespace
     if args.names:
-        objs = [session.api.get(info, name, ns) for name in args.names]
+        objs = [session.api.get(info, ns, name) for name in args.names]
         # one object: watch from its version; several: no single version to start at
         rv = (objs[0].get("metadata") or {}).get("resourceVersion", "") if len(objs) == 1 else ""
         return objs, str(rv)

@@ -230,7 +230,7 @@ def _status(session: Session, info: ResourceInfo, name: str, args: argparse.Name
     deadline = time.monotonic() + args.timeout if args.timeout and args.timeout > 0 else None
     last = ""
     while True:
-        d = session.api.get(info, name, session.namespace)
+        d = session.api.get(info, session.namespace, name)
         if args.revision:
             current = revision_of(d)
             if current != args.revision:
@@ -247,7 +247,7 @@ def _status(session: Session, info: ResourceInfo, name: str, args: argparse.Name
 
 
 def _history(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
-    d = session.api.get(info, name, session.namespace)
+    d = session.api.get(info, session.namespace, name)
     rss = _owned_replica_sets(session, d)
     if args.revision:
         for rs in rss:
@@ -267,7 +267,7 @@ def _history(session: Session, info: ResourceInfo, name: str, args: argparse.Nam
 
 
 def _undo(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
-    d = session.api.get(info, name, session.namespace)
+    d = session.api.get(info, session.namespace, name)
     if (d.get("spec") or {}).get("paused"):
         raise CLIError("you cannot rollback a paused deployment; resume it first with "
                        "'kubelite rollout resume' and try again")
@@ -277,7 +277,7 @@ def _undo(session: Session, info: ResourceInfo, name: str, args: argparse.Namesp
               f"revision {revision_of(rs)})")
         return 0
     try:
-        session.api.patch(info, name, rollback_patch(d, rs), session.namespace, patch_type="json")
+        session.api.patch(info, session.namespace, name, rollback_patch(d, rs), patch_type="json")
     except Exception as exc:
         raise CLIError(f"failed restoring revision {revision_of(rs)}: {exc}") from exc
     print(f"{qualified_kind(info)}/{name} rolled back")
@@ -285,19 +285,19 @@ def _undo(session: Session, info: ResourceInfo, name: str, args: argparse.Namesp
 
 
 def _pause(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
-    d = session.api.get(info, name, session.namespace)
+    d = session.api.get(info, session.namespace, name)
     if (d.get("spec") or {}).get("paused"):
         raise CLIError(f'{qualified_plural(info)} "{name}" is already paused')
-    session.api.patch(info, name, {"spec": {"paused": True}}, session.namespace)
+    session.api.patch(info, session.namespace, name, {"spec": {"paused": True}})
     print(f"{qualified_kind(info)}/{name} paused")
     return 0
 
 
 def _resume(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
-    d = session.api.get(info, name, session.namespace)
+    d = session.api.get(info, session.namespace, name)
     if not (d.get("spec") or {}).get("paused"):
         raise CLIError(f'{qualified_plural(info)} "{name}" is not paused')
-    session.api.patch(info, name, {"spec": {"paused": None}}, session.namespace)
+    session.api.patch(info, session.namespace, name, {"spec": {"paused": None}})
     print(f"{qualified_kind(info)}/{name} resumed")
     return 0
 
@@ -308,9 +308,9 @@ def restart_patch(now: datetime) -> JSON:
 
 
 def _restart(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
-    d = session.api.get(info, name, session.namespace)
+    d = session.api.get(info, session.namespace, name)
     if (d.get("spec") or {}).get("paused"):
         raise CLIError("can't restart paused deployment (run rollout resume first)")
-    session.api.patch(info, name, restart_patch(datetime.now(UTC)), session.namespace)
+    session.api.patch(info, session.namespace, name, restart_patch(datetime.now(UTC)))
     print(f"{qualified_kind(info)}/{name} restarted")
     return 0

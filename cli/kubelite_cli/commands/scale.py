@@ -19,11 +19,11 @@ def run(args: argparse.Namespace) -> int:
             if "scale" not in info.subresources:
                 raise CLIError(f'cannot scale "{qualified_plural(info)}": no scale subresource')
             if args.current_replicas is not None and args.current_replicas >= 0:
-                current = session.api.get(info, name, session.namespace, subresource="scale")
+                current = session.api.get(info, session.namespace, name, subresource="scale")
                 have = (current.get("spec") or {}).get("replicas")
                 if have != args.current_replicas:
                     raise CLIError(f"Expected replicas to be {args.current_replicas}, was {have}")
-            session.api.patch(info, name, {"spec": {"replicas": args.replicas}}, session.namespace,
+            session.api.patch(info, session.namespace, name, {"spec": {"replicas": args.replicas}},
                               subresource="scale")
             print(f"{qualified_kind(info)}/{name} scaled", flush=True)
         return 0

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for kind, name in parse_targets(raw_targets):
             info = resolve_resource(kind)
-            obj = session.api.get(info, name, session.namespace)
+            obj = session.api.get(info, session.namespace, name)
             updated = with_images(obj, images)
             if updated == obj:
                 continue  # kubectl prints nothing when nothing changes
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 cursor = cursor.setdefault(key, {})
             cursor[path[-1]] = {k: after[k] for k in ("initContainers", "containers") if k in after}
             patch_body = {**patch, "metadata": {"resourceVersion": obj["metadata"].get("resourceVersion")}}
-            session.api.patch(info, name, patch_body, session.namespace, patch_type="merge")
+            session.api.patch(info, session.namespace, name, patch_body, patch_type="merge")
             print(f"{qualified_kind(info)}/{name} image updated", flush=True)
         return 0
     finally:

@@ -15,6 +15,14 @@ import msgspec
 from kubelite.bus.subjects import PREFIX
 
 QUEUE = "kubelite-apiserver"
+
+# Short names the clients take for `patch_type` -> the request's content type.
+PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
 ALL = f"{PREFIX}.api.>"
 
 

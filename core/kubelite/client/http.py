@@ -1,33 +1,28 @@
 """A small Kubernetes REST client over httpx, sync (`APIClient`) and async (`AsyncAPIClient`).
 
 Request building (`build_path`, `build_query`, `build_request`) and response
-decoding (`decode_response`, `parse_watch_line`) are pure functions; the two
-client classes only move bytes. Objects are plain dicts (the JSON as the
+decoding (`decode_response`, `parse_watch_line`) are pure functions; the verbs
+are written once (`_Verbs`) and the two client classes only move bytes. Objects are plain dicts (the JSON as the
 server sent it), so the client works for every kind without the typed model.
 Non-2xx answers raise `kubelite.errors.APIError` decoded from the Status body.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
 from kubelite.api.meta import Status
 from kubelite.api.scheme import ResourceInfo, resolve
+from kubelite.bus.api import PATCH_CONTENT_TYPES
 from kubelite.errors import APIError
 
 JSON = dict[str, Any]
 
-PATCH_CONTENT_TYPES = {
-    "merge": "application/merge-patch+json",
-    "json": "application/json-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-    "apply": "application/apply-patch+yaml",
-}
 
 # Python keyword -> Kubernetes query parameter, for every option the client passes on.
 _QUERY_NAMES = {
@@ -234,13 +229,66 @@ def parse_watch_line(line: str | bytes) -> tuple[str, JSON] | None:
     return etype, obj
 
 
-class APIClient:
-    """Blocking client; `with APIClient(server) as api: api.get("pods", "x", "default")`."""
+JSONOrAwaitable = TypeVar("JSONOrAwaitable")
+
+
+class _Verbs(Generic[JSONOrAwaitable]):
+    """The verbs, written once for both clients (lightkube's generic_client pattern):
+    each builds a pure `Request` and hands it to `send`, which the sync client answers
+    with the JSON and the async one with an awaitable of it.
+
+    Argument order is (resource, namespace, name), as in the NATS client; a
+    cluster-scoped resource takes namespace None (or "")."""
+
+    def send(self, req: Request) -> JSONOrAwaitable:
+        raise NotImplementedError
+
+    def get(self, resource: ResourceInfo | str, namespace: str | None, name: str,
+            subresource: str | None = None, **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("get", resource_info(resource), namespace, name,
+                                       subresource=subresource, **options))
+
+    def list(self, resource: ResourceInfo | str, namespace: str | None = None,
+             **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("list", resource_info(resource), namespace, **options))
+
+    def create(self, resource: ResourceInfo | str, namespace: str | None, body: JSON,
+               **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("create", resource_info(resource), namespace, body=body,
+                                       **options))
+
+    def update(self, resource: ResourceInfo | str, namespace: str | None, name: str, body: JSON,
+               subresource: str | None = None, **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("update", resource_info(resource), namespace, name, body,
+                                       subresource=subresource, **options))
+
+    def patch(self, resource: ResourceInfo | str, namespace: str | None, name: str, body: Any,
+              patch_type: str = "merge", subresource: str | None = None,
+              **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("patch", resource_info(resource), namespace, name, body,
+                                       subresource=subresource, patch_type=patch_type,
+                                       **options))
+
+    def delete(self, resource: ResourceInfo | str, namespace: str | None, name: str,
+               **options: Any) -> JSONOrAwaitable:
+        return self.send(build_request("delete", resource_info(resource), namespace, name,
+                                       **options))
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _stream_timeout(idle_timeout: float | None) -> httpx.Timeout:
+    return httpx.Timeout(10.0, read=idle_timeout)
+
+
+class APIClient(_Verbs[JSON]):
+    """Blocking client; `with APIClient(server) as api: api.get("pods", "default", "x")`."""
 
     def __init__(self, server: str, timeout: float = 30.0, token: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.server = server.rstrip("/")
-        self._http = httpx.Client(base_url=self.server, timeout=timeout, headers=headers)
+        self._http = httpx.Client(base_url=self.server, timeout=timeout, headers=_headers(token))
 
     def __enter__(self) -> APIClient:
         return self
@@ -259,40 +307,7 @@ class APIClient:
 
     def raw_get(self, path: str) -> JSON:
         """GET any path (/version, discovery)."""
-        resp = self._http.get(path, headers={"Accept": "application/json"})
-        return decode_response(resp.status_code, resp.content, resp.reason_phrase)
-
-    def get(self, resource: ResourceInfo | str, name: str, namespace: str | None = None,
-            subresource: str | None = None, **options: Any) -> JSON:
-        return self.send(build_request("get", resource_info(resource), namespace, name,
-                                       subresource=subresource, **options))
-
-    def list(self, resource: ResourceInfo | str, namespace: str | None = None,
-             **options: Any) -> JSON:
-        return self.send(build_request("list", resource_info(resource), namespace, **options))
-
-    def create(self, resource: ResourceInfo | str, body: JSON, namespace: str | None = None,
-               **options: Any) -> JSON:
-        return self.send(build_request("create", resource_info(resource), namespace, body=body,
-                                       **options))
-
-    def update(self, resource: ResourceInfo | str, name: str, body: JSON,
-               namespace: str | None = None, subresource: str | None = None,
-               **options: Any) -> JSON:
-        return self.send(build_request("update", resource_info(resource), namespace, name, body,
-                                       subresource=subresource, **options))
-
-    def patch(self, resource: ResourceInfo | str, name: str, body: Any,
-              namespace: str | None = None, patch_type: str = "merge",
-              subresource: str | None = None, **options: Any) -> JSON:
-        return self.send(build_request("patch", resource_info(resource), namespace, name, body,
-                                       subresource=subresource, patch_type=patch_type,
-                                       **options))
-
-    def delete(self, resource: ResourceInfo | str, name: str, namespace: str | None = None,
-               **options: Any) -> JSON:
-        return self.send(build_request("delete", resource_info(resource), namespace, name,
-                                       **options))
+        return self.send(Request("GET", path))
 
     def watch(self, resource: ResourceInfo | str, namespace: str | None = None,
               name: str | None = None, idle_timeout: float | None = None,
@@ -303,11 +318,52 @@ class APIClient:
         """
         req = build_request("watch", resource_info(resource), namespace, name, **options)
         with self._http.stream(req.method, req.path, params=req.params, headers=req.headers,
-                               timeout=httpx.Timeout(10.0, read=idle_timeout)) as resp:
+                               timeout=_stream_timeout(idle_timeout)) as resp:
             if resp.status_code >= 300:
                 resp.read()
                 raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
             for line in resp.iter_lines():
+                event = parse_watch_line(line)
+                if event is not None:
+                    yield event
+
+
+class AsyncAPIClient(_Verbs[Awaitable[JSON]]):
+    """The same verbs for asyncio code; `async with AsyncAPIClient(server) as api: await api.get(...)`."""
+
+    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None) -> None:
+        self.server = server.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, headers=_headers(token))
+
+    async def __aenter__(self) -> AsyncAPIClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, req: Request) -> JSON:  # type: ignore[override]
+        resp = await self._http.request(
+            req.method, req.path, params=req.params, content=req.body, headers=req.headers
+        )
+        return decode_response(resp.status_code, resp.content, resp.reason_phrase)
+
+    async def raw_get(self, path: str) -> JSON:
+        return await self.send(Request("GET", path))
+
+    async def watch(self, resource: ResourceInfo | str, namespace: str | None = None,
+                    name: str | None = None, idle_timeout: float | None = None,
+                    **options: Any) -> AsyncIterator[tuple[str, JSON]]:
+        req = build_request("watch", resource_info(resource), namespace, name, **options)
+        async with self._http.stream(req.method, req.path, params=req.params,
+                                     headers=req.headers,
+                                     timeout=_stream_timeout(idle_timeout)) as resp:
+            if resp.status_code >= 300:
+                await resp.aread()
+                raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
+            async for line in resp.aiter_lines():
                 event = parse_watch_line(line)
                 if event is not None:
                     yield event
@@ -341,79 +397,3 @@ def stream_pod_logs(api: APIClient, namespace: str, pod: str, **options: Any) ->
             resp.read()
             raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
         yield from resp.iter_bytes()
-
-
-class AsyncAPIClient:
-    """The same API for asyncio code; `async with AsyncAPIClient(server) as api: ...`."""
-
-    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.server = server.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, headers=headers)
-
-    async def __aenter__(self) -> AsyncAPIClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-    async def send(self, req: Request) -> JSON:
-        resp = await self._http.request(
-            req.method, req.path, params=req.params, content=req.body, headers=req.headers
-        )
-        return decode_response(resp.status_code, resp.content, resp.reason_phrase)
-
-    async def raw_get(self, path: str) -> JSON:
-        resp = await self._http.get(path, headers={"Accept": "application/json"})
-        return decode_response(resp.status_code, resp.content, resp.reason_phrase)
-
-    async def get(self, resource: ResourceInfo | str, name: str, namespace: str | None = None,
-                  subresource: str | None = None, **options: Any) -> JSON:
-        return await self.send(build_request("get", resource_info(resource), namespace, name,
-                                             subresource=subresource, **options))
-
-    async def list(self, resource: ResourceInfo | str, namespace: str | None = None,
-                   **options: Any) -> JSON:
-        return await self.send(build_request("list", resource_info(resource), namespace,
-                                             **options))
-
-    async def create(self, resource: ResourceInfo | str, body: JSON,
-                     namespace: str | None = None, **options: Any) -> JSON:
-        return await self.send(build_request("create", resource_info(resource), namespace,
-                                             body=body, **options))
-
-    async def update(self, resource: ResourceInfo | str, name: str, body: JSON,
-                     namespace: str | None = None, subresource: str | None = None,
-                     **options: Any) -> JSON:
-        return await self.send(build_request("update", resource_info(resource), namespace, name,
-                                             body, subresource=subresource, **options))
-
-    async def patch(self, resource: ResourceInfo | str, name: str, body: Any,
-                    namespace: str | None = None, patch_type: str = "merge",
-                    subresource: str | None = None, **options: Any) -> JSON:
-        return await self.send(build_request("patch", resource_info(resource), namespace, name,
-                                             body, subresource=subresource,
-                                             patch_type=patch_type, **options))
-
-    async def delete(self, resource: ResourceInfo | str, name: str,
-                     namespace: str | None = None, **options: Any) -> JSON:
-        return await self.send(build_request("delete", resource_info(resource), namespace, name,
-                                             **options))
-
-    async def watch(self, resource: ResourceInfo | str, namespace: str | None = None,
-                    name: str | None = None, idle_timeout: float | None = None,
-                    **options: Any) -> AsyncIterator[tuple[str, JSON]]:
-        req = build_request("watch", resource_info(resource), namespace, name, **options)
-        async with self._http.stream(req.method, req.path, params=req.params,
-                                     headers=req.headers,
-                                     timeout=httpx.Timeout(10.0, read=idle_timeout)) as resp:
-            if resp.status_code >= 300:
-                await resp.aread()
-                raise error_from_response(resp.status_code, resp.content, resp.reason_phrase)
-            async for line in resp.aiter_lines():
-                event = parse_watch_line(line)
-                if event is not None:
-                    yield event

@@ -116,13 +116,13 @@ class NatsAPIClient:
         name: str,
         patch: Any,
         *,
-        patch_type: str = "application/merge-patch+json",
+        patch_type: str = "merge",
         subresource: str = "",
     ) -> Any:
         info = _info(resource)
         _, body = await self.call(
             "patch", info, namespace=namespace, name=name, subresource=subresource,
-            body=patch, content_type=patch_type,
+            body=patch, content_type=wire.PATCH_CONTENT_TYPES.get(patch_type, patch_type),
         )
         return codec.decoder_for(info.type).decode(body)
 

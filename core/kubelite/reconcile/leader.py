@@ -381,6 +381,7 @@ async def campaign_and_lead(
             log.info("waiting to lead %s as %s", elector.name, elector.identity)
             if not await first_of(elector.acquire(), stop):
                 return "stopped"
+            log.info("became leader of %s as %s", elector.name, elector.identity)
             lost = elector.lost
         try:
             outcome = await term(lost)
