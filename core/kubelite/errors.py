@@ -125,37 +125,25 @@ def _split(resource: str) -> tuple[str, str]:
     return plural, group
 
 
-def not_found(resource: str, name: str) -> APIError:
+def _about(code: int, reason: str, resource: str, name: str, message: str) -> APIError:
+    """An error about one named object: details name it as Kubernetes does (kind = plural)."""
     plural, group = _split(resource)
-    return APIError(
-        404,
-        "NotFound",
-        f'{resource} "{name}" not found',
-        StatusDetails(name=name, group=group or None, kind=plural),
-    )
+    return APIError(code, reason, message, StatusDetails(name=name, group=group or None, kind=plural))
+
+
+def not_found(resource: str, name: str) -> APIError:
+    return _about(404, "NotFound", resource, name, f'{resource} "{name}" not found')
 
 
 def already_exists(resource: str, name: str) -> APIError:
-    plural, group = _split(resource)
-    return APIError(
-        409,
-        "AlreadyExists",
-        f'{resource} "{name}" already exists',
-        StatusDetails(name=name, group=group or None, kind=plural),
-    )
+    return _about(409, "AlreadyExists", resource, name, f'{resource} "{name}" already exists')
 
 
 def conflict(resource: str, name: str, why: str | None = None) -> APIError:
-    plural, group = _split(resource)
     why = why or (
         "the object has been modified; please apply your changes to the latest version and try again"
     )
-    return APIError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {resource} "{name}": {why}',
-        StatusDetails(name=name, group=group or None, kind=plural),
-    )
+    return _about(409, "Conflict", resource, name, f'Operation cannot be fulfilled on {resource} "{name}": {why}')
 
 
 def invalid_object(kind: str, name: str, errors: list[FieldError], group: str = "") -> APIError:

@@ -214,11 +214,18 @@ def _last_line(path: str) -> str:
     return lines or "no output"
 
 
-def run_down(args: argparse.Namespace) -> int:
+def _cluster(args: argparse.Namespace) -> tuple[Path, ClusterState | None]:
+    """The data dir and its cluster state; None (and a line saying so) when there is none."""
     data_dir = Path(args.data_dir).expanduser().resolve()
     state = load_state(data_dir)
     if state is None:
         print(f"no kubelite cluster in {data_dir} (no cluster.json)")
+    return data_dir, state
+
+
+def run_down(args: argparse.Namespace) -> int:
+    data_dir, state = _cluster(args)
+    if state is None:
         return 0
     killed = stop_all(state.processes, timeout=args.timeout)
     left = [r.name for r in state.processes if is_running(r)]
@@ -232,10 +239,8 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    state = load_state(data_dir)
+    _data_dir, state = _cluster(args)
     if state is None:
-        print(f"no kubelite cluster in {data_dir}")
         return 1
     print(status_table(state))
     print(f"\nkubeconfig: {state.kubeconfig}")

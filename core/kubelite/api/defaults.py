@@ -125,25 +125,23 @@ def _default_probe(p: Probe) -> None:
         p.successThreshold = 1
     if not p.failureThreshold:
         p.failureThreshold = 3
-    h = p.httpGet
-    if h is not None:
-        if not h.path:
-            h.path = "/"
-        if not h.scheme:
-            h.scheme = "HTTP"
+    _default_http_get(p.httpGet)
     g = p.grpc
     if g is not None and g.service is None:
         g.service = ""
 
 
+def _default_http_get(h) -> None:  # HTTPGetAction of a probe or lifecycle handler
+    if h is not None:
+        if not h.path:
+            h.path = "/"
+        if not h.scheme:
+            h.scheme = "HTTP"
+
+
 def _default_handler(h) -> None:  # LifecycleHandler
     if h is not None:
-        g = h.httpGet
-        if g is not None:
-            if not g.path:
-                g.path = "/"
-            if not g.scheme:
-                g.scheme = "HTTP"
+        _default_http_get(h.httpGet)
 
 
 def _default_env(env: list) -> None:
@@ -247,15 +245,8 @@ def default_pod_spec(spec: PodSpec) -> None:
         spec.terminationGracePeriodSeconds = DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS
     if not spec.schedulerName:
         spec.schedulerName = DEFAULT_SCHEDULER_NAME
-    if spec.containers:
-        for c in spec.containers:
-            _default_container(c)
-    if spec.initContainers:
-        for c in spec.initContainers:
-            _default_container(c)
-    if spec.ephemeralContainers:
-        for c in spec.ephemeralContainers:
-            _default_container(c)
+    for c in (*(spec.containers or ()), *(spec.initContainers or ()), *(spec.ephemeralContainers or ())):
+        _default_container(c)
     if spec.volumes:
         for v in spec.volumes:
             _default_volume(v)

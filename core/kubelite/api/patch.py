@@ -117,17 +117,7 @@ def _resolve(doc: JSON, tokens: list[str], pointer: str) -> JSON:
 
 
 def _add(doc: JSON, tokens: list[str], value: JSON, pointer: str) -> JSON:
-    if not tokens:
-        return value
-    parent = _resolve(doc, tokens[:-1], pointer)
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_array_index(last, len(parent), pointer, allow_end=True), value)
-    else:
-        raise PatchError(f"cannot add at {pointer!r}: parent is not an object or array")
-    return doc
+    return _put(doc, tokens, value, pointer, add=True)
 
 
 def _remove(doc: JSON, tokens: list[str], pointer: str) -> tuple[JSON, JSON]:
@@ -146,16 +136,28 @@ def _remove(doc: JSON, tokens: list[str], pointer: str) -> tuple[JSON, JSON]:
 
 
 def _replace(doc: JSON, tokens: list[str], value: JSON, pointer: str) -> JSON:
+    return _put(doc, tokens, value, pointer, add=False)
+
+
+def _put(doc: JSON, tokens: list[str], value: JSON, pointer: str, *, add: bool) -> JSON:
+    """RFC 6902 add (a new key, or an insert before an array index; "-" appends) or
+    replace (the key or index must exist)."""
     if not tokens:
         return value
     parent = _resolve(doc, tokens[:-1], pointer)
     last = tokens[-1]
     if isinstance(parent, dict):
-        if last not in parent:
+        if not add and last not in parent:
             raise PatchError(f"path {pointer!r} does not exist: missing key {last!r}")
         parent[last] = value
     elif isinstance(parent, list):
-        parent[_array_index(last, len(parent), pointer, allow_end=False)] = value
+        index = _array_index(last, len(parent), pointer, allow_end=add)
+        if add:
+            parent.insert(index, value)
+        else:
+            parent[index] = value
+    elif add:
+        raise PatchError(f"cannot add at {pointer!r}: parent is not an object or array")
     else:
         raise PatchError(f"path {pointer!r} does not exist: parent is not an object or array")
     return doc

@@ -4,7 +4,8 @@ A controller's informers turn every change into a key on its WorkQueue;
 `workers` tasks take keys off the queue and call `reconcile(key)`, which
 reads the current state from the informer caches and drives it toward the
 spec. A failure is logged and the key retried with per-key exponential
-back-off; a success resets the back-off. The queue guarantees one key is
+back-off (a 409 Conflict, a stale cache under concurrent writers, quietly);
+a success resets the back-off. The queue guarantees one key is
 never reconciled by two workers at once.
 """
 
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+from kubelite.errors import APIError
 from kubelite.reconcile.cache import key_of
 from kubelite.reconcile.workqueue import WorkQueue
 
@@ -48,6 +50,13 @@ async def _worker(queue: WorkQueue[Any], reconcile: ReconcileFn, name: str) -> N
             else:
                 queue.forget(key)
                 queue.add_after(key, req.after)
+        except APIError as exc:
+            delay = queue.add_rate_limited(key)
+            if exc.code == 409:  # our cached copy was stale: normal under concurrent writers
+                log.debug("%s: %s conflicted; again in %.3fs: %s", name, key, delay, exc.message)
+            else:
+                log.exception("%s: reconcile %s failed (attempt %d); retrying in %.3fs",
+                              name, key, queue.num_requeues(key), delay)
         except Exception:
             delay = queue.add_rate_limited(key)
             log.exception(

@@ -30,19 +30,25 @@ async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -
     undo: list = []
     guards: list[tuple[str, int, bytes]] = []
     errs = []
+
+    def took(got: Any, release: Any) -> Any:
+        """The value of a successful claim (remembered for undo and the write's guard), else None."""
+        if not isinstance(got, Claim):
+            errs.append(got)
+            return None
+        undo.append(lambda v=got.value: release(v, owner))
+        guards.append((got.key, got.revision, owner.encode()))
+        return got.value
+
     stype = spec.type or "ClusterIP"
     if stype != "ExternalName":
         old_ip = old.spec.clusterIP if old is not None else None
         if old_ip and not spec.clusterIP:
             spec.clusterIP = old_ip
         if old is None and spec.clusterIP != "None":
-            got = await alloc.allocate_ip(owner, spec.clusterIP, "spec.clusterIP")
-            if isinstance(got, Claim):
-                spec.clusterIP = got.value
-                undo.append(lambda ip=got.value: alloc.release_ip(ip, owner))
-                guards.append((got.key, got.revision, owner.encode()))
-            else:
-                errs.append(got)
+            ip = took(await alloc.allocate_ip(owner, spec.clusterIP, "spec.clusterIP"), alloc.release_ip)
+            if ip is not None:
+                spec.clusterIP = ip
         if spec.clusterIP and spec.clusterIP != "None":
             spec.clusterIPs = [spec.clusterIP]
         elif spec.clusterIP == "None":
@@ -57,13 +63,10 @@ async def allocate_service(alloc: ServiceAllocator, new: Any, old: Any | None) -
                 port.nodePort = old_by_port.get((port.port, port.protocol))
             if port.nodePort in held:
                 continue
-            got = await alloc.allocate_port(owner, port.nodePort, f"spec.ports[{i}].nodePort")
-            if isinstance(got, Claim):
-                port.nodePort = got.value
-                undo.append(lambda p=got.value: alloc.release_port(p, owner))
-                guards.append((got.key, got.revision, owner.encode()))
-            else:
-                errs.append(got)
+            value = took(await alloc.allocate_port(owner, port.nodePort, f"spec.ports[{i}].nodePort"),
+                         alloc.release_port)
+            if value is not None:
+                port.nodePort = value
     else:
         for port in spec.ports or []:
             port.nodePort = None

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from kubelite.api.core_v1 import Container, Pod
+from kubelite.api.core_v1 import Container, EnvFromSource, Pod
 from kubelite.api.quantity import parse_quantity
 
 CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
@@ -145,19 +145,8 @@ def container_env(
     env: dict[str, str] = {}
     for src in container.envFrom or []:
         prefix = src.prefix or ""
-        if src.configMapRef is not None:
-            data = sources.configmaps.get(src.configMapRef.name or "")
-            if data is None:
-                if src.configMapRef.optional:
-                    continue
-                raise ConfigError(f'configmap "{src.configMapRef.name}" not found')
-        elif src.secretRef is not None:
-            data = sources.secrets.get(src.secretRef.name or "")
-            if data is None:
-                if src.secretRef.optional:
-                    continue
-                raise ConfigError(f'secret "{src.secretRef.name}" not found')
-        else:
+        data = _env_from_data(src, sources)
+        if data is None:
             continue
         for key, value in data.items():
             name = prefix + key
@@ -190,6 +179,19 @@ def container_env(
             if value is not None:
                 env[name] = value
     return env
+
+
+def _env_from_data(src: EnvFromSource, sources: ConfigSources) -> Mapping[str, str] | None:
+    """The data an envFrom source names; None to skip it (optional and missing, or neither
+    kind); ConfigError when a required one is missing."""
+    for ref, store, kind in ((src.configMapRef, sources.configmaps, "configmap"),
+                             (src.secretRef, sources.secrets, "secret")):
+        if ref is not None:
+            data = store.get(ref.name or "")
+            if data is None and not ref.optional:
+                raise ConfigError(f'{kind} "{ref.name}" not found')
+            return data
+    return None
 
 
 def _lookup_key(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -86,36 +87,54 @@ class StreamServer:
         if msg.reply:
             await msg.respond(codec.encode(err.to_status()))
 
-    # ---- exec --------------------------------------------------------------------------
-    async def _on_exec(self, msg: Any) -> None:
+    # ---- opening a session: decode, prepare (or refuse), accept --------------------------
+    async def _open(self, msg: Any, decoder: Any, what: str,
+                    prepare: Callable[[Any], Awaitable[tuple[Any, Callable[[], Awaitable[None]]]]],
+                    ) -> tuple[Any, Any, Session] | None:
+        """The request, what `prepare` made of it and the accepted session; None when refused
+        (the refusal, a Status as the kubelet words it, is the answer to the request)."""
         try:
-            req = _exec_decoder.decode(msg.data)
+            req = decoder.decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._refuse(msg, bad_request(f"invalid exec request: {exc}"))
-            return
+            await self._refuse(msg, bad_request(f"invalid {what} request: {exc}"))
+            return None
         try:
             if not req.replyTo:
-                raise bad_request("exec request without replyTo inbox")
-            if not req.command:
-                raise bad_request("you must specify at least 1 command")
-            pod, state = self.pods.find_pod(req.namespace, req.pod)
-            if pod is None:
-                raise not_found("pods", req.pod)
-            cid = running_container_id(pod, state, req)
-            proc = await self.runtime.exec_stream(cid, req.command, tty=req.tty, stdin=req.stdin)
+                raise bad_request(f"{what} request without replyTo inbox")
+            made, undo = await prepare(req)
         except APIError as exc:
             await self._refuse(msg, exc)
-            return
+            return None
         except RuntimeError_ as exc:
             await self._refuse(msg, _runtime_error(exc))
-            return
+            return None
         try:
             session = await accept_session(self.nc, req.replyTo)
             await msg.respond(b"")
         except Exception:
-            await proc.kill()
+            await undo()
             raise
-        self._spawn(self._run_exec(session, proc, req), f"exec-{req.namespace}/{req.pod}")
+        return req, made, session
+
+    def _pod(self, req: Any) -> tuple[Any, Any]:
+        pod, state = self.pods.find_pod(req.namespace, req.pod)
+        if pod is None:
+            raise not_found("pods", req.pod)
+        return pod, state
+
+    # ---- exec --------------------------------------------------------------------------
+    async def _on_exec(self, msg: Any) -> None:
+        async def prepare(req: ExecRequest) -> tuple[ExecStream, Callable[[], Awaitable[None]]]:
+            if not req.command:
+                raise bad_request("you must specify at least 1 command")
+            cid = running_container_id(*self._pod(req), req)
+            proc = await self.runtime.exec_stream(cid, req.command, tty=req.tty, stdin=req.stdin)
+            return proc, proc.kill
+
+        opened = await self._open(msg, _exec_decoder, "exec", prepare)
+        if opened is not None:
+            req, proc, session = opened
+            self._spawn(self._run_exec(session, proc, req), f"exec-{req.namespace}/{req.pod}")
 
     async def _run_exec(self, session: Session, proc: ExecStream, req: ExecRequest) -> None:
         async def output(read: Any, kind: bytes, wanted: bool) -> None:
@@ -166,18 +185,8 @@ class StreamServer:
 
     # ---- port-forward ------------------------------------------------------------------
     async def _on_portforward(self, msg: Any) -> None:
-        try:
-            req = _pf_decoder.decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._refuse(msg, bad_request(f"invalid port-forward request: {exc}"))
-            return
-        try:
-            if not req.replyTo:
-                raise bad_request("port-forward request without replyTo inbox")
-            pod, _state = self.pods.find_pod(req.namespace, req.pod)
-            if pod is None:
-                raise not_found("pods", req.pod)
-            uid = pod.metadata.uid
+        async def prepare(req: PortForwardRequest) -> tuple[Any, Callable[[], Awaitable[None]]]:
+            uid = self._pod(req)[0].metadata.uid
             try:
                 reader, writer = await self.runtime.connect_port(uid, req.port)
             except (OSError, TimeoutError) as exc:
@@ -187,19 +196,16 @@ class StreamServer:
                 raise APIError(500, "InternalError", (
                     f"error forwarding port {req.port} to pod {uid}, uid : failed to connect to "
                     f"localhost:{req.port} inside the pod's network namespace: {why}")) from None
-        except APIError as exc:
-            await self._refuse(msg, exc)
-            return
-        except RuntimeError_ as exc:
-            await self._refuse(msg, _runtime_error(exc))
-            return
-        try:
-            session = await accept_session(self.nc, req.replyTo)
-            await msg.respond(b"")
-        except Exception:
-            writer.close()
-            raise
-        self._spawn(self._relay(session, reader, writer), f"portforward-{req.namespace}/{req.pod}:{req.port}")
+
+            async def undo() -> None:
+                writer.close()
+
+            return (reader, writer), undo
+
+        opened = await self._open(msg, _pf_decoder, "port-forward", prepare)
+        if opened is not None:
+            req, (reader, writer), session = opened
+            self._spawn(self._relay(session, reader, writer), f"portforward-{req.namespace}/{req.pod}:{req.port}")
 
     async def _relay(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def from_pod() -> None:

@@ -155,22 +155,24 @@ def _prepare_preferred(state: CycleState, pod: PodInfo, cache: SchedulerCache) -
     if pod.affinity_preferred or pod.anti_affinity_preferred:
         for node in cache.nodes.values():
             for other in node.pods.values():
-                for term in pod.affinity_preferred:
-                    if term.matches(other):
-                        _add_weight(state, node, term, term.weight)
-                for term in pod.anti_affinity_preferred:
-                    if term.matches(other):
-                        _add_weight(state, node, term, -term.weight)
+                _weigh_terms(state, node, pod, other)
     for other in cache.pods_with_affinity.values():
         node = cache.nodes.get(cache.node_of(other.key) or "")
-        if node is None:
-            continue
-        for term in other.affinity_preferred:
-            if term.matches(pod):
-                _add_weight(state, node, term, term.weight)
-        for term in other.anti_affinity_preferred:
-            if term.matches(pod):
-                _add_weight(state, node, term, -term.weight)
+        if node is not None:
+            _weigh_terms(state, node, other, pod)
+
+
+def _weigh_terms(state: CycleState, node: Any, owner: PodInfo, target: PodInfo) -> None:
+    """Add `owner`'s preferred (anti-)affinity weights that `target` matches to `node`.
+
+    Example: owner prefers app=db with weight 80 and avoids app=web with weight 20;
+    a node whose pods include one db pod and two web pods scores 80 - 20 - 20 = 40."""
+    for term in owner.affinity_preferred:
+        if term.matches(target):
+            _add_weight(state, node, term, term.weight)
+    for term in owner.anti_affinity_preferred:
+        if term.matches(target):
+            _add_weight(state, node, term, -term.weight)
 
 
 # -- filters --------------------------------------------------------------------

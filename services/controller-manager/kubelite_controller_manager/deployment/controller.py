@@ -133,15 +133,7 @@ class DeploymentController(Controller):
     # -- reconcile ----------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
-        try:
-            await self._sync_key(key)
-        except APIError as exc:
-            if exc.code == 409:
-                # our cached copy was stale: normal under concurrent writers; look again soon
-                raise Requeue(None, "conflict") from None
-            raise
-
-    async def _sync_key(self, key: str) -> None:
+        """One sync (a 409 from a stale cache is retried quietly by the Controller base)."""
         ns, name = split_key(key)
         cached = self.d_informer.get(ns, name)
         if cached is None:

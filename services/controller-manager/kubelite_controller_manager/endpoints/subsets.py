@@ -54,12 +54,19 @@ def find_port(pod: Pod, port: ServicePort) -> int | None:
     return None
 
 
+def pod_hostname(pod: Pod, service: Service) -> str | None:
+    """The pod's hostname as the Service publishes it: only a pod whose subdomain names
+    the Service (in the same namespace) gets one, for its DNS record."""
+    spec = pod.spec
+    if spec and spec.hostname and spec.subdomain == service.metadata.name \
+            and pod.metadata.namespace == service.metadata.namespace:
+        return spec.hostname
+    return None
+
+
 def pod_address(pod: Pod, service: Service) -> EndpointAddress:
     meta = pod.metadata
-    hostname = None
-    if pod.spec and pod.spec.hostname and pod.spec.subdomain == service.metadata.name \
-            and meta.namespace == service.metadata.namespace:
-        hostname = pod.spec.hostname
+    hostname = pod_hostname(pod, service)
     return EndpointAddress(
         ip=pod.status.podIP if pod.status and pod.status.podIP else _first_ip(pod),
         hostname=hostname,

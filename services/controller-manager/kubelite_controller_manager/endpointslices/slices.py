@@ -28,6 +28,7 @@ from kubelite_controller_manager.endpoints.subsets import (
     endpoints_labels,
     find_port,
     is_ready,
+    pod_hostname,
     should_be_in_endpoints,
 )
 
@@ -86,10 +87,7 @@ def pod_endpoint(service: Service, pod: Pod, addresses: list[str]) -> Endpoint:
     serving = is_ready(pod)
     terminating = pod.metadata.deletionTimestamp is not None
     meta = pod.metadata
-    hostname = None
-    if pod.spec and pod.spec.hostname and pod.spec.subdomain == service.metadata.name \
-            and meta.namespace == service.metadata.namespace:
-        hostname = pod.spec.hostname
+    hostname = pod_hostname(pod, service)
     return Endpoint(
         addresses=addresses,
         conditions=EndpointConditions(ready=publish or (serving and not terminating),

@@ -192,7 +192,15 @@ class GarbageCollector(Controller):
         return owner_state(live, ref.uid)
 
     async def _update_refs(self, info: ResourceInfo, obj: Any, refs: list[Any]) -> None:
-        meta = msgspec.structs.replace(obj.metadata, ownerReferences=refs or None)
+        await self._update_meta(info, obj, ownerReferences=refs or None)
+
+    async def _remove_finalizer(self, info: ResourceInfo, obj: Any, finalizer: str) -> None:
+        finalizers = [f for f in obj.metadata.finalizers or () if f != finalizer]
+        await self._update_meta(info, obj, finalizers=finalizers or None)
+
+    async def _update_meta(self, info: ResourceInfo, obj: Any, **changes: Any) -> None:
+        """Write `obj` with these metadata fields changed; gone already is fine."""
+        meta = msgspec.structs.replace(obj.metadata, **changes)
         try:
             await self.api.update(msgspec.structs.replace(obj, apiVersion=info.api_version, kind=info.kind,
                                                           metadata=meta))
@@ -200,17 +208,6 @@ class GarbageCollector(Controller):
             if exc.code == 404:
                 return
             raise  # 409: the cache was stale; retried with back-off once the informer has caught up
-
-    async def _remove_finalizer(self, info: ResourceInfo, obj: Any, finalizer: str) -> None:
-        finalizers = [f for f in obj.metadata.finalizers or () if f != finalizer]
-        meta = msgspec.structs.replace(obj.metadata, finalizers=finalizers or None)
-        try:
-            await self.api.update(msgspec.structs.replace(obj, apiVersion=info.api_version, kind=info.kind,
-                                                          metadata=meta))
-        except APIError as exc:
-            if exc.code == 404:
-                return
-            raise
 
 
 def new_controller(ctx: Any) -> GarbageCollector:

@@ -166,15 +166,7 @@ class ReplicaSetController(Controller):
     # -- reconcile ----------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
-        try:
-            await self._sync_key(key)
-        except APIError as exc:
-            if exc.code == 409:
-                # our cached copy was stale: normal under concurrent writers; look again soon
-                raise Requeue(None, "conflict") from None
-            raise
-
-    async def _sync_key(self, key: str) -> None:
+        """One sync (a 409 from a stale cache is retried quietly by the Controller base)."""
         ns, name = split_key(key)
         rs: ReplicaSet | None = self.rs_informer.get(ns, name)
         if rs is None:

@@ -165,6 +165,15 @@ class ContainerInfo(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}
 
 
+def created_info(container_id: str, spec: ContainerSpec, created_at: float) -> ContainerInfo:
+    """The ContainerInfo of a container just created from `spec` (not started yet)."""
+    return ContainerInfo(
+        id=container_id, pod_uid=spec.pod_uid, namespace=spec.namespace, pod_name=spec.pod_name,
+        name=spec.name, attempt=spec.attempt, state=ContainerState.CREATED, image=spec.image,
+        image_id=spec.image_info.id, created_at=created_at, init=spec.init, labels=dict(spec.labels),
+    )
+
+
 class ExecResult(msgspec.Struct, kw_only=True):
     exit_code: int
     output: bytes = b""  # stdout+stderr, possibly truncated

@@ -37,6 +37,7 @@ from kubelite_nodeagent.runtime.base import (
     PodSandboxConfig,
     RuntimeConfig,
     RuntimeError_,
+    created_info,
 )
 
 # Exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.
@@ -134,20 +135,7 @@ class FakeRuntime:
         cid = f"fake-{next(self._ids)}"
         if spec.init and not spec.sidecar:
             self._run_to_completion.add(cid)
-        self.containers[cid] = ContainerInfo(
-            id=cid,
-            pod_uid=spec.pod_uid,
-            namespace=spec.namespace,
-            pod_name=spec.pod_name,
-            name=spec.name,
-            attempt=spec.attempt,
-            state=ContainerState.CREATED,
-            image=spec.image,
-            image_id=spec.image_info.id,
-            created_at=time.time(),
-            init=spec.init,
-            labels=dict(spec.labels),
-        )
+        self.containers[cid] = created_info(cid, spec, time.time())
         return cid
 
     async def start_container(self, container_id: str) -> None:

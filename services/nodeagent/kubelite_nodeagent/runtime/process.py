@@ -384,21 +384,27 @@ class ProcessRuntime:
                 infos.append(info)
         return infos
 
-    async def exec(self, container_id: str, argv: list[str], timeout_seconds: float) -> ExecResult:
+    def _exec_plan(self, container_id: str, argv: list[str], not_running: str,
+                   ) -> tuple[ContainerRecord, list[str], dict[str, str], str | None]:
+        """(record, argv to run, env, cwd) of a command inside a running container: nsenter into
+        its namespaces, or in its working dir when it has none. RuntimeError_ when not running."""
         record = self._record(container_id)
         cdir = self.layout.container_dir(container_id) if record else None
         started = read_struct(cdir / "started.json", Started) if cdir else None
         if record is None or started is None or not is_same_process(started.pid, started.pid_start):
-            raise RuntimeError_("ContainerNotRunning", f"container {container_id} is not running")
+            raise RuntimeError_("ContainerNotRunning", not_running)
         env = dict(record.spec.env)
         env.setdefault("PATH", process_supervisor.DEFAULT_PATH)
         if record.namespaces:
             full = ["nsenter", "-t", str(started.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
                     "--", *argv]  # fmt: skip
-            cwd = None
-        else:
-            launch = json.loads((cdir / "launch.json").read_text())  # type: ignore[operator]
-            full, cwd = argv, launch.get("cwd") or None  # the container's working dir
+            return record, full, env, None
+        launch = json.loads((cdir / "launch.json").read_text())  # type: ignore[operator]
+        return record, argv, env, launch.get("cwd") or None  # the container's working dir
+
+    async def exec(self, container_id: str, argv: list[str], timeout_seconds: float) -> ExecResult:
+        record, full, env, cwd = self._exec_plan(
+            container_id, argv, f"container {container_id} is not running")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *full,
@@ -430,22 +436,10 @@ class ProcessRuntime:
 
     async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
         """Like exec(), with streamed stdio (and a pty when tty) and no timeout."""
-        record = self._record(container_id)
-        cdir = self.layout.container_dir(container_id) if record else None
-        started = read_struct(cdir / "started.json", Started) if cdir else None
-        if record is None or started is None or not is_same_process(started.pid, started.pid_start):
-            raise RuntimeError_("ContainerNotRunning", f'container not found ("{container_id}")')
-        env = dict(record.spec.env)
-        env.setdefault("PATH", process_supervisor.DEFAULT_PATH)
+        record, full, env, cwd = self._exec_plan(
+            container_id, argv, f'container not found ("{container_id}")')
         if tty:
             env.setdefault("TERM", "xterm")
-        if record.namespaces:
-            full = ["nsenter", "-t", str(started.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
-                    "--", *argv]  # fmt: skip
-            cwd = None
-        else:
-            launch = json.loads((cdir / "launch.json").read_text())  # type: ignore[operator]
-            full, cwd = argv, launch.get("cwd") or None
 
         def into_cgroup(pid: int) -> None:
             if record.cgroup:

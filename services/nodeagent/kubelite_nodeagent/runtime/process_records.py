@@ -23,7 +23,12 @@ from typing import TypeVar
 
 import msgspec
 
-from kubelite_nodeagent.runtime.base import ContainerInfo, ContainerSpec, ContainerState
+from kubelite_nodeagent.runtime.base import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    created_info,
+)
 
 SUPERVISOR_GRACE_EXIT_CODE = 137  # Kubernetes' code for a container that vanished
 UNKNOWN_REASON = "ContainerStatusUnknown"
@@ -153,20 +158,7 @@ def container_info(
 ) -> ContainerInfo:
     """The container's state from its files and whether its processes still exist (pure)."""
     spec = record.spec
-    info = ContainerInfo(
-        id=record.id,
-        pod_uid=spec.pod_uid,
-        namespace=spec.namespace,
-        pod_name=spec.pod_name,
-        name=spec.name,
-        attempt=spec.attempt,
-        state=ContainerState.CREATED,
-        image=spec.image,
-        image_id=spec.image_info.id,
-        created_at=record.created_at,
-        init=spec.init,
-        labels=dict(spec.labels),
-    )
+    info = created_info(record.id, spec, record.created_at)
     if started is not None and not started.error:
         info.started_at = started.started_at
     if exited is not None:
