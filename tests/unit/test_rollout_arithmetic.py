@@ -279,3 +279,40 @@ def test_find_active_or_latest() -> None:
 
 def test_round_half_away_from_zero() -> None:
     assert [round_half_away(x) for x in (0.5, 1.5, 2.5, -0.5, -2.5, 2.49)] == [1, 2, 3, -1, -3, 2]
+
+
+# -- the worked examples in rollout.py's docstrings, so they cannot drift ------------------
+
+
+def test_docstring_examples_fenceposts_and_budgets() -> None:
+    assert (scaled_value("25%", 10, round_up=True), scaled_value("25%", 10, round_up=False)) == (3, 2)
+    assert resolve_fenceposts("25%", "25%", 10) == (3, 2)
+    assert resolve_fenceposts(0, "10%", 3) == (0, 1)
+    assert max_unavailable(deploy(1, 0, 5)) == 1
+    assert max_surge(deploy(10, "25%", "25%")) == 3
+
+
+def test_docstring_examples_new_replica_set_growth() -> None:
+    d = deploy(10, 3, 2)
+    assert new_rs_new_replicas(d, [rs("old1", 10), rs("new2", 0)], rs("new2", 0)) == 3
+    assert new_rs_new_replicas(d, [rs("old1", 8), rs("new2", 3)], rs("new2", 3)) == 5
+    assert reconcile_new_replica_set(d, [rs("new2", 12)], rs("new2", 12)) == 10
+    assert reconcile_new_replica_set(d, [rs("new2", 10)], rs("new2", 10)) is None
+
+
+def test_docstring_examples_old_replica_sets() -> None:
+    d = deploy(10, 3, 2)
+    new = rs("new3", 3, available=1)
+    assert rollout.max_scaled_down(d, [rs("old1", 10), new], new) == 3
+    assert cleanup_unhealthy_replicas([rs("old1", 5, available=3), rs("old2", 4)], 3) == {"old1": 3}
+    a, b, c = rs("old1", 2), rs("old2", 6), rs("new3", 3)
+    assert scale_down_old_for_rolling_update(d, [a, b, c], [a, b]) == {"old1": 0, "old2": 5}
+    new0 = rs("new3", 3, available=0)
+    assert reconcile_old_replica_sets(d, [rs("old1", 10), new0], [rs("old1", 10)], new0) == {"old1": 8}
+
+
+def test_docstring_examples_proportional_scaling() -> None:
+    d = deploy(15, 3, 2, status_replicas=13)
+    old, new = rs("old1", 8, max_replicas=13), rs("new2", 5, max_replicas=13)
+    assert replica_set_fraction(old, d, 13) == 3
+    assert proportional_scale(d, new, [old]) == ({"old1": 11, "new2": 7}, "up")

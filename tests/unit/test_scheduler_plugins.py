@@ -331,3 +331,17 @@ def test_huge_decisions_leave_out_per_node_detail() -> None:
     decoded = msgspec.json.decode(data)
     assert decoded["detailOmitted"] is True and "rejected" not in decoded
     assert decoded["message"] == d.message and decoded["nodes"] == 10_000
+
+
+def test_docstring_examples_of_normalize_and_feasible_nodes() -> None:
+    """The worked examples in plugins.normalize and algorithm.feasible_nodes_to_find."""
+    from kubelite_scheduler.algorithm import feasible_nodes_to_find
+    from kubelite_scheduler.plugins import BY_MAX, BY_MAX_REVERSED, MIN_MAX, normalize
+
+    assert normalize(BY_MAX, [2, 0, 1]) == [100, 0, 50]
+    assert normalize(BY_MAX_REVERSED, [2, 0, 1]) == [0, 100, 50]
+    assert normalize(MIN_MAX, [2, 0, 1]) == [100, 0, 50]
+    assert normalize(MIN_MAX, [-20, 0, 60]) == [0, 25, 100]
+    assert normalize(BY_MAX_REVERSED, [1, 0]) == [0, 100]
+    assert normalize(BY_MAX, [80, 20]) == [100, 25]
+    assert [feasible_nodes_to_find(n, 0) for n in (50, 1000, 5000, 10000)] == [50, 420, 500, 500]

@@ -28,6 +28,9 @@ def feasible_nodes_to_find(num_nodes: int, percentage: int) -> int:
 
     percentage 0 means Kubernetes' adaptive default: 50% for small clusters,
     falling by 1% per 125 nodes, never below 5%; never fewer than 100 nodes.
+
+    50 nodes: all 50. 1,000 nodes: 50 - 8 = 42 %, 420. 5,000 nodes: 50 - 40 = 10 %, 500.
+    10,000 nodes: 50 - 80 is below 5 %, so 5 %, 500.
     """
     if num_nodes < MIN_FEASIBLE_NODES or percentage >= 100:
         return num_nodes
@@ -38,7 +41,10 @@ def feasible_nodes_to_find(num_nodes: int, percentage: int) -> int:
 
 def unschedulable_message(num_nodes: int, reasons: dict[str, tuple[str, ...]]) -> str:
     """FitError.Error(): "0/N nodes are available: <count> <reason>, ...", the
-    "<count> <reason>" strings sorted as strings, as Kubernetes does."""
+    "<count> <reason>" strings sorted as strings, as Kubernetes does.
+
+    3 nodes, two short of cpu and one tainted: "0/3 nodes are available: 1 node(s) had
+    untolerated taint {gpu: true}, 2 Insufficient cpu." ("1 …" sorts before "2 …")."""
     if num_nodes == 0:
         return NO_NODES_MESSAGE
     histogram: Counter[str] = Counter()

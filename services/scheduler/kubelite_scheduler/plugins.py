@@ -331,7 +331,10 @@ def _per_node_memoized(
 
 def least_allocated(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesFit LeastAllocated: mean over cpu and memory (weight 1 each) of
-    (allocatable - requested) * 100 / allocatable, requests counted non-zero."""
+    (allocatable - requested) * 100 / allocatable, requests counted non-zero.
+
+    A node of 4 cpu and 8 GiB with 1 cpu and 2 GiB requested, for a pod asking 1 cpu and
+    2 GiB: cpu (4 - 2) * 100 / 4 = 50, memory (8 - 4) * 100 / 8 = 50, score 50."""
     return _per_node_memoized(nodes, f"least/{pod.nonzero_cpu}/{pod.nonzero_memory}", _least_allocated, pod)
 
 
@@ -345,7 +348,9 @@ def _least_allocated(pod: PodInfo, n: NodeInfo) -> int:
 
 def balanced_allocation(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """NodeResourcesBalancedAllocation: (1 - std deviation of the cpu and memory
-    fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win."""
+    fractions, each capped at 1) * 100, so nodes whose resources fill up evenly win.
+
+    With the pod, cpu 50 % and memory 25 % requested: 100 * (1 - |0.5 - 0.25| / 2) = 87."""
     return _per_node_memoized(
         nodes, f"balanced/{pod.nonzero_cpu}/{pod.nonzero_memory}", _balanced_allocation, pod)
 
@@ -359,14 +364,20 @@ def _balanced_allocation(pod: PodInfo, n: NodeInfo) -> int:
 
 
 def preferred_node_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
-    """NodeAffinity Score: sum of the weights of the preferred terms the node matches."""
+    """NodeAffinity Score: sum of the weights of the preferred terms the node matches.
+
+    Terms zone=a (weight 80) and disk=ssd (weight 20): a zone-a node with hdd scores 80,
+    a zone-b node with ssd 20; normalized by the max: 100 and 25."""
     terms = pod.preferred_node_terms
     return [sum(t.weight or 0 for t in terms if node_selector_term_matches(t.preference, n)) for n in nodes]
 
 
 def spread_same_owner(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
     """PodTopologySpread's system default (hostname, ScheduleAnyway), as the older
-    SelectorSpread did it: pods of one controller already on the node (fewer is better)."""
+    SelectorSpread did it: pods of one controller already on the node (fewer is better).
+
+    Three nodes holding 2, 0 and 1 pods of the pod's ReplicaSet: raw [2, 0, 1], reversed
+    by the max: [0, 100, 50], so the empty node wins."""
     owner = pod.owner_uid
     return [n.owner_counts.get(owner, 0) for n in nodes]
 
@@ -379,7 +390,9 @@ def preferred_pod_affinity(pod: PodInfo, nodes: list[NodeInfo], state: CycleStat
 
 
 def prefer_no_schedule_taints(pod: PodInfo, nodes: list[NodeInfo], state: CycleState) -> list[int]:
-    """TaintToleration Score: PreferNoSchedule taints the pod does not tolerate (fewer is better)."""
+    """TaintToleration Score: PreferNoSchedule taints the pod does not tolerate (fewer is better).
+
+    Nodes with 1 and 0 untolerated PreferNoSchedule taints: raw [1, 0], normalized [0, 100]."""
     tolerations = pod.tolerations
     return [sum(1 for t in n.soft_taints if not tolerated(tolerations, t)) for n in nodes]
 
@@ -413,6 +426,9 @@ SCORES: tuple[Score, ...] = (
 
 
 def normalize(kind: str, raw: list[int]) -> list[int]:
+    """Raw scores to 0..100 (NormalizeScore). For raw [2, 0, 1]: BY_MAX [100, 0, 50],
+    BY_MAX_REVERSED [0, 100, 50], MIN_MAX [100, 0, 50]; for [-20, 0, 60] MIN_MAX gives
+    [0, 25, 100] (anti-affinity weights are negative)."""
     if kind == AS_IS or not raw:
         return raw
     if kind == MIN_MAX:

@@ -9,7 +9,7 @@ guarantee the rule keeps.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from kubelite.api.apps_v1 import Deployment, ReplicaSet
 
@@ -82,7 +82,8 @@ def by_creation(rss: Iterable[ReplicaSet]) -> list[ReplicaSet]:
 def scaled_value(value: int | str | None, total: int, *, round_up: bool) -> int:
     """intstr.GetScaledValueFromIntOrPercent: an int as is, "N%" of `total` rounded up or down.
 
-    Raises ValueError for a malformed percentage (validation rejects those earlier)."""
+    "25%" of 10 replicas is 2.5: 3 rounded up (maxSurge), 2 rounded down (maxUnavailable);
+    5 stays 5 whatever the total. Raises ValueError for a malformed percentage (validation rejects those earlier)."""
     if value is None:
         return 0
     if isinstance(value, int):
@@ -101,8 +102,11 @@ def resolve_fenceposts(max_surge: int | str | None, max_unavailable: int | str |
 
     maxSurge rounds up (a rollout may always create at least one extra pod when
     surge is a non-zero percentage); maxUnavailable rounds down (never lose more
-    availability than asked). If both resolve to 0 (e.g. 10% of 3 unavailable,
-    0 surge) unavailable becomes 1 so the rollout can still progress."""
+    availability than asked). If both resolve to 0 unavailable becomes 1 so the
+    rollout can still progress.
+
+    10 replicas, maxSurge "25%", maxUnavailable "25%": (3, 2).
+    3 replicas, maxSurge 0, maxUnavailable "10%": 10% of 3 is 0.3, down to 0, so (0, 1)."""
     surge = scaled_value(max_surge if max_surge is not None else 0, desired, round_up=True)
     unavailable = scaled_value(max_unavailable if max_unavailable is not None else 0, desired, round_up=False)
     if surge == 0 and unavailable == 0:
@@ -125,7 +129,9 @@ def _rolling_params(d: Deployment) -> tuple[int | str | None, int | str | None]:
 
 def max_unavailable(d: Deployment) -> int:
     """MaxUnavailable: pods that may be unavailable during a rolling update, never more
-    than the deployment's replicas (0 for Recreate or 0 replicas)."""
+    than the deployment's replicas (0 for Recreate or 0 replicas).
+
+    10 replicas, maxUnavailable "25%": 2. 1 replica, maxUnavailable 5: 1 (capped)."""
     replicas = spec_replicas(d)
     if not is_rolling_update(d) or replicas == 0:
         return 0
@@ -135,7 +141,9 @@ def max_unavailable(d: Deployment) -> int:
 
 
 def max_surge(d: Deployment) -> int:
-    """MaxSurge: pods that may exist above replicas during a rolling update (0 for Recreate)."""
+    """MaxSurge: pods that may exist above replicas during a rolling update (0 for Recreate).
+
+    10 replicas, maxSurge "25%": 3 (rounded up)."""
     if not is_rolling_update(d):
         return 0
     surge, unavailable = _rolling_params(d)
@@ -153,7 +161,11 @@ def new_rs_new_replicas(d: Deployment, all_rss: Sequence[ReplicaSet | None], new
 
     Rolling: grow it only while all replica sets together stay within
     replicas + maxSurge, and never past replicas. Recreate: replicas at once
-    (old pods are already gone)."""
+    (old pods are already gone).
+
+    10 replicas, maxSurge 3: all replica sets together may want 13 pods. Old at 10,
+    new at 0: new grows by min(13 - 10, 10 - 0) = 3. Later, old scaled down to 8 and
+    new at 3 (11 in all): new grows by min(13 - 11, 10 - 3) = 2, to 5."""
     replicas = spec_replicas(d)
     if not is_rolling_update(d):
         return replicas
@@ -170,7 +182,11 @@ def reconcile_new_replica_set(d: Deployment, all_rss: Sequence[ReplicaSet | None
     """reconcileNewReplicaSet: the new replica set's target size, or None when it is right.
 
     An oversized new replica set shrinks to replicas straight away (a scale-down
-    of the deployment never waits for the surge budget)."""
+    of the deployment never waits for the surge budget).
+
+    10 replicas: a new replica set at 12 (the deployment was just scaled down from
+    12) goes to 10 at once; at 10 it is right (None); at 3 it grows as
+    `new_rs_new_replicas` allows."""
     replicas, new_size = spec_replicas(d), spec_replicas(new_rs)
     if new_size == replicas:
         return None
@@ -185,7 +201,10 @@ def max_scaled_down(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs:
 
     Total pods may drop to minAvailable = replicas - maxUnavailable, counting the
     new replica set's not-yet-available pods as already missing, so unhealthy new
-    pods can never push availability below minAvailable."""
+    pods can never push availability below minAvailable.
+
+    10 replicas, maxUnavailable 2 (minAvailable 8); old wants 10 and new wants 3, one
+    of them available (13 in all): 13 - 8 - (3 - 1) = 3 old pods may go."""
     min_available = spec_replicas(d) - max_unavailable(d)
     new_unavailable = spec_replicas(new_rs) - available_replicas(new_rs) if new_rs is not None else 0
     return total_spec_replicas(all_rss) - min_available - new_unavailable
@@ -194,40 +213,37 @@ def max_scaled_down(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs:
 def cleanup_unhealthy_replicas(old_rss: Sequence[ReplicaSet], max_cleanup: int) -> Plan:
     """cleanupUnhealthyReplicas: first remove old replica sets' *unavailable* pods, oldest
     replica set first, at most `max_cleanup`. Removing them costs no availability and
-    unblocks a rollout that old broken pods would otherwise hold up."""
-    plan: Plan = {}
-    removed = 0
-    for rs in by_creation(old_rss):
-        if removed >= max_cleanup:
-            break
-        size = spec_replicas(rs)
-        if size == 0 or size == available_replicas(rs):
-            continue
-        count = min(max_cleanup - removed, size - available_replicas(rs))
-        if count <= 0:
-            continue
-        plan[rs.metadata.name or ""] = size - count
-        removed += count
-    return plan
+    unblocks a rollout that old broken pods would otherwise hold up.
+
+    Old A (oldest; wants 5, 3 available) and B (wants 4, all available), max_cleanup 3:
+    A drops its 2 unavailable pods, B has none: {A: 3}."""
+    return _take_oldest_first(old_rss, max_cleanup, lambda rs: spec_replicas(rs) - available_replicas(rs))
 
 
 def scale_down_old_for_rolling_update(d: Deployment, all_rss: Sequence[ReplicaSet | None], old_rss: Sequence[ReplicaSet]) -> Plan:
     """scaleDownOldReplicaSetsForRollingUpdate: remove available old pods, oldest replica
-    set first, only as far as available pods stay >= replicas - maxUnavailable."""
+    set first, only as far as available pods stay >= replicas - maxUnavailable.
+
+    10 replicas, maxUnavailable 2 (minAvailable 8); old A (oldest, 2 pods) and B (6),
+    new C with 3 available: 11 available, so 11 - 8 = 3 may go: {A: 0, B: 5}."""
     min_available = spec_replicas(d) - max_unavailable(d)
     available = total_available(all_rss)
     if available <= min_available:
         return {}
-    budget = available - min_available
+    return _take_oldest_first(old_rss, available - min_available, spec_replicas)
+
+
+def _take_oldest_first(rss: Sequence[ReplicaSet], budget: int, removable: Callable[[ReplicaSet], int]) -> Plan:
+    """Shrink replica sets oldest first by what `removable` allows of each, `budget` pods in all."""
     plan: Plan = {}
     removed = 0
-    for rs in by_creation(old_rss):
+    for rs in by_creation(rss):
         if removed >= budget:
             break
         size = spec_replicas(rs)
-        if size == 0:
+        count = min(removable(rs), budget - removed)
+        if size == 0 or count <= 0:
             continue
-        count = min(size, budget - removed)
         plan[rs.metadata.name or ""] = size - count
         removed += count
     return plan
@@ -248,7 +264,11 @@ def _with_plan(rss: Sequence[ReplicaSet], plan: Plan) -> list[ReplicaSet]:
 
 def reconcile_old_replica_sets(d: Deployment, all_rss: Sequence[ReplicaSet | None], old_rss: Sequence[ReplicaSet], new_rs: ReplicaSet | None) -> Plan:
     """reconcileOldReplicaSets: the old replica sets' new sizes (unhealthy pods first, then
-    available ones within the maxUnavailable budget); empty when nothing may go yet."""
+    available ones within the maxUnavailable budget); empty when nothing may go yet.
+
+    10 replicas, maxSurge 3, maxUnavailable 2; old wants 10 (all available), new wants 3
+    (none available yet): budget 13 - 8 - 3 = 2, no unhealthy old pods, and 10 - 8 = 2
+    available ones may go: old goes to 8."""
     old_active = active(old_rss)
     if total_spec_replicas(old_active) == 0:
         return {}
@@ -326,7 +346,10 @@ def round_half_away(x: float) -> int:
 def replica_set_fraction(rs: ReplicaSet, d: Deployment, deployment_status_replicas: int) -> int:
     """getReplicaSetFraction: how many pods this replica set gains (or loses) when the
     deployment's max size moves from the max-replicas annotation (its size when this
-    replica set was last scaled) to replicas + maxSurge, keeping its share of pods."""
+    replica set was last scaled) to replicas + maxSurge, keeping its share of pods.
+
+    A replica set of 8 last scaled at max 13 (10 replicas + 3 surge), deployment scaled
+    to 15 (max 18): round(8 x 18 / 13) - 8 = round(11.08) - 8 = 3."""
     replicas = spec_replicas(d)
     size = spec_replicas(rs)
     if replicas == 0:
@@ -343,7 +366,9 @@ def replica_set_fraction(rs: ReplicaSet, d: Deployment, deployment_status_replic
 
 def proportion(rs: ReplicaSet, d: Deployment, to_add: int, added: int, deployment_status_replicas: int) -> int:
     """GetProportion: the replica set's share of `to_add`, never overshooting what is left
-    (min when scaling up, max when scaling down)."""
+    (min when scaling up, max when scaling down).
+
+    to_add 5 with 3 already given to larger replica sets: a fraction of 3 gets min(3, 2) = 2."""
     if spec_replicas(rs) == 0 or to_add == 0 or to_add == added:
         return 0
     fraction = replica_set_fraction(rs, d, deployment_status_replicas)
@@ -356,7 +381,11 @@ def proportional_scale(d: Deployment, new_rs: ReplicaSet | None, old_rss: Sequen
     of replicas + maxSurge over the active replica sets in proportion to their sizes;
     the rounding leftover goes to the largest one (newest when scaling up, oldest when
     scaling down), and none goes below 0. Returns (new size of every active replica
-    set, "up" | "down"), or ({}, "") when the total is already right."""
+    set, "up" | "down"), or ({}, "") when the total is already right.
+
+    Kubernetes' documented case: 10 replicas, maxSurge 3, mid-rollout with old at 8 and
+    new at 5 (13 = the max), scaled to 15 replicas (max 18, so 5 to add): old gets
+    round(8 x 18 / 13) - 8 = 3 and new round(5 x 18 / 13) - 5 = 2: old 11, new 7."""
     all_rss = active([*old_rss, new_rs])
     current = total_spec_replicas(all_rss)
     replicas = spec_replicas(d)
