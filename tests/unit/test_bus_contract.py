@@ -67,3 +67,17 @@ def test_scheduling_decision_drops_detail_when_too_big() -> None:
     data = decisions.encode_scheduling(d)
     assert len(data) <= decisions.MAX_DECISION_BYTES
     assert msgspec.json.decode(data)["detailOmitted"] is True
+
+
+def test_compat_doc_names_every_served_type() -> None:
+    """docs/kubectl-compat.md's opening list of served types is the scheme's, no more, no less."""
+    from kubelite.api.scheme import all_resources
+
+    text = (DOC.parent / "kubectl-compat.md").read_text()
+    intro = text.split("\n\n", 2)[1]
+    named = set(re.findall(r"\b([A-Z][A-Za-z]+)\b", intro))
+    served = {r.kind for r in all_resources()}
+    missing = served - named
+    assert not missing, f"docs/kubectl-compat.md does not name served types {sorted(missing)}"
+    groups = {r.group for r in all_resources() if r.group}
+    assert all(g in intro for g in groups), f"a served group is missing from the doc: {sorted(groups)}"
