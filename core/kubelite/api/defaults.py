@@ -293,9 +293,7 @@ def _host_network_ports(containers: list[Container] | None) -> None:
 
 
 def _default_pod(pod: Pod) -> None:
-    spec = pod.spec
-    if spec is None:
-        spec = pod.spec = PodSpec()
+    spec = pod.spec = pod.spec or PodSpec()
     default_pod_spec(spec)  # normalises quantities before they are copied below
     # SetDefaults_Pod: only on Pods, not templates.
     _requests_from_limits(spec.containers)
@@ -308,9 +306,7 @@ def _default_pod(pod: Pod) -> None:
 
 
 def _default_service(svc: Service) -> None:
-    spec = svc.spec
-    if spec is None:
-        spec = svc.spec = ServiceSpec()
+    spec = svc.spec = svc.spec or ServiceSpec()
     if not spec.sessionAffinity:
         spec.sessionAffinity = "None"
     if spec.sessionAffinity == "None":
@@ -347,9 +343,7 @@ def _default_service(svc: Service) -> None:
 
 
 def _default_deployment(d: Deployment) -> None:
-    spec = d.spec
-    if spec is None:
-        spec = d.spec = DeploymentSpec()
+    spec = d.spec = d.spec or DeploymentSpec()
     if spec.replicas is None:
         spec.replicas = 1
     st = spec.strategy
@@ -373,9 +367,7 @@ def _default_deployment(d: Deployment) -> None:
 
 
 def _default_replicaset(rs: ReplicaSet) -> None:
-    spec = rs.spec
-    if spec is None:
-        spec = rs.spec = ReplicaSetSpec()
+    spec = rs.spec = rs.spec or ReplicaSetSpec()
     if spec.replicas is None:
         spec.replicas = 1
     default_pod_template(spec.template)

@@ -7,6 +7,7 @@ import os
 
 import msgspec
 
+from kubelite.flags import options_from
 from kubelite.logsetup import add_log_level_flag
 
 CONFIG_ENV = "KUBELITE_APISERVER_CONFIG"
@@ -52,15 +53,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="how long to wait for etcd and NATS at start")
     add_log_level_flag(p)
     a = p.parse_args(argv)
-    cfg = Config(
-        etcd=a.etcd, nats=a.nats, bind_address=a.bind_address, port=a.port, workers=a.workers,
-        service_cluster_ip_range=a.service_cluster_ip_range,
-        service_node_port_range=a.service_node_port_range,
-        default_not_ready_toleration_seconds=a.default_not_ready_toleration_seconds,
-        default_unreachable_toleration_seconds=a.default_unreachable_toleration_seconds,
-        shutdown_grace_seconds=a.shutdown_grace_seconds,
-        connect_wait_seconds=a.connect_wait_seconds, log_level=a.log_level,
-    )
+    cfg = options_from(a, Config)
     try:
         cfg.node_port_range()
         import ipaddress

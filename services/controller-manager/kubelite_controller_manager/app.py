@@ -34,6 +34,7 @@ from kubelite.api.scheme import ResourceInfo
 from kubelite.bus import decisions
 from kubelite.client.nats import NatsAPIClient
 from kubelite.durations import duration_flag
+from kubelite.flags import options_from
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.recorder import EventRecorder
@@ -137,20 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_options(argv: list[str] | None = None) -> Options:
     ns = build_parser().parse_args(argv)
     identity = ns.identity or f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    return Options(
-        etcd=ns.etcd, nats=ns.nats, leader_elect=ns.leader_elect,
-        leader_elect_lease_duration=ns.leader_elect_lease_duration,
-        leader_elect_retry_period=ns.leader_elect_retry_period,
-        concurrent_deployment_syncs=ns.concurrent_deployment_syncs,
-        concurrent_replicaset_syncs=ns.concurrent_replicaset_syncs,
-        node_monitor_grace_period=ns.node_monitor_grace_period,
-        node_monitor_period=ns.node_monitor_period, node_startup_grace_period=ns.node_startup_grace_period,
-        node_eviction_rate=ns.node_eviction_rate, secondary_node_eviction_rate=ns.secondary_node_eviction_rate,
-        unhealthy_zone_threshold=ns.unhealthy_zone_threshold,
-        large_cluster_size_threshold=ns.large_cluster_size_threshold,
-        resync_period=ns.resync_period,
+    return options_from(
+        ns, Options, identity=identity,
         controllers=tuple(c.strip() for c in ns.controllers.split(",") if c.strip()),
-        log_level=ns.log_level, identity=identity,
     )
 
 
