@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,9 +239,3 @@ class NodeAgent:
             if pod.metadata.namespace == namespace and pod.metadata.name == name:
                 return pod, self.states.get(uid)
         return None, None
-
-    def pod_count(self) -> int:
-        return len(self.pods)
-
-    def now(self) -> float:
-        return time.time()
