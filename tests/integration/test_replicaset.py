@@ -134,6 +134,17 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def cancel_and_wait(task: asyncio.Task[Any] | None, what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Cancel a helper task and wait for it, but never forever: a teardown that hangs (a
+    client call that ignores cancellation) would stall the whole suite, not fail one test."""
+    if task is None:
+        return
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        print(f"{what}: task still running {timeout:g}s after cancel; left behind")
+
+
 class FakeKubelet:
     """Level-triggered: on every pod change in its namespace (and twice a second) it binds
     unbound pods to `node`, marks bound pods Running and Ready (Running and not Ready for
@@ -157,11 +168,9 @@ class FakeKubelet:
 
     async def stop(self) -> None:
         if self._sub is not None:
-            await self._sub.unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        await cancel_and_wait(self._task, "fake kubelet")
 
     async def _loop(self) -> None:
         while True:
@@ -264,10 +273,7 @@ class Observer:
         self._task = asyncio.ensure_future(self._run(revision + 1))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task, "observer")
 
     async def _run(self, start: int) -> None:
         async with contextlib.aclosing(self.store.watch("/registry/", start_revision=start)) as events:
