@@ -37,7 +37,9 @@ def build_request(
     req = wire.APIRequest(
         verb=verb, resource=info.plural, group=info.group, version=info.version,
         namespace=namespace if info.namespaced else "", name=name, subresource=subresource,
-        params=params or {}, body=wire.raw_body(body, codec.encode), contentType=content_type,
+        params=params or {}, body=wire.raw_body(body, codec.encode),
+        # the default is left out of the JSON (omit_defaults compares by identity)
+        **({} if content_type == "application/json" else {"contentType": content_type}),
     )
     return wire.subject(verb, info.plural), wire.encode_request(req)
 
@@ -148,8 +150,11 @@ class NatsAPIClient:
 
     async def bind(self, namespace: str, pod: str, node: str) -> None:
         info = _info("pods")
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        from kubelite.api.core_v1 import Binding, ObjectReference
+        from kubelite.api.meta import ObjectMeta
+
+        body = Binding(apiVersion="v1", kind="Binding", metadata=ObjectMeta(name=pod, namespace=namespace),
+                       target=ObjectReference(apiVersion="v1", kind="Node", name=node))
         await self.call("create", info, namespace=namespace, name=pod, subresource="binding", body=body)
 
 
