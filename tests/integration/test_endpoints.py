@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kubelite.bus import changes as change_subjects
 from kubelite_controller_manager.endpoints.controller import EndpointsController
 from kubelite_controller_manager.endpoints.controller import (
     new_controller as new_endpoints_controller,
@@ -83,7 +84,7 @@ async def test_endpoints_follow_readiness_and_named_ports(
     async def on_change(msg: Any) -> None:
         changes.append(json.loads(msg.data))
 
-    sub = await nats_client.subscribe(changes.subject("endpoints", ns, "web"), cb=on_change)
+    sub = await nats_client.subscribe(change_subjects.subject("endpoints", ns, "web"), cb=on_change)
     await create(api, f"/api/v1/namespaces/{ns}/services", {
         "metadata": {"name": "web", "labels": {"tier": "front"}},
         "spec": {"selector": LABELS, "ports": [
