@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-pods", action="store_true",
                    help="leave pods running when the cluster stops, for the next `up` to adopt")
 
+    p = verb("certs", "create (once) the cluster's CAs and certificates, and an admin kubeconfig",
+             _lazy("cluster", "run_certs"))
+    p.add_argument("--data-dir", required=True, help="they go to DATA_DIR/pki and DATA_DIR/kubeconfig")
+    p.add_argument("--host", action="append", default=[],
+                   help="another name or address the apiserver is reached by (repeatable)")
+    p.add_argument("--server", default="https://127.0.0.1:6443", help="the apiserver URL the kubeconfig names")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="the NATS URL the kubeconfig names")
+
     p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
     p.add_argument("--data-dir", required=True)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")

@@ -26,7 +26,7 @@ class Session:
 
     @cached_property
     def api(self) -> APIClient:
-        client = APIClient(self.config.server, token=self.config.token)
+        client = APIClient(self.config.server, token=self.config.token, tls=self.config.ssl_context())
         self._clients.append(client)
         return client
 

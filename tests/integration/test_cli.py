@@ -312,6 +312,12 @@ def test_get_watch_prints_new_rows(kl, cluster: Path, app: Path) -> None:
     assert any(line.split()[:1] == ["watched"] for line in out.splitlines()), out
 
 
+def _tls(cluster: Path) -> object:
+    from kubelite.client.kubeconfig import load_kubeconfig
+
+    return load_kubeconfig(str(cluster)).ssl_context()
+
+
 def _server(cluster: Path) -> str:
     from kubelite.client.kubeconfig import load_kubeconfig
 
@@ -324,7 +330,7 @@ def test_api_client_sync_round_trip(cluster: Path, app: Path) -> None:
 
     body = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "via-client", "labels": {"src": "client"}}, "data": {"k": "v"}}
-    with APIClient(_server(cluster)) as api:
+    with APIClient(_server(cluster), tls=_tls(cluster)) as api:
         created = api.create("configmaps", NS, body)
         assert created["metadata"]["resourceVersion"]
         with pytest.raises(APIError) as exc:
@@ -352,7 +358,7 @@ async def test_api_client_async_watch_sees_a_create(cluster: Path, app: Path) ->
 
     from kubelite.client.http import AsyncAPIClient
 
-    async with AsyncAPIClient(_server(cluster)) as api:
+    async with AsyncAPIClient(_server(cluster), tls=_tls(cluster)) as api:
         rv = (await api.list("configmaps", NS))["metadata"]["resourceVersion"]
 
         async def first_added() -> dict:

@@ -118,7 +118,9 @@ async def set_image(api: Any, namespace: str, name: str, image: str) -> None:
 
 @pytest.fixture
 async def kubeconfig(apiserver: Any, nats_url: str, tmp_path: Path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", apiserver.url, nats_url)
+    from kubelite.credentials import admin_credentials
+
+    return write_kubeconfig(tmp_path / "kubeconfig", apiserver.url, nats_url, admin_credentials(apiserver.pki))
 
 
 async def kl(kubeconfig: Path, namespace: str, *args: str,

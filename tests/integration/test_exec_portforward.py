@@ -78,14 +78,7 @@ def _kubectl_binary() -> str:
 
 @pytest.fixture
 def kubeconfig(apiserver: object, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: kl\n"
-        f"clusters:\n- name: kl\n  cluster:\n    server: {apiserver.url}\n"  # type: ignore[attr-defined]
-        "contexts:\n- name: kl\n  context:\n    cluster: kl\n    user: kl\n"
-        "users:\n- name: kl\n  user: {}\n"
-    )
-    return path
+    return apiserver.kubeconfig(tmp_path / "kubeconfig")  # type: ignore[attr-defined]
 
 
 class Kubectl:
@@ -328,8 +321,7 @@ async def test_python_client_exec_and_port_forward(web: str, apiserver: object, 
     from kubernetes import client
     from kubernetes.stream import portforward, stream
 
-    config = client.Configuration(host=apiserver.url)  # type: ignore[attr-defined]
-    core = client.CoreV1Api(client.ApiClient(config))
+    core = client.CoreV1Api(client.ApiClient(apiserver.k8s_configuration()))  # type: ignore[attr-defined]
 
     def run() -> tuple[str, str]:
         out = stream(core.connect_get_namespaced_pod_exec, web, namespace, container="main",
@@ -363,7 +355,7 @@ async def test_python_client_exec_with_a_tty(web: str, apiserver: object, namesp
     from kubernetes import client
     from kubernetes.stream import stream
 
-    core = client.CoreV1Api(client.ApiClient(client.Configuration(host=apiserver.url)))  # type: ignore[attr-defined]
+    core = client.CoreV1Api(client.ApiClient(apiserver.k8s_configuration()))  # type: ignore[attr-defined]
 
     def run() -> str:
         return stream(core.connect_get_namespaced_pod_exec, web, namespace, container="main",

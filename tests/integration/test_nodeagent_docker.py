@@ -594,7 +594,7 @@ async def agent(
     running = Agent(nats_url, node, tmp_path / "root", _cidr())
     running.start()
     try:
-        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as client:
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=apiserver.tls) as client:
 
             async def registered() -> bool:
                 assert running.popen is not None and running.popen.poll() is None, (
@@ -610,7 +610,7 @@ async def agent(
     finally:
         running.stop()
         await _remove_node_objects(node)
-        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as client:
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=apiserver.tls) as client:
             await client.delete(f"/api/v1/nodes/{node}")
 
 

@@ -80,7 +80,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 async def http(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=cluster.apiserver.url, timeout=20) as client:
+    async with httpx.AsyncClient(base_url=cluster.apiserver.url, timeout=20, verify=cluster.apiserver.tls) as client:
         yield client
 
 
@@ -491,7 +491,7 @@ async def test_pods_of_a_killed_node_are_replaced_on_the_other_within_grace_and_
                     "--node-monitor-period", "500ms", "--resync-period", "30s")
         for node in ("alpha", "beta"):
             start_agent(procs, nats.url, node)
-        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20) as http:
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=apiserver.tls) as http:
             await run_node_failure(http, procs, nats.url)
     finally:
         procs.stop()

@@ -83,7 +83,7 @@ def start_scheduler(cluster: Cluster, name: str, *extra: str) -> SchedulerProces
 
 @pytest.fixture
 async def api(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=cluster.apiserver.url, timeout=20) as client:
+    async with httpx.AsyncClient(base_url=cluster.apiserver.url, timeout=20, verify=cluster.apiserver.tls) as client:
         yield client
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from kubelite.devservers import pid_alive
 
@@ -35,10 +39,15 @@ def test_up_status_down(tmp_path: Path) -> None:
             assert pid_alive(proc["pid"]), f"{proc['name']} not running after up"
             assert Path(proc["log"]).parent == data_dir / "logs"
 
-        with urllib.request.urlopen(state["apiserver_url"] + "/readyz", timeout=5) as resp:
-            assert resp.status == 200
-        with urllib.request.urlopen(state["apiserver_url"] + "/version", timeout=5) as resp:
+        assert state["apiserver_url"].startswith("https://"), "the apiserver serves HTTPS only"
+        ca = ssl.create_default_context(cafile=data_dir / "pki" / "cluster-ca.crt")
+        with urllib.request.urlopen(state["apiserver_url"] + "/readyz", timeout=5, context=ca) as resp:
+            assert resp.status == 200  # public: no credentials needed
+        with urllib.request.urlopen(state["apiserver_url"] + "/version", timeout=5, context=ca) as resp:
             assert "gitVersion" in json.load(resp)
+        with pytest.raises(urllib.error.HTTPError) as denied:  # anonymous: health and discovery only
+            urllib.request.urlopen(state["apiserver_url"] + "/api/v1/namespaces", timeout=5, context=ca)
+        assert denied.value.code == 403
         kubeconfig = (data_dir / "kubeconfig").read_text()
         assert state["apiserver_url"] in kubeconfig and state["nats_url"] in kubeconfig
 

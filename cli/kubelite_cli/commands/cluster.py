@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
+from kubelite.client.tls import client_context
+from kubelite.credentials import admin_credentials, ensure_credentials
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
 from kubelite_cli.cluster.services import SERVICES, Settings, launches
@@ -63,8 +66,8 @@ def _log_tail(path: str, lines: int = 15) -> str:
         return "(no log)"
 
 
-def wait_readyz(url: str, record: ProcessRecord, timeout: float) -> None:
-    """Poll GET /readyz until 200; fail early if the process died."""
+def wait_readyz(url: str, record: ProcessRecord, timeout: float, tls: ssl.SSLContext | None = None) -> None:
+    """Poll GET /readyz until 200 (anonymous: readyz is public); fail early if the process died."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -72,7 +75,7 @@ def wait_readyz(url: str, record: ProcessRecord, timeout: float) -> None:
             raise CLIError(f"{record.name} exited during startup; last log lines "
                            f"({record.log}): {_log_tail(record.log, 5)!r}")
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=tls) as resp:
                 if resp.status == 200:
                     return
                 last = f"HTTP {resp.status}"
@@ -108,7 +111,9 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     logs = data_dir / "logs"
     only = selected_services(args.only)
     ports = pick_ports(use_defaults=not args.random_ports)
-    apiserver_url = f"http://{HOST}:{ports['apiserver']}"
+    apiserver_url = f"https://{HOST}:{ports['apiserver']}"
+    admin = admin_credentials(ensure_credentials(data_dir))
+    tls = client_context(ca_pem=admin.ca_pem)
     started: list[ProcessRecord] = []
     state = ClusterState(
         data_dir=str(data_dir), kubeconfig=str(data_dir / "kubeconfig"),
@@ -151,12 +156,12 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
                 started.append(record)
                 save_state(data_dir, state)
                 if spec.name == "apiserver":
-                    wait_readyz(apiserver_url, record, args.timeout)
+                    wait_readyz(apiserver_url, record, args.timeout, tls)
     except BaseException:
         stop_all(started, timeout=5.0)
         remove_state(data_dir)
         raise
-    write_kubeconfig(state.kubeconfig, apiserver_url, state.nats_url)
+    write_kubeconfig(state.kubeconfig, apiserver_url, state.nats_url, admin)
     save_state(data_dir, state)
     return state
 
@@ -176,6 +181,16 @@ def status_table(state: ClusterState) -> str:
     rows = [[r.name, str(r.pid), "alive" if is_running(r) else "dead", r.url or "-", r.log]
             for r in state.processes]
     return render_table(["NAME", "PID", "STATE", "URL", "LOG"], rows)
+
+
+def run_certs(args: argparse.Namespace) -> int:
+    """What running each service by hand needs: `<data-dir>/pki` and an admin kubeconfig."""
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    pki = ensure_credentials(data_dir, args.host)
+    kubeconfig = write_kubeconfig(data_dir / "kubeconfig", args.server, args.nats, admin_credentials(pki))
+    print(f"certificates in {pki.root} (apiserver: --pki-dir {pki.root})")
+    print(f"admin kubeconfig: {kubeconfig}")
+    return 0
 
 
 def run_up(args: argparse.Namespace) -> int:

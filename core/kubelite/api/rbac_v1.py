@@ -1,13 +1,13 @@
-"""rbac.authorization.k8s.io/v1 types: Role, ClusterRole, RoleBinding, ClusterRoleBinding.
+"""rbac.authorization.k8s.io/v1: Role, ClusterRole, RoleBinding, ClusterRoleBinding.
 
-Not registered in the scheme yet: the API serves them only once the apiserver
-enforces them (an object accepted and ignored would be a side door). The pure
-evaluation that will enforce them lives in kubelite.auth.rbac.
+The apiserver enforces them on every HTTP request (kubelite_apiserver.authz, with the
+pure evaluation in kubelite.auth.rbac).
 """
 
 from kubelite.api.base import Model
 from kubelite.api.core_v1 import LabelSelector
 from kubelite.api.meta import Object
+from kubelite.api.scheme import ResourceInfo, register
 
 
 class PolicyRule(Model):
@@ -52,3 +52,16 @@ class RoleBinding(Object):
 class ClusterRoleBinding(Object):
     subjects: list[Subject] | None = None
     roleRef: RoleRef | None = None
+
+
+GROUP = "rbac.authorization.k8s.io"
+
+ROLES = register(ResourceInfo(group=GROUP, version="v1", kind="Role", plural="roles", singular="role",
+                              namespaced=True, type=Role, has_spec=False))
+CLUSTER_ROLES = register(ResourceInfo(group=GROUP, version="v1", kind="ClusterRole", plural="clusterroles",
+                                      singular="clusterrole", namespaced=False, type=ClusterRole, has_spec=False))
+ROLE_BINDINGS = register(ResourceInfo(group=GROUP, version="v1", kind="RoleBinding", plural="rolebindings",
+                                      singular="rolebinding", namespaced=True, type=RoleBinding, has_spec=False))
+CLUSTER_ROLE_BINDINGS = register(ResourceInfo(
+    group=GROUP, version="v1", kind="ClusterRoleBinding", plural="clusterrolebindings",
+    singular="clusterrolebinding", namespaced=False, type=ClusterRoleBinding, has_spec=False))

@@ -284,11 +284,13 @@ def _stream_timeout(idle_timeout: float | None) -> httpx.Timeout:
 
 
 class APIClient(_Verbs[JSON]):
-    """Blocking client; `with APIClient(server) as api: api.get("pods", "default", "x")`."""
+    """Blocking client; `with APIClient(server) as api: api.get("pods", "default", "x")`.
+    `tls`: the ssl.SSLContext for an https server (kubeconfig's ClusterConfig.ssl_context())."""
 
-    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None) -> None:
+    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None, tls: Any = None) -> None:
         self.server = server.rstrip("/")
-        self._http = httpx.Client(base_url=self.server, timeout=timeout, headers=_headers(token))
+        self._http = httpx.Client(base_url=self.server, timeout=timeout, headers=_headers(token),
+                                  verify=tls if tls is not None else True)
 
     def __enter__(self) -> APIClient:
         return self
@@ -331,9 +333,10 @@ class APIClient(_Verbs[JSON]):
 class AsyncAPIClient(_Verbs[Awaitable[JSON]]):
     """The same verbs for asyncio code; `async with AsyncAPIClient(server) as api: await api.get(...)`."""
 
-    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None) -> None:
+    def __init__(self, server: str, timeout: float = 30.0, token: str | None = None, tls: Any = None) -> None:
         self.server = server.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, headers=_headers(token))
+        self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, headers=_headers(token),
+                                       verify=tls if tls is not None else True)
 
     async def __aenter__(self) -> AsyncAPIClient:
         return self

@@ -8,12 +8,16 @@ kubectl preserves and ignores.
 
 from __future__ import annotations
 
+import base64
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kubelite.client.tls import client_context
 
 NAME = "kubelite"  # cluster, user, context and extension name written by `write_kubeconfig`
 DEFAULT_PATH = Path("~/.kube/config")
@@ -31,11 +35,19 @@ class ClusterConfig:
     namespace: str = "default"
     context: str = ""
     nats_url: str | None = None
-    # Parsed for completeness; plain HTTP is all kubelite serves for now.
     token: str | None = None
-    certificate_authority: str | None = None
+    ca_pem: bytes | None = None  # certificate-authority-data, or the file certificate-authority names
+    client_cert_pem: bytes | None = None  # client-certificate(-data)
+    client_key_pem: bytes | None = None  # client-key(-data)
     insecure_skip_tls_verify: bool = False
     path: str = ""
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS settings for an https server (None for http)."""
+        if not self.server.startswith("https://"):
+            return None
+        return client_context(ca_pem=self.ca_pem, cert_pem=self.client_cert_pem, key_pem=self.client_key_pem,
+                              insecure=self.insecure_skip_tls_verify)
 
 
 def find_kubeconfig(explicit: str | None = None) -> Path:
@@ -86,16 +98,37 @@ def parse_kubeconfig(doc: dict[str, Any], context: str | None = None, path: str 
             f'cluster "{ctx.get("cluster", "")}" of context "{ctx_name}" has no server in {path}'
         )
     user = _named(doc.get("users"), ctx.get("user", ""), "user")
+    base = Path(path).parent if path else Path.cwd()
     return ClusterConfig(
         server=str(server).rstrip("/"),
         namespace=ctx.get("namespace") or "default",
         context=ctx_name,
         nats_url=_nats_extension(cluster.get("extensions")),
         token=user.get("token"),
-        certificate_authority=cluster.get("certificate-authority"),
+        ca_pem=_pem(cluster, "certificate-authority", base, path),
+        client_cert_pem=_pem(user, "client-certificate", base, path),
+        client_key_pem=_pem(user, "client-key", base, path),
         insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
         path=path,
     )
+
+
+def _pem(section: dict[str, Any], field: str, base: Path, path: str) -> bytes | None:
+    """`<field>-data` (base64) or the file `<field>` names (relative to the kubeconfig), as kubectl reads them."""
+    data = section.get(f"{field}-data")
+    if data:
+        try:
+            return base64.b64decode(data, validate=True)
+        except (ValueError, TypeError) as exc:
+            raise KubeconfigError(f"kubeconfig {path}: {field}-data is not valid base64") from exc
+    name = section.get(field)
+    if not name:
+        return None
+    file = base / Path(name).expanduser()
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise KubeconfigError(f"kubeconfig {path}: cannot read {field} {file}: {exc.strerror or exc}") from exc
 
 
 def _nats_extension(extensions: Any) -> str | None:
@@ -107,9 +140,18 @@ def _nats_extension(extensions: Any) -> str | None:
     return None
 
 
-def kubeconfig_document(server_url: str, nats_url: str | None) -> dict[str, Any]:
-    """Pure: the kubeconfig dict `write_kubeconfig` writes."""
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def kubeconfig_document(server_url: str, nats_url: str | None, tls: Any = None) -> dict[str, Any]:
+    """Pure: the kubeconfig dict `write_kubeconfig` writes; `tls` (ca_pem, cert_pem, key_pem:
+    kubelite.credentials.AdminCredentials) embeds the CA and the client certificate."""
     cluster: dict[str, Any] = {"server": server_url}
+    user: dict[str, Any] = {}
+    if tls is not None:
+        cluster["certificate-authority-data"] = _b64(tls.ca_pem)
+        user = {"client-certificate-data": _b64(tls.cert_pem), "client-key-data": _b64(tls.key_pem)}
     if nats_url:
         cluster["extensions"] = [{"name": NAME, "extension": {"nats": nats_url}}]
     return {
@@ -117,7 +159,7 @@ def kubeconfig_document(server_url: str, nats_url: str | None) -> dict[str, Any]
         "kind": "Config",
         "preferences": {},
         "clusters": [{"name": NAME, "cluster": cluster}],
-        "users": [{"name": NAME, "user": {}}],
+        "users": [{"name": NAME, "user": user}],
         "contexts": [
             {"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": "default"}}
         ],
@@ -125,11 +167,11 @@ def kubeconfig_document(server_url: str, nats_url: str | None) -> dict[str, Any]
     }
 
 
-def write_kubeconfig(path: str | os.PathLike[str], server_url: str, nats_url: str | None) -> Path:
+def write_kubeconfig(path: str | os.PathLike[str], server_url: str, nats_url: str | None, tls: Any = None) -> Path:
     """Write a kubeconfig for one kubelite cluster (mode 0600, as kubectl does)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(kubeconfig_document(server_url, nats_url), sort_keys=False)
+    text = yaml.safe_dump(kubeconfig_document(server_url, nats_url, tls), sort_keys=False)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
 
 import uvicorn
 
 from kubelite.logsetup import setup_logging
 from kubelite_apiserver.config import Config, parse_args, to_env
+from kubelite_apiserver.tlsprotocols import TLSHttpProtocol, TLSWebSocketProtocol
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -46,7 +48,12 @@ def main(argv: list[str] | None = None) -> None:
         port=cfg.port,
         workers=cfg.workers if cfg.workers > 1 else None,
         loop=loop,
-        http="httptools",
+        http=TLSHttpProtocol,  # put the verified client certificate's identity in the scope
+        ws=TLSWebSocketProtocol,
+        ssl_certfile=cfg.tls_cert_file,
+        ssl_keyfile=cfg.tls_private_key_file,
+        ssl_ca_certs=cfg.client_ca_file or None,
+        ssl_cert_reqs=ssl.CERT_OPTIONAL if cfg.client_ca_file else ssl.CERT_NONE,
         lifespan="on",
         log_level="warning" if cfg.log_level != "debug" else "info",
         access_log=cfg.log_level == "debug",

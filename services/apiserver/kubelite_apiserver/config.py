@@ -26,6 +26,13 @@ class Config(msgspec.Struct, kw_only=True):
     shutdown_grace_seconds: float = 10.0
     connect_wait_seconds: float = 30.0
     log_level: str = "info"
+    # Trust: HTTPS only. --pki-dir DIR stands for DIR/apiserver.{crt,key} and DIR/client-ca.crt.
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    token_auth_file: str = ""
+    anonymous_auth: bool = True
+    authorization_mode: str = "RBAC"
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -51,8 +58,30 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="how long SIGTERM waits for in-flight requests")
     p.add_argument("--connect-wait-seconds", type=float, default=30.0,
                    help="how long to wait for etcd and NATS at start")
+    p.add_argument("--pki-dir", default="", metavar="DIR",
+                   help="take apiserver.crt/.key and client-ca.crt from DIR (what `kubelite certs` writes)")
+    p.add_argument("--tls-cert-file", default="", help="serving certificate (PEM)")
+    p.add_argument("--tls-private-key-file", default="", help="its private key (PEM)")
+    p.add_argument("--client-ca-file", default="", help="CA whose client certificates authenticate users (CN, O)")
+    p.add_argument("--token-auth-file", default="", help="static bearer tokens: token,user,uid[,\"g1,g2\"] per line")
+    p.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
+                   help="requests without credentials are system:anonymous (default on; RBAC lets them "
+                        "reach only health, version and discovery)")
+    p.add_argument("--authorization-mode", default=d.authorization_mode, choices=["RBAC", "AlwaysAllow"],
+                   help="RBAC (default); AlwaysAllow only to measure what authorization costs")
     add_log_level_flag(p)
     a = p.parse_args(argv)
+    if a.pki_dir:
+        a.tls_cert_file = a.tls_cert_file or os.path.join(a.pki_dir, "apiserver.crt")
+        a.tls_private_key_file = a.tls_private_key_file or os.path.join(a.pki_dir, "apiserver.key")
+        a.client_ca_file = a.client_ca_file or os.path.join(a.pki_dir, "client-ca.crt")
+    if not (a.tls_cert_file and a.tls_private_key_file):
+        p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
+                "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
+        path = getattr(a, flag)
+        if path and not os.path.isfile(path):
+            p.error(f"--{flag.replace('_', '-')}: {path} does not exist")
     cfg = options_from(a, Config)
     try:
         cfg.node_port_range()

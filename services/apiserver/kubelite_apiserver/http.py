@@ -16,19 +16,22 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from kubelite import errors
+from kubelite.auth import rbac
+from kubelite.auth.user import UserInfo
 from kubelite.bus.api import APIRequest
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
-from kubelite_apiserver import discovery, openapi, params, protobuf, streaming, tables
+from kubelite_apiserver import authz, discovery, openapi, params, protobuf, streaming, tables
 from kubelite_apiserver.allocator import ServiceAllocator
-from kubelite_apiserver.bootstrap import ensure_system_namespaces
+from kubelite_apiserver.authn import Authenticator, load_token_file
+from kubelite_apiserver.bootstrap import ensure_bootstrap_policy, ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
 from kubelite_apiserver.dispatch import dispatch, resolve, status_body
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.registry import Registry, compile_selectors
-from kubelite_apiserver.requestinfo import parse_request
+from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
 
@@ -49,6 +52,9 @@ class APIServer:
         self.nats_api: NatsAPI | None = None
         self.ready = False
         self.stopping = asyncio.Event()
+        self.authn = Authenticator()
+        self.rbac: authz.RBACCache | None = None
+        self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
     async def startup(self) -> None:
@@ -67,17 +73,27 @@ class APIServer:
         )
         self.reg.namespaces.start()
         await ensure_system_namespaces(self.reg)
+        await ensure_bootstrap_policy(self.reg)
+        tokens = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
+        self.authn = Authenticator(tokens=tokens, anonymous_auth=cfg.anonymous_auth)
+        if cfg.authorization_mode == authz.RBAC:
+            self.rbac = authz.RBACCache(self.store)
+            await self.rbac.start()
+        self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
         self.nats_api = NatsAPI(self.nc, self.reg)
         await self.nats_api.start()
         _tune_gc()
         self.ready = True
-        log.info("apiserver ready on http://%s:%d", cfg.bind_address, cfg.port)
+        log.info("apiserver ready on https://%s:%d (authorization %s)", cfg.bind_address, cfg.port,
+                 cfg.authorization_mode)
 
     async def shutdown(self) -> None:
         self.ready = False
         self.stopping.set()
         if self.nats_api is not None:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
+        if self.rbac is not None:
+            await self.rbac.stop()
         if self.reg is not None:
             await self.reg.namespaces.stop()
         if self.nc is not None:
@@ -110,6 +126,7 @@ class APIServer:
         method: str = scope["method"]
         try:
             info = parse_request(method, path, query)
+            self.check_access(scope, info)
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -148,6 +165,14 @@ class APIServer:
         except APIError as exc:
             code, body = exc.code, status_body(exc)
         await _respond(send, code, body)
+
+    def check_access(self, scope: dict, info: RequestInfo) -> UserInfo:
+        """Authenticate (401) and authorize (403) one request; the user when allowed."""
+        user = self.authn.authenticate(scope)
+        attrs = authz.attributes(user, info)
+        if not self.authz.authorize(attrs).allowed:
+            raise rbac.forbidden(attrs)
+        return user
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:
         path = path.rstrip("/") or "/"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
@@ -169,6 +170,8 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
     query = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
     offered = _header(scope, b"sec-websocket-protocol")
     try:
+        # a websocket upgrade is a GET; Kubernetes authorizes exec/attach/portforward as `create`
+        server.check_access(scope, dataclasses.replace(info, verb="create") if info.subresource else info)
         if not server.ready:
             raise errors.service_unavailable("apiserver is starting")
         if not (info.is_resource and info.resource == "pods" and info.name and info.subresource in SUBRESOURCES):

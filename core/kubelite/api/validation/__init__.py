@@ -32,7 +32,8 @@ from kubelite.api.core_v1 import (
 )
 from kubelite.api.discovery_v1 import EndpointSlice
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.validation import apps, core, discovery
+from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from kubelite.api.validation import apps, core, discovery, rbac
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -57,6 +58,7 @@ _CREATE: dict[type, Validator] = {
     ReplicaSet: apps.validate_replica_set,
     Lease: apps.validate_lease,
     EndpointSlice: discovery.validate_endpoint_slice,
+    **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac),
 }
 
 _UPDATE: dict[type, UpdateValidator] = {
@@ -72,6 +74,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     ReplicaSet: apps.validate_replica_set_update,
     Lease: apps.validate_lease_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,
+    **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac_update),
 }
 
 

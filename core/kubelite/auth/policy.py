@@ -1,0 +1,112 @@
+"""The bootstrap policy the apiserver (re)creates at every start: Kubernetes' default
+roles and bindings (plugin/pkg/auth/authorizer/rbac/bootstrappolicy), for the kinds
+kubelite serves.
+
+admin, edit and view are aggregated ClusterRoles, as in Kubernetes: their rules come
+from every ClusterRole labelled aggregate-to-admin/-edit/-view, so the system:aggregate-to-*
+roles below (and any a user adds, e.g. for a CRD) extend them. view never reads Secrets.
+"""
+
+from __future__ import annotations
+
+from kubelite.api.core_v1 import LabelSelector
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.rbac_v1 import (
+    GROUP,
+    AggregationRule,
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRule,
+    RoleRef,
+    Subject,
+)
+from kubelite.auth.user import AUTHENTICATED, MASTERS, UNAUTHENTICATED
+
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
+BOOTSTRAPPING = "kubernetes.io/bootstrapping"
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+READ = ["get", "list", "watch"]
+WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+
+
+def _rule(verbs: list[str], groups: list[str], resources: list[str]) -> PolicyRule:
+    return PolicyRule(verbs=verbs, apiGroups=groups, resources=resources)
+
+
+def _urls(verbs: list[str], urls: list[str]) -> PolicyRule:
+    return PolicyRule(verbs=verbs, nonResourceURLs=urls)
+
+
+def _meta(name: str, labels: dict[str, str] | None = None) -> ObjectMeta:
+    return ObjectMeta(name=name, labels={BOOTSTRAPPING: "rbac-defaults", **(labels or {})},
+                      annotations={AUTOUPDATE: "true"})
+
+
+def _role(name: str, rules: list[PolicyRule], labels: dict[str, str] | None = None) -> ClusterRole:
+    return ClusterRole(apiVersion=f"{GROUP}/v1", kind="ClusterRole", metadata=_meta(name, labels), rules=rules)
+
+
+def _aggregated(name: str, to: str) -> ClusterRole:
+    sel = LabelSelector(matchLabels={AGGREGATE + to: "true"})
+    return ClusterRole(apiVersion=f"{GROUP}/v1", kind="ClusterRole", metadata=_meta(name), rules=[],
+                       aggregationRule=AggregationRule(clusterRoleSelectors=[sel]))
+
+
+def _binding(name: str, role: str, *groups: str) -> ClusterRoleBinding:
+    return ClusterRoleBinding(
+        apiVersion=f"{GROUP}/v1", kind="ClusterRoleBinding", metadata=_meta(name),
+        roleRef=RoleRef(apiGroup=GROUP, kind="ClusterRole", name=role),
+        subjects=[Subject(kind="Group", apiGroup=GROUP, name=g) for g in groups])
+
+
+_DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+              "/readyz", "/version", "/version/"]
+_PUBLIC_INFO = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+
+_VIEW_CORE = ["configmaps", "endpoints", "events", "namespaces", "namespaces/status", "persistentvolumeclaims",
+              "pods", "pods/log", "pods/status", "replicationcontrollers", "resourcequotas", "serviceaccounts",
+              "services", "services/status"]
+_VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
+              "replicasets/status", "daemonsets", "statefulsets"]
+_EDIT_CORE = ["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "pods/attach", "pods/exec",
+              "pods/portforward", "secrets", "serviceaccounts", "services"]
+_EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale", "daemonsets", "statefulsets"]
+
+
+def cluster_roles() -> list[ClusterRole]:
+    to_all = {AGGREGATE + "view": "true", AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}
+    return [
+        _role("cluster-admin", [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])]),
+        _role("system:discovery", [_urls(["get"], _DISCOVERY)]),
+        _role("system:public-info-viewer", [_urls(["get"], _PUBLIC_INFO)]),
+        _role("system:basic-user", [_rule(["create"], ["authorization.k8s.io"],
+                                          ["selfsubjectaccessreviews", "selfsubjectrulesreviews"])]),
+        _aggregated("admin", "admin"),
+        _aggregated("edit", "edit"),
+        _aggregated("view", "view"),
+        _role("system:aggregate-to-view", [
+            _rule(READ, [""], _VIEW_CORE), _rule(READ, ["apps"], _VIEW_APPS),
+            _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
+        ], to_all),
+        _role("system:aggregate-to-edit", [
+            _rule(["get", "list", "watch", *WRITE], [""], _EDIT_CORE),
+            _rule(["get", "list", "watch", *WRITE], ["apps"], _EDIT_APPS),
+            _rule(["create"], [""], ["pods/eviction"]),
+        ], {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
+        _role("system:aggregate-to-admin", [
+            _rule(["get", "list", "watch", *WRITE], [GROUP], ["roles", "rolebindings"]),
+            _rule(["create"], ["authorization.k8s.io"], ["localsubjectaccessreviews"]),
+        ], {AGGREGATE + "admin": "true"}),
+    ]
+
+
+def cluster_role_bindings() -> list[ClusterRoleBinding]:
+    return [
+        _binding("cluster-admin", "cluster-admin", MASTERS),
+        # Kubernetes has discovery for authenticated users only; kubelite's brief lets
+        # anonymous clients reach health, version and discovery.
+        _binding("system:discovery", "system:discovery", AUTHENTICATED, UNAUTHENTICATED),
+        _binding("system:public-info-viewer", "system:public-info-viewer", AUTHENTICATED, UNAUTHENTICATED),
+        _binding("system:basic-user", "system:basic-user", AUTHENTICATED),
+    ]
