@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,7 +33,10 @@ import httpx
 import pytest
 
 from kubelite import devservers
+from kubelite.client.tls import client_context
+from kubelite.credentials import admin_credentials, ensure_credentials
 from kubelite.devservers import ServerProcess
+from kubelite.pki import ClusterPKI
 
 BIN = Path(sys.executable).parent
 TIMINGS: list[tuple[str, float]] = []
@@ -127,7 +131,17 @@ class ChaosCluster:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def pki(self) -> ClusterPKI:
+        """The cluster's credentials (made once, kept across apiserver restarts)."""
+        return ensure_credentials(self.base)
+
+    @property
+    def admin_tls(self) -> ssl.SSLContext:
+        admin = admin_credentials(self.pki)
+        return client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem)
 
     def start_etcd(self) -> None:
         self.etcd = devservers.start_etcd(
@@ -161,7 +175,7 @@ class ChaosCluster:
     def apiserver(self, *extra: str) -> Component:
         return self.service(
             "apiserver", "kubelite-apiserver", "--etcd", self.etcd_url, "--nats", self.nats_url,
-            "--port", str(self.api_port), "--bind-address", "127.0.0.1",
+            "--port", str(self.api_port), "--bind-address", "127.0.0.1", "--pki-dir", str(self.pki.root),
             "--service-cluster-ip-range", "10.96.0.0/20", *extra,
         )  # fmt: skip
 
@@ -289,7 +303,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ChaosCluster]:
 
 @pytest.fixture
 async def http(cluster: ChaosCluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=cluster.api_url, timeout=20) as client:
+    async with httpx.AsyncClient(base_url=cluster.api_url, timeout=20, verify=cluster.admin_tls) as client:
         await wait_api_ready(cluster, client)
         yield client
 

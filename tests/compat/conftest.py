@@ -126,6 +126,13 @@ class Cluster:
     kubectl_path: str
     state: dict
 
+    @property
+    def tls(self) -> Any:
+        """The admin's TLS settings from the kubeconfig, for direct HTTP requests."""
+        from kubelite.client.kubeconfig import load_kubeconfig
+
+        return load_kubeconfig(str(self.kubeconfig)).ssl_context()
+
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 30,
         env: dict[str, str] | None = None,

@@ -58,11 +58,11 @@ def test_unknown_resource(cluster, kubectl) -> None:
     assert "the server doesn't have a resource type \"ingresses\"" in r.stderr
     for path in ("/apis/networking.k8s.io/v1/namespaces/default/ingresses",
                  "/api/v1/namespaces/default/persistentvolumeclaims", "/apis/batch/v1"):
-        resp = httpx.get(cluster.apiserver_url + path, timeout=5)
+        resp = httpx.get(cluster.apiserver_url + path, timeout=5, verify=cluster.tls)
         assert resp.status_code == 404, (path, resp.status_code, resp.text)
         status = resp.json()
         assert status["kind"] == "Status" and status["reason"] == "NotFound" and status["code"] == 404
-    groups = httpx.get(cluster.apiserver_url + "/apis", timeout=5).json()
+    groups = httpx.get(cluster.apiserver_url + "/apis", timeout=5, verify=cluster.tls).json()
     assert "networking.k8s.io" not in {g["name"] for g in groups["groups"]}
 
 
