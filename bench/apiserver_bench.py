@@ -44,6 +44,9 @@ from typing import Any
 import httpx
 import msgspec
 
+from kubelite.client.kubeconfig import load_kubeconfig
+from kubelite.client.tls import client_context
+from kubelite.credentials import admin_credentials, ensure_credentials
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 # Targets recorded in docs/benchmarks.md.
@@ -138,6 +141,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
+class TLS:
+    """How every client of this run verifies the apiserver and proves who it is (the admin)."""
+
+    context: Any = True
+
+
 @dataclass
 class Cluster:
     url: str
@@ -189,12 +198,16 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
         )
         cluster.processes.append(nats)
         port = free_port()
+        pki = ensure_credentials(workdir)
+        admin = admin_credentials(pki)
+        TLS.context = client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem)
         argv = [
             *apiserver_command(),
             "--etcd", etcd.url,
             "--nats", nats.url,
             "--bind-address", "127.0.0.1",
             "--port", str(port),
+            "--pki-dir", str(pki.root),
             *extra_apiserver_args,
         ]  # fmt: skip
         log_path = workdir / "apiserver.log"
@@ -207,7 +220,7 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         cluster.processes.append(apiserver)
-        cluster.url = f"http://127.0.0.1:{port}"
+        cluster.url = f"https://127.0.0.1:{port}"
         wait_for_apiserver(cluster.url, apiserver, log_path)
     except BaseException:
         cluster.stop(keep_dir=True)
@@ -219,7 +232,7 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
 def wait_for_apiserver(url: str, proc: subprocess.Popen[bytes] | None, log_path: Path) -> None:
     deadline = time.monotonic() + APISERVER_START_TIMEOUT_S
     last = "no answer yet"
-    with httpx.Client(timeout=2.0) as client:
+    with httpx.Client(timeout=2.0, verify=TLS.context) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
@@ -263,7 +276,7 @@ class ClientPool:
     def __init__(self, url: str, size: int) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         self.clients = [
-            httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S)
+            httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S, verify=TLS.context)
             for _ in range(size)
         ]
         self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
@@ -542,6 +555,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--list-clients", type=int, default=4, help="concurrent LIST clients (default 4)"
     )
     p.add_argument("--url", help="measure this running apiserver instead of starting one")
+    p.add_argument("--kubeconfig", help="with --url: the CA and client certificate to use (default: $KUBECONFIG)")
     p.add_argument(
         "--etcd-fsync",
         action=argparse.BooleanOptionalAction,
@@ -585,7 +599,7 @@ async def run(opts: Options, url: str) -> dict[str, dict[str, float | int | str]
 
     async with (
         ClientPool(url, opts.clients) as pool,
-        httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S) as watch_client,
+        httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, verify=TLS.context) as watch_client,
     ):
         for ns in (ns_create, ns_list, ns_paced):
             await ensure_namespace(pool, ns)
@@ -671,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if opts.url:
             url = opts.url.rstrip("/")
+            TLS.context = load_kubeconfig(opts.kubeconfig).ssl_context() or True
             wait_for_apiserver(url, None, Path("/dev/null"))
         else:
             _progress("starting etcd, NATS and kubelite-apiserver")

@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 
+from kubelite.client.kubeconfig import load_kubeconfig
 from kubelite.devservers import pid_alive
 from kubelite_cli.cluster.procs import is_running, spawn_detached
 from kubelite_cli.cluster.state import ClusterState, ProcessRecord, load_state, save_state
@@ -289,7 +290,8 @@ def run(opts: Options) -> int:
         raise SystemExit(f"no kubelite cluster in {opts.data_dir} (no cluster.json); start one with "
                          f"`kubelite up --data-dir {opts.data_dir}`")
     rng = random.Random(opts.seed)
-    with httpx.Client(base_url=state.apiserver_url, timeout=10) as http:
+    tls = load_kubeconfig(state.kubeconfig).ssl_context() or True  # the admin, from `kubelite up`
+    with httpx.Client(base_url=state.apiserver_url, timeout=10, verify=tls) as http:
         ensure_probe(http, 2, state.runtime)
         seconds, why = wait_converged(http, opts.data_dir, opts.timeout)
         if seconds is None:

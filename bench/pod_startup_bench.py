@@ -56,6 +56,8 @@ from typing import Any
 
 import httpx
 
+from kubelite.client.kubeconfig import load_kubeconfig
+
 TARGET_P99_S = 1.0
 LABEL_KEY = "kubelite.bench/pod-startup"
 STAGES = ("bound", "running", "ready")
@@ -368,8 +370,9 @@ async def run(opts: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]
     names = [f"startup-{run_id}-{i:04d}" for i in range(opts.pods)]
     observer = Observer(names)
     limits = httpx.Limits(max_connections=max(8, opts.pods + 2))
+    tls = load_kubeconfig(state["kubeconfig"]).ssl_context() or True  # the admin, from `kubelite up`
     async with httpx.AsyncClient(
-        base_url=state["apiserver_url"], timeout=30.0, limits=limits
+        base_url=state["apiserver_url"], timeout=30.0, limits=limits, verify=tls
     ) as client:
         node = await wait_node_ready(client, opts.node_timeout)
         _progress(f"node {node} Ready")

@@ -47,6 +47,8 @@ from kubelite.api.core_v1 import Node
 from kubelite.bus import subjects
 from kubelite.bus.connection import connect_nats
 from kubelite.client.nats import NatsAPIClient
+from kubelite.client.tls import client_context
+from kubelite.credentials import admin_credentials, ensure_credentials
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 TARGET_PODS_PER_S = 700.0
@@ -111,6 +113,9 @@ class Cluster:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+ADMIN_TLS: list[Any] = []  # the admin's TLS context of the cluster this run started
+
+
 def start_cluster(opts: argparse.Namespace) -> Cluster:
     c = Cluster(Path(tempfile.mkdtemp(prefix="kubelite-schedbench-")))
     etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
@@ -121,16 +126,19 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
     c.etcd_url, c.nats_url = etcd.url, nats.url
     c.pids.update({"etcd": etcd.popen.pid, "nats": nats.popen.pid})
     port = free_port()
-    c.api_url = f"http://127.0.0.1:{port}"
+    c.api_url = f"https://127.0.0.1:{port}"
+    pki = ensure_credentials(c.workdir)
+    admin = admin_credentials(pki)
+    ADMIN_TLS.append(client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem))
     api = c.spawn("apiserver", [*_command("kubelite-apiserver"), "--etcd", etcd.url, "--nats", nats.url,
-                                "--bind-address", "127.0.0.1", "--port", str(port),
+                                "--bind-address", "127.0.0.1", "--port", str(port), "--pki-dir", str(pki.root),
                                 "--workers", str(opts.apiserver_workers), "--log-level", "warning"])
     deadline = time.monotonic() + 60
     while True:
         if api.poll() is not None:
             raise RuntimeError(f"apiserver exited; see {c.workdir}/apiserver.log")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(c.api_url + "/readyz", timeout=1).status_code == 200:
+            if httpx.get(c.api_url + "/readyz", timeout=1, verify=ADMIN_TLS[-1]).status_code == 200:
                 break
         if time.monotonic() > deadline:
             raise RuntimeError("apiserver not ready after 60s")
@@ -340,7 +348,7 @@ async def wait_until(done: Any, what: str, count: Any, total: int) -> None:
 
 async def ready_nodes(api_url: str) -> int:
     """Ready nodes, listed over HTTP (a list of 1,000 nodes exceeds a NATS message)."""
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, verify=ADMIN_TLS[-1]) as http:
         items = (await http.get(api_url + "/api/v1/nodes")).json().get("items") or []
     return sum(
         1 for n in items

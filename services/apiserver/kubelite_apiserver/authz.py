@@ -9,11 +9,14 @@ ClusterRole's rules are computed from the roles it selects at decision time.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
+from kubelite import errors
 from kubelite.api.rbac_v1 import (
     CLUSTER_ROLE_BINDINGS,
     CLUSTER_ROLES,
+    GROUP,
     ROLE_BINDINGS,
     ROLES,
     ClusterRole,
@@ -24,6 +27,7 @@ from kubelite.api.rbac_v1 import (
 from kubelite.auth import rbac
 from kubelite.auth.rbac import Attributes, Decision
 from kubelite.auth.user import MASTERS, UserInfo
+from kubelite.errors import APIError
 from kubelite.reconcile.informer import Informer
 from kubelite_apiserver.requestinfo import RequestInfo
 
@@ -113,6 +117,66 @@ class Authorizer:
         self.source = source
 
     def authorize(self, attrs: Attributes) -> Decision:
-        if self.mode == ALWAYS_ALLOW or MASTERS in attrs.user.groups:
+        if self.unrestricted(attrs.user):
             return Decision(True, "")
         return rbac.authorize(self.source, attrs)
+
+    def unrestricted(self, user: UserInfo) -> bool:
+        return self.mode == ALWAYS_ALLOW or MASTERS in user.groups
+
+
+# The user of the request being served (HTTP sets it; requests over NATS come from
+# kubelite's own components and carry none yet, see docs/security.md).
+CURRENT_USER: ContextVar[UserInfo | None] = ContextVar("kubelite_user", default=None)
+
+_ROLE_KINDS = {"Role": "roles", "ClusterRole": "clusterroles"}
+
+
+def escalation_guard(authorizer: Authorizer) -> Any:
+    """The RBAC escalation check (pkg/registry/rbac: ConfirmNoEscalation, BindingAuthorized),
+    run on every write of a role or binding: a user may only grant what they hold, unless
+    they have `escalate` on that role (writing roles) or `bind` on the role a binding names."""
+
+    def check(info: Any, obj: Any) -> None:
+        user = CURRENT_USER.get()
+        if info.group != GROUP or user is None or authorizer.unrestricted(user):
+            return
+        ns = obj.metadata.namespace or ""
+        if info.kind in _ROLE_KINDS:
+            verb, role_kind, role_name, wanted = "escalate", info.kind, obj.metadata.name or "", obj.rules or []
+        elif info.kind in ("RoleBinding", "ClusterRoleBinding") and obj.roleRef is not None:
+            role_kind, role_name = obj.roleRef.kind or "", obj.roleRef.name or ""
+            role = (authorizer.source.cluster_role(role_name) if role_kind == "ClusterRole"
+                    else authorizer.source.role(ns, role_name))
+            verb, wanted = "bind", (role.rules or []) if role is not None else []
+        else:
+            return
+        plural = _ROLE_KINDS.get(role_kind, "roles")
+        if authorizer.authorize(Attributes(user, verb, ns, GROUP, plural, name=role_name)).allowed:
+            return
+        held = [rule for _, _, rule in rbac.visit_rules(authorizer.source, user, ns)]
+        missing = rbac.uncovered(held, wanted)
+        if missing:
+            raise escalation_forbidden(info, obj.metadata.name or "", user, missing)
+
+    return check
+
+
+def escalation_forbidden(info: Any, name: str, user: UserInfo, missing: list[Any]) -> APIError:
+    """Kubernetes' wording: the user, their groups and every permission they lack."""
+    groups = " ".join(f'"{g}"' for g in user.groups)
+    lines = "\n".join(_rule_text(r) for r in missing)
+    return errors.forbidden_error(
+        info.group_resource, name,
+        f'user "{user.name}" (groups=[{groups}]) is attempting to grant RBAC permissions not currently held:\n{lines}')
+
+
+def _rule_text(r: Any) -> str:
+    if r.nonResourceURLs:
+        return f"{{NonResourceURLs:{_list(r.nonResourceURLs)}, Verbs:{_list(r.verbs)}}}"
+    names = f", ResourceNames:{_list(r.resourceNames)}" if r.resourceNames else ""
+    return f"{{APIGroups:{_list(r.apiGroups)}, Resources:{_list(r.resources)}{names}, Verbs:{_list(r.verbs)}}}"
+
+
+def _list(items: Any) -> str:
+    return "[" + " ".join(f'"{i}"' for i in items or []) + "]"

@@ -80,6 +80,7 @@ class APIServer:
             self.rbac = authz.RBACCache(self.store)
             await self.rbac.start()
         self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
+        self.reg.admission_checks.append(authz.escalation_guard(self.authz))
         self.nats_api = NatsAPI(self.nc, self.reg)
         await self.nats_api.start()
         _tune_gc()
@@ -172,6 +173,7 @@ class APIServer:
         attrs = authz.attributes(user, info)
         if not self.authz.authorize(attrs).allowed:
             raise rbac.forbidden(attrs)
+        authz.CURRENT_USER.set(user)  # for admission checks deeper down (escalation guard)
         return user
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:

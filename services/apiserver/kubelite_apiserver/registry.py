@@ -43,12 +43,14 @@ class ListResult:
 
 
 class Registry:
-    def __init__(self, store, publisher, *, admission=None, allocator=None) -> None:
+    def __init__(self, store, publisher, *, admission=None, allocator=None, admission_checks=()) -> None:
         self.store = store
         self.publisher = publisher
         self.admission = admission or strategies.AdmissionConfig()
         self.allocator = allocator
         self.namespaces = NamespaceCache(store)
+        # (info, object about to be written) -> None or raise APIError; after validation
+        self.admission_checks: list[Any] = list(admission_checks)
 
     # ------------------------------------------------------------------ read
     def _decode(self, info: ResourceInfo, kv: KV) -> Object:
@@ -518,6 +520,8 @@ class Registry:
             errs = validation.validate_update(new, old)
         if errs:
             raise errors.invalid_object(info.kind, new.metadata.name or "", errs, info.group)
+        for check in self.admission_checks:  # e.g. RBAC's escalation guard (authz.py)
+            check(info, new)
 
     async def _check_namespace_open(self, namespace: str | None) -> None:
         phase = await self.namespaces.phase(namespace or "")

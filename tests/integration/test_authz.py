@@ -1,0 +1,197 @@
+"""The trust boundary of the HTTP API, against the real apiserver (HTTPS, RBAC on):
+who may reach what without credentials, with a bad one, with a client certificate of
+a user whose roles come and go; aggregation, the escalation guard, 403 wording."""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import eventually
+from tests.integration.conftest import start_apiserver, stop_process
+
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+async def until(fn: Any, ok: Any, *, timeout: float = 10.0, message: str = "") -> Any:  # noqa: ASYNC109
+    """Call `fn` until `ok` holds for what it returns (roles reach the apiserver's cache
+    through an etcd watch, a few milliseconds after the write)."""
+    last: list[Any] = []
+
+    async def probe() -> Any:
+        last[:] = [await fn()]
+        return last[0] if ok(last[0]) else None
+
+    return await eventually(probe, timeout=timeout, message=message)
+
+
+def as_user(apiserver: Any, tls: ssl.SSLContext | None = None, **kw: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=tls or apiserver.anonymous_tls, **kw)
+
+
+@pytest.fixture
+async def jane(apiserver: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A user from a client certificate: CN=jane-<id>, O=dev-<id> (unique per test)."""
+    tag = uuid.uuid4().hex[:6]
+    async with as_user(apiserver, apiserver.client_tls(f"jane-{tag}", (f"dev-{tag}",))) as client:
+        client.user, client.group = f"jane-{tag}", f"dev-{tag}"  # type: ignore[attr-defined]
+        yield client
+
+
+async def bind(api: httpx.AsyncClient, *, role: str, subject: dict, namespace: str = "",
+               role_kind: str = "ClusterRole") -> str:
+    name = "b-" + uuid.uuid4().hex[:8]
+    path = f"{RBAC}/namespaces/{namespace}/rolebindings" if namespace else f"{RBAC}/clusterrolebindings"
+    r = await api.post(path, json={"metadata": {"name": name}, "subjects": [subject],
+                                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                                               "name": role}})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def group(name: str) -> dict:
+    return {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name}
+
+
+async def test_anonymous_reaches_only_health_version_and_discovery(apiserver: Any, namespace: str) -> None:
+    async with as_user(apiserver) as anon:
+        for path in ("/healthz", "/livez", "/readyz", "/version", "/api", "/apis", "/api/v1", "/apis/apps/v1"):
+            r = await anon.get(path)
+            assert r.status_code == 200, (path, r.text)
+        r = await anon.get(f"/api/v1/namespaces/{namespace}/pods")
+        assert r.status_code == 403
+        assert r.json()["message"] == (f'pods is forbidden: User "system:anonymous" cannot list resource "pods" '
+                                       f'in API group "" in the namespace "{namespace}"')
+        r = await anon.post(f"/api/v1/namespaces/{namespace}/configmaps", json={"metadata": {"name": "x"}})
+        assert r.status_code == 403 and r.json()["reason"] == "Forbidden"
+
+
+async def test_a_bad_bearer_token_is_401_never_anonymous(apiserver: Any) -> None:
+    for header in ("Bearer not-a-token", "Bearer ", "Basic Zm9vOmJhcg=="):
+        async with as_user(apiserver, headers={"Authorization": header}) as bad:
+            r = await bad.get("/healthz")
+            assert r.status_code == 401, header
+            assert r.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+
+
+async def test_http_is_refused(apiserver: Any) -> None:
+    with pytest.raises(httpx.HTTPError):
+        async with httpx.AsyncClient(timeout=5) as plain:
+            await plain.get(apiserver.url.replace("https://", "http://") + "/healthz")
+
+
+async def test_roles_come_and_go(api: httpx.AsyncClient, jane: httpx.AsyncClient, namespace: str) -> None:
+    user, grp = jane.user, jane.group  # type: ignore[attr-defined]
+    r = await jane.get(f"/api/v1/namespaces/{namespace}/pods")
+    assert r.status_code == 403
+    assert r.json()["message"] == (f'pods is forbidden: User "{user}" cannot list resource "pods" in API group "" '
+                                   f'in the namespace "{namespace}"')
+    view = await bind(api, role="view", subject=group(grp), namespace=namespace)
+
+    async def can(verb: str, path: str, body: Any = None) -> int:
+        r = await jane.request(verb, path, json=body)
+        return r.status_code
+
+    await until(lambda: can("GET", f"/api/v1/namespaces/{namespace}/pods"), lambda c: c == 200,
+                     timeout=10, message="view binding never took effect")
+    assert await can("GET", f"/api/v1/namespaces/{namespace}/secrets") == 403, "view never reads Secrets"
+    assert await can("POST", f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "c"}}) == 403
+    assert await can("GET", "/api/v1/namespaces/default/pods") == 403, "a RoleBinding grants in its namespace only"
+    edit = await bind(api, role="edit", subject={"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                                                  "name": user}, namespace=namespace)
+    await until(lambda: can("POST", f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "c"}}),
+                     lambda c: c == 201, timeout=10, message="edit binding never took effect")
+    for name in (view, edit):
+        r = await api.delete(f"{RBAC}/namespaces/{namespace}/rolebindings/{name}")
+        assert r.status_code == 200
+    await until(lambda: can("GET", f"/api/v1/namespaces/{namespace}/pods"), lambda c: c == 403,
+                     timeout=10, message="removing the bindings never took effect")
+
+
+async def test_aggregated_view_picks_up_a_labelled_role(api: httpx.AsyncClient, jane: httpx.AsyncClient,
+                                                         namespace: str) -> None:
+    await bind(api, role="view", subject=group(jane.group), namespace=namespace)  # type: ignore[attr-defined]
+    name = "view-events-" + uuid.uuid4().hex[:6]
+    r = await api.post(f"{RBAC}/clusterroles", json={
+        "metadata": {"name": name, "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]})
+    assert r.status_code == 201, r.text
+    try:
+        await until(lambda: jane.get(f"/api/v1/namespaces/{namespace}/secrets"),
+                         lambda r: r.status_code == 200, timeout=10,
+                         message="view did not aggregate the labelled ClusterRole")
+    finally:
+        await api.delete(f"{RBAC}/clusterroles/{name}")
+
+
+async def test_escalation_guard(api: httpx.AsyncClient, jane: httpx.AsyncClient, namespace: str) -> None:
+    """jane may write Roles and RoleBindings in her namespace but holds only `view`:
+    she cannot grant `delete pods`, nor bind `edit`, until she is given `bind`."""
+    user, grp = jane.user, jane.group  # type: ignore[attr-defined]
+    r = await api.post(f"{RBAC}/namespaces/{namespace}/roles", json={
+        "metadata": {"name": "rbac-writer"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+                   "verbs": ["create", "get", "list"]}]})
+    assert r.status_code == 201, r.text
+    await bind(api, role="rbac-writer", role_kind="Role", subject=group(grp), namespace=namespace)
+    await bind(api, role="view", subject=group(grp), namespace=namespace)
+    modest = {"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    r = await until(lambda: jane.post(f"{RBAC}/namespaces/{namespace}/roles", json=modest),
+                         lambda r: r.status_code == 201, timeout=10, message="jane cannot create a role")
+    greedy = {"metadata": {"name": "deleter"},
+              "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]}]}
+    r = await jane.post(f"{RBAC}/namespaces/{namespace}/roles", json=greedy)
+    assert r.status_code == 403, r.text
+    assert f'user "{user}" (groups=[' in r.json()["message"]
+    assert 'is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["pods"], ' \
+           'Verbs:["delete"]}' in r.json()["message"]
+    assert (await api.get(f"{RBAC}/namespaces/{namespace}/roles/deleter")).status_code == 404, "nothing stored"
+    binding = {"metadata": {"name": "to-edit"}, "subjects": [group(grp)],
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}}
+    assert (await jane.post(f"{RBAC}/namespaces/{namespace}/rolebindings", json=binding)).status_code == 403
+    r = await api.post(f"{RBAC}/namespaces/{namespace}/roles", json={
+        "metadata": {"name": "binder"}, "rules": [{"apiGroups": ["rbac.authorization.k8s.io"],
+                                                   "resources": ["clusterroles"], "verbs": ["bind"],
+                                                   "resourceNames": ["edit"]}]})
+    assert r.status_code == 201
+    await bind(api, role="binder", role_kind="Role", subject=group(grp), namespace=namespace)
+    await until(lambda: jane.post(f"{RBAC}/namespaces/{namespace}/rolebindings", json=binding),
+                     lambda r: r.status_code == 201, timeout=10, message="`bind` on edit was not enough")
+
+
+async def test_invalid_rbac_objects_are_refused_with_field_paths(api: httpx.AsyncClient, namespace: str) -> None:
+    r = await api.post(f"{RBAC}/namespaces/{namespace}/rolebindings", json={
+        "metadata": {"name": "bad"}, "subjects": [{"kind": "Robot", "name": "x"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Deployment", "name": "view"}})
+    assert r.status_code == 422
+    fields = {c["field"] for c in r.json()["details"]["causes"]}
+    assert fields == {"subjects[0].kind", "roleRef.kind"}, r.text
+    r = await api.post(f"{RBAC}/namespaces/{namespace}/roles", json={
+        "metadata": {"name": "bad"}, "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]})
+    assert r.status_code == 422 and "non-resource URLs" in r.text
+
+
+@pytest.fixture(scope="module")
+def token_apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    base: Path = tmp_path_factory.mktemp("tokens")
+    (base / "tokens.csv").write_text('s3cret-token,robot,uid-1,"bots,system:masters"\nview-token,viewer,uid-2\n')
+    proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log", "--token-auth-file", str(base / "tokens.csv"))
+    yield proc
+    stop_process(proc.popen)
+
+
+async def test_static_bearer_tokens(token_apiserver: Any) -> None:
+    async with as_user(token_apiserver, headers={"Authorization": "Bearer s3cret-token"}) as robot:
+        assert (await robot.get("/api/v1/namespaces")).status_code == 200  # in system:masters
+    async with as_user(token_apiserver, headers={"Authorization": "Bearer view-token"}) as viewer:
+        r = await viewer.get("/api/v1/namespaces")
+        assert r.status_code == 403 and 'User "viewer" cannot list resource "namespaces"' in r.json()["message"]
+    async with as_user(token_apiserver, headers={"Authorization": "Bearer s3cret-tokenX"}) as wrong:
+        assert (await wrong.get("/api")).status_code == 401
