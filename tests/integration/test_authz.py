@@ -73,7 +73,7 @@ async def test_anonymous_reaches_only_health_version_and_discovery(apiserver: An
 
 
 async def test_a_bad_bearer_token_is_401_never_anonymous(apiserver: Any) -> None:
-    for header in ("Bearer not-a-token", "Bearer ", "Basic Zm9vOmJhcg=="):
+    for header in ("Bearer not-a-token", "Bearer", "Basic Zm9vOmJhcg=="):
         async with as_user(apiserver, headers={"Authorization": header}) as bad:
             r = await bad.get("/healthz")
             assert r.status_code == 401, header
