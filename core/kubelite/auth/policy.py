@@ -80,8 +80,10 @@ def cluster_roles() -> list[ClusterRole]:
         _role("cluster-admin", [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])]),
         _role("system:discovery", [_urls(["get"], _DISCOVERY)]),
         _role("system:public-info-viewer", [_urls(["get"], _PUBLIC_INFO)]),
-        _role("system:basic-user", [_rule(["create"], ["authorization.k8s.io"],
-                                          ["selfsubjectaccessreviews", "selfsubjectrulesreviews"])]),
+        _role("system:basic-user", [
+            _rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
+            _rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
+        ]),
         _aggregated("admin", "admin"),
         _aggregated("edit", "edit"),
         _aggregated("view", "view"),

@@ -26,7 +26,13 @@ from kubelite.api.rbac_v1 import (
 )
 from kubelite.auth import rbac
 from kubelite.auth.rbac import Attributes, Decision
-from kubelite.auth.user import MASTERS, UserInfo
+from kubelite.auth.user import (
+    AUTHENTICATED,
+    MASTERS,
+    SERVICE_ACCOUNT_PREFIX,
+    SERVICE_ACCOUNTS,
+    UserInfo,
+)
 from kubelite.errors import APIError
 from kubelite.reconcile.informer import Informer
 from kubelite_apiserver.requestinfo import RequestInfo
@@ -123,6 +129,39 @@ class Authorizer:
 
     def unrestricted(self, user: UserInfo) -> bool:
         return self.mode == ALWAYS_ALLOW or MASTERS in user.groups
+
+
+def impersonate(authorizer: Authorizer, user: UserInfo, headers: Any) -> UserInfo:
+    """`Impersonate-User` / `Impersonate-Group` (kubectl --as, --as-group): each needs the
+    `impersonate` verb on that user (or service account) and group, else 403; the request
+    then runs as the impersonated user, who is also in system:authenticated."""
+    wanted_user, wanted_groups = "", []
+    for name, value in headers:
+        if name == b"impersonate-user":
+            wanted_user = value.decode("latin-1")
+        elif name == b"impersonate-group":
+            wanted_groups.append(value.decode("latin-1"))
+    if not wanted_user:
+        if wanted_groups:
+            raise errors.bad_request("requested impersonation of groups without impersonating a user")
+        return user
+    targets = [_impersonated_user(user, wanted_user)]
+    targets += [Attributes(user, "impersonate", "", "", "groups", name=g) for g in wanted_groups]
+    for attrs in targets:
+        if not authorizer.authorize(attrs).allowed:
+            raise rbac.forbidden(attrs)
+    groups = tuple(wanted_groups)
+    if wanted_user.startswith(SERVICE_ACCOUNT_PREFIX):
+        ns = wanted_user[len(SERVICE_ACCOUNT_PREFIX):].split(":", 1)[0]
+        groups = (*groups, SERVICE_ACCOUNTS, f"{SERVICE_ACCOUNTS}:{ns}")
+    return UserInfo(wanted_user, (*groups, AUTHENTICATED) if AUTHENTICATED not in groups else groups)
+
+
+def _impersonated_user(user: UserInfo, wanted: str) -> Attributes:
+    if wanted.startswith(SERVICE_ACCOUNT_PREFIX):
+        ns, _, name = wanted[len(SERVICE_ACCOUNT_PREFIX):].partition(":")
+        return Attributes(user, "impersonate", ns, "", "serviceaccounts", name=name)
+    return Attributes(user, "impersonate", "", "", "users", name=wanted)
 
 
 # The user of the request being served (HTTP sets it; requests over NATS come from

@@ -21,7 +21,16 @@ from kubelite.auth.user import UserInfo
 from kubelite.bus.api import APIRequest
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
-from kubelite_apiserver import authz, discovery, openapi, params, protobuf, streaming, tables
+from kubelite_apiserver import (
+    authz,
+    discovery,
+    openapi,
+    params,
+    protobuf,
+    reviews,
+    streaming,
+    tables,
+)
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.authn import Authenticator, load_token_file
 from kubelite_apiserver.bootstrap import ensure_bootstrap_policy, ensure_system_namespaces
@@ -127,7 +136,7 @@ class APIServer:
         method: str = scope["method"]
         try:
             info = parse_request(method, path, query)
-            self.check_access(scope, info)
+            user = self.check_access(scope, info)
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -156,6 +165,11 @@ class APIServer:
                 namespace=info.namespace, name=info.name, subresource=info.subresource,
                 params=query, contentType=ctype, userAgent=_header(scope, b"user-agent"),
             )
+            res = resolve(req) if served else None
+            if res is not None and res.extra.get("virtual"):  # access reviews: answered, never stored
+                code, body = reviews.serve(self.authz, user, res, info.namespace, req_body, ctype)
+                await _respond(send, code, body)
+                return
             code, body = await dispatch(self.reg, req, req_body)
             if code == 200 and info.verb in ("get", "list") and not info.subresource:
                 if tables.wants_table(_header(scope, b"accept")):
@@ -169,7 +183,7 @@ class APIServer:
 
     def check_access(self, scope: dict, info: RequestInfo) -> UserInfo:
         """Authenticate (401) and authorize (403) one request; the user when allowed."""
-        user = self.authn.authenticate(scope)
+        user = authz.impersonate(self.authz, self.authn.authenticate(scope), scope.get("headers", ()))
         attrs = authz.attributes(user, info)
         if not self.authz.authorize(attrs).allowed:
             raise rbac.forbidden(attrs)
