@@ -331,6 +331,23 @@ def _lease_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
     return [_spec(obj).get("holderIdentity") or "", age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _binding_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """kubectl's rolebinding/clusterrolebinding columns: ROLE, AGE, and wide the subjects by kind."""
+    ref = obj.get("roleRef") or {}
+    row = [f"{ref.get('kind', '')}/{ref.get('name', '')}", age(_meta(obj).get("creationTimestamp"), now)]
+    if wide:
+        subjects = obj.get("subjects") or []
+        for kind in ("User", "Group"):
+            row.append(", ".join(s.get("name", "") for s in subjects if s.get("kind") == kind))
+        row.append(", ".join(f"{s.get('namespace', '')}/{s.get('name', '')}"
+                             for s in subjects if s.get("kind") == "ServiceAccount"))
+    return row
+
+
+def _role_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    return [_meta(obj).get("creationTimestamp") or ""]
+
+
 def _default_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
     return [age(_meta(obj).get("creationTimestamp"), now)]
 
@@ -367,6 +384,10 @@ TABLES: dict[str, TableSpec] = {
     "secrets": TableSpec(("TYPE", "DATA", "AGE"), (), _secret_row),
     "endpoints": TableSpec(("ENDPOINTS", "AGE"), (), _endpoints_row),
     "leases": TableSpec(("HOLDER", "AGE"), (), _lease_row),
+    "roles": TableSpec(("CREATED AT",), (), _role_row),
+    "clusterroles": TableSpec(("CREATED AT",), (), _role_row),
+    "rolebindings": TableSpec(("ROLE", "AGE"), ("USERS", "GROUPS", "SERVICEACCOUNTS"), _binding_row),
+    "clusterrolebindings": TableSpec(("ROLE", "AGE"), ("USERS", "GROUPS", "SERVICEACCOUNTS"), _binding_row),
 }
 # Events have no NAME column in kubectl; handled in `table_for`.
 EVENT_COLUMNS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
