@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from kubelite.pki import identity_of
 
@@ -36,8 +36,8 @@ class TLSHttpProtocol(HttpToolsProtocol):
         self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
 
 
-class TLSWebSocketProtocol(WebSocketProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+class TLSWebSocketProtocol(WebSocketsSansIOProtocol):  # what uvicorn's ws="auto" picks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._tls: dict[str, Any] = {"client_identity": peer_identity(transport)}
 
