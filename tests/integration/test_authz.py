@@ -250,3 +250,79 @@ async def test_impersonation_needs_the_impersonate_verb(apiserver: Any, jane: ht
     assert r.status_code == 403
     assert r.json()["message"] == (f'users "kubelite-admin" is forbidden: User "{jane.user}" cannot '  # type: ignore[attr-defined]
                                    'impersonate resource "users" in API group "" at the cluster scope')
+
+
+async def test_service_account_token_with_view(api: httpx.AsyncClient, apiserver: Any, namespace: str,
+                                               tmp_path: Path) -> None:
+    """A ServiceAccount bound to `view` may list pods but not create them or read Secrets;
+    its token stops working when the account goes, a bound token when its pod goes."""
+    r = await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "robot"}})
+    assert r.status_code == 201, r.text
+    await bind(api, role="view", subject={"kind": "ServiceAccount", "name": "robot", "namespace": namespace},
+               namespace=namespace)
+    r = await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                       json={"spec": {"expirationSeconds": 600}})
+    assert r.status_code == 201, r.text
+    token = r.json()["status"]["token"]
+    assert r.json()["status"]["expirationTimestamp"].endswith("Z")
+    sa_user = f"system:serviceaccount:{namespace}:robot"
+
+    async with as_user(apiserver, headers={"Authorization": f"Bearer {token}"}) as robot:
+        await until(lambda: robot.get(f"/api/v1/namespaces/{namespace}/pods"), lambda r: r.status_code == 200,
+                    timeout=10, message="the service account never got view")
+        r = await robot.post(f"/api/v1/namespaces/{namespace}/pods", json={
+            "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        assert r.status_code == 403 and f'User "{sa_user}" cannot create resource "pods"' in r.json()["message"]
+        r = await robot.get(f"/api/v1/namespaces/{namespace}/secrets")
+        assert r.status_code == 403
+
+    review = await api.post("/apis/authentication.k8s.io/v1/tokenreviews", json={"spec": {"token": token}})
+    assert review.status_code == 201, review.text
+    status = review.json()["status"]
+    assert status["authenticated"] is True and status["user"]["username"] == sa_user
+    assert f"system:serviceaccounts:{namespace}" in status["user"]["groups"]
+    tampered = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    review = await api.post("/apis/authentication.k8s.io/v1/tokenreviews", json={"spec": {"token": tampered}})
+    assert review.json()["status"]["authenticated"] is False
+    async with as_user(apiserver, headers={"Authorization": f"Bearer {tampered}"}) as forged:
+        assert (await forged.get("/api")).status_code == 401
+
+    r = await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                       json={"spec": {"expirationSeconds": 60}})
+    assert r.status_code == 422 and r.json()["details"]["causes"][0]["field"] == "spec.expirationSeconds"
+    assert (await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/nobody/token", json={})).status_code == 404
+
+    # bound to a pod: dies with the pod
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json={
+        "metadata": {"name": "holder"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    assert r.status_code == 201
+    r = await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token", json={
+        "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "holder"}}})
+    assert r.status_code == 201, r.text
+    bound = r.json()["status"]["token"]
+    async with as_user(apiserver, headers={"Authorization": f"Bearer {bound}"}) as pod_token:
+        assert (await pod_token.get(f"/api/v1/namespaces/{namespace}/pods")).status_code == 200
+        assert (await api.delete(f"/api/v1/namespaces/{namespace}/pods/holder",
+                                 params={"gracePeriodSeconds": "0"})).status_code == 200
+        await until(lambda: pod_token.get("/api"), lambda r: r.status_code == 401, timeout=10,
+                    message="a token bound to a deleted pod still works")
+
+    # the account goes: its tokens go with it
+    assert (await api.delete(f"/api/v1/namespaces/{namespace}/serviceaccounts/robot")).status_code == 200
+    async with as_user(apiserver, headers={"Authorization": f"Bearer {token}"}) as robot:
+        await until(lambda: robot.get("/api"), lambda r: r.status_code == 401, timeout=10,
+                    message="a deleted service account's token still works")
+
+
+async def test_kubectl_create_token(apiserver: Any, api: httpx.AsyncClient, namespace: str, tmp_path: Path) -> None:
+    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    code, _, err = await run_kubectl(kubeconfig, "create", "serviceaccount", "builder", "-n", namespace)
+    assert code == 0, err
+    code, out, err = await run_kubectl(kubeconfig, "create", "token", "builder", "-n", namespace,
+                                       "--duration", "15m")
+    assert code == 0, err
+    token = out.strip()
+    async with as_user(apiserver, headers={"Authorization": f"Bearer {token}"}) as builder:
+        r = await builder.get(f"/api/v1/namespaces/{namespace}/pods")
+        assert r.status_code == 403
+        assert f'User "system:serviceaccount:{namespace}:builder"' in r.json()["message"]

@@ -1,5 +1,14 @@
 """Import every API group module so each registers its kinds with the scheme."""
 
-from kubelite.api import apps_v1, authorization_v1, coordination_v1, core_v1, discovery_v1, rbac_v1
+from kubelite.api import (
+    apps_v1,
+    authorization_v1,
+    coordination_v1,
+    core_v1,
+    discovery_v1,
+    rbac_v1,
+    serviceaccounts,
+)
 
-__all__ = ["apps_v1", "authorization_v1", "coordination_v1", "core_v1", "discovery_v1", "rbac_v1"]
+__all__ = ["apps_v1", "authorization_v1", "coordination_v1", "core_v1", "discovery_v1", "rbac_v1",
+           "serviceaccounts"]

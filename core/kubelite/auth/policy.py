@@ -94,7 +94,7 @@ def cluster_roles() -> list[ClusterRole]:
         _role("system:aggregate-to-edit", [
             _rule(["get", "list", "watch", *WRITE], [""], _EDIT_CORE),
             _rule(["get", "list", "watch", *WRITE], ["apps"], _EDIT_APPS),
-            _rule(["create"], [""], ["pods/eviction"]),
+            _rule(["create"], [""], ["pods/eviction", "serviceaccounts/token"]),
         ], {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
         _role("system:aggregate-to-admin", [
             _rule(["get", "list", "watch", *WRITE], [GROUP], ["roles", "rolebindings"]),

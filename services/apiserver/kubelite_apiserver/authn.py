@@ -1,8 +1,10 @@
 """Authentication: who is asking, from the TLS client certificate or a bearer token.
 
 Order as Kubernetes': a verified x509 client certificate (CN user, O groups), then
-a bearer token from --token-auth-file (CSV: token,user,uid,"group1,group2"), then,
-with --anonymous-auth (the default), system:anonymous in system:unauthenticated.
+a bearer token: a ServiceAccount JWT (kubelite.auth.tokens, checked against the
+ServiceAccount and bound object that still exist) or a token from --token-auth-file
+(CSV: token,user,uid,"group1,group2"); then, with --anonymous-auth (the default),
+system:anonymous in system:unauthenticated.
 A bearer token that matches nothing is a 401, never anonymous. Every authenticated
 user is also in system:authenticated.
 """
@@ -14,6 +16,7 @@ import hmac
 from pathlib import Path
 from typing import Any
 
+from kubelite.auth.tokens import looks_like_jwt
 from kubelite.auth.user import AUTHENTICATED, UserInfo, anonymous
 from kubelite.errors import APIError
 
@@ -41,23 +44,30 @@ def _with_authenticated(user: UserInfo) -> UserInfo:
 
 
 class Authenticator:
-    def __init__(self, *, tokens: dict[str, UserInfo] | None = None, anonymous_auth: bool = True) -> None:
+    def __init__(self, *, tokens: dict[str, UserInfo] | None = None, anonymous_auth: bool = True,
+                 service_accounts: Any = None) -> None:
         self.tokens = tokens or {}
         self.anonymous_auth = anonymous_auth
+        self.service_accounts = service_accounts  # a ServiceAccountTokens, or None
 
-    def authenticate(self, scope: dict[str, Any]) -> UserInfo:
+    async def authenticate(self, scope: dict[str, Any]) -> UserInfo:
         """The request's user; raises the 401 Status for a bad or missing credential."""
         identity = ((scope.get("extensions") or {}).get("tls") or {}).get("client_identity")
         if identity is not None and identity[0]:
             return _with_authenticated(UserInfo(identity[0], identity[1]))
         token = _bearer(scope)
         if token is not None:
-            return _with_authenticated(self._token_user(token))
+            return _with_authenticated(await self.token_user(token))
         if self.anonymous_auth:
             return anonymous()
         raise UNAUTHORIZED
 
-    def _token_user(self, token: str) -> UserInfo:
+    async def token_user(self, token: str) -> UserInfo:
+        """Whose bearer token this is (also TokenReview's question); 401 when nobody's."""
+        if self.service_accounts is not None and looks_like_jwt(token):
+            user = await self.service_accounts.user(token)
+            if user is not None:
+                return user
         for known, user in self.tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):  # constant time per candidate
                 return user

@@ -31,6 +31,8 @@ class Config(msgspec.Struct, kw_only=True):
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     token_auth_file: str = ""
+    service_account_key_file: str = ""  # public key: checks ServiceAccount tokens
+    service_account_signing_key_file: str = ""  # private key: issues them (TokenRequest)
     anonymous_auth: bool = True
     authorization_mode: str = "RBAC"
 
@@ -63,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--tls-cert-file", default="", help="serving certificate (PEM)")
     p.add_argument("--tls-private-key-file", default="", help="its private key (PEM)")
     p.add_argument("--client-ca-file", default="", help="CA whose client certificates authenticate users (CN, O)")
+    p.add_argument("--service-account-key-file", default="", help="public key that checks ServiceAccount tokens")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="private key that signs ServiceAccount tokens (TokenRequest)")
     p.add_argument("--token-auth-file", default="", help="static bearer tokens: token,user,uid[,\"g1,g2\"] per line")
     p.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
                    help="requests without credentials are system:anonymous (default on; RBAC lets them "
@@ -75,10 +80,14 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.tls_cert_file = a.tls_cert_file or os.path.join(a.pki_dir, "apiserver.crt")
         a.tls_private_key_file = a.tls_private_key_file or os.path.join(a.pki_dir, "apiserver.key")
         a.client_ca_file = a.client_ca_file or os.path.join(a.pki_dir, "client-ca.crt")
+        a.service_account_key_file = a.service_account_key_file or os.path.join(a.pki_dir, "sa.pub")
+        a.service_account_signing_key_file = (a.service_account_signing_key_file
+                                              or os.path.join(a.pki_dir, "sa.key"))
     if not (a.tls_cert_file and a.tls_private_key_file):
         p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
                 "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
-    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
+                 "service_account_key_file", "service_account_signing_key_file"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: {path} does not exist")

@@ -15,6 +15,7 @@ SUBRESOURCE_KINDS = {
     "log": ("Pod", ("get",)),
     "exec": ("PodExecOptions", ("create", "get")),
     "portforward": ("PodPortForwardOptions", ("create", "get")),
+    "token": ("TokenRequest", ("create",)),
 }
 
 
@@ -98,6 +99,9 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
             }
             if sub == "scale":
                 sub_entry["group"] = "autoscaling"
+                sub_entry["version"] = "v1"
+            elif sub == "token":
+                sub_entry["group"] = "authentication.k8s.io"
                 sub_entry["version"] = "v1"
             resources.append(sub_entry)
     gv = f"{group}/{version}" if group else version

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,6 +42,7 @@ from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
+from kubelite_apiserver.satokens import ServiceAccountTokens
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
 
@@ -63,6 +65,7 @@ class APIServer:
         self.stopping = asyncio.Event()
         self.authn = Authenticator()
         self.rbac: authz.RBACCache | None = None
+        self.sa_tokens: ServiceAccountTokens | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -84,7 +87,13 @@ class APIServer:
         await ensure_system_namespaces(self.reg)
         await ensure_bootstrap_policy(self.reg)
         tokens = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
-        self.authn = Authenticator(tokens=tokens, anonymous_auth=cfg.anonymous_auth)
+        if cfg.service_account_key_file:
+            self.sa_tokens = ServiceAccountTokens(
+                self.store, self.reg, public_key=Path(cfg.service_account_key_file),
+                signing_key=Path(cfg.service_account_signing_key_file) if cfg.service_account_signing_key_file else None)
+            await self.sa_tokens.start()
+        self.authn = Authenticator(tokens=tokens, anonymous_auth=cfg.anonymous_auth,
+                                   service_accounts=self.sa_tokens)
         if cfg.authorization_mode == authz.RBAC:
             self.rbac = authz.RBACCache(self.store)
             await self.rbac.start()
@@ -104,6 +113,8 @@ class APIServer:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
         if self.rbac is not None:
             await self.rbac.stop()
+        if self.sa_tokens is not None:
+            await self.sa_tokens.stop()
         if self.reg is not None:
             await self.reg.namespaces.stop()
         if self.nc is not None:
@@ -136,7 +147,7 @@ class APIServer:
         method: str = scope["method"]
         try:
             info = parse_request(method, path, query)
-            user = self.check_access(scope, info)
+            user = await self.check_access(scope, info)
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -167,7 +178,13 @@ class APIServer:
             )
             res = resolve(req) if served else None
             if res is not None and res.extra.get("virtual"):  # access reviews: answered, never stored
-                code, body = reviews.serve(self.authz, user, res, info.namespace, req_body, ctype)
+                code, body = await reviews.serve(self.authz, self.authn, user, res, info.namespace, req_body, ctype)
+                await _respond(send, code, body)
+                return
+            if info.resource == "serviceaccounts" and info.subresource == "token" and info.verb == "create":
+                if self.sa_tokens is None:
+                    raise errors.service_unavailable("ServiceAccount tokens are not configured")
+                code, body = await self.sa_tokens.request(info.namespace, info.name, req_body, ctype)
                 await _respond(send, code, body)
                 return
             code, body = await dispatch(self.reg, req, req_body)
@@ -181,9 +198,9 @@ class APIServer:
             code, body = exc.code, status_body(exc)
         await _respond(send, code, body)
 
-    def check_access(self, scope: dict, info: RequestInfo) -> UserInfo:
+    async def check_access(self, scope: dict, info: RequestInfo) -> UserInfo:
         """Authenticate (401) and authorize (403) one request; the user when allowed."""
-        user = authz.impersonate(self.authz, self.authn.authenticate(scope), scope.get("headers", ()))
+        user = authz.impersonate(self.authz, await self.authn.authenticate(scope), scope.get("headers", ()))
         attrs = authz.attributes(user, info)
         if not self.authz.authorize(attrs).allowed:
             raise rbac.forbidden(attrs)

@@ -10,6 +10,7 @@ from typing import Any
 from kubelite import codec, errors
 from kubelite.api import authorization_v1 as az
 from kubelite.api.scheme import ResourceInfo
+from kubelite.api.serviceaccounts import ReviewedUser, TokenReviewStatus
 from kubelite.auth import rbac
 from kubelite.auth.rbac import Attributes
 from kubelite.auth.user import UserInfo
@@ -40,6 +41,20 @@ def _access_review(authorizer: Any, user: UserInfo, review: Any, kind: str, name
     return review
 
 
+async def _token_review(authn: Any, review: Any) -> Any:
+    token = review.spec.token if review.spec else None
+    if not token:
+        raise errors.invalid_object("TokenReview", "", [errors.required("spec.token")], "authentication.k8s.io")
+    try:
+        who = await authn.token_user(token)
+    except APIError:
+        review.status = TokenReviewStatus(authenticated=False, error="token not valid")
+        return review
+    review.status = TokenReviewStatus(authenticated=True, user=ReviewedUser(
+        username=who.name, uid=who.uid or None, groups=list(who.groups) or None))
+    return review
+
+
 def _subject(spec: Any) -> UserInfo:
     return UserInfo(spec.user or "", tuple(spec.groups or ()), spec.uid or "")
 
@@ -62,8 +77,8 @@ def _rules_review(authorizer: Any, user: UserInfo, review: Any) -> Any:
     return review
 
 
-def serve(authorizer: Any, user: UserInfo, info: ResourceInfo, namespace: str, body: bytes,
-          content_type: str) -> tuple[int, bytes]:
+async def serve(authorizer: Any, authn: Any, user: UserInfo, info: ResourceInfo, namespace: str, body: bytes,
+                content_type: str) -> tuple[int, bytes]:
     """The answered review (201), or a Status for a bad one."""
     if not body:
         raise APIError(400, "BadRequest", f"a {info.kind} needs a body")
@@ -76,6 +91,8 @@ def serve(authorizer: Any, user: UserInfo, info: ResourceInfo, namespace: str, b
         review = _access_review(authorizer, subject, review, info.kind, namespace)
     elif info.kind == "SelfSubjectRulesReview":
         review = _rules_review(authorizer, user, review)
+    elif info.kind == "TokenReview":
+        review = await _token_review(authn, review)
     else:  # SelfSubjectReview
         review.status = az.SelfSubjectReviewStatus(userInfo=az.UserInfo(
             username=user.name, uid=user.uid or None, groups=list(user.groups) or None))

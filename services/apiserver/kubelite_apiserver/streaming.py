@@ -171,7 +171,7 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
     offered = _header(scope, b"sec-websocket-protocol")
     try:
         # a websocket upgrade is a GET; Kubernetes authorizes exec/attach/portforward as `create`
-        server.check_access(scope, dataclasses.replace(info, verb="create") if info.subresource else info)
+        await server.check_access(scope, dataclasses.replace(info, verb="create") if info.subresource else info)
         if not server.ready:
             raise errors.service_unavailable("apiserver is starting")
         if not (info.is_resource and info.resource == "pods" and info.name and info.subresource in SUBRESOURCES):

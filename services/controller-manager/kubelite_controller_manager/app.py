@@ -53,6 +53,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "kubelite_controller_manager.namespace.controller:new_controller",
     "endpoint": "kubelite_controller_manager.endpoints.controller:new_controller",
     "endpointslice": "kubelite_controller_manager.endpointslices.controller:new_controller",
+    "serviceaccount": "kubelite_controller_manager.serviceaccounts.controller:new_controller",
 }
 
 
