@@ -182,7 +182,9 @@ async def test_invalid_rbac_objects_are_refused_with_field_paths(api: httpx.Asyn
 def token_apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     base: Path = tmp_path_factory.mktemp("tokens")
     (base / "tokens.csv").write_text('s3cret-token,robot,uid-1,"bots,system:masters"\nview-token,viewer,uid-2\n')
-    proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log", "--token-auth-file", str(base / "tokens.csv"))
+    proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log", "--token-auth-file", str(base / "tokens.csv"),
+                           "--audit-log-path", str(base / "audit.log"))
+    proc.audit_path = base / "audit.log"  # type: ignore[attr-defined]
     yield proc
     stop_process(proc.popen)
 
@@ -195,6 +197,34 @@ async def test_static_bearer_tokens(token_apiserver: Any) -> None:
         assert r.status_code == 403 and 'User "viewer" cannot list resource "namespaces"' in r.json()["message"]
     async with as_user(token_apiserver, headers={"Authorization": "Bearer s3cret-tokenX"}) as wrong:
         assert (await wrong.get("/api")).status_code == 401
+
+
+async def test_audit_log_has_who_what_and_code_but_no_bodies(token_apiserver: Any) -> None:
+    import json
+
+    ns = "audit-" + uuid.uuid4().hex[:6]
+    secret_value = "hunter2-" + uuid.uuid4().hex
+    async with as_user(token_apiserver, headers={"Authorization": "Bearer s3cret-token"}) as robot:
+        assert (await robot.post("/api/v1/namespaces", json={"metadata": {"name": ns}})).status_code == 201
+        r = await robot.post(f"/api/v1/namespaces/{ns}/secrets",
+                             json={"metadata": {"name": "s"}, "stringData": {"password": secret_value}})
+        assert r.status_code == 201
+    async with as_user(token_apiserver, headers={"Authorization": "Bearer view-token"}) as viewer:
+        assert (await viewer.get(f"/api/v1/namespaces/{ns}/secrets/s")).status_code == 403
+
+    def events() -> list[dict]:
+        path = token_apiserver.audit_path  # type: ignore[attr-defined]
+        return [json.loads(line) for line in path.read_text().splitlines() if ns in line]
+
+    got = await eventually(lambda: (lambda e: e if len(e) >= 2 else None)(events()), timeout=10,
+                           message="audit events not written")
+    create = next(e for e in got if e["verb"] == "create" and e["objectRef"].get("resource") == "secrets")
+    assert create["user"]["username"] == "robot" and create["responseStatus"]["code"] == 201
+    assert create["level"] == "Metadata" and create["objectRef"]["namespace"] == ns
+    denied = next(e for e in got if e["user"]["username"] == "viewer")
+    assert (denied["verb"], denied["objectRef"]["name"], denied["responseStatus"]["code"]) == ("get", "s", 403)
+    text = token_apiserver.audit_path.read_text()  # type: ignore[attr-defined]
+    assert secret_value not in text and "s3cret-token" not in text, "no body and no credential is logged"
 
 
 def _kubectl() -> str:

@@ -68,6 +68,7 @@ def _apiserver(s: Settings, _node: str) -> list[str]:
         "--etcd", s.etcd_url, "--nats", s.nats_url,
         "--bind-address", "127.0.0.1", "--port", str(s.apiserver_port),
         "--pki-dir", str(Path(s.data_dir) / "pki"),
+        "--audit-log-path", str(Path(s.data_dir) / "logs" / "audit.log"),
         "--service-cluster-ip-range", s.service_cluster_ip_range,
         "--service-node-port-range", s.service_node_port_range,
         *_opt("--default-unreachable-toleration-seconds", s.default_unreachable_toleration_seconds),

@@ -34,6 +34,7 @@ class Config(msgspec.Struct, kw_only=True):
     service_account_key_file: str = ""  # public key: checks ServiceAccount tokens
     service_account_signing_key_file: str = ""  # private key: issues them (TokenRequest)
     anonymous_auth: bool = True
+    audit_log_path: str = ""
     authorization_mode: str = "RBAC"
 
     def node_port_range(self) -> tuple[int, int]:
@@ -72,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
                    help="requests without credentials are system:anonymous (default on; RBAC lets them "
                         "reach only health, version and discovery)")
+    p.add_argument("--audit-log-path", default="",
+                   help="append one JSON audit event (Metadata level: no bodies) per request to this file")
     p.add_argument("--authorization-mode", default=d.authorization_mode, choices=["RBAC", "AlwaysAllow"],
                    help="RBAC (default); AlwaysAllow only to measure what authorization costs")
     add_log_level_flag(p)

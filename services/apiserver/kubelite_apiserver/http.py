@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +34,7 @@ from kubelite_apiserver import (
     tables,
 )
 from kubelite_apiserver.allocator import ServiceAllocator
+from kubelite_apiserver.audit import AuditLog
 from kubelite_apiserver.authn import Authenticator, load_token_file
 from kubelite_apiserver.bootstrap import ensure_bootstrap_policy, ensure_system_namespaces
 from kubelite_apiserver.config import Config, from_env
@@ -66,6 +68,7 @@ class APIServer:
         self.authn = Authenticator()
         self.rbac: authz.RBACCache | None = None
         self.sa_tokens: ServiceAccountTokens | None = None
+        self.audit: AuditLog | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -92,6 +95,8 @@ class APIServer:
                 self.store, self.reg, public_key=Path(cfg.service_account_key_file),
                 signing_key=Path(cfg.service_account_signing_key_file) if cfg.service_account_signing_key_file else None)
             await self.sa_tokens.start()
+        if cfg.audit_log_path:
+            self.audit = AuditLog(cfg.audit_log_path)
         self.authn = Authenticator(tokens=tokens, anonymous_auth=cfg.anonymous_auth,
                                    service_accounts=self.sa_tokens)
         if cfg.authorization_mode == authz.RBAC:
@@ -115,6 +120,8 @@ class APIServer:
             await self.rbac.stop()
         if self.sa_tokens is not None:
             await self.sa_tokens.stop()
+        if self.audit is not None:
+            self.audit.close()
         if self.reg is not None:
             await self.reg.namespaces.stop()
         if self.nc is not None:
@@ -142,6 +149,22 @@ class APIServer:
             return
         if scope["type"] != "http":
             return
+        if self.audit is None:
+            await self._serve_http(scope, receive, send)
+            return
+        started, status = time.time(), [0]
+
+        async def audited_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._serve_http(scope, receive, audited_send)
+        finally:
+            self.audit.record(scope, scope.get("kubelite.info"), scope.get("kubelite.user"), status[0], started)
+
+    async def _serve_http(self, scope: dict, receive: Any, send: Any) -> None:
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
         path: str = scope["path"]
         method: str = scope["method"]
@@ -200,7 +223,9 @@ class APIServer:
 
     async def check_access(self, scope: dict, info: RequestInfo) -> UserInfo:
         """Authenticate (401) and authorize (403) one request; the user when allowed."""
+        scope["kubelite.info"] = info  # for the audit log, whatever the outcome
         user = authz.impersonate(self.authz, await self.authn.authenticate(scope), scope.get("headers", ()))
+        scope["kubelite.user"] = user
         attrs = authz.attributes(user, info)
         if not self.authz.authorize(attrs).allowed:
             raise rbac.forbidden(attrs)
