@@ -222,11 +222,38 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
         cluster.processes.append(apiserver)
         cluster.url = f"https://127.0.0.1:{port}"
         wait_for_apiserver(cluster.url, apiserver, log_path)
+        TLS.context = bench_user(cluster.url, pki)
     except BaseException:
         cluster.stop(keep_dir=True)
         _progress(f"startup failed; logs kept in {workdir}")
         raise
     return cluster
+
+
+BENCH_USER = "kubelite-bench"
+
+
+def bench_user(url: str, pki: Any) -> Any:
+    """The clients' identity: a user outside system:masters, bound to cluster-admin by a
+    ClusterRoleBinding, so every request walks RBAC (the admin would bypass it)."""
+    pair = pki.ensure_leaf("bench", "client-ca", BENCH_USER, client=True)
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": BENCH_USER},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": BENCH_USER}],
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}}
+    with httpx.Client(base_url=url, verify=TLS.context, timeout=10) as admin:
+        r = admin.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json=binding)
+        if r.status_code not in (201, 409):
+            raise RuntimeError(f"cannot bind the bench user: {r.status_code} {r.text}")
+    ca = pki.crt("cluster-ca").read_bytes()
+    ctx = client_context(ca_pem=ca, cert_pem=pair.cert_pem, key_pem=pair.key_pem)
+    deadline = time.monotonic() + 10  # the binding reaches the apiserver's RBAC cache by a watch
+    with httpx.Client(base_url=url, verify=ctx, timeout=5) as user:
+        while user.get("/api/v1/namespaces", params={"limit": 1}).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bench user's binding never took effect")
+            time.sleep(0.05)
+    return ctx
 
 
 def wait_for_apiserver(url: str, proc: subprocess.Popen[bytes] | None, log_path: Path) -> None:
@@ -529,6 +556,8 @@ class Options:
     etcd_fsync: bool
     timeout: float
     apiserver_args: list[str]
+    kubeconfig: str | None = None
+    authz_baseline: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -555,6 +584,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--list-clients", type=int, default=4, help="concurrent LIST clients (default 4)"
     )
     p.add_argument("--url", help="measure this running apiserver instead of starting one")
+    p.add_argument("--authz-baseline", action="store_true",
+                   help="also measure creates on a second apiserver with authorization off (same TLS), "
+                        "and report the RBAC/off throughput ratio")
     p.add_argument("--kubeconfig", help="with --url: the CA and client certificate to use (default: $KUBECONFIG)")
     p.add_argument(
         "--etcd-fsync",
@@ -584,6 +616,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         etcd_fsync=a.etcd_fsync,
         timeout=a.timeout,
         apiserver_args=a.apiserver_args,
+        kubeconfig=a.kubeconfig,
+        authz_baseline=a.authz_baseline,
     )
 
 
@@ -604,13 +638,8 @@ async def run(opts: Options, url: str) -> dict[str, dict[str, float | int | str]
         for ns in (ns_create, ns_list, ns_paced):
             await ensure_namespace(pool, ns)
 
-        created: list[str] = []
-        creates = (create_request(ns_create, f"p-{i:06d}", created) for i in range(opts.pods))
-        create = Sample("create")
-        await closed_loop(pool, opts.clients, create, creates, 201, opts.timeout / 3)
+        created, create = await create_phase(pool, opts, ns_create)
         record("create", create)
-        if not created:
-            raise RuntimeError(f"no pod could be created: {create.first_error}")
 
         get = Sample("get")
         await closed_loop(
@@ -654,6 +683,25 @@ async def run(opts: Options, url: str) -> dict[str, dict[str, float | int | str]
     return results
 
 
+async def create_phase(pool: ClientPool, opts: Options, ns: str) -> tuple[list[str], Sample]:
+    created: list[str] = []
+    creates = (create_request(ns, f"p-{i:06d}", created) for i in range(opts.pods))
+    create = Sample("create")
+    await closed_loop(pool, opts.clients, create, creates, 201, opts.timeout / 3)
+    if not created:
+        raise RuntimeError(f"no pod could be created: {create.first_error}")
+    return created, create
+
+
+async def create_only(opts: Options, url: str) -> dict[str, float | int | str]:
+    """The create phase alone (the baseline run with authorization off)."""
+    ns = f"bench-create-{format(int(time.time()) % 100000, '05d')}"
+    async with ClientPool(url, opts.clients) as pool:
+        await ensure_namespace(pool, ns)
+        _, create = await create_phase(pool, opts, ns)
+    return create.summary()
+
+
 def _progress(line: str) -> None:
     print(f"# {line}", file=sys.stderr, flush=True)
 
@@ -693,6 +741,14 @@ def main(argv: list[str] | None = None) -> int:
             url = cluster.url
         _progress(f"apiserver at {url}; {opts.clients} clients")
         results = asyncio.run(asyncio.wait_for(run(opts, url), timeout=opts.timeout))
+        if opts.authz_baseline and cluster is not None:
+            cluster.stop()
+            _progress("baseline: a second apiserver with --authorization-mode AlwaysAllow (TLS kept)")
+            cluster = start_cluster(opts.etcd_fsync, [*opts.apiserver_args, "--authorization-mode", "AlwaysAllow"])
+            off = asyncio.run(asyncio.wait_for(create_only(opts, cluster.url), timeout=opts.timeout))
+            results["create (authorization off)"] = off
+            on_rate, off_rate = float(results["create"]["per_s"]), float(off["per_s"])
+            results["create (authorization off)"]["rbac_on_ratio"] = round(on_rate / off_rate, 3) if off_rate else 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
