@@ -30,20 +30,20 @@ def test_token_file(tmp_path: Path) -> None:
         load_token_file(f)
 
 
-def test_certificate_then_token_then_anonymous() -> None:
+async def test_certificate_then_token_then_anonymous() -> None:
     authn = Authenticator(tokens=load_token_file_from({"tok": ("robot", ("bots",))}))
-    by_cert = authn.authenticate(scope(identity=("jane", ("dev",)), authorization="Bearer tok"))
+    by_cert = await authn.authenticate(scope(identity=("jane", ("dev",)), authorization="Bearer tok"))
     assert (by_cert.name, by_cert.groups) == ("jane", ("dev", "system:authenticated"))
-    by_token = authn.authenticate(scope(authorization="Bearer tok"))
+    by_token = await authn.authenticate(scope(authorization="Bearer tok"))
     assert (by_token.name, by_token.groups) == ("robot", ("bots", "system:authenticated"))
-    anon = authn.authenticate(scope())
+    anon = await authn.authenticate(scope())
     assert (anon.name, anon.groups) == ("system:anonymous", ("system:unauthenticated",))
     for bad in ("Bearer nope", "Bearer", "Basic abc", "tok"):
         with pytest.raises(APIError) as exc:
-            authn.authenticate(scope(authorization=bad))
+            await authn.authenticate(scope(authorization=bad))
         assert (exc.value.code, exc.value.reason) == (401, "Unauthorized")
     with pytest.raises(APIError):
-        Authenticator(anonymous_auth=False).authenticate(scope())
+        await Authenticator(anonymous_auth=False).authenticate(scope())
 
 
 def load_token_file_from(entries: dict[str, tuple[str, tuple[str, ...]]]) -> dict:
