@@ -307,7 +307,10 @@ class Registry:
             raise errors.bad_request("patch must be a JSON object")
         wanted_rv = None
         if isinstance(patch_doc, dict):
-            wanted_rv = (patch_doc.get("metadata") or {}).get("resourceVersion")
+            meta = patch_doc.get("metadata")
+            if meta is not None and not isinstance(meta, dict):  # found by tests/integration/test_fuzz_api.py
+                raise errors.bad_request("metadata in a patch must be an object")
+            wanted_rv = (meta or {}).get("resourceVersion")
         for _ in range(MAX_CONFLICT_RETRIES):
             old, kv = await self.get_object(info, namespace, name)
             if wanted_rv and wanted_rv != str(kv.mod_revision):
