@@ -394,9 +394,18 @@ async def test_replicaset_creates_replaces_and_scales(cm: ControllerManagers, ku
     await eventually(lambda: status_is(1, 1), timeout=10, message="status 1/1")
     assert observer.max_active_pods <= 5, "never more pods than asked for"
 
-    events = await get(api, f"/api/v1/namespaces/{namespace}/events")
-    reasons = {e["reason"] for e in events["items"] if e["involvedObject"]["name"] == "web"}
-    assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+    async def reasons() -> set[str]:
+        events = await get(api, f"/api/v1/namespaces/{namespace}/events")
+        return {e["reason"] for e in events["items"] if e["involvedObject"]["name"] == "web"}
+
+    # Events are written by the controller-manager's recorder in the background (batched,
+    # aggregated): the last SuccessfulDelete may land a moment after the scale-down.
+    await eventually(lambda: _has(reasons(), {"SuccessfulCreate", "SuccessfulDelete"}), timeout=10,
+                     message="SuccessfulCreate and SuccessfulDelete events")
+
+
+async def _has(got: Any, wanted: set[str]) -> bool:
+    return wanted <= await got
 
 
 async def test_replicaset_adopts_orphans_and_releases_relabelled_pods(
