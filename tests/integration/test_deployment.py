@@ -180,11 +180,15 @@ async def test_deployment_reaches_available_scales_and_replaces(
     await scale(api, namespace, "deployments", "web", 2)
     await eventually(lambda: complete(observer, namespace, "web", "nginx:1.25", 2), timeout=30, message="scaled to 2")
 
-    events = await get(api, f"/api/v1/namespaces/{namespace}/events")
-    messages = {e["message"] for e in events["items"] if e["reason"] == "ScalingReplicaSet"}
-    assert f"Scaled up replica set {rs.metadata.name} to 3 from 0" in messages
-    assert f"Scaled up replica set {rs.metadata.name} to 5 from 3" in messages
-    assert f"Scaled down replica set {rs.metadata.name} to 2 from 5" in messages
+    wanted = {f"Scaled up replica set {rs.metadata.name} to 3 from 0",
+              f"Scaled up replica set {rs.metadata.name} to 5 from 3",
+              f"Scaled down replica set {rs.metadata.name} to 2 from 5"}
+
+    async def scaling_events() -> bool:  # the recorder writes Events in the background
+        events = await get(api, f"/api/v1/namespaces/{namespace}/events")
+        return wanted <= {e["message"] for e in events["items"] if e["reason"] == "ScalingReplicaSet"}
+
+    await eventually(scaling_events, timeout=10, message=f"ScalingReplicaSet events {wanted}")
     kinds = {m["type"] for m in decisions if m["subject"].startswith("kubelite.decisions.deployment.")}
     assert {"NewReplicaSetCreated", "ScalingReplicaSet", "RolloutProgress"} <= kinds
 
@@ -269,8 +273,11 @@ async def test_stuck_rollout_stops_at_max_unavailable_and_reports_deadline(
     r = await kl(kubeconfig, namespace, "rollout", "status", "deploy/stuck", "--timeout", "20")
     assert r.returncode == 1
     assert r.stderr.strip() == 'error: deployment "stuck" exceeded its progress deadline'
-    events = await get(api, f"/api/v1/namespaces/{namespace}/events")
-    assert any(e["reason"] == "ProgressDeadlineExceeded" for e in events["items"])
+    async def deadline_event() -> bool:  # the recorder writes Events in the background
+        events = await get(api, f"/api/v1/namespaces/{namespace}/events")
+        return any(e["reason"] == "ProgressDeadlineExceeded" for e in events["items"])
+
+    await eventually(deadline_event, timeout=10, message="ProgressDeadlineExceeded event")
 
 
 async def test_paused_deployment_does_not_roll_and_resume_does(

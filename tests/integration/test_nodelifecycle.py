@@ -313,9 +313,11 @@ async def test_silent_node_becomes_unknown_tainted_and_its_pods_are_evicted(
             not taints_of(node, "NoSchedule")
 
     await eventually(healthy, timeout=8, message="taints not removed after recovery")
-    events = (await http.get(f"/api/v1/namespaces/{ns}/events")).json()["items"]
-    reasons = {(e["involvedObject"]["name"], e["reason"]) for e in events}
-    assert ("intolerant", "TaintManagerEviction") in reasons
+    async def eviction_event() -> bool:  # the recorder writes Events in the background
+        events = (await http.get(f"/api/v1/namespaces/{ns}/events")).json()["items"]
+        return ("intolerant", "TaintManagerEviction") in {(e["involvedObject"]["name"], e["reason"]) for e in events}
+
+    await eventually(eviction_event, timeout=10, message="TaintManagerEviction event")
 
 
 async def test_agent_reporting_not_ready_gets_the_not_ready_taint(
