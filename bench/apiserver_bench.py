@@ -726,6 +726,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    with contextlib.suppress(ImportError):  # the client's TLS in uvloop costs a fraction of asyncio's
+        import uvloop
+
+        uvloop.install()
     # SIGTERM unwinds like Ctrl-C so the finally below stops the servers.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     cluster: Cluster | None = None
