@@ -82,7 +82,10 @@ async def one_request(host: str, port: int) -> str:
 
 
 async def until(pred, deadline: float, what: str) -> None:
-    while not pred():
+    """Poll `pred` (which runs the kubelite CLI: blocking) in a thread, so the traffic
+    clients on the event loop keep going; run inline, a slow CLI call let their 3 s
+    timers expire while they could not run, and a served request counted as failed."""
+    while not await asyncio.to_thread(pred):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.25)
@@ -121,10 +124,12 @@ async def test_two_rollouts_under_steady_traffic_drop_nothing(cluster: Cluster) 
     clients = [asyncio.create_task(client()) for _ in range(4)]
     try:
         for round_ in (2, 3):
-            names_before = {p["metadata"]["name"] for p in cluster.get_json("pods", "-l", "app=zd")["items"]}
-            cluster.kubelite("rollout", "restart", "deploy/zd")
+            pods = await asyncio.to_thread(cluster.get_json, "pods", "-l", "app=zd")
+            names_before = {p["metadata"]["name"] for p in pods["items"]}
+            await asyncio.to_thread(cluster.kubelite, "rollout", "restart", "deploy/zd")
             await until(lambda r=round_: rolled_out(cluster, r), time.monotonic() + 120, f"rollout {round_}")
-            names_after = {p["metadata"]["name"] for p in cluster.get_json("pods", "-l", "app=zd")["items"]}
+            pods = await asyncio.to_thread(cluster.get_json, "pods", "-l", "app=zd")
+            names_after = {p["metadata"]["name"] for p in pods["items"]}
             assert not names_before & names_after, "every pod must have been replaced"
         await asyncio.sleep(1)
     finally:

@@ -82,6 +82,20 @@ class DNSServer:
         self.queries = 0
 
     async def start(self) -> None:
+        """Listen on UDP and TCP at one port. With port 0 the UDP socket picks it, and that
+        number may already be in use for TCP (say, by an outgoing connection): try again
+        with a new one a few times rather than fail."""
+        wanted = self.port
+        for attempt in range(5):
+            try:
+                await self._start_once()
+                return
+            except OSError:
+                if wanted != 0 or attempt == 4:
+                    raise
+                self.port = 0
+
+    async def _start_once(self) -> None:
         loop = asyncio.get_running_loop()
         if is_wildcard(self.host):  # answer from the address asked (a pod asks its bridge address)
             self._pktinfo = PktinfoUDP(self.host, self.port, self._on_pktinfo_datagram, reuse_port=False)
