@@ -9,7 +9,6 @@ events -f`, the dashboard, chaos reports). Publishing is best effort.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -102,7 +101,3 @@ class ControllerDecision(msgspec.Struct, kw_only=True, omit_defaults=True):
     time: str
     details: dict[str, Any] | None = None
 
-
-def now_micro() -> str:
-    """The `time` of a decision: RFC 3339 UTC with microseconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +36,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.errors import APIError
 from kubelite.storage import Compacted, KeyExists, StorageError
 from kubelite.storage.etcd import EtcdStore
+from kubelite.timefmt import micro_time
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,6 @@ class LeaderRecord(msgspec.Struct, kw_only=True):
 
 def leader_key(name: str) -> str:
     return KEY_PREFIX + name
-
-
-def micro_time(ts: float | None = None) -> str:
-    """Kubernetes MicroTime: RFC 3339 with microseconds, UTC."""
-    when = dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def safety_margin(lease_seconds: float) -> float:

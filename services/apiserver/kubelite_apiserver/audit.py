@@ -4,7 +4,6 @@ so no Secret value can reach it. On with --audit-log-path."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from typing import IO, Any
@@ -12,6 +11,7 @@ from typing import IO, Any
 import msgspec
 
 from kubelite.auth.user import UserInfo
+from kubelite.timefmt import micro_time
 
 
 class ObjectRef(msgspec.Struct, omit_defaults=True):
@@ -50,10 +50,6 @@ class AuditEvent(msgspec.Struct, omit_defaults=True):
     latencySeconds: float = 0.0  # kubelite's addition: the time to answer
 
 
-def _micro(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class AuditLog:
     def __init__(self, path: str) -> None:
         self._file: IO[bytes] = open(path, "ab", buffering=0)
@@ -74,7 +70,7 @@ class AuditLog:
             stage="ResponseComplete", requestURI=uri, verb=info.verb if info is not None else "",
             user=UserRef(who.name, list(who.groups)), sourceIPs=[client[0]] if client[0] else [],
             userAgent=agent, responseStatus=ResponseStatus(code), objectRef=ref,
-            requestReceivedTimestamp=_micro(started), stageTimestamp=_micro(now),
+            requestReceivedTimestamp=micro_time(started), stageTimestamp=micro_time(now),
             latencySeconds=round(now - started, 6),
         )
         self._file.write(self._encoder.encode(event) + b"\n")

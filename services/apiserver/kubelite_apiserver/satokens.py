@@ -9,7 +9,6 @@ too (read from etcd: bound tokens are rarer and must die with their pod).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from kubelite.api.serviceaccounts import SERVICE_ACCOUNTS, TokenRequest, TokenRe
 from kubelite.auth import tokens
 from kubelite.auth.user import UserInfo, service_account_user
 from kubelite.reconcile.informer import Informer
+from kubelite.timefmt import rfc3339
 
 log = logging.getLogger("kubelite.apiserver.satokens")
 
@@ -82,9 +82,9 @@ class ServiceAccountTokens:
         expires = int(time.time()) + seconds
         claims = tokens.TokenClaims(namespace, name, sa.metadata.uid or "", audiences, expires, *bound)
         req.apiVersion, req.kind = "authentication.k8s.io/v1", "TokenRequest"
-        req.metadata = ObjectMeta(name=name, namespace=namespace, creationTimestamp=_rfc3339(time.time()))
+        req.metadata = ObjectMeta(name=name, namespace=namespace, creationTimestamp=rfc3339())
         req.status = TokenRequestStatus(token=tokens.issue(self.private, claims),
-                                        expirationTimestamp=_rfc3339(expires))
+                                        expirationTimestamp=rfc3339(expires))
         return 201, codec.encode(req)
 
     async def _bound(self, namespace: str, ref: Any) -> tuple[str, str, str]:
@@ -97,7 +97,3 @@ class ServiceAccountTokens:
         if ref.uid and ref.uid != obj.metadata.uid:
             raise errors.conflict(f"{ref.kind.lower()}s", ref.name or "", "the bound object's uid does not match")
         return ref.kind, ref.name or "", obj.metadata.uid or ""
-
-
-def _rfc3339(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -38,6 +38,7 @@ from kubelite.flags import options_from
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.timefmt import micro_time
 
 log = logging.getLogger("kubelite.controller_manager")
 
@@ -181,7 +182,7 @@ class DecisionPublisher:
         decision = decisions.ControllerDecision(
             type=reason, controller=controller, kind=obj.kind or type(obj).__name__,
             namespace=meta.namespace, name=meta.name or "", message=message,
-            time=decisions.now_micro(), details=details or None,
+            time=micro_time(), details=details or None,
         )
         try:
             await self.nc.publish(decisions.controller(controller, meta.namespace, meta.name or ""),

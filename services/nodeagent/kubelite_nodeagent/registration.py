@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import msgspec
 
@@ -23,6 +22,7 @@ from kubelite.api.core_v1 import Node
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
+from kubelite.timefmt import micro_time, rfc3339
 from kubelite_nodeagent import nodeinfo
 
 log = logging.getLogger("kubelite.nodeagent.registration")
@@ -31,14 +31,6 @@ LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 NODE_STATUS_REPORT = 300.0
 RUNTIME_CHECK_TIMEOUT = 10.0
-
-
-def rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def micro_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Registrar:
