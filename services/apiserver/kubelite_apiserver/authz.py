@@ -2,7 +2,8 @@
 
 The roles and bindings come from etcd informers held by this apiserver process (one
 watch per RBAC resource), so a decision is a walk over memory. An aggregated
-ClusterRole's rules are computed from the roles it selects at decision time.
+ClusterRole's rules are computed from the roles it selects when first asked for,
+and kept until any ClusterRole changes.
 `--authorization-mode AlwaysAllow` skips all of it (benchmarks' baseline only).
 """
 
@@ -62,6 +63,10 @@ class RBACCache:
         self.role_binds = Informer(store, ROLE_BINDINGS)
         self.cluster_role_binds = Informer(store, CLUSTER_ROLE_BINDINGS)
         self._all = (self.roles, self.cluster_roles, self.role_binds, self.cluster_role_binds)
+        self._aggregated: dict[str, ClusterRole] = {}  # name -> role with its computed rules
+        forget = self._aggregated.clear
+        self.cluster_roles.add_handler(on_add=lambda _r: forget(), on_update=lambda _o, _n: forget(),
+                                       on_delete=lambda _r: forget())
 
     async def start(self) -> None:
         for inf in self._all:
@@ -81,10 +86,13 @@ class RBACCache:
 
     def cluster_role(self, name: str) -> ClusterRole | None:
         role = self.cluster_roles.get("", name)
-        if role is not None and role.aggregationRule is not None:
+        if role is None or role.aggregationRule is None:
+            return role
+        cached = self._aggregated.get(name)
+        if cached is None or cached.metadata is not role.metadata:
             rules = rbac.aggregated_rules(role, self.cluster_roles.list())
-            return ClusterRole(metadata=role.metadata, rules=rules)
-        return role
+            cached = self._aggregated[name] = ClusterRole(metadata=role.metadata, rules=rules)
+        return cached
 
     def role(self, namespace: str, name: str) -> Role | None:
         return self.roles.get(namespace, name)

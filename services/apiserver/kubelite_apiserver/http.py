@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from kubelite import errors
+from kubelite.api.scheme import by_plural
 from kubelite.auth import rbac
 from kubelite.auth.user import UserInfo
 from kubelite.bus.api import APIRequest
@@ -187,7 +188,8 @@ class APIServer:
                 return
             req_body = await _read_body(receive)
             ctype = _header(scope, b"content-type") or "application/json"
-            served = _served(info.group, info.resource)
+            served_info = by_plural(info.group, info.resource)  # unknown: 404 from dispatch, whatever the body
+            served = served_info is not None
             if req_body and protobuf.is_protobuf(ctype) and served:
                 req_body, ctype = protobuf.to_json(req_body), "application/json"
             if info.verb in ("create", "update") and req_body and served and not _json_or_yaml(ctype):
@@ -199,8 +201,8 @@ class APIServer:
                 namespace=info.namespace, name=info.name, subresource=info.subresource,
                 params=query, contentType=ctype, userAgent=_header(scope, b"user-agent"),
             )
-            res = resolve(req) if served else None
-            if res is not None and res.extra.get("virtual"):  # access reviews: answered, never stored
+            if served_info is not None and served_info.extra.get("virtual"):  # reviews: answered, never stored
+                res = resolve(req)  # the checks dispatch would make: verb, scope
                 code, body = await reviews.serve(self.authz, self.authn, user, res, info.namespace, req_body, ctype)
                 await _respond(send, code, body)
                 return
@@ -364,13 +366,6 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
-
-
-def _served(group: str, resource: str) -> bool:
-    """An unknown resource answers 404 (from dispatch), whatever its body's encoding."""
-    from kubelite.api.scheme import by_plural
-
-    return by_plural(group, resource) is not None
 
 
 def _json_or_yaml(content_type: str) -> bool:
