@@ -1,5 +1,11 @@
 """Shared test fixtures: one real etcd and one real NATS per test session.
 
+NATS runs as a cluster's does: TLS with client certificates and per-identity permissions
+(kubelite.bus.permissions), from one session PKI (`cluster_pki`). Tests connect as the
+apiserver's bus identity (`bus_creds`: the whole bus), since they stand in for it when
+they publish changes; components under test still call the API as themselves (their
+`NatsAPIClient(caller=...)`), so the apiserver authorizes them as it would in a cluster.
+
 Servers run on free ports under a session temp dir and are stopped at session
 end, also when tests fail (and, via PR_SET_PDEATHSIG, if pytest itself is
 killed). etcd auto-compaction is off, so tests decide when history goes.
@@ -23,7 +29,16 @@ import pytest
 
 from kubelite import devservers
 from kubelite.bus.connection import connect_nats
+from kubelite.bus.identity import BusIdentity
+from kubelite.credentials import (
+    NATS_CONFIG,
+    BusCredentials,
+    bus_credentials,
+    ensure_credentials,
+    ensure_node_credentials,
+)
 from kubelite.devservers import ServerProcess
+from kubelite.pki import ClusterPKI
 from kubelite.storage.etcd import EtcdStore
 
 
@@ -85,14 +100,30 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base: Path = tmp_path_factory.mktemp("nats")
-    server = devservers.start_nats(
-        base / "data",
-        port=devservers.free_port(),
-        log_path=base / "nats.log",
-        die_with_parent=True,
-    )
+def cluster_pki(tmp_path_factory: pytest.TempPathFactory) -> ClusterPKI:
+    """The session's CAs and certificates (what `kubelite certs --node-simulator` makes)."""
+    return ensure_credentials(tmp_path_factory.mktemp("cluster"), simulator=True)
+
+
+def start_cluster_nats(base: Path, pki: ClusterPKI, **kw: Any) -> ServerProcess:
+    """A nats-server as a cluster runs it: `pki`'s nats.conf (TLS, certificates, permissions)."""
+    return devservers.start_nats(base / "data", port=devservers.free_port(), log_path=base / "nats.log",
+                                 config=pki.root / NATS_CONFIG, **kw)
+
+
+def as_bus(pki: ClusterPKI, kind: str = "apiserver", name: str = "") -> BusCredentials:
+    """`pki`'s NATS credentials of one identity (default the apiserver's: the whole bus)."""
+    return bus_credentials(pki.root, BusIdentity(kind, name))
+
+
+@pytest.fixture(scope="session")
+def bus_creds(cluster_pki: ClusterPKI) -> BusCredentials:
+    return as_bus(cluster_pki)
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory, cluster_pki: ClusterPKI) -> Iterator[ServerProcess]:
+    server = start_cluster_nats(tmp_path_factory.mktemp("nats"), cluster_pki, die_with_parent=True)
     try:
         yield server
     finally:
@@ -119,8 +150,8 @@ async def store(etcd_url: str) -> AsyncIterator[EtcdStore]:
 
 
 @pytest.fixture
-async def nats_client(nats_url: str) -> AsyncIterator[nats.aio.client.Client]:
-    nc = await connect_nats(nats_url, name="pytest", wait_seconds=10)
+async def nats_client(nats_url: str, bus_creds: BusCredentials) -> AsyncIterator[nats.aio.client.Client]:
+    nc = await connect_nats(nats_url, name="pytest", wait_seconds=10, credentials=bus_creds)
     try:
         yield nc
     finally:
@@ -153,3 +184,21 @@ def free_pod_cidr(second_octet: int = 244) -> str:
         if not any(cidr.overlaps(net) for net in in_use):
             return str(cidr)
     raise RuntimeError("no free /24 for a test pod network")
+
+
+@pytest.fixture
+def register_nodes(cluster_pki: ClusterPKI, nats_server: ServerProcess) -> Callable[..., str]:
+    """`register_nodes("n1", ...)`: certificates for those nodes' agents and proxies, and the
+    session's NATS reloaded to admit them (what `kubelite certs --node` does in a cluster).
+    Returns the --pki-dir to start them with."""
+
+    def register(*names: str) -> str:
+        add_nodes(cluster_pki, nats_server, *names)
+        return str(cluster_pki.root)
+
+    return register
+
+
+def add_nodes(pki: ClusterPKI, server: ServerProcess, *names: str) -> None:
+    ensure_node_credentials(pki, names)
+    devservers.reload_nats(server)

@@ -149,8 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="they go to DATA_DIR/pki and DATA_DIR/kubeconfig")
     p.add_argument("--host", action="append", default=[],
                    help="another name or address the apiserver is reached by (repeatable)")
-    p.add_argument("--server", default="https://127.0.0.1:6443", help="the apiserver URL the kubeconfig names")
-    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="the NATS URL the kubeconfig names")
+    p.add_argument("--server", default=None,
+                   help="the apiserver URL the kubeconfig names (default: the running `up` cluster's, "
+                        "else https://127.0.0.1:6443)")
+    p.add_argument("--nats", default=None,
+                   help="the NATS URL the kubeconfig names (default: the running cluster's, else nats://127.0.0.1:4222)")
+    p.add_argument("--node", action="append", default=[], metavar="NAME",
+                   help="a node's agent and proxy certificates, and its NATS permissions (repeatable)")
+    p.add_argument("--node-simulator", action="store_true",
+                   help="the one certificate a fake-node agent (--fake-nodes) uses for all its nodes")
 
     p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
     p.add_argument("--data-dir", required=True)

@@ -1,28 +1,43 @@
 """Everything a cluster's processes and its admin need to trust each other, made by one call.
 
-`ensure_credentials(data_dir, hosts)` (what `kubelite certs` and `kubelite up` run) keeps
-under `<data_dir>/pki/`: the CAs and the ServiceAccount key (kubelite.pki), the
-apiserver's serving certificate for every name and address in `hosts` (plus localhost,
-127.0.0.1 and the in-cluster names), and the admin's client certificate
-(CN=kubelite-admin, O=system:masters). Each service finds its own files there
-(`kubelite-apiserver --pki-dir <data_dir>/pki`); the admin kubeconfig embeds the CA
-and the admin certificate, so kubectl and the official clients use it unchanged.
+`ensure_credentials(data_dir, hosts, nodes)` (what `kubelite certs` and `kubelite up` run)
+keeps under `<data_dir>/pki/`:
+
+- the CAs and the ServiceAccount key (kubelite.pki);
+- serving certificates for the apiserver and nats-server, for every name and address in
+  `hosts` (plus localhost, 127.0.0.1 and the in-cluster names);
+- one client certificate per bus identity (kubelite.bus.identity): admin
+  (CN=kubelite-admin, O=system:masters), the apiserver's bus client, scheduler,
+  controller-manager, and a node agent and a proxy per node;
+- `nats.conf`, which maps each of those certificates to its NATS permissions.
+
+Each service finds its own files there (`--pki-dir <data_dir>/pki`); the admin kubeconfig
+embeds the CA and the admin certificate, so kubectl and the official clients use it
+unchanged. Adding a node later (`kubelite certs --node NAME`) rewrites nats.conf; a running
+nats-server picks it up on SIGHUP (`nats-server --signal reload`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelite.auth.user import MASTERS
-from kubelite.pki import ClusterPKI
+from kubelite.bus.identity import ADMIN_USER, ANY_NODE, BusIdentity
+from kubelite.bus.permissions import nats_config
+from kubelite.pki import ClusterPKI, subject_dn
 
-ADMIN_USER = "kubelite-admin"
+__all__ = ["ADMIN_USER", "AdminCredentials", "BusCredentials", "admin_credentials", "bus_credentials",
+           "ensure_credentials", "ensure_node_credentials", "load_bus_credentials"]
+
 IN_CLUSTER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local")
+CONTROL_PLANE = (BusIdentity("admin"), BusIdentity("apiserver"), BusIdentity("scheduler"),
+                 BusIdentity("controller-manager"))
+NATS_CONFIG = "nats.conf"
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,14 @@ class AdminCredentials:
     ca_pem: bytes
     cert_pem: bytes
     key_pem: bytes
+
+
+@dataclass(frozen=True)
+class BusCredentials:
+    """A process's NATS identity: the TLS context holding its client certificate."""
+
+    identity: BusIdentity
+    tls: ssl.SSLContext
 
 
 def _split_hosts(hosts: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -42,16 +65,83 @@ def _split_hosts(hosts: Iterable[str]) -> tuple[list[str], list[str]]:
     return sorted(set(names)), sorted(set(ips))
 
 
-def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = ()) -> ClusterPKI:
+def _ensure_identity(pki: ClusterPKI, ident: BusIdentity) -> None:
+    cn, orgs = ident.certificate_subject()
+    pki.ensure_leaf(ident.file_name, "client-ca", cn, organizations=orgs, client=True)
+
+
+def _identities_on_disk(pki: ClusterPKI) -> list[BusIdentity]:
+    found = list(CONTROL_PLANE)
+    for kind in ("node", "proxy"):
+        found += [BusIdentity(kind, p.name[len(kind) + 1:-len(".crt")])
+                  for p in sorted(pki.root.glob(f"{kind}-*.crt"))]
+    if pki.has("nodes"):
+        found.append(BusIdentity("node", ANY_NODE))
+    return found
+
+
+def write_nats_config(pki: ClusterPKI) -> Path:
+    """nats.conf for every identity with a certificate under `pki` (see kubelite.bus.permissions)."""
+    users = [(subject_dn(*ident.certificate_subject()), ident) for ident in _identities_on_disk(pki)]
+    text = nats_config(cert_file=str(pki.crt("nats")), key_file=str(pki.key("nats")),
+                       ca_file=str(pki.crt("client-ca")), users=users)
+    path = pki.root / NATS_CONFIG
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path
+
+
+def ensure_node_credentials(pki: ClusterPKI, nodes: Iterable[str], *, simulator: bool = False) -> None:
+    """A node agent's and a proxy's certificate for each of `nodes` (and, with `simulator`, the
+    one credential a fake-node process uses for all its nodes); nats.conf rewritten."""
+    for node in nodes:
+        _ensure_identity(pki, BusIdentity("node", node))
+        _ensure_identity(pki, BusIdentity("proxy", node))
+    if simulator:
+        _ensure_identity(pki, BusIdentity("node", ANY_NODE))
+    write_nats_config(pki)
+
+
+def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: Iterable[str] = (), *,
+                       simulator: bool = False) -> ClusterPKI:
     """Create what is missing under `<data_dir>/pki` and return it (see the module doc)."""
     pki = ClusterPKI(Path(data_dir) / "pki")
     pki.ensure()
     names, ips = _split_hosts([socket.gethostname().lower(), *hosts])
-    pki.ensure_leaf("apiserver", "cluster-ca", "kube-apiserver", dns_names=names, ip_addresses=ips, server=True)
-    pki.ensure_leaf("admin", "client-ca", ADMIN_USER, organizations=[MASTERS], client=True)
+    for server in ("apiserver", "nats"):
+        pki.ensure_leaf(server, "cluster-ca", f"kubelite-{server}" if server == "nats" else "kube-apiserver",
+                        dns_names=names, ip_addresses=ips, server=True)
+    for ident in CONTROL_PLANE:
+        _ensure_identity(pki, ident)
+    ensure_node_credentials(pki, nodes, simulator=simulator)
     return pki
 
 
 def admin_credentials(pki: ClusterPKI) -> AdminCredentials:
     return AdminCredentials(pki.crt("cluster-ca").read_bytes(), pki.crt("admin").read_bytes(),
                             pki.key("admin").read_bytes())
+
+
+def bus_credentials(pki_dir: str | Path, ident: BusIdentity) -> BusCredentials:
+    """Load `ident`'s certificate from `pki_dir` (a clear error when `kubelite certs` has not made it)."""
+    if not str(pki_dir):
+        raise FileNotFoundError("no NATS credentials: pass --pki-dir DIR (`kubelite certs --data-dir D` writes "
+                                "them to D/pki); the bus takes only client certificates")
+    pki = ClusterPKI(pki_dir)
+    if not pki.has(ident.file_name) or not pki.crt("cluster-ca").is_file():
+        raise FileNotFoundError(f"no NATS credentials for {ident.kind} {ident.name or ''} in {pki.root}: "
+                                f"expected {ident.file_name}.crt/.key and cluster-ca.crt there "
+                                f"(`kubelite certs --data-dir DIR{' --node ' + ident.name if ident.name else ''}`)")
+    return load_bus_credentials(ident, ca_file=pki.crt("cluster-ca"), cert_file=pki.crt(ident.file_name),
+                                key_file=pki.key(ident.file_name))
+
+
+def load_bus_credentials(ident: BusIdentity, *, ca_file: str | Path, cert_file: str | Path,
+                         key_file: str | Path) -> BusCredentials:
+    """`ident`'s TLS context: trust the cluster CA, present `cert_file`."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    ctx.load_cert_chain(cert_file, key_file)
+    return BusCredentials(ident, ctx)

@@ -248,12 +248,16 @@ def start_nats(
     monitor_port: int | None = None,
     wait: float = 30.0,
     die_with_parent: bool = False,
+    config: Path | None = None,
 ) -> ServerProcess:
     """Start nats-server and wait until it serves. No JetStream: kubelite keeps nothing on the
-    bus (etcd is the truth; every reader re-lists), so the server needs no store."""
+    bus (etcd is the truth; every reader re-lists), so the server needs no store.
+    `config` is a cluster's nats.conf (kubelite.credentials): TLS, client certificates and
+    per-identity permissions; without it the server is open (tests of the bus alone)."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [nats_binary(), "-a", host, "-p", str(port), "-n", "kubelite"]
+    # with a config file the server name lives there: a reload must not see it change
+    argv = [nats_binary(), *(["-c", str(config)] if config else ["-n", "kubelite"]), "-a", host, "-p", str(port)]
     if monitor_port is not None:
         argv += ["-m", str(monitor_port)]
     url = f"nats://{host}:{port}"
@@ -273,3 +277,29 @@ def start_nats(
             return sock.recv(4).startswith(b"INFO")
 
     return _wait_ready(server, check, wait)
+
+
+def reload_nats(server: ServerProcess, wait: float = 10.0) -> None:
+    """SIGHUP `server` so it re-reads its configuration (nats.conf after `kubelite certs
+    --node`), and wait until its log says it did."""
+    reload_nats_pid(server.pid, server.log_path, wait)
+
+
+def reload_nats_pid(pid: int, log_path: Path, wait: float = 10.0) -> None:
+    def reloads() -> tuple[int, int]:
+        try:
+            text = log_path.read_text(errors="replace")
+        except OSError:
+            return 0, 0
+        return text.count("Reloaded server configuration"), text.count("Failed to reload")
+
+    before = reloads()
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + wait
+    while (now := reloads()) == before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nats-server (pid {pid}) did not reload its configuration in {wait}s; "
+                               f"log {log_path}:\n{_log_tail(log_path)}")
+        time.sleep(0.05)
+    if now[1] > before[1]:
+        raise RuntimeError(f"nats-server (pid {pid}) refused its new configuration: {_log_tail(log_path, 1)}")

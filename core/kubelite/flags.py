@@ -18,3 +18,13 @@ def options_from(args: argparse.Namespace, cls: type[T], **overrides: Any) -> T:
         names = list(cls.__struct_fields__)  # type: ignore[attr-defined]
     values = {n: getattr(args, n) for n in names if hasattr(args, n)}
     return cls(**{**values, **overrides})
+
+
+def add_pki_dir_flag(parser: argparse.ArgumentParser) -> None:
+    """--pki-dir DIR: where a component finds its client certificate for NATS (and the
+    cluster CA), as `kubelite certs --data-dir D` writes them to D/pki. Needed to connect:
+    the cluster's nats-server takes nothing but certificates (kubelite.credentials says so
+    in one line when it is missing)."""
+    parser.add_argument("--pki-dir", default="", metavar="DIR",
+                        help="this process's certificates, as `kubelite certs --data-dir D` writes them to D/pki "
+                             "(NATS takes only client certificates)")

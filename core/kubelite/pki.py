@@ -61,6 +61,12 @@ def _name(common_name: str, organizations: Iterable[str] = ()) -> x509.Name:
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def subject_dn(common_name: str, organizations: Iterable[str] = ()) -> str:
+    """The RFC 4514 string of a certificate subject ("CN=system:node:n1,O=system:nodes"),
+    as nats-server names the user of a mapped client certificate."""
+    return _name(common_name, organizations).rfc4514_string()
+
+
 def new_ca(common_name: str, *, days: int = CA_DAYS) -> KeyPair:
     key = _new_key()
     now = dt.datetime.now(dt.UTC)

@@ -34,7 +34,12 @@ import pytest
 
 from kubelite import devservers
 from kubelite.client.tls import client_context
-from kubelite.credentials import admin_credentials, ensure_credentials
+from kubelite.credentials import (
+    NATS_CONFIG,
+    admin_credentials,
+    ensure_credentials,
+    ensure_node_credentials,
+)
 from kubelite.devservers import ServerProcess
 from kubelite.pki import ClusterPKI
 
@@ -135,8 +140,19 @@ class ChaosCluster:
 
     @property
     def pki(self) -> ClusterPKI:
-        """The cluster's credentials (made once, kept across apiserver restarts)."""
-        return ensure_credentials(self.base)
+        """The cluster's credentials (made once, kept across restarts; the simulator's for the
+        fake-node agents)."""
+        return ensure_credentials(self.base, simulator=True)
+
+    def add_node(self, name: str) -> None:
+        """A real node's certificates, and the running NATS told to admit it."""
+        ensure_node_credentials(self.pki, [name])
+        assert self.nats is not None
+        devservers.reload_nats(self.nats)
+
+    @property
+    def pki_flag(self) -> list[str]:
+        return ["--pki-dir", str(self.pki.root)]
 
     @property
     def admin_tls(self) -> ssl.SSLContext:
@@ -156,7 +172,8 @@ class ChaosCluster:
 
     def start_nats(self) -> None:
         self.nats = devservers.start_nats(
-            self.base / "nats", port=self.nats_port, log_path=self.base / "nats.log"
+            self.base / "nats", port=self.nats_port, log_path=self.base / "nats.log",
+            config=self.pki.root / NATS_CONFIG,
         )
 
     def kill_nats(self) -> None:
@@ -181,13 +198,13 @@ class ChaosCluster:
 
     def scheduler(self, name: str = "scheduler", *extra: str) -> Component:
         return self.service(
-            name, "kubelite-scheduler", "--etcd", self.etcd_url, "--nats", self.nats_url,
+            name, "kubelite-scheduler", "--etcd", self.etcd_url, "--nats", self.nats_url, *self.pki_flag,
             "--leader-elect-lease-duration", "3", "--no-decisions", *extra,
         )  # fmt: skip
 
     def controller_manager(self, name: str = "controller-manager", *extra: str) -> Component:
         return self.service(
-            name, "kubelite-controller-manager", "--etcd", self.etcd_url, "--nats", self.nats_url,
+            name, "kubelite-controller-manager", "--etcd", self.etcd_url, "--nats", self.nats_url, *self.pki_flag,
             "--leader-elect-lease-duration", "3s", "--leader-elect-retry-period", "500ms",
             "--resync-period", "20s", "--identity", name, *extra,
         )  # fmt: skip
@@ -195,7 +212,7 @@ class ChaosCluster:
     def fake_nodes(self, name: str, count: int, *extra: str) -> Component:
         """One agent process running `count` fake nodes named <name>-<i>."""
         return self.service(
-            name, "kubelite-nodeagent", "--nats", self.nats_url, "--node-name", name,
+            name, "kubelite-nodeagent", "--nats", self.nats_url, *self.pki_flag, "--node-name", name,
             "--runtime", "fake", "--fake-nodes", str(count), "--root-dir", str(self.base / name),
             "--node-status-update-frequency", "2s", "--resync-period", "20s", *extra,
         )  # fmt: skip

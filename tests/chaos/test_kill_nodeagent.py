@@ -127,8 +127,9 @@ async def agent(cluster: ChaosCluster) -> AsyncIterator[tuple[Component, str, Pa
     node = f"chaos-{uuid.uuid4().hex[:8]}"
     root = cluster.base / node
     cidr = free_cidr()
+    cluster.add_node(node)
     comp = cluster.service(
-        node, "kubelite-nodeagent", "--nats", cluster.nats_url, "--node-name", node,
+        node, "kubelite-nodeagent", "--nats", cluster.nats_url, *cluster.pki_flag, "--node-name", node,
         "--runtime", "process", "--root-dir", str(root), "--pod-cidr", cidr,
         "--node-status-update-frequency", "2", "--resync-period", "5",
     )  # fmt: skip

@@ -227,8 +227,12 @@ def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("procnode")
     exe = Path(sys.executable).with_name("kubelite-nodeagent")
     log = (root / "agent.log").open("ab")
+    # a new node's certificates, and the cluster's NATS told to admit it
+    subprocess.run([*KUBELITE, "certs", "--data-dir", str(cluster.data_dir), "--node", name],
+                   check=True, capture_output=True, timeout=60)
     popen = subprocess.Popen(
-        [str(exe), "--nats", cluster.state["nats_url"], "--node-name", name, "--runtime", "process",
+        [str(exe), "--nats", cluster.state["nats_url"], "--pki-dir", str(cluster.data_dir / "pki"),
+         "--node-name", name, "--runtime", "process",
          "--root-dir", str(root / "data"), "--pod-cidr", cidr,
          "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit",
          "--restart-backoff-base", "0.2"],

@@ -20,7 +20,7 @@ import pytest
 
 from kubelite import devservers
 from kubelite.client.tls import client_context
-from kubelite.credentials import admin_credentials, ensure_credentials
+from kubelite.credentials import admin_credentials
 from kubelite.pki import ClusterPKI
 
 
@@ -63,10 +63,10 @@ class APIServerProcess:
             return ""
 
 
-def start_apiserver(etcd_url: str, nats_url: str, log_path: Path, *extra: str) -> APIServerProcess:
+def start_apiserver(etcd_url: str, nats_url: str, log_path: Path, *extra: str, pki: ClusterPKI) -> APIServerProcess:
+    """`pki` is the cluster's (its nats-server trusts that client CA)."""
     port = devservers.free_port()
     exe = Path(sys.executable).with_name("kubelite-apiserver")
-    pki = ensure_credentials(log_path.parent / f"creds-{port}")
     log = log_path.open("ab")
     popen = subprocess.Popen(
         [str(exe), "--etcd", etcd_url, "--nats", nats_url, "--port", str(port),
@@ -101,9 +101,10 @@ def stop_process(popen: subprocess.Popen, timeout: float = 10) -> None:
 
 
 @pytest.fixture(scope="session")
-def apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServerProcess]:
+def apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory,
+              cluster_pki: ClusterPKI) -> Iterator[APIServerProcess]:
     base = tmp_path_factory.mktemp("apiserver")
-    proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log")
+    proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log", pki=cluster_pki)
     try:
         yield proc
     finally:

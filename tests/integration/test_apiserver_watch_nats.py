@@ -8,8 +8,8 @@ import json
 import httpx
 import msgspec
 
-from kubelite.bus import api as api_wire
 from kubelite.bus import changes
+from kubelite.bus.identity import BusIdentity
 
 
 async def watch_lines(api: httpx.AsyncClient, path: str, params: dict, n: int, wait: float = 10) -> list[dict]:
@@ -101,7 +101,7 @@ async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, name
 
 async def nats_call(nc, verb: str, resource: str, **fields) -> tuple[int, dict]:
     req = {"verb": verb, "resource": resource, **fields}
-    msg = await nc.request(api_wire.subject(verb, resource), msgspec.json.encode(req), timeout=10)
+    msg = await nc.request(BusIdentity("admin").api_subject(verb, resource), msgspec.json.encode(req), timeout=10)
     reply = msgspec.json.decode(msg.data)
     return reply["code"], reply["body"]
 
@@ -199,7 +199,7 @@ async def test_typed_nats_client(apiserver, nats_client, namespace: str) -> None
     from kubelite.client.nats import NatsAPIClient
     from kubelite.errors import APIError
 
-    client = NatsAPIClient(nats_client)
+    client = NatsAPIClient(nats_client, caller=BusIdentity("admin"))
     made = await client.create(msgspec.convert({"metadata": {"name": "typed", "namespace": namespace},
                                                 "data": {"a": "1"}}, ConfigMap))
     assert isinstance(made, ConfigMap) and made.metadata.uid

@@ -179,11 +179,11 @@ async def test_invalid_rbac_objects_are_refused_with_field_paths(api: httpx.Asyn
 
 
 @pytest.fixture(scope="module")
-def token_apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def token_apiserver(etcd_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory, cluster_pki: Any) -> Any:
     base: Path = tmp_path_factory.mktemp("tokens")
     (base / "tokens.csv").write_text('s3cret-token,robot,uid-1,"bots,system:masters"\nview-token,viewer,uid-2\n')
     proc = start_apiserver(etcd_url, nats_url, base / "apiserver.log", "--token-auth-file", str(base / "tokens.csv"),
-                           "--audit-log-path", str(base / "audit.log"))
+                           "--audit-log-path", str(base / "audit.log"), pki=cluster_pki)
     proc.audit_path = base / "audit.log"  # type: ignore[attr-defined]
     yield proc
     stop_process(proc.popen)

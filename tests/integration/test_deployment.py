@@ -398,15 +398,17 @@ class Processes:
 
 async def test_end_to_end_with_scheduler_and_fake_node_agent(
         cm: ControllerManagers, observer: Observer, api: Any, namespace: str, etcd_url: str, nats_url: str,
-        tmp_path: Path) -> None:
+        tmp_path: Path, register_nodes: Any, cluster_pki: Any) -> None:
     """No fake kubelet: the real scheduler binds and the node agent's fake runtime runs the pods.
     The pods select this test's node by label, so other tests' nodes never get them."""
     label = namespace
     node = f"e2e-{namespace}"
     procs = Processes(tmp_path)
-    procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd_url, "--nats", nats_url,
+    register_nodes(node)
+    pki = ["--pki-dir", str(cluster_pki.root)]
+    procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd_url, "--nats", nats_url, *pki,
                 "--leader-elect-lease-duration", "3", "--log-level", "info")
-    procs.start("nodeagent", "kubelite-nodeagent", "--nats", nats_url, "--node-name", node, "--runtime", "fake",
+    procs.start("nodeagent", "kubelite-nodeagent", "--nats", nats_url, *pki, "--node-name", node, "--runtime", "fake",
                 "--root-dir", str(tmp_path / "node"), "--node-labels", f"e2e={label}",
                 "--node-status-update-frequency", "1s", "--log-level", "info")
     try:

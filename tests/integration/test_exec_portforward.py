@@ -18,6 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -130,10 +131,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def agent(nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path) -> AsyncIterator[AgentProcess]:
+async def agent(nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path,
+                register_nodes: Any) -> AsyncIterator[AgentProcess]:
     if not IS_ROOT:
         pytest.skip("needs root (network namespaces, cgroups)")
-    async with _running_agents(1, nats_url, api, tmp_path) as agents:
+    async with _running_agents(1, nats_url, api, tmp_path, register_nodes) as agents:
         yield agents[0]
 
 
@@ -360,12 +362,12 @@ async def test_python_client_exec_with_a_tty(web: str, apiserver: object, namesp
 
 @pytest.fixture
 async def docker_web(apiserver: object, nats_url: str, api: httpx.AsyncClient, namespace: str,
-                     tmp_path: Path) -> AsyncIterator[str]:
+                     tmp_path: Path, register_nodes: Any) -> AsyncIterator[str]:
     """A `kubelite-nodeagent --runtime docker` running pod `web`: busybox httpd on 127.0.0.1:8080."""
     if (problem := _agent_problem()) is not None:
         pytest.skip(problem)
     node = f"dxp-{uuid.uuid4().hex[:8]}"
-    agent = Agent(nats_url, node, tmp_path / "root", _docker_cidr())
+    agent = Agent(nats_url, node, tmp_path / "root", _docker_cidr(), register_nodes(node))
     agent.start()
     try:
         async def registered() -> bool:

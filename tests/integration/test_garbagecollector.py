@@ -24,12 +24,12 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @asynccontextmanager
-async def running_controllers(etcd_url: str, nats_url: str,
+async def running_controllers(etcd_url: str, nats_url: str, creds: Any,
                               *factories: Callable[[app.ControllerContext], Any]) -> AsyncIterator[list[Any]]:
     """Run controllers in this process as the controller-manager would, until the block ends."""
     store = await EtcdStore.connect(etcd_url, wait_seconds=10)
-    nc = await connect_nats(nats_url, name="controller-test", wait_seconds=10)
-    api = NatsAPIClient(nc)
+    nc = await connect_nats(nats_url, name="controller-test", wait_seconds=10, credentials=creds)
+    api = NatsAPIClient(nc, caller=app.IDENTITY)  # authorized as the controller-manager
     informers = app.InformerFactory(store, resync_seconds=30)
     ctx = app.ControllerContext(options=app.Options(), store=store, nc=nc, api=api, informers=informers,
                                 recorder=app.EventRecorder(api, app.COMPONENT),
@@ -54,8 +54,8 @@ async def running_controllers(etcd_url: str, nats_url: str,
 
 
 @pytest.fixture
-async def gc(etcd_url: str, nats_url: str, apiserver: Any) -> AsyncIterator[GarbageCollector]:
-    async with running_controllers(etcd_url, nats_url, new_gc) as (collector,):
+async def gc(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any) -> AsyncIterator[GarbageCollector]:
+    async with running_controllers(etcd_url, nats_url, bus_creds, new_gc) as (collector,):
         yield collector
 
 

@@ -23,6 +23,7 @@ from kubelite.api.core_v1 import ConfigMap, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.api.scheme import ResourceInfo, by_kind
 from kubelite.bus import changes
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.devservers import ServerProcess
 from kubelite.reconcile.controller import Controller
@@ -380,7 +381,7 @@ async def test_nats_informer_follows_the_apiserver(
 ) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     assert (await api.post(base, json=cm_body("pre"))).status_code == 201
-    inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
+    inf = NatsInformer(nats_client, NatsAPIClient(nats_client, caller=BusIdentity("admin")), CM,
                        subject=changes.of("configmaps"), namespace=namespace)
     rec = Recorder()
     rec.attach(inf)
@@ -411,7 +412,7 @@ async def test_nats_informer_drops_stale_events_and_relists_missed_changes(
 ) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     old = (await api.post(base, json=cm_body("s", "old"))).json()
-    inf = NatsInformer(nats_client, NatsAPIClient(nats_client), CM,
+    inf = NatsInformer(nats_client, NatsAPIClient(nats_client, caller=BusIdentity("admin")), CM,
                        subject=changes.of("configmaps"), namespace=namespace,
                        resync_seconds=0)
     rec = Recorder()
@@ -456,7 +457,7 @@ async def test_nats_informer_selectors_and_node_subject(
     nats_informers: list[NatsInformer],
 ) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
-    client = NatsAPIClient(nats_client)
+    client = NatsAPIClient(nats_client, caller=BusIdentity("admin"))
     web = NatsInformer(nats_client, client, CM, subject=changes.of("configmaps"),
                        namespace=namespace, label_selector="app=web")
     node = "node-" + namespace

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.leader import (
     LeaderElector,
@@ -146,7 +147,7 @@ async def test_losing_the_key_stops_the_leader_at_once(
 async def test_leader_is_mirrored_into_a_lease_object(
     apiserver: Any, store: EtcdStore, nats_client: Any, election: str, cleanup: list[Any]
 ) -> None:
-    client = NatsAPIClient(nats_client)
+    client = NatsAPIClient(nats_client, caller=BusIdentity("controller-manager"))
     a = LeaderElector(store, election, "a", lease_seconds=15, renew_seconds=5, mirror=client)
     cleanup.append(a)
     await a.acquire()

@@ -541,8 +541,9 @@ def _agent_problem() -> str | None:
 class Agent:
     """A `kubelite-nodeagent --runtime docker` subprocess for one node."""
 
-    def __init__(self, nats_url: str, node: str, root_dir: Path, pod_cidr: str) -> None:
+    def __init__(self, nats_url: str, node: str, root_dir: Path, pod_cidr: str, pki_dir: str) -> None:
         self.nats_url, self.node, self.root_dir, self.pod_cidr = nats_url, node, root_dir, pod_cidr
+        self.pki_dir = pki_dir
         self.log_path = root_dir.parent / f"{node}-agent.log"
         self.popen: subprocess.Popen[bytes] | None = None
 
@@ -550,7 +551,8 @@ class Agent:
         exe = Path(sys.executable).with_name("kubelite-nodeagent")
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                [str(exe), "--nats", self.nats_url, "--node-name", self.node, "--runtime", "docker",
+                [str(exe), "--nats", self.nats_url, "--pki-dir", self.pki_dir, "--node-name", self.node,
+                 "--runtime", "docker",
                  "--root-dir", str(self.root_dir), "--pod-cidr", self.pod_cidr,
                  "--restart-backoff-base", "1", "--restart-backoff-max", "4",
                  "--resync-period", "5s", "--log-level", "debug"],
@@ -586,12 +588,12 @@ def agent_problem() -> str | None:
 
 @pytest.fixture
 async def agent(
-    agent_problem: str | None, apiserver: APIServerProcess, nats_url: str, tmp_path: Path
+    agent_problem: str | None, apiserver: APIServerProcess, nats_url: str, tmp_path: Path, register_nodes: Any
 ) -> AsyncIterator[Agent]:
     if agent_problem is not None:
         pytest.skip(agent_problem)
     node = f"dka-{uuid.uuid4().hex[:8]}"
-    running = Agent(nats_url, node, tmp_path / "root", _cidr())
+    running = Agent(nats_url, node, tmp_path / "root", _cidr(), register_nodes(node))
     running.start()
     try:
         async with httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=apiserver.tls) as client:

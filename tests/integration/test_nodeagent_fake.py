@@ -26,8 +26,9 @@ from tests.conftest import eventually
 
 
 class Agents:
-    def __init__(self, nats_url: str, root: Path) -> None:
+    def __init__(self, nats_url: str, root: Path, creds: Any) -> None:
         self.nats_url = nats_url
+        self.creds = creds
         self.root = root
         self.running: list[tuple[Any, list[NodeAgent]]] = []
 
@@ -35,7 +36,7 @@ class Agents:
         cfg = parse_args(["--nats", self.nats_url, "--runtime", "fake", "--root-dir", str(self.root),
                           "--node-status-update-frequency", "1s", "--restart-backoff-base", "0.5",
                           "--restart-backoff-max", "2", *flags])
-        nc = await connect_nats(self.nats_url, name="test-nodeagent", wait_seconds=10)
+        nc = await connect_nats(self.nats_url, name="test-nodeagent", wait_seconds=10, credentials=self.creds)
         agents = await start_agents(cfg, nc)
         self.running.append((nc, agents))
         return agents
@@ -49,8 +50,8 @@ class Agents:
 
 
 @pytest.fixture
-async def agents(nats_url: str, apiserver: Any, tmp_path: Path) -> AsyncIterator[Agents]:
-    a = Agents(nats_url, tmp_path)
+async def agents(nats_url: str, apiserver: Any, tmp_path: Path, bus_creds: Any) -> AsyncIterator[Agents]:
+    a = Agents(nats_url, tmp_path, bus_creds)
     try:
         yield a
     finally:

@@ -36,13 +36,13 @@ http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()
 
 
 @pytest.fixture
-async def agent(nats_url: str, apiserver: Any, tmp_path: Path) -> AsyncIterator[NodeAgent]:
+async def agent(nats_url: str, apiserver: Any, tmp_path: Path, bus_creds: Any) -> AsyncIterator[NodeAgent]:
     node = f"pr-{uuid.uuid4().hex[:8]}"
     cidr = free_pod_cidr()
     cfg = parse_args(["--nats", nats_url, "--node-name", node, "--runtime", "process", "--root-dir",
                       str(tmp_path / "agent"), "--pod-cidr", cidr, "--restart-backoff-base", "0.5",
                       "--restart-backoff-max", "1"])
-    nc = await connect_nats(nats_url, name="test-probes-agent", wait_seconds=10)
+    nc = await connect_nats(nats_url, name="test-probes-agent", wait_seconds=10, credentials=bus_creds)
     [a] = await start_agents(cfg, nc)
     try:
         yield a

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -495,15 +496,16 @@ async def test_without_root_pods_run_on_the_host_network_and_say_so(nobody_dir: 
 class AgentProcess:
     """A `kubelite-nodeagent --runtime process` subprocess for one node."""
 
-    def __init__(self, node: str, root_dir: Path, pod_cidr: str, nats_url: str, log_path: Path):
+    def __init__(self, node: str, root_dir: Path, pod_cidr: str, nats_url: str, log_path: Path, pki_dir: str):
         self.node, self.root_dir, self.pod_cidr = node, root_dir, pod_cidr
-        self.nats_url, self.log_path = nats_url, log_path
+        self.nats_url, self.log_path, self.pki_dir = nats_url, log_path, pki_dir
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         exe = Path(sys.executable).with_name("kubelite-nodeagent")
         argv = [
-            str(exe), "--nats", self.nats_url, "--node-name", self.node, "--runtime", "process",
+            str(exe), "--nats", self.nats_url, "--pki-dir", self.pki_dir, "--node-name", self.node,
+            "--runtime", "process",
             "--root-dir", str(self.root_dir), "--pod-cidr", self.pod_cidr,
             "--node-status-update-frequency", "2", "--resync-period", "5",
             "--restart-backoff-base", "1", "--restart-backoff-max", "4",
@@ -539,15 +541,16 @@ class AgentProcess:
 
 @contextlib.asynccontextmanager
 async def _running_agents(
-    count: int, nats_url: str, api: httpx.AsyncClient, tmp_path: Path
+    count: int, nats_url: str, api: httpx.AsyncClient, tmp_path: Path, register_nodes: Any
 ) -> AsyncIterator[list[AgentProcess]]:
     """`count` node agents on this machine, each its own node, root dir and pod CIDR."""
     cidrs: set[str] = set()
     while len(cidrs) < count:
         cidrs.add(_cidr())
+    names = [f"pn-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    pki_dir = register_nodes(*names)
     agents = [
-        AgentProcess(f"pn-{uuid.uuid4().hex[:8]}", tmp_path / f"agent{i}", cidr, nats_url,
-                     tmp_path / f"agent{i}.log")
+        AgentProcess(names[i], tmp_path / f"agent{i}", cidr, nats_url, tmp_path / f"agent{i}.log", pki_dir)
         for i, cidr in enumerate(sorted(cidrs))
     ]  # fmt: skip
     try:
@@ -566,17 +569,17 @@ async def _running_agents(
 
 @pytest.fixture
 async def agent(
-    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
+    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path, register_nodes: Any
 ) -> AsyncIterator[AgentProcess]:
-    async with _running_agents(1, nats_url, api, tmp_path) as agents:
+    async with _running_agents(1, nats_url, api, tmp_path, register_nodes) as agents:
         yield agents[0]
 
 
 @pytest.fixture
 async def two_agents(
-    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
+    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path, register_nodes: Any
 ) -> AsyncIterator[list[AgentProcess]]:
-    async with _running_agents(2, nats_url, api, tmp_path) as agents:
+    async with _running_agents(2, nats_url, api, tmp_path, register_nodes) as agents:
         yield agents
 
 

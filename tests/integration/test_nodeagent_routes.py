@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,9 +105,9 @@ def _host2(pod_cidr: str, our_pod_cidr: str) -> Iterator[Host2]:
 
 @pytest.fixture
 async def agent(
-    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path
+    nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_path: Path, register_nodes: Any
 ) -> AsyncIterator[AgentProcess]:
-    async with _running_agents(1, nats_url, api, tmp_path) as agents:
+    async with _running_agents(1, nats_url, api, tmp_path, register_nodes) as agents:
         yield agents[0]
 
 

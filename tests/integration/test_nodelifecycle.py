@@ -27,7 +27,10 @@ import pytest
 
 from kubelite import devservers
 from kubelite.bus.connection import connect_nats
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
+from kubelite.credentials import ensure_node_credentials
+from kubelite.pki import ClusterPKI
 from kubelite.printers import parse_time
 from kubelite.storage.etcd import EtcdStore
 from kubelite_controller_manager.app import DecisionPublisher, EventRecorder, InformerFactory
@@ -37,7 +40,7 @@ from kubelite_controller_manager.nodelifecycle.controller import (
 )
 from kubelite_controller_manager.nodelifecycle.notify import Notifier
 from kubelite_controller_manager.nodelifecycle.zones import EvictionPolicy, ZoneState
-from tests.conftest import eventually
+from tests.conftest import as_bus, eventually, start_cluster_nats
 from tests.integration.conftest import APIServerProcess, start_apiserver, stop_process
 
 pytestmark = pytest.mark.timeout(180)
@@ -55,20 +58,20 @@ class Cluster:
         self.etcd_url = etcd_url
         self.nats_url = nats_url
         self.apiserver = apiserver
+        self.bus = as_bus(apiserver.pki)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, cluster_pki: ClusterPKI) -> Iterator[Cluster]:
     base: Path = tmp_path_factory.mktemp("nodelifecycle")
     etcd = devservers.start_etcd(base / "etcd", client_port=devservers.free_port(),
                                  peer_port=devservers.free_port(), log_path=base / "etcd.log",
                                  unsafe_no_fsync=True, die_with_parent=True)
-    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log",
-                                 die_with_parent=True)
+    nats = start_cluster_nats(base / "nats", cluster_pki, die_with_parent=True)
     try:
         api = start_apiserver(etcd.url, nats.url, base / "apiserver.log",
                               "--default-unreachable-toleration-seconds", str(TOLERATION_SECONDS),
-                              "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS))
+                              "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS), pki=cluster_pki)
         try:
             yield Cluster(etcd.url, nats.url, api)
         finally:
@@ -162,8 +165,8 @@ async def keeper(http: httpx.AsyncClient) -> AsyncIterator[FakeAgent]:
 @pytest.fixture(scope="module")
 async def controller(cluster: Cluster, keeper: FakeAgent) -> AsyncIterator[NodeLifecycleController]:
     store = await EtcdStore.connect(cluster.etcd_url, wait_seconds=10)
-    nc = await connect_nats(cluster.nats_url, name="nodelifecycle-test", wait_seconds=10)
-    api = NatsAPIClient(nc)
+    nc = await connect_nats(cluster.nats_url, name="nodelifecycle-test", wait_seconds=10, credentials=cluster.bus)
+    api = NatsAPIClient(nc, caller=BusIdentity("controller-manager"))
     informers = InformerFactory(store, resync_seconds=30)
     config = NodeLifecycleConfig(grace_period=GRACE, monitor_period=0.2, startup_grace_period=GRACE,
                                  policy=EvictionPolicy(eviction_rate=5.0))
@@ -471,30 +474,33 @@ E2E_GRACE = 3
 
 
 async def test_pods_of_a_killed_node_are_replaced_on_the_other_within_grace_and_toleration(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, cluster_pki: ClusterPKI,
 ) -> None:
     base: Path = tmp_path_factory.mktemp("node-failure")
+    ensure_node_credentials(cluster_pki, ["alpha", "beta"])
     # no die_with_parent here: its preexec_fn runs Python in the forked child, which can crash
     # (SIGSEGV) while this process has gRPC threads running (the module's in-process controller);
     # the finally below stops the servers
     etcd = devservers.start_etcd(base / "etcd", client_port=devservers.free_port(),
                                  peer_port=devservers.free_port(), log_path=base / "etcd.log",
                                  unsafe_no_fsync=True)
-    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log")
+    nats = start_cluster_nats(base / "nats", cluster_pki)
     procs = Processes(base)
+    pki = ["--pki-dir", str(cluster_pki.root)]
     apiserver = None
     try:
         apiserver = start_apiserver(etcd.url, nats.url, base / "apiserver.log",
                                     "--default-unreachable-toleration-seconds", str(TOLERATION_SECONDS),
-                                    "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS))
-        procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd.url, "--nats", nats.url, "--no-leader-elect")
-        procs.start("controller-manager", "kubelite-controller-manager", "--etcd", etcd.url, "--nats", nats.url,
+                                    "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS), pki=cluster_pki)
+        procs.start("scheduler", "kubelite-scheduler", "--etcd", etcd.url, "--nats", nats.url, *pki,
+                    "--no-leader-elect")
+        procs.start("controller-manager", "kubelite-controller-manager", "--etcd", etcd.url, "--nats", nats.url, *pki,
                     "--no-leader-elect", "--node-monitor-grace-period", f"{E2E_GRACE}s",
                     "--node-monitor-period", "500ms", "--resync-period", "30s")
         for node in ("alpha", "beta"):
-            start_agent(procs, nats.url, node)
+            start_agent(procs, nats.url, node, cluster_pki)
         async with httpx.AsyncClient(base_url=apiserver.url, timeout=20, verify=apiserver.tls) as http:
-            await run_node_failure(http, procs, nats.url)
+            await run_node_failure(http, procs, nats.url, cluster_pki)
     finally:
         procs.stop()
         if apiserver is not None:
@@ -503,12 +509,13 @@ async def test_pods_of_a_killed_node_are_replaced_on_the_other_within_grace_and_
         etcd.stop()
 
 
-def start_agent(procs: Processes, nats_url: str, node: str) -> None:
-    procs.start(node, "kubelite-nodeagent", "--nats", nats_url, "--node-name", node, "--runtime", "fake",
+def start_agent(procs: Processes, nats_url: str, node: str, pki: ClusterPKI) -> None:
+    procs.start(node, "kubelite-nodeagent", "--nats", nats_url, "--pki-dir", str(pki.root), "--node-name", node,
+                "--runtime", "fake",
                 "--root-dir", str(procs.log_dir / node), "--node-status-update-frequency", "1s")
 
 
-async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: str) -> None:
+async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: str, pki: ClusterPKI) -> None:
     async def ready_nodes() -> set[str]:
         nodes = (await http.get("/api/v1/nodes")).json()["items"]
         return {n["metadata"]["name"] for n in nodes if ready_of(n).get("status") == "True"}
@@ -561,7 +568,7 @@ async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: 
     assert UNREACHABLE in taints_of(alpha)
 
     # the agent comes back: the taint goes, and it stops the pods that were replaced
-    start_agent(procs, nats_url, "alpha")
+    start_agent(procs, nats_url, "alpha", pki)
 
     async def recovered() -> bool:
         node = (await http.get("/api/v1/nodes/alpha")).json()

@@ -400,10 +400,11 @@ NODES = {"node-a": "127.0.0.3", "node-b": "127.0.0.4"}
 
 
 @pytest.fixture
-def proxy_processes(apiserver: Any, nats_url: str, tmp_path: Path) -> Iterator[dict[str, int]]:
+def proxy_processes(apiserver: Any, nats_url: str, tmp_path: Path, register_nodes: Any) -> Iterator[dict[str, int]]:
     """Two `kubelite-proxy` processes on this host, as two nodes: NodePorts on their own
     loopback addresses, cluster IPs shared. Yields node -> DNS port."""
     exe = Path(sys.executable).with_name("kubelite-proxy")
+    pki_dir = register_nodes(*NODES)
     procs: dict[str, tuple[subprocess.Popen, Path]] = {}
     dns_ports = {}
     try:
@@ -412,7 +413,7 @@ def proxy_processes(apiserver: Any, nats_url: str, tmp_path: Path) -> Iterator[d
             log_path = tmp_path / f"proxy-{node}.log"
             with log_path.open("ab") as log:
                 procs[node] = (subprocess.Popen(
-                    [str(exe), "--nats", nats_url, "--node-name", node, "--bind-address", ip,
+                    [str(exe), "--nats", nats_url, "--pki-dir", pki_dir, "--node-name", node, "--bind-address", ip,
                      "--dns-bind", f"127.0.0.1:{dns_ports[node]}", "--log-level", "debug"],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 ), log_path)  # fmt: skip

@@ -10,6 +10,7 @@ import httpx
 from kubelite import codec
 from kubelite.api.core_v1 import ConfigMap, Node
 from kubelite.api.meta import ObjectMeta
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.recorder import EventRecorder
 
@@ -41,7 +42,7 @@ async def test_event_shape_and_aggregation_of_repeats(
 ) -> None:
     cm = await create_cm(api, namespace, "target")
     clock = FakeClock()
-    rec = EventRecorder(NatsAPIClient(nats_client), "test-controller", "host-1", clock=clock)
+    rec = EventRecorder(NatsAPIClient(nats_client, caller=BusIdentity("controller-manager")), "test-controller", "host-1", clock=clock)
     for _ in range(3):
         rec.event(cm, "Normal", "Synced", "all good")
         clock.now += 60
@@ -77,7 +78,7 @@ async def test_deleted_event_is_recreated_and_cluster_scoped_objects_go_to_defau
     api: httpx.AsyncClient, namespace: str, nats_client: Any
 ) -> None:
     cm = await create_cm(api, namespace, "gone")
-    rec = EventRecorder(NatsAPIClient(nats_client), "test-controller")
+    rec = EventRecorder(NatsAPIClient(nats_client, caller=BusIdentity("controller-manager")), "test-controller")
     rec.event(cm, "Normal", "Once", "x")
     await asyncio.wait_for(rec.flush(), 10)
     [first] = await events_about(api, namespace, "gone")
@@ -101,7 +102,7 @@ async def test_deleted_event_is_recreated_and_cluster_scoped_objects_go_to_defau
 async def test_errors_are_logged_and_dropped_never_raised(
     api: httpx.AsyncClient, namespace: str, nats_client: Any
 ) -> None:
-    rec = EventRecorder(NatsAPIClient(nats_client), "test-controller")
+    rec = EventRecorder(NatsAPIClient(nats_client, caller=BusIdentity("controller-manager")), "test-controller")
     missing_ns = ConfigMap(metadata=ObjectMeta(name="x", namespace="no-such-ns-" + namespace))
     rec.event(missing_ns, "Normal", "R", "the namespace does not exist")  # the apiserver refuses
     rec.event(missing_ns, "Bogus", "R", "not a valid type")
@@ -118,7 +119,7 @@ async def test_aggregation_cache_is_bounded(
     api: httpx.AsyncClient, namespace: str, nats_client: Any
 ) -> None:
     cm = await create_cm(api, namespace, "many")
-    rec = EventRecorder(NatsAPIClient(nats_client), "test-controller", max_entries=2)
+    rec = EventRecorder(NatsAPIClient(nats_client, caller=BusIdentity("controller-manager")), "test-controller", max_entries=2)
     for i in range(4):
         rec.event(cm, "Normal", "R", f"message {i}")
     await asyncio.wait_for(rec.flush(), 10)

@@ -34,6 +34,7 @@ from kubelite.api.core_v1 import (
     PodStatus,
 )
 from kubelite.bus.connection import connect_nats
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite.reconcile.leader import current_holder
@@ -52,10 +53,11 @@ NEVER_READY = "never-ready"  # pods whose image contains this run but never beco
 class ControllerManagers:
     """Real `kubelite-controller-manager` processes with short leader leases."""
 
-    def __init__(self, etcd_url: str, nats_url: str, log_dir: Path) -> None:
+    def __init__(self, etcd_url: str, nats_url: str, log_dir: Path, pki_dir: Path) -> None:
         self.etcd_url = etcd_url
         self.nats_url = nats_url
         self.log_dir = log_dir
+        self.pki_dir = pki_dir
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, identity: str | None = None) -> str:
@@ -63,7 +65,8 @@ class ControllerManagers:
         exe = Path(sys.executable).with_name("kubelite-controller-manager")
         log = (self.log_dir / f"{identity}.log").open("ab")
         self.procs[identity] = subprocess.Popen(
-            [str(exe), "--etcd", self.etcd_url, "--nats", self.nats_url, "--identity", identity,
+            [str(exe), "--etcd", self.etcd_url, "--nats", self.nats_url, "--pki-dir", str(self.pki_dir),
+             "--identity", identity,
              "--leader-elect-lease-duration", "3s", "--leader-elect-retry-period", "1s",
              "--resync-period", "30s", "--log-level", "info"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -106,9 +109,9 @@ async def wait_leader(store: EtcdStore, cms: ControllerManagers, timeout: float 
 
 
 @pytest.fixture(scope="module")
-async def controller_managers(etcd_url: str, nats_url: str, apiserver: Any,
+async def controller_managers(etcd_url: str, nats_url: str, apiserver: Any, cluster_pki: Any,
                               tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ControllerManagers]:
-    cms = ControllerManagers(etcd_url, nats_url, tmp_path_factory.mktemp("controller-manager"))
+    cms = ControllerManagers(etcd_url, nats_url, tmp_path_factory.mktemp("controller-manager"), cluster_pki.root)
     cms.start()
     try:
         yield cms
@@ -219,10 +222,11 @@ class FakeKubelet:
 
 
 @pytest.fixture
-async def nats_api(nats_url: str) -> AsyncIterator[tuple[Any, NatsAPIClient]]:
-    nc = await connect_nats(nats_url, name="test-controllers", wait_seconds=10)
+async def nats_api(nats_url: str, bus_creds: Any) -> AsyncIterator[tuple[Any, NatsAPIClient]]:
+    nc = await connect_nats(nats_url, name="test-controllers", wait_seconds=10, credentials=bus_creds)
     try:
-        yield nc, NatsAPIClient(nc)
+        # the fake kubelet plays scheduler and node at once: it calls as the admin
+        yield nc, NatsAPIClient(nc, caller=BusIdentity("admin"))
     finally:
         await nc.close()
 

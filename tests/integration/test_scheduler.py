@@ -24,7 +24,8 @@ import pytest
 from kubelite import devservers
 from kubelite.bus import decisions as decision_subjects
 from kubelite.bus.connection import connect_nats
-from tests.conftest import eventually
+from kubelite.pki import ClusterPKI
+from tests.conftest import as_bus, eventually, start_cluster_nats
 from tests.integration.conftest import APIServerProcess, start_apiserver, stop_process
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,15 +40,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, cluster_pki: ClusterPKI) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("sched")
     etcd = devservers.start_etcd(base / "etcd", client_port=devservers.free_port(),
                                  peer_port=devservers.free_port(), log_path=base / "etcd.log",
                                  unsafe_no_fsync=True, die_with_parent=True)
-    nats = devservers.start_nats(base / "nats", port=devservers.free_port(), log_path=base / "nats.log",
-                                 die_with_parent=True)
+    nats = start_cluster_nats(base / "nats", cluster_pki, die_with_parent=True)
     try:
-        api = start_apiserver(etcd.url, nats.url, base / "apiserver.log")
+        api = start_apiserver(etcd.url, nats.url, base / "apiserver.log", pki=cluster_pki)
         try:
             yield Cluster(etcd.url, nats.url, api, base)
         finally:
@@ -73,7 +73,8 @@ def start_scheduler(cluster: Cluster, name: str, *extra: str) -> SchedulerProces
     log_path = cluster.base / f"scheduler-{name}-{uuid.uuid4().hex[:6]}.log"
     exe = Path(sys.executable).with_name("kubelite-scheduler")
     popen = subprocess.Popen(
-        [str(exe), "--etcd", cluster.etcd_url, "--nats", cluster.nats_url, "--scheduler-name", name,
+        [str(exe), "--etcd", cluster.etcd_url, "--nats", cluster.nats_url, "--pki-dir", str(cluster.apiserver.pki.root),
+         "--scheduler-name", name,
          "--log-level", "info", *extra],
         stdout=log_path.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -174,7 +175,7 @@ async def test_pod_is_bound_with_a_scheduled_event_and_a_published_decision(
 ) -> None:
     node = uniq("n")
     await add_node(api, node, labels={"only-for": scheduler_name})
-    nc = await connect_nats(cluster.nats_url, name="test", wait_seconds=10)
+    nc = await connect_nats(cluster.nats_url, name="test", wait_seconds=10, credentials=as_bus(cluster.apiserver.pki))
     decisions: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def on_msg(msg: Any) -> None:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from kubelite.bus import api, catalog, changes, decisions, proxy
 
@@ -32,7 +33,8 @@ def test_every_builder_yields_its_catalog_pattern() -> None:
     for topic in catalog.TOPICS:
         module, _, func = topic.builder.partition(".")
         fn = getattr(importlib.import_module(f"kubelite.bus.{module}"), func)
-        built = fn(*["x"] * len(_sample_args(fn)))
+        # every parameter a sample name; a bus identity's kind must be one that exists
+        built = fn(*["node" if p == "<kind>" else "x" for p in _sample_args(fn)])
         pattern = re.escape(topic.subject)
         pattern = re.sub(r"<[a-z]+>", "[^.]+", pattern.replace(r"\<", "<").replace(r"\>", ">"))
         assert re.fullmatch(pattern, built), (topic.subject, built)
@@ -43,6 +45,26 @@ def test_names_with_dots_stay_one_token() -> None:
     assert changes.node_pods("node-a.lab") == "kubelite.node.node-a~lab.pods"
     assert proxy.applied("n.1") == "kubelite.proxy.n~1.applied"
     assert decisions.controller("replicaset", None, "a.b") == "kubelite.decisions.replicaset.-.a~b"
+
+
+def test_api_subjects_name_their_caller() -> None:
+    from kubelite.bus.identity import ANY_NODE, BusIdentity, UnknownIdentity, parse_api_subject
+    from kubelite.bus.permissions import permissions
+
+    node = BusIdentity("node", "n.1")
+    assert node.api_subject("list", "pods") == "kubelite.api.node.n~1.list.pods"
+    assert parse_api_subject("kubelite.api.node.n~1.list.pods") == (node, "list", "pods")
+    assert node.user().name == "system:node:n.1" and "system:nodes" in node.user().groups
+    assert BusIdentity("scheduler").api_subject("create", "bindings") == "kubelite.api.scheduler.-.create.bindings"
+    for bad in ("kubelite.api.root.-.get.pods", "kubelite.api.node.-.get.pods", "kubelite.api.get.pods"):
+        with pytest.raises(UnknownIdentity):
+            parse_api_subject(bad)
+    # a node may use its own node's subjects and its own API prefix, nothing of another node's
+    perm = permissions(node)
+    assert "kubelite.node.n~1.>" in perm.subscribe and "kubelite.api.node.n~1.>" in perm.publish
+    assert not any("changes.secrets" in s or s in (">", "kubelite.>") for s in perm.subscribe)
+    sim = permissions(BusIdentity("node", ANY_NODE))
+    assert "kubelite.api.node.*.>" in sim.publish and "kubelite.node.*.>" in sim.subscribe
 
 
 def test_api_request_round_trips_with_and_without_body() -> None:

@@ -67,7 +67,7 @@ def _apiserver(s: Settings, _node: str) -> list[str]:
     return [
         "--etcd", s.etcd_url, "--nats", s.nats_url,
         "--bind-address", "127.0.0.1", "--port", str(s.apiserver_port),
-        "--pki-dir", str(Path(s.data_dir) / "pki"),
+        *_pki(s),
         "--audit-log-path", str(Path(s.data_dir) / "logs" / "audit.log"),
         "--service-cluster-ip-range", s.service_cluster_ip_range,
         "--service-node-port-range", s.service_node_port_range,
@@ -77,13 +77,17 @@ def _apiserver(s: Settings, _node: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _pki(s: Settings) -> list[str]:
+    return ["--pki-dir", str(Path(s.data_dir) / "pki")]
+
+
 def _scheduler(s: Settings, _node: str) -> list[str]:
-    return ["--etcd", s.etcd_url, "--nats", s.nats_url, "--log-level", s.log_level]
+    return ["--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s), "--log-level", s.log_level]
 
 
 def _controller_manager(s: Settings, _node: str) -> list[str]:
     return [
-        "--etcd", s.etcd_url, "--nats", s.nats_url,
+        "--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s),
         *_opt("--node-monitor-grace-period", s.node_monitor_grace_period),
         "--log-level", s.log_level,
     ]  # fmt: skip
@@ -91,7 +95,7 @@ def _controller_manager(s: Settings, _node: str) -> list[str]:
 
 def _nodeagent(s: Settings, node: str) -> list[str]:
     return [
-        "--nats", s.nats_url, "--node-name", node, "--runtime", s.runtime,
+        "--nats", s.nats_url, *_pki(s), "--node-name", node, "--runtime", s.runtime,
         "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
         *([] if s.keep_pods else ["--remove-pods-on-exit"]),
     ]  # fmt: skip
@@ -102,7 +106,7 @@ def _proxy(s: Settings, node: str) -> list[str]:
     # first node's, on its default address) serves them all; NodePorts and
     # cluster IPs are shared between the proxies (SO_REUSEPORT, same rules).
     dns = [] if node == node_names(s.nodes)[0] else ["--dns-bind", "off"]
-    return ["--nats", s.nats_url, "--node-name", node, *dns, "--log-level", s.log_level]
+    return ["--nats", s.nats_url, *_pki(s), "--node-name", node, *dns, "--log-level", s.log_level]
 
 
 # Start order: the apiserver first (the others need it), node components last.

@@ -16,10 +16,10 @@ from pathlib import Path
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
 from kubelite.client.tls import client_context
-from kubelite.credentials import admin_credentials, ensure_credentials
+from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
-from kubelite_cli.cluster.services import SERVICES, Settings, launches
+from kubelite_cli.cluster.services import SERVICES, Settings, launches, node_names
 from kubelite_cli.cluster.state import (
     ClusterState,
     ProcessRecord,
@@ -112,7 +112,8 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     only = selected_services(args.only)
     ports = pick_ports(use_defaults=not args.random_ports)
     apiserver_url = f"https://{HOST}:{ports['apiserver']}"
-    admin = admin_credentials(ensure_credentials(data_dir))
+    pki = ensure_credentials(data_dir, nodes=node_names(args.nodes))
+    admin = admin_credentials(pki)
     tls = client_context(ca_pem=admin.ca_pem)
     started: list[ProcessRecord] = []
     state = ClusterState(
@@ -133,7 +134,7 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
                                      host=HOST)
         started.append(_server_record(etcd))
         nats = devservers.start_nats(data_dir / "nats", port=ports["nats"],
-                                     log_path=logs / "nats.log", host=HOST)
+                                     log_path=logs / "nats.log", host=HOST, config=pki.root / NATS_CONFIG)
         started.append(_server_record(nats))
         state.etcd_url, state.nats_url = etcd.url, nats.url
         save_state(data_dir, state)  # from here on `down` can clean up even if we crash
@@ -186,9 +187,19 @@ def status_table(state: ClusterState) -> str:
 def run_certs(args: argparse.Namespace) -> int:
     """What running each service by hand needs: `<data-dir>/pki` and an admin kubeconfig."""
     data_dir = Path(args.data_dir).expanduser().resolve()
-    pki = ensure_credentials(data_dir, args.host)
-    kubeconfig = write_kubeconfig(data_dir / "kubeconfig", args.server, args.nats, admin_credentials(pki))
-    print(f"certificates in {pki.root} (apiserver: --pki-dir {pki.root})")
+    pki = ensure_credentials(data_dir, args.host, args.node, simulator=args.node_simulator)
+    state = load_state(data_dir)  # a cluster `up` started here: keep its URLs, reload its NATS
+    server = args.server or (state.apiserver_url if state else "https://127.0.0.1:6443")
+    nats_url = args.nats or (state.nats_url if state else "nats://127.0.0.1:4222")
+    kubeconfig = write_kubeconfig(data_dir / "kubeconfig", server, nats_url, admin_credentials(pki))
+    print(f"certificates in {pki.root} (every service: --pki-dir {pki.root})")
+    print(f"nats-server configuration: {pki.root / NATS_CONFIG} (nats-server -c {pki.root / NATS_CONFIG})")
+    nats = next((r for r in state.processes if r.name == "nats" and is_running(r)), None) if state else None
+    if nats is not None:
+        devservers.reload_nats_pid(nats.pid, Path(nats.log))
+        print(f"the running nats-server (pid {nats.pid}) reloaded it")
+    elif args.node:
+        print("a running nats-server admits new nodes after `nats-server --signal reload` (or SIGHUP)")
     print(f"admin kubeconfig: {kubeconfig}")
     return 0
 

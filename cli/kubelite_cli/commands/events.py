@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import ssl
 import sys
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from kubelite.client.tls import client_context
 from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
 from kubelite_cli.events_fmt import format_message, is_shown
@@ -25,8 +27,9 @@ def _probe(url: str, timeout: float = 5.0) -> None:
         raise CLIError(f"cannot connect to NATS at {url}: {exc.strerror or exc}") from exc
 
 
-async def follow(url: str, subject: str, duration: float | None) -> None:
-    """Print every shown message until interrupted (or for `duration` seconds)."""
+async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLContext | None = None) -> None:
+    """Print every shown message until interrupted (or for `duration` seconds). `tls` carries
+    the kubeconfig's client certificate: the bus admits the admin's (and components') only."""
     import nats  # imported here: only `events -f` needs the bus client
 
     _probe(url)
@@ -40,9 +43,13 @@ async def follow(url: str, subject: str, duration: float | None) -> None:
     async def on_reconnected() -> None:
         print("# nats: reconnected", file=sys.stderr, flush=True)
 
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1,
-                            error_cb=on_error, disconnected_cb=on_disconnected,
-                            reconnected_cb=on_reconnected)
+    try:  # nats-py would retry a refused first connect forever
+        nc = await asyncio.wait_for(nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1, tls=tls,
+                                                 error_cb=on_error, disconnected_cb=on_disconnected,
+                                                 reconnected_cb=on_reconnected), 15)
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise CLIError(f"NATS at {url} refused this kubeconfig's credentials ({exc or 'timed out'}); "
+                       "following the bus needs the admin's client certificate") from None
 
     async def on_message(msg: nats.aio.msg.Msg) -> None:
         if is_shown(msg.subject):
@@ -60,6 +67,14 @@ async def follow(url: str, subject: str, duration: float | None) -> None:
         await nc.drain()
 
 
+def _bus_tls(session: Session) -> ssl.SSLContext | None:
+    """The kubeconfig's CA and client certificate, for NATS (whose server has the cluster CA's certificate)."""
+    cfg = session.config
+    if not cfg.client_cert_pem:
+        return None
+    return client_context(ca_pem=cfg.ca_pem, cert_pem=cfg.client_cert_pem, key_pem=cfg.client_key_pem)
+
+
 def run(args: argparse.Namespace) -> int:
     session = Session.from_args(args)
     try:
@@ -67,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             url = args.nats or session.config.nats_url
             if not url:
                 raise CLIError("no NATS URL: the kubeconfig has no kubelite extension; pass --nats")
-            asyncio.run(follow(url, args.subject, args.timeout))
+            asyncio.run(follow(url, args.subject, args.timeout, _bus_tls(session)))
             return 0
         ns = None if args.all_namespaces else session.namespace
         items = session.api.list("events", ns).get("items") or []

@@ -20,7 +20,7 @@ from kubelite.api.rbac_v1 import (
     RoleRef,
     Subject,
 )
-from kubelite.auth.user import AUTHENTICATED, MASTERS, UNAUTHENTICATED
+from kubelite.auth.user import AUTHENTICATED, MASTERS, NODES, UNAUTHENTICATED
 
 AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 BOOTSTRAPPING = "kubernetes.io/bootstrapping"
@@ -53,11 +53,12 @@ def _aggregated(name: str, to: str) -> ClusterRole:
                        aggregationRule=AggregationRule(clusterRoleSelectors=[sel]))
 
 
-def _binding(name: str, role: str, *groups: str) -> ClusterRoleBinding:
+def _binding(name: str, role: str, *groups: str, users: tuple[str, ...] = ()) -> ClusterRoleBinding:
     return ClusterRoleBinding(
         apiVersion=f"{GROUP}/v1", kind="ClusterRoleBinding", metadata=_meta(name),
         roleRef=RoleRef(apiGroup=GROUP, kind="ClusterRole", name=role),
-        subjects=[Subject(kind="Group", apiGroup=GROUP, name=g) for g in groups])
+        subjects=[Subject(kind="Group", apiGroup=GROUP, name=g) for g in groups]
+        + [Subject(kind="User", apiGroup=GROUP, name=u) for u in users])
 
 
 _DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
@@ -72,6 +73,47 @@ _VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replica
 _EDIT_CORE = ["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "pods/attach", "pods/exec",
               "pods/portforward", "secrets", "serviceaccounts", "services"]
 _EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale", "daemonsets", "statefulsets"]
+
+
+SCHEDULER = "system:kube-scheduler"
+CONTROLLER_MANAGER = "system:kube-controller-manager"
+NODE_PROXIER = "system:node-proxier"
+_EVENTS = [_rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])]
+_LEASES = _rule(["get", "create", "update", "patch"], ["coordination.k8s.io"], ["leases"])
+
+
+def component_roles() -> list[ClusterRole]:
+    """One least-privilege role per kubelite component (Kubernetes' system:kube-scheduler,
+    system:node and system:node-proxier, cut to what kubelite's components call). A node is
+    further held to its own Node, Lease and pods by the apiserver's node restriction."""
+    return [
+        _role(SCHEDULER, [
+            _rule(READ, [""], ["pods", "nodes", "namespaces", "services", "persistentvolumeclaims"]),
+            _rule(READ, ["apps"], ["replicasets", "statefulsets"]),
+            _rule(["create"], [""], ["pods/binding", "bindings"]),
+            _rule(["patch", "update"], [""], ["pods/status"]),
+            _rule(["delete"], [""], ["pods"]),  # preemption
+            _LEASES, *_EVENTS,
+        ]),
+        # The garbage collector and the namespace controller delete any kind; the
+        # workload controllers create and update theirs. No escalate, bind or impersonate.
+        _role(CONTROLLER_MANAGER, [_rule([*READ, *WRITE], ["*"], ["*"]), _LEASES, *_EVENTS]),
+        _role("system:node", [
+            _rule([*READ, "create", "update", "patch"], [""], ["nodes"]),
+            _rule(["patch", "update"], [""], ["nodes/status", "pods/status"]),
+            _rule([*READ, "delete"], [""], ["pods"]),
+            _rule(["get"], [""], ["configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes"]),
+            _rule(READ, [""], ["services", "endpoints"]),
+            _rule(["create"], [""], ["serviceaccounts/token"]),
+            _rule([*READ, "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),
+            *_EVENTS,
+        ]),
+        _role(NODE_PROXIER, [
+            _rule(READ, [""], ["services", "endpoints", "nodes"]),
+            _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
+            *_EVENTS,
+        ]),
+    ]
 
 
 def cluster_roles() -> list[ClusterRole]:
@@ -100,6 +142,7 @@ def cluster_roles() -> list[ClusterRole]:
             _rule(["get", "list", "watch", *WRITE], [GROUP], ["roles", "rolebindings"]),
             _rule(["create"], ["authorization.k8s.io"], ["localsubjectaccessreviews"]),
         ], {AGGREGATE + "admin": "true"}),
+        *component_roles(),
     ]
 
 
@@ -111,4 +154,8 @@ def cluster_role_bindings() -> list[ClusterRoleBinding]:
         _binding("system:discovery", "system:discovery", AUTHENTICATED, UNAUTHENTICATED),
         _binding("system:public-info-viewer", "system:public-info-viewer", AUTHENTICATED, UNAUTHENTICATED),
         _binding("system:basic-user", "system:basic-user", AUTHENTICATED),
+        _binding(SCHEDULER, SCHEDULER, users=(SCHEDULER,)),
+        _binding(CONTROLLER_MANAGER, CONTROLLER_MANAGER, users=(CONTROLLER_MANAGER,)),
+        _binding("system:node", "system:node", NODES),
+        _binding(NODE_PROXIER, NODE_PROXIER, NODE_PROXIER),
     ]

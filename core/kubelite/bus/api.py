@@ -1,4 +1,8 @@
-"""The API over NATS: request-reply on kubelite.api.<verb>.<plural>.
+"""The API over NATS: request-reply on kubelite.api.<kind>.<name>.<verb>.<plural>.
+
+The first two tokens name the caller (kubelite.bus.identity builds and parses them);
+NATS lets each certificate publish only under its own, so the apiserver authorizes
+each request as that caller, as it would over HTTPS.
 
 Node components (which hold no etcd credentials) and controllers write through
 this; every apiserver replica serves it in the queue group `QUEUE`, so each
@@ -24,11 +28,6 @@ PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 ALL = f"{PREFIX}.api.>"
-
-
-def subject(verb: str, plural: str) -> str:
-    """kubelite.api.<verb>.<plural>"""
-    return f"{PREFIX}.api.{verb}.{plural}"
 
 
 class APIRequest(msgspec.Struct, kw_only=True, omit_defaults=True):

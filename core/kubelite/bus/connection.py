@@ -13,7 +13,20 @@ from collections.abc import Awaitable, Callable
 import nats
 import nats.aio.client
 
+from kubelite.credentials import BusCredentials
+
 log = logging.getLogger(__name__)
+
+
+class _QuietTLSClose(logging.Filter):
+    """nats-py's protocol asks to keep a half-closed socket open, which TLS cannot do;
+    asyncio says so at every disconnect. Harmless, and noise in every log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_QuietTLSClose())
 
 
 async def connect_nats(
@@ -22,8 +35,13 @@ async def connect_nats(
     name: str,
     wait_seconds: float = 30,
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    credentials: BusCredentials | None = None,
 ) -> nats.aio.client.Client:
     """Connect to NATS at `url`, retrying for up to `wait_seconds`.
+
+    `credentials` (kubelite.credentials.bus_credentials) is the process's client
+    certificate: a cluster's nats-server takes nothing else. Its replies arrive under
+    the identity's own inbox prefix, the only one it may subscribe to.
 
     Raises ConnectionError("NATS at URL not reachable after Ns") when the
     server never answers. Once connected the client reconnects forever and
@@ -42,8 +60,14 @@ async def connect_nats(
     async def disconnected() -> None:
         log.warning("%s: disconnected from NATS at %s", name, url)
 
+    errors: list[Exception] = []
+
     async def error(exc: Exception) -> None:
-        log.debug("%s: NATS error: %r", name, exc)
+        errors[:] = [exc]  # the newest, for the message when connecting gives up
+        if "ermissions" in str(exc):
+            log.warning("%s: NATS refused: %s", name, exc)  # a subject this identity may not use
+        else:
+            log.debug("%s: NATS error: %r", name, exc)
 
     nc = nats.aio.client.Client()
     try:
@@ -60,10 +84,22 @@ async def connect_nats(
                 reconnected_cb=reconnected,
                 disconnected_cb=disconnected,
                 error_cb=error,
+                **_credential_options(credentials),
             ),
             timeout=wait_seconds,
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await nc.close()
-        raise ConnectionError(f"NATS at {url} not reachable after {wait_seconds:g}s") from exc
+        raise ConnectionError(f"NATS at {url} not reachable after {wait_seconds:g}s{_why(errors or [exc])}") from exc
     return nc
+
+
+def _credential_options(credentials: BusCredentials | None) -> dict[str, object]:
+    if credentials is None:
+        return {}
+    return {"tls": credentials.tls, "inbox_prefix": credentials.identity.inbox_prefix}
+
+
+def _why(errors: list[BaseException]) -> str:
+    text = str(errors[-1])
+    return f" ({text})" if "uthorization" in text or "certificate" in text.lower() else ""

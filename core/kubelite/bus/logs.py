@@ -1,8 +1,9 @@
 """Container logs over NATS: the request a node agent serves, its frames and its subject.
 
 Protocol (subject `kubelite.node.<node>.rpc.logs`, request-reply):
-1. The client subscribes to a fresh inbox and sends a `LogRequest` whose
-   `replyTo` names that inbox.  The agent answers the request itself with an
+1. The client (the apiserver) subscribes to a fresh session subject of that node
+   (`subjects.node_session`: only the node and the apiserver may use it) and sends a
+   `LogRequest` whose `replyTo` names it.  The agent answers the request itself with an
    empty body when it will stream, or with a Kubernetes `Status` (JSON, first
    byte `{`) when it will not (pod/container not found, waiting to start, ...).
 2. The agent then publishes frames to the inbox, in order: `D<bytes>` for log

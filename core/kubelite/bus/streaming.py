@@ -1,7 +1,8 @@
 """Interactive streams over NATS between the apiserver and a node agent: exec and port-forward.
 
-Subjects (request-reply to open, then a session on two subjects derived from the
-opener's inbox `I`):
+Subjects (request-reply to open, then a session on two subjects derived from a fresh
+session subject `I` = `kubelite.node.<node>.session.<random>`, which only that node's
+agent and the apiserver may use):
 
 | subject | direction | payload |
 |---|---|---|
@@ -43,7 +44,7 @@ from typing import Any
 import msgspec
 
 from kubelite.api.meta import Status
-from kubelite.bus.subjects import node_rpc
+from kubelite.bus.subjects import node_rpc, node_session
 from kubelite.errors import APIError, service_unavailable
 
 DATA = b"D"
@@ -220,7 +221,7 @@ async def open_session(
 
     Raises `APIError`: the Status the agent refused with, or 503 when no agent answers.
     """
-    inbox = nc.new_inbox()
+    inbox = node_session(node)
     session = Session(nc, inbox + ".in", inbox)
     await session.start()
     req = msgspec.structs.replace(request, replyTo=inbox)

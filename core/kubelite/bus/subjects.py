@@ -11,6 +11,8 @@ no Kubernetes name may contain).
 
 from __future__ import annotations
 
+import secrets
+
 PREFIX = "kubelite"
 EVERYTHING = f"{PREFIX}.>"
 
@@ -29,3 +31,10 @@ def untoken(tok: str) -> str:
 def node_rpc(node: str, op: str) -> str:
     """kubelite.node.<node>.rpc.<op>: request-reply served by that node's agent (logs, exec, ...)."""
     return f"{PREFIX}.node.{token(node)}.rpc.{op}"
+
+
+def node_session(node: str) -> str:
+    """kubelite.node.<node>.session.<random>: the subjects of one log, exec or port-forward
+    stream with that node's agent. Under the node's own subjects, so only that agent and
+    the apiserver may use them (kubelite.bus.permissions)."""
+    return f"{PREFIX}.node.{token(node)}.session.{secrets.token_hex(8)}"

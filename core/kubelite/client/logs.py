@@ -12,6 +12,7 @@ import msgspec
 from kubelite.api.meta import Status
 from kubelite.bus import logs as wire
 from kubelite.bus.logs import FRAME_DATA, FRAME_EOF, FRAME_ERROR, LogRequest
+from kubelite.bus.subjects import node_session
 from kubelite.errors import APIError, service_unavailable
 
 __all__ = ["IDLE_TIMEOUT", "LogRequest", "stream_logs"]
@@ -39,7 +40,7 @@ async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeou
     returned, or 503 when no agent answers).  Ends when the agent sends EOF;
     closing the generator early tells the agent to stop.
     """
-    inbox = nc.new_inbox()
+    inbox = node_session(node)  # only that node's agent and the apiserver may use it
     frames: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def on_frame(msg: Any) -> None:

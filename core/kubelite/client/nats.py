@@ -1,7 +1,8 @@
 """The API over NATS, typed: what node components and controllers use to write.
 
-Requests go to kubelite.api.<verb>.<plural> (served by any apiserver replica in
-the queue group); answers are the same bodies HTTP would give. Errors are
+Requests go to kubelite.api.<kind>.<name>.<verb>.<plural>, the caller's own API
+subjects (kubelite.bus.identity; served by any apiserver replica in the queue group,
+authorized as that caller); answers are the same bodies HTTP would give. Errors are
 raised as `APIError` built from the Kubernetes Status the apiserver returned.
 """
 
@@ -15,6 +16,7 @@ from kubelite import codec
 from kubelite.api.meta import Object, Status
 from kubelite.api.scheme import ResourceInfo, resolve
 from kubelite.bus import api as wire
+from kubelite.bus.identity import BusIdentity
 from kubelite.errors import APIError, service_unavailable
 
 T = TypeVar("T", bound=Object)
@@ -26,6 +28,7 @@ def build_request(
     verb: str,
     info: ResourceInfo,
     *,
+    caller: BusIdentity,
     namespace: str = "",
     name: str = "",
     subresource: str = "",
@@ -41,7 +44,7 @@ def build_request(
         # the default is left out of the JSON (omit_defaults compares by identity)
         **({} if content_type == "application/json" else {"contentType": content_type}),
     )
-    return wire.subject(verb, info.plural), wire.encode_request(req)
+    return caller.api_subject(verb, info.plural), wire.encode_request(req)
 
 
 def _info(resource: ResourceInfo | str) -> ResourceInfo:
@@ -54,12 +57,16 @@ def _info(resource: ResourceInfo | str) -> ResourceInfo:
 
 
 class NatsAPIClient:
-    def __init__(self, nc: Any, *, timeout: float = 10.0) -> None:
+    """`caller` is who the requests are from: the identity of `nc`'s certificate (a
+    fake-node simulator's connection may speak for each of its nodes)."""
+
+    def __init__(self, nc: Any, *, caller: BusIdentity, timeout: float = 10.0) -> None:
         self.nc = nc
+        self.caller = caller
         self.timeout = timeout
 
     async def call(self, verb: str, info: ResourceInfo, **kw: Any) -> tuple[int, bytes]:
-        subject, payload = build_request(verb, info, **kw)
+        subject, payload = build_request(verb, info, caller=self.caller, **kw)
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except Exception as exc:  # no responders, timeout, connection closed

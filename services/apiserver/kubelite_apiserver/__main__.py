@@ -20,10 +20,12 @@ async def _check_dependencies(cfg: Config) -> None:
     """Fail fast with one clear line when etcd or NATS is unreachable."""
     from kubelite.bus.connection import connect_nats
     from kubelite.storage.etcd import EtcdStore
+    from kubelite_apiserver.http import bus_credentials
 
     store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
     await store.close()
-    nc = await connect_nats(cfg.nats, name="kubelite-apiserver-check", wait_seconds=cfg.connect_wait_seconds)
+    nc = await connect_nats(cfg.nats, name="kubelite-apiserver-check", wait_seconds=cfg.connect_wait_seconds,
+                            credentials=bus_credentials(cfg))
     await nc.close()
 
 

@@ -172,9 +172,18 @@ def _impersonated_user(user: UserInfo, wanted: str) -> Attributes:
     return Attributes(user, "impersonate", "", "", "users", name=wanted)
 
 
-# The user of the request being served (HTTP sets it; requests over NATS come from
-# kubelite's own components and carry none yet, see docs/security.md).
+# The user of the request being served, for admission checks deeper down (escalation
+# guard, node restriction). Set by `admit` for HTTP and NATS requests alike.
 CURRENT_USER: ContextVar[UserInfo | None] = ContextVar("kubelite_user", default=None)
+
+
+def admit(authorizer: Authorizer, user: UserInfo, info: RequestInfo) -> None:
+    """Authorize `user` for `info` (403 in Kubernetes' words when not) and make them the
+    request's CURRENT_USER. The one gate every request passes, over HTTPS or NATS."""
+    attrs = attributes(user, info)
+    if not authorizer.authorize(attrs).allowed:
+        raise rbac.forbidden(attrs)
+    CURRENT_USER.set(user)
 
 _ROLE_KINDS = {"Role": "roles", "ClusterRole": "clusterroles"}
 

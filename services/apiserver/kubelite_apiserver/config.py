@@ -36,6 +36,10 @@ class Config(msgspec.Struct, kw_only=True):
     anonymous_auth: bool = True
     audit_log_path: str = ""
     authorization_mode: str = "RBAC"
+    # The apiserver's own NATS client certificate (--pki-dir: apiserver-client.crt/.key, cluster-ca.crt)
+    nats_cert_file: str = ""
+    nats_key_file: str = ""
+    nats_ca_file: str = ""
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -75,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "reach only health, version and discovery)")
     p.add_argument("--audit-log-path", default="",
                    help="append one JSON audit event (Metadata level: no bodies) per request to this file")
+    p.add_argument("--nats-cert-file", default="", help="client certificate for NATS (PEM)")
+    p.add_argument("--nats-key-file", default="", help="its private key (PEM)")
+    p.add_argument("--nats-ca-file", default="", help="CA that signed nats-server's certificate")
     p.add_argument("--authorization-mode", default=d.authorization_mode, choices=["RBAC", "AlwaysAllow"],
                    help="RBAC (default); AlwaysAllow only to measure what authorization costs")
     add_log_level_flag(p)
@@ -86,11 +93,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.service_account_key_file = a.service_account_key_file or os.path.join(a.pki_dir, "sa.pub")
         a.service_account_signing_key_file = (a.service_account_signing_key_file
                                               or os.path.join(a.pki_dir, "sa.key"))
+        a.nats_cert_file = a.nats_cert_file or os.path.join(a.pki_dir, "apiserver-client.crt")
+        a.nats_key_file = a.nats_key_file or os.path.join(a.pki_dir, "apiserver-client.key")
+        a.nats_ca_file = a.nats_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
     if not (a.tls_cert_file and a.tls_private_key_file):
         p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
                 "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
+    if not (a.nats_cert_file and a.nats_key_file and a.nats_ca_file):
+        p.error("no NATS client certificate: pass --pki-dir (see `kubelite certs`) or --nats-cert-file, "
+                "--nats-key-file and --nats-ca-file; the bus takes only certificates")
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
-                 "service_account_key_file", "service_account_signing_key_file"):
+                 "service_account_key_file", "service_account_signing_key_file", "nats_cert_file",
+                 "nats_key_file", "nats_ca_file"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: {path} does not exist")

@@ -19,14 +19,16 @@ import msgspec
 
 from kubelite import errors
 from kubelite.api.scheme import by_plural
-from kubelite.auth import rbac
 from kubelite.auth.user import UserInfo
 from kubelite.bus.api import APIRequest
+from kubelite.bus.identity import BusIdentity
+from kubelite.credentials import BusCredentials, load_bus_credentials
 from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import (
     authz,
     discovery,
+    noderestriction,
     openapi,
     params,
     protobuf,
@@ -55,6 +57,11 @@ JSON = [(b"content-type", b"application/json")]
 NOT_FOUND = APIError(404, "NotFound", "the server could not find the requested resource")
 
 
+def bus_credentials(cfg: Config) -> BusCredentials:
+    return load_bus_credentials(BusIdentity("apiserver"), ca_file=cfg.nats_ca_file, cert_file=cfg.nats_cert_file,
+                                key_file=cfg.nats_key_file)
+
+
 class APIServer:
     """Connections and the registry for one worker process; also the ASGI callable."""
 
@@ -78,7 +85,8 @@ class APIServer:
 
         cfg = self.cfg
         self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
-        self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds)
+        self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds,
+                                     credentials=bus_credentials(cfg))
         admission = AdmissionConfig(
             default_not_ready_toleration_seconds=cfg.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds,
@@ -104,8 +112,9 @@ class APIServer:
             self.rbac = authz.RBACCache(self.store)
             await self.rbac.start()
         self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
-        self.reg.admission_checks.append(authz.escalation_guard(self.authz))
-        self.nats_api = NatsAPI(self.nc, self.reg)
+        self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
+        self.reg.delete_checks.append(noderestriction.on_delete)
+        self.nats_api = NatsAPI(self.nc, self.reg, authorizer=self.authz, audit=self.audit)
         await self.nats_api.start()
         _tune_gc()
         self.ready = True
@@ -228,10 +237,7 @@ class APIServer:
         scope["kubelite.info"] = info  # for the audit log, whatever the outcome
         user = authz.impersonate(self.authz, await self.authn.authenticate(scope), scope.get("headers", ()))
         scope["kubelite.user"] = user
-        attrs = authz.attributes(user, info)
-        if not self.authz.authorize(attrs).allowed:
-            raise rbac.forbidden(attrs)
-        authz.CURRENT_USER.set(user)  # for admission checks deeper down (escalation guard)
+        authz.admit(self.authz, user, info)
         return user
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:

@@ -1,27 +1,58 @@
-"""Serves the API over NATS request-reply (the contract: kubelite.bus.api)."""
+"""Serves the API over NATS request-reply (the contract: kubelite.bus.api).
+
+A request's subject names its caller (kubelite.bus.identity), which nats-server has
+already checked against the caller's certificate; from there on it is served exactly as
+an HTTPS request is: authorized for that user (403 when not), audited, dispatched.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import msgspec
 
 from kubelite import errors
+from kubelite.auth.user import UserInfo
 from kubelite.bus import api as wire
+from kubelite.bus.identity import UnknownIdentity, parse_api_subject
+from kubelite.errors import APIError
+from kubelite_apiserver import authz
+from kubelite_apiserver.audit import AuditLog
 from kubelite_apiserver.dispatch import dispatch, status_body
 from kubelite_apiserver.registry import Registry
+from kubelite_apiserver.requestinfo import RequestInfo
 
 log = logging.getLogger("kubelite.apiserver.nats")
 
 MAX_IN_FLIGHT = 256
 
 
+def request_info(req: wire.APIRequest, subject: str) -> RequestInfo:
+    """What RBAC sees of an API request that arrived over NATS (its path is the subject)."""
+    return RequestInfo(True, subject, req.verb, req.group, req.version, req.namespace, req.resource, req.name,
+                       req.subresource)
+
+
+def caller_of(subject: str, req: wire.APIRequest) -> UserInfo:
+    """The user a request's subject names; 400 when the subject and the request disagree."""
+    try:
+        caller, verb, plural = parse_api_subject(subject)
+    except UnknownIdentity as exc:
+        raise errors.bad_request(str(exc)) from None
+    if (verb, plural) != (req.verb, req.resource):
+        raise errors.bad_request(f"subject {subject} does not match the request ({req.verb} {req.resource})")
+    return caller.user()
+
+
 class NatsAPI:
-    def __init__(self, nc: Any, reg: Registry) -> None:
+    def __init__(self, nc: Any, reg: Registry, *, authorizer: authz.Authorizer, audit: AuditLog | None = None) -> None:
         self.nc = nc
         self.reg = reg
+        self.authorizer = authorizer
+        self.audit = audit
         self.sub = None
         self.tasks: set[asyncio.Task] = set()
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -43,17 +74,23 @@ class NatsAPI:
         self.slots.release()
 
     async def _serve(self, msg: Any) -> None:
+        started = time.time()
+        user: UserInfo | None = None
+        info: RequestInfo | None = None
         try:
             req = wire.request_decoder.decode(msg.data)
+            info = request_info(req, msg.subject)
+            user = caller_of(msg.subject, req)
+            authz.admit(self.authorizer, user, info)
+            if req.verb == "watch":
+                raise errors.method_not_allowed("watch is served over HTTP; on NATS subscribe to kubelite.changes.>")
+            code, body = await dispatch(self.reg, req)
         except msgspec.MsgspecError as exc:
             code, body = 400, status_body(errors.bad_request(f"malformed APIRequest: {exc}"))
-        else:
-            if req.verb == "watch":
-                code, body = 405, status_body(
-                    errors.method_not_allowed("watch is served over HTTP; on NATS subscribe to kubelite.changes.>")
-                )
-            else:
-                code, body = await dispatch(self.reg, req)
+        except APIError as exc:
+            code, body = exc.code, status_body(exc)
+        if self.audit is not None:
+            self.audit.record({"path": msg.subject}, info, user, code, started)
         if msg.reply:
             try:
                 await msg.respond(wire.encode_response(code, body))

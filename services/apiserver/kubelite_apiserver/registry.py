@@ -51,6 +51,8 @@ class Registry:
         self.namespaces = NamespaceCache(store)
         # (info, object about to be written) -> None or raise APIError; after validation
         self.admission_checks: list[Any] = list(admission_checks)
+        # (info, object about to be deleted) -> None or raise APIError
+        self.delete_checks: list[Any] = []
 
     # ------------------------------------------------------------------ read
     def _decode(self, info: ResourceInfo, kv: KV) -> Object:
@@ -409,6 +411,8 @@ class Registry:
                 )
             if pre.get("resourceVersion") and pre["resourceVersion"] != str(kv.mod_revision):
                 raise errors.conflict(info.group_resource, name)
+            for check in self.delete_checks:  # e.g. the node restriction (noderestriction.py)
+                check(info, obj)
             meta = obj.metadata
             finalizers = list(meta.finalizers or [])
             # propagationPolicy is recorded as Kubernetes does: finalizers the garbage collector acts on.

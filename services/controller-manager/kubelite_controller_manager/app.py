@@ -32,9 +32,10 @@ import msgspec
 from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus import decisions
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.durations import duration_flag
-from kubelite.flags import options_from
+from kubelite.flags import add_pki_dir_flag, options_from
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.recorder import EventRecorder
@@ -43,6 +44,7 @@ from kubelite.timefmt import micro_time
 log = logging.getLogger("kubelite.controller_manager")
 
 COMPONENT = "controller-manager"
+IDENTITY = BusIdentity("controller-manager")
 ELECTION = "kube-controller-manager"  # etcd key /kubelite/leader/<this>; Lease kube-system/<this>
 
 # name -> "module:factory". The factory takes a ControllerContext and returns a Controller.
@@ -91,6 +93,7 @@ class Options:
     controllers: tuple[str, ...] = ("*",)
     log_level: str = "info"
     identity: str = ""
+    pki_dir: str = ""
 
     def enabled(self, name: str) -> bool:
         """kube-controller-manager's --controllers: '*' all, 'name' on, '-name' off."""
@@ -134,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated controllers to run: '*' all, 'foo' on, '-foo' off")
     p.add_argument("--identity", default="", help="leader election identity (default host_pid_random)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_pki_dir_flag(p)
     return p
 
 
@@ -245,12 +249,15 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
 async def run(options: Options, stop: asyncio.Event | None = None) -> int:
     """Connect, then campaign and lead until `stop` (see `campaign_and_lead`)."""
     from kubelite.bus.connection import connect_nats
+    from kubelite.credentials import bus_credentials
     from kubelite.storage.etcd import EtcdStore
 
     stop = stop or asyncio.Event()
+    creds = bus_credentials(options.pki_dir, IDENTITY)
     store = await EtcdStore.connect(options.etcd, wait_seconds=30)
-    nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30)
-    api = NatsAPIClient(nc)
+    nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30,
+                            credentials=creds)
+    api = NatsAPIClient(nc, caller=IDENTITY)
     recorder = EventRecorder(api, COMPONENT, socket.gethostname())
     elector: LeaderElector | None = None
     if options.leader_elect:

@@ -14,7 +14,9 @@ import sys
 from typing import Any
 
 from kubelite.bus.connection import connect_nats
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
+from kubelite.credentials import bus_credentials
 from kubelite.logsetup import setup_logging
 from kubelite.reconcile.recorder import EventRecorder
 from kubelite_nodeagent import nodeinfo
@@ -33,9 +35,10 @@ START_BATCH = 50  # fake nodes registered concurrently
 REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-exit
 
 
-async def build_agent(cfg: AgentConfig, nc: Any, api: NatsAPIClient, facts: nodeinfo.HostFacts,
+async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                       name: str, index: int, drain_gate: DrainGate | None = None) -> NodeAgent:
-    """One node's runtime, registrar and agent (not started)."""
+    """One node's runtime, registrar and agent (not started); it calls the API as its node."""
+    api = NatsAPIClient(nc, caller=BusIdentity("node", name))
     root = cfg.root_dir_for(name)
     pod_cidr = cfg.pod_cidr_for(name, index)
     runtime = create_runtime(cfg.runtime, RuntimeConfig(node_name=name, root_dir=root, pod_cidr=pod_cidr,
@@ -83,7 +86,7 @@ def _runtime_version(runtime: Any) -> str:
 
 
 async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
-    api = NatsAPIClient(nc)
+    api = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))  # the process's shared readers
     facts = nodeinfo.host_facts()
     names = cfg.node_names()
     gate = None
@@ -92,7 +95,7 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
         await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
-        batch = [await build_agent(cfg, nc, api, facts, name, start + i, gate)
+        batch = [await build_agent(cfg, nc, facts, name, start + i, gate)
                  for i, name in enumerate(names[start : start + START_BATCH])]
         await asyncio.gather(*(a.start() for a in batch))
         agents.extend(batch)
@@ -117,7 +120,9 @@ async def run(cfg: AgentConfig) -> None:
     async def on_reconnect() -> None:
         await asyncio.gather(*(a.on_reconnect() for a in [*agents, *routes]), return_exceptions=True)
 
-    nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect)
+    creds = bus_credentials(cfg.pki_dir, cfg.bus_identity())
+    nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect,
+                            credentials=creds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -125,7 +130,8 @@ async def run(cfg: AgentConfig) -> None:
     try:
         agents.extend(await start_agents(cfg, nc))
         if cfg.manage_routes:
-            routes.append(RouteManager.over_nats(nc, NatsAPIClient(nc), cluster_cidr=cfg.cluster_cidr,
+            reader = NatsAPIClient(nc, caller=BusIdentity("node", agents[0].node.name))
+            routes.append(RouteManager.over_nats(nc, reader, cluster_cidr=cfg.cluster_cidr,
                                                  local_nodes=[a.node.name for a in agents], resync=cfg.resync))
             await routes[0].start()
         log.info("node agent running: %d node(s), runtime %s", len(agents), cfg.runtime)
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run(cfg))
-    except ConnectionError as exc:
+    except (ConnectionError, FileNotFoundError) as exc:
         sys.exit(f"kubelite-nodeagent: {exc}")
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubelite.api.core_v1 import Taint
+from kubelite.bus.identity import ANY_NODE, BusIdentity
 from kubelite.durations import duration_flag
+from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag
 from kubelite_nodeagent.nodeinfo import parse_key_values, parse_taints
 from kubelite_nodeagent.runtime import RUNTIMES
@@ -71,6 +73,11 @@ class AgentConfig:
     cluster_dns: str = ""
     cluster_domain: str = "cluster.local"
     manage_routes: bool = False  # routes to other machines' pod CIDRs (routes.py)
+    pki_dir: str = ""
+
+    def bus_identity(self) -> BusIdentity:
+        """Its NATS certificate: its node's, or with --fake-nodes the simulator's (every node)."""
+        return BusIdentity("node", ANY_NODE if self.fake_nodes > 0 else self.node_name)
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
@@ -130,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
                    help="route other machines' pod CIDRs via their nodes' InternalIP and keep pod-to-pod "
                         "traffic unmasqueraded (default: on as root with --runtime process or docker)")
     add_log_level_flag(p)
+    add_pki_dir_flag(p)
     return p
 
 
@@ -160,6 +168,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         endpoint_drain_timeout=a.endpoint_drain_timeout,
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
         manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
+        pki_dir=a.pki_dir,
     )
 
 

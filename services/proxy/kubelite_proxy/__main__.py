@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 
+from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
 
@@ -49,15 +50,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds"
     )
     add_log_level_flag(p)
+    add_pki_dir_flag(p)
     return p.parse_args(argv)
 
 
 async def _run(args: argparse.Namespace) -> None:
     from kubelite.bus.connection import connect_nats
+    from kubelite.bus.identity import BusIdentity
+    from kubelite.credentials import bus_credentials
     from kubelite_proxy.dns_server import parse_host_port
     from kubelite_proxy.service import ProxyService
 
-    nc = await connect_nats(args.nats, name=f"kubelite-proxy-{args.node_name}", wait_seconds=30)
+    creds = bus_credentials(args.pki_dir, BusIdentity("proxy", args.node_name))
+    nc = await connect_nats(args.nats, name=f"kubelite-proxy-{args.node_name}", wait_seconds=30, credentials=creds)
     try:
         proxy = ProxyService(
             nc, node_name=args.node_name, bind_address=args.bind_address,

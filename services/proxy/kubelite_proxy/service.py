@@ -16,6 +16,7 @@ from typing import Any
 from kubelite.api.core_v1 import Endpoints, Service
 from kubelite.api.scheme import ResourceInfo, resolve
 from kubelite.bus import changes, proxy
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_proxy.addresses import AddressManager
@@ -58,11 +59,12 @@ class ProxyService:
         addresses: AddressManager | None = None,
         udp_idle_timeout: float = 30.0,
         dns_upstreams: list[tuple[str, int]] | None = None,
+        api: NatsAPIClient | None = None,
     ) -> None:
         self.nc = nc
         self.node_name = node_name
         self.bind_address = bind_address
-        client = NatsAPIClient(nc)
+        client = api or NatsAPIClient(nc, caller=BusIdentity("proxy", node_name))
         self.services = NatsInformer(
             nc, client, _info("services"), subject=changes.of("services"),
             resync_seconds=resync_seconds,

@@ -9,7 +9,9 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from kubelite.bus.identity import BusIdentity
 from kubelite.durations import duration_flag
+from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from kubelite.reconcile.leader import Outcome
 
 log = logging.getLogger("kubelite.scheduler")
+IDENTITY = BusIdentity("scheduler")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,24 +74,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not publish decisions on NATS",
     )
     add_log_level_flag(p)
+    add_pki_dir_flag(p)
     return p.parse_args(argv)
 
 
 async def _run(args: argparse.Namespace) -> None:
     from kubelite.bus.connection import connect_nats
     from kubelite.client.nats import NatsAPIClient
+    from kubelite.credentials import bus_credentials
     from kubelite.reconcile.leader import LeaderElector, campaign_and_lead, wait_term
     from kubelite.storage.etcd import EtcdStore
     from kubelite_scheduler.scheduler import Scheduler
 
+    creds = bus_credentials(args.pki_dir, IDENTITY)
     store = await EtcdStore.connect(args.etcd, wait_seconds=30)
-    nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30)
+    nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30, credentials=creds)
+    api = NatsAPIClient(nc, caller=IDENTITY, timeout=30)
     stop = asyncio.Event()  # the process ends by cancellation (run_service), never by this
 
     async def term(lost: asyncio.Event) -> Outcome:
         """One term: a fresh scheduler (its cache is dropped with a lost lease)."""
         scheduler = Scheduler(
-            store, nc, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
+            store, nc, api=api, scheduler_name=args.scheduler_name, parallel_binds=args.parallel_binds,
             percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
             flush_seconds=args.unschedulable_flush_seconds, publish_decisions=args.decisions,
         )
@@ -108,7 +115,7 @@ async def _run(args: argparse.Namespace) -> None:
         lock = args.leader_elect_resource_name or (
             "kube-scheduler" if args.scheduler_name == "default-scheduler" else args.scheduler_name)
         elector = LeaderElector(store, lock, f"{os.uname().nodename}_{os.getpid()}",
-                                lease_seconds=lease, renew_seconds=lease / 3, mirror=NatsAPIClient(nc))
+                                lease_seconds=lease, renew_seconds=lease / 3, mirror=api)
     try:
         if await campaign_and_lead(elector, term, stop=stop) == "failed":
             raise SystemExit("kubelite-scheduler: the scheduler loop crashed (see the log above)")

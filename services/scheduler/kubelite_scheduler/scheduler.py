@@ -41,6 +41,7 @@ class Scheduler:
         store: EtcdStore,
         nc: Any,
         *,
+        api: NatsAPIClient,
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
         parallel_binds: int = 64,
         percentage_of_nodes_to_score: int = 0,
@@ -50,7 +51,7 @@ class Scheduler:
         self.store = store
         self.nc = nc
         self.name = scheduler_name
-        self.client = NatsAPIClient(nc, timeout=30)
+        self.client = api
         self.cache = SchedulerCache()
         self.algorithm = Algorithm(self.cache, percentage=percentage_of_nodes_to_score)
         self.queue = SchedulingQueue(flush_seconds=flush_seconds)
