@@ -46,7 +46,7 @@ import msgspec
 
 from kubelite.client.kubeconfig import load_kubeconfig
 from kubelite.client.tls import client_context
-from kubelite.credentials import admin_credentials, ensure_credentials
+from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 # Targets recorded in docs/benchmarks.md.
@@ -193,12 +193,13 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
             die_with_parent=True,
         )
         cluster.processes.append(etcd)
+        pki = ensure_credentials(workdir)
         nats = start_nats(
-            workdir / "nats", port=free_port(), log_path=workdir / "nats.log", die_with_parent=True
+            workdir / "nats", port=free_port(), log_path=workdir / "nats.log", die_with_parent=True,
+            config=pki.root / NATS_CONFIG,
         )
         cluster.processes.append(nats)
         port = free_port()
-        pki = ensure_credentials(workdir)
         admin = admin_credentials(pki)
         TLS.context = client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem)
         argv = [

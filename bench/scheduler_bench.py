@@ -46,9 +46,10 @@ import msgspec
 from kubelite.api.core_v1 import Node
 from kubelite.bus import subjects
 from kubelite.bus.connection import connect_nats
+from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.client.tls import client_context
-from kubelite.credentials import admin_credentials, ensure_credentials
+from kubelite.credentials import NATS_CONFIG, admin_credentials, bus_credentials, ensure_credentials
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 TARGET_PODS_PER_S = 700.0
@@ -114,6 +115,7 @@ class Cluster:
 
 
 ADMIN_TLS: list[Any] = []  # the admin's TLS context of the cluster this run started
+PKI: list[Any] = []  # its credentials (the bench talks on the bus as the apiserver's identity)
 
 
 def start_cluster(opts: argparse.Namespace) -> Cluster:
@@ -121,13 +123,15 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
     etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
                       log_path=c.workdir / "etcd.log", unsafe_no_fsync=not opts.etcd_fsync, die_with_parent=True)
     c.processes.append(etcd)
-    nats = start_nats(c.workdir / "nats", port=free_port(), log_path=c.workdir / "nats.log", die_with_parent=True)
+    pki = ensure_credentials(c.workdir, simulator=True)
+    PKI.append(pki)
+    nats = start_nats(c.workdir / "nats", port=free_port(), log_path=c.workdir / "nats.log", die_with_parent=True,
+                      config=pki.root / NATS_CONFIG)
     c.processes.append(nats)
     c.etcd_url, c.nats_url = etcd.url, nats.url
     c.pids.update({"etcd": etcd.popen.pid, "nats": nats.popen.pid})
     port = free_port()
     c.api_url = f"https://127.0.0.1:{port}"
-    pki = ensure_credentials(c.workdir)
     admin = admin_credentials(pki)
     ADMIN_TLS.append(client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem))
     api = c.spawn("apiserver", [*_command("kubelite-apiserver"), "--etcd", etcd.url, "--nats", nats.url,
@@ -144,11 +148,13 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
             raise RuntimeError("apiserver not ready after 60s")
         time.sleep(0.2)
     c.spawn("scheduler", [*_command("kubelite-scheduler"), "--etcd", etcd.url, "--nats", nats.url,
+                          "--pki-dir", str(pki.root),
                           "--parallel-binds", str(opts.parallel_binds),
                           "--percentage-of-nodes-to-score", str(opts.percentage_of_nodes_to_score),
                           "--log-level", "warning", *opts.scheduler_arg])
     if opts.nodeagent:
-        c.spawn("nodeagent", [*_command("kubelite-nodeagent"), "--nats", nats.url, "--runtime", "fake",
+        c.spawn("nodeagent", [*_command("kubelite-nodeagent"), "--nats", nats.url, "--pki-dir", str(pki.root),
+                              "--runtime", "fake",
                               "--node-name", "fake", "--fake-nodes", str(opts.nodes),
                               "--node-capacity", "cpu=32,memory=128Gi,pods=110",
                               "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning"])
@@ -226,8 +232,9 @@ class _Event(msgspec.Struct):
 
 
 async def run(opts: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
-    nc = await connect_nats(cluster.nats_url, name="scheduler-bench", wait_seconds=30)
-    client = NatsAPIClient(nc, timeout=60)
+    nc = await connect_nats(cluster.nats_url, name="scheduler-bench", wait_seconds=30,
+                            credentials=bus_credentials(PKI[-1].root, BusIdentity("apiserver")))
+    client = NatsAPIClient(nc, caller=BusIdentity("admin"), timeout=60)
     ns = "bench"
     await client.call("create", _info("namespaces"), body={"metadata": {"name": ns}})
 

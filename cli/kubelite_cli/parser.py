@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nats", default=None,
                    help="the NATS URL the kubeconfig names (default: the running cluster's, else nats://127.0.0.1:4222)")
     p.add_argument("--node", action="append", default=[], metavar="NAME",
-                   help="a node's agent and proxy certificates, and its NATS permissions (repeatable)")
+                   help="a node's agent and proxy certificates, and its NATS permissions (repeatable; "
+                        "or several, separated by commas or spaces)")
     p.add_argument("--node-simulator", action="store_true",
                    help="the one certificate a fake-node agent (--fake-nodes) uses for all its nodes")
 

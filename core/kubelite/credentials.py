@@ -35,6 +35,9 @@ __all__ = ["ADMIN_USER", "AdminCredentials", "BusCredentials", "admin_credential
 
 IN_CLUSTER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local")
+# The kubernetes Service's address in the default service range (10.96.0.0/16): pods'
+# in-cluster clients connect to it by IP. Another range: pass its first address as a host.
+IN_CLUSTER_IP = "10.96.0.1"
 CONTROL_PLANE = (BusIdentity("admin"), BusIdentity("apiserver"), BusIdentity("scheduler"),
                  BusIdentity("controller-manager"))
 NATS_CONFIG = "nats.conf"
@@ -55,8 +58,13 @@ class BusCredentials:
     tls: ssl.SSLContext
 
 
+def service_ip(service_range: str) -> str:
+    """The kubernetes Service's address: the first of the service range (10.96.0.0/16 -> 10.96.0.1)."""
+    return str(next(ipaddress.ip_network(service_range, strict=False).hosts()))
+
+
 def _split_hosts(hosts: Iterable[str]) -> tuple[list[str], list[str]]:
-    names, ips = ["localhost", *IN_CLUSTER_NAMES], ["127.0.0.1"]
+    names, ips = ["localhost", *IN_CLUSTER_NAMES], ["127.0.0.1", IN_CLUSTER_IP]
     for h in hosts:
         try:
             ips.append(str(ipaddress.ip_address(h)))

@@ -16,7 +16,7 @@ from pathlib import Path
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
 from kubelite.client.tls import client_context
-from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials
+from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials, service_ip
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
 from kubelite_cli.cluster.services import SERVICES, Settings, launches, node_names
@@ -112,7 +112,8 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     only = selected_services(args.only)
     ports = pick_ports(use_defaults=not args.random_ports)
     apiserver_url = f"https://{HOST}:{ports['apiserver']}"
-    pki = ensure_credentials(data_dir, nodes=node_names(args.nodes))
+    service_range = ROOT_SERVICE_RANGE if os.geteuid() == 0 else UNPRIVILEGED_SERVICE_RANGE
+    pki = ensure_credentials(data_dir, [service_ip(service_range)], nodes=node_names(args.nodes))
     admin = admin_credentials(pki)
     tls = client_context(ca_pem=admin.ca_pem)
     started: list[ProcessRecord] = []
@@ -120,8 +121,7 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
         data_dir=str(data_dir), kubeconfig=str(data_dir / "kubeconfig"),
         apiserver_url=apiserver_url, etcd_url="", nats_url="",
         nodes=args.nodes, runtime=args.runtime,
-        service_cluster_ip_range=(ROOT_SERVICE_RANGE if os.geteuid() == 0
-                                  else UNPRIVILEGED_SERVICE_RANGE),
+        service_cluster_ip_range=service_range,
         node_monitor_grace_period=args.node_monitor_grace_period,
         default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
         default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
@@ -187,7 +187,8 @@ def status_table(state: ClusterState) -> str:
 def run_certs(args: argparse.Namespace) -> int:
     """What running each service by hand needs: `<data-dir>/pki` and an admin kubeconfig."""
     data_dir = Path(args.data_dir).expanduser().resolve()
-    pki = ensure_credentials(data_dir, args.host, args.node, simulator=args.node_simulator)
+    nodes = [n for arg in args.node for n in arg.replace(",", " ").split()]  # "--node 'a b'" too (systemd units)
+    pki = ensure_credentials(data_dir, args.host, nodes, simulator=args.node_simulator)
     state = load_state(data_dir)  # a cluster `up` started here: keep its URLs, reload its NATS
     server = args.server or (state.apiserver_url if state else "https://127.0.0.1:6443")
     nats_url = args.nats or (state.nats_url if state else "nats://127.0.0.1:4222")
@@ -198,7 +199,7 @@ def run_certs(args: argparse.Namespace) -> int:
     if nats is not None:
         devservers.reload_nats_pid(nats.pid, Path(nats.log))
         print(f"the running nats-server (pid {nats.pid}) reloaded it")
-    elif args.node:
+    elif nodes:
         print("a running nats-server admits new nodes after `nats-server --signal reload` (or SIGHUP)")
     print(f"admin kubeconfig: {kubeconfig}")
     return 0

@@ -40,6 +40,8 @@ class Config(msgspec.Struct, kw_only=True):
     nats_cert_file: str = ""
     nats_key_file: str = ""
     nats_ca_file: str = ""
+    root_ca_file: str = ""  # pods get it as kube-root-ca.crt (the CA of this apiserver's certificate)
+    advertise_address: str = ""  # where pods reach this apiserver (the kubernetes Service's endpoint)
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -79,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "reach only health, version and discovery)")
     p.add_argument("--audit-log-path", default="",
                    help="append one JSON audit event (Metadata level: no bodies) per request to this file")
+    p.add_argument("--root-ca-file", default="",
+                   help="CA bundle every namespace gets as ConfigMap kube-root-ca.crt (default with --pki-dir: "
+                        "cluster-ca.crt)")
+    p.add_argument("--advertise-address", default="",
+                   help="address the kubernetes Service sends pods to (default: --bind-address, or this host's "
+                        "address when that is 0.0.0.0)")
     p.add_argument("--nats-cert-file", default="", help="client certificate for NATS (PEM)")
     p.add_argument("--nats-key-file", default="", help="its private key (PEM)")
     p.add_argument("--nats-ca-file", default="", help="CA that signed nats-server's certificate")
@@ -96,6 +104,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.nats_cert_file = a.nats_cert_file or os.path.join(a.pki_dir, "apiserver-client.crt")
         a.nats_key_file = a.nats_key_file or os.path.join(a.pki_dir, "apiserver-client.key")
         a.nats_ca_file = a.nats_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
+        a.root_ca_file = a.root_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
     if not (a.tls_cert_file and a.tls_private_key_file):
         p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
                 "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
@@ -104,10 +113,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
                 "--nats-key-file and --nats-ca-file; the bus takes only certificates")
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
                  "service_account_key_file", "service_account_signing_key_file", "nats_cert_file",
-                 "nats_key_file", "nats_ca_file"):
+                 "nats_key_file", "nats_ca_file", "root_ca_file"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: {path} does not exist")
+    if not a.advertise_address:
+        a.advertise_address = a.bind_address if a.bind_address not in ("0.0.0.0", "::") else _host_address()
     cfg = options_from(a, Config)
     try:
         cfg.node_port_range()
@@ -117,6 +128,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
     except ValueError as exc:
         p.error(str(exc))
     return cfg
+
+
+def _host_address() -> str:
+    """This host's address on its default route (no packet is sent), else loopback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
 
 
 def to_env(cfg: Config) -> None:

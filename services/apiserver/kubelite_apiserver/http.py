@@ -39,14 +39,21 @@ from kubelite_apiserver import (
 from kubelite_apiserver.allocator import ServiceAllocator
 from kubelite_apiserver.audit import AuditLog
 from kubelite_apiserver.authn import Authenticator, load_token_file
-from kubelite_apiserver.bootstrap import ensure_bootstrap_policy, ensure_system_namespaces
+from kubelite_apiserver.bootstrap import (
+    SYSTEM_NAMESPACES,
+    ensure_bootstrap_policy,
+    ensure_system_namespaces,
+)
 from kubelite_apiserver.config import Config, from_env
 from kubelite_apiserver.dispatch import dispatch, resolve, status_body
 from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.kubernetesservice import ensure_kubernetes_service
 from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.natsrpc import NatsAPI
+from kubelite_apiserver.nsdefaults import NamespaceDefaults
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
+from kubelite_apiserver.saadmission import ServiceAccountAdmission
 from kubelite_apiserver.satokens import ServiceAccountTokens
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
@@ -96,7 +103,15 @@ class APIServer:
             self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
         )
         self.reg.namespaces.start()
+        root_ca = Path(cfg.root_ca_file).read_text() if cfg.root_ca_file else ""  # noqa: ASYNC240 - once, at start
+        ns_defaults = NamespaceDefaults(self.reg, root_ca_pem=root_ca)
+        self.reg.after_create.append(ns_defaults)
+        self.reg.create_admission.append(ServiceAccountAdmission(self.store))
         await ensure_system_namespaces(self.reg)
+        for ns in SYSTEM_NAMESPACES:  # made before this start (or before these defaults existed)
+            await ns_defaults.ensure(ns)
+        await ensure_kubernetes_service(self.reg, service_range=cfg.service_cluster_ip_range,
+                                        address=cfg.advertise_address, port=cfg.port)
         await ensure_bootstrap_policy(self.reg)
         tokens = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
         if cfg.service_account_key_file:
@@ -114,7 +129,8 @@ class APIServer:
         self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
         self.reg.delete_checks.append(noderestriction.on_delete)
-        self.nats_api = NatsAPI(self.nc, self.reg, authorizer=self.authz, audit=self.audit)
+        self.nats_api = NatsAPI(self.nc, self.reg, authorizer=self.authz, audit=self.audit,
+                                sa_tokens=self.sa_tokens)
         await self.nats_api.start()
         _tune_gc()
         self.ready = True

@@ -48,9 +48,11 @@ def caller_of(subject: str, req: wire.APIRequest) -> UserInfo:
 
 
 class NatsAPI:
-    def __init__(self, nc: Any, reg: Registry, *, authorizer: authz.Authorizer, audit: AuditLog | None = None) -> None:
+    def __init__(self, nc: Any, reg: Registry, *, authorizer: authz.Authorizer, audit: AuditLog | None = None,
+                 sa_tokens: Any = None) -> None:
         self.nc = nc
         self.reg = reg
+        self.sa_tokens = sa_tokens  # satokens.ServiceAccountTokens: TokenRequest (node agents' token volumes)
         self.authorizer = authorizer
         self.audit = audit
         self.sub = None
@@ -84,7 +86,7 @@ class NatsAPI:
             authz.admit(self.authorizer, user, info)
             if req.verb == "watch":
                 raise errors.method_not_allowed("watch is served over HTTP; on NATS subscribe to kubelite.changes.>")
-            code, body = await dispatch(self.reg, req)
+            code, body = await self._answer(req)
         except msgspec.MsgspecError as exc:
             code, body = 400, status_body(errors.bad_request(f"malformed APIRequest: {exc}"))
         except APIError as exc:
@@ -96,6 +98,13 @@ class NatsAPI:
                 await msg.respond(wire.encode_response(code, body))
             except Exception as exc:
                 log.warning("reply failed: %s", exc)
+
+    async def _answer(self, req: wire.APIRequest) -> tuple[int, bytes]:
+        if (req.resource, req.subresource, req.verb) == ("serviceaccounts", "token", "create"):
+            if self.sa_tokens is None:
+                raise errors.service_unavailable("ServiceAccount tokens are not configured")
+            return await self.sa_tokens.request(req.namespace, req.name, wire.body_bytes(req), req.contentType)
+        return await dispatch(self.reg, req)
 
     async def drain(self, grace_seconds: float) -> None:
         if self.sub is not None:

@@ -46,3 +46,14 @@ def on_write(info: Any, obj: Any) -> None:
 
 def on_delete(info: Any, obj: Any) -> None:
     _check("delete", info, obj)
+
+
+def on_token_request(bound_kind: str, bound: Any) -> None:
+    """A node may ask only for tokens bound to a pod bound to it (the kubelet's projected
+    token volumes); an unbound token, or one for another node's pod, is a 403."""
+    node = node_of(CURRENT_USER.get())
+    if not node:
+        return
+    if bound_kind != "Pod" or bound is None or (bound.spec.nodeName if bound.spec else "") != node:
+        raise errors.forbidden_error("serviceaccounts", "",
+                                     f'node "{node}" can only request tokens bound to pods scheduled to it')

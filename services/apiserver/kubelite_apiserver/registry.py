@@ -53,6 +53,10 @@ class Registry:
         self.admission_checks: list[Any] = list(admission_checks)
         # (info, object about to be deleted) -> None or raise APIError
         self.delete_checks: list[Any] = []
+        # async (info, object about to be created) -> None: may change it (ServiceAccount admission)
+        self.create_admission: list[Any] = []
+        # async (info, object just created) -> None: follow-up writes (a new namespace's defaults)
+        self.after_create: list[Any] = []
 
     # ------------------------------------------------------------------ read
     def _decode(self, info: ResourceInfo, kv: KV) -> Object:
@@ -142,6 +146,8 @@ class Registry:
         apply_defaults(obj)
         strategies.prepare_for_create(info, obj)  # after defaults: QoS reads defaulted requests
         strategies.admit_create(info, obj, self.admission)
+        for admit in self.create_admission:
+            await admit(info, obj)
         self._validate(info, obj, None)
         if managed is not None:
             meta.managedFields = _entries(managed)
@@ -181,6 +187,8 @@ class Registry:
             self.namespaces.note(meta.name or "", "Active")
         encoded = codec.encode(obj)
         await self.publisher.publish(info, "ADDED", obj, encoded)
+        for follow_up in self.after_create:
+            await follow_up(info, obj)
         return obj
 
     # ---------------------------------------------------------------- update

@@ -22,6 +22,7 @@ from kubelite.auth import tokens
 from kubelite.auth.user import UserInfo, service_account_user
 from kubelite.reconcile.informer import Informer
 from kubelite.timefmt import rfc3339
+from kubelite_apiserver import noderestriction
 
 log = logging.getLogger("kubelite.apiserver.satokens")
 
@@ -89,6 +90,7 @@ class ServiceAccountTokens:
 
     async def _bound(self, namespace: str, ref: Any) -> tuple[str, str, str]:
         if ref is None or not ref.kind:
+            noderestriction.on_token_request("", None)
             return "", "", ""
         if ref.kind not in BOUND_KINDS:
             raise errors.invalid_object("TokenRequest", ref.name or "", [errors.not_supported(
@@ -96,4 +98,5 @@ class ServiceAccountTokens:
         obj = await self.reg.get(by_kind("v1", ref.kind), namespace, ref.name or "")
         if ref.uid and ref.uid != obj.metadata.uid:
             raise errors.conflict(f"{ref.kind.lower()}s", ref.name or "", "the bound object's uid does not match")
+        noderestriction.on_token_request(ref.kind, obj)
         return ref.kind, ref.name or "", obj.metadata.uid or ""

@@ -57,6 +57,7 @@ CONTROLLERS: dict[str, str] = {
     "endpoint": "kubelite_controller_manager.endpoints.controller:new_controller",
     "endpointslice": "kubelite_controller_manager.endpointslices.controller:new_controller",
     "serviceaccount": "kubelite_controller_manager.serviceaccounts.controller:new_controller",
+    "root-ca-cert-publisher": "kubelite_controller_manager.rootcacert.controller:new_controller",
 }
 
 
@@ -94,6 +95,7 @@ class Options:
     log_level: str = "info"
     identity: str = ""
     pki_dir: str = ""
+    root_ca_file: str = ""
 
     def enabled(self, name: str) -> bool:
         """kube-controller-manager's --controllers: '*' all, 'name' on, '-name' off."""
@@ -138,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--identity", default="", help="leader election identity (default host_pid_random)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_pki_dir_flag(p)
+    p.add_argument("--root-ca-file", default="",
+                   help="CA published as ConfigMap kube-root-ca.crt in every namespace (default: cluster-ca.crt "
+                        "in --pki-dir)")
     return p
 
 
@@ -226,8 +231,8 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
                             recorder=recorder, decisions=DecisionPublisher(nc))
     controllers = []
     for name in CONTROLLERS:
-        if options.enabled(name):
-            controllers.append(load_controller(name, ctx))
+        if options.enabled(name) and (controller := load_controller(name, ctx)) is not None:
+            controllers.append(controller)  # a factory returns None when its controller cannot run here
             log.info("starting controller %s", name)
     tasks = [asyncio.ensure_future(c.run()) for c in controllers]
     outcome: Outcome = "stopped"

@@ -17,6 +17,7 @@ class ConfigFetcher:
     def __init__(self) -> None:
         self._sources: envresolve.ConfigSources | None = None
         self._services: list[Any] | None = None
+        self._master: list[Any] | None = None
         self.binary: dict[str, dict[str, bytes]] = {}
 
     async def services(self, api: NatsAPIClient, pod: Pod) -> list[Any]:
@@ -27,6 +28,14 @@ class ConfigFetcher:
             except APIError:
                 self._services = []
         return self._services
+
+    async def master_service(self, api: NatsAPIClient) -> list[Any]:
+        """The `kubernetes` Service of `default` (empty when there is none): every pod gets its
+        variables (KUBERNETES_SERVICE_HOST, ...), service links or not, as the kubelet does;
+        in-cluster clients find the apiserver by them."""
+        if self._master is None:
+            self._master = [m] if (m := await _get_or_none(api, "services", "default", "kubernetes")) else []
+        return self._master
 
     async def sources(self, api: NatsAPIClient, pod: Pod) -> envresolve.ConfigSources:
         if self._sources is not None:

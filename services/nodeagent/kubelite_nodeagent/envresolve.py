@@ -242,4 +242,9 @@ def referenced_config(pod: Pod) -> tuple[set[str], set[str]]:
             configmaps.add(vol.configMap.name)
         if vol.secret and vol.secret.secretName:
             secrets.add(vol.secret.secretName)
+        for src in vol.projected.sources or [] if vol.projected else []:
+            if src.configMap and src.configMap.name:
+                configmaps.add(src.configMap.name)
+            if src.secret and src.secret.name:
+                secrets.add(src.secret.name)
     return configmaps, secrets

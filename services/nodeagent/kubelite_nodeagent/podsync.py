@@ -45,6 +45,8 @@ from kubelite_nodeagent.podstatus import (
     compute_status,
     status_differs,
 )
+from kubelite_nodeagent.podtokens import PodTokens
+from kubelite_nodeagent.projected import token_keys
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
@@ -107,6 +109,7 @@ class PodSyncer:
         on_pod_updated: Callable[[Pod], None],
         recorder: Any = None,
         drain_gate: Any = None,
+        tokens: PodTokens | None = None,
     ) -> None:
         self.node = node
         self.runtime = runtime
@@ -116,6 +119,7 @@ class PodSyncer:
         self.on_pod_updated = on_pod_updated
         self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
         self.drain_gate = drain_gate  # drain.DrainGate: hold SIGTERM until proxies stop sending (or None)
+        self.tokens = tokens or PodTokens()  # ServiceAccount tokens of projected volumes
 
     def _event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
@@ -237,8 +241,35 @@ class PodSyncer:
             for c in spec.containers or []:
                 await self._keep_running(pod, st, c, st.record(c.name or "", init=False), policy, False,
                                          now, wake, ctx)
+        await self._refresh_tokens(pod, st, wake, ctx)
         await self._report(pod, st, now)
         return wake.delay(time.time())
+
+    async def _pod_tokens(self, pod: Pod) -> dict[tuple[str, int], bytes]:
+        try:
+            return await self.tokens.tokens(self.api, pod)
+        except APIError as exc:
+            raise _VolumeError(f"MountVolume.SetUp failed for a projected volume : failed to fetch token: "
+                               f"{exc.message}") from None
+
+    async def _refresh_tokens(self, pod: Pod, st: PodState, wake: Wake, ctx: ConfigFetcher) -> None:
+        """Running pods get fresh ServiceAccount tokens written into their volumes before 80 % of
+        the old ones' lifetime; a failure is retried soon and leaves the old token in place."""
+        if not st.volumes_at or not token_keys(pod):
+            return
+        if self.tokens.due(pod):
+            try:
+                tokens = await self.tokens.tokens(self.api, pod)
+                sources = await ctx.sources(self.api, pod)
+                await asyncio.to_thread(volumes.prepare_volumes, pod, self.pod_dir(st.uid), sources, ctx.binary,
+                                        tokens, only_projected=True)
+            except (APIError, envresolve.ConfigError) as exc:
+                log.warning("pod %s/%s: token refresh failed: %s", st.namespace, st.name, exc)
+                wake.at(time.time() + CONFIG_RETRY * 5)
+                return
+        refresh = self.tokens.next_refresh(pod)
+        if refresh is not None:
+            wake.at(refresh)
 
     def _init_complete(self, st: PodState, c: Container) -> bool:
         """A regular init container succeeded; a sidecar is running and started."""
@@ -345,8 +376,9 @@ class PodSyncer:
         try:
             sources = await ctx.sources(self.api, pod)
             if pod.spec and pod.spec.volumes and (not st.volumes_at or now - st.volumes_at > VOLUME_REFRESH):
+                tokens = await self._pod_tokens(pod)
                 try:
-                    await asyncio.to_thread(volumes.prepare_volumes, pod, pod_dir, sources, ctx.binary)
+                    await asyncio.to_thread(volumes.prepare_volumes, pod, pod_dir, sources, ctx.binary, tokens)
                 except envresolve.ConfigError as exc:
                     raise _VolumeError(str(exc)) from None
                 st.volumes_at = now
@@ -354,8 +386,10 @@ class PodSyncer:
                 pod, c, sources, pod_ip=st.sandbox.ip, host_ip=self.node.ip,
                 node_allocatable=self.node.allocatable,
             )
+            linked = await ctx.master_service(self.api)
             if pod.spec is None or pod.spec.enableServiceLinks is not False:
-                env = {**servicelinks.service_env(await ctx.services(self.api, pod)), **env}
+                linked = [*linked, *await ctx.services(self.api, pod)]
+            env = {**servicelinks.service_env(linked), **env}
             mounts = volumes.container_mounts(pod, c, pod_dir)
             resolv = await asyncio.to_thread(self._write_resolv_conf, pod, st.sandbox, pod_dir)
             if resolv and not any(m.container_path == "/etc/resolv.conf" for m in mounts):
@@ -559,6 +593,7 @@ class PodSyncer:
             await self.runtime.remove_container(cid)
         await self.runtime.remove_sandbox(st.uid)
         await asyncio.to_thread(volumes.remove_pod_dir, self.pod_dir(st.uid))
+        self.tokens.forget(st.uid)
         self.backoff.forget_prefix(st.uid + "/")
         self.image_backoff.forget_prefix(f"image/{st.uid}/")
         st.init.clear()

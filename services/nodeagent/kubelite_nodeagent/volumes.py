@@ -12,20 +12,15 @@ import base64
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.api.core_v1 import Container, KeyToPath, Pod, Volume
+from kubelite_nodeagent import projected
 from kubelite_nodeagent.envresolve import ConfigError, ConfigSources
 from kubelite_nodeagent.runtime.base import Mount
+from kubelite_nodeagent.volumefile import VolumeFile
 
 DEFAULT_MODE = 0o644
-
-
-@dataclass(frozen=True)
-class VolumeFile:
-    data: bytes
-    mode: int
 
 
 def plugin_dir(volume: Volume) -> str:
@@ -35,6 +30,10 @@ def plugin_dir(volume: Volume) -> str:
         return "kubernetes.io~secret"
     if volume.emptyDir is not None:
         return "kubernetes.io~empty-dir"
+    if volume.projected is not None:
+        return "kubernetes.io~projected"
+    if volume.downwardAPI is not None:
+        return "kubernetes.io~downward-api"
     return "kubernetes.io~other"
 
 
@@ -68,40 +67,55 @@ def configmap_bytes(data: Mapping[str, str] | None, binary_data: Mapping[str, st
     return out
 
 
-def volume_files(volume: Volume, sources: ConfigSources, binary: Mapping[str, Mapping[str, bytes]] | None = None
+def source_data(kind: str, name: str, sources: ConfigSources, binary: Mapping[str, Mapping[str, bytes]]
+                ) -> Mapping[str, bytes] | None:
+    """A ConfigMap's ("configmap") or Secret's ("secret") keys as bytes; None when it is missing."""
+    key = f"{kind}/{name}"
+    if key in binary:
+        return binary[key]
+    text = (sources.configmaps if kind == "configmap" else sources.secrets).get(name)
+    return None if text is None else {k: v.encode() for k, v in text.items()}
+
+
+def _config_files(kind: str, name: str, items: list[KeyToPath] | None, mode: int | None, optional: bool | None,
+                  sources: ConfigSources, binary: Mapping[str, Mapping[str, bytes]]) -> dict[str, VolumeFile]:
+    data = source_data(kind, name, sources, binary)
+    if data is None:
+        if optional:
+            return {}
+        raise ConfigError(f'{kind} "{name}" not found')
+    missing = ("configmap references non-existent config key: %s" if kind == "configmap"
+               else "references non-existent secret key: %s")
+    return key_files(data, items, mode, missing)
+
+
+def volume_files(volume: Volume, sources: ConfigSources, binary: Mapping[str, Mapping[str, bytes]] | None = None,
+                 *, pod: Pod | None = None, tokens: Mapping[tuple[str, int], bytes] | None = None,
                  ) -> dict[str, VolumeFile] | None:
-    """Files of a configMap/secret volume (None for other kinds); ConfigError when missing.
+    """Files of a configMap, secret, downwardAPI or projected volume (None for other kinds);
+    ConfigError when a source is missing.
 
     `binary` optionally gives a ConfigMap's or Secret's content as bytes (binaryData, binary
     secrets) keyed "configmap/<name>" / "secret/<name>"; otherwise the text of `sources` is used.
+    `pod` feeds downward API items and `tokens` the ServiceAccount tokens of projected
+    volumes, keyed (audience, expirationSeconds) as `projected.token_keys` lists them.
     """
     binary = binary or {}
     if volume.configMap is not None:
         src = volume.configMap
-        key = f"configmap/{src.name}"
-        if key in binary:
-            data: Mapping[str, bytes] | None = binary[key]
-        else:
-            text = sources.configmaps.get(src.name or "")
-            data = None if text is None else {k: v.encode() for k, v in text.items()}
-        if data is None:
-            if src.optional:
-                return {}
-            raise ConfigError(f'configmap "{src.name}" not found')
-        return key_files(data, src.items, src.defaultMode, "configmap references non-existent config key: %s")
+        return _config_files("configmap", src.name or "", src.items, src.defaultMode, src.optional, sources, binary)
     if volume.secret is not None:
-        src = volume.secret
-        key = f"secret/{src.secretName}"
-        if key in binary:
-            data = binary[key]
-        else:
-            text = sources.secrets.get(src.secretName or "")
-            data = None if text is None else {k: v.encode() for k, v in text.items()}
-        if data is None:
-            if src.optional:
-                return {}
-            raise ConfigError(f'secret "{src.secretName}" not found')
-        return key_files(data, src.items, src.defaultMode, "references non-existent secret key: %s")
+        src2 = volume.secret
+        return _config_files("secret", src2.secretName or "", src2.items, src2.defaultMode, src2.optional, sources,
+                             binary)
+    if volume.downwardAPI is not None and pod is not None:
+        return projected.downward_files(pod, volume.downwardAPI.items, volume.downwardAPI.defaultMode)
+    if volume.projected is not None and pod is not None:
+        return projected.projected_files(
+            pod, volume.projected,
+            config=lambda kind, name, items, mode, optional: _config_files(kind, name, items, mode, optional,
+                                                                          sources, binary),
+            tokens=tokens or {})
     return None
 
 
@@ -167,15 +181,20 @@ def container_mounts(pod: Pod, container: Container, pod_dir: str) -> list[Mount
         host = host_path_of(pod_dir, volume)
         if vm.subPath:
             host = os.path.join(host, vm.subPath)
-        read_only = bool(vm.readOnly) or volume.configMap is not None or volume.secret is not None
+        read_only = bool(vm.readOnly) or any(x is not None for x in (volume.configMap, volume.secret,
+                                                                      volume.projected, volume.downwardAPI))
         mounts.append(Mount(host_path=host, container_path=vm.mountPath or "", read_only=read_only))
     return mounts
 
 
 def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
-                    binary: Mapping[str, Mapping[str, bytes]] | None = None) -> None:
-    """Create/refresh every volume of the pod on the host; ConfigError names what is missing."""
+                    binary: Mapping[str, Mapping[str, bytes]] | None = None,
+                    tokens: Mapping[tuple[str, int], bytes] | None = None, *, only_projected: bool = False) -> None:
+    """Create/refresh every volume of the pod on the host (with `only_projected`, the projected
+    ones: fresh tokens); ConfigError names what is missing."""
     for volume in pod.spec.volumes or [] if pod.spec else []:
+        if only_projected and volume.projected is None:
+            continue
         if volume.hostPath is not None:
             try:
                 ensure_host_path(volume)
@@ -184,7 +203,7 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
             continue
         directory = volume_dir(pod_dir, volume)
         try:
-            files = volume_files(volume, sources, binary)
+            files = volume_files(volume, sources, binary, pod=pod, tokens=tokens)
         except ConfigError as exc:
             raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
         if files is None:
