@@ -160,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-simulator", action="store_true",
                    help="the one certificate a fake-node agent (--fake-nodes) uses for all its nodes")
 
+    p = sub.add_parser("encryption", parents=[common], help="encryption of Secrets at rest",
+                       description="Encryption of Secrets at rest (the EncryptionConfiguration in DATA_DIR/pki).")
+    esub = p.add_subparsers(dest="encryption_verb", metavar="SUBCOMMAND", required=True)
+    p = esub.add_parser("rotate", parents=[common], help="a new key for Secrets, and every Secret rewritten with it",
+                        description="Put a new key first in DATA_DIR/pki/encryption.yaml, have the apiserver "
+                                    "rewrite every Secret with it, and check etcd until all are.")
+    p.set_defaults(handler=_lazy("encryption", "run_rotate"))
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--etcd", default=None, help="etcd URL to check (default: the `up` cluster's)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every Secret (default 60)")
+    p.add_argument("--retire-old", action="store_true",
+                   help="then drop the old keys (with several apiservers, only once every one has re-read the file)")
+
     p = verb("down", "stop a local cluster started by `up`", _lazy("cluster", "run_down"))
     p.add_argument("--data-dir", required=True)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")

@@ -9,7 +9,8 @@ keeps under `<data_dir>/pki/`:
 - one client certificate per bus identity (kubelite.bus.identity): admin
   (CN=kubelite-admin, O=system:masters), the apiserver's bus client, scheduler,
   controller-manager, and a node agent and a proxy per node;
-- `nats.conf`, which maps each of those certificates to its NATS permissions.
+- `nats.conf`, which maps each of those certificates to its NATS permissions;
+- `encryption.yaml`, the key Secrets are encrypted with in etcd (kubelite.storage.encryption).
 
 Each service finds its own files there (`--pki-dir <data_dir>/pki`); the admin kubeconfig
 embeds the CA and the admin certificate, so kubectl and the official clients use it
@@ -29,6 +30,7 @@ from pathlib import Path
 from kubelite.bus.identity import ADMIN_USER, ANY_NODE, BusIdentity
 from kubelite.bus.permissions import nats_config
 from kubelite.pki import ClusterPKI, subject_dn
+from kubelite.storage.encryption import new_config, write_config
 
 __all__ = ["ADMIN_USER", "AdminCredentials", "BusCredentials", "admin_credentials", "bus_credentials",
            "ensure_credentials", "ensure_node_credentials", "load_bus_credentials"]
@@ -41,6 +43,7 @@ IN_CLUSTER_IP = "10.96.0.1"
 CONTROL_PLANE = (BusIdentity("admin"), BusIdentity("apiserver"), BusIdentity("scheduler"),
                  BusIdentity("controller-manager"))
 NATS_CONFIG = "nats.conf"
+ENCRYPTION_CONFIG = "encryption.yaml"  # Secrets' key at rest (kubelite.storage.encryption)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     for ident in CONTROL_PLANE:
         _ensure_identity(pki, ident)
     ensure_node_credentials(pki, nodes, simulator=simulator)
+    if not (pki.root / ENCRYPTION_CONFIG).is_file():
+        write_config(pki.root / ENCRYPTION_CONFIG, new_config())
     return pki
 
 

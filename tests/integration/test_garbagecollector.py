@@ -30,7 +30,7 @@ async def running_controllers(etcd_url: str, nats_url: str, creds: Any,
     store = await EtcdStore.connect(etcd_url, wait_seconds=10)
     nc = await connect_nats(nats_url, name="controller-test", wait_seconds=10, credentials=creds)
     api = NatsAPIClient(nc, caller=app.IDENTITY)  # authorized as the controller-manager
-    informers = app.InformerFactory(store, resync_seconds=30)
+    informers = app.InformerFactory(store, resync_seconds=30, nc=nc, api=api)
     ctx = app.ControllerContext(options=app.Options(), store=store, nc=nc, api=api, informers=informers,
                                 recorder=app.EventRecorder(api, app.COMPONENT),
                                 decisions=app.DecisionPublisher(nc))

@@ -4,7 +4,8 @@ docs/architecture.md:
 
 - the apiserver publishes every change and reaches every node: everything;
 - the admin (`kubelite events -f`, scripts) reads everything and sends API requests as itself;
-- scheduler and controller-manager send API requests and publish their decisions;
+- scheduler and controller-manager send API requests and publish their decisions; the
+  controller-manager also hears Secrets' changes (it reads Secrets through the apiserver);
 - a node agent hears only its own node's subjects (its pods, its log/exec/port-forward
   requests and sessions), the Node and Endpoints changes it routes and drains by, and
   the proxies' acks; it never sees Secrets or another node's pods;
@@ -46,7 +47,8 @@ def permissions(ident: BusIdentity) -> Permissions:
     if ident.kind == "scheduler":
         return Permissions((api, f"{PREFIX}.decisions.scheduler.>"), (inbox,))
     if ident.kind == "controller-manager":
-        return Permissions((api, f"{PREFIX}.decisions.>"), (inbox,))
+        # Secrets' changes: it reads them through the apiserver (in etcd they are encrypted)
+        return Permissions((api, f"{PREFIX}.decisions.>"), (inbox, f"{PREFIX}.changes.secrets.>"))
     node = _node_part(ident)
     if ident.kind == "node":
         own = f"{PREFIX}.node.{node}.>"

@@ -42,6 +42,7 @@ class Config(msgspec.Struct, kw_only=True):
     nats_ca_file: str = ""
     root_ca_file: str = ""  # pods get it as kube-root-ca.crt (the CA of this apiserver's certificate)
     advertise_address: str = ""  # where pods reach this apiserver (the kubernetes Service's endpoint)
+    encryption_provider_config: str = ""  # EncryptionConfiguration: Secrets encrypted in etcd
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--advertise-address", default="",
                    help="address the kubernetes Service sends pods to (default: --bind-address, or this host's "
                         "address when that is 0.0.0.0)")
+    p.add_argument("--encryption-provider-config", default="",
+                   help="EncryptionConfiguration file: which resources are encrypted in etcd, with which keys "
+                        "(default with --pki-dir: its encryption.yaml when present); re-read when it changes")
     p.add_argument("--nats-cert-file", default="", help="client certificate for NATS (PEM)")
     p.add_argument("--nats-key-file", default="", help="its private key (PEM)")
     p.add_argument("--nats-ca-file", default="", help="CA that signed nats-server's certificate")
@@ -105,6 +109,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.nats_key_file = a.nats_key_file or os.path.join(a.pki_dir, "apiserver-client.key")
         a.nats_ca_file = a.nats_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
         a.root_ca_file = a.root_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
+        default_encryption = os.path.join(a.pki_dir, "encryption.yaml")
+        if not a.encryption_provider_config and os.path.isfile(default_encryption):
+            a.encryption_provider_config = default_encryption
     if not (a.tls_cert_file and a.tls_private_key_file):
         p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
                 "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
@@ -113,10 +120,17 @@ def parse_args(argv: list[str] | None = None) -> Config:
                 "--nats-key-file and --nats-ca-file; the bus takes only certificates")
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
                  "service_account_key_file", "service_account_signing_key_file", "nats_cert_file",
-                 "nats_key_file", "nats_ca_file", "root_ca_file"):
+                 "nats_key_file", "nats_ca_file", "root_ca_file", "encryption_provider_config"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: {path} does not exist")
+    if a.encryption_provider_config:
+        from kubelite.storage.encryption import EncryptionConfigError, load_config
+
+        try:
+            load_config(a.encryption_provider_config)
+        except (EncryptionConfigError, OSError) as exc:
+            p.error(f"--encryption-provider-config {a.encryption_provider_config}: {exc}")
     if not a.advertise_address:
         a.advertise_address = a.bind_address if a.bind_address not in ("0.0.0.0", "::") else _host_address()
     cfg = options_from(a, Config)

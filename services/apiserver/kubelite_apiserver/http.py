@@ -46,6 +46,7 @@ from kubelite_apiserver.bootstrap import (
 )
 from kubelite_apiserver.config import Config, from_env
 from kubelite_apiserver.dispatch import dispatch, resolve, status_body
+from kubelite_apiserver.encryptionreload import ConfigWatcher, encrypted
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.kubernetesservice import ensure_kubernetes_service
 from kubelite_apiserver.logs import pod_log_stream
@@ -84,6 +85,7 @@ class APIServer:
         self.rbac: authz.RBACCache | None = None
         self.sa_tokens: ServiceAccountTokens | None = None
         self.audit: AuditLog | None = None
+        self.encryption: ConfigWatcher | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -94,11 +96,16 @@ class APIServer:
         self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
         self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds,
                                      credentials=bus_credentials(cfg))
+        storage: Any = self.store
+        if cfg.encryption_provider_config:
+            storage = encrypted(self.store, cfg.encryption_provider_config)
+            self.encryption = ConfigWatcher(storage, cfg.encryption_provider_config)
+            self.encryption.start()
         admission = AdmissionConfig(
             default_not_ready_toleration_seconds=cfg.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds,
         )
-        self.reg = Registry(self.store, Publisher(self.nc), admission=admission)
+        self.reg = Registry(storage, Publisher(self.nc), admission=admission)
         self.reg.allocator = ServiceAllocator(
             self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
         )
@@ -144,6 +151,8 @@ class APIServer:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
         if self.rbac is not None:
             await self.rbac.stop()
+        if self.encryption is not None:
+            await self.encryption.stop()
         if self.sa_tokens is not None:
             await self.sa_tokens.stop()
         if self.audit is not None:

@@ -263,7 +263,9 @@ class Registry:
                 codec.to_builtins(new), manager=manager, kind=info.kind,
                 api_version=info.api_version, subresource=subresource, now=clock.rfc3339()))
         data = codec.encode(new)
-        if data == kv.value:  # no-op: Kubernetes neither writes nor bumps resourceVersion
+        if data == kv.value and not self.store.needs_rewrite(kv):
+            # no-op: Kubernetes neither writes nor bumps resourceVersion (unless the stored form
+            # is stale: encrypted with a retired key, which a rotation rewrites this way)
             new.metadata.resourceVersion = str(kv.mod_revision)
             return new
         releases, guards = await self._allocate(info, new, old) if not subresource else ([], [])

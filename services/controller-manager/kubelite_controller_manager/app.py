@@ -31,13 +31,14 @@ import msgspec
 
 from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
-from kubelite.bus import decisions
+from kubelite.bus import changes, decisions
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.durations import duration_flag
 from kubelite.flags import add_pki_dir_flag, options_from
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
+from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite.reconcile.recorder import EventRecorder
 from kubelite.timefmt import micro_time
 
@@ -161,17 +162,29 @@ def parse_options(argv: list[str] | None = None) -> Options:
 
 
 class InformerFactory:
-    """One Informer per resource for the whole process, created on first request."""
+    """One Informer per resource for the whole process, created on first request.
 
-    def __init__(self, store: Any, resync_seconds: float) -> None:
+    Secrets are read through the apiserver (list over NATS, then their change events), never
+    from etcd: there they are encrypted with a key only the apiserver holds."""
+
+    THROUGH_APISERVER = ("secrets",)
+
+    def __init__(self, store: Any, resync_seconds: float, *, nc: Any = None, api: NatsAPIClient | None = None
+                 ) -> None:
         self.store = store
         self.resync_seconds = resync_seconds
-        self._informers: dict[str, Informer] = {}
+        self.nc = nc
+        self.api = api
+        self._informers: dict[str, Any] = {}
 
-    def get(self, info: ResourceInfo) -> Informer:
+    def get(self, info: ResourceInfo) -> Any:
         informer = self._informers.get(info.group_resource)
         if informer is None:
-            informer = Informer(self.store, info, resync_seconds=self.resync_seconds)
+            if info.group_resource in self.THROUGH_APISERVER and self.api is not None:
+                informer = NatsInformer(self.nc, self.api, info, subject=changes.of(info.plural),
+                                        resync_seconds=self.resync_seconds)
+            else:
+                informer = Informer(self.store, info, resync_seconds=self.resync_seconds)
             self._informers[info.group_resource] = informer
         return informer
 
@@ -226,7 +239,7 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
                stop: asyncio.Event, lost: asyncio.Event) -> Outcome:
     """One term: every enabled controller, on fresh informers and fresh expectations, until
     `stop`, `lost` or a controller crashes; then stop them all."""
-    informers = InformerFactory(store, options.resync_period)
+    informers = InformerFactory(store, options.resync_period, nc=nc, api=api)
     ctx = ControllerContext(options=options, store=store, nc=nc, api=api, informers=informers,
                             recorder=recorder, decisions=DecisionPublisher(nc))
     controllers = []
