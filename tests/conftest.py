@@ -36,10 +36,12 @@ from kubelite.credentials import (
     bus_credentials,
     ensure_credentials,
     ensure_node_credentials,
+    etcd_client_tls,
+    etcd_server_tls,
 )
 from kubelite.devservers import ServerProcess
 from kubelite.pki import ClusterPKI
-from kubelite.storage.etcd import EtcdStore
+from kubelite.storage.etcd import EtcdStore, EtcdTLS
 
 
 async def eventually(
@@ -83,7 +85,8 @@ def kubectl_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def etcd_server(tmp_path_factory: pytest.TempPathFactory, cluster_pki: ClusterPKI) -> Iterator[ServerProcess]:
+    """etcd as a cluster runs it: https, client certificates from the etcd CA only."""
     base: Path = tmp_path_factory.mktemp("etcd")
     server = devservers.start_etcd(
         base / "data",
@@ -92,6 +95,7 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         log_path=base / "etcd.log",
         unsafe_no_fsync=True,  # throwaway data; keeps the shared 2-core box responsive
         die_with_parent=True,
+        tls=etcd_server_tls(cluster_pki),
     )
     try:
         yield server
@@ -140,9 +144,15 @@ def nats_url(nats_server: ServerProcess) -> str:
     return nats_server.url
 
 
+@pytest.fixture(scope="session")
+def etcd_tls(cluster_pki: ClusterPKI) -> EtcdTLS:
+    """A client certificate the session's etcd takes (the admin's)."""
+    return etcd_client_tls(cluster_pki.root, "admin")
+
+
 @pytest.fixture
-async def store(etcd_url: str) -> AsyncIterator[EtcdStore]:
-    etcd = await EtcdStore.connect(etcd_url, wait_seconds=10)
+async def store(etcd_url: str, etcd_tls: EtcdTLS) -> AsyncIterator[EtcdStore]:
+    etcd = await EtcdStore.connect(etcd_url, wait_seconds=10, tls=etcd_tls)
     try:
         yield etcd
     finally:

@@ -10,7 +10,9 @@ keeps under `<data_dir>/pki/`:
   (CN=kubelite-admin, O=system:masters), the apiserver's bus client, scheduler,
   controller-manager, and a node agent and a proxy per node;
 - `nats.conf`, which maps each of those certificates to its NATS permissions;
-- `encryption.yaml`, the key Secrets are encrypted with in etcd (kubelite.storage.encryption).
+- `encryption.yaml`, the key Secrets are encrypted with in etcd (kubelite.storage.encryption);
+- etcd's serving certificate and one etcd client certificate each for the apiserver,
+  scheduler, controller-manager and admin, from the etcd CA.
 
 Each service finds its own files there (`--pki-dir <data_dir>/pki`); the admin kubeconfig
 embeds the CA and the admin certificate, so kubectl and the official clients use it
@@ -29,8 +31,10 @@ from pathlib import Path
 
 from kubelite.bus.identity import ADMIN_USER, ANY_NODE, BusIdentity
 from kubelite.bus.permissions import nats_config
+from kubelite.devservers import EtcdServerTLS
 from kubelite.pki import ClusterPKI, subject_dn
 from kubelite.storage.encryption import new_config, write_config
+from kubelite.storage.etcd import EtcdTLS
 
 __all__ = ["ADMIN_USER", "AdminCredentials", "BusCredentials", "admin_credentials", "bus_credentials",
            "ensure_credentials", "ensure_node_credentials", "load_bus_credentials"]
@@ -44,6 +48,9 @@ CONTROL_PLANE = (BusIdentity("admin"), BusIdentity("apiserver"), BusIdentity("sc
                  BusIdentity("controller-manager"))
 NATS_CONFIG = "nats.conf"
 ENCRYPTION_CONFIG = "encryption.yaml"  # Secrets' key at rest (kubelite.storage.encryption)
+# Who may talk to etcd (each its own client certificate from etcd-ca): the apiserver and the
+# control-plane readers, and the admin's tools (`kubelite encryption rotate` reads it back).
+ETCD_CLIENTS = ("apiserver", "scheduler", "controller-manager", "admin")
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,9 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     for server in ("apiserver", "nats"):
         pki.ensure_leaf(server, "cluster-ca", f"kubelite-{server}" if server == "nats" else "kube-apiserver",
                         dns_names=names, ip_addresses=ips, server=True)
+    pki.ensure_leaf("etcd-server", "etcd-ca", "kubelite-etcd", dns_names=names, ip_addresses=ips, server=True)
+    for component in ETCD_CLIENTS:
+        pki.ensure_leaf(f"etcd-{component}", "etcd-ca", f"kubelite-{component}", client=True)
     for ident in CONTROL_PLANE:
         _ensure_identity(pki, ident)
     ensure_node_credentials(pki, nodes, simulator=simulator)
@@ -136,6 +146,23 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
 def admin_credentials(pki: ClusterPKI) -> AdminCredentials:
     return AdminCredentials(pki.crt("cluster-ca").read_bytes(), pki.crt("admin").read_bytes(),
                             pki.key("admin").read_bytes())
+
+
+def etcd_server_tls(pki: ClusterPKI) -> EtcdServerTLS:
+    """etcd's side: its certificate, the CA client certificates must come from, a probe's."""
+    return EtcdServerTLS(cert_file=str(pki.crt("etcd-server")), key_file=str(pki.key("etcd-server")),
+                         ca_file=str(pki.crt("etcd-ca")), probe_cert_file=str(pki.crt("etcd-admin")),
+                         probe_key_file=str(pki.key("etcd-admin")))
+
+
+def etcd_client_tls(pki_dir: str | Path, component: str) -> EtcdTLS:
+    """`component`'s client certificate for etcd (one of ETCD_CLIENTS), from `pki_dir`."""
+    pki = ClusterPKI(pki_dir)
+    name = f"etcd-{component}"
+    if not pki.has(name):
+        raise FileNotFoundError(f"no etcd client certificate {name}.crt in {pki.root} (`kubelite certs --data-dir DIR` "
+                                "makes one for the apiserver, scheduler, controller-manager and admin)")
+    return EtcdTLS(ca_file=str(pki.crt("etcd-ca")), cert_file=str(pki.crt(name)), key_file=str(pki.key(name)))
 
 
 def bus_credentials(pki_dir: str | Path, ident: BusIdentity) -> BusCredentials:

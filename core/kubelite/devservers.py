@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -86,6 +87,18 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class EtcdServerTLS:
+    """etcd's serving certificate, the CA its clients' certificates must come from, and one
+    client certificate to probe /health with (PEM files)."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+    probe_cert_file: str
+    probe_key_file: str
 
 
 @dataclass
@@ -196,16 +209,20 @@ def start_etcd(
     wait: float = 30.0,
     unsafe_no_fsync: bool = False,
     die_with_parent: bool = False,
+    tls: EtcdServerTLS | None = None,
 ) -> ServerProcess:
     """Start a single-member etcd and wait until /health answers true.
 
     Auto-compaction is left off (etcd's default): compaction is the caller's
     decision. `unsafe_no_fsync` is for throwaway test clusters only;
     `die_with_parent` (tests) stops the server if the starting process is killed.
+    With `tls` clients speak https and must show a certificate from its CA
+    (`--client-cert-auth`); the peer port (one member, loopback) stays plain.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    client_url = f"http://{host}:{client_port}"
+    data_dir.chmod(0o700)
+    client_url = f"{'https' if tls else 'http'}://{host}:{client_port}"
     peer_url = f"http://{host}:{peer_port}"
     argv = [
         etcd_binary(),
@@ -222,12 +239,18 @@ def start_etcd(
     ]  # fmt: skip
     if unsafe_no_fsync:
         argv.append("--unsafe-no-fsync")
+    context = None
+    if tls is not None:
+        argv += ["--cert-file", tls.cert_file, "--key-file", tls.key_file, "--client-cert-auth",
+                 "--trusted-ca-file", tls.ca_file]
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        context.load_cert_chain(tls.probe_cert_file, tls.probe_key_file)
     server = ServerProcess(
         "etcd", _spawn(argv, log_path, die_with_parent), client_url, data_dir, log_path
     )
 
     def healthy() -> bool:
-        with urllib.request.urlopen(f"{client_url}/health", timeout=1) as resp:
+        with urllib.request.urlopen(f"{client_url}/health", timeout=1, context=context) as resp:
             return b'"health":"true"' in resp.read()
 
     def check() -> bool:

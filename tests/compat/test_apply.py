@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT_CA = "configmap/kube-root-ca.crt"  # in every namespace, as in Kubernetes (the root CA publisher)
+
 CONFIGMAP = """\
 apiVersion: v1
 kind: ConfigMap
@@ -107,7 +109,8 @@ def test_apply_directory_and_delete(cluster, kubectl, ns, tmp_path) -> None:
     assert secret["data"] == {"user": "YWRtaW4="} and secret["type"] == "Opaque"
     out = kubectl("-n", ns, "delete", "-f", str(d)).stdout
     assert 'configmap "settings" deleted' in out and 'service "web" deleted' in out
-    assert kubectl("-n", ns, "get", "configmaps,services,secrets", "-o", "name").stdout == ""
+    left = kubectl("-n", ns, "get", "configmaps,services,secrets", "-o", "name").stdout.split()
+    assert left == [ROOT_CA], left
 
 
 @pytest.mark.compat(
@@ -212,7 +215,7 @@ def test_diff(cluster, kubectl, ns, tmp_path) -> None:
     f = write(tmp_path / "cm.yaml", CONFIGMAP)
     r = kubectl("-n", ns, "diff", "-f", str(f), check=False)
     assert r.returncode == 1 and "+  color: blue" in r.stdout  # a new object: all of it
-    assert kubectl("-n", ns, "get", "configmaps", "-o", "name").stdout == ""  # dry run wrote nothing
+    assert kubectl("-n", ns, "get", "configmaps", "-o", "name").stdout.split() == [ROOT_CA]  # dry run wrote nothing
     kubectl("-n", ns, "apply", "-f", str(f))
     assert kubectl("-n", ns, "diff", "-f", str(f)).returncode == 0
     write(f, CONFIGMAP.replace("blue", "black"))

@@ -207,4 +207,4 @@ def test_delete_collection(core, pyns) -> None:
     status = core.delete_collection_namespaced_config_map(pyns, label_selector="tier=a")
     assert status.status == "Success"
     left = core.list_namespaced_config_map(pyns).items
-    assert [c.metadata.name for c in left] == ["c2"]
+    assert [c.metadata.name for c in left] == ["c2", "kube-root-ca.crt"]

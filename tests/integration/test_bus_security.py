@@ -159,6 +159,15 @@ async def test_api_over_nats_is_authorized_as_the_caller(
     assert (await api.get(f"/api/v1/nodes/{n2}")).json()["metadata"].get("labels", {}).get("hijacked") is None
     assert (await api.get(f"/api/v1/namespaces/{namespace}/pods/p")).status_code == 200, other_pod
 
+    # a node reads a Secret only while one of its pods refers to it (the Node authorizer's graph)
+    with pytest.raises(APIError) as unrelated:
+        await node.get("secrets", namespace, "s")
+    assert unrelated.value.code == 403 and f"no relationship found between node '{n1}'" in unrelated.value.message
+    mounting = {"metadata": {"name": "m"}, "spec": {"nodeName": n1, "containers": [{"name": "c", "image": "x"}],
+                                                    "volumes": [{"name": "v", "secret": {"secretName": "s"}}]}}
+    assert (await api.post(f"/api/v1/namespaces/{namespace}/pods", json=mounting)).status_code == 201
+    assert (await node.get("secrets", namespace, "s")).metadata.name == "s"
+
     proxy = NatsAPIClient((await connect_as("proxy", n1)).nc, caller=BusIdentity("proxy", n1))
     await proxy.list("services", namespace)
     with pytest.raises(APIError) as read_only:

@@ -27,8 +27,9 @@ LABELS = {"app": "web"}
 
 
 @pytest.fixture
-async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any) -> AsyncIterator[EndpointsController]:
-    async with running_controllers(etcd_url, nats_url, bus_creds, new_endpoints_controller) as (ctl,):
+async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any,
+                     etcd_tls: Any) -> AsyncIterator[EndpointsController]:
+    async with running_controllers(etcd_url, nats_url, bus_creds, etcd_tls, new_endpoints_controller) as (ctl,):
         yield ctl
 
 

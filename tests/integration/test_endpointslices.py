@@ -28,8 +28,9 @@ MANAGED = "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.i
 
 
 @pytest.fixture
-async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any) -> AsyncIterator[EndpointSliceController]:
-    async with running_controllers(etcd_url, nats_url, bus_creds, new_endpointslice_controller) as (ctl,):
+async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any,
+                     etcd_tls: Any) -> AsyncIterator[EndpointSliceController]:
+    async with running_controllers(etcd_url, nats_url, bus_creds, etcd_tls, new_endpointslice_controller) as (ctl,):
         yield ctl
 
 

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @asynccontextmanager
-async def running_controllers(etcd_url: str, nats_url: str, creds: Any,
+async def running_controllers(etcd_url: str, nats_url: str, creds: Any, etcd_tls: Any,
                               *factories: Callable[[app.ControllerContext], Any]) -> AsyncIterator[list[Any]]:
     """Run controllers in this process as the controller-manager would, until the block ends."""
-    store = await EtcdStore.connect(etcd_url, wait_seconds=10)
+    store = await EtcdStore.connect(etcd_url, wait_seconds=10, tls=etcd_tls)
     nc = await connect_nats(nats_url, name="controller-test", wait_seconds=10, credentials=creds)
     api = NatsAPIClient(nc, caller=app.IDENTITY)  # authorized as the controller-manager
     informers = app.InformerFactory(store, resync_seconds=30, nc=nc, api=api)
@@ -54,8 +54,9 @@ async def running_controllers(etcd_url: str, nats_url: str, creds: Any,
 
 
 @pytest.fixture
-async def gc(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any) -> AsyncIterator[GarbageCollector]:
-    async with running_controllers(etcd_url, nats_url, bus_creds, new_gc) as (collector,):
+async def gc(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any,
+                     etcd_tls: Any) -> AsyncIterator[GarbageCollector]:
+    async with running_controllers(etcd_url, nats_url, bus_creds, etcd_tls, new_gc) as (collector,):
         yield collector
 
 

@@ -70,10 +70,10 @@ class Referee:
 
 
 async def test_one_leader_and_failover_when_the_leader_stops_renewing(
-    etcd_url: str, store: EtcdStore, election: str, cleanup: list[Any]
+    etcd_url: str, store: EtcdStore, election: str, cleanup: list[Any], etcd_tls: Any
 ) -> None:
     # each candidate has its own etcd connection, as separate processes would
-    stores = [await EtcdStore.connect(etcd_url) for _ in range(2)]
+    stores = [await EtcdStore.connect(etcd_url, tls=etcd_tls) for _ in range(2)]
     cleanup.extend(stores)
     a, b = (LeaderElector(s, election, ident, lease_seconds=LEASE, renew_seconds=RENEW)
             for s, ident in zip(stores, ("a", "b"), strict=True))
@@ -108,9 +108,9 @@ async def test_one_leader_and_failover_when_the_leader_stops_renewing(
 
 
 async def test_release_hands_over_at_once_and_context_manager(
-    store: EtcdStore, election: str, cleanup: list[Any], etcd_url: str
+    store: EtcdStore, election: str, cleanup: list[Any], etcd_url: str, etcd_tls: Any
 ) -> None:
-    other_store = await EtcdStore.connect(etcd_url)
+    other_store = await EtcdStore.connect(etcd_url, tls=etcd_tls)
     cleanup.append(other_store)
     a = LeaderElector(store, election, "a", lease_seconds=15, renew_seconds=5)
     b = LeaderElector(other_store, election, "b", lease_seconds=15, renew_seconds=5)

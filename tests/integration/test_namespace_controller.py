@@ -21,8 +21,9 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any) -> AsyncIterator[NamespaceController]:
-    async with running_controllers(etcd_url, nats_url, bus_creds, new_namespace_controller) as (ctl,):
+async def controller(etcd_url: str, nats_url: str, apiserver: Any, bus_creds: Any,
+                     etcd_tls: Any) -> AsyncIterator[NamespaceController]:
+    async with running_controllers(etcd_url, nats_url, bus_creds, etcd_tls, new_namespace_controller) as (ctl,):
         yield ctl
 
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -305,3 +306,24 @@ def test_prefix_range_end() -> None:
     assert prefix_range_end(b"/registry/pods/") == b"/registry/pods0"
     assert prefix_range_end(b"a\xff") == b"b"
     assert prefix_range_end(b"\xff\xff") == b"\0"
+
+
+async def test_the_cluster_etcd_takes_only_its_own_client_certificates(
+        etcd_url: str, etcd_tls: Any, cluster_pki: Any, key_prefix: str) -> None:
+    """The session's etcd is the cluster's: https with --client-cert-auth. Its CA's client
+    certificate gets in; none, or one from another CA (the cluster's client CA), does not."""
+    from kubelite.pki import ClusterPKI
+    from kubelite.storage.etcd import EtcdTLS
+
+    assert etcd_url.startswith("https://")
+    async with await EtcdStore.connect(etcd_url, wait_seconds=5, tls=etcd_tls) as good:
+        await good.create(key_prefix + "k", b"v")
+    with pytest.raises(ValueError, match="client certificate"):
+        await EtcdStore.connect(etcd_url, wait_seconds=1)
+    pki: ClusterPKI = cluster_pki
+    wrong_ca = EtcdTLS(ca_file=etcd_tls.ca_file, cert_file=str(pki.crt("admin")), key_file=str(pki.key("admin")))
+    with pytest.raises(Unavailable):
+        await EtcdStore.connect(etcd_url, wait_seconds=1, tls=wrong_ca)
+    plain = etcd_url.replace("https://", "http://")
+    with pytest.raises(Unavailable):
+        await EtcdStore.connect(plain, wait_seconds=1)

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from kubelite.api.core_v1 import Container, KeyToPath, Pod, Volume
+from kubelite.api.podrefs import referenced_config
 from kubelite_nodeagent.envresolve import (
     ConfigError,
     ConfigSources,
@@ -18,7 +19,6 @@ from kubelite_nodeagent.envresolve import (
     expand,
     expand_list,
     field_ref_value,
-    referenced_config,
 )
 from kubelite_nodeagent.runtime.base import ImageInfo, resolve_argv
 from kubelite_nodeagent.volumes import (

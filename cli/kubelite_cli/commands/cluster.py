@@ -16,7 +16,13 @@ from pathlib import Path
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
 from kubelite.client.tls import client_context
-from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials, service_ip
+from kubelite.credentials import (
+    NATS_CONFIG,
+    admin_credentials,
+    ensure_credentials,
+    etcd_server_tls,
+    service_ip,
+)
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
 from kubelite_cli.cluster.services import SERVICES, Settings, launches, node_names
@@ -131,7 +137,7 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     try:
         etcd = devservers.start_etcd(data_dir / "etcd", client_port=ports["etcd"],
                                      peer_port=ports["etcd-peer"], log_path=logs / "etcd.log",
-                                     host=HOST)
+                                     host=HOST, tls=etcd_server_tls(pki))
         started.append(_server_record(etcd))
         nats = devservers.start_nats(data_dir / "nats", port=ports["nats"],
                                      log_path=logs / "nats.log", host=HOST, config=pki.root / NATS_CONFIG)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from kubelite.credentials import ENCRYPTION_CONFIG
+from kubelite.credentials import ENCRYPTION_CONFIG, etcd_client_tls
 from kubelite.errors import APIError
 from kubelite.storage.encryption import AESGCM_PREFIX, retired, rotated, write_config
 from kubelite.storage.etcd import EtcdStore
@@ -50,8 +50,9 @@ def rewrite(session: Session, etcd_key: str) -> None:
             raise
 
 
-async def migrate(session: Session, etcd_url: str, key_name: str, wait_seconds: float) -> int:
-    store = await EtcdStore.connect(etcd_url, wait_seconds=10)
+async def migrate(session: Session, etcd_url: str, key_name: str, wait_seconds: float, pki_dir: Path) -> int:
+    tls = etcd_client_tls(pki_dir, "admin") if etcd_url.startswith("https://") else None
+    store = await EtcdStore.connect(etcd_url, wait_seconds=10, tls=tls)
     try:
         deadline = time.monotonic() + wait_seconds
         total = len((await store.list(SECRETS_PREFIX))[0])
@@ -83,7 +84,7 @@ def run_rotate(args: argparse.Namespace) -> int:
         doc, key_name = rotated(yaml.safe_load(path.read_text()))
         write_config(path, doc)
         print(f"{key_name} now encrypts Secrets ({path}); the old keys still read")
-        total = asyncio.run(migrate(session, etcd_url, key_name, args.timeout))
+        total = asyncio.run(migrate(session, etcd_url, key_name, args.timeout, data_dir / "pki"))
         print(f"all {total} Secrets in etcd are encrypted with {key_name}")
         if args.retire_old:
             write_config(path, retired(doc))

@@ -1,9 +1,10 @@
-"""EtcdStore: kubelite's single gateway to etcd, over aetcd's gRPC stubs.
+"""EtcdStore: kubelite's single gateway to etcd, over etcd's gRPC stubs (from aetcd), plain or TLS.
 
 aetcd's high-level helpers lack range limits, read revisions and rich
 transactions, so this module builds the protobuf requests itself and calls the
-stubs on aetcd's one shared channel. Every gRPC failure leaves here as one of
-the `kubelite.storage` errors; callers never see grpc types.
+stubs on one shared gRPC channel (TLS with a client certificate for https://
+URLs). Every gRPC failure leaves here as one of the `kubelite.storage` errors;
+callers never see grpc types.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import functools
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import aetcd
 import grpc
 from aetcd import rpc
 
@@ -110,33 +112,57 @@ def _storage_error(exc: grpc.aio.AioRpcError, what: str) -> StorageError:
     return StorageError(f"etcd {what}: {code.name}: {details}")
 
 
-def _parse_url(url: str) -> tuple[str, int]:
+def _parse_url(url: str) -> tuple[str, int, bool]:
+    """(host, port, TLS) of an etcd client URL."""
     parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    if parsed.scheme not in ("http", ""):
-        raise ValueError(f"unsupported etcd URL scheme in {url!r} (only http:// is supported)")
-    return parsed.hostname or "127.0.0.1", parsed.port or 2379
+    if parsed.scheme not in ("http", "https", ""):
+        raise ValueError(f"unsupported etcd URL scheme in {url!r} (http:// or https://)")
+    return parsed.hostname or "127.0.0.1", parsed.port or 2379, parsed.scheme == "https"
+
+
+@dataclass(frozen=True)
+class EtcdTLS:
+    """A client certificate for etcd and the CA its server certificate is signed by (PEM files)."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(Path(self.ca_file).read_bytes(), Path(self.key_file).read_bytes(),
+                                            Path(self.cert_file).read_bytes())
+
+
+def _channel(url: str, tls: EtcdTLS | None) -> grpc.aio.Channel:
+    host, port, secure = _parse_url(url)
+    target, options = f"{host}:{port}", list(_CHANNEL_OPTIONS.items())
+    if secure:
+        if tls is None:
+            raise ValueError(f"{url} is https: etcd wants a client certificate (--pki-dir, or --etcd-certfile, "
+                             "--etcd-keyfile and --etcd-cafile)")
+        return grpc.aio.secure_channel(target, tls.credentials(), options=options)
+    return grpc.aio.insecure_channel(target, options=options)
 
 
 class EtcdStore:
     """Async key-value store over one etcd endpoint. Create with `await EtcdStore.connect(url)`."""
 
-    def __init__(self, client: aetcd.Client, url: str) -> None:
-        self._client = client
+    def __init__(self, channel: grpc.aio.Channel, url: str) -> None:
+        self._channel = channel
         self.url = url
-        self._kv = client.kvstub
-        self._watch = rpc.WatchStub(client.channel)
-        self._lease = client.leasestub
-        self._metadata = client.metadata
+        self._kv = rpc.KVStub(channel)
+        self._watch = rpc.WatchStub(channel)
+        self._lease = rpc.LeaseStub(channel)
+        self._metadata = None
 
     # -- lifecycle ---------------------------------------------------------
 
     @classmethod
-    async def connect(cls, url: str, *, wait_seconds: float = 30) -> EtcdStore:
-        """Connect and wait until etcd serves a linearizable read, or raise Unavailable."""
-        host, port = _parse_url(url)
-        client = aetcd.Client(host=host, port=port, options=dict(_CHANNEL_OPTIONS))
-        await client.connect()  # only builds the channel; the probe below proves etcd answers
-        store = cls(client, url)
+    async def connect(cls, url: str, *, wait_seconds: float = 30, tls: EtcdTLS | None = None) -> EtcdStore:
+        """Connect and wait until etcd serves a linearizable read, or raise Unavailable.
+        An https:// URL needs `tls` (a client certificate: etcd checks it)."""
+        channel = _channel(url, tls)  # only builds the channel; the probe below proves etcd answers
+        store = cls(channel, url)
         deadline = time.monotonic() + wait_seconds
         reason = "no attempt made"
         while True:
@@ -150,12 +176,12 @@ class EtcdStore:
             except grpc.aio.AioRpcError as exc:
                 reason = f"{exc.code().name}: {exc.details()}"
             if time.monotonic() >= deadline:
-                await client.close()
+                await channel.close()
                 raise Unavailable(f"etcd at {url} not reachable after {wait_seconds:g}s: {reason}")
             await asyncio.sleep(0.2)
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._channel.close()
 
     async def __aenter__(self) -> EtcdStore:
         return self

@@ -22,7 +22,7 @@ async def _check_dependencies(cfg: Config) -> None:
     from kubelite.storage.etcd import EtcdStore
     from kubelite_apiserver.http import bus_credentials
 
-    store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
+    store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds, tls=cfg.etcd_tls())
     await store.close()
     nc = await connect_nats(cfg.nats, name="kubelite-apiserver-check", wait_seconds=cfg.connect_wait_seconds,
                             credentials=bus_credentials(cfg))

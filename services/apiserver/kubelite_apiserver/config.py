@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import msgspec
 
-from kubelite.flags import options_from
+from kubelite.flags import add_etcd_tls_flags, options_from
 from kubelite.logsetup import add_log_level_flag
 
 CONFIG_ENV = "KUBELITE_APISERVER_CONFIG"
@@ -43,6 +44,16 @@ class Config(msgspec.Struct, kw_only=True):
     root_ca_file: str = ""  # pods get it as kube-root-ca.crt (the CA of this apiserver's certificate)
     advertise_address: str = ""  # where pods reach this apiserver (the kubernetes Service's endpoint)
     encryption_provider_config: str = ""  # EncryptionConfiguration: Secrets encrypted in etcd
+    etcd_cafile: str = ""  # etcd over TLS (an https:// --etcd): its CA, our client certificate
+    etcd_certfile: str = ""
+    etcd_keyfile: str = ""
+
+    def etcd_tls(self) -> Any:
+        from kubelite.storage.etcd import EtcdTLS
+
+        if not self.etcd_certfile:
+            return None
+        return EtcdTLS(ca_file=self.etcd_cafile, cert_file=self.etcd_certfile, key_file=self.etcd_keyfile)
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -91,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--encryption-provider-config", default="",
                    help="EncryptionConfiguration file: which resources are encrypted in etcd, with which keys "
                         "(default with --pki-dir: its encryption.yaml when present); re-read when it changes")
+    add_etcd_tls_flags(p)
     p.add_argument("--nats-cert-file", default="", help="client certificate for NATS (PEM)")
     p.add_argument("--nats-key-file", default="", help="its private key (PEM)")
     p.add_argument("--nats-ca-file", default="", help="CA that signed nats-server's certificate")
@@ -109,18 +121,25 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.nats_key_file = a.nats_key_file or os.path.join(a.pki_dir, "apiserver-client.key")
         a.nats_ca_file = a.nats_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
         a.root_ca_file = a.root_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
+        if a.etcd.startswith("https://") and not a.etcd_certfile:
+            a.etcd_cafile = os.path.join(a.pki_dir, "etcd-ca.crt")
+            a.etcd_certfile = os.path.join(a.pki_dir, "etcd-apiserver.crt")
+            a.etcd_keyfile = os.path.join(a.pki_dir, "etcd-apiserver.key")
         default_encryption = os.path.join(a.pki_dir, "encryption.yaml")
         if not a.encryption_provider_config and os.path.isfile(default_encryption):
             a.encryption_provider_config = default_encryption
     if not (a.tls_cert_file and a.tls_private_key_file):
         p.error("no serving certificate: pass --pki-dir (see `kubelite certs`) or "
                 "--tls-cert-file and --tls-private-key-file; the apiserver serves HTTPS only")
+    if a.etcd.startswith("https://") and not (a.etcd_cafile and a.etcd_certfile and a.etcd_keyfile):
+        p.error("--etcd is https: pass --pki-dir or --etcd-cafile, --etcd-certfile and --etcd-keyfile")
     if not (a.nats_cert_file and a.nats_key_file and a.nats_ca_file):
         p.error("no NATS client certificate: pass --pki-dir (see `kubelite certs`) or --nats-cert-file, "
                 "--nats-key-file and --nats-ca-file; the bus takes only certificates")
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
                  "service_account_key_file", "service_account_signing_key_file", "nats_cert_file",
-                 "nats_key_file", "nats_ca_file", "root_ca_file", "encryption_provider_config"):
+                 "nats_key_file", "nats_ca_file", "root_ca_file", "encryption_provider_config", "etcd_cafile",
+                 "etcd_certfile", "etcd_keyfile"):
         path = getattr(a, flag)
         if path and not os.path.isfile(path):
             p.error(f"--{flag.replace('_', '-')}: {path} does not exist")

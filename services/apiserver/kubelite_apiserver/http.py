@@ -86,6 +86,7 @@ class APIServer:
         self.sa_tokens: ServiceAccountTokens | None = None
         self.audit: AuditLog | None = None
         self.encryption: ConfigWatcher | None = None
+        self.node_refs: noderestriction.NodeReferences | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -93,7 +94,7 @@ class APIServer:
         from kubelite.bus.connection import connect_nats
 
         cfg = self.cfg
-        self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds)
+        self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds, tls=cfg.etcd_tls())
         self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds,
                                      credentials=bus_credentials(cfg))
         storage: Any = self.store
@@ -135,9 +136,10 @@ class APIServer:
             await self.rbac.start()
         self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
+        self.node_refs = noderestriction.NodeReferences(self.reg.store)
         self.reg.delete_checks.append(noderestriction.on_delete)
         self.nats_api = NatsAPI(self.nc, self.reg, authorizer=self.authz, audit=self.audit,
-                                sa_tokens=self.sa_tokens)
+                                sa_tokens=self.sa_tokens, node_refs=self.node_refs)
         await self.nats_api.start()
         _tune_gc()
         self.ready = True
@@ -263,6 +265,8 @@ class APIServer:
         user = authz.impersonate(self.authz, await self.authn.authenticate(scope), scope.get("headers", ()))
         scope["kubelite.user"] = user
         authz.admit(self.authz, user, info)
+        if self.node_refs is not None:
+            await self.node_refs.check(user, info)
         return user
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:

@@ -49,10 +49,11 @@ def caller_of(subject: str, req: wire.APIRequest) -> UserInfo:
 
 class NatsAPI:
     def __init__(self, nc: Any, reg: Registry, *, authorizer: authz.Authorizer, audit: AuditLog | None = None,
-                 sa_tokens: Any = None) -> None:
+                 sa_tokens: Any = None, node_refs: Any = None) -> None:
         self.nc = nc
         self.reg = reg
         self.sa_tokens = sa_tokens  # satokens.ServiceAccountTokens: TokenRequest (node agents' token volumes)
+        self.node_refs = node_refs  # noderestriction.NodeReferences: what a node may read
         self.authorizer = authorizer
         self.audit = audit
         self.sub = None
@@ -84,6 +85,8 @@ class NatsAPI:
             info = request_info(req, msg.subject)
             user = caller_of(msg.subject, req)
             authz.admit(self.authorizer, user, info)
+            if self.node_refs is not None:
+                await self.node_refs.check(user, info)
             if req.verb == "watch":
                 raise errors.method_not_allowed("watch is served over HTTP; on NATS subscribe to kubelite.changes.>")
             code, body = await self._answer(req)

@@ -35,7 +35,7 @@ from kubelite.bus import changes, decisions
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.durations import duration_flag
-from kubelite.flags import add_pki_dir_flag, options_from
+from kubelite.flags import add_etcd_tls_flags, add_pki_dir_flag, etcd_tls_from, options_from
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.nats_informer import NatsInformer
@@ -97,6 +97,9 @@ class Options:
     identity: str = ""
     pki_dir: str = ""
     root_ca_file: str = ""
+    etcd_cafile: str = ""
+    etcd_certfile: str = ""
+    etcd_keyfile: str = ""
 
     def enabled(self, name: str) -> bool:
         """kube-controller-manager's --controllers: '*' all, 'name' on, '-name' off."""
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--identity", default="", help="leader election identity (default host_pid_random)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_pki_dir_flag(p)
+    add_etcd_tls_flags(p)
     p.add_argument("--root-ca-file", default="",
                    help="CA published as ConfigMap kube-root-ca.crt in every namespace (default: cluster-ca.crt "
                         "in --pki-dir)")
@@ -272,7 +276,7 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
 
     stop = stop or asyncio.Event()
     creds = bus_credentials(options.pki_dir, IDENTITY)
-    store = await EtcdStore.connect(options.etcd, wait_seconds=30)
+    store = await EtcdStore.connect(options.etcd, wait_seconds=30, tls=etcd_tls_from(options, COMPONENT))
     nc = await connect_nats(options.nats, name=f"kubelite-controller-manager-{options.identity}", wait_seconds=30,
                             credentials=creds)
     api = NatsAPIClient(nc, caller=IDENTITY)

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from kubelite.api.core_v1 import Pod
+from kubelite.api.podrefs import referenced_config
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite_nodeagent import envresolve, volumes
@@ -41,7 +42,7 @@ class ConfigFetcher:
         if self._sources is not None:
             return self._sources
         namespace = pod.metadata.namespace or "default"
-        cm_names, secret_names = envresolve.referenced_config(pod)
+        cm_names, secret_names = referenced_config(pod)
         configmaps: dict[str, dict[str, str]] = {}
         secrets: dict[str, dict[str, str]] = {}
         for name in sorted(cm_names):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kubelite.bus.identity import BusIdentity
 from kubelite.durations import duration_flag
-from kubelite.flags import add_pki_dir_flag
+from kubelite.flags import add_etcd_tls_flags, add_pki_dir_flag, etcd_tls_from
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
 
@@ -75,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_log_level_flag(p)
     add_pki_dir_flag(p)
+    add_etcd_tls_flags(p)
     return p.parse_args(argv)
 
 
@@ -87,7 +88,7 @@ async def _run(args: argparse.Namespace) -> None:
     from kubelite_scheduler.scheduler import Scheduler
 
     creds = bus_credentials(args.pki_dir, IDENTITY)
-    store = await EtcdStore.connect(args.etcd, wait_seconds=30)
+    store = await EtcdStore.connect(args.etcd, wait_seconds=30, tls=etcd_tls_from(args, "scheduler"))
     nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30, credentials=creds)
     api = NatsAPIClient(nc, caller=IDENTITY, timeout=30)
     stop = asyncio.Event()  # the process ends by cancellation (run_service), never by this
