@@ -46,7 +46,7 @@ import msgspec
 
 from kubelite.client.kubeconfig import load_kubeconfig
 from kubelite.client.tls import client_context
-from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials
+from kubelite.credentials import NATS_CONFIG, admin_credentials, ensure_credentials, etcd_server_tls
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 # Targets recorded in docs/benchmarks.md.
@@ -184,16 +184,17 @@ def start_cluster(etcd_fsync: bool, extra_apiserver_args: list[str]) -> Cluster:
     workdir = Path(tempfile.mkdtemp(prefix="kubelite-bench-"))
     cluster = Cluster(url="", workdir=workdir)
     try:
-        etcd = start_etcd(
+        pki = ensure_credentials(workdir)
+        etcd = start_etcd(  # as a cluster runs it: TLS, client certificates
             workdir / "etcd",
             client_port=free_port(),
             peer_port=free_port(),
             log_path=workdir / "etcd.log",
             unsafe_no_fsync=not etcd_fsync,
             die_with_parent=True,
+            tls=etcd_server_tls(pki),
         )
         cluster.processes.append(etcd)
-        pki = ensure_credentials(workdir)
         nats = start_nats(
             workdir / "nats", port=free_port(), log_path=workdir / "nats.log", die_with_parent=True,
             config=pki.root / NATS_CONFIG,

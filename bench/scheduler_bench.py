@@ -49,7 +49,13 @@ from kubelite.bus.connection import connect_nats
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.client.tls import client_context
-from kubelite.credentials import NATS_CONFIG, admin_credentials, bus_credentials, ensure_credentials
+from kubelite.credentials import (
+    NATS_CONFIG,
+    admin_credentials,
+    bus_credentials,
+    ensure_credentials,
+    etcd_server_tls,
+)
 from kubelite.devservers import ServerProcess, free_port, start_etcd, start_nats
 
 TARGET_PODS_PER_S = 700.0
@@ -120,11 +126,12 @@ PKI: list[Any] = []  # its credentials (the bench talks on the bus as the apiser
 
 def start_cluster(opts: argparse.Namespace) -> Cluster:
     c = Cluster(Path(tempfile.mkdtemp(prefix="kubelite-schedbench-")))
-    etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
-                      log_path=c.workdir / "etcd.log", unsafe_no_fsync=not opts.etcd_fsync, die_with_parent=True)
-    c.processes.append(etcd)
     pki = ensure_credentials(c.workdir, simulator=True)
     PKI.append(pki)
+    etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
+                      log_path=c.workdir / "etcd.log", unsafe_no_fsync=not opts.etcd_fsync, die_with_parent=True,
+                      tls=etcd_server_tls(pki))
+    c.processes.append(etcd)
     nats = start_nats(c.workdir / "nats", port=free_port(), log_path=c.workdir / "nats.log", die_with_parent=True,
                       config=pki.root / NATS_CONFIG)
     c.processes.append(nats)

@@ -53,6 +53,7 @@ async def test_watch_resumes_from_resource_version(api: httpx.AsyncClient, names
 
 async def test_watch_without_version_starts_with_current_state(api: httpx.AsyncClient, namespace: str) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await api.delete(f"{base}/kube-root-ca.crt")  # the one every namespace starts with (no publisher runs here)
     await api.post(base, json=cm("x"))
     await api.post(base, json=cm("y"))
 
@@ -204,7 +205,7 @@ async def test_typed_nats_client(apiserver, nats_client, namespace: str) -> None
                                                 "data": {"a": "1"}}, ConfigMap))
     assert isinstance(made, ConfigMap) and made.metadata.uid
     items, rv = await client.list("configmaps", namespace)
-    assert [i.metadata.name for i in items] == ["typed"] and int(rv) > 0
+    assert [i.metadata.name for i in items] == ["kube-root-ca.crt", "typed"] and int(rv) > 0
     made.data = {"a": "2"}
     updated = await client.update(made)
     assert updated.data == {"a": "2"}

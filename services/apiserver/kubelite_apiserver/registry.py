@@ -146,6 +146,8 @@ class Registry:
         apply_defaults(obj)
         strategies.prepare_for_create(info, obj)  # after defaults: QoS reads defaulted requests
         strategies.admit_create(info, obj, self.admission)
+        if info.namespaced:  # NamespaceLifecycle admits first: a missing namespace is a 404
+            await self._check_namespace_open(meta.namespace)
         for admit in self.create_admission:
             await admit(info, obj)
         self._validate(info, obj, None)
@@ -155,8 +157,6 @@ class Registry:
             meta.managedFields = _entries(apply.record_update(
                 None, None, codec.to_builtins(obj), manager=manager, kind=info.kind,
                 api_version=info.api_version, subresource="", now=clock.rfc3339()))
-        if info.namespaced:
-            await self._check_namespace_open(meta.namespace)
         key = info.key(meta.namespace, meta.name)
         before_allocation = codec.encode(obj)
         for _attempt in range(MAX_CONFLICT_RETRIES):
