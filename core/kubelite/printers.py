@@ -200,6 +200,33 @@ def _replicaset_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
     return row
 
 
+def _job_status(st: JSON, spec: JSON) -> str:
+    """kubectl's Job STATUS: the finishing condition, else Suspended, else Running."""
+    conditions = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    for kind, label in (("Complete", "Complete"), ("Failed", "Failed"), ("Suspended", "Suspended")):
+        if conditions.get(kind) == "True":
+            return label
+    return "Suspended" if spec.get("suspend") else "Running"
+
+
+def _job_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """NAME STATUS COMPLETIONS DURATION AGE (Kubernetes' printJob)."""
+    spec, st = _spec(obj), _status(obj)
+    completions = spec.get("completions")
+    succeeded = _int(st.get("succeeded"))
+    done = f"{succeeded}/{completions}" if completions is not None else f"{succeeded}/1 of {spec.get('parallelism', 1)}"
+    started, finished = st.get("startTime"), st.get("completionTime")
+    duration = ""
+    if started:
+        end = parse_time(finished) if finished else now
+        duration = human_duration((end - parse_time(started)).total_seconds())
+    row = [_job_status(st, spec), done, duration, age(_meta(obj).get("creationTimestamp"), now)]
+    if wide:
+        names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
+        row += [names, images, format_selector(spec.get("selector"))]
+    return row
+
+
 def service_ports(spec: JSON) -> str:
     parts = []
     for port in spec.get("ports") or []:
@@ -372,6 +399,7 @@ TABLES: dict[str, TableSpec] = {
         ("DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
         _replicaset_row,
     ),
+    "jobs": TableSpec(("STATUS", "COMPLETIONS", "DURATION", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"), _job_row),
     "services": TableSpec(
         ("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service_row
     ),

@@ -3,6 +3,7 @@
 from kubelite.api import (
     apps_v1,
     authorization_v1,
+    batch_v1,
     coordination_v1,
     core_v1,
     discovery_v1,
@@ -10,5 +11,5 @@ from kubelite.api import (
     serviceaccounts,
 )
 
-__all__ = ["apps_v1", "authorization_v1", "coordination_v1", "core_v1", "discovery_v1", "rbac_v1",
+__all__ = ["apps_v1", "authorization_v1", "batch_v1", "coordination_v1", "core_v1", "discovery_v1", "rbac_v1",
            "serviceaccounts"]

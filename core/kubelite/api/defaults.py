@@ -26,6 +26,7 @@ from kubelite.api.apps_v1 import (
     ReplicaSetSpec,
     RollingUpdateDeployment,
 )
+from kubelite.api.batch_v1 import Job, JobSpec
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
     Binding,
@@ -373,6 +374,27 @@ def _default_replicaset(rs: ReplicaSet) -> None:
     default_pod_template(spec.template)
 
 
+def _default_job(job: Job) -> None:
+    """SetDefaults_Job: completions and parallelism 1 when both are unset (parallelism 1 when
+    only it is), backoffLimit 6, completionMode NonIndexed, suspend false."""
+    spec = job.spec = job.spec or JobSpec()
+    if spec.completions is None and spec.parallelism is None:
+        spec.completions = spec.parallelism = 1
+    if spec.parallelism is None:
+        spec.parallelism = 1
+    if spec.backoffLimit is None:
+        spec.backoffLimit = 6
+    if spec.completionMode is None:
+        spec.completionMode = "NonIndexed"
+    if spec.suspend is None:
+        spec.suspend = False
+    if spec.manualSelector is None:
+        spec.manualSelector = False
+    if spec.podReplacementPolicy is None:
+        spec.podReplacementPolicy = "TerminatingOrFailed"
+    default_pod_template(spec.template)
+
+
 def _default_secret(s: Secret) -> None:
     if not s.type:
         s.type = "Opaque"
@@ -439,6 +461,7 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Binding: ("v1", "Binding", _noop),
     Deployment: ("apps/v1", "Deployment", _default_deployment),
     ReplicaSet: ("apps/v1", "ReplicaSet", _default_replicaset),
+    Job: ("batch/v1", "Job", _default_job),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),
 }
 

@@ -179,6 +179,7 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "Secret": _META_FIELDS | {"type"},
     "Namespace": frozenset({"metadata.name", "status.phase"}),
     "ReplicaSet": _META_FIELDS | {"status.replicas"},
+    "Job": _META_FIELDS | {"status.successful"},
 }
 # Old v1 clients send spec.host for pods; Kubernetes rewrites it.
 _ALIASES: dict[str, dict[str, str]] = {"Pod": {"spec.host": "spec.nodeName"}}
@@ -279,4 +280,6 @@ def fields_of(obj: Any, kind: str | None = None) -> dict[str, str]:
         out["status.phase"] = _text(_get(obj, "status", "phase"))
     elif kind == "ReplicaSet":
         out["status.replicas"] = _text(_get(obj, "status", "replicas") or 0)
+    elif kind == "Job":
+        out["status.successful"] = _text(_get(obj, "status", "succeeded") or 0)
     return out

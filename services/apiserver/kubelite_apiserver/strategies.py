@@ -64,6 +64,8 @@ def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
     """Reset what a client may not set on create (status, for kinds that own it)."""
     if info.kind == "Secret":
         fold_string_data(obj)
+    if info.kind == "Job":
+        generate_job_selector(obj)
     if not hasattr(obj, "status"):
         return
     kind = info.kind
@@ -76,6 +78,24 @@ def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
         return  # nodes report their own status at registration (as in Kubernetes)
     elif has_status(info):
         obj.status = None
+
+
+def generate_job_selector(job: Any) -> None:
+    """Kubernetes' Job strategy: unless `manualSelector`, the template gets the job's name and uid
+    as labels (batch.kubernetes.io/ and the legacy unprefixed ones) and the selector is the uid."""
+    from kubelite.api import batch_v1 as b
+    from kubelite.api.core_v1 import LabelSelector, ObjectMeta, PodTemplateSpec
+
+    spec = job.spec
+    if spec is None or spec.manualSelector:
+        return
+    uid, name = job.metadata.uid or "", job.metadata.name or ""
+    template = spec.template = spec.template or PodTemplateSpec()
+    meta = template.metadata = template.metadata or ObjectMeta()
+    meta.labels = {**(meta.labels or {}), b.CONTROLLER_UID_LABEL: uid, b.LEGACY_CONTROLLER_UID_LABEL: uid,
+                   b.JOB_NAME_LABEL: name, b.LEGACY_JOB_NAME_LABEL: name}
+    if spec.selector is None:
+        spec.selector = LabelSelector(matchLabels={b.CONTROLLER_UID_LABEL: uid})
 
 
 def prepare_for_update(info: ResourceInfo, new: Object, old: Object) -> None:

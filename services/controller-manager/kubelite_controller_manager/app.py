@@ -59,6 +59,7 @@ CONTROLLERS: dict[str, str] = {
     "endpointslice": "kubelite_controller_manager.endpointslices.controller:new_controller",
     "serviceaccount": "kubelite_controller_manager.serviceaccounts.controller:new_controller",
     "root-ca-cert-publisher": "kubelite_controller_manager.rootcacert.controller:new_controller",
+    "job": "kubelite_controller_manager.job.controller:new_controller",
 }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api.apps_v1 import Deployment, ReplicaSet
+from kubelite.api.batch_v1 import Job
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
     Binding,
@@ -33,7 +34,7 @@ from kubelite.api.core_v1 import (
 from kubelite.api.discovery_v1 import EndpointSlice
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
-from kubelite.api.validation import apps, core, discovery, rbac
+from kubelite.api.validation import apps, batch, core, discovery, rbac
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -57,6 +58,7 @@ _CREATE: dict[type, Validator] = {
     Deployment: apps.validate_deployment,
     ReplicaSet: apps.validate_replica_set,
     Lease: apps.validate_lease,
+    Job: batch.validate_job,
     EndpointSlice: discovery.validate_endpoint_slice,
     **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac),
 }
@@ -73,6 +75,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     Deployment: apps.validate_deployment_update,
     ReplicaSet: apps.validate_replica_set_update,
     Lease: apps.validate_lease_update,
+    Job: batch.validate_job_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,
     **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac_update),
 }

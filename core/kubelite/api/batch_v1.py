@@ -1,0 +1,75 @@
+"""batch/v1 Job. Field names follow k8s.io/api/batch/v1/types.go; every field is optional
+so validation, not decoding, reports what is missing."""
+
+from kubelite.api.base import Model
+from kubelite.api.core_v1 import LabelSelector, PodTemplateSpec
+from kubelite.api.meta import Object
+from kubelite.api.scheme import ResourceInfo, register
+
+GROUP = "batch"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+LEGACY_JOB_NAME_LABEL = "job-name"
+LEGACY_CONTROLLER_UID_LABEL = "controller-uid"
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"  # annotation and label of an Indexed Job's pod
+TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+NON_INDEXED, INDEXED = "NonIndexed", "Indexed"
+
+
+class JobSpec(Model):
+    parallelism: int | None = None
+    completions: int | None = None
+    activeDeadlineSeconds: int | None = None
+    backoffLimit: int | None = None
+    selector: LabelSelector | None = None
+    manualSelector: bool | None = None
+    template: PodTemplateSpec | None = None
+    ttlSecondsAfterFinished: int | None = None
+    completionMode: str | None = None
+    suspend: bool | None = None
+    podReplacementPolicy: str | None = None
+    # accepted only when absent (validation says so): not implemented yet
+    podFailurePolicy: dict | None = None
+    successPolicy: dict | None = None
+    backoffLimitPerIndex: int | None = None
+    maxFailedIndexes: int | None = None
+    managedBy: str | None = None
+
+
+class JobCondition(Model):
+    type: str | None = None  # Complete | Failed | Suspended | FailureTarget | SuccessCriteriaMet
+    status: str | None = None
+    lastProbeTime: str | None = None
+    lastTransitionTime: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class UncountedTerminatedPods(Model):
+    succeeded: list[str] | None = None
+    failed: list[str] | None = None
+
+
+class JobStatus(Model):
+    conditions: list[JobCondition] | None = None
+    startTime: str | None = None
+    completionTime: str | None = None
+    active: int | None = None
+    succeeded: int | None = None
+    failed: int | None = None
+    terminating: int | None = None
+    completedIndexes: str | None = None
+    failedIndexes: str | None = None
+    uncountedTerminatedPods: UncountedTerminatedPods | None = None
+    ready: int | None = None
+
+
+class Job(Object):
+    spec: JobSpec | None = None
+    status: JobStatus | None = None
+
+
+JOBS = register(ResourceInfo(
+    group=GROUP, version="v1", kind="Job", plural="jobs", singular="job",
+    namespaced=True, type=Job, subresources=("status",), categories=("all",),
+))

@@ -1,0 +1,104 @@
+"""Validation of batch/v1 Job, after pkg/apis/batch/validation.
+
+Fields kubelite does not implement yet (podFailurePolicy, successPolicy,
+backoffLimitPerIndex, maxFailedIndexes, managedBy, podReplacementPolicy Failed)
+are refused with a clear error rather than accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.batch_v1 import INDEXED, NON_INDEXED, Job
+from kubelite.api.labels import selector_from_label_selector
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.validation.core import validate_label_selector, validate_pod_template_spec
+from kubelite.api.validation.names import (
+    FIELD_IMMUTABLE,
+    name_is_dns_subdomain,
+    validate_nonnegative,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+from kubelite.errors import FieldError, forbidden, invalid, not_supported, required
+
+RESTART_POLICIES = ["OnFailure", "Never"]
+NOT_YET = ("podFailurePolicy", "successPolicy", "backoffLimitPerIndex", "maxFailedIndexes", "managedBy")
+
+
+def _meta(obj: Any) -> ObjectMeta:
+    return obj.metadata if obj.metadata is not None else ObjectMeta()
+
+
+def _selector_matches_template(spec: Any) -> list[FieldError]:
+    selector, template = spec.selector, spec.template
+    if selector is None:
+        return [required("spec.selector")]
+    errs = validate_label_selector(selector, "spec.selector")
+    if template is None:
+        return errs
+    labels = (template.metadata.labels if template.metadata else None) or {}
+    try:
+        if not selector_from_label_selector(selector).matches(labels):
+            errs.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    except ValueError:
+        errs.append(invalid("spec.selector", selector, "invalid label selector"))
+    return errs
+
+
+def _counts(spec: Any) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for field in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
+        errs += validate_nonnegative(getattr(spec, field), f"spec.{field}")
+    if spec.activeDeadlineSeconds is not None and spec.activeDeadlineSeconds <= 0:
+        errs.append(invalid("spec.activeDeadlineSeconds", spec.activeDeadlineSeconds, "must be greater than 0"))
+    mode = spec.completionMode or NON_INDEXED
+    if mode not in (NON_INDEXED, INDEXED):
+        errs.append(not_supported("spec.completionMode", mode, [NON_INDEXED, INDEXED]))
+    elif mode == INDEXED and spec.completions is None:
+        errs.append(required("spec.completions", "when completion mode is Indexed"))
+    return errs
+
+
+def _not_yet(spec: Any) -> list[FieldError]:
+    errs = [forbidden(f"spec.{f}", "not supported by kubelite yet") for f in NOT_YET if getattr(spec, f) is not None]
+    policy = spec.podReplacementPolicy
+    if policy not in (None, "TerminatingOrFailed"):
+        errs.append(not_supported("spec.podReplacementPolicy", policy, ["TerminatingOrFailed"]))
+    return errs
+
+
+def _template(spec: Any) -> list[FieldError]:
+    if spec.template is None:
+        return [required("spec.template")]
+    errs = validate_pod_template_spec(spec.template, "spec.template")
+    pod = spec.template.spec
+    restart = pod.restartPolicy if pod is not None else None
+    if restart not in RESTART_POLICIES:
+        errs.append(not_supported("spec.template.spec.restartPolicy", restart or "", RESTART_POLICIES))
+    return errs
+
+
+def _spec(job: Job) -> list[FieldError]:
+    spec = job.spec
+    if spec is None:
+        return [required("spec")]
+    return _counts(spec) + _not_yet(spec) + _selector_matches_template(spec) + _template(spec)
+
+
+def validate_job(job: Job) -> list[FieldError]:
+    return validate_object_meta(_meta(job), namespaced=True, name_fn=name_is_dns_subdomain) + _spec(job)
+
+
+def validate_job_update(new: Job, old: Job) -> list[FieldError]:
+    """The selector, the completion mode and the pod template are immutable; so are completions
+    (Kubernetes allows changing them only for elastic Indexed Jobs, which kubelite does not)."""
+    errs = validate_object_meta_update(_meta(new), _meta(old)) + _spec(new)
+    ns, os = new.spec, old.spec
+    if ns is None or os is None:
+        return errs
+    for field in ("selector", "completionMode", "completions", "template"):
+        if getattr(ns, field) != getattr(os, field):
+            errs.append(invalid(f"spec.{field}", "", FIELD_IMMUTABLE) if field == "template"
+                        else invalid(f"spec.{field}", getattr(ns, field), FIELD_IMMUTABLE))
+    return errs

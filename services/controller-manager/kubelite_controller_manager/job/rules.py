@@ -1,0 +1,202 @@
+"""The Job controller's rules, as pure functions over what the informers hold (Kubernetes'
+pkg/controller/job/job_controller.go, cut to kubelite's subset).
+
+Pods are tracked with the `batch.kubernetes.io/job-tracking` finalizer, so none is counted
+twice or missed across controller restarts (`track`): a finished pod's uid goes into
+`status.uncountedTerminatedPods` first; then its finalizer is removed; then, in one status
+write, the uid leaves the list and the succeeded/failed counter goes up.
+
+Worked example (completions 5, parallelism 2, backoffLimit 1): after 2 successes and 1
+failure, with 1 pod running, `want_active` is min(2, 5 - 2) = 2 and one pod is created
+(once the back-off of 10 s after the failure has passed); a second failure makes failed 2 >
+backoffLimit 1, so the Job fails with BackoffLimitExceeded and the running pod is deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubelite.api.batch_v1 import COMPLETION_INDEX, INDEXED, TRACKING_FINALIZER, Job
+from kubelite.api.core_v1 import Pod
+
+BACKOFF_BASE = 10.0  # seconds before the first replacement of a failed pod, doubled per failure
+BACKOFF_MAX = 360.0  # at most 6 minutes
+
+
+def finished(pod: Pod) -> bool:
+    return bool(pod.status and pod.status.phase in ("Succeeded", "Failed"))
+
+
+def succeeded(pod: Pod) -> bool:
+    return bool(pod.status and pod.status.phase == "Succeeded")
+
+
+def active(pod: Pod) -> bool:
+    """Counts toward parallelism: not finished and not being deleted."""
+    return not finished(pod) and pod.metadata.deletionTimestamp is None
+
+
+def tracked(pod: Pod) -> bool:
+    return TRACKING_FINALIZER in (pod.metadata.finalizers or [])
+
+
+def index_of(pod: Pod) -> int | None:
+    raw = (pod.metadata.annotations or {}).get(COMPLETION_INDEX)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def backoff_delay(failures: int) -> float:
+    """Back-off before creating a pod after `failures` failed ones: 0, 10, 20, 40, ... 360 s."""
+    if failures <= 0:
+        return 0.0
+    return min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+
+
+def parse_indexes(text: str | None) -> set[int]:
+    """"0-2,5" -> {0, 1, 2, 5} (status.completedIndexes)."""
+    out: set[int] = set()
+    for part in (text or "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def format_indexes(indexes: set[int]) -> str:
+    """{0, 1, 2, 5} -> "0-2,5"."""
+    runs: list[list[int]] = []
+    for i in sorted(indexes):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+@dataclass
+class Tracking:
+    """What `track` decided: uids to list as uncounted, pods whose finalizer to remove, and the
+    counts that move (with their uids) out of the uncounted list."""
+
+    newly_uncounted_succeeded: list[str] = field(default_factory=list)
+    newly_uncounted_failed: list[str] = field(default_factory=list)
+    remove_finalizer: list[Pod] = field(default_factory=list)
+    counted_succeeded: list[str] = field(default_factory=list)
+    counted_failed: list[str] = field(default_factory=list)
+    completed_indexes: set[int] = field(default_factory=set)
+
+
+def track(job: Job, pods: list[Pod]) -> Tracking:
+    """Step 1 lists finished, still-finalized pods not yet in uncountedTerminatedPods; step 2
+    removes the finalizer of those listed; step 3 counts every listed uid whose pod has no
+    finalizer any more (or is gone)."""
+    st = job.status
+    uncounted = st.uncountedTerminatedPods if st is not None else None
+    listed_ok = set(uncounted.succeeded or []) if uncounted else set()
+    listed_failed = set(uncounted.failed or []) if uncounted else set()
+    by_uid = {p.metadata.uid or "": p for p in pods}
+    t = Tracking(completed_indexes=parse_indexes(st.completedIndexes if st else None))
+    for pod in pods:
+        uid = pod.metadata.uid or ""
+        if not (finished(pod) and tracked(pod)):
+            continue
+        if uid in listed_ok or uid in listed_failed:
+            t.remove_finalizer.append(pod)
+        elif succeeded(pod):
+            t.newly_uncounted_succeeded.append(uid)
+        else:
+            t.newly_uncounted_failed.append(uid)
+    for uid in sorted(listed_ok):
+        pod = by_uid.get(uid)
+        if pod is None or not tracked(pod):
+            t.counted_succeeded.append(uid)
+            if pod is not None and (i := index_of(pod)) is not None:
+                t.completed_indexes.add(i)
+    for uid in sorted(listed_failed):
+        pod = by_uid.get(uid)
+        if pod is None or not tracked(pod):
+            t.counted_failed.append(uid)
+    return t
+
+
+def totals(job: Job, pods: list[Pod]) -> tuple[int, int, set[int]]:
+    """(succeeded, failed, completed indexes) counting the pods finished but not counted yet:
+    without them a sync would replace a pod that has in fact just succeeded."""
+    st = job.status
+    un = st.uncountedTerminatedPods if st is not None else None
+    ok, bad = set(un.succeeded or []) if un else set(), set(un.failed or []) if un else set()
+    completed = parse_indexes(st.completedIndexes if st else None)
+    for pod in pods:
+        if finished(pod) and tracked(pod):
+            (ok if succeeded(pod) else bad).add(pod.metadata.uid or "")
+        if succeeded(pod) and (pod.metadata.uid in ok) and (i := index_of(pod)) is not None:
+            completed.add(i)
+    counted_ok = st.succeeded or 0 if st is not None else 0
+    counted_bad = st.failed or 0 if st is not None else 0
+    return counted_ok + len(ok), counted_bad + len(bad), completed
+
+
+@dataclass
+class Decision:
+    """What one sync does: the pods to create (their completion indexes; None when NonIndexed),
+    the pods to delete, and the condition the Job ends with (if it ends now)."""
+
+    create: list[int | None] = field(default_factory=list)
+    delete: list[Pod] = field(default_factory=list)
+    finish: tuple[str, str, str] | None = None  # (Complete|Failed, reason, message)
+
+
+def want_active(job: Job, succeeded_count: int) -> int:
+    """How many pods should run: parallelism, but no more than the completions left."""
+    spec = job.spec
+    assert spec is not None
+    parallelism = spec.parallelism if spec.parallelism is not None else 1
+    if spec.completions is None:
+        return 0 if succeeded_count > 0 else parallelism
+    return max(0, min(parallelism, spec.completions - succeeded_count))
+
+
+def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int, completed: set[int],
+           now: float, started_at: float | None) -> Decision:
+    """The next step for a Job that has not finished (see the module's worked example)."""
+    spec = job.spec
+    assert spec is not None
+    running = [p for p in pods if active(p)]
+    limit = spec.backoffLimit if spec.backoffLimit is not None else 6
+    if failed_count > limit:
+        return Decision(delete=running, finish=("Failed", "BackoffLimitExceeded",
+                                                "Job has reached the specified backoff limit"))
+    deadline = spec.activeDeadlineSeconds
+    if deadline is not None and started_at is not None and now - started_at >= deadline:
+        return Decision(delete=running, finish=("Failed", "DeadlineExceeded",
+                                                "Job was active longer than specified deadline"))
+    if spec.suspend:
+        return Decision(delete=running)
+    if spec.completionMode == INDEXED:
+        return _decide_indexed(job, running, completed)
+    if (spec.completions is not None and succeeded_count >= spec.completions) or \
+            (spec.completions is None and succeeded_count > 0 and not running):
+        return Decision(delete=running, finish=("Complete", "", ""))
+    wanted = want_active(job, succeeded_count)
+    if len(running) > wanted:
+        newest_first = sorted(running, key=lambda p: p.metadata.creationTimestamp or "", reverse=True)
+        return Decision(delete=newest_first[: len(running) - wanted])
+    return Decision(create=[None] * (wanted - len(running)))
+
+
+def _decide_indexed(job: Job, running: list[Pod], completed: set[int]) -> Decision:
+    spec = job.spec
+    assert spec is not None and spec.completions is not None
+    if len(completed) >= spec.completions:
+        return Decision(delete=running, finish=("Complete", "", ""))
+    busy = {i for p in running if (i := index_of(p)) is not None}
+    # a pod for an index already completed is not needed any more
+    surplus = [p for p in running if index_of(p) in completed]
+    parallelism = spec.parallelism if spec.parallelism is not None else 1
+    free = max(0, parallelism - (len(running) - len(surplus)))
+    pending = [i for i in range(spec.completions) if i not in completed and i not in busy]
+    return Decision(create=list(pending[:free]), delete=surplus)
