@@ -5,8 +5,10 @@ result; an Indexed Job's pods see their JOB_COMPLETION_INDEX."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
+from tests.conftest import kubectl_binary
 from tests.e2e.conftest import Cluster
 
 PI = """
@@ -66,6 +68,13 @@ def test_the_pi_job_runs_to_completion(cluster: Cluster) -> None:
     assert out.startswith("3.14159265358979323846"), out
     table = cluster.kubelite("get", "jobs").stdout
     assert "Complete" in table and "1/1" in table, table
+    # the real kubectl: wait on the condition, read the logs through the Job
+    kubectl = [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig)]
+    wait = subprocess.run([*kubectl, "wait", "--for=condition=complete", "job/pi", "--timeout=30s"],
+                          capture_output=True, text=True, timeout=60)
+    assert wait.returncode == 0 and "condition met" in wait.stdout, wait.stderr
+    logs = subprocess.run([*kubectl, "logs", "job/pi"], capture_output=True, text=True, timeout=60)
+    assert logs.stdout.startswith("3.14159"), logs.stderr
 
 
 def test_an_indexed_job_hands_each_pod_its_index(cluster: Cluster) -> None:
