@@ -227,6 +227,20 @@ def _job_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
     return row
 
 
+def _cronjob_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE (Kubernetes' printCronJob)."""
+    spec, st = _spec(obj), _status(obj)
+    last = st.get("lastScheduleTime")
+    row = [spec.get("schedule", ""), spec.get("timeZone") or "<none>", str(bool(spec.get("suspend"))),
+           str(len(st.get("active") or [])), age(last, now) if last else "<none>",
+           age(_meta(obj).get("creationTimestamp"), now)]
+    if wide:
+        job_spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+        names, images = _containers(((job_spec.get("template") or {}).get("spec")) or {})
+        row += [names, images, format_selector(job_spec.get("selector"))]
+    return row
+
+
 def service_ports(spec: JSON) -> str:
     parts = []
     for port in spec.get("ports") or []:
@@ -399,6 +413,8 @@ TABLES: dict[str, TableSpec] = {
         ("DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
         _replicaset_row,
     ),
+    "cronjobs": TableSpec(("SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"),
+                          ("CONTAINERS", "IMAGES", "SELECTOR"), _cronjob_row),
     "jobs": TableSpec(("STATUS", "COMPLETIONS", "DURATION", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"), _job_row),
     "services": TableSpec(
         ("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service_row

@@ -1,9 +1,9 @@
-"""batch/v1 Job. Field names follow k8s.io/api/batch/v1/types.go; every field is optional
+"""batch/v1 Job and CronJob. Field names follow k8s.io/api/batch/v1/types.go; every field is optional
 so validation, not decoding, reports what is missing."""
 
 from kubelite.api.base import Model
-from kubelite.api.core_v1 import LabelSelector, PodTemplateSpec
-from kubelite.api.meta import Object
+from kubelite.api.core_v1 import LabelSelector, ObjectReference, PodTemplateSpec
+from kubelite.api.meta import Object, ObjectMeta
 from kubelite.api.scheme import ResourceInfo, register
 
 GROUP = "batch"
@@ -72,4 +72,44 @@ class Job(Object):
 JOBS = register(ResourceInfo(
     group=GROUP, version="v1", kind="Job", plural="jobs", singular="job",
     namespaced=True, type=Job, subresources=("status",), categories=("all",),
+))
+
+
+# --------------------------------------------------------------------------
+# CronJob
+# --------------------------------------------------------------------------
+
+SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"  # annotation of a Job it created
+
+
+class JobTemplateSpec(Model):
+    metadata: ObjectMeta | None = None
+    spec: JobSpec | None = None
+
+
+class CronJobSpec(Model):
+    schedule: str | None = None
+    timeZone: str | None = None
+    startingDeadlineSeconds: int | None = None
+    concurrencyPolicy: str | None = None  # Allow | Forbid | Replace
+    suspend: bool | None = None
+    jobTemplate: JobTemplateSpec | None = None
+    successfulJobsHistoryLimit: int | None = None
+    failedJobsHistoryLimit: int | None = None
+
+
+class CronJobStatus(Model):
+    active: list[ObjectReference] | None = None
+    lastScheduleTime: str | None = None
+    lastSuccessfulTime: str | None = None
+
+
+class CronJob(Object):
+    spec: CronJobSpec | None = None
+    status: CronJobStatus | None = None
+
+
+CRONJOBS = register(ResourceInfo(
+    group=GROUP, version="v1", kind="CronJob", plural="cronjobs", singular="cronjob",
+    namespaced=True, type=CronJob, short_names=("cj",), subresources=("status",), categories=("all",),
 ))

@@ -26,7 +26,7 @@ from kubelite.api.apps_v1 import (
     ReplicaSetSpec,
     RollingUpdateDeployment,
 )
-from kubelite.api.batch_v1 import Job, JobSpec
+from kubelite.api.batch_v1 import CronJob, CronJobSpec, Job, JobSpec
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
     Binding,
@@ -395,6 +395,22 @@ def _default_job(job: Job) -> None:
     default_pod_template(spec.template)
 
 
+def _default_cronjob(cj: CronJob) -> None:
+    """SetDefaults_CronJob: concurrencyPolicy Allow, suspend false, keep 3 succeeded and 1 failed
+    Job; the job template as a Job's (without the completions/parallelism default, as Kubernetes)."""
+    spec = cj.spec = cj.spec or CronJobSpec()
+    if spec.concurrencyPolicy is None:
+        spec.concurrencyPolicy = "Allow"
+    if spec.suspend is None:
+        spec.suspend = False
+    if spec.successfulJobsHistoryLimit is None:
+        spec.successfulJobsHistoryLimit = 3
+    if spec.failedJobsHistoryLimit is None:
+        spec.failedJobsHistoryLimit = 1
+    if spec.jobTemplate is not None and spec.jobTemplate.spec is not None:
+        default_pod_template(spec.jobTemplate.spec.template)
+
+
 def _default_secret(s: Secret) -> None:
     if not s.type:
         s.type = "Opaque"
@@ -462,6 +478,7 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Deployment: ("apps/v1", "Deployment", _default_deployment),
     ReplicaSet: ("apps/v1", "ReplicaSet", _default_replicaset),
     Job: ("batch/v1", "Job", _default_job),
+    CronJob: ("batch/v1", "CronJob", _default_cronjob),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),
 }
 

@@ -132,12 +132,12 @@ def cluster_roles() -> list[ClusterRole]:
         _role("system:aggregate-to-view", [
             _rule(READ, [""], _VIEW_CORE), _rule(READ, ["apps"], _VIEW_APPS),
             _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
-            _rule(READ, ["batch"], ["jobs", "jobs/status"]),
+            _rule(READ, ["batch"], ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
         ], to_all),
         _role("system:aggregate-to-edit", [
             _rule(["get", "list", "watch", *WRITE], [""], _EDIT_CORE),
             _rule(["get", "list", "watch", *WRITE], ["apps"], _EDIT_APPS),
-            _rule(["get", "list", "watch", *WRITE], ["batch"], ["jobs"]),
+            _rule(["get", "list", "watch", *WRITE], ["batch"], ["jobs", "cronjobs"]),
             _rule(["create"], [""], ["pods/eviction", "serviceaccounts/token"]),
         ], {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
         _role("system:aggregate-to-admin", [

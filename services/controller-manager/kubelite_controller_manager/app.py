@@ -60,6 +60,7 @@ CONTROLLERS: dict[str, str] = {
     "serviceaccount": "kubelite_controller_manager.serviceaccounts.controller:new_controller",
     "root-ca-cert-publisher": "kubelite_controller_manager.rootcacert.controller:new_controller",
     "job": "kubelite_controller_manager.job.controller:new_controller",
+    "cronjob": "kubelite_controller_manager.cronjob.controller:new_controller",
 }
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api.apps_v1 import Deployment, ReplicaSet
-from kubelite.api.batch_v1 import Job
+from kubelite.api.batch_v1 import CronJob, Job
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
     Binding,
@@ -59,6 +59,7 @@ _CREATE: dict[type, Validator] = {
     ReplicaSet: apps.validate_replica_set,
     Lease: apps.validate_lease,
     Job: batch.validate_job,
+    CronJob: batch.validate_cronjob,
     EndpointSlice: discovery.validate_endpoint_slice,
     **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac),
 }
@@ -76,6 +77,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     ReplicaSet: apps.validate_replica_set_update,
     Lease: apps.validate_lease_update,
     Job: batch.validate_job_update,
+    CronJob: batch.validate_cronjob_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,
     **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac_update),
 }

@@ -1,4 +1,4 @@
-"""Validation of batch/v1 Job, after pkg/apis/batch/validation.
+"""Validation of batch/v1 Job and CronJob, after pkg/apis/batch/validation.
 
 Fields kubelite does not implement yet (podFailurePolicy, successPolicy,
 backoffLimitPerIndex, maxFailedIndexes, managedBy, podReplacementPolicy Failed)
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.batch_v1 import INDEXED, NON_INDEXED, Job
+from kubelite.api.batch_v1 import INDEXED, NON_INDEXED, CronJob, Job
+from kubelite.api.cron import schedule_error, zone_error
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.validation.core import validate_label_selector, validate_pod_template_spec
@@ -46,44 +47,49 @@ def _selector_matches_template(spec: Any) -> list[FieldError]:
     return errs
 
 
-def _counts(spec: Any) -> list[FieldError]:
+def _counts(spec: Any, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     for field in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
-        errs += validate_nonnegative(getattr(spec, field), f"spec.{field}")
+        errs += validate_nonnegative(getattr(spec, field), f"{path}.{field}")
     if spec.activeDeadlineSeconds is not None and spec.activeDeadlineSeconds <= 0:
-        errs.append(invalid("spec.activeDeadlineSeconds", spec.activeDeadlineSeconds, "must be greater than 0"))
+        errs.append(invalid(f"{path}.activeDeadlineSeconds", spec.activeDeadlineSeconds, "must be greater than 0"))
     mode = spec.completionMode or NON_INDEXED
     if mode not in (NON_INDEXED, INDEXED):
-        errs.append(not_supported("spec.completionMode", mode, [NON_INDEXED, INDEXED]))
+        errs.append(not_supported(f"{path}.completionMode", mode, [NON_INDEXED, INDEXED]))
     elif mode == INDEXED and spec.completions is None:
-        errs.append(required("spec.completions", "when completion mode is Indexed"))
+        errs.append(required(f"{path}.completions", "when completion mode is Indexed"))
     return errs
 
 
-def _not_yet(spec: Any) -> list[FieldError]:
-    errs = [forbidden(f"spec.{f}", "not supported by kubelite yet") for f in NOT_YET if getattr(spec, f) is not None]
+def _not_yet(spec: Any, path: str) -> list[FieldError]:
+    errs = [forbidden(f"{path}.{f}", "not supported by kubelite yet") for f in NOT_YET if getattr(spec, f) is not None]
     policy = spec.podReplacementPolicy
     if policy not in (None, "TerminatingOrFailed"):
-        errs.append(not_supported("spec.podReplacementPolicy", policy, ["TerminatingOrFailed"]))
+        errs.append(not_supported(f"{path}.podReplacementPolicy", policy, ["TerminatingOrFailed"]))
     return errs
 
 
-def _template(spec: Any) -> list[FieldError]:
+def _template(spec: Any, path: str) -> list[FieldError]:
     if spec.template is None:
-        return [required("spec.template")]
-    errs = validate_pod_template_spec(spec.template, "spec.template")
+        return [required(f"{path}.template")]
+    errs = validate_pod_template_spec(spec.template, f"{path}.template")
     pod = spec.template.spec
     restart = pod.restartPolicy if pod is not None else None
     if restart not in RESTART_POLICIES:
-        errs.append(not_supported("spec.template.spec.restartPolicy", restart or "", RESTART_POLICIES))
+        errs.append(not_supported(f"{path}.template.spec.restartPolicy", restart or "", RESTART_POLICIES))
     return errs
+
+
+def job_spec_errors(spec: Any, path: str) -> list[FieldError]:
+    """A Job's spec, or a CronJob's job template's (whose selector is made later, per Job)."""
+    return _counts(spec, path) + _not_yet(spec, path) + _template(spec, path)
 
 
 def _spec(job: Job) -> list[FieldError]:
     spec = job.spec
     if spec is None:
         return [required("spec")]
-    return _counts(spec) + _not_yet(spec) + _selector_matches_template(spec) + _template(spec)
+    return job_spec_errors(spec, "spec") + _selector_matches_template(spec)
 
 
 def validate_job(job: Job) -> list[FieldError]:
@@ -102,3 +108,41 @@ def validate_job_update(new: Job, old: Job) -> list[FieldError]:
             errs.append(invalid(f"spec.{field}", "", FIELD_IMMUTABLE) if field == "template"
                         else invalid(f"spec.{field}", getattr(ns, field), FIELD_IMMUTABLE))
     return errs
+
+
+# --- CronJob ---------------------------------------------------------------------------------
+
+CONCURRENCY_POLICIES = ["Allow", "Forbid", "Replace"]
+CRONJOB_NAME_MAX = 52  # its Jobs are named <cronjob>-<minutes since the epoch>: 11 more characters
+
+
+def _cronjob_spec(spec: Any) -> list[FieldError]:
+    if spec is None:
+        return [required("spec")]
+    errs: list[FieldError] = []
+    if not spec.schedule:
+        errs.append(required("spec.schedule"))
+    elif why := schedule_error(spec.schedule):
+        errs.append(invalid("spec.schedule", spec.schedule, why))
+    if spec.timeZone is not None and (why := zone_error(spec.timeZone)):
+        errs.append(invalid("spec.timeZone", spec.timeZone, why))
+    if spec.concurrencyPolicy not in (None, *CONCURRENCY_POLICIES):
+        errs.append(not_supported("spec.concurrencyPolicy", spec.concurrencyPolicy, CONCURRENCY_POLICIES))
+    for field in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        errs += validate_nonnegative(getattr(spec, field), f"spec.{field}")
+    template = spec.jobTemplate
+    if template is None or template.spec is None:
+        return [*errs, required("spec.jobTemplate.spec")]
+    return errs + job_spec_errors(template.spec, "spec.jobTemplate.spec")
+
+
+def validate_cronjob(cj: CronJob) -> list[FieldError]:
+    meta = _meta(cj)
+    errs = validate_object_meta(meta, namespaced=True, name_fn=name_is_dns_subdomain)
+    if meta.name and len(meta.name) > CRONJOB_NAME_MAX:
+        errs.append(invalid("metadata.name", meta.name, f"must be no more than {CRONJOB_NAME_MAX} characters"))
+    return errs + _cronjob_spec(cj.spec)
+
+
+def validate_cronjob_update(new: CronJob, old: CronJob) -> list[FieldError]:
+    return validate_object_meta_update(_meta(new), _meta(old)) + _cronjob_spec(new.spec)
