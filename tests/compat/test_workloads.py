@@ -255,3 +255,26 @@ def test_cordon_taint_drain(cluster, kubectl, ns, process_node, tmp_path) -> Non
     finally:
         kubectl("uncordon", node, check=False)
         kubectl("taint", "nodes", node, "compat=yes:NoSchedule-", check=False)
+
+
+@pytest.mark.compat("kubectl create job")
+@pytest.mark.compat("kubectl create cronjob")
+@pytest.mark.compat("kubectl create job --from=cronjob")
+@pytest.mark.compat("kubectl get jobs,cronjobs")
+def test_create_jobs_and_cronjobs(cluster, kubectl, ns) -> None:
+    kubectl("-n", ns, "create", "job", "once", "--image=busybox", "--", "date")
+    job = cluster.json("-n", ns, "get", "job", "once")
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"] == job["metadata"]["uid"]
+    kubectl("-n", ns, "create", "cronjob", "hello", "--image=busybox", "--schedule=*/5 * * * *", "--", "date")
+    kubectl("-n", ns, "create", "job", "manual", "--from=cronjob/hello")
+    manual = cluster.json("-n", ns, "get", "job", "manual")
+    assert manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert manual["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    out = kubectl("-n", ns, "get", "cronjobs").stdout
+    assert out.split()[:7] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE"], out
+    assert "*/5 * * * *" in out
+    out = kubectl("-n", ns, "get", "jobs").stdout
+    assert out.split()[:5] == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"] and "manual" in out, out
+    bad = kubectl("-n", ns, "create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *", check=False)
+    assert bad.returncode != 0 and "spec.schedule" in bad.stderr, bad.stderr
