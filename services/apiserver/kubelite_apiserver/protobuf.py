@@ -97,6 +97,21 @@ _S: dict[str, dict[int, tuple[str, str]]] = {
     "ReplicaSet": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@ReplicaSetSpec")},
     "ReplicaSetSpec": {1: ("replicas", "i!"), 2: ("selector", "@LabelSelector"),
                        3: ("template", "@PodTemplateSpec"), 4: ("minReadySeconds", "i")},
+    # batch/v1 (k8s.io/api/batch/v1/generated.proto): kubectl create job / cronjob send these
+    "Job": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@JobSpec")},
+    "JobSpec": {
+        1: ("parallelism", "i!"), 2: ("completions", "i!"), 3: ("activeDeadlineSeconds", "i!"),
+        4: ("selector", "@LabelSelector"), 5: ("manualSelector", "b!"), 6: ("template", "@PodTemplateSpec"),
+        7: ("backoffLimit", "i!"), 8: ("ttlSecondsAfterFinished", "i!"), 9: ("completionMode", "s!"),
+        10: ("suspend", "b!"), 14: ("podReplacementPolicy", "s!"),
+    },
+    "CronJob": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@CronJobSpec")},
+    "CronJobSpec": {
+        1: ("schedule", "s"), 2: ("startingDeadlineSeconds", "i!"), 3: ("concurrencyPolicy", "s"),
+        4: ("suspend", "b!"), 5: ("jobTemplate", "@JobTemplateSpec"), 6: ("successfulJobsHistoryLimit", "i!"),
+        7: ("failedJobsHistoryLimit", "i!"), 8: ("timeZone", "s!"),
+    },
+    "JobTemplateSpec": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@JobSpec")},
     "PodTemplateSpec": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@PodSpec")},
     "Pod": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@PodSpec")},
     "PodSpec": {
