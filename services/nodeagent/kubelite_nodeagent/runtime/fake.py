@@ -1,7 +1,9 @@
 """The fake runtime: containers go through created → running → exited without running anything.
 
 App containers and sidecars run until stopped (or `exit_container()`); init
-containers complete with exit code 0 as soon as they start.
+containers complete with exit code 0 as soon as they start. A container whose env has
+`KUBELITE_FAKE_EXIT_AFTER=<seconds>` exits on its own that long after starting, with
+`KUBELITE_FAKE_EXIT_CODE` (default 0): batch workloads at scale (bench/job_bench.py).
 
 Everything is in memory and O(1) per call so one process can host hundreds of
 fake nodes.  Pod IPs come from the node's pod CIDR as with a real runtime.
@@ -42,6 +44,7 @@ from kubelite_nodeagent.runtime.base import (
 
 # Exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.
 SIGTERM_EXIT_CODE = 143
+EXIT_AFTER, EXIT_CODE = "KUBELITE_FAKE_EXIT_AFTER", "KUBELITE_FAKE_EXIT_CODE"
 
 
 class _EngineState:
@@ -68,6 +71,7 @@ class FakeRuntime:
         self.exec_results: dict[tuple[str, str], int] = {}  # (pod uid, container name) -> exit code
         self._handler: ContainerEventHandler | None = None
         self._run_to_completion: set[str] = set()  # created init containers (not sidecars)
+        self._timed_exits: dict[str, tuple[float, int]] = {}  # container -> (seconds, exit code)
         net = ipaddress.ip_network(config.pod_cidr, strict=False)
         self._hosts = net.hosts()
         self._free_ips: list[str] = []
@@ -135,6 +139,12 @@ class FakeRuntime:
         cid = f"fake-{next(self._ids)}"
         if spec.init and not spec.sidecar:
             self._run_to_completion.add(cid)
+        if EXIT_AFTER in spec.env:
+            try:
+                self._timed_exits[cid] = (float(spec.env[EXIT_AFTER]), int(spec.env.get(EXIT_CODE, "0")))
+            except ValueError:
+                raise ContainerStartError("CreateContainerError",
+                                          f"{EXIT_AFTER}/{EXIT_CODE} must be numbers") from None
         self.containers[cid] = created_info(cid, spec, time.time())
         return cid
 
@@ -145,6 +155,9 @@ class FakeRuntime:
         if container_id in self._run_to_completion:  # an init container "runs to completion" at once
             self._run_to_completion.discard(container_id)
             self._exit(info, 0, "Completed", notify=True)
+        elif (timed := self._timed_exits.pop(container_id, None)) is not None:
+            seconds, code = timed
+            asyncio.get_running_loop().call_later(seconds, self._timed_exit, container_id, code)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         info = self.containers.get(container_id)
@@ -188,6 +201,11 @@ class FakeRuntime:
         self._exit(
             info, exit_code, reason or ("Completed" if exit_code == 0 else "Error"), notify=True
         )
+
+    def _timed_exit(self, container_id: str, code: int) -> None:
+        info = self.containers.get(container_id)
+        if info is not None and info.state == ContainerState.RUNNING:
+            self._exit(info, code, "Completed" if code == 0 else "Error", notify=True)
 
     def _exit(self, info: ContainerInfo, exit_code: int, reason: str, *, notify: bool) -> None:
         info.state = ContainerState.EXITED
