@@ -548,3 +548,34 @@ async def test_sidecar_runs_alongside_and_stops_when_the_pod_completes(
     await eventually(succeeded, timeout=10, message="pod did not succeed with its sidecar running")
     await eventually(lambda: containers()["proxy"].state == ContainerState.EXITED, timeout=10,
                      message="the sidecar was not stopped after the pod completed")
+
+
+async def test_token_and_downward_api_files_follow_the_pod(agents: Agents, api: httpx.AsyncClient,
+                                                           namespace: str) -> None:
+    """The projected token volume holds a JWT the apiserver accepts for the pod's account; a
+    downwardAPI file is rewritten when the running pod's labels change (as the kubelet does)."""
+    name = node_name()
+    [agent] = await agents.start("--node-name", name)
+    manifest = pod_manifest("dw", name, volumes=[{"name": "info", "downwardAPI": {"items": [
+        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}])
+    manifest["metadata"]["labels"] = {"tier": "a"}
+    manifest["spec"]["containers"][0]["volumeMounts"] = [{"name": "info", "mountPath": "/etc/info"}]
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=manifest)
+    assert r.status_code == 201, r.text
+    uid = r.json()["metadata"]["uid"]
+    volumes = Path(agent.syncer.pod_dir(uid)) / "volumes"
+    labels = volumes / "kubernetes.io~downward-api" / "info" / "labels"
+
+    def label_file() -> str:
+        return labels.read_text() if labels.is_file() else ""
+
+    await eventually(lambda: label_file() == 'tier="a"', timeout=15, message="downward API file not written")
+    [token_dir] = list((volumes / "kubernetes.io~projected").iterdir())
+    token = (token_dir / "token").read_text()
+    assert (token_dir / "namespace").read_text() == namespace and (token_dir / "ca.crt").read_text().startswith("-----")
+    review = await api.post("/apis/authentication.k8s.io/v1/tokenreviews", json={"spec": {"token": token}})
+    assert review.json()["status"]["user"]["username"] == f"system:serviceaccount:{namespace}:default", review.text
+    r = await api.patch(f"/api/v1/namespaces/{namespace}/pods/dw", json={"metadata": {"labels": {"tier": "b"}}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    await eventually(lambda: label_file() == 'tier="b"', timeout=15, message="downward API file kept old labels")

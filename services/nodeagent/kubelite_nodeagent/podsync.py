@@ -24,7 +24,7 @@ import msgspec
 from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
-from kubelite_nodeagent import clusterdns, envresolve, probes, servicelinks, volumes
+from kubelite_nodeagent import clusterdns, envresolve, probes, projected, servicelinks, volumes
 from kubelite_nodeagent.backoff import BackOff, go_duration
 from kubelite_nodeagent.configsources import ConfigFetcher
 from kubelite_nodeagent.podspec import (
@@ -241,7 +241,7 @@ class PodSyncer:
             for c in spec.containers or []:
                 await self._keep_running(pod, st, c, st.record(c.name or "", init=False), policy, False,
                                          now, wake, ctx)
-        await self._refresh_tokens(pod, st, wake, ctx)
+        await self._refresh_live_volumes(pod, st, wake, ctx)
         await self._report(pod, st, now)
         return wake.delay(time.time())
 
@@ -252,21 +252,25 @@ class PodSyncer:
             raise _VolumeError(f"MountVolume.SetUp failed for a projected volume : failed to fetch token: "
                                f"{exc.message}") from None
 
-    async def _refresh_tokens(self, pod: Pod, st: PodState, wake: Wake, ctx: ConfigFetcher) -> None:
-        """Running pods get fresh ServiceAccount tokens written into their volumes before 80 % of
-        the old ones' lifetime; a failure is retried soon and leaves the old token in place."""
-        if not st.volumes_at or not token_keys(pod):
+    async def _refresh_live_volumes(self, pod: Pod, st: PodState, wake: Wake, ctx: ConfigFetcher) -> None:
+        """A running pod's projected and downwardAPI volumes follow it, as the kubelet's do: fresh
+        ServiceAccount tokens before 80 % of the old ones' lifetime, and the downward API files
+        when its labels or annotations change. A failure is retried soon; the old files stay."""
+        if not st.volumes_at:
             return
-        if self.tokens.due(pod):
+        digest = projected.metadata_digest(pod)
+        tokens_due = bool(token_keys(pod)) and self.tokens.due(pod)
+        if tokens_due or (st.downward_digest and digest != st.downward_digest):
             try:
-                tokens = await self.tokens.tokens(self.api, pod)
+                tokens = await self.tokens.tokens(self.api, pod) if token_keys(pod) else {}
                 sources = await ctx.sources(self.api, pod)
                 await asyncio.to_thread(volumes.prepare_volumes, pod, self.pod_dir(st.uid), sources, ctx.binary,
                                         tokens, only_projected=True)
             except (APIError, envresolve.ConfigError) as exc:
-                log.warning("pod %s/%s: token refresh failed: %s", st.namespace, st.name, exc)
+                log.warning("pod %s/%s: volume refresh failed: %s", st.namespace, st.name, exc)
                 wake.at(time.time() + CONFIG_RETRY * 5)
                 return
+        st.downward_digest = digest
         refresh = self.tokens.next_refresh(pod)
         if refresh is not None:
             wake.at(refresh)

@@ -40,6 +40,13 @@ def token_keys(pod: Pod) -> list[tuple[str, int]]:
     return keys
 
 
+def metadata_digest(pod: Pod) -> str:
+    """What downward API files depend on and may change while the pod runs: its labels and
+    annotations (name, namespace and uid never change)."""
+    meta = pod.metadata
+    return repr((sorted((meta.labels or {}).items()), sorted((meta.annotations or {}).items())))
+
+
 def downward_files(pod: Pod, items: list[DownwardAPIVolumeFile] | None, default_mode: int | None) -> dict[str, VolumeFile]:
     """Downward API items as files: a fieldRef's value (labels and annotations as `k="v"`
     lines). resourceFieldRef is refused: kubelite does not project container resources yet."""

@@ -191,9 +191,9 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
                     binary: Mapping[str, Mapping[str, bytes]] | None = None,
                     tokens: Mapping[tuple[str, int], bytes] | None = None, *, only_projected: bool = False) -> None:
     """Create/refresh every volume of the pod on the host (with `only_projected`, the projected
-    ones: fresh tokens); ConfigError names what is missing."""
+    and downwardAPI ones: fresh tokens, changed labels); ConfigError names what is missing."""
     for volume in pod.spec.volumes or [] if pod.spec else []:
-        if only_projected and volume.projected is None:
+        if only_projected and volume.projected is None and volume.downwardAPI is None:
             continue
         if volume.hostPath is not None:
             try:
