@@ -19,7 +19,8 @@ import yaml
 
 from kubelite.credentials import ENCRYPTION_CONFIG, etcd_client_tls
 from kubelite.errors import APIError
-from kubelite.storage.encryption import AESGCM_PREFIX, retired, rotated, write_config
+from kubelite.storage.encryption import key_name as stored_key
+from kubelite.storage.encryption import retired, rotated, write_config
 from kubelite.storage.etcd import EtcdStore
 from kubelite_cli.cluster.state import load_state
 from kubelite_cli.errors import CLIError
@@ -28,15 +29,10 @@ from kubelite_cli.session import Session
 SECRETS_PREFIX = "/registry/secrets/"
 
 
-def key_of(stored: bytes) -> str:
-    """The key a stored value was encrypted with ("" for plaintext)."""
-    return stored[len(AESGCM_PREFIX):].partition(b":")[0].decode() if stored.startswith(AESGCM_PREFIX) else ""
-
-
 async def stale_keys(store: EtcdStore, key_name: str) -> list[str]:
     """etcd keys of the Secrets not yet encrypted with `key_name`."""
     items, _, _ = await store.list(SECRETS_PREFIX)
-    return [kv.key for kv in items if key_of(kv.value) != key_name]
+    return [kv.key for kv in items if stored_key(kv.value) != key_name]
 
 
 def rewrite(session: Session, etcd_key: str) -> None:

@@ -3,8 +3,8 @@ subresource (authentication.k8s.io/v1 TokenRequest, `kubectl create token`) and
 TokenReview (is this token valid, and whose is it?)."""
 
 from kubelite.api.base import Model
-from kubelite.api.core_v1 import ObjectReference
-from kubelite.api.meta import Object
+from kubelite.api.core_v1 import ConfigMap, ObjectReference
+from kubelite.api.meta import Object, ObjectMeta
 from kubelite.api.scheme import ResourceInfo, register
 
 
@@ -73,3 +73,27 @@ TOKEN_REVIEWS = register(ResourceInfo(
     group="authentication.k8s.io", version="v1", kind="TokenReview", plural="tokenreviews",
     singular="tokenreview", namespaced=False, type=TokenReview, verbs=("create",), has_spec=False,
     extra={"virtual": True}))
+
+
+# --- what every namespace has -------------------------------------------------------------------
+# Written by the apiserver with the namespace and repaired by the controller-manager's
+# serviceaccount and root-ca-cert-publisher controllers: one definition for both.
+
+DEFAULT_ACCOUNT = "default"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+_ROOT_CA_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as "
+    "the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of "
+    "Kubernetes clusters.")
+
+
+def default_service_account(namespace: str) -> ServiceAccount:
+    return ServiceAccount(apiVersion="v1", kind="ServiceAccount",
+                          metadata=ObjectMeta(name=DEFAULT_ACCOUNT, namespace=namespace))
+
+
+def root_ca_configmap(namespace: str, ca_pem: str) -> ConfigMap:
+    """The cluster CA as pods' token volumes carry it (`ca.crt`)."""
+    return ConfigMap(apiVersion="v1", kind="ConfigMap", data={"ca.crt": ca_pem},
+                     metadata=ObjectMeta(name=ROOT_CA_CONFIGMAP, namespace=namespace,
+                                         annotations={"kubernetes.io/description": _ROOT_CA_DESCRIPTION}))

@@ -113,6 +113,13 @@ def load_config(path: str | Path) -> list[Rule]:
     return parse_config(Path(path).read_text())
 
 
+def key_name(stored: bytes) -> str:
+    """The key a stored value was written with ("" for plaintext)."""
+    if not stored.startswith(AESGCM_PREFIX):
+        return ""
+    return stored[len(AESGCM_PREFIX):].partition(b":")[0].decode(errors="replace")
+
+
 class Transformer:
     """Values of one resource to and from their stored form (pure; no I/O)."""
 
@@ -145,11 +152,6 @@ class Transformer:
         except Exception:
             raise StorageError(f"{key}: does not decrypt (tampered, or moved from another key)") from None
 
-    def key_name(self, stored: bytes) -> str:
-        """The key a stored value was written with ("" for plaintext)."""
-        if not stored.startswith(AESGCM_PREFIX):
-            return ""
-        return stored[len(AESGCM_PREFIX):].partition(b":")[0].decode(errors="replace")
 
 
 class EncryptedStore:
@@ -190,7 +192,7 @@ class EncryptedStore:
     def _out(self, kv: KV | None) -> KV | None:
         if kv is None or (t := self._for(kv.key)) is None or not kv.value:
             return kv
-        if t.key_name(kv.value) != (t.rule.writer.name if t.rule.writer else ""):
+        if key_name(kv.value) != (t.rule.writer.name if t.rule.writer else ""):
             if len(self._stale) >= self.MAX_STALE:
                 self._stale.clear()
             self._stale.add((kv.key, kv.mod_revision))

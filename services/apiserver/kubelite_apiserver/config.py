@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from kubelite.flags import add_etcd_tls_flags, options_from
+from kubelite.flags import add_etcd_tls_flags, etcd_tls_from, options_from
 from kubelite.logsetup import add_log_level_flag
 
 CONFIG_ENV = "KUBELITE_APISERVER_CONFIG"
@@ -49,11 +49,7 @@ class Config(msgspec.Struct, kw_only=True):
     etcd_keyfile: str = ""
 
     def etcd_tls(self) -> Any:
-        from kubelite.storage.etcd import EtcdTLS
-
-        if not self.etcd_certfile:
-            return None
-        return EtcdTLS(ca_file=self.etcd_cafile, cert_file=self.etcd_certfile, key_file=self.etcd_keyfile)
+        return etcd_tls_from(self, "apiserver")  # the files parse_args settled on
 
     def node_port_range(self) -> tuple[int, int]:
         lo, _, hi = self.service_node_port_range.partition("-")
@@ -122,9 +118,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         a.nats_ca_file = a.nats_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
         a.root_ca_file = a.root_ca_file or os.path.join(a.pki_dir, "cluster-ca.crt")
         if a.etcd.startswith("https://") and not a.etcd_certfile:
-            a.etcd_cafile = os.path.join(a.pki_dir, "etcd-ca.crt")
-            a.etcd_certfile = os.path.join(a.pki_dir, "etcd-apiserver.crt")
-            a.etcd_keyfile = os.path.join(a.pki_dir, "etcd-apiserver.key")
+            try:
+                tls = etcd_tls_from(a, "apiserver")
+            except FileNotFoundError as exc:
+                p.error(str(exc))
+            a.etcd_cafile, a.etcd_certfile, a.etcd_keyfile = tls.ca_file, tls.cert_file, tls.key_file
         default_encryption = os.path.join(a.pki_dir, "encryption.yaml")
         if not a.encryption_provider_config and os.path.isfile(default_encryption):
             a.encryption_provider_config = default_encryption

@@ -55,7 +55,7 @@ from kubelite_apiserver.nsdefaults import NamespaceDefaults
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.saadmission import ServiceAccountAdmission
-from kubelite_apiserver.satokens import ServiceAccountTokens
+from kubelite_apiserver.satokens import ServiceAccountTokens, is_token_request, serve_token_request
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
 
@@ -138,8 +138,7 @@ class APIServer:
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
         self.node_refs = noderestriction.NodeReferences(self.reg.store)
         self.reg.delete_checks.append(noderestriction.on_delete)
-        self.nats_api = NatsAPI(self.nc, self.reg, authorizer=self.authz, audit=self.audit,
-                                sa_tokens=self.sa_tokens, node_refs=self.node_refs)
+        self.nats_api = NatsAPI(self.nc, self.reg, admit=self.admit, audit=self.audit, sa_tokens=self.sa_tokens)
         await self.nats_api.start()
         _tune_gc()
         self.ready = True
@@ -242,10 +241,8 @@ class APIServer:
                 code, body = await reviews.serve(self.authz, self.authn, user, res, info.namespace, req_body, ctype)
                 await _respond(send, code, body)
                 return
-            if info.resource == "serviceaccounts" and info.subresource == "token" and info.verb == "create":
-                if self.sa_tokens is None:
-                    raise errors.service_unavailable("ServiceAccount tokens are not configured")
-                code, body = await self.sa_tokens.request(info.namespace, info.name, req_body, ctype)
+            if is_token_request(info.resource, info.subresource, info.verb):
+                code, body = await serve_token_request(self.sa_tokens, info.namespace, info.name, req_body, ctype)
                 await _respond(send, code, body)
                 return
             code, body = await dispatch(self.reg, req, req_body)
@@ -264,10 +261,15 @@ class APIServer:
         scope["kubelite.info"] = info  # for the audit log, whatever the outcome
         user = authz.impersonate(self.authz, await self.authn.authenticate(scope), scope.get("headers", ()))
         scope["kubelite.user"] = user
+        await self.admit(user, info)
+        return user
+
+    async def admit(self, user: UserInfo, info: RequestInfo) -> None:
+        """The gate every request passes, over HTTPS or NATS: RBAC (with CURRENT_USER set for the
+        admission checks), then what a node may read."""
         authz.admit(self.authz, user, info)
         if self.node_refs is not None:
             await self.node_refs.check(user, info)
-        return user
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:
         path = path.rstrip("/") or "/"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -19,11 +20,11 @@ from kubelite.auth.user import UserInfo
 from kubelite.bus import api as wire
 from kubelite.bus.identity import UnknownIdentity, parse_api_subject
 from kubelite.errors import APIError
-from kubelite_apiserver import authz
 from kubelite_apiserver.audit import AuditLog
 from kubelite_apiserver.dispatch import dispatch, status_body
 from kubelite_apiserver.registry import Registry
 from kubelite_apiserver.requestinfo import RequestInfo
+from kubelite_apiserver.satokens import is_token_request, serve_token_request
 
 log = logging.getLogger("kubelite.apiserver.nats")
 
@@ -48,13 +49,12 @@ def caller_of(subject: str, req: wire.APIRequest) -> UserInfo:
 
 
 class NatsAPI:
-    def __init__(self, nc: Any, reg: Registry, *, authorizer: authz.Authorizer, audit: AuditLog | None = None,
-                 sa_tokens: Any = None, node_refs: Any = None) -> None:
+    def __init__(self, nc: Any, reg: Registry, *, admit: Callable[[UserInfo, RequestInfo], Awaitable[None]],
+                 audit: AuditLog | None = None, sa_tokens: Any = None) -> None:
         self.nc = nc
         self.reg = reg
+        self.admit = admit  # the apiserver's access gate, the one HTTPS requests pass
         self.sa_tokens = sa_tokens  # satokens.ServiceAccountTokens: TokenRequest (node agents' token volumes)
-        self.node_refs = node_refs  # noderestriction.NodeReferences: what a node may read
-        self.authorizer = authorizer
         self.audit = audit
         self.sub = None
         self.tasks: set[asyncio.Task] = set()
@@ -84,9 +84,7 @@ class NatsAPI:
             req = wire.request_decoder.decode(msg.data)
             info = request_info(req, msg.subject)
             user = caller_of(msg.subject, req)
-            authz.admit(self.authorizer, user, info)
-            if self.node_refs is not None:
-                await self.node_refs.check(user, info)
+            await self.admit(user, info)
             if req.verb == "watch":
                 raise errors.method_not_allowed("watch is served over HTTP; on NATS subscribe to kubelite.changes.>")
             code, body = await self._answer(req)
@@ -103,10 +101,9 @@ class NatsAPI:
                 log.warning("reply failed: %s", exc)
 
     async def _answer(self, req: wire.APIRequest) -> tuple[int, bytes]:
-        if (req.resource, req.subresource, req.verb) == ("serviceaccounts", "token", "create"):
-            if self.sa_tokens is None:
-                raise errors.service_unavailable("ServiceAccount tokens are not configured")
-            return await self.sa_tokens.request(req.namespace, req.name, wire.body_bytes(req), req.contentType)
+        if is_token_request(req.resource, req.subresource, req.verb):
+            return await serve_token_request(self.sa_tokens, req.namespace, req.name, wire.body_bytes(req),
+                                             req.contentType)
         return await dispatch(self.reg, req)
 
     async def drain(self, grace_seconds: float) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubelite import codec, errors
+from kubelite import errors
 from kubelite.api.scheme import by_kind
-from kubelite_apiserver.saadmission import ROOT_CA_CONFIGMAP
+from kubelite.api.serviceaccounts import default_service_account, root_ca_configmap
 
 log = logging.getLogger("kubelite.apiserver.nsdefaults")
 
@@ -28,16 +28,9 @@ class NamespaceDefaults:
         self.configmaps = by_kind("v1", "ConfigMap")
 
     def objects(self, namespace: str) -> list[tuple[Any, Any]]:
-        account = {"metadata": {"name": "default", "namespace": namespace}}
-        ca = {"metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace,
-                           "annotations": {"kubernetes.io/description": (
-                               "Contains a CA bundle that can be used to verify the kube-apiserver when using "
-                               "internal endpoints such as the internal service IP or kubernetes.default.svc. "
-                               "No other usage is guaranteed across distributions of Kubernetes clusters.")}},
-              "data": {"ca.crt": self.root_ca_pem}}
-        out = [(self.accounts, account)]
+        out: list[tuple[Any, Any]] = [(self.accounts, default_service_account(namespace))]
         if self.root_ca_pem:
-            out.append((self.configmaps, ca))
+            out.append((self.configmaps, root_ca_configmap(namespace, self.root_ca_pem)))
         return out
 
     async def __call__(self, info: Any, obj: Any) -> None:
@@ -46,9 +39,9 @@ class NamespaceDefaults:
             await self.ensure(obj.metadata.name or "")
 
     async def ensure(self, namespace: str) -> None:
-        for res, body in self.objects(namespace):
+        for res, obj in self.objects(namespace):
             try:
-                await self.reg.create(res, namespace, codec.convert(body, res.type))
+                await self.reg.create(res, namespace, obj)
             except errors.APIError as exc:
                 if exc.code != 409:  # 409: already there (another replica, or a restart)
                     log.warning("namespace %s: could not create %s: %s", namespace, res.plural, exc)

@@ -34,9 +34,9 @@ from kubelite.api.core_v1 import (
     VolumeProjection,
 )
 from kubelite.api.scheme import by_kind
+from kubelite.api.serviceaccounts import ROOT_CA_CONFIGMAP
 
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
-ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 TOKEN_EXPIRATION = 3607  # seconds: Kubernetes' default for these volumes (an hour and a bit)
 DEFAULT_MODE = 0o644
 _SUFFIX = string.ascii_lowercase + "2456789"  # utilrand's alphabet: no vowels mixups, no 0/1/3

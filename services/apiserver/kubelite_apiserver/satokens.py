@@ -29,6 +29,18 @@ log = logging.getLogger("kubelite.apiserver.satokens")
 BOUND_KINDS = ("Pod", "Secret")
 
 
+def is_token_request(resource: str, subresource: str, verb: str) -> bool:
+    """POST .../serviceaccounts/NAME/token: answered here, never stored."""
+    return (resource, subresource, verb) == ("serviceaccounts", "token", "create")
+
+
+async def serve_token_request(tokens: ServiceAccountTokens | None, namespace: str, name: str, body: bytes,
+                              content_type: str) -> tuple[int, bytes]:
+    if tokens is None:
+        raise errors.service_unavailable("ServiceAccount tokens are not configured")
+    return await tokens.request(namespace, name, body, content_type)
+
+
 class ServiceAccountTokens:
     def __init__(self, store: Any, reg: Any, *, signing_key: Path | None, public_key: Path) -> None:
         self.reg = reg

@@ -76,19 +76,12 @@ class CronJobController(Controller):
         self.api = ctx.api
         self.cronjobs = ctx.informers.get(CRONJOBS)
         self.jobs = ctx.informers.get(JOBS)
-        self.cronjobs.add_handler(on_add=self._changed, on_update=lambda _o, n: self._changed(n),
-                                  on_delete=self._changed)
-        self.jobs.add_handler(on_add=self._job_changed, on_update=lambda _o, n: self._job_changed(n),
-                              on_delete=self._job_changed)
-        self.informers.extend([self.cronjobs, self.jobs])
+        self.watch(self.cronjobs)
+        self.watch(self.jobs, key_fn=self._owner_key)
 
-    def _changed(self, cj: CronJob) -> None:
-        self.queue.add(key_of(cj))
-
-    def _job_changed(self, job: Job) -> None:
+    def _owner_key(self, job: Job) -> str | None:
         owner = resolve_owner(job, "CronJob", self.cronjobs.get)
-        if owner is not None:
-            self.queue.add(key_of(owner))
+        return key_of(owner) if owner is not None else None
 
     # -- reconcile ---------------------------------------------------------------
     async def reconcile(self, key: str) -> None:

@@ -107,27 +107,30 @@ class JobController(Controller):
         self.pods = ctx.informers.get(PODS)
         self.expectations = ControllerExpectations()
         self.last_failure: dict[str, float] = {}  # job key -> when a failure was last counted
-        self.jobs.add_handler(on_add=self._job_changed, on_update=lambda _o, n: self._job_changed(n),
-                              on_delete=self._job_deleted)
-        self.pods.add_handler(on_add=self._pod_changed, on_update=lambda _o, n: self._pod_changed(n),
+        self.watch(self.jobs)
+        self.jobs.add_handler(on_delete=self._job_deleted)
+        self.pods.add_handler(on_add=self._pod_added, on_update=lambda _o, n: self._pod_changed(n),
                               on_delete=self._pod_changed)
-        self.informers.extend([self.jobs, self.pods])
+        self.informers.append(self.pods)
 
     # -- events ------------------------------------------------------------------
-    def _job_changed(self, job: Job) -> None:
-        self.queue.add(key_of(job))
-
     def _job_deleted(self, job: Job) -> None:
         self.expectations.delete(key_of(job))
         self.last_failure.pop(key_of(job), None)
         for pod in self.pods.by_index(INDEX_OWNER, job.metadata.uid or ""):
             self.queue.add(("orphan", key_of(pod)))
 
+    def _pod_added(self, pod: Pod) -> None:
+        """A pod this controller created has come back through the watch (once, on add: an
+        update must not count as another creation, or expectations would clear early)."""
+        job = resolve_owner(pod, "Job", self.jobs.get)
+        if job is not None and pod.metadata.deletionTimestamp is None:
+            self.expectations.creation_observed(key_of(job))
+        self._pod_changed(pod)
+
     def _pod_changed(self, pod: Pod) -> None:
         job = resolve_owner(pod, "Job", self.jobs.get)
         if job is not None:
-            if pod.metadata.deletionTimestamp is None:
-                self.expectations.creation_observed(key_of(job))
             self.queue.add(key_of(job))
         elif rules.tracked(pod) and any(r.kind == "Job" for r in pod.metadata.ownerReferences or []):
             self.queue.add(("orphan", key_of(pod)))

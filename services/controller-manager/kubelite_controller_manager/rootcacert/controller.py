@@ -14,16 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.api.core_v1 import CONFIGMAPS, NAMESPACES, ConfigMap
-from kubelite.api.meta import ObjectMeta
+from kubelite.api.serviceaccounts import ROOT_CA_CONFIGMAP, root_ca_configmap
 from kubelite.errors import APIError
 from kubelite.reconcile.controller import Controller
 
 log = logging.getLogger(__name__)
 
-NAME = "kube-root-ca.crt"
-DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
-               "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
-               "distributions of Kubernetes clusters.")
 
 
 class RootCACertPublisher(Controller):
@@ -41,26 +37,23 @@ class RootCACertPublisher(Controller):
         self.informers.append(self.configmaps)
 
     def _configmap_changed(self, cm: ConfigMap) -> None:
-        if cm.metadata.name == NAME:
+        if cm.metadata.name == ROOT_CA_CONFIGMAP:
             self.queue.add(cm.metadata.namespace or "")
 
     async def reconcile(self, key: Any) -> None:
         ns = self.namespaces.get("", key)
         if ns is None or ns.metadata.deletionTimestamp or (ns.status and ns.status.phase == "Terminating"):
             return
-        current = self.configmaps.get(key, NAME)
+        current = self.configmaps.get(key, ROOT_CA_CONFIGMAP)
         if current is not None and (current.data or {}).get("ca.crt") == self.ca_pem:
             return
         try:
             if current is None:
-                await self.api.create(ConfigMap(apiVersion="v1", kind="ConfigMap", data={"ca.crt": self.ca_pem},
-                                                metadata=ObjectMeta(name=NAME, namespace=key,
-                                                                    annotations={"kubernetes.io/description":
-                                                                                 DESCRIPTION})))
+                await self.api.create(root_ca_configmap(key, self.ca_pem))
             else:
                 current.data = {**(current.data or {}), "ca.crt": self.ca_pem}
                 await self.api.update(current)
-            log.info("published %s in %s", NAME, key)
+            log.info("published %s in %s", ROOT_CA_CONFIGMAP, key)
         except APIError as exc:
             if exc.code in (403, 404, 409):  # namespace going away, or a concurrent write: the next event retries
                 return

@@ -12,14 +12,17 @@ import logging
 from typing import Any
 
 from kubelite.api.core_v1 import NAMESPACES
-from kubelite.api.meta import ObjectMeta
-from kubelite.api.serviceaccounts import SERVICE_ACCOUNTS, ServiceAccount
+from kubelite.api.serviceaccounts import (
+    DEFAULT_ACCOUNT,
+    SERVICE_ACCOUNTS,
+    ServiceAccount,
+    default_service_account,
+)
 from kubelite.errors import APIError
 from kubelite.reconcile.controller import Controller
 
 log = logging.getLogger(__name__)
 
-DEFAULT = "default"
 
 
 class ServiceAccountsController(Controller):
@@ -35,19 +38,19 @@ class ServiceAccountsController(Controller):
         self.informers.append(self.accounts)
 
     def _account_deleted(self, sa: ServiceAccount) -> None:
-        if sa.metadata.name == DEFAULT:
+        if sa.metadata.name == DEFAULT_ACCOUNT:
             self.queue.add(sa.metadata.namespace or "")
 
     async def reconcile(self, key: Any) -> None:
         ns = self.namespaces.get("", key)
         if ns is None or ns.metadata.deletionTimestamp or (ns.status and ns.status.phase == "Terminating"):
             return
-        if self.accounts.get(key, DEFAULT) is not None:
+        if self.accounts.get(key, DEFAULT_ACCOUNT) is not None:
             return
-        sa = ServiceAccount(apiVersion="v1", kind="ServiceAccount", metadata=ObjectMeta(name=DEFAULT, namespace=key))
+        sa = default_service_account(key)
         try:
             await self.api.create(sa)
-            log.info("created serviceaccount %s/%s", key, DEFAULT)
+            log.info("created serviceaccount %s/%s", key, DEFAULT_ACCOUNT)
         except APIError as exc:
             if exc.code == 409 and exc.reason == "AlreadyExists":
                 return
