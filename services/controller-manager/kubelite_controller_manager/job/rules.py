@@ -133,7 +133,9 @@ def totals(job: Job, pods: list[Pod]) -> tuple[int, int, set[int]]:
     for pod in pods:
         if finished(pod) and tracked(pod):
             (ok if succeeded(pod) else bad).add(pod.metadata.uid or "")
-        if succeeded(pod) and (pod.metadata.uid in ok) and (i := index_of(pod)) is not None:
+        if succeeded(pod) and (i := index_of(pod)) is not None:
+            # every succeeded pod's index, counted or not: the cached status may not show the
+            # write that counted it yet, and the index must not run again meanwhile
             completed.add(i)
     counted_ok = st.succeeded or 0 if st is not None else 0
     counted_bad = st.failed or 0 if st is not None else 0
