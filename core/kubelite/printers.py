@@ -241,6 +241,86 @@ def _cronjob_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
     return row
 
 
+def _template_columns(spec: JSON) -> list[str]:
+    names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
+    return [names, images]
+
+
+def _daemonset_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE (printDaemonSet)."""
+    spec, st = _spec(obj), _status(obj)
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    row = [str(_int(st.get(k))) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                           "updatedNumberScheduled", "numberAvailable")]
+    row += [format_labels(node_selector), age(_meta(obj).get("creationTimestamp"), now)]
+    if wide:
+        row += [*_template_columns(spec), format_selector(spec.get("selector"))]
+    return row
+
+
+def _statefulset_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """READY AGE (printStatefulSet)."""
+    spec, st = _spec(obj), _status(obj)
+    row = [f"{_int(st.get('readyReplicas'))}/{spec.get('replicas', 1)}", age(_meta(obj).get("creationTimestamp"), now)]
+    return row + _template_columns(spec) if wide else row
+
+
+def _revision_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """CONTROLLER REVISION AGE: the controller as `<kind>.<group>/<name>`."""
+    owner = next((r for r in _meta(obj).get("ownerReferences") or [] if r.get("controller")), None)
+    controller = NONE
+    if owner is not None:
+        group = (owner.get("apiVersion") or "").rpartition("/")[0]
+        controller = f"{owner.get('kind', '').lower()}{'.' + group if group else ''}/{owner.get('name')}"
+    return [controller, str(_int(obj.get("revision"))), age(_meta(obj).get("creationTimestamp"), now)]
+
+
+_ACCESS_MODE_SHORT = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                      "ReadWriteOncePod": "RWOP"}
+
+
+def access_modes(modes: list[str] | None) -> str:
+    return ",".join(_ACCESS_MODE_SHORT.get(m, m) for m in modes or [])
+
+
+def _pvc_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS VOLUMEATTRIBUTESCLASS AGE (printPersistentVolumeClaim)."""
+    spec, st = _spec(obj), _status(obj)
+    bound = st.get("phase") == "Bound"
+    row = [st.get("phase") or "", spec.get("volumeName") or "",
+           str((st.get("capacity") or {}).get("storage", "")) if bound else "",
+           access_modes(st.get("accessModes")) if bound else "", spec.get("storageClassName") or "",
+           spec.get("volumeAttributesClassName") or NONE, age(_meta(obj).get("creationTimestamp"), now)]
+    return [*row, spec.get("volumeMode") or ""] if wide else row
+
+
+def _pv_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS VOLUMEATTRIBUTESCLASS REASON AGE."""
+    spec, st = _spec(obj), _status(obj)
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref.get("name") else ""
+    row = [str((spec.get("capacity") or {}).get("storage", "")), access_modes(spec.get("accessModes")),
+           spec.get("persistentVolumeReclaimPolicy") or "", st.get("phase") or "", claim,
+           spec.get("storageClassName") or "", spec.get("volumeAttributesClassName") or NONE,
+           st.get("reason") or "", age(_meta(obj).get("creationTimestamp"), now)]
+    return [*row, spec.get("volumeMode") or ""] if wide else row
+
+
+def _storageclass_name(obj: JSON) -> str:
+    annotations = _meta(obj).get("annotations") or {}
+    default = "true" in (annotations.get("storageclass.kubernetes.io/is-default-class"),
+                         annotations.get("storageclass.beta.kubernetes.io/is-default-class"))
+    name = _meta(obj).get("name") or ""
+    return f"{name} (default)" if default else name
+
+
+def _storageclass_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION AGE (printStorageClass)."""
+    return [obj.get("provisioner") or "", obj.get("reclaimPolicy") or "Delete",
+            obj.get("volumeBindingMode") or "Immediate", str(bool(obj.get("allowVolumeExpansion"))).lower(),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def service_ports(spec: JSON) -> str:
     parts = []
     for port in spec.get("ports") or []:
@@ -401,6 +481,7 @@ class TableSpec:
     columns: tuple[str, ...]  # after NAME
     wide: tuple[str, ...]
     row: RowFn
+    name: Callable[[JSON], str] | None = None  # NAME when it is more than metadata.name
 
 
 TABLES: dict[str, TableSpec] = {
@@ -416,6 +497,16 @@ TABLES: dict[str, TableSpec] = {
     "cronjobs": TableSpec(("SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"),
                           ("CONTAINERS", "IMAGES", "SELECTOR"), _cronjob_row),
     "jobs": TableSpec(("STATUS", "COMPLETIONS", "DURATION", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"), _job_row),
+    "daemonsets": TableSpec(("DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"),
+                            ("CONTAINERS", "IMAGES", "SELECTOR"), _daemonset_row),
+    "statefulsets": TableSpec(("READY", "AGE"), ("CONTAINERS", "IMAGES"), _statefulset_row),
+    "controllerrevisions": TableSpec(("CONTROLLER", "REVISION", "AGE"), (), _revision_row),
+    "persistentvolumeclaims": TableSpec(("STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS",
+                                         "VOLUMEATTRIBUTESCLASS", "AGE"), ("VOLUMEMODE",), _pvc_row),
+    "persistentvolumes": TableSpec(("CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
+                                    "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"), ("VOLUMEMODE",), _pv_row),
+    "storageclasses": TableSpec(("PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"),
+                                (), _storageclass_row, name=_storageclass_name),
     "services": TableSpec(
         ("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service_row
     ),
@@ -454,7 +545,7 @@ def table_for(
         spec = TABLES.get(plural, TableSpec(("AGE",), (), _default_row))
         header = ["NAME", *spec.columns, *(spec.wide if wide else ())]
         rows = [
-            [name_prefix + (_meta(obj).get("name") or ""), *spec.row(obj, now, wide)]
+            [name_prefix + (spec.name(obj) if spec.name else _meta(obj).get("name") or ""), *spec.row(obj, now, wide)]
             for obj in items
         ]
     if all_namespaces:

@@ -1,4 +1,5 @@
-"""core/v1 kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, Binding.
+"""core/v1 kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event, Binding,
+PersistentVolumeClaim, PersistentVolume.
 
 Field names are the Kubernetes JSON names (k8s.io/api/core/v1/types.go). Every
 field is optional (default None), including those Kubernetes requires, so a
@@ -979,6 +980,90 @@ class Event(Object):
 
 
 # --------------------------------------------------------------------------
+# Storage: PersistentVolumeClaim, PersistentVolume
+# --------------------------------------------------------------------------
+
+
+class VolumeResourceRequirements(Model):
+    limits: ResourceList | None = None
+    requests: ResourceList | None = None
+
+
+class PersistentVolumeClaimSpec(Model):
+    accessModes: list[str] | None = None  # ReadWriteOnce | ReadOnlyMany | ReadWriteMany | ReadWriteOncePod
+    selector: LabelSelector | None = None
+    resources: VolumeResourceRequirements | None = None
+    volumeName: str | None = None
+    storageClassName: str | None = None
+    volumeMode: str | None = None  # Filesystem | Block
+    dataSource: TypedLocalObjectReference | None = None
+    dataSourceRef: dict[str, Any] | None = None
+    volumeAttributesClassName: str | None = None
+
+
+class PersistentVolumeClaimCondition(Model):
+    type: str | None = None
+    status: str | None = None
+    lastProbeTime: str | None = None
+    lastTransitionTime: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class PersistentVolumeClaimStatus(Model):
+    phase: str | None = None  # Pending | Bound | Lost
+    accessModes: list[str] | None = None
+    capacity: ResourceList | None = None
+    conditions: list[PersistentVolumeClaimCondition] | None = None
+    allocatedResources: ResourceList | None = None
+    allocatedResourceStatuses: dict[str, str] | None = None
+    currentVolumeAttributesClassName: str | None = None
+    modifyVolumeStatus: dict[str, Any] | None = None
+
+
+class PersistentVolumeClaim(Object):
+    spec: PersistentVolumeClaimSpec | None = None
+    status: PersistentVolumeClaimStatus | None = None
+
+
+class LocalVolumeSource(Model):
+    path: str | None = None
+    fsType: str | None = None
+
+
+class VolumeNodeAffinity(Model):
+    required: NodeSelector | None = None
+
+
+class PersistentVolumeSpec(Model):
+    capacity: ResourceList | None = None
+    accessModes: list[str] | None = None
+    claimRef: ObjectReference | None = None
+    persistentVolumeReclaimPolicy: str | None = None  # Retain | Delete | Recycle
+    storageClassName: str | None = None
+    mountOptions: list[str] | None = None
+    volumeMode: str | None = None
+    nodeAffinity: VolumeNodeAffinity | None = None
+    volumeAttributesClassName: str | None = None
+    hostPath: HostPathVolumeSource | None = None
+    local: LocalVolumeSource | None = None
+    nfs: NFSVolumeSource | None = None
+    csi: dict[str, Any] | None = None
+
+
+class PersistentVolumeStatus(Model):
+    phase: str | None = None  # Pending | Available | Bound | Released | Failed
+    message: str | None = None
+    reason: str | None = None
+    lastPhaseTransitionTime: str | None = None
+
+
+class PersistentVolume(Object):
+    spec: PersistentVolumeSpec | None = None
+    status: PersistentVolumeStatus | None = None
+
+
+# --------------------------------------------------------------------------
 # Registration
 # --------------------------------------------------------------------------
 
@@ -1023,4 +1108,13 @@ EVENTS = register(ResourceInfo(
 BINDINGS = register(ResourceInfo(
     group="", version="v1", kind="Binding", plural="bindings", singular="binding",
     namespaced=True, type=Binding, verbs=("create",), has_spec=False,
+))
+PERSISTENTVOLUMECLAIMS = register(ResourceInfo(
+    group="", version="v1", kind="PersistentVolumeClaim", plural="persistentvolumeclaims",
+    singular="persistentvolumeclaim", namespaced=True, type=PersistentVolumeClaim, short_names=("pvc",),
+    subresources=("status",),
+))
+PERSISTENTVOLUMES = register(ResourceInfo(
+    group="", version="v1", kind="PersistentVolume", plural="persistentvolumes", singular="persistentvolume",
+    namespaced=False, type=PersistentVolume, short_names=("pv",), subresources=("status",),
 ))

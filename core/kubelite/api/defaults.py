@@ -19,12 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kubelite.api.apps_v1 import (
+    ControllerRevision,
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetUpdateStrategy,
     Deployment,
     DeploymentSpec,
     DeploymentStrategy,
     ReplicaSet,
     ReplicaSetSpec,
+    RollingUpdateDaemonSet,
     RollingUpdateDeployment,
+    RollingUpdateStatefulSetStrategy,
+    StatefulSet,
+    StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec,
+    StatefulSetUpdateStrategy,
 )
 from kubelite.api.batch_v1 import CronJob, CronJobSpec, Job, JobSpec
 from kubelite.api.coordination_v1 import Lease
@@ -40,6 +50,9 @@ from kubelite.api.core_v1 import (
     NamespaceSpec,
     NamespaceStatus,
     Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    PersistentVolumeStatus,
     Pod,
     PodSecurityContext,
     PodSpec,
@@ -52,6 +65,7 @@ from kubelite.api.core_v1 import (
     Volume,
 )
 from kubelite.api.meta import Object
+from kubelite.api.storage_v1 import StorageClass
 
 __all__ = [
     "NAMESPACE_FINALIZER",
@@ -374,6 +388,76 @@ def _default_replicaset(rs: ReplicaSet) -> None:
     default_pod_template(spec.template)
 
 
+def _default_daemonset(ds: DaemonSet) -> None:
+    """SetDefaults_DaemonSet: RollingUpdate with maxUnavailable 1 and maxSurge 0, history 10."""
+    spec = ds.spec = ds.spec or DaemonSetSpec()
+    st = spec.updateStrategy = spec.updateStrategy or DaemonSetUpdateStrategy()
+    if not st.type:
+        st.type = "RollingUpdate"
+    if st.type == "RollingUpdate":
+        ru = st.rollingUpdate = st.rollingUpdate or RollingUpdateDaemonSet()
+        if ru.maxUnavailable is None:
+            ru.maxUnavailable = 1
+        if ru.maxSurge is None:
+            ru.maxSurge = 0
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    default_pod_template(spec.template)
+
+
+def _default_statefulset(sts: StatefulSet) -> None:
+    """SetDefaults_StatefulSet: 1 replica, OrderedReady, RollingUpdate with partition 0,
+    history 10, claims retained on deletion and scale-down; each claim template's
+    volumeMode Filesystem."""
+    spec = sts.spec = sts.spec or StatefulSetSpec()
+    if spec.replicas is None:
+        spec.replicas = 1
+    if not spec.podManagementPolicy:
+        spec.podManagementPolicy = "OrderedReady"
+    st = spec.updateStrategy = spec.updateStrategy or StatefulSetUpdateStrategy()
+    if not st.type:
+        st.type = "RollingUpdate"
+    if st.type == "RollingUpdate":
+        ru = st.rollingUpdate = st.rollingUpdate or RollingUpdateStatefulSetStrategy()
+        if ru.partition is None:
+            ru.partition = 0
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    policy = spec.persistentVolumeClaimRetentionPolicy = (
+        spec.persistentVolumeClaimRetentionPolicy or StatefulSetPersistentVolumeClaimRetentionPolicy())
+    policy.whenDeleted = policy.whenDeleted or "Retain"
+    policy.whenScaled = policy.whenScaled or "Retain"
+    for claim in spec.volumeClaimTemplates or []:
+        _default_pvc(claim)
+    default_pod_template(spec.template)
+
+
+def _default_pvc(pvc: PersistentVolumeClaim) -> None:
+    if pvc.spec is not None and pvc.spec.volumeMode is None:
+        pvc.spec.volumeMode = "Filesystem"
+    if pvc.spec is not None and pvc.spec.resources is not None:
+        _normalize_resources(pvc.spec.resources.requests)
+        _normalize_resources(pvc.spec.resources.limits)
+
+
+def _default_pv(pv: PersistentVolume) -> None:
+    if pv.spec is not None:
+        if pv.spec.persistentVolumeReclaimPolicy is None:
+            pv.spec.persistentVolumeReclaimPolicy = "Retain"
+        if pv.spec.volumeMode is None:
+            pv.spec.volumeMode = "Filesystem"
+        _normalize_resources(pv.spec.capacity)
+    if pv.status is None or pv.status.phase is None:
+        pv.status = PersistentVolumeStatus(phase="Pending")
+
+
+def _default_storageclass(sc: StorageClass) -> None:
+    if sc.reclaimPolicy is None:
+        sc.reclaimPolicy = "Delete"
+    if sc.volumeBindingMode is None:
+        sc.volumeBindingMode = "Immediate"
+
+
 def _default_job(job: Job) -> None:
     """SetDefaults_Job: completions and parallelism 1 when both are unset (parallelism 1 when
     only it is), backoffLimit 6, completionMode NonIndexed, suspend false."""
@@ -477,6 +561,12 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Binding: ("v1", "Binding", _noop),
     Deployment: ("apps/v1", "Deployment", _default_deployment),
     ReplicaSet: ("apps/v1", "ReplicaSet", _default_replicaset),
+    DaemonSet: ("apps/v1", "DaemonSet", _default_daemonset),
+    StatefulSet: ("apps/v1", "StatefulSet", _default_statefulset),
+    ControllerRevision: ("apps/v1", "ControllerRevision", _noop),
+    PersistentVolumeClaim: ("v1", "PersistentVolumeClaim", _default_pvc),
+    PersistentVolume: ("v1", "PersistentVolume", _default_pv),
+    StorageClass: ("storage.k8s.io/v1", "StorageClass", _default_storageclass),
     Job: ("batch/v1", "Job", _default_job),
     CronJob: ("batch/v1", "CronJob", _default_cronjob),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),

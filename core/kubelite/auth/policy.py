@@ -66,13 +66,16 @@ _DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/open
 _PUBLIC_INFO = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
 
 _VIEW_CORE = ["configmaps", "endpoints", "events", "namespaces", "namespaces/status", "persistentvolumeclaims",
-              "pods", "pods/log", "pods/status", "replicationcontrollers", "resourcequotas", "serviceaccounts",
+              "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers",
+              "resourcequotas", "serviceaccounts",
               "services", "services/status"]
 _VIEW_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
-              "replicasets/status", "daemonsets", "statefulsets"]
+              "replicasets/status", "daemonsets", "daemonsets/status", "statefulsets", "statefulsets/scale",
+              "statefulsets/status", "controllerrevisions"]
 _EDIT_CORE = ["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "pods/attach", "pods/exec",
               "pods/portforward", "secrets", "serviceaccounts", "services"]
-_EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale", "daemonsets", "statefulsets"]
+_EDIT_APPS = ["deployments", "deployments/scale", "replicasets", "replicasets/scale", "daemonsets", "statefulsets",
+              "statefulsets/scale"]
 
 
 SCHEDULER = "system:kube-scheduler"
@@ -90,6 +93,10 @@ def component_roles() -> list[ClusterRole]:
         _role(SCHEDULER, [
             _rule(READ, [""], ["pods", "nodes", "namespaces", "services", "persistentvolumeclaims"]),
             _rule(READ, ["apps"], ["replicasets", "statefulsets"]),
+            _rule(READ, [""], ["persistentvolumes"]),
+            _rule(READ, ["storage.k8s.io"], ["storageclasses"]),
+            # the volume binder: a WaitForFirstConsumer claim learns the node the scheduler chose
+            _rule(["patch", "update"], [""], ["persistentvolumeclaims"]),
             _rule(["create"], [""], ["pods/binding", "bindings"]),
             _rule(["patch", "update"], [""], ["pods/status"]),
             _rule(["delete"], [""], ["pods"]),  # preemption

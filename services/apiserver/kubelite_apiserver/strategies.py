@@ -74,6 +74,8 @@ def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
         obj.status = _new_of(tp, {"phase": "Pending", "qosClass": qos_class(obj)})
     elif kind == "Namespace":
         obj.status = _new_of(tp, {"phase": "Active"})
+    elif kind in ("PersistentVolumeClaim", "PersistentVolume"):
+        obj.status = _new_of(tp, {"phase": "Pending"})  # the binder moves it on
     elif kind == "Node":
         return  # nodes report their own status at registration (as in Kubernetes)
     elif has_status(info):

@@ -61,6 +61,7 @@ CONTROLLERS: dict[str, str] = {
     "root-ca-cert-publisher": "kubelite_controller_manager.rootcacert.controller:new_controller",
     "job": "kubelite_controller_manager.job.controller:new_controller",
     "cronjob": "kubelite_controller_manager.cronjob.controller:new_controller",
+    "daemonset": "kubelite_controller_manager.daemonset.controller:new_controller",
 }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api.core_v1 import Taint
+from kubelite.api.nodeaffinity import term_matches
 from kubelite.api.taints import tolerated
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.nodeinfo import (
@@ -50,43 +51,9 @@ def untolerated_taint_reason(key: str | None, value: str | None) -> str:
 # -- helpers ---------------------------------------------------------------------
 
 
-def _expression_matches(req: Any, value: str | None, present: bool) -> bool:
-    """One NodeSelectorRequirement against one label (nodeaffinity semantics)."""
-    op = req.operator
-    values = req.values or []
-    if op == "In":
-        return present and value in values
-    if op == "NotIn":
-        return not present or value not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt"):
-        if not present or len(values) != 1:
-            return False
-        try:
-            have, want = int(value or ""), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
 def node_selector_term_matches(term: Any, node: NodeInfo) -> bool:
     """A NodeSelectorTerm: all expressions and fields must match; an empty term matches nothing."""
-    exprs, fields = term.matchExpressions or [], term.matchFields or []
-    if not exprs and not fields:
-        return False
-    labels = node.labels
-    for req in exprs:
-        key = req.key or ""
-        if not _expression_matches(req, labels.get(key), key in labels):
-            return False
-    for req in fields:
-        if req.key != "metadata.name" or not _expression_matches(req, node.name, True):
-            return False
-    return True
+    return term_matches(term, node.labels, node.name)
 
 
 # -- per-pod precomputation (PreFilter / PreScore) ---------------------------------

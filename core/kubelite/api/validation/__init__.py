@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubelite.api.apps_v1 import Deployment, ReplicaSet
+from kubelite.api.apps_v1 import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from kubelite.api.batch_v1 import CronJob, Job
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
@@ -27,6 +27,8 @@ from kubelite.api.core_v1 import (
     Event,
     Namespace,
     Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
     Pod,
     Secret,
     Service,
@@ -34,7 +36,8 @@ from kubelite.api.core_v1 import (
 from kubelite.api.discovery_v1 import EndpointSlice
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
-from kubelite.api.validation import apps, batch, core, discovery, rbac
+from kubelite.api.storage_v1 import StorageClass
+from kubelite.api.validation import apps, batch, core, discovery, rbac, storage, workloads
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -58,6 +61,12 @@ _CREATE: dict[type, Validator] = {
     Deployment: apps.validate_deployment,
     ReplicaSet: apps.validate_replica_set,
     Lease: apps.validate_lease,
+    DaemonSet: workloads.validate_daemonset,
+    StatefulSet: workloads.validate_statefulset,
+    ControllerRevision: workloads.validate_controller_revision,
+    PersistentVolumeClaim: storage.validate_pvc,
+    PersistentVolume: storage.validate_pv,
+    StorageClass: storage.validate_storage_class,
     Job: batch.validate_job,
     CronJob: batch.validate_cronjob,
     EndpointSlice: discovery.validate_endpoint_slice,
@@ -76,6 +85,12 @@ _UPDATE: dict[type, UpdateValidator] = {
     Deployment: apps.validate_deployment_update,
     ReplicaSet: apps.validate_replica_set_update,
     Lease: apps.validate_lease_update,
+    DaemonSet: workloads.validate_daemonset_update,
+    StatefulSet: workloads.validate_statefulset_update,
+    ControllerRevision: workloads.validate_controller_revision_update,
+    PersistentVolumeClaim: storage.validate_pvc_update,
+    PersistentVolume: storage.validate_pv_update,
+    StorageClass: storage.validate_storage_class_update,
     Job: batch.validate_job_update,
     CronJob: batch.validate_cronjob_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,

@@ -34,7 +34,7 @@ def _meta(obj: Any) -> ObjectMeta:
     return obj.metadata if obj.metadata is not None else ObjectMeta()
 
 
-def _validate_selector_and_template(spec: Any, path: str) -> list[FieldError]:
+def validate_selector_and_template(spec: Any, path: str) -> list[FieldError]:
     """Selector required, non-empty, valid, and matching the template's labels."""
     errs: list[FieldError] = []
     selector = spec.selector
@@ -91,7 +91,7 @@ def _validate_replica_set_spec(rs: ReplicaSet) -> list[FieldError]:
         return [required("spec.selector"), required("spec.template")]
     errs = validate_nonnegative(spec.replicas, "spec.replicas")
     errs += validate_nonnegative(spec.minReadySeconds, "spec.minReadySeconds")
-    return errs + _validate_selector_and_template(spec, "spec")
+    return errs + validate_selector_and_template(spec, "spec")
 
 
 def validate_replica_set(rs: ReplicaSet) -> list[FieldError]:
@@ -99,7 +99,7 @@ def validate_replica_set(rs: ReplicaSet) -> list[FieldError]:
     return errs + _validate_replica_set_spec(rs)
 
 
-def _selector_immutable(new: Any, old: Any) -> list[FieldError]:
+def selector_immutable(new: Any, old: Any) -> list[FieldError]:
     new_sel = new.spec.selector if new.spec else None
     old_sel = old.spec.selector if old.spec else None
     if new_sel != old_sel:
@@ -110,7 +110,7 @@ def _selector_immutable(new: Any, old: Any) -> list[FieldError]:
 def validate_replica_set_update(new: ReplicaSet, old: ReplicaSet) -> list[FieldError]:
     errs = validate_object_meta_update(_meta(new), _meta(old))
     errs += _validate_replica_set_spec(new)
-    return errs + _selector_immutable(new, old)
+    return errs + selector_immutable(new, old)
 
 
 # --------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _validate_deployment_spec(d: Deployment) -> list[FieldError]:
     if spec is None:
         return [required("spec.selector"), required("spec.template")]
     errs = validate_nonnegative(spec.replicas, "spec.replicas")
-    errs += _validate_selector_and_template(spec, "spec")
+    errs += validate_selector_and_template(spec, "spec")
     errs += validate_deployment_strategy(spec.strategy, "spec.strategy")
     errs += validate_nonnegative(spec.minReadySeconds, "spec.minReadySeconds")
     errs += validate_nonnegative(spec.revisionHistoryLimit, "spec.revisionHistoryLimit")
@@ -194,7 +194,7 @@ def validate_deployment(d: Deployment) -> list[FieldError]:
 def validate_deployment_update(new: Deployment, old: Deployment) -> list[FieldError]:
     errs = validate_object_meta_update(_meta(new), _meta(old))
     errs += _validate_deployment_spec(new)
-    return errs + _selector_immutable(new, old)
+    return errs + selector_immutable(new, old)
 
 
 # --------------------------------------------------------------------------

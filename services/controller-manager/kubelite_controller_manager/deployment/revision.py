@@ -7,7 +7,6 @@ sync.go's getNewReplicaSet (the shape of a new replica set).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 
 import msgspec
@@ -16,6 +15,7 @@ from kubelite.api.apps_v1 import Deployment, LabelSelector, ReplicaSet, ReplicaS
 from kubelite.api.core_v1 import PodTemplateSpec
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.reconcile.controller_ref import controller_ref as ref_to
+from kubelite.reconcile.hashing import compute_hash
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -36,31 +36,9 @@ ANNOTATIONS_NOT_COPIED = frozenset({
     "deprecated.deployment.rollback.to",
 })
 
-# rand.SafeEncodeString's alphabet: no vowels (no words) and no look-alike characters.
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def fnv32a(data: bytes) -> int:
-    h = 0x811C9DC5
-    for byte in data:
-        h ^= byte
-        h = (h * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-def safe_encode(text: str) -> str:
-    """rand.SafeEncodeString: each character mapped into the safe alphabet."""
-    return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in text)
-
-
 def pod_template_hash(template: PodTemplateSpec | None, collision_count: int | None = None) -> str:
-    """ComputeHash: a stable short hash of the template (keys sorted, so the order a
-    user wrote labels in does not matter), salted with the collision count so a
-    name clash with a foreign replica set can be escaped by bumping it."""
-    data = msgspec.json.encode(msgspec.to_builtins(template), order="sorted") if template else b"null"
-    if collision_count:
-        data += struct.pack("<I", collision_count & 0xFFFFFFFF)
-    return safe_encode(str(fnv32a(data)))
+    """ComputeHash of the template, salted with the collision count (kubelite.reconcile.hashing)."""
+    return compute_hash(template, collision_count)
 
 
 def template_without_hash(template: PodTemplateSpec | None) -> PodTemplateSpec | None:

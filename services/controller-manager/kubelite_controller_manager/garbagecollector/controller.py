@@ -21,9 +21,22 @@ from typing import Any
 
 import msgspec
 
-from kubelite.api.apps_v1 import DEPLOYMENTS, REPLICASETS
+from kubelite.api.apps_v1 import (
+    CONTROLLERREVISIONS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    REPLICASETS,
+    STATEFULSETS,
+)
 from kubelite.api.batch_v1 import CRONJOBS, JOBS
-from kubelite.api.core_v1 import CONFIGMAPS, ENDPOINTS, PODS, SECRETS, SERVICES
+from kubelite.api.core_v1 import (
+    CONFIGMAPS,
+    ENDPOINTS,
+    PERSISTENTVOLUMECLAIMS,
+    PODS,
+    SECRETS,
+    SERVICES,
+)
 from kubelite.api.discovery_v1 import ENDPOINTSLICES
 from kubelite.api.scheme import ResourceInfo, by_kind
 from kubelite.errors import APIError
@@ -43,7 +56,8 @@ log = logging.getLogger(__name__)
 
 CONTROLLER_NAME = "garbage-collector-controller"
 GC_RESOURCES: tuple[ResourceInfo, ...] = (PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
-                                          CONFIGMAPS, SECRETS, JOBS, CRONJOBS)
+                                          CONFIGMAPS, SECRETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
+                                          CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS)
 FOREGROUND_RECHECK = 2.0  # seconds: a waiting owner looks again even if no event comes
 
 
