@@ -62,6 +62,7 @@ CONTROLLERS: dict[str, str] = {
     "job": "kubelite_controller_manager.job.controller:new_controller",
     "cronjob": "kubelite_controller_manager.cronjob.controller:new_controller",
     "daemonset": "kubelite_controller_manager.daemonset.controller:new_controller",
+    "statefulset": "kubelite_controller_manager.statefulset.controller:new_controller",
 }
 
 

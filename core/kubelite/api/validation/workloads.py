@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from kubelite.api.apps_v1 import ControllerRevision, DaemonSet, StatefulSet
+from kubelite.api.core_v1 import PersistentVolumeClaimVolumeSource, Volume
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.validation.apps import (
     selector_immutable,
@@ -149,7 +150,21 @@ def _statefulset_spec(sts: StatefulSet) -> list[FieldError]:
         errs += validate_nonnegative(spec.ordinals.start, "spec.ordinals.start")
     errs += _retention(spec.persistentVolumeClaimRetentionPolicy, "spec.persistentVolumeClaimRetentionPolicy")
     errs += _claim_templates(spec.volumeClaimTemplates, "spec.volumeClaimTemplates")
-    return errs + validate_selector_and_template(spec, "spec")
+    return errs + validate_selector_and_template(_with_claim_volumes(spec), "spec")
+
+
+def _with_claim_volumes(spec: Any) -> Any:
+    """The spec as its pods will see it: each claim template is a volume (so a volumeMount
+    naming a claim template is valid, as Kubernetes accepts)."""
+    template = spec.template
+    if not spec.volumeClaimTemplates or template is None or template.spec is None:
+        return spec
+    have = {v.name for v in template.spec.volumes or []}
+    extra = [Volume(name=c.metadata.name, persistentVolumeClaim=PersistentVolumeClaimVolumeSource(
+        claimName=c.metadata.name)) for c in spec.volumeClaimTemplates
+        if c.metadata and c.metadata.name and c.metadata.name not in have]
+    pod_spec = msgspec.structs.replace(template.spec, volumes=[*(template.spec.volumes or []), *extra] or None)
+    return msgspec.structs.replace(spec, template=msgspec.structs.replace(template, spec=pod_spec))
 
 
 def validate_statefulset(sts: StatefulSet) -> list[FieldError]:
