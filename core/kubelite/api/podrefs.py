@@ -37,3 +37,9 @@ def referenced_config(pod: Pod) -> tuple[set[str], set[str]]:
             if src.secret and src.secret.name:
                 secrets.add(src.secret.name)
     return configmaps, secrets
+
+
+def referenced_claims(pod: Pod) -> set[str]:
+    """Names of the PersistentVolumeClaims the pod's volumes mount."""
+    return {v.persistentVolumeClaim.claimName for v in (pod.spec.volumes or [] if pod.spec else [])
+            if v.persistentVolumeClaim is not None and v.persistentVolumeClaim.claimName}

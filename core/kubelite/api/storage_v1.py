@@ -8,6 +8,17 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_CLASS_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
 IMMEDIATE, WAIT_FOR_FIRST_CONSUMER = "Immediate", "WaitForFirstConsumer"
 
+# Names the storage pieces share (apiserver admission, controllers, scheduler, node agent).
+PVC_PROTECTION = "kubernetes.io/pvc-protection"  # finalizer: a claim stays while a pod uses it
+PV_PROTECTION = "kubernetes.io/pv-protection"  # finalizer: a volume stays while bound
+SELECTED_NODE = "volume.kubernetes.io/selected-node"  # claim annotation: the scheduler's choice
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"  # volume annotation
+BIND_COMPLETED = "pv.kubernetes.io/bind-completed"  # claim annotation
+BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"  # claim and volume annotation
+LOCAL_PATH_PROVISIONER = "kubelite.io/local-path"
+LOCAL_PATH_ROOT = "kubelite.io/local-path-root"  # node annotation: where that node keeps local-path volumes
+LOCAL_PATH_CLEANUP = "kubelite.io/local-path-cleanup"  # volume finalizer: its data is removed on its node
+
 
 class TopologySelectorLabelRequirement(Model):
     key: str | None = None

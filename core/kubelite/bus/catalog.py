@@ -37,6 +37,9 @@ TOPICS: tuple[Topic, ...] = (
           "that node's agent"),
     Topic("kubelite.node.<node>.rpc.portforward", "streaming.portforward_subject", "apiserver (request)",
           "`PortForwardRequest`, then a session as for exec (`bus.streaming`)", "that node's agent"),
+    Topic("kubelite.node.<node>.rpc.volumedelete", "volumes.subject",
+          "controller-manager's local-path provisioner (request)",
+          "`VolumeDeleteRequest` → `VolumeDeleteReply` (`bus.volumes`)", "that node's agent"),
     Topic("kubelite.node.<node>.session.<id>", "subjects.node_session",
           "apiserver and that node's agent", "log and stream frames on it and its `.in`, `.alive`, `.cancel` "
           "(`bus.logs`, `bus.streaming`)",

@@ -5,7 +5,8 @@ docs/architecture.md:
 - the apiserver publishes every change and reaches every node: everything;
 - the admin (`kubelite events -f`, scripts) reads everything and sends API requests as itself;
 - scheduler and controller-manager send API requests and publish their decisions; the
-  controller-manager also hears Secrets' changes (it reads Secrets through the apiserver);
+  controller-manager also hears Secrets' changes (it reads Secrets through the apiserver)
+  and asks a node to delete a released local volume's data;
 - a node agent hears only its own node's subjects (its pods, its log/exec/port-forward
   requests and sessions), the Node and Endpoints changes it routes and drains by, and
   the proxies' acks; it never sees Secrets or another node's pods;
@@ -47,8 +48,10 @@ def permissions(ident: BusIdentity) -> Permissions:
     if ident.kind == "scheduler":
         return Permissions((api, f"{PREFIX}.decisions.scheduler.>"), (inbox,))
     if ident.kind == "controller-manager":
-        # Secrets' changes: it reads them through the apiserver (in etcd they are encrypted)
-        return Permissions((api, f"{PREFIX}.decisions.>"), (inbox, f"{PREFIX}.changes.secrets.>"))
+        # Secrets' changes: it reads them through the apiserver (in etcd they are encrypted);
+        # it asks nodes to delete released local volumes (kubelite.bus.volumes)
+        return Permissions((api, f"{PREFIX}.decisions.>", f"{PREFIX}.node.*.rpc.volumedelete"),
+                           (inbox, f"{PREFIX}.changes.secrets.>"))
     node = _node_part(ident)
     if ident.kind == "node":
         own = f"{PREFIX}.node.{node}.>"

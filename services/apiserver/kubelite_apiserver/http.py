@@ -56,6 +56,7 @@ from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.saadmission import ServiceAccountAdmission
 from kubelite_apiserver.satokens import ServiceAccountTokens, is_token_request, serve_token_request
+from kubelite_apiserver.storageadmission import StorageAdmission, ensure_default_storage_class
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.watch import watch_events
 
@@ -115,12 +116,14 @@ class APIServer:
         ns_defaults = NamespaceDefaults(self.reg, root_ca_pem=root_ca)
         self.reg.after_create.append(ns_defaults)
         self.reg.create_admission.append(ServiceAccountAdmission(self.store))
+        self.reg.create_admission.append(StorageAdmission(self.store))
         await ensure_system_namespaces(self.reg)
         for ns in SYSTEM_NAMESPACES:  # made before this start (or before these defaults existed)
             await ns_defaults.ensure(ns)
         await ensure_kubernetes_service(self.reg, service_range=cfg.service_cluster_ip_range,
                                         address=cfg.advertise_address, port=cfg.port)
         await ensure_bootstrap_policy(self.reg)
+        await ensure_default_storage_class(self.reg)
         tokens = load_token_file(cfg.token_auth_file) if cfg.token_auth_file else {}
         if cfg.service_account_key_file:
             self.sa_tokens = ServiceAccountTokens(

@@ -12,14 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite import codec, errors
-from kubelite.api.core_v1 import Pod
-from kubelite.api.podrefs import referenced_config
+from kubelite.api.core_v1 import PersistentVolume, Pod
+from kubelite.api.podrefs import referenced_claims, referenced_config
 from kubelite.auth.user import NODE_PREFIX, NODES, UserInfo
 from kubelite_apiserver.authz import CURRENT_USER
 
 _OWN_NAME = {"Node": "nodes", "Lease": "leases"}
-_REFERENCED = ("secrets", "configmaps")
+_REFERENCED = ("secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes")
 _pod_decoder = codec.decoder_for(Pod)
+_pv_decoder = codec.decoder_for(PersistentVolume)
+
+
+def _names(pod: Pod, resource: str) -> set[str]:
+    if resource == "persistentvolumeclaims":
+        return referenced_claims(pod)
+    configmaps, secrets = referenced_config(pod)
+    return secrets if resource == "secrets" else configmaps
 
 
 def node_of(user: UserInfo | None) -> str:
@@ -65,9 +73,10 @@ def on_token_request(bound_kind: str, bound: Any) -> None:
 
 class NodeReferences:
     """The Node authorizer's graph, as far as kubelite needs it: RBAC gives nodes `get` on
-    Secrets and ConfigMaps, and this narrows it to those a pod bound to that node refers to
-    (env, envFrom, volumes, projected sources). Example: node n1 may get Secret db in shop
-    while pod shop/web on n1 mounts it; the same get from n2 is a 403."""
+    Secrets, ConfigMaps, PersistentVolumeClaims and PersistentVolumes, and this narrows it to
+    those a pod bound to that node refers to (env, envFrom, volumes, projected sources; a
+    volume through the claim bound to it). Example: node n1 may get Secret db in shop while
+    pod shop/web on n1 mounts it; the same get from n2 is a 403."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -76,16 +85,25 @@ class NodeReferences:
         node = node_of(user)
         if not node or info.verb != "get" or info.resource not in _REFERENCED or info.subresource:
             return
-        bound = f'"nodeName":"{node}"'.encode()
-        kvs, _, _ = await self.store.list(f"/registry/pods/{info.namespace}/")
-        for kv in kvs:
-            if bound in kv.value:  # cheap filter before decoding
-                pod = _pod_decoder.decode(kv.value)
-                configmaps, secrets = referenced_config(pod)
-                if pod.spec is not None and pod.spec.nodeName == node and \
-                        info.name in (secrets if info.resource == "secrets" else configmaps):
-                    return
+        namespace, resource, name = info.namespace, info.resource, info.name
+        if resource == "persistentvolumes":  # through the claim it is bound to
+            kv = await self.store.get(f"/registry/persistentvolumes/{name}")
+            spec = _pv_decoder.decode(kv.value).spec if kv is not None else None
+            ref = spec.claimRef if spec is not None else None
+            namespace, resource, name = (ref.namespace, "persistentvolumeclaims", ref.name) if ref else ("", "", "")
+        if namespace and await self._referenced(node, namespace, resource, name):
+            return
         raise errors.forbidden_error(info.resource, info.name,
                                      f'User "{user.name}" cannot get resource "{info.resource}" in API group "" '
                                      f'in the namespace "{info.namespace}": no relationship found between node '
                                      f"'{node}' and this object")
+
+    async def _referenced(self, node: str, namespace: str, resource: str, name: str) -> bool:
+        bound = f'"nodeName":"{node}"'.encode()
+        kvs, _, _ = await self.store.list(f"/registry/pods/{namespace}/")
+        for kv in kvs:
+            if bound in kv.value:  # cheap filter before decoding
+                pod = _pod_decoder.decode(kv.value)
+                if pod.spec is not None and pod.spec.nodeName == node and name in _names(pod, resource):
+                    return True
+        return False

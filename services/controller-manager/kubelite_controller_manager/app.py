@@ -63,6 +63,8 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "kubelite_controller_manager.cronjob.controller:new_controller",
     "daemonset": "kubelite_controller_manager.daemonset.controller:new_controller",
     "statefulset": "kubelite_controller_manager.statefulset.controller:new_controller",
+    "persistentvolume-binder": "kubelite_controller_manager.volume.binder:new_controller",
+    "storage-protection": "kubelite_controller_manager.volume.protection:new_controller",
 }
 
 

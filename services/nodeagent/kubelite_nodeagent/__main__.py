@@ -13,6 +13,7 @@ import signal
 import sys
 from typing import Any
 
+from kubelite.api.storage_v1 import LOCAL_PATH_ROOT
 from kubelite.bus.connection import connect_nats
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
@@ -28,6 +29,7 @@ from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.routes import RouteManager
 from kubelite_nodeagent.runtime import create_runtime
 from kubelite_nodeagent.runtime.base import RuntimeConfig
+from kubelite_nodeagent.volumeserver import volume_root
 
 log = logging.getLogger("kubelite.nodeagent")
 
@@ -46,6 +48,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
     await runtime.start()
     settings = nodeinfo.NodeSettings(
         name=name, pod_cidr=pod_cidr, labels=dict(cfg.labels), taints=list(cfg.taints),
+        annotations={LOCAL_PATH_ROOT: volume_root(root)},
         system_reserved=dict(cfg.system_reserved), capacity_override=dict(cfg.capacity),
         runtime_version=f"{cfg.runtime}://{_runtime_version(runtime)}",
     )

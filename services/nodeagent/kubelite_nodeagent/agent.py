@@ -34,6 +34,7 @@ from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.runtime.base import Runtime
 from kubelite_nodeagent.streaming import StreamServer
+from kubelite_nodeagent.volumeserver import VolumeServer, volume_root
 from kubelite_nodeagent.worker import PodWorker
 
 log = logging.getLogger("kubelite.nodeagent")
@@ -87,6 +88,7 @@ class NodeAgent:
         self.recorder = recorder
         self.logs = LogServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
         self.streams = StreamServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
+        self.volumes = VolumeServer(nc=nc, node_name=node.name, root=volume_root(node.root_dir))
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -99,6 +101,7 @@ class NodeAgent:
         self._tasks.append(self.informer.start())
         self._subs.append(await self.logs.subscribe())
         self._subs.extend(await self.streams.subscribe())
+        self._subs.append(await self.volumes.subscribe())
         self._tasks.append(asyncio.create_task(self._scan_loop(), name=f"scan-{self.node.name}"))
         self._tasks.append(asyncio.create_task(self.registrar.run(), name=f"lease-{self.node.name}"))
 

@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from kubelite.api.core_v1 import Pod
-from kubelite.api.podrefs import referenced_config
+from kubelite.api.podrefs import referenced_claims, referenced_config
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite_nodeagent import envresolve, volumes
@@ -57,7 +57,9 @@ class ConfigFetcher:
                 raw = {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
                 raw.update({k: v.encode() for k, v in (obj.stringData or {}).items()})
                 self.binary[f"secret/{name}"] = raw
-        self._sources = envresolve.ConfigSources(configmaps=configmaps, secrets=secrets)
+        claims = {name: path for name in sorted(referenced_claims(pod))
+                  if (path := await _claim_path(api, namespace, name)) is not None}
+        self._sources = envresolve.ConfigSources(configmaps=configmaps, secrets=secrets, claims=claims)
         return self._sources
 
 
@@ -68,3 +70,18 @@ async def _get_or_none(api: NatsAPIClient, resource: str, namespace: str, name: 
         if exc.code == 404:
             return None
         raise
+
+
+async def _claim_path(api: NatsAPIClient, namespace: str, name: str) -> str | None:
+    """The directory of the volume bound to claim `name`: its local or hostPath path (None while
+    the claim is missing or not bound yet)."""
+    claim = await _get_or_none(api, "persistentvolumeclaims", namespace, name)
+    volume_name = claim.spec.volumeName if claim is not None and claim.spec else None
+    if not volume_name or claim.metadata.deletionTimestamp is not None:
+        return None
+    pv = await _get_or_none(api, "persistentvolumes", "", volume_name)
+    spec = pv.spec if pv is not None else None
+    if spec is None or spec.claimRef is None or spec.claimRef.uid != claim.metadata.uid:
+        return None
+    source = spec.local or spec.hostPath
+    return source.path if source is not None else None

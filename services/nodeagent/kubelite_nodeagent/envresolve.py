@@ -13,7 +13,7 @@ import base64
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubelite.api.core_v1 import Container, EnvFromSource, Pod
 from kubelite.api.quantity import parse_quantity
@@ -30,10 +30,12 @@ class ConfigError(Exception):
 
 @dataclass
 class ConfigSources:
-    """Fetched ConfigMaps (name -> data) and Secrets (name -> decoded data); absent = not found."""
+    """Fetched ConfigMaps (name -> data), Secrets (name -> decoded data) and bound claims
+    (name -> the directory of the volume bound to it); absent = not found or not bound."""
 
     configmaps: Mapping[str, Mapping[str, str]]
     secrets: Mapping[str, Mapping[str, str]]
+    claims: Mapping[str, str] = field(default_factory=dict)
 
 
 def decode_secret_data(data: Mapping[str, str] | None, string_data: Mapping[str, str] | None = None) -> dict[str, str]:

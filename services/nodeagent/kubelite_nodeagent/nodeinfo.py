@@ -51,6 +51,7 @@ class NodeSettings:
     name: str
     pod_cidr: str
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     taints: list[Taint] = field(default_factory=list)
     system_reserved: dict[str, str] = field(default_factory=dict)
     capacity_override: dict[str, str] = field(default_factory=dict)
@@ -224,7 +225,8 @@ def build_node(settings: NodeSettings, facts: HostFacts, conditions: list[NodeCo
     return Node(
         apiVersion="v1",
         kind="Node",
-        metadata=ObjectMeta(name=settings.name, labels=node_labels(settings.name, facts, settings.labels)),
+        metadata=ObjectMeta(name=settings.name, labels=node_labels(settings.name, facts, settings.labels),
+                            annotations=dict(settings.annotations) or None),
         spec=NodeSpec(podCIDR=settings.pod_cidr, podCIDRs=[settings.pod_cidr],
                       taints=list(settings.taints) or None),
         status=node_status(settings, facts, conditions, cap),

@@ -89,15 +89,16 @@ class Registrar:
                 if exc2.code != 409:
                     raise
                 existing = await self.api.get("nodes", "", self.name)
-        # Re-registration: our labels win; podCIDR is set once; status is ours.
+        # Re-registration: our labels and annotations win; podCIDR is set once; status is ours.
         meta = existing.metadata
         labels = {**(meta.labels or {}), **(wanted.metadata.labels or {})}
+        annotations = {**(meta.annotations or {}), **(wanted.metadata.annotations or {})} or None
         spec = existing.spec or wanted.spec
         if spec is not None and not spec.podCIDR:
             spec = msgspec.structs.replace(spec, podCIDR=self.settings.pod_cidr, podCIDRs=[self.settings.pod_cidr])
-        if labels != meta.labels or spec is not existing.spec:
+        if labels != meta.labels or annotations != meta.annotations or spec is not existing.spec:
             existing = await self.api.update(msgspec.structs.replace(
-                existing, metadata=msgspec.structs.replace(meta, labels=labels), spec=spec))
+                existing, metadata=msgspec.structs.replace(meta, labels=labels, annotations=annotations), spec=spec))
         old_conditions = existing.status.conditions if existing.status else None
         status = msgspec.structs.replace(
             wanted.status, conditions=nodeinfo.node_conditions(self.pressure(), True, rfc3339(time.time()),

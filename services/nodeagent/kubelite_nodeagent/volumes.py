@@ -34,6 +34,8 @@ def plugin_dir(volume: Volume) -> str:
         return "kubernetes.io~projected"
     if volume.downwardAPI is not None:
         return "kubernetes.io~downward-api"
+    if volume.persistentVolumeClaim is not None:
+        return "kubernetes.io~local-volume"
     return "kubernetes.io~other"
 
 
@@ -148,10 +150,32 @@ def write_files(directory: str, files: Mapping[str, VolumeFile]) -> None:
 
 
 def host_path_of(pod_dir: str, volume: Volume) -> str:
-    """Where a volume lives on the host (hostPath: the path itself)."""
+    """Where a volume lives on the host (hostPath: the path itself; a claim: its volume's
+    directory, which the pod's volume directory links to)."""
     if volume.hostPath is not None:
         return volume.hostPath.path or ""
+    if volume.persistentVolumeClaim is not None:
+        return os.path.realpath(volume_dir(pod_dir, volume))
     return volume_dir(pod_dir, volume)
+
+
+def link_claim(volume: Volume, directory: str, claims: Mapping[str, str]) -> None:
+    """A claim's volume: its directory (made on first use, as the local-path provisioner's
+    helper would), linked from the pod's volume directory so mounts find it. Data stays in the
+    volume's directory, outside the pod, so it outlives the pod."""
+    claim = volume.persistentVolumeClaim.claimName if volume.persistentVolumeClaim else ""
+    target = claims.get(claim or "")
+    if target is None:
+        raise ConfigError(f'persistentvolumeclaim "{claim}" is not bound to a volume yet')
+    os.makedirs(target, mode=0o777, exist_ok=True)
+    if os.path.islink(directory):
+        if os.readlink(directory) == target:
+            return
+        os.unlink(directory)
+    elif os.path.isdir(directory):
+        os.rmdir(directory)  # an empty placeholder; a non-empty one is an error worth seeing
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    os.symlink(target, directory)
 
 
 def ensure_host_path(volume: Volume) -> None:
@@ -195,10 +219,13 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
     for volume in pod.spec.volumes or [] if pod.spec else []:
         if only_projected and volume.projected is None and volume.downwardAPI is None:
             continue
-        if volume.hostPath is not None:
+        if volume.hostPath is not None or volume.persistentVolumeClaim is not None:
             try:
-                ensure_host_path(volume)
-            except ConfigError as exc:
+                if volume.hostPath is not None:
+                    ensure_host_path(volume)
+                else:
+                    link_claim(volume, volume_dir(pod_dir, volume), sources.claims)
+            except (ConfigError, OSError) as exc:
                 raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
             continue
         directory = volume_dir(pod_dir, volume)

@@ -41,6 +41,7 @@ REASON_TOO_MANY_PODS = "Too many pods"
 REASON_POD_AFFINITY = "node(s) didn't match pod affinity rules"  # interpodaffinity
 REASON_POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+REASON_VOLUME_NODE_AFFINITY = "node(s) had volume node affinity conflict"  # volumebinding.ErrReasonNodeConflict
 
 
 def untolerated_taint_reason(key: str | None, value: str | None) -> str:
@@ -189,6 +190,15 @@ def required_node_affinity(pod: PodInfo, node: NodeInfo, state: CycleState) -> t
     return (REASON_NODE_AFFINITY,)
 
 
+def volume_node_affinity(pod: PodInfo, node: NodeInfo, state: CycleState) -> tuple[str, ...] | None:
+    """VolumeBinding: the node meets the node affinity of every volume the pod's claims are bound
+    to (a local volume: its own node)."""
+    for terms in pod.volume_terms:
+        if not any(node_selector_term_matches(t, node) for t in terms):
+            return (REASON_VOLUME_NODE_AFFINITY,)
+    return None
+
+
 def host_ports_free(pod: PodInfo, node: NodeInfo, state: CycleState) -> tuple[str, ...] | None:
     """NodePorts: a hostPort (protocol, port) is taken if some pod here uses it on the
     same IP, or either side binds every address (0.0.0.0)."""
@@ -260,6 +270,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("taints_tolerated", taints_tolerated, _always, passes_clean_nodes=True),
     Filter("node_selector", node_selector, lambda p, c: bool(p.node_selector)),
     Filter("required_node_affinity", required_node_affinity, lambda p, c: p.required_node_terms is not None),
+    Filter("volume_node_affinity", volume_node_affinity, lambda p, c: bool(p.volume_terms)),
     Filter("host_ports_free", host_ports_free, lambda p, c: bool(p.host_ports)),
     Filter("resources_fit", resources_fit, _always),
     Filter(

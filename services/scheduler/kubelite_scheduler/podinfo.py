@@ -80,6 +80,8 @@ class PodInfo:
     affinity_preferred: list[AffinityTerm] = field(default_factory=list)
     anti_affinity_preferred: list[AffinityTerm] = field(default_factory=list)
     terminal: bool = False  # Succeeded or Failed: holds no resources
+    # node-affinity sets of the pod's bound volumes (kubelite_scheduler.volumes): each ORed, all must hold
+    volume_terms: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def has_pod_affinity(self) -> bool:

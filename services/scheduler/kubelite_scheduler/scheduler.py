@@ -16,7 +16,9 @@ import logging
 import os
 from typing import Any
 
-from kubelite.api.core_v1 import NODES, PODS, Pod
+from kubelite.api.core_v1 import NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, Pod
+from kubelite.api.podrefs import referenced_claims
+from kubelite.api.storage_v1 import SELECTED_NODE, STORAGECLASSES
 from kubelite.bus import decisions
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
@@ -28,6 +30,7 @@ from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.decision import decision_of
 from kubelite_scheduler.podinfo import pod_info
 from kubelite_scheduler.queue import SchedulingQueue
+from kubelite_scheduler.volumes import VolumePlan, plan_volumes
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ class Scheduler:
         self.publish_decisions = publish_decisions
         self.pods = Informer(store, PODS, resync_seconds=0)
         self.nodes = Informer(store, NODES, resync_seconds=0)
+        # VolumeBinding reads claims, volumes and classes; any change may make a waiting pod fit
+        self.storage = [Informer(store, info, resync_seconds=0)
+                        for info in (PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES)]
         self._bind_slots = asyncio.Semaphore(max(1, parallel_binds))
         self._binding: set[str] = set()  # pod keys with a bind in flight
         self._tasks: set[asyncio.Task[None]] = set()
@@ -66,6 +72,9 @@ class Scheduler:
         self.failed = 0
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.nodes.add_handler(self._node_set, lambda old, new: self._node_set(new), self._node_deleted)
+        for informer in self.storage:
+            informer.add_handler(lambda _o: self.queue.cluster_changed(),
+                                 lambda _o, _n: self.queue.cluster_changed(), lambda _o: self.queue.cluster_changed())
 
     # -- informer handlers: keep the cache and the queue level with etcd -----------
     def _responsible(self, pod: Pod) -> bool:
@@ -120,10 +129,10 @@ class Scheduler:
     # -- running ----------------------------------------------------------------------
     async def run(self) -> None:
         """Start the informers, wait for their first list, then decide forever."""
-        self.nodes.start()
-        self.pods.start()
-        await self.nodes.wait_synced()
-        await self.pods.wait_synced()
+        for informer in (self.nodes, self.pods, *self.storage):
+            informer.start()
+        for informer in (self.nodes, self.pods, *self.storage):
+            await informer.wait_synced()
         log.info("caches synced: %d nodes, %d pods; scheduling as %r",
                  len(self.cache.known_nodes()), len(self.pods.keys()), self.name)
         # The caches hold one object per pod and node for good: keep the cyclic GC from
@@ -143,8 +152,8 @@ class Scheduler:
             await self.stop()
 
     async def stop(self) -> None:
-        await self.pods.stop()
-        await self.nodes.stop()
+        for informer in (self.pods, self.nodes, *self.storage):
+            await informer.stop()
         for t in list(self._tasks):
             t.cancel()
         with contextlib.suppress(Exception):
@@ -162,6 +171,12 @@ class Scheduler:
         if pod is None or not self._responsible(pod) or key in self._binding or self.cache.is_counted(key):
             return
         info = pod_info(pod)
+        volumes = self._volumes(pod)
+        if volumes is not None:
+            if volumes.error or volumes.waiting:
+                self._not_yet(pod, key, volumes.error)
+                return
+            info.volume_terms = volumes.terms
         result = self.algorithm.schedule(info)
         if self.publish_decisions:
             decision = decision_of(ns, name, info.uid, self.name, rfc3339_now(), result)
@@ -172,11 +187,42 @@ class Scheduler:
             self.queue.requeue_unschedulable(key)
             self._spawn(self._report_unschedulable(pod, result.message))
             return
+        if volumes is not None and volumes.to_select:
+            # WaitForFirstConsumer: the claims learn the node; the pod binds once they are bound
+            self.queue.requeue_unschedulable(key)
+            for claim in volumes.to_select:
+                self._spawn(self._select_node(claim, result.node))
+            return
         # Assume at once: the next decision must see this pod's requests as used.
         self.cache.assume(info, result.node)
         self._binding.add(key)
         await self._bind_slots.acquire()
         self._spawn(self._bind(pod, result.node))
+
+    def _volumes(self, pod: Pod) -> VolumePlan | None:
+        if not referenced_claims(pod):
+            return None
+        claims, volumes, classes = self.storage
+        return plan_volumes(pod, claims.get, lambda name: volumes.get("", name), lambda name: classes.get("", name))
+
+    def _not_yet(self, pod: Pod, key: str, error: str) -> None:
+        """A pod whose claims stop it: unschedulable with the reason, or quietly waiting for a
+        claim given a node to be bound; a claim or volume change brings it back."""
+        self.queue.requeue_unschedulable(key)
+        if error:
+            self.failed += 1
+            log.info("pod %s is unschedulable: %s", key, error)
+            self._spawn(self._report_unschedulable(pod, error))
+
+    async def _select_node(self, claim: Any, node: str) -> None:
+        ns, name = claim.metadata.namespace or "default", claim.metadata.name or ""
+        try:
+            await self.client.patch(PERSISTENTVOLUMECLAIMS, ns, name, {"metadata": {
+                "annotations": {SELECTED_NODE: node}, "resourceVersion": claim.metadata.resourceVersion}})
+            log.info("claim %s/%s: selected node %s", ns, name, node)
+        except APIError as exc:  # changed meanwhile: the next attempt looks again
+            log.info("claim %s/%s: could not select node %s: %s", ns, name, node, exc)
+            self.queue.cluster_changed()
 
     async def _publish(self, subject: str, payload: bytes) -> None:
         try:
