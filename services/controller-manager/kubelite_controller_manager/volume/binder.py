@@ -66,9 +66,17 @@ class PersistentVolumeController(Controller):
         self.volumes = ctx.informers.get(PERSISTENTVOLUMES)
         self.classes = ctx.informers.get(STORAGECLASSES)
         self.nodes = ctx.informers.get(NODES)
-        self.watch(self.claims, lambda c: ("claim", key_of(c)))
+        self.watch(self.claims, self._claim_keys)
         self.watch(self.volumes, self._volume_keys)
         self.informers += [self.classes, self.nodes]
+
+    @staticmethod
+    def _claim_keys(claim: PersistentVolumeClaim) -> list[Any]:
+        """The claim, and its volume (a deleted claim releases it)."""
+        keys: list[Any] = [("claim", key_of(claim))]
+        if claim.spec is not None and claim.spec.volumeName:
+            keys.append(("volume", claim.spec.volumeName))
+        return keys
 
     def _volume_keys(self, pv: PersistentVolume) -> list[Any]:
         keys: list[Any] = [("volume", pv.metadata.name or "")]
