@@ -321,6 +321,14 @@ def _storageclass_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
             age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _pdb_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """MIN AVAILABLE MAX UNAVAILABLE ALLOWED DISRUPTIONS AGE (printPodDisruptionBudget)."""
+    spec, st = _spec(obj), _status(obj)
+    return [str(spec["minAvailable"]) if "minAvailable" in spec else "N/A",
+            str(spec["maxUnavailable"]) if "maxUnavailable" in spec else "N/A",
+            str(_int(st.get("disruptionsAllowed"))), age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def service_ports(spec: JSON) -> str:
     parts = []
     for port in spec.get("ports") or []:
@@ -507,6 +515,8 @@ TABLES: dict[str, TableSpec] = {
                                     "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"), ("VOLUMEMODE",), _pv_row),
     "storageclasses": TableSpec(("PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"),
                                 (), _storageclass_row, name=_storageclass_name),
+    "poddisruptionbudgets": TableSpec(("MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"), (),
+                                      _pdb_row),
     "services": TableSpec(
         ("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service_row
     ),

@@ -4,6 +4,7 @@ worked example, checked."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -235,3 +236,57 @@ def test_local_volume_pins_its_node() -> None:
     assert vol.volume_node(pv) == "n2" and vol.admits_node(pv, node("n2", {"kubernetes.io/hostname": "n2"}))
     assert not vol.admits_node(pv, node("n1", {"kubernetes.io/hostname": "n1"}))
     assert pv.spec.claimRef.uid == "cu" and pv.metadata.finalizers == ["kubelite.io/local-path-cleanup"]
+
+
+# -- disruption budgets ------------------------------------------------------------
+
+
+def _budget(**spec: object) -> Any:
+    from kubelite.api.policy_v1 import PodDisruptionBudget
+
+    return msgspec.convert({"metadata": {"name": "b", "generation": 1},
+                            "spec": {"selector": {"matchLabels": {"a": "b"}}, **spec}}, PodDisruptionBudget)
+
+
+def test_disruption_budget_worked_example() -> None:
+    from kubelite_controller_manager.disruption import rules as pdb
+
+    pods = [pod(f"p{i}") for i in range(10)]
+    b = pdb.budget(_budget(maxUnavailable="25%"), pods, 10, NOW)
+    assert (b.expected, b.desired, b.healthy, b.allowed) == (10, 7, 10, 3)
+    from kubelite.api.policy_v1 import PodDisruptionBudgetStatus
+
+    evicted = msgspec.structs.replace(_budget(maxUnavailable="25%"), status=PodDisruptionBudgetStatus(
+        disruptedPods={"p0": (NOW - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    b = pdb.budget(evicted, pods, 10, NOW)
+    assert (b.healthy, b.allowed) == (9, 2) and list(b.disrupted) == ["p0"]
+    b = pdb.budget(evicted, pods, 10, NOW + timedelta(minutes=3))
+    assert b.healthy == 10 and not b.disrupted, "a disruption older than two minutes no longer counts"
+
+
+def test_expected_and_desired_examples() -> None:
+    from kubelite_controller_manager.disruption import rules as pdb
+
+    assert pdb.expected_and_desired(_budget(minAvailable=2), 3, 0) == (3, 2)
+    assert pdb.expected_and_desired(_budget(minAvailable="50%"), 0, 5) == (5, 3)
+    assert pdb.expected_and_desired(_budget(maxUnavailable=1), 0, 4) == (4, 3)
+    assert pdb.budget(_budget(minAvailable=0), [], 0, NOW).allowed == 0, "no expected pods: nothing to disrupt"
+
+
+def test_eviction_budget_decision() -> None:
+    from kubelite.api.policy_v1 import PodDisruptionBudgetStatus
+    from kubelite_apiserver.eviction import budget_decision, needs_no_budget
+
+    def with_status(**st: int) -> object:
+        return msgspec.structs.replace(_budget(minAvailable=2), status=PodDisruptionBudgetStatus(
+            observedGeneration=1, **st))
+
+    assert budget_decision(with_status(disruptionsAllowed=1, currentHealthy=3, desiredHealthy=2), pod("x")) == (True, "")
+    counts, cause = budget_decision(with_status(disruptionsAllowed=0, currentHealthy=2, desiredHealthy=2), pod("x"))
+    assert counts and cause == "The disruption budget b needs 2 healthy pods and has 2 currently"
+    unready = pod("x", ready=False)
+    assert budget_decision(with_status(disruptionsAllowed=0, currentHealthy=2, desiredHealthy=2), unready) == \
+        (False, ""), "an unready pod may go when the budget is met anyway (IfHealthyBudget)"
+    stale = msgspec.structs.replace(_budget(minAvailable=2), status=None)
+    assert "still being processed" in budget_decision(stale, pod("x"))[1]
+    assert needs_no_budget(pod("x", phase="Succeeded")) and not needs_no_budget(pod("x"))

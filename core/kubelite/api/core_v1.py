@@ -1081,7 +1081,7 @@ NODES = register(ResourceInfo(
 PODS = register(ResourceInfo(
     group="", version="v1", kind="Pod", plural="pods", singular="pod",
     namespaced=True, type=Pod, short_names=("po",),
-    subresources=("status", "binding", "log", "exec", "portforward"),
+    subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
     categories=_ALL_CATEGORY,
 ))
 SERVICES = register(ResourceInfo(

@@ -65,6 +65,7 @@ from kubelite.api.core_v1 import (
     Volume,
 )
 from kubelite.api.meta import Object
+from kubelite.api.policy_v1 import PodDisruptionBudget
 from kubelite.api.storage_v1 import StorageClass
 
 __all__ = [
@@ -567,6 +568,7 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     PersistentVolumeClaim: ("v1", "PersistentVolumeClaim", _default_pvc),
     PersistentVolume: ("v1", "PersistentVolume", _default_pv),
     StorageClass: ("storage.k8s.io/v1", "StorageClass", _default_storageclass),
+    PodDisruptionBudget: ("policy/v1", "PodDisruptionBudget", _noop),
     Job: ("batch/v1", "Job", _default_job),
     CronJob: ("batch/v1", "CronJob", _default_cronjob),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),

@@ -94,7 +94,6 @@ def component_roles() -> list[ClusterRole]:
             _rule(READ, [""], ["pods", "nodes", "namespaces", "services", "persistentvolumeclaims"]),
             _rule(READ, ["apps"], ["replicasets", "statefulsets"]),
             _rule(READ, [""], ["persistentvolumes"]),
-            _rule(READ, ["storage.k8s.io"], ["storageclasses"]),
             # the volume binder: a WaitForFirstConsumer claim learns the node the scheduler chose
             _rule(["patch", "update"], [""], ["persistentvolumeclaims"]),
             _rule(["create"], [""], ["pods/binding", "bindings"]),
@@ -140,11 +139,14 @@ def cluster_roles() -> list[ClusterRole]:
             _rule(READ, [""], _VIEW_CORE), _rule(READ, ["apps"], _VIEW_APPS),
             _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
             _rule(READ, ["batch"], ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
+            _rule(READ, ["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+            _rule(READ, ["storage.k8s.io"], ["storageclasses"]),
         ], to_all),
         _role("system:aggregate-to-edit", [
             _rule(["get", "list", "watch", *WRITE], [""], _EDIT_CORE),
             _rule(["get", "list", "watch", *WRITE], ["apps"], _EDIT_APPS),
             _rule(["get", "list", "watch", *WRITE], ["batch"], ["jobs", "cronjobs"]),
+            _rule(["get", "list", "watch", *WRITE], ["policy"], ["poddisruptionbudgets"]),
             _rule(["create"], [""], ["pods/eviction", "serviceaccounts/token"]),
         ], {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
         _role("system:aggregate-to-admin", [

@@ -16,6 +16,7 @@ SUBRESOURCE_KINDS = {
     "exec": ("PodExecOptions", ("create", "get")),
     "portforward": ("PodPortForwardOptions", ("create", "get")),
     "token": ("TokenRequest", ("create",)),
+    "eviction": ("Eviction", ("create",)),
 }
 
 
@@ -99,6 +100,9 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
             }
             if sub == "scale":
                 sub_entry["group"] = "autoscaling"
+                sub_entry["version"] = "v1"
+            elif sub == "eviction":
+                sub_entry["group"] = "policy"
                 sub_entry["version"] = "v1"
             elif sub == "token":
                 sub_entry["group"] = "authentication.k8s.io"

@@ -19,6 +19,7 @@ from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
 from kubelite_apiserver import clock, params
+from kubelite_apiserver.eviction import evict
 from kubelite_apiserver.registry import Registry
 
 log = logging.getLogger("kubelite.apiserver")
@@ -95,6 +96,8 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
     if verb == "create":
         if sub == "binding":
             return await bind_pod(reg, info, ns, req.name, body, req.contentType)
+        if sub == "eviction":
+            return await evict(reg, ns, req.name, body, req.contentType)
         if sub:
             raise errors.method_not_allowed(f"create is not supported on {sub}")
         obj = codec.decode_body(body, req.contentType, info.type)

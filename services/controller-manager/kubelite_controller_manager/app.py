@@ -65,6 +65,7 @@ CONTROLLERS: dict[str, str] = {
     "statefulset": "kubelite_controller_manager.statefulset.controller:new_controller",
     "persistentvolume-binder": "kubelite_controller_manager.volume.binder:new_controller",
     "storage-protection": "kubelite_controller_manager.volume.protection:new_controller",
+    "disruption": "kubelite_controller_manager.disruption.controller:new_controller",
 }
 
 

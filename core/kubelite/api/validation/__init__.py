@@ -35,9 +35,10 @@ from kubelite.api.core_v1 import (
 )
 from kubelite.api.discovery_v1 import EndpointSlice
 from kubelite.api.meta import ObjectMeta
+from kubelite.api.policy_v1 import PodDisruptionBudget
 from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from kubelite.api.storage_v1 import StorageClass
-from kubelite.api.validation import apps, batch, core, discovery, rbac, storage, workloads
+from kubelite.api.validation import apps, batch, core, discovery, policy, rbac, storage, workloads
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -67,6 +68,7 @@ _CREATE: dict[type, Validator] = {
     PersistentVolumeClaim: storage.validate_pvc,
     PersistentVolume: storage.validate_pv,
     StorageClass: storage.validate_storage_class,
+    PodDisruptionBudget: policy.validate_pdb,
     Job: batch.validate_job,
     CronJob: batch.validate_cronjob,
     EndpointSlice: discovery.validate_endpoint_slice,
@@ -91,6 +93,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     PersistentVolumeClaim: storage.validate_pvc_update,
     PersistentVolume: storage.validate_pv_update,
     StorageClass: storage.validate_storage_class_update,
+    PodDisruptionBudget: policy.validate_pdb_update,
     Job: batch.validate_job_update,
     CronJob: batch.validate_cronjob_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,

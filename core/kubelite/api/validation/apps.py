@@ -118,7 +118,7 @@ def validate_replica_set_update(new: ReplicaSet, old: ReplicaSet) -> list[FieldE
 # --------------------------------------------------------------------------
 
 
-def _int_or_percent(value: int | str, path: str) -> list[FieldError]:
+def int_or_percent(value: int | str, path: str) -> list[FieldError]:
     """ValidatePositiveIntOrPercent: a non-negative int or a "N%" string."""
     if isinstance(value, str):
         return each_invalid(path, value, is_valid_percent(value))
@@ -127,7 +127,7 @@ def _int_or_percent(value: int | str, path: str) -> list[FieldError]:
     return [invalid(path, value, "must be an integer or percentage (e.g '5%')")]
 
 
-def _int_or_percent_value(value: int | str) -> int | None:
+def int_or_percent_value(value: int | str) -> int | None:
     if isinstance(value, str):
         return int(value[:-1]) if is_valid_percent(value) == [] else None
     return value
@@ -138,11 +138,11 @@ def validate_rolling_update(rolling: Any, path: str) -> list[FieldError]:
     surge = rolling.maxSurge
     unavailable = DEFAULT_SURGE_OR_UNAVAILABLE if unavailable is None else unavailable
     surge = DEFAULT_SURGE_OR_UNAVAILABLE if surge is None else surge
-    errs = _int_or_percent(unavailable, f"{path}.maxUnavailable")
-    errs += _int_or_percent(surge, f"{path}.maxSurge")
-    if _int_or_percent_value(unavailable) == 0 and _int_or_percent_value(surge) == 0:
+    errs = int_or_percent(unavailable, f"{path}.maxUnavailable")
+    errs += int_or_percent(surge, f"{path}.maxSurge")
+    if int_or_percent_value(unavailable) == 0 and int_or_percent_value(surge) == 0:
         errs.append(invalid(f"{path}.maxUnavailable", unavailable, "may not be 0 when `maxSurge` is 0"))
-    if isinstance(unavailable, str) and (_int_or_percent_value(unavailable) or 0) > 100:
+    if isinstance(unavailable, str) and (int_or_percent_value(unavailable) or 0) > 100:
         errs.append(invalid(f"{path}.maxUnavailable", unavailable, "must not be greater than 100%"))
     return errs
 
