@@ -925,3 +925,33 @@ async def test_agent_pods_on_two_nodes_of_one_machine_reach_each_other(
     await eventually(
         fetched, timeout=30, message="client could not reach the pod on the other node"
     )
+
+
+async def test_agent_memory_emptydir_is_a_tmpfs_and_a_size_limit_evicts(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str, nats_client: object
+) -> None:
+    """emptyDir medium Memory is a tmpfs the size of its limit; a disk emptyDir written past its
+    sizeLimit gets the pod evicted (Failed, reason Evicted), as the kubelet does."""
+    show = "grep ' /cache ' /proc/mounts; sleep 3600"
+    await _create(api, namespace, "pods", _pod("mem", agent.node, [{
+        "name": "c", "image": "host", "command": ["sh", "-c", show],
+        "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
+        volumes=[{"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}}]))  # fmt: skip
+    await _wait_pod(api, namespace, "mem", _running, agent, "mem never Running")
+
+    async def tmpfs() -> bool:
+        text = await _pod_logs(nats_client, agent, namespace, "mem")
+        assert text.startswith("tmpfs /cache tmpfs") and "size=4096k" in text, text
+        return True
+
+    await eventually(tmpfs, timeout=20, message="the Memory emptyDir is not a 4Mi tmpfs")
+
+    fill = "dd if=/dev/zero of=/scratch/fill bs=1M count=3 2>/dev/null; sleep 3600"
+    await _create(api, namespace, "pods", _pod("full", agent.node, [{
+        "name": "c", "image": "host", "command": ["sh", "-c", fill],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+        volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}]))  # fmt: skip
+    pod = await _wait_pod(api, namespace, "full", lambda p: p.get("status", {}).get("phase") == "Failed", agent,
+                          "a pod past its emptyDir sizeLimit was not evicted", timeout=40)
+    assert pod["status"]["reason"] == "Evicted", pod["status"]
+    assert pod["status"]["message"].startswith('Usage of EmptyDir volume "scratch" exceeds the limit "1Mi"')

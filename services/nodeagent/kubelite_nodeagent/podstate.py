@@ -56,6 +56,7 @@ class PodState:
     surplus: list[str] = field(default_factory=list)  # container ids to remove (older attempts)
     reported: PodStatus | None = None  # last status written (or read) for this pod
     volumes_at: float = 0.0  # when volumes were last prepared
+    emptydir_checked_at: float = 0.0  # when emptyDir sizeLimits were last checked
     downward_digest: str = ""  # labels and annotations the downward API files were last written from
     terminal: bool = False
 

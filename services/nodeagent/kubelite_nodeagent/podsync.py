@@ -84,6 +84,14 @@ class NodeContext:
     cluster_domain: str = "cluster.local"
 
 
+EMPTYDIR_CHECK = 2.0  # seconds between sizeLimit checks of a pod's emptyDirs
+
+
+def _has_size_limit(pod: Pod) -> bool:
+    return any(v.emptyDir is not None and v.emptyDir.sizeLimit is not None
+               for v in (pod.spec.volumes or [] if pod.spec else []))
+
+
 class Wake:
     """The earliest time a sync wants to run again."""
 
@@ -185,6 +193,8 @@ class PodSyncer:
             await self._report(pod, st, now)
             return None
 
+        if await self._evict_overflowing(pod, st, now, wake):
+            return None
         deadline = active_deadline(pod)
         if deadline is not None:
             if now >= deadline:
@@ -244,6 +254,26 @@ class PodSyncer:
         await self._refresh_live_volumes(pod, st, wake, ctx)
         await self._report(pod, st, now)
         return wake.delay(time.time())
+
+    async def _evict_overflowing(self, pod: Pod, st: PodState, now: float, wake: Wake) -> bool:
+        """localStorageEviction: a running pod whose emptyDir outgrew its sizeLimit fails with
+        reason Evicted (its controller replaces it); checked every EMPTYDIR_CHECK seconds."""
+        if not st.volumes_at or not _has_size_limit(pod):
+            return False
+        if now < st.emptydir_checked_at + EMPTYDIR_CHECK:
+            wake.at(st.emptydir_checked_at + EMPTYDIR_CHECK)
+            return False
+        st.emptydir_checked_at = now
+        wake.at(now + EMPTYDIR_CHECK)
+        message = await asyncio.to_thread(volumes.emptydir_overflow, pod, self.pod_dir(st.uid))
+        if message is None:
+            return False
+        log.info("pod %s/%s: evicted: %s", st.namespace, st.name, message)
+        await self._stop_running(pod, st, (pod.spec.terminationGracePeriodSeconds if pod.spec else None) or 30)
+        st.terminal = True
+        await self._report(pod, st, now, message=message, failed_reason="Evicted")
+        self._event(pod, "Warning", "Evicted", message)
+        return True
 
     async def _pod_tokens(self, pod: Pod) -> dict[tuple[str, int], bytes]:
         try:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kubelite.api.core_v1 import Container, KeyToPath, Pod, Volume
-from kubelite_nodeagent import projected
+from kubelite_nodeagent import emptydir, projected
 from kubelite_nodeagent.envresolve import ConfigError, ConfigSources
 from kubelite_nodeagent.runtime.base import Mount
 from kubelite_nodeagent.volumefile import VolumeFile
@@ -229,6 +229,9 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
                 raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
             continue
         directory = volume_dir(pod_dir, volume)
+        if volume.emptyDir is not None:
+            emptydir.prepare(volume, directory)
+            continue
         try:
             files = volume_files(volume, sources, binary, pod=pod, tokens=tokens)
         except ConfigError as exc:
@@ -240,4 +243,12 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
 
 
 def remove_pod_dir(pod_dir: str) -> None:
+    emptydir.unmount_all(pod_dir)
     shutil.rmtree(pod_dir, ignore_errors=True)
+
+
+def emptydir_overflow(pod: Pod, pod_dir: str) -> str | None:
+    """The eviction message when an emptyDir outgrew its sizeLimit (kubelite_nodeagent.emptydir)."""
+    limited = [v for v in (pod.spec.volumes or [] if pod.spec else [])
+               if v.emptyDir is not None and v.emptyDir.sizeLimit is not None]
+    return emptydir.over_limit(limited, lambda v: volume_dir(pod_dir, v)) if limited else None

@@ -529,6 +529,9 @@ def _file_mode(mode: int | None, path: str) -> list[FieldError]:
     return []
 
 
+EMPTY_DIR_MEDIA = ("", "Memory")  # HugePages media are not implemented
+
+
 def _validate_volume_source(kind: str, source: Any, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if kind == "hostPath":
@@ -537,6 +540,8 @@ def _validate_volume_source(kind: str, source: Any, path: str) -> list[FieldErro
         if source.type is not None and source.type not in HOST_PATH_TYPES:
             errs.append(not_supported(f"{path}.type", source.type, HOST_PATH_TYPES))
     elif kind == "emptyDir":
+        if source.medium not in (None, *EMPTY_DIR_MEDIA):
+            errs.append(not_supported(f"{path}.medium", source.medium, list(EMPTY_DIR_MEDIA)))
         if source.sizeLimit is not None:
             try:
                 parse_quantity(source.sizeLimit)
