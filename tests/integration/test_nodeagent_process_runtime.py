@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from kubelite.client.logs import LogRequest, stream_logs
+from kubelite_nodeagent import emptydir
 from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
@@ -537,6 +538,7 @@ class AgentProcess:
         )
         rt = ProcessRuntime(config)
         await rt.destroy_everything()
+        emptydir.unmount_pods(str(self.root_dir / "pods"))  # what a killed agent leaves mounted
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.cache import resource_version
 from kubelite.reconcile.nats_informer import NatsInformer
-from kubelite_nodeagent import podstate
+from kubelite_nodeagent import emptydir, podstate
 from kubelite_nodeagent.backoff import BackOff
 from kubelite_nodeagent.logserver import LogServer
 from kubelite_nodeagent.podstate import PodState
@@ -132,6 +133,8 @@ class NodeAgent:
         for sb in await self.runtime.list_sandboxes():
             with contextlib.suppress(Exception):
                 await self.runtime.remove_sandbox(sb.pod_uid)
+        # memory-backed emptyDirs would outlive the agent as tmpfs mounts
+        await asyncio.to_thread(emptydir.unmount_pods, os.path.join(self.node.root_dir, "pods"))
 
     async def on_reconnect(self) -> None:
         self.informer.request_relist()

@@ -47,6 +47,12 @@ def unmount_all(pod_dir: str) -> None:
             subprocess.run(["umount", "-l", path], capture_output=True, check=False)
 
 
+def unmount_pods(pods_root: str) -> None:
+    """unmount_all for every pod directory under the node's pods root."""
+    for uid in os.listdir(pods_root) if os.path.isdir(pods_root) else []:
+        unmount_all(os.path.join(pods_root, uid))
+
+
 def usage_bytes(directory: str) -> int:
     """Bytes a directory tree occupies (as du counts: allocated blocks; hard links once)."""
     seen: set[tuple[int, int]] = set()
