@@ -143,3 +143,67 @@ def test_verbs_parse() -> None:
     assert a.args == ["deploy/web", "web=nginx:2"]
     a = parse_args(["rollout", "status", "deploy/web", "--watch=false"])
     assert a.watch is False
+
+
+# -- DaemonSets and StatefulSets: kubectl's status viewers and rollbackers --------------
+
+
+def test_daemonset_status_messages() -> None:
+    from kubelite_cli.commands.rollout_revisions import daemonset_status
+
+    def ds(gen: int, st: dict) -> dict:
+        return {"metadata": {"name": "agent", "generation": gen}, "spec": {}, "status": st}
+
+    assert daemonset_status(ds(2, {"observedGeneration": 1}))[1] is False
+    msg, done = daemonset_status(ds(2, {"observedGeneration": 2, "desiredNumberScheduled": 3,
+                                        "updatedNumberScheduled": 1}))
+    assert not done
+    assert msg == 'Waiting for daemon set "agent" rollout to finish: 1 out of 3 new pods have been updated...'
+    msg, _ = daemonset_status(ds(2, {"observedGeneration": 2, "desiredNumberScheduled": 3,
+                                     "updatedNumberScheduled": 3, "numberAvailable": 2}))
+    assert msg == 'Waiting for daemon set "agent" rollout to finish: 2 of 3 updated pods are available...'
+    assert daemonset_status(ds(2, {"observedGeneration": 2, "desiredNumberScheduled": 3,
+                                   "updatedNumberScheduled": 3, "numberAvailable": 3})) == \
+        ('daemon set "agent" successfully rolled out', True)
+    with pytest.raises(CLIError, match="only available for RollingUpdate"):
+        daemonset_status({"metadata": {"name": "x"}, "spec": {"updateStrategy": {"type": "OnDelete"}}})
+
+
+def test_statefulset_status_messages() -> None:
+    from kubelite_cli.commands.rollout_revisions import statefulset_status
+
+    def sts(st: dict, partition: int | None = None) -> dict:
+        strategy = {"type": "RollingUpdate", **({"rollingUpdate": {"partition": partition}}
+                                                if partition is not None else {})}
+        return {"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 3, "updateStrategy": strategy},
+                "status": {"observedGeneration": 2, **st}}
+
+    assert statefulset_status(sts({"readyReplicas": 1})) == ("Waiting for 2 pods to be ready...", False)
+    assert statefulset_status(sts({"readyReplicas": 3, "updatedReplicas": 1}, partition=1)) == \
+        ("Waiting for partitioned roll out to finish: 1 out of 2 new pods have been updated...", False)
+    assert statefulset_status(sts({"readyReplicas": 3, "updatedReplicas": 3}, partition=0))[1] is True
+    assert statefulset_status(sts({"readyReplicas": 3, "updatedReplicas": 1, "currentRevision": "web-a",
+                                   "updateRevision": "web-b"}))[0] == \
+        "waiting for statefulset rolling update to complete 1 pods at revision web-b..."
+    assert statefulset_status(sts({"readyReplicas": 3, "currentReplicas": 3, "currentRevision": "web-b",
+                                   "updateRevision": "web-b"})) == \
+        ("statefulset rolling update complete 3 pods at revision web-b...", True)
+
+
+def test_revision_undo_picks_and_skips() -> None:
+    from kubelite_cli.commands import rollout_revisions as revs
+
+    owner = {"metadata": {"uid": "u"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "v2"}]}}}}
+
+    def rev(n: int, image: str, uid: str = "u") -> dict:
+        return {"metadata": {"name": f"r{n}", "ownerReferences": [{"uid": uid, "controller": True}]}, "revision": n,
+                "data": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]},
+                                               "$patch": "replace"}}}}
+
+    history = revs.owned([rev(2, "v2"), rev(1, "v1"), rev(3, "x", uid="other")], owner)
+    assert [r["revision"] for r in history] == [1, 2]
+    assert revs.pick(history, 0, "ds")["revision"] == 1
+    assert revs.matches_current(owner, history[1]) and not revs.matches_current(owner, history[0])
+    with pytest.raises(CLIError, match="unable to find specified revision 7"):
+        revs.pick(history, 7, "ds")
+    assert revs.history_rows(history) == [(1, "<none>"), (2, "<none>")]

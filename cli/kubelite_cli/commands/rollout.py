@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelite.api.scheme import ResourceInfo
+from kubelite_cli.commands import rollout_revisions as revs
 from kubelite_cli.errors import CLIError
 from kubelite_cli.session import Session, qualified_kind, resolve_resource
 
@@ -197,11 +198,22 @@ def describe_template(template: JSON) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def _deployment_target(kind: str) -> ResourceInfo:
+ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
+
+
+def _rollout_target(kind: str, verb: str) -> ResourceInfo:
     info = resolve_resource(kind)
-    if info.kind != "Deployment":
-        raise CLIError(f'no rollout support for "{qualified_plural(info)}" (only deployments)')
+    if info.kind not in ROLLOUT_KINDS:
+        raise CLIError(f'no rollout support for "{qualified_plural(info)}" '
+                       "(deployments, daemonsets and statefulsets)")
+    if verb in ("pause", "resume") and info.kind != "Deployment":
+        raise CLIError(f"{qualified_plural(info)} cannot be {verb}d (only deployments)")
     return info
+
+
+def _revisions(session: Session, owner: JSON) -> list[JSON]:
+    items = session.api.list("controllerrevisions", owner["metadata"].get("namespace")).get("items") or []
+    return revs.owned(items, owner)
 
 
 def _owned_replica_sets(session: Session, deployment: JSON) -> list[JSON]:
@@ -219,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         }[args.rollout_verb]
         code = 0
         for kind, name in parse_targets(args.targets):
-            info = _deployment_target(kind)
+            info = _rollout_target(kind, args.rollout_verb)
             code = max(code, handler(session, info, name, args) or 0)
         return code
     finally:
@@ -235,7 +247,9 @@ def _status(session: Session, info: ResourceInfo, name: str, args: argparse.Name
             current = revision_of(d)
             if current != args.revision:
                 raise CLIError(f"desired revision ({args.revision}) is different from the running revision ({current})")
-        message, done = status_message(d)
+        viewer = {"DaemonSet": revs.daemonset_status, "StatefulSet": revs.statefulset_status}.get(
+            info.kind, status_message)
+        message, done = viewer(d)
         if message != last:
             print(message, flush=True)
             last = message
@@ -248,6 +262,8 @@ def _status(session: Session, info: ResourceInfo, name: str, args: argparse.Name
 
 def _history(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
     d = session.api.get(info, session.namespace, name)
+    if info.kind != "Deployment":
+        return _revision_history(session, info, d, args)
     rss = _owned_replica_sets(session, d)
     if args.revision:
         for rs in rss:
@@ -266,8 +282,46 @@ def _history(session: Session, info: ResourceInfo, name: str, args: argparse.Nam
     return 0
 
 
+def _revision_history(session: Session, info: ResourceInfo, obj: JSON, args: argparse.Namespace) -> int:
+    name = obj["metadata"]["name"]
+    history = _revisions(session, obj)
+    if args.revision:
+        for r in history:
+            if r.get("revision") == args.revision:
+                print(f"{qualified_kind(info)}/{name} with revision #{args.revision}")
+                print("\n".join(describe_template(revs.template_of(r))))
+                return 0
+        raise CLIError(f"unable to find the specified revision {args.revision}")
+    print(f"{qualified_kind(info)}/{name} ")
+    rows = revs.history_rows(history)
+    width = max([len("REVISION"), *(len(str(r)) for r, _ in rows)])
+    print(f"{'REVISION':<{width}}  CHANGE-CAUSE")
+    for rev, cause in rows:
+        print(f"{rev:<{width}}  {cause}")
+    print()
+    return 0
+
+
+def _revision_undo(session: Session, info: ResourceInfo, obj: JSON, args: argparse.Namespace) -> int:
+    """kubectl's DaemonSet/StatefulSet rollbacker: apply the revision's patch."""
+    name = obj["metadata"]["name"]
+    target = revs.pick(_revisions(session, obj), args.to_revision, f"{info.kind.lower()} {name!r}")
+    if revs.matches_current(obj, target):
+        print(f"{qualified_kind(info)}/{name} skipped rollback (current template already matches revision "
+              f"{target.get('revision')})")
+        return 0
+    try:
+        session.api.patch(info, session.namespace, name, target.get("data") or {}, patch_type="strategic")
+    except Exception as exc:
+        raise CLIError(f"failed restoring revision {target.get('revision')}: {exc}") from exc
+    print(f"{qualified_kind(info)}/{name} rolled back")
+    return 0
+
+
 def _undo(session: Session, info: ResourceInfo, name: str, args: argparse.Namespace) -> int:
     d = session.api.get(info, session.namespace, name)
+    if info.kind != "Deployment":
+        return _revision_undo(session, info, d, args)
     if (d.get("spec") or {}).get("paused"):
         raise CLIError("you cannot rollback a paused deployment; resume it first with "
                        "'kubelite rollout resume' and try again")
