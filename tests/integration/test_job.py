@@ -26,6 +26,18 @@ TRACKING = "batch.kubernetes.io/job-tracking"
 INDEX = "batch.kubernetes.io/job-completion-index"
 
 
+def _exit_code(image: str, pod: dict[str, Any]) -> int:
+    """What a finished pod exits with: an image `fail` fails with 1; `exit-<n>` exits n; with
+    `exit-<n>-index-<i>` only index i does, the others succeed."""
+    if FAIL in image:
+        return 1
+    if not image.startswith("exit-"):
+        return 0
+    code, _, index = image[len("exit-"):].partition("-index-")
+    mine = (pod["metadata"].get("annotations") or {}).get(INDEX)
+    return int(code) if not index or index == mine else 0
+
+
 class Node:
     """Binds the namespace's pods to one node, then runs each for a moment and finishes it;
     records the most pods of one Job that were ever running at once."""
@@ -54,8 +66,12 @@ class Node:
                 await self._set_phase(pod, "Running")
             elif phase == "Running" and name not in self.finished:
                 self.finished.add(name)
-                failed = FAIL in pod["spec"]["containers"][0]["image"]
-                await self._set_phase(pod, "Failed" if failed else "Succeeded")
+                image = pod["spec"]["containers"][0]["image"]
+                code = _exit_code(image, pod)
+                pod["status"]["containerStatuses"] = [{"name": pod["spec"]["containers"][0]["name"], "image": image,
+                                                       "imageID": "", "ready": False, "restartCount": 0,
+                                                       "state": {"terminated": {"exitCode": code}}}]
+                await self._set_phase(pod, "Failed" if code else "Succeeded")
 
     async def _set_phase(self, pod: dict[str, Any], phase: str) -> None:
         pod["status"]["phase"] = phase
@@ -173,7 +189,9 @@ async def test_a_suspended_job_runs_nothing_until_resumed(api: httpx.AsyncClient
     (lambda b: b["spec"]["template"]["spec"].update(restartPolicy="Always"), "spec.template.spec.restartPolicy"),
     (lambda b: b["spec"].update(completionMode="Indexed", parallelism=2), "spec.completions"),
     (lambda b: b["spec"].update(parallelism=-1), "spec.parallelism"),
-    (lambda b: b["spec"].update(podFailurePolicy={"rules": []}), "spec.podFailurePolicy"),
+    (lambda b: b["spec"].update(successPolicy={"rules": []}), "spec.successPolicy"),
+    (lambda b: b["spec"].update(podFailurePolicy={"rules": [{"action": "FailIndex", "onExitCodes": {
+        "operator": "In", "values": [1]}}]}), "spec.podFailurePolicy.rules[0].action"),
     (lambda b: b["spec"].update(completionMode="Sometimes"), "spec.completionMode"),
 ])
 async def test_a_bad_job_is_refused_with_its_field(api: httpx.AsyncClient, namespace: str, change: Any,
@@ -184,3 +202,29 @@ async def test_a_bad_job_is_refused_with_its_field(api: httpx.AsyncClient, names
     assert r.status_code == 422, r.text
     assert field in [c["field"] for c in r.json()["details"]["causes"]], r.text
     assert (await api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/bad")).status_code == 404
+
+
+async def test_pod_failure_policy_fails_the_job_on_a_listed_exit_code(api: httpx.AsyncClient, namespace: str,
+                                                                      node: Node) -> None:
+    await _create(api, namespace, job("answer", image="exit-42", completions=3, parallelism=1, backoffLimit=5,
+                                      podFailurePolicy={"rules": [
+                                          {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}))
+    failed = await eventually(lambda: _finished(api, namespace, "answer", "Failed"), timeout=30,
+                              message="a FailJob exit code did not fail the job")
+    cond = next(c for c in failed["status"]["conditions"] if c["type"] == "Failed")
+    assert cond["reason"] == "PodFailurePolicy", cond
+    assert "failed with exit code 42 matching FailJob rule at index 0" in cond["message"], cond
+    assert failed["status"]["failed"] == 1, "no retry once the policy failed the job"
+
+
+async def test_backoff_limit_per_index_gives_up_on_one_index(api: httpx.AsyncClient, namespace: str,
+                                                             node: Node) -> None:
+    await _create(api, namespace, job("shards", image="exit-3-index-1", completions=3, parallelism=3,
+                                      completionMode="Indexed", backoffLimitPerIndex=0))
+    failed = await eventually(lambda: _finished(api, namespace, "shards", "Failed"), timeout=30,
+                              message="the job with a failing index did not fail")
+    st = failed["status"]
+    assert st["failedIndexes"] == "1" and st["completedIndexes"] == "0,2", st
+    assert next(c for c in st["conditions"] if c["type"] == "Failed")["reason"] == "FailedIndexes"
+    pods = await _pods(api, namespace)
+    assert sum(1 for p in pods if p["metadata"]["annotations"].get(INDEX) == "1") == 1, "index 1 ran again"

@@ -14,6 +14,29 @@ LEGACY_CONTROLLER_UID_LABEL = "controller-uid"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"  # annotation and label of an Indexed Job's pod
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 NON_INDEXED, INDEXED = "NonIndexed", "Indexed"
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"  # annotation: the index's earlier failures
+FAIL_JOB, FAIL_INDEX, IGNORE, COUNT = "FailJob", "FailIndex", "Ignore", "Count"  # podFailurePolicy actions
+
+
+class PodFailurePolicyOnExitCodesRequirement(Model):
+    containerName: str | None = None
+    operator: str | None = None  # In | NotIn
+    values: list[int] | None = None
+
+
+class PodFailurePolicyOnPodConditionsPattern(Model):
+    type: str | None = None
+    status: str | None = None  # True | False | Unknown
+
+
+class PodFailurePolicyRule(Model):
+    action: str | None = None  # FailJob | FailIndex | Ignore | Count
+    onExitCodes: PodFailurePolicyOnExitCodesRequirement | None = None
+    onPodConditions: list[PodFailurePolicyOnPodConditionsPattern] | None = None
+
+
+class PodFailurePolicy(Model):
+    rules: list[PodFailurePolicyRule] | None = None
 
 
 class JobSpec(Model):
@@ -28,11 +51,11 @@ class JobSpec(Model):
     completionMode: str | None = None
     suspend: bool | None = None
     podReplacementPolicy: str | None = None
-    # accepted only when absent (validation says so): not implemented yet
-    podFailurePolicy: dict | None = None
-    successPolicy: dict | None = None
+    podFailurePolicy: PodFailurePolicy | None = None
     backoffLimitPerIndex: int | None = None
     maxFailedIndexes: int | None = None
+    # accepted only when absent (validation says so): not implemented yet
+    successPolicy: dict | None = None
     managedBy: str | None = None
 
 

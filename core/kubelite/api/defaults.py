@@ -461,14 +461,16 @@ def _default_storageclass(sc: StorageClass) -> None:
 
 def _default_job(job: Job) -> None:
     """SetDefaults_Job: completions and parallelism 1 when both are unset (parallelism 1 when
-    only it is), backoffLimit 6, completionMode NonIndexed, suspend false."""
+    only it is), backoffLimit 6 (MaxInt32 with backoffLimitPerIndex), completionMode NonIndexed,
+    suspend false, podFailurePolicy rules' onPodConditions status True."""
     spec = job.spec = job.spec or JobSpec()
     if spec.completions is None and spec.parallelism is None:
         spec.completions = spec.parallelism = 1
     if spec.parallelism is None:
         spec.parallelism = 1
     if spec.backoffLimit is None:
-        spec.backoffLimit = 6
+        # with a per-index limit the Job-wide one is effectively off (Kubernetes: MaxInt32)
+        spec.backoffLimit = 2**31 - 1 if spec.backoffLimitPerIndex is not None else 6
     if spec.completionMode is None:
         spec.completionMode = "NonIndexed"
     if spec.suspend is None:
@@ -476,7 +478,11 @@ def _default_job(job: Job) -> None:
     if spec.manualSelector is None:
         spec.manualSelector = False
     if spec.podReplacementPolicy is None:
-        spec.podReplacementPolicy = "TerminatingOrFailed"
+        spec.podReplacementPolicy = "Failed" if spec.podFailurePolicy is not None else "TerminatingOrFailed"
+    for rule in (spec.podFailurePolicy.rules or []) if spec.podFailurePolicy else []:
+        for pattern in rule.onPodConditions or []:
+            if pattern.status is None:
+                pattern.status = "True"
     default_pod_template(spec.template)
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 from kubelite.api.batch_v1 import (
     COMPLETION_INDEX,
+    INDEX_FAILURE_COUNT,
     INDEXED,
     JOBS,
     TRACKING_FINALIZER,
@@ -36,7 +37,7 @@ from kubelite.reconcile.controller import Controller
 from kubelite.reconcile.controller_ref import controller_ref, resolve_owner
 from kubelite.reconcile.expectations import ControllerExpectations
 from kubelite.timefmt import rfc3339
-from kubelite_controller_manager.job import rules
+from kubelite_controller_manager.job import failures, rules
 
 if TYPE_CHECKING:
     from kubelite_controller_manager.app import ControllerContext
@@ -46,10 +47,11 @@ log = logging.getLogger(__name__)
 CONTROLLER_NAME = "job-controller"
 
 
-def pod_for(job: Job, index: int | None) -> Pod:
+def pod_for(job: Job, index: int | None, index_failures: int = 0) -> Pod:
     """A pod from the template: generateName `<job>-` (`<job>-<index>-`), the tracking finalizer,
     a controller reference; an Indexed Job's pod carries its index (annotation, label,
-    JOB_COMPLETION_INDEX) and the hostname `<job>-<index>`."""
+    JOB_COMPLETION_INDEX) and the hostname `<job>-<index>`, and with backoffLimitPerIndex the
+    index's failures so far."""
     spec = job.spec
     assert spec is not None and spec.template is not None
     tmeta = spec.template.metadata or ObjectMeta()
@@ -59,6 +61,8 @@ def pod_for(job: Job, index: int | None) -> Pod:
     prefix = f"{name}-"
     if index is not None and pod_spec is not None:
         labels[COMPLETION_INDEX] = annotations[COMPLETION_INDEX] = str(index)
+        if spec.backoffLimitPerIndex is not None:
+            annotations[INDEX_FAILURE_COUNT] = str(index_failures)
         prefix = f"{name}-{index}-"
         pod_spec.hostname = pod_spec.hostname or f"{name}-{index}"
         env = EnvVar(name="JOB_COMPLETION_INDEX", valueFrom=EnvVarSource(fieldRef=ObjectFieldSelector(
@@ -156,7 +160,7 @@ class JobController(Controller):
 
     async def _track(self, key: str, job: Job, pods: list[Pod]) -> Job:
         """Count finished pods exactly once (rules.track), in up to two status writes."""
-        t = rules.track(job, pods)
+        t = rules.track(job, pods, failures.ignored_uids(job, pods))
         st = msgspec.structs.replace(job.status or JobStatus())
         if t.newly_uncounted_succeeded or t.newly_uncounted_failed:
             un = st.uncountedTerminatedPods or UncountedTerminatedPods()
@@ -192,9 +196,13 @@ class JobController(Controller):
             st.startTime = stamp  # the deadline counts from the resume
         if not spec.suspend and st.startTime is None:
             st.startTime = stamp
-        ok, bad, completed = rules.totals(job, pods)
+        ok, bad, completed = rules.totals(job, pods, failures.ignored_uids(job, pods))
+        judged = failures.failures(job, pods, rules.parse_indexes(st.failedIndexes))
+        if spec.backoffLimitPerIndex is not None:
+            st.failedIndexes = rules.format_indexes(judged.failed_indexes) or None
         decision = rules.decide(job, pods, succeeded_count=ok, failed_count=bad, completed=completed, now=now,
-                                started_at=_epoch(st.startTime))
+                                started_at=_epoch(st.startTime), fail_job=judged.fail_job,
+                                failed_indexes=judged.failed_indexes)
         for pod in decision.delete:
             await self._delete_pod(job, pod)
         counted = (st.succeeded or 0) + (st.failed or 0)
@@ -209,11 +217,7 @@ class JobController(Controller):
                 st.completionTime = stamp
             await self._decide(job, kind if kind == "Complete" else reason, message or f"Job {kind.lower()}")
         elif decision.create:
-            wait = self._backoff_left(key, bad, now)
-            if wait > 0:
-                self.queue.add_after(key, wait)
-            else:
-                await self._create_pods(key, job, decision.create)
+            await self._create_when_backed_off(key, job, decision.create, bad, judged, now)
         if spec.activeDeadlineSeconds is not None and st.startTime and decision.finish is None and not spec.suspend:
             started = _epoch(st.startTime) or now
             self.queue.add_after(key, max(0.1, started + spec.activeDeadlineSeconds - now))
@@ -224,9 +228,30 @@ class JobController(Controller):
         if st != job.status:
             await self._write_status(job, st)
 
-    def _backoff_left(self, key: str, failures: int, now: float) -> float:
+    def _backoff_left(self, key: str, count: int, now: float) -> float:
         last = self.last_failure.get(key)
-        return 0.0 if last is None else max(0.0, last + rules.backoff_delay(failures) - now)
+        return 0.0 if last is None else max(0.0, last + rules.backoff_delay(count) - now)
+
+    async def _create_when_backed_off(self, key: str, job: Job, indexes: list[int | None], bad: int,
+                                      judged: failures.Failures, now: float) -> None:
+        """Pods after the back-off: the Job's failures count, or with backoffLimitPerIndex each
+        index's own (an index that never failed starts at once)."""
+        per_index = job.spec is not None and job.spec.backoffLimitPerIndex is not None
+        if not per_index:
+            wait = self._backoff_left(key, bad, now)
+            if wait > 0:
+                self.queue.add_after(key, wait)
+                return
+            await self._create_pods(key, job, indexes)
+            return
+        waits = {i: self._backoff_left(key, judged.index_failures.get(i, 0), now) if i in judged.index_failures
+                 else 0.0 for i in indexes if i is not None}
+        ready = [i for i, w in waits.items() if w <= 0]
+        later = [w for w in waits.values() if w > 0]
+        if later:
+            self.queue.add_after(key, min(later))
+        if ready:
+            await self._create_pods(key, job, list(ready), judged.index_failures)
 
     async def _finished(self, key: str, job: Job) -> None:
         """A finished Job: its last pods are counted; with ttlSecondsAfterFinished it is deleted."""
@@ -262,18 +287,21 @@ class JobController(Controller):
                 return job
             raise
 
-    async def _create_pods(self, key: str, job: Job, indexes: list[int | None]) -> None:
+    async def _create_pods(self, key: str, job: Job, indexes: list[int | None],
+                           index_failures: dict[int, int] | None = None) -> None:
         self.expectations.expect_creations(key, len(indexes))
-        results = await asyncio.gather(*(self._create_one(job, i) for i in indexes))
+        counts = index_failures or {}
+        results = await asyncio.gather(*(self._create_one(job, i, counts.get(i, 0) if i is not None else 0)
+                                         for i in indexes))
         failed = sum(1 for ok in results if not ok)
         if failed:
             self.expectations.creations_failed(key, failed)
         if len(indexes) - failed:
             await self._decide(job, "SuccessfulCreate", f"Created {len(indexes) - failed} pod(s)")
 
-    async def _create_one(self, job: Job, index: int | None) -> bool:
+    async def _create_one(self, job: Job, index: int | None, index_failures: int) -> bool:
         try:
-            pod = await self.api.create(pod_for(job, index), namespace=job.metadata.namespace or "")
+            pod = await self.api.create(pod_for(job, index, index_failures), namespace=job.metadata.namespace or "")
         except APIError as exc:
             self.ctx.recorder.event(self._typed(job), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             return False

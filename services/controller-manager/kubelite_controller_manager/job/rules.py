@@ -14,6 +14,7 @@ backoffLimit 1, so the Job fails with BackoffLimitExceeded and the running pod i
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from kubelite.api.batch_v1 import COMPLETION_INDEX, INDEXED, TRACKING_FINALIZER, Job
@@ -90,10 +91,11 @@ class Tracking:
     completed_indexes: set[int] = field(default_factory=set)
 
 
-def track(job: Job, pods: list[Pod]) -> Tracking:
+def track(job: Job, pods: list[Pod], ignore: AbstractSet[str] = frozenset()) -> Tracking:
     """Step 1 lists finished, still-finalized pods not yet in uncountedTerminatedPods; step 2
     removes the finalizer of those listed; step 3 counts every listed uid whose pod has no
-    finalizer any more (or is gone)."""
+    finalizer any more (or is gone). A failure the podFailurePolicy ignores (`ignore`) is
+    never listed: its finalizer comes off at once, uncounted."""
     st = job.status
     uncounted = st.uncountedTerminatedPods if st is not None else None
     listed_ok = set(uncounted.succeeded or []) if uncounted else set()
@@ -104,7 +106,7 @@ def track(job: Job, pods: list[Pod]) -> Tracking:
         uid = pod.metadata.uid or ""
         if not (finished(pod) and tracked(pod)):
             continue
-        if uid in listed_ok or uid in listed_failed:
+        if uid in listed_ok or uid in listed_failed or uid in ignore:
             t.remove_finalizer.append(pod)
         elif succeeded(pod):
             t.newly_uncounted_succeeded.append(uid)
@@ -123,15 +125,16 @@ def track(job: Job, pods: list[Pod]) -> Tracking:
     return t
 
 
-def totals(job: Job, pods: list[Pod]) -> tuple[int, int, set[int]]:
+def totals(job: Job, pods: list[Pod], ignore: AbstractSet[str] = frozenset()) -> tuple[int, int, set[int]]:
     """(succeeded, failed, completed indexes) counting the pods finished but not counted yet:
-    without them a sync would replace a pod that has in fact just succeeded."""
+    without them a sync would replace a pod that has in fact just succeeded. Ignored failures
+    (`ignore`) count nowhere."""
     st = job.status
     un = st.uncountedTerminatedPods if st is not None else None
     ok, bad = set(un.succeeded or []) if un else set(), set(un.failed or []) if un else set()
     completed = parse_indexes(st.completedIndexes if st else None)
     for pod in pods:
-        if finished(pod) and tracked(pod):
+        if finished(pod) and tracked(pod) and (pod.metadata.uid or "") not in ignore:
             (ok if succeeded(pod) else bad).add(pod.metadata.uid or "")
         if succeeded(pod) and (i := index_of(pod)) is not None:
             # every succeeded pod's index, counted or not: the cached status may not show the
@@ -163,12 +166,17 @@ def want_active(job: Job, succeeded_count: int) -> int:
 
 
 def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int, completed: set[int],
-           now: float, started_at: float | None) -> Decision:
-    """The next step for a Job that has not finished (see the module's worked example)."""
+           now: float, started_at: float | None, fail_job: str = "",
+           failed_indexes: AbstractSet[int] = frozenset()) -> Decision:
+    """The next step for a Job that has not finished (see the module's worked example).
+    `fail_job` is a podFailurePolicy FailJob verdict; `failed_indexes` the indexes that
+    backoffLimitPerIndex (or a FailIndex rule) gave up on."""
     spec = job.spec
     assert spec is not None
     running = [p for p in pods if active(p)]
     limit = spec.backoffLimit if spec.backoffLimit is not None else 6
+    if fail_job:
+        return Decision(delete=running, finish=("Failed", "PodFailurePolicy", fail_job))
     if failed_count > limit:
         return Decision(delete=running, finish=("Failed", "BackoffLimitExceeded",
                                                 "Job has reached the specified backoff limit"))
@@ -178,8 +186,10 @@ def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int
                                                 "Job was active longer than specified deadline"))
     if spec.suspend:
         return Decision(delete=running)
+    # podReplacementPolicy Failed: a terminating pod still holds its place until it is gone
+    occupying = running if spec.podReplacementPolicy != "Failed" else [p for p in pods if not finished(p)]
     if spec.completionMode == INDEXED:
-        return _decide_indexed(job, running, completed)
+        return _decide_indexed(job, running, occupying, completed, failed_indexes)
     if (spec.completions is not None and succeeded_count >= spec.completions) or \
             (spec.completions is None and succeeded_count > 0 and not running):
         return Decision(delete=running, finish=("Complete", "", ""))
@@ -187,18 +197,27 @@ def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int
     if len(running) > wanted:
         newest_first = sorted(running, key=lambda p: p.metadata.creationTimestamp or "", reverse=True)
         return Decision(delete=newest_first[: len(running) - wanted])
-    return Decision(create=[None] * (wanted - len(running)))
+    return Decision(create=[None] * max(0, wanted - len(occupying)))
 
 
-def _decide_indexed(job: Job, running: list[Pod], completed: set[int]) -> Decision:
+def _decide_indexed(job: Job, running: list[Pod], occupying: list[Pod], completed: set[int],
+                    failed: AbstractSet[int]) -> Decision:
+    """Example (completions 4, parallelism 2, backoffLimitPerIndex 0): index 0 completed, index 1
+    failed once: index 1 is given up, pods run for 2 and 3; when both complete the Job fails
+    with FailedIndexes (every index is done, one of them failed)."""
     spec = job.spec
     assert spec is not None and spec.completions is not None
-    if len(completed) >= spec.completions:
+    if spec.maxFailedIndexes is not None and len(failed) > spec.maxFailedIndexes:
+        return Decision(delete=running, finish=("Failed", "MaxFailedIndexesExceeded",
+                                                "Job has exceeded the specified maximal number of failed indexes"))
+    if len(completed | set(failed)) >= spec.completions:
+        if failed:
+            return Decision(delete=running, finish=("Failed", "FailedIndexes", "Job has failed indexes"))
         return Decision(delete=running, finish=("Complete", "", ""))
-    busy = {i for p in running if (i := index_of(p)) is not None}
-    # a pod for an index already completed is not needed any more
-    surplus = [p for p in running if index_of(p) in completed]
+    busy = {i for p in occupying if (i := index_of(p)) is not None}
+    # a pod for an index already completed (or given up) is not needed any more
+    surplus = [p for p in running if index_of(p) in completed or index_of(p) in failed]
     parallelism = spec.parallelism if spec.parallelism is not None else 1
-    free = max(0, parallelism - (len(running) - len(surplus)))
-    pending = [i for i in range(spec.completions) if i not in completed and i not in busy]
+    free = max(0, parallelism - (len(occupying) - len(surplus)))
+    pending = [i for i in range(spec.completions) if i not in completed and i not in failed and i not in busy]
     return Decision(create=list(pending[:free]), delete=surplus)
