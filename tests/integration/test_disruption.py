@@ -132,6 +132,21 @@ async def test_eviction_without_a_budget_and_bad_budgets(api: httpx.AsyncClient,
     assert r.status_code == 201, r.text
     r = await _evict(api, ns, "missing")
     assert r.status_code == 404, r.text
+    # a running pod is marked DisruptionTarget before it goes (what podFailurePolicy rules match)
+    r = await api.post(f"/api/v1/namespaces/{ns}/pods", json={
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "busy"},
+        "spec": {"nodeName": "nowhere", "containers": [{"name": "c", "image": "x"}]}})
+    assert r.status_code == 201, r.text
+    busy = r.json()
+    busy["status"]["phase"] = "Running"
+    r = await api.put(f"/api/v1/namespaces/{ns}/pods/busy/status", json=busy)
+    assert r.status_code == 200, r.text
+    r = await _evict(api, ns, "busy")
+    assert r.status_code == 201, r.text
+    going = (await api.get(f"/api/v1/namespaces/{ns}/pods/busy")).json()
+    assert going["metadata"]["deletionTimestamp"]
+    target = next(c for c in going["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    assert (target["status"], target["reason"]) == ("True", "EvictionByEvictionAPI"), target
     r = await api.post(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", json={
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "both"},
         "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {"matchLabels": {"a": "b"}}}})

@@ -18,8 +18,9 @@ from kubelite.api.scheme import ResourceInfo, by_plural
 from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
-from kubelite_apiserver import clock, params
+from kubelite_apiserver import params
 from kubelite_apiserver.eviction import evict
+from kubelite_apiserver.podconditions import set_pod_condition
 from kubelite_apiserver.registry import Registry
 
 log = logging.getLogger("kubelite.apiserver")
@@ -216,23 +217,6 @@ async def bind_pod(
         await reg.publisher.publish(info, "MODIFIED", pod, codec.encode(pod))
         return 201, success_status()
     raise errors.conflict("pods", name, "too many concurrent writers; try again")
-
-
-def set_pod_condition(pod: Any, ctype: str, status: str, reason: str | None = None, message: str | None = None) -> None:
-    from kubelite_apiserver.strategies import field_type
-
-    status_tp = field_type(type(pod), "status")
-    if pod.status is None:
-        pod.status = msgspec.convert({"phase": "Pending"}, status_tp)
-    conds = [c for c in (pod.status.conditions or []) if c.type != ctype]
-    cond_tp = type(pod.status)
-    item = {"type": ctype, "status": status, "lastTransitionTime": clock.rfc3339()}
-    if reason:
-        item["reason"] = reason
-    if message:
-        item["message"] = message
-    built = msgspec.convert({"conditions": [item]}, cond_tp).conditions[0]
-    pod.status.conditions = [*conds, built]
 
 
 # --------------------------------------------------------------------- scale

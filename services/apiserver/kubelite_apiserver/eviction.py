@@ -33,6 +33,7 @@ from kubelite.api.policy_v1 import (
 from kubelite.errors import APIError
 from kubelite.timefmt import rfc3339
 from kubelite_apiserver.params import ListOptions
+from kubelite_apiserver.podconditions import set_pod_condition
 
 VIOLATES = "Cannot evict pod as it would violate the pod's disruption budget."
 MAX_RETRIES = 5
@@ -75,21 +76,42 @@ async def evict(reg: Any, namespace: str, name: str, body: bytes, content_type: 
     if eviction.metadata.name and eviction.metadata.name != name:
         raise errors.bad_request(f"name in URL does not match name in Eviction object: {eviction.metadata.name}")
     options = eviction.deleteOptions
+    dry = bool(options and options.dryRun)
     for _ in range(MAX_RETRIES):
         pod: Pod = await reg.get(PODS, namespace, name)
+        # a resourceVersion precondition is the client's view of the pod before the
+        # DisruptionTarget write below changes it: checked here, then only the uid is kept
+        preconditions = dict((options.preconditions if options else None) or {})
+        wanted_rv = preconditions.pop("resourceVersion", None)
+        if wanted_rv and wanted_rv != pod.metadata.resourceVersion:
+            raise errors.conflict("pods", name, "the object has been modified; please apply your changes to the "
+                                                "latest version and try again")
         if not needs_no_budget(pod):
             pdb = await _budget_of(reg, pod)
             if pdb is not None:
                 counts, cause = budget_decision(pdb, pod)
                 if cause:
                     raise _too_many(name, cause)
-                if counts and not await _take_one(reg, pdb, name):
+                if counts and not dry and not await _take_one(reg, pdb, name):
                     continue  # the budget changed under us: decide again
+        if not needs_no_budget(pod) and not dry:
+            await _mark_disruption(reg, pod)
         await reg.delete(PODS, namespace, name, grace=options.gracePeriodSeconds if options else None,
-                         preconditions=options.preconditions if options else None,
-                         dry_run=bool(options and options.dryRun))
+                         preconditions=preconditions or None, dry_run=dry)
         return 201, msgspec.json.encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
     raise errors.conflict("poddisruptionbudgets.policy", "", "too many concurrent evictions; try again")
+
+
+async def _mark_disruption(reg: Any, pod: Pod) -> None:
+    """DisruptionTarget True (reason EvictionByEvictionAPI) on the pod before it goes, as
+    Kubernetes does: a Job's podFailurePolicy can tell an eviction from a crash by it."""
+    set_pod_condition(pod, "DisruptionTarget", "True", "EvictionByEvictionAPI", "Eviction API: evicting")
+    try:
+        await reg.update(PODS, pod.metadata.namespace or "", pod.metadata.name or "",
+                         msgspec.structs.replace(pod, apiVersion="v1", kind="Pod"), subresource="status")
+    except APIError as exc:
+        if exc.code not in (404, 409):  # gone, or changed: the delete below decides
+            raise
 
 
 async def _budget_of(reg: Any, pod: Pod) -> PodDisruptionBudget | None:
