@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from kubelite.api.batch_v1 import Job
-from kubelite.api.core_v1 import Pod
+from kubelite.api.core_v1 import ContainerStatus, Pod
 from kubelite.api.defaults import apply_defaults
 from kubelite.api.validation import validate
 from kubelite_controller_manager.job import failures, rules
@@ -117,3 +117,19 @@ def test_policy_validation() -> None:
     j = job(podFailurePolicy=POLICY)
     j.spec.template.spec.restartPolicy = "OnFailure"
     assert any(e.field == "spec.template.spec.restartPolicy" and "only \"Never\"" in e.detail for e in validate(j))
+
+
+def test_past_limit_on_failure_example() -> None:
+    def restarted(name: str, n: int) -> Pod:
+        p = pod(name, "Running")
+        cs = msgspec.convert({"name": "main", "restartCount": n}, ContainerStatus)
+        return msgspec.structs.replace(p, status=msgspec.structs.replace(p.status, containerStatuses=[cs]))
+
+    j = job(backoffLimit=3)
+    j.spec.template.spec.restartPolicy = "OnFailure"
+    assert rules.past_limit_on_failure(j, [restarted("a", 1), restarted("b", 2)])
+    assert not rules.past_limit_on_failure(j, [restarted("a", 1), restarted("b", 1)])
+    zero = job(backoffLimit=0)
+    zero.spec.template.spec.restartPolicy = "OnFailure"
+    assert rules.past_limit_on_failure(zero, [restarted("a", 1)])
+    assert not rules.past_limit_on_failure(job(backoffLimit=0), [restarted("a", 5)]), "Never: restarts do not count"

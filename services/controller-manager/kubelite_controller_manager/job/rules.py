@@ -165,6 +165,25 @@ def want_active(job: Job, succeeded_count: int) -> int:
     return max(0, min(parallelism, spec.completions - succeeded_count))
 
 
+def past_limit_on_failure(job: Job, pods: list[Pod]) -> bool:
+    """pastBackoffLimitOnFailure: with restartPolicy OnFailure a failing container restarts in
+    its pod instead of failing it, so the restarts of running and pending pods count against
+    backoffLimit. Example: backoffLimit 3 and two running pods whose containers restarted 1
+    and 2 times: 3 >= 3, the Job fails; with backoffLimit 0 a single restart does."""
+    spec = job.spec
+    template = spec.template.spec if spec and spec.template else None
+    if template is None or template.restartPolicy != "OnFailure":
+        return False
+    restarts = 0
+    for pod in pods:
+        st = pod.status
+        if st is not None and st.phase in ("Running", "Pending"):
+            restarts += sum(cs.restartCount or 0 for cs in [*(st.initContainerStatuses or []),
+                                                            *(st.containerStatuses or [])])
+    limit = spec.backoffLimit if spec and spec.backoffLimit is not None else 6
+    return restarts > 0 if limit == 0 else restarts >= limit
+
+
 def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int, completed: set[int],
            now: float, started_at: float | None, fail_job: str = "",
            failed_indexes: AbstractSet[int] = frozenset()) -> Decision:
@@ -177,7 +196,7 @@ def decide(job: Job, pods: list[Pod], *, succeeded_count: int, failed_count: int
     limit = spec.backoffLimit if spec.backoffLimit is not None else 6
     if fail_job:
         return Decision(delete=running, finish=("Failed", "PodFailurePolicy", fail_job))
-    if failed_count > limit:
+    if failed_count > limit or past_limit_on_failure(job, pods):
         return Decision(delete=running, finish=("Failed", "BackoffLimitExceeded",
                                                 "Job has reached the specified backoff limit"))
     deadline = spec.activeDeadlineSeconds

@@ -1,0 +1,150 @@
+"""CronJob start delay: how long after its scheduled second a CronJob's Job exists.
+
+Starts a cluster with `kubelite up --nodes 0` in a temporary directory (no node is needed:
+the Jobs are what is measured, not their pods), creates --cronjobs CronJobs scheduled every
+minute, and watches Jobs over HTTPS. Each Job's delay is the time its ADDED event reaches
+this client minus the scheduled time in its `batch.kubernetes.io/cronjob-scheduled-timestamp`
+annotation, over --minutes scheduled minutes. The baseline, measured in the same run, is the
+watch delivery itself: a ConfigMap created by this client, from the create call to its ADDED
+event. Reported: p50/p99/max delay, the baseline p50/p99, the controller-manager's CPU ms per
+Job created, and the load before and after. Target (issue 11): p99 <= 1 s.
+
+    .venv/bin/python bench/cronjob_bench.py [--cronjobs 20] [--minutes 2]
+
+Prints a table and one JSON line (prefix `BENCH_JSON `); the cluster is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kubelite.client.kubeconfig import load_kubeconfig
+
+BIN = Path(sys.executable).parent
+SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+
+
+def kubelite(*args: str) -> str:
+    out = subprocess.run([str(BIN / "kubelite"), *args], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"kubelite {' '.join(args)} failed: {out.stderr or out.stdout}")
+    return out.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(data_dir: Path, name: str) -> int:
+    state = json.loads((data_dir / "cluster.json").read_text())
+    return next(int(p["pid"]) for p in state["processes"] if p["name"] == name)
+
+
+def cronjob(i: int) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": f"tick-{i}"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}}}
+
+
+class Watcher(threading.Thread):
+    """Records (receive time, object) for every ADDED event of a resource."""
+
+    def __init__(self, http: httpx.Client, path: str) -> None:
+        super().__init__(daemon=True)
+        self.http, self.path = http, path
+        self.added: list[tuple[float, dict[str, Any]]] = []
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        rv = self.http.get(self.path).json()["metadata"]["resourceVersion"]
+        with self.http.stream("GET", self.path, params={"watch": "1", "resourceVersion": rv},
+                              timeout=httpx.Timeout(30, read=None)) as r:
+            self.ready.set()
+            for line in r.iter_lines():
+                if line:
+                    event = json.loads(line)
+                    if event.get("type") == "ADDED":
+                        self.added.append((time.time(), event["object"]))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def measure(opts: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    config = load_kubeconfig(str(data_dir / "kubeconfig"))
+    ctx = config.ssl_context() or True
+    with httpx.Client(base_url=config.server, verify=ctx, timeout=30) as http, \
+            httpx.Client(base_url=config.server, verify=ctx, timeout=30) as stream:
+        jobs = Watcher(stream, "/apis/batch/v1/namespaces/default/jobs")
+        jobs.start()
+        maps = Watcher(httpx.Client(base_url=config.server, verify=ctx), "/api/v1/namespaces/default/configmaps")
+        maps.start()
+        jobs.ready.wait(30)
+        maps.ready.wait(30)
+        for i in range(opts.cronjobs):
+            r = http.post("/apis/batch/v1/namespaces/default/cronjobs", json=cronjob(i))
+            assert r.status_code == 201, r.text
+        cm = pid_of(data_dir, "controller-manager")
+        load_before, cpu_before = os.getloadavg()[0], cpu_seconds(cm)
+        baseline = []
+        for i in range(20):  # the watch's own delivery time, create call to ADDED event
+            t0 = time.time()
+            http.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": f"probe-{i}"}})
+            while not any(o["metadata"]["name"] == f"probe-{i}" for _, o in maps.added):
+                time.sleep(0.001)
+            baseline.append(next(t for t, o in maps.added if o["metadata"]["name"] == f"probe-{i}") - t0)
+        want = opts.cronjobs * opts.minutes
+        deadline = time.time() + 60 * (opts.minutes + 1) + 10
+        while len(jobs.added) < want and time.time() < deadline:
+            time.sleep(0.5)
+        cpu = cpu_seconds(cm) - cpu_before
+    delays = []
+    for received, job in jobs.added[:want]:
+        stamp = (job["metadata"].get("annotations") or {}).get(SCHEDULED, "")
+        delays.append(received - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    if len(delays) < want:
+        raise SystemExit(f"only {len(delays)} of {want} Jobs were created")
+    return {"cronjobs": opts.cronjobs, "minutes": opts.minutes, "jobs": len(delays),
+            "delay_p50_s": round(statistics.median(delays), 3), "delay_p99_s": round(pct(delays, 0.99), 3),
+            "delay_max_s": round(max(delays), 3),
+            "watch_baseline_p50_s": round(statistics.median(baseline), 4),
+            "watch_baseline_p99_s": round(pct(baseline, 0.99), 4),
+            "controller_cpu_ms_per_job": round(1000 * cpu / max(1, len(delays)), 2),
+            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cronjobs", type=int, default=20)
+    p.add_argument("--minutes", type=int, default=2, help="scheduled minutes to measure")
+    opts = p.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="kubelite-cronbench-"))
+    try:
+        kubelite("up", "--data-dir", str(data_dir), "--nodes", "0", "--runtime", "fake", "--random-ports",
+                 "--settle-seconds", "0.5")
+        result = measure(opts, data_dir)
+    finally:
+        subprocess.run([str(BIN / "kubelite"), "down", "--data-dir", str(data_dir)], capture_output=True, timeout=120)
+    for key, value in result.items():
+        print(f"{key:28} {value}")
+    print("BENCH_JSON " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
