@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kubelite.printers import NONE, age, format_selector, pod_status, render_table, service_ports
+from kubelite.printers import (
+    NONE,
+    access_modes,
+    age,
+    format_selector,
+    pod_status,
+    render_table,
+    service_ports,
+)
 
 JSON = dict[str, Any]
 _SKIP_TOP = {"apiVersion", "kind", "metadata"}
@@ -97,7 +105,79 @@ def _service_lines(obj: JSON) -> list[str]:
     ]
 
 
-_KIND_LINES = {"Pod": _pod_lines, "Deployment": _deployment_lines, "Service": _service_lines}
+def _daemonset_lines(obj: JSON) -> list[str]:
+    """kubectl's DaemonSetDescriber: desired, current, ready, up-to-date and available counts."""
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector")
+    return [
+        f"Selector:     {format_selector(spec.get('selector'))}",
+        f"Node-Selector: {format_selector(node_selector)}",
+        f"Desired Number of Nodes Scheduled: {st.get('desiredNumberScheduled', 0)}",
+        f"Current Number of Nodes Scheduled: {st.get('currentNumberScheduled', 0)}",
+        f"Number of Nodes Scheduled with Up-to-date Pods: {st.get('updatedNumberScheduled', 0)}",
+        f"Number of Nodes Scheduled with Available Pods: {st.get('numberAvailable', 0)}",
+        f"Number of Nodes Misscheduled: {st.get('numberMisscheduled', 0)}",
+        f"StrategyType: {(spec.get('updateStrategy') or {}).get('type', 'RollingUpdate')}",
+    ]
+
+
+def _statefulset_lines(obj: JSON) -> list[str]:
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    claims = ", ".join((t.get("metadata") or {}).get("name", "") for t in spec.get("volumeClaimTemplates") or [])
+    return [
+        f"Selector:     {format_selector(spec.get('selector'))}",
+        f"Replicas:     {spec.get('replicas', 1)} desired | {st.get('replicas', 0)} total",
+        f"Update Strategy: {(spec.get('updateStrategy') or {}).get('type', 'RollingUpdate')}",
+        f"Pods Status:  {st.get('readyReplicas', 0)} Ready / {st.get('updatedReplicas', 0)} Updated",
+        f"Revisions:    current {st.get('currentRevision', NONE)} | update {st.get('updateRevision', NONE)}",
+        f"Service:      {spec.get('serviceName') or NONE}",
+        f"Volume Claims: {claims or NONE}",
+    ]
+
+
+def _claim_lines(obj: JSON) -> list[str]:
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        f"StorageClass: {spec.get('storageClassName') or ''}",
+        f"Status:       {st.get('phase', '')}",
+        f"Volume:       {spec.get('volumeName') or ''}",
+        f"Capacity:     {(st.get('capacity') or {}).get('storage', '')}",
+        f"Access Modes: {access_modes(st.get('accessModes') or spec.get('accessModes'))}",
+        f"VolumeMode:   {spec.get('volumeMode') or 'Filesystem'}",
+    ]
+
+
+def _volume_lines(obj: JSON) -> list[str]:
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    source = spec.get("local") or spec.get("hostPath") or {}
+    return [
+        f"StorageClass: {spec.get('storageClassName') or ''}",
+        f"Status:       {st.get('phase', '')}",
+        f"Claim:        {ref.get('namespace', '')}/{ref.get('name', '')}" if ref else "Claim:        ",
+        f"Reclaim Policy: {spec.get('persistentVolumeReclaimPolicy', '')}",
+        f"Access Modes: {access_modes(spec.get('accessModes'))}",
+        f"Capacity:     {(spec.get('capacity') or {}).get('storage', '')}",
+        f"Path:         {source.get('path', '')}",
+    ]
+
+
+def _budget_lines(obj: JSON) -> list[str]:
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    bound = f"Min available: {spec['minAvailable']}" if "minAvailable" in spec else \
+        f"Max unavailable: {spec.get('maxUnavailable', NONE)}"
+    return [
+        bound,
+        f"Selector:     {format_selector(spec.get('selector'))}",
+        f"Status:       Allowed disruptions: {st.get('disruptionsAllowed', 0)} | Current: "
+        f"{st.get('currentHealthy', 0)} | Desired: {st.get('desiredHealthy', 0)} | Total: {st.get('expectedPods', 0)}",
+    ]
+
+
+_KIND_LINES = {"Pod": _pod_lines, "Deployment": _deployment_lines, "Service": _service_lines,
+               "DaemonSet": _daemonset_lines, "StatefulSet": _statefulset_lines,
+               "PersistentVolumeClaim": _claim_lines, "PersistentVolume": _volume_lines,
+               "PodDisruptionBudget": _budget_lines}
 
 
 def event_lines(events: list[JSON], now: datetime) -> list[str]:

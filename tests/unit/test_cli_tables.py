@@ -198,3 +198,32 @@ def test_unknown_kind_gets_name_and_age_and_prefix() -> None:
     header, rows = table_for("widgets", [{"metadata": {"name": "w"}}], NOW, name_prefix="widget/")
     assert header == ["NAME", "AGE"]
     assert rows == [["widget/w", "<unknown>"]]
+
+
+def test_describe_and_tables_of_the_workload_kinds() -> None:
+    from datetime import UTC, datetime
+
+    from kubelite.printers import table_for
+    from kubelite_cli.describe_fmt import describe_text
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ds = {"kind": "DaemonSet", "metadata": {"name": "agent"}, "spec": {"template": {"spec": {
+        "nodeSelector": {"disk": "ssd"}}}}, "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3,
+                                                       "numberReady": 2, "updatedNumberScheduled": 3,
+                                                       "numberAvailable": 2}}
+    header, rows = table_for("daemonsets", [ds], now)
+    assert header == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"]
+    assert rows[0][:7] == ["agent", "3", "3", "2", "3", "2", "disk=ssd"]
+    assert "Number of Nodes Scheduled with Up-to-date Pods: 3" in describe_text(ds, [], now)
+    sc = {"metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+          "provisioner": "kubelite.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"}
+    assert table_for("storageclasses", [sc], now)[1][0][:4] == ["local-path (default)", "kubelite.io/local-path",
+                                                               "Delete", "WaitForFirstConsumer"]
+    pvc = {"kind": "PersistentVolumeClaim", "metadata": {"name": "www-web-0"},
+           "spec": {"volumeName": "pvc-1", "storageClassName": "local-path"},
+           "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}}
+    assert table_for("persistentvolumeclaims", [pvc], now)[1][0][:6] == ["www-web-0", "Bound", "pvc-1", "1Gi", "RWO",
+                                                                        "local-path"]
+    assert "Access Modes: RWO" in describe_text(pvc, [], now)
+    pdb = {"metadata": {"name": "b"}, "spec": {"maxUnavailable": "25%"}, "status": {"disruptionsAllowed": 2}}
+    assert table_for("poddisruptionbudgets", [pdb], now)[1][0][:4] == ["b", "N/A", "25%", "2"]
