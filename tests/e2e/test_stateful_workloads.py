@@ -42,6 +42,7 @@ spec:
     metadata:
       labels: {app: nginx}
     spec:
+      terminationGracePeriodSeconds: 2  # python is PID 1 in its pod: SIGTERM alone would not stop it
       containers:
       - name: nginx
         image: local
@@ -78,6 +79,7 @@ spec:
     metadata:
       labels: {name: node-agent}
     spec:
+      terminationGracePeriodSeconds: 1  # sleep as PID 1 ignores SIGTERM
       tolerations:
       - key: node-role.kubernetes.io/control-plane
         operator: Exists
