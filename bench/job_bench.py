@@ -21,34 +21,15 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from localcluster import BIN, cpu_seconds, kubelite, pid_of
 
 from kubelite.client.kubeconfig import load_kubeconfig
-
-BIN = Path(sys.executable).parent
-
-
-def kubelite(*args: str) -> str:
-    out = subprocess.run([str(BIN / "kubelite"), *args], capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise SystemExit(f"kubelite {' '.join(args)} failed: {out.stderr or out.stdout}")
-    return out.stdout
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pid_of(data_dir: Path, name: str) -> int:
-    state = json.loads((data_dir / "cluster.json").read_text())
-    return next(int(p["pid"]) for p in state["processes"] if p["name"] == name)
 
 
 def job(opts: argparse.Namespace) -> dict[str, Any]:

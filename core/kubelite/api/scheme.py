@@ -60,6 +60,7 @@ class ResourceInfo:
 
 _BY_PLURAL: dict[tuple[str, str], ResourceInfo] = {}  # (group, plural)
 _BY_KIND: dict[tuple[str, str], ResourceInfo] = {}  # (apiVersion, kind)
+_BY_TYPE: dict[type, ResourceInfo] = {}
 _ALL: list[ResourceInfo] = []
 _loaded = False
 
@@ -67,6 +68,7 @@ _loaded = False
 def register(info: ResourceInfo) -> ResourceInfo:
     _BY_PLURAL[(info.group, info.plural)] = info
     _BY_KIND[(info.api_version, info.kind)] = info
+    _BY_TYPE.setdefault(info.type, info)
     _ALL.append(info)
     return info
 
@@ -84,6 +86,12 @@ def by_plural(group: str, plural: str) -> ResourceInfo | None:
 def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
     _ensure_loaded()
     return _BY_KIND.get((api_version, kind))
+
+
+def by_type(tp: type) -> ResourceInfo | None:
+    """The resource a Struct type is registered as (Deployment -> deployments.apps)."""
+    _ensure_loaded()
+    return _BY_TYPE.get(tp)
 
 
 def resolve(name: str) -> ResourceInfo | None:

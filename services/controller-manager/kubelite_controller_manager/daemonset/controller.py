@@ -47,6 +47,7 @@ from kubelite.reconcile.controller_ref import (
     resolve_owner,
 )
 from kubelite.reconcile.expectations import ControllerExpectations
+from kubelite.reconcile.writes import typed, write_status
 from kubelite_controller_manager.daemonset import rules
 from kubelite_controller_manager.history.revisions import (
     CollisionError,
@@ -200,7 +201,7 @@ class DaemonSetController(Controller):
     async def _bump_collision(self, ds: DaemonSet) -> None:
         st = msgspec.structs.replace(ds.status or DaemonSetStatus())
         st.collisionCount = (st.collisionCount or 0) + 1
-        await self.api.update_status(msgspec.structs.replace(ds, apiVersion="apps/v1", kind="DaemonSet", status=st))
+        await write_status(self.api, ds, st)
 
     @staticmethod
     def _by_node(pods: list[Pod]) -> dict[str, list[Pod]]:
@@ -228,10 +229,10 @@ class DaemonSetController(Controller):
         try:
             pod = await self.api.create(pod_for(ds, node, hash_), namespace=ds.metadata.namespace or "")
         except APIError as exc:
-            self.ctx.recorder.event(self._typed(ds), "Warning", "FailedCreate", f"Error creating: {exc.message}")
+            self.ctx.recorder.event(typed(ds), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             return False
-        self.ctx.recorder.event(self._typed(ds), "Normal", "SuccessfulCreate", f"Created pod: {pod.metadata.name}")
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(ds), "SuccessfulCreate",
+        self.ctx.recorder.event(typed(ds), "Normal", "SuccessfulCreate", f"Created pod: {pod.metadata.name}")
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(ds), "SuccessfulCreate",
                                          f"Created pod {pod.metadata.name} for node {node}")
         return True
 
@@ -244,8 +245,8 @@ class DaemonSetController(Controller):
             if exc.code not in (404, 409):
                 raise
             return
-        self.ctx.recorder.event(self._typed(ds), "Normal", "SuccessfulDelete", f"Deleted pod: {pod.metadata.name}")
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(ds), "SuccessfulDelete",
+        self.ctx.recorder.event(typed(ds), "Normal", "SuccessfulDelete", f"Deleted pod: {pod.metadata.name}")
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(ds), "SuccessfulDelete",
                                          f"Deleted pod {pod.metadata.name} on node {rules.node_of(pod)}")
 
     async def _write_status(self, ds: DaemonSet, c: rules.Counts) -> None:
@@ -254,17 +255,8 @@ class DaemonSetController(Controller):
             numberMisscheduled=c.misscheduled, numberReady=c.ready, updatedNumberScheduled=c.updated,
             numberAvailable=c.available or None, numberUnavailable=(c.desired - c.available) or None,
             observedGeneration=ds.metadata.generation)
-        if st == ds.status:
-            return
-        try:
-            await self.api.update_status(self._typed(msgspec.structs.replace(ds, status=st)))
-        except APIError as exc:
-            if exc.code != 404:
-                raise
-
-    @staticmethod
-    def _typed(ds: DaemonSet) -> DaemonSet:
-        return msgspec.structs.replace(ds, apiVersion="apps/v1", kind="DaemonSet")
+        if st != ds.status:
+            await write_status(self.api, ds, st)
 
 
 def new_controller(ctx: ControllerContext) -> DaemonSetController:

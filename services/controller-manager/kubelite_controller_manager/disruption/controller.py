@@ -22,11 +22,11 @@ from kubelite.api.policy_v1 import (
     PodDisruptionBudgetStatus,
     selects,
 )
-from kubelite.errors import APIError
 from kubelite.printers import parse_time
 from kubelite.reconcile.cache import INDEX_NAMESPACE, key_of, split_key
 from kubelite.reconcile.controller import Controller
 from kubelite.reconcile.controller_ref import controller_of
+from kubelite.reconcile.writes import write_status
 from kubelite.timefmt import rfc3339
 from kubelite_controller_manager.disruption import rules
 
@@ -98,14 +98,8 @@ class DisruptionController(Controller):
         st = msgspec.structs.replace(
             old, observedGeneration=pdb.metadata.generation, disruptionsAllowed=b.allowed, currentHealthy=b.healthy,
             desiredHealthy=b.desired, expectedPods=b.expected, disruptedPods=b.disrupted or None, conditions=[cond])
-        if st == pdb.status:
-            return
-        try:
-            await self.api.update_status(msgspec.structs.replace(pdb, apiVersion="policy/v1",
-                                                                 kind="PodDisruptionBudget", status=st))
-        except APIError as exc:
-            if exc.code != 404:
-                raise
+        if st != pdb.status:
+            await write_status(self.api, pdb, st)
 
 
 def new_controller(ctx: ControllerContext) -> DisruptionController:

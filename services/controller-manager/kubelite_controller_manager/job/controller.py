@@ -36,6 +36,7 @@ from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller
 from kubelite.reconcile.controller_ref import controller_ref, resolve_owner
 from kubelite.reconcile.expectations import ControllerExpectations
+from kubelite.reconcile.writes import typed, write_status
 from kubelite.timefmt import rfc3339
 from kubelite_controller_manager.job import failures, rules
 
@@ -279,13 +280,7 @@ class JobController(Controller):
 
     # -- writes ------------------------------------------------------------------
     async def _write_status(self, job: Job, st: JobStatus) -> Job:
-        typed = msgspec.structs.replace(job, apiVersion="batch/v1", kind="Job", status=st)
-        try:
-            return await self.api.update_status(typed)
-        except APIError as exc:
-            if exc.code == 404:
-                return job
-            raise
+        return await write_status(self.api, job, st) or job
 
     async def _create_pods(self, key: str, job: Job, indexes: list[int | None],
                            index_failures: dict[int, int] | None = None) -> None:
@@ -303,16 +298,16 @@ class JobController(Controller):
         try:
             pod = await self.api.create(pod_for(job, index, index_failures), namespace=job.metadata.namespace or "")
         except APIError as exc:
-            self.ctx.recorder.event(self._typed(job), "Warning", "FailedCreate", f"Error creating: {exc.message}")
+            self.ctx.recorder.event(typed(job), "Warning", "FailedCreate", f"Error creating: {exc.message}")
             return False
-        self.ctx.recorder.event(self._typed(job), "Normal", "SuccessfulCreate", f"Created pod: {pod.metadata.name}")
+        self.ctx.recorder.event(typed(job), "Normal", "SuccessfulCreate", f"Created pod: {pod.metadata.name}")
         return True
 
     async def _delete_pod(self, job: Job, pod: Pod) -> None:
         try:
             await self.api.delete(PODS, pod.metadata.namespace or "", pod.metadata.name or "",
                                   uid=pod.metadata.uid or "")
-            self.ctx.recorder.event(self._typed(job), "Normal", "SuccessfulDelete",
+            self.ctx.recorder.event(typed(job), "Normal", "SuccessfulDelete",
                                     f"Deleted pod: {pod.metadata.name}")
         except APIError as exc:
             if exc.code != 404:
@@ -334,12 +329,8 @@ class JobController(Controller):
         if pod is not None and rules.tracked(pod) and resolve_owner(pod, "Job", self.jobs.get) is None:
             await self._drop_finalizer(pod)
 
-    @staticmethod
-    def _typed(job: Job) -> Job:
-        return msgspec.structs.replace(job, apiVersion="batch/v1", kind="Job")
-
     async def _decide(self, job: Job, reason: str, message: str) -> None:
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(job), reason, message)
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(job), reason, message)
 
 
 def _ready(pod: Pod) -> bool:

@@ -35,6 +35,7 @@ from kubelite.reconcile.controller_ref import (
     owner_is_live,
     resolve_owner,
 )
+from kubelite.reconcile.writes import typed, write_status
 from kubelite_controller_manager.history.revisions import (
     CollisionError,
     RevisionHistory,
@@ -90,7 +91,7 @@ class StatefulSetController(Controller):
         try:
             update, current = await self._revisions(sts, pods)
         except CollisionError:
-            await self._write(sts, msgspec.structs.replace(
+            await write_status(self.api, sts, msgspec.structs.replace(
                 sts.status or StatefulSetStatus(), collisionCount=((sts.status.collisionCount if sts.status else 0)
                                                                     or 0) + 1))
             raise Requeue(0.1, "revision name collision") from None
@@ -157,13 +158,13 @@ class StatefulSetController(Controller):
         except APIError as exc:
             if exc.code == 409:
                 return  # already there: our cache is behind
-            self.ctx.recorder.event(self._typed(sts), "Warning", "FailedCreate",
+            self.ctx.recorder.event(typed(sts), "Warning", "FailedCreate",
                                     f"create Pod {pod.metadata.name} in StatefulSet {sts.metadata.name} failed "
                                     f"error: {exc.message}")
             raise
-        self.ctx.recorder.event(self._typed(sts), "Normal", "SuccessfulCreate",
+        self.ctx.recorder.event(typed(sts), "Normal", "SuccessfulCreate",
                                 f"create Pod {pod.metadata.name} in StatefulSet {sts.metadata.name} successful")
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(sts), "SuccessfulCreate",
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(sts), "SuccessfulCreate",
                                          f"created pod {pod.metadata.name} at revision {rev.metadata.name}")
 
     async def _create_claim(self, sts: StatefulSet, claim: Any) -> None:
@@ -172,11 +173,11 @@ class StatefulSetController(Controller):
         except APIError as exc:
             if exc.code == 409:
                 return
-            self.ctx.recorder.event(self._typed(sts), "Warning", "FailedCreate",
+            self.ctx.recorder.event(typed(sts), "Warning", "FailedCreate",
                                     f"create Claim {claim.metadata.name} for StatefulSet {sts.metadata.name} "
                                     f"failed error: {exc.message}")
             raise
-        self.ctx.recorder.event(self._typed(sts), "Normal", "SuccessfulCreate",
+        self.ctx.recorder.event(typed(sts), "Normal", "SuccessfulCreate",
                                 f"create Claim {claim.metadata.name} in StatefulSet {sts.metadata.name} successful")
 
     async def _delete_pod(self, sts: StatefulSet, pod: Pod, *, condemned: bool) -> None:
@@ -190,9 +191,9 @@ class StatefulSetController(Controller):
             if exc.code in (404, 409):
                 return
             raise
-        self.ctx.recorder.event(self._typed(sts), "Normal", "SuccessfulDelete",
+        self.ctx.recorder.event(typed(sts), "Normal", "SuccessfulDelete",
                                 f"delete Pod {pod.metadata.name} in StatefulSet {sts.metadata.name} successful")
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(sts), "SuccessfulDelete",
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(sts), "SuccessfulDelete",
                                          f"deleted pod {pod.metadata.name}")
 
     async def _claims_follow_pod(self, sts: StatefulSet, pod: Pod) -> None:
@@ -223,18 +224,7 @@ class StatefulSetController(Controller):
             readyReplicas=c.ready or None, availableReplicas=c.available, currentReplicas=c.current or None,
             updatedReplicas=c.updated or None, currentRevision=current_name, updateRevision=update.metadata.name)
         if st != sts.status:
-            await self._write(sts, st)
-
-    async def _write(self, sts: StatefulSet, st: StatefulSetStatus) -> None:
-        try:
-            await self.api.update_status(self._typed(msgspec.structs.replace(sts, status=st)))
-        except APIError as exc:
-            if exc.code != 404:
-                raise
-
-    @staticmethod
-    def _typed(sts: StatefulSet) -> StatefulSet:
-        return msgspec.structs.replace(sts, apiVersion="apps/v1", kind="StatefulSet")
+            await write_status(self.api, sts, st)
 
 
 def new_controller(ctx: ControllerContext) -> StatefulSetController:

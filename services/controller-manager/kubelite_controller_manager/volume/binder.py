@@ -43,6 +43,7 @@ from kubelite.bus import volumes as wire
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
+from kubelite.reconcile.writes import typed, write_status
 from kubelite.timefmt import rfc3339
 from kubelite_controller_manager.volume import rules
 
@@ -117,7 +118,7 @@ class PersistentVolumeController(Controller):
         sc = self.classes.get("", rules.class_of(claim)) if rules.class_of(claim) else None
         node = self._selected_node(claim)
         if sc is not None and sc.volumeBindingMode == WAIT_FOR_FIRST_CONSUMER and node is None:
-            self.ctx.recorder.event(self._typed(claim), "Normal", "WaitForFirstConsumer",
+            self.ctx.recorder.event(typed(claim), "Normal", "WaitForFirstConsumer",
                                     "waiting for first consumer to be created before binding")
             return
         pv = rules.best_match(pvs, claim, node)
@@ -128,7 +129,7 @@ class PersistentVolumeController(Controller):
         else:
             message = "no persistent volumes available for this claim and no storage class is set" \
                 if sc is None else f'storageclass "{rules.class_of(claim)}" has no provisioner kubelite runs'
-            self.ctx.recorder.event(self._typed(claim), "Normal", "FailedBinding", message)
+            self.ctx.recorder.event(typed(claim), "Normal", "FailedBinding", message)
 
     def _selected_node(self, claim: PersistentVolumeClaim) -> Node | None:
         name = (claim.metadata.annotations or {}).get(SELECTED_NODE)
@@ -136,12 +137,12 @@ class PersistentVolumeController(Controller):
 
     async def _provision(self, claim: PersistentVolumeClaim, sc: Any, node: Node | None) -> None:
         if node is None:
-            self.ctx.recorder.event(self._typed(claim), "Warning", "ProvisioningFailed",
+            self.ctx.recorder.event(typed(claim), "Warning", "ProvisioningFailed",
                                     "local-path volumes need a node: use a WaitForFirstConsumer class")
             return
         root = (node.metadata.annotations or {}).get(LOCAL_PATH_ROOT)
         if not root:
-            self.ctx.recorder.event(self._typed(claim), "Warning", "ProvisioningFailed",
+            self.ctx.recorder.event(typed(claim), "Warning", "ProvisioningFailed",
                                     f"node {node.metadata.name} does not advertise {LOCAL_PATH_ROOT}")
             raise Requeue(5.0, "node without a local-path root")
         pv = rules.local_volume(claim, node, root, sc)
@@ -150,9 +151,9 @@ class PersistentVolumeController(Controller):
         except APIError as exc:
             if exc.code != 409:
                 raise
-        self.ctx.recorder.event(self._typed(claim), "Normal", "ProvisioningSucceeded",
+        self.ctx.recorder.event(typed(claim), "Normal", "ProvisioningSucceeded",
                                 f"Successfully provisioned volume {pv.metadata.name} on node {node.metadata.name}")
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(claim), "ProvisioningSucceeded",
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(claim), "ProvisioningSucceeded",
                                          f"provisioned {pv.metadata.name} on {node.metadata.name}")
 
     async def _bind(self, pv: PersistentVolume, claim: PersistentVolumeClaim) -> None:
@@ -163,19 +164,17 @@ class PersistentVolumeController(Controller):
             annotations = dict(pv.metadata.annotations or {})
             if ref is None:
                 annotations[BOUND_BY_CONTROLLER] = "yes"
-            pv = await self.api.update(msgspec.structs.replace(
-                pv, apiVersion="v1", kind="PersistentVolume",
-                metadata=msgspec.structs.replace(pv.metadata, annotations=annotations),
-                spec=msgspec.structs.replace(pv.spec, claimRef=rules.claim_ref(claim))))
+            pv = await self.api.update(typed(msgspec.structs.replace(
+                pv, metadata=msgspec.structs.replace(pv.metadata, annotations=annotations),
+                spec=msgspec.structs.replace(pv.spec, claimRef=rules.claim_ref(claim)))))
         if _phase(pv) != "Bound":
             pv = await self._volume_status(pv, "Bound")
         if claim.spec.volumeName != pv.metadata.name or BIND_COMPLETED not in (claim.metadata.annotations or {}):
             annotations = {**(claim.metadata.annotations or {}), BIND_COMPLETED: "yes", BOUND_BY_CONTROLLER: "yes"}
-            claim = await self.api.update(msgspec.structs.replace(
-                claim, apiVersion="v1", kind="PersistentVolumeClaim",
-                metadata=msgspec.structs.replace(claim.metadata, annotations=annotations),
-                spec=msgspec.structs.replace(claim.spec, volumeName=pv.metadata.name)))
-            await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(claim), "Bound",
+            claim = await self.api.update(typed(msgspec.structs.replace(
+                claim, metadata=msgspec.structs.replace(claim.metadata, annotations=annotations),
+                spec=msgspec.structs.replace(claim.spec, volumeName=pv.metadata.name))))
+            await self.ctx.decisions.publish(CONTROLLER_NAME, typed(claim), "Bound",
                                              f"bound to volume {pv.metadata.name}")
         await self._claim_status(claim, "Bound", pv)
 
@@ -184,8 +183,7 @@ class PersistentVolumeController(Controller):
         if pv is not None and pv.spec is not None:
             st.capacity, st.accessModes = pv.spec.capacity, pv.spec.accessModes
         if st != claim.status:
-            await self.api.update_status(msgspec.structs.replace(claim, apiVersion="v1", kind="PersistentVolumeClaim",
-                                                                 status=st))
+            await write_status(self.api, claim, st)
 
     # -- volumes -----------------------------------------------------------------
     async def _sync_volume(self, pv: PersistentVolume) -> None:
@@ -206,8 +204,7 @@ class PersistentVolumeController(Controller):
 
     async def _volume_status(self, pv: PersistentVolume, phase: str) -> PersistentVolume:
         st = msgspec.structs.replace(pv.status or PersistentVolumeStatus(), phase=phase, lastPhaseTransitionTime=rfc3339())
-        return await self.api.update_status(msgspec.structs.replace(pv, apiVersion="v1", kind="PersistentVolume",
-                                                                    status=st))
+        return await write_status(self.api, pv, st) or pv
 
     async def _delete(self, pv: PersistentVolume) -> None:
         try:
@@ -216,7 +213,7 @@ class PersistentVolumeController(Controller):
             if exc.code not in (404, 409):
                 raise
             return
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed_pv(pv), "VolumeDelete",
+        await self.ctx.decisions.publish(CONTROLLER_NAME, typed(pv), "VolumeDelete",
                                          "released with reclaim policy Delete")
 
     async def _cleanup(self, pv: PersistentVolume) -> None:
@@ -232,7 +229,7 @@ class PersistentVolumeController(Controller):
             except Exception as exc:  # no responder, timeout: the node is down; try again
                 raise Requeue(None, f"node {node} did not delete volume {pv.metadata.name}: {exc}") from None
             if not reply.ok:
-                self.ctx.recorder.event(self._typed_pv(pv), "Warning", "VolumeFailedDelete", reply.message)
+                self.ctx.recorder.event(typed(pv), "Warning", "VolumeFailedDelete", reply.message)
                 raise Requeue(None, reply.message)
         left = [f for f in pv.metadata.finalizers or [] if f != LOCAL_PATH_CLEANUP]
         try:
@@ -251,13 +248,6 @@ class PersistentVolumeController(Controller):
                 return node.metadata.name
         return None
 
-    @staticmethod
-    def _typed(claim: PersistentVolumeClaim) -> PersistentVolumeClaim:
-        return msgspec.structs.replace(claim, apiVersion="v1", kind="PersistentVolumeClaim")
-
-    @staticmethod
-    def _typed_pv(pv: PersistentVolume) -> PersistentVolume:
-        return msgspec.structs.replace(pv, apiVersion="v1", kind="PersistentVolume")
 
 
 def _phase(obj: Any) -> str:
