@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never use the default ports (2379, 4222, 6443); for tests")
     p.add_argument("--keep-pods", action="store_true",
                    help="leave pods running when the cluster stops, for the next `up` to adopt")
+    p.add_argument("--metrics-resolution", default=None, metavar="DURATION",
+                   help="how often node agents report resource metrics for kubectl top (default 15s)")
 
     p = verb("certs", "create (once) the cluster's CAs and certificates, and an admin kubeconfig",
              _lazy("cluster", "run_certs"))

@@ -511,7 +511,7 @@ class AgentProcess:
             str(exe), "--nats", self.nats_url, "--pki-dir", self.pki_dir, "--node-name", self.node,
             "--runtime", "process",
             "--root-dir", str(self.root_dir), "--pod-cidr", self.pod_cidr,
-            "--node-status-update-frequency", "2", "--resync-period", "5",
+            "--node-status-update-frequency", "2", "--resync-period", "5", "--metrics-resolution", "1s",
             "--restart-backoff-base", "1", "--restart-backoff-max", "4",
             "--log-level", "debug",
         ]  # fmt: skip
@@ -960,3 +960,34 @@ async def test_agent_memory_emptydir_is_a_tmpfs_and_a_size_limit_evicts(
                           "a pod past its emptyDir sizeLimit was not evicted", timeout=40)
     assert pod["status"]["reason"] == "Evicted", pod["status"]
     assert pod["status"]["message"].startswith('Usage of EmptyDir volume "scratch" exceeds the limit "1Mi"')
+
+
+async def test_agent_reports_resource_metrics_served_as_metrics_api(
+    agent: AgentProcess, api: httpx.AsyncClient, namespace: str
+) -> None:
+    """A busy container's CPU and memory, measured from its cgroups, come back from
+    metrics.k8s.io (what `kubectl top` reads): near one core for a busy loop under a 500m limit."""
+    burn = "x = bytearray(32 << 20)\nwhile True:\n    pass\n"
+    await _create(api, namespace, "pods", _pod("burner", agent.node, [{
+        "name": "burn", "image": "host", "command": [PY, "-c", burn],
+        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}]))  # fmt: skip
+    await _wait_pod(api, namespace, "burner", _running, agent, "burner never Running")
+    path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/burner"
+
+    async def measured() -> dict | None:
+        r = await api.get(path)
+        if r.status_code != 200:
+            return None
+        usage = r.json()["containers"][0]["usage"]
+        millicores = int(usage["cpu"].removesuffix("n")) / 1e6
+        return r.json() if millicores > 300 else None
+
+    pm = await eventually(measured, timeout=30, interval=0.5, message="no CPU use reported for the busy pod")
+    usage = pm["containers"][0]["usage"]
+    assert int(usage["cpu"].removesuffix("n")) / 1e6 < 650, f"over the 500m limit: {usage}"
+    assert 32 * 1024 <= int(usage["memory"].removesuffix("Ki")) < 256 * 1024, usage
+    nodes = (await api.get("/apis/metrics.k8s.io/v1beta1/nodes")).json()["items"]
+    mine = next(n for n in nodes if n["metadata"]["name"] == agent.node)
+    assert int(mine["usage"]["cpu"].removesuffix("n")) >= int(usage["cpu"].removesuffix("n"))
+    groups = (await api.get("/apis")).json()["groups"]
+    assert "metrics.k8s.io" in {g["name"] for g in groups}

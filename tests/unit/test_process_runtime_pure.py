@@ -212,7 +212,7 @@ def test_cgroup_manager_degrades_when_hierarchies_are_missing(tmp_path: Path) ->
     (tmp_path / "memory" / "cgroup.procs").write_text("")
     manager = CgroupManager("node-1", root=tmp_path)
     assert set(manager.bases) == {"memory"}
-    assert set(manager.missing) == {"cpu", "pids"}
+    assert set(manager.missing) == {"cpu", "cpuacct", "pids"}
     assert "no cgroup v1 cpu hierarchy" in manager.describe_missing()
     cgroup = manager.for_container("uid-1", "web.0.abc")
     assert cgroup.paths["memory"].parts[-4:] == ("kubelite", "node-1", "uid-1", "web.0.abc")

@@ -33,6 +33,7 @@ class Settings:
     # Dev clusters stop their pods with the node agents (`kubelite down` leaves nothing);
     # --keep-pods leaves them for the next `up` to adopt, as a real node would.
     keep_pods: bool = False
+    metrics_resolution: str | None = None  # node agents' resource metrics period (kubectl top), e.g. "5s"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _nodeagent(s: Settings, node: str) -> list[str]:
         "--nats", s.nats_url, *_pki(s), "--node-name", node, "--runtime", s.runtime,
         "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
         *([] if s.keep_pods else ["--remove-pods-on-exit"]),
+        *_opt("--metrics-resolution", s.metrics_resolution),
     ]  # fmt: skip
 
 

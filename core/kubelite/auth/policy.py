@@ -135,6 +135,8 @@ def cluster_roles() -> list[ClusterRole]:
         _aggregated("admin", "admin"),
         _aggregated("edit", "edit"),
         _aggregated("view", "view"),
+        # metrics-server's ClusterRole: kubectl top for whoever may view
+        _role("system:aggregated-metrics-reader", [_rule(READ, ["metrics.k8s.io"], ["pods", "nodes"])], to_all),
         _role("system:aggregate-to-view", [
             _rule(READ, [""], _VIEW_CORE), _rule(READ, ["apps"], _VIEW_APPS),
             _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),

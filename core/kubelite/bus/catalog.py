@@ -40,6 +40,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic("kubelite.node.<node>.rpc.volumedelete", "volumes.subject",
           "controller-manager's local-path provisioner (request)",
           "`VolumeDeleteRequest` → `VolumeDeleteReply` (`bus.volumes`)", "that node's agent"),
+    Topic("kubelite.node.<node>.metrics", "metrics.subject", "that node's agent, every metrics resolution",
+          "`NodeReport` (`bus.metrics`, msgpack)", "apiservers (metrics.k8s.io for `kubectl top` and autoscaling)"),
     Topic("kubelite.node.<node>.session.<id>", "subjects.node_session",
           "apiserver and that node's agent", "log and stream frames on it and its `.in`, `.alive`, `.cancel` "
           "(`bus.logs`, `bus.streaming`)",

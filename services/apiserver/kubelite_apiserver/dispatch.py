@@ -18,7 +18,7 @@ from kubelite.api.scheme import ResourceInfo, by_plural
 from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
-from kubelite_apiserver import params
+from kubelite_apiserver import metricsapi, params
 from kubelite_apiserver.eviction import evict
 from kubelite_apiserver.podconditions import set_pod_condition
 from kubelite_apiserver.registry import Registry
@@ -68,6 +68,10 @@ async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) ->
 
 async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, bytes]:
     info = resolve(req)
+    if info.extra.get("metrics"):
+        if reg.metrics is None:
+            raise errors.service_unavailable("the resource metrics API is not running")
+        return await metricsapi.serve(reg.metrics, reg, req)
     q = req.params
     ns = req.namespace
     if info.namespaced and not ns and req.verb not in ("list", "watch", "deletecollection"):

@@ -50,6 +50,7 @@ from kubelite_apiserver.encryptionreload import ConfigWatcher, encrypted
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.kubernetesservice import ensure_kubernetes_service
 from kubelite_apiserver.logs import pod_log_stream
+from kubelite_apiserver.metricsapi import MetricsStore
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.nsdefaults import NamespaceDefaults
 from kubelite_apiserver.registry import Registry, compile_selectors
@@ -107,7 +108,9 @@ class APIServer:
             default_not_ready_toleration_seconds=cfg.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=cfg.default_unreachable_toleration_seconds,
         )
-        self.reg = Registry(storage, Publisher(self.nc), admission=admission)
+        self.metrics = MetricsStore()
+        await self.metrics.subscribe(self.nc)
+        self.reg = Registry(storage, Publisher(self.nc), admission=admission, metrics=self.metrics)
         self.reg.allocator = ServiceAllocator(
             self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
         )
@@ -222,6 +225,8 @@ class APIServer:
                 await self._logs(info, query, receive, send)
                 return
             if info.verb == "watch":
+                if (watched := by_plural(info.group, info.resource)) is not None and watched.extra.get("metrics"):
+                    raise errors.method_not_allowed("watch is not supported on the resource metrics API")
                 await self._watch(info, query, receive, send, _header(scope, b"accept"))
                 return
             req_body = await _read_body(receive)

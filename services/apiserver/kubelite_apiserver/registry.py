@@ -43,8 +43,10 @@ class ListResult:
 
 
 class Registry:
-    def __init__(self, store, publisher, *, admission=None, allocator=None, admission_checks=()) -> None:
+    def __init__(self, store, publisher, *, admission=None, allocator=None, admission_checks=(),
+                 metrics=None) -> None:
         self.store = store
+        self.metrics = metrics  # metricsapi.MetricsStore: metrics.k8s.io, served from memory
         self.publisher = publisher
         self.admission = admission or strategies.AdmissionConfig()
         self.allocator = allocator

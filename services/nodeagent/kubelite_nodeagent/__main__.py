@@ -69,7 +69,8 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
     node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
                        allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime,
                        cluster_dns=cfg.cluster_dns or first_host(pod_cidr), cluster_domain=cfg.cluster_domain)
-    options = AgentOptions(resync_seconds=cfg.resync, restart_backoff_base=cfg.backoff_base,
+    options = AgentOptions(resync_seconds=cfg.resync, metrics_resolution=cfg.metrics_resolution,
+                           restart_backoff_base=cfg.backoff_base,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
     return NodeAgent(nc=nc, api=api, runtime=runtime, node=node, registrar=registrar, options=options,

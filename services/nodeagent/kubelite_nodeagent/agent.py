@@ -33,7 +33,8 @@ from kubelite_nodeagent.logserver import LogServer
 from kubelite_nodeagent.podstate import PodState
 from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
-from kubelite_nodeagent.runtime.base import Runtime
+from kubelite_nodeagent.resourcemetrics import MetricsCollector
+from kubelite_nodeagent.runtime.base import ContainerState, Runtime
 from kubelite_nodeagent.streaming import StreamServer
 from kubelite_nodeagent.volumeserver import VolumeServer, volume_root
 from kubelite_nodeagent.worker import PodWorker
@@ -47,6 +48,7 @@ class AgentOptions:
     restart_backoff_base: float = 10.0
     restart_backoff_max: float = 300.0
     restart_backoff_reset: float = 600.0
+    metrics_resolution: float = 15.0  # seconds between resource metrics reports; 0: none
 
 
 class NodeAgent:
@@ -90,6 +92,8 @@ class NodeAgent:
         self.logs = LogServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
         self.streams = StreamServer(nc=nc, node_name=node.name, pods=self, runtime=runtime)
         self.volumes = VolumeServer(nc=nc, node_name=node.name, root=volume_root(node.root_dir))
+        self.metrics = MetricsCollector(nc=nc, node_name=node.name, runtime=runtime, running=self.running_containers,
+                                        resolution=self.options.metrics_resolution)
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -105,6 +109,8 @@ class NodeAgent:
         self._subs.append(await self.volumes.subscribe())
         self._tasks.append(asyncio.create_task(self._scan_loop(), name=f"scan-{self.node.name}"))
         self._tasks.append(asyncio.create_task(self.registrar.run(), name=f"lease-{self.node.name}"))
+        if self.options.metrics_resolution > 0:
+            self._tasks.append(asyncio.create_task(self.metrics.run(), name=f"metrics-{self.node.name}"))
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -118,6 +124,16 @@ class NodeAgent:
         self.streams.stop()
         if self.recorder is not None:
             await self.recorder.close()
+
+    def running_containers(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        """(namespace, pod, [(container, id)]) for each pod with running containers (metrics)."""
+        out = []
+        for st in self.states.values():
+            running = [(rec.current.name, rec.current.id) for rec in st.all_records()
+                       if rec.current is not None and rec.current.state == ContainerState.RUNNING]
+            if running:
+                out.append((st.namespace, st.name, running))
+        return out
 
     async def remove_all_pods(self, grace: float) -> None:
         """Stop and remove every container and sandbox of this node (a dev cluster going down).

@@ -63,6 +63,7 @@ class AgentConfig:
     capacity: dict[str, str] = field(default_factory=dict)
     status_update_frequency: float = 10.0
     resync: float = 60.0
+    metrics_resolution: float = 15.0
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     backoff_reset: float = 600.0
@@ -117,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
                    help="lease renew interval (default 10s)")
     p.add_argument("--resync-period", type=duration_flag, default=60.0,
                    help="full re-list of this node's pods (default 60s)")
+    p.add_argument("--metrics-resolution", type=duration_flag, default=15.0,
+                   help="how often resource metrics (kubectl top, autoscaling) are reported (default 15s; 0: never)")
     p.add_argument("--restart-backoff-base", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--restart-backoff-max", type=float, default=300.0, help="seconds (default 300)")
     p.add_argument("--restart-backoff-reset", type=float, default=600.0,
@@ -161,6 +164,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         pod_cidr=a.pod_cidr, cluster_cidr=a.cluster_cidr, root_dir=a.root_dir or default_root_dir(a.node_name),
         labels=labels, taints=taints, system_reserved=reserved, capacity=capacity,
         status_update_frequency=a.node_status_update_frequency, resync=a.resync_period,
+        metrics_resolution=a.metrics_resolution,
         backoff_base=a.restart_backoff_base, backoff_max=a.restart_backoff_max,
         backoff_reset=a.restart_backoff_reset, log_level=a.log_level,
         events=a.events if a.events is not None else a.runtime != "fake",

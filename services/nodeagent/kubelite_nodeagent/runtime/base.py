@@ -143,6 +143,15 @@ class ContainerState(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class ContainerStats(msgspec.Struct, kw_only=True):
+    """A container's resource use at one moment (the kubelet's CRI ContainerStats, cut down):
+    cumulative CPU time and the memory working set (usage minus inactive file cache)."""
+
+    cpu_ns: int  # CPU time used since the container started
+    memory_bytes: int  # working set
+    at: float  # unix seconds when read
+
+
 class ContainerInfo(msgspec.Struct, kw_only=True):
     """What a runtime knows about one container it manages."""
 
@@ -264,6 +273,9 @@ class Runtime(Protocol):
 
     async def list_containers(self) -> list[ContainerInfo]:
         """Every container this runtime manages on this node, running or exited."""
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """CPU and memory use of a running container; None when unknown or not measurable."""
 
     async def exec(self, container_id: str, argv: list[str], timeout_seconds: float) -> ExecResult:
         """Run argv inside the container (its namespaces/env); timed_out=True when over timeout_seconds."""

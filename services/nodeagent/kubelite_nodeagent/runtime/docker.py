@@ -40,6 +40,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerInfo,
     ContainerSpec,
     ContainerStartError,
+    ContainerStats,
     ExecResult,
     ExecStream,
     ImageError,
@@ -59,6 +60,7 @@ from kubelite_nodeagent.runtime.docker_model import (
     container_config,
     container_info,
     container_name,
+    docker_usage,
     image_info,
     network_config,
     network_name,
@@ -367,6 +369,14 @@ class DockerRuntime:
     async def container_status(self, container_id: str) -> ContainerInfo | None:
         inspect = await self._inspect(container_id)
         return container_info(inspect) if inspect is not None else None
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        try:
+            sample = await self.docker.containers.container(container_id).stats(stream=False)
+        except DockerError:
+            return None
+        used = docker_usage(sample[0] if isinstance(sample, list) and sample else sample or {})
+        return ContainerStats(cpu_ns=used[0], memory_bytes=used[1], at=time.time()) if used else None
 
     async def list_containers(self) -> list[ContainerInfo]:
         found = [

@@ -278,3 +278,16 @@ class LogDemuxer:
                 out.append(bytes(self._buf[self.HEADER.size : end]))
             del self._buf[:end]
         return out
+
+
+def docker_usage(stats: dict[str, Any]) -> tuple[int, int] | None:
+    """(CPU ns, memory working set) from one Docker stats sample, as the kubelet's cadvisor reads
+    cgroups: usage minus the inactive file cache (cgroup v1 `total_inactive_file`, v2
+    `inactive_file`). None for a container that is not running (no CPU figures)."""
+    cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+    memory = stats.get("memory_stats") or {}
+    if not cpu or "usage" not in memory:
+        return None
+    detail = memory.get("stats") or {}
+    inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+    return int(cpu), max(0, int(memory["usage"]) - int(inactive))

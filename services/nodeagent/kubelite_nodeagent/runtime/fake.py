@@ -4,6 +4,8 @@ App containers and sidecars run until stopped (or `exit_container()`); init
 containers complete with exit code 0 as soon as they start. A container whose env has
 `KUBELITE_FAKE_EXIT_AFTER=<seconds>` exits on its own that long after starting, with
 `KUBELITE_FAKE_EXIT_CODE` (default 0): batch workloads at scale (bench/job_bench.py).
+A container with `KUBELITE_FAKE_CPU_MILLIS` / `KUBELITE_FAKE_MEMORY_BYTES` reports that
+steady use in its stats (resource metrics and autoscaling at scale).
 
 Everything is in memory and O(1) per call so one process can host hundreds of
 fake nodes.  Pod IPs come from the node's pod CIDR as with a real runtime.
@@ -30,6 +32,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
     ContainerState,
+    ContainerStats,
     ExecResult,
     ExecStream,
     ImageError,
@@ -45,6 +48,7 @@ from kubelite_nodeagent.runtime.base import (
 # Exit code of a process ended by SIGTERM (128 + 15), as a shell reports it.
 SIGTERM_EXIT_CODE = 143
 EXIT_AFTER, EXIT_CODE = "KUBELITE_FAKE_EXIT_AFTER", "KUBELITE_FAKE_EXIT_CODE"
+CPU_MILLIS, MEMORY_BYTES = "KUBELITE_FAKE_CPU_MILLIS", "KUBELITE_FAKE_MEMORY_BYTES"
 
 
 class _EngineState:
@@ -72,6 +76,7 @@ class FakeRuntime:
         self._handler: ContainerEventHandler | None = None
         self._run_to_completion: set[str] = set()  # created init containers (not sidecars)
         self._timed_exits: dict[str, tuple[float, int]] = {}  # container -> (seconds, exit code)
+        self._use: dict[str, tuple[int, int]] = {}  # container -> (millicores, memory bytes)
         net = ipaddress.ip_network(config.pod_cidr, strict=False)
         self._hosts = net.hosts()
         self._free_ips: list[str] = []
@@ -139,6 +144,10 @@ class FakeRuntime:
         cid = f"fake-{next(self._ids)}"
         if spec.init and not spec.sidecar:
             self._run_to_completion.add(cid)
+        try:
+            self._use[cid] = (int(spec.env.get(CPU_MILLIS, "0")), int(spec.env.get(MEMORY_BYTES, "0")))
+        except ValueError:
+            raise ContainerStartError("CreateContainerError", f"{CPU_MILLIS}/{MEMORY_BYTES} must be integers") from None
         if EXIT_AFTER in spec.env:
             try:
                 self._timed_exits[cid] = (float(spec.env[EXIT_AFTER]), int(spec.env.get(EXIT_CODE, "0")))
@@ -172,6 +181,15 @@ class FakeRuntime:
 
     async def list_containers(self) -> list[ContainerInfo]:
         return list(self.containers.values())
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """A steady use from the container's env: millicores over its run so far, fixed memory."""
+        info = self.containers.get(container_id)
+        if info is None or info.state != ContainerState.RUNNING:
+            return None
+        millis, memory = self._use.get(container_id, (0, 0))
+        now = time.time()
+        return ContainerStats(cpu_ns=int(millis * 1_000_000 * (now - info.started_at)), memory_bytes=memory, at=now)
 
     async def exec(self, container_id: str, argv: list[str], timeout_seconds: float) -> ExecResult:
         info = self._get(container_id)

@@ -35,6 +35,7 @@ from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
     ContainerState,
+    ContainerStats,
     ExecResult,
     ExecStream,
     ImageError,
@@ -375,6 +376,13 @@ class ProcessRuntime:
         if exited is None and started is not None and not supervisor_alive:
             exited = read_struct(cdir / "exit.json", Exited)  # written as the supervisor ended
         return container_info(record, started, exited, init_alive, supervisor_alive)
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        record = self._record(container_id)
+        if record is None or not record.cgroup:
+            return None
+        used = await asyncio.to_thread(Cgroup(record.cgroup).usage)
+        return ContainerStats(cpu_ns=used[0], memory_bytes=used[1], at=time.time()) if used else None
 
     async def list_containers(self) -> list[ContainerInfo]:
         infos = []

@@ -1,0 +1,49 @@
+"""kubectl top against the resource metrics API (metrics.k8s.io, fed by the node agents).
+
+The compat cluster's node is a fake-runtime node: a container with KUBELITE_FAKE_CPU_MILLIS /
+KUBELITE_FAKE_MEMORY_BYTES reports that steady use, so the figures are known exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.compat.conftest import wait_for
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: busy, labels: {app: busy}}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, "3600"]
+    env:
+    - {name: KUBELITE_FAKE_CPU_MILLIS, value: "250"}
+    - {name: KUBELITE_FAKE_MEMORY_BYTES, value: "52428800"}
+"""
+
+
+@pytest.mark.compat("kubectl top pod [--containers] [-l]")
+@pytest.mark.compat("kubectl top node")
+def test_top_pods_and_nodes(cluster, kubectl, ns) -> None:
+    kubectl("-n", ns, "apply", "-f", "-", input=POD)
+
+    def top() -> str | None:
+        out = kubectl("-n", ns, "top", "pod", check=False)
+        return out.stdout if out.returncode == 0 and "busy" in out.stdout else None
+
+    out = wait_for(top, 30, "kubectl top pod never showed the pod")
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"], out
+    name, cpu, memory = row.split()
+    assert name == "busy" and 245 <= int(cpu.removesuffix("m")) <= 255 and memory == "50Mi", out
+    containers = kubectl("-n", ns, "top", "pod", "busy", "--containers").stdout
+    assert containers.split()[:4] == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"], containers
+    assert "main" in containers, containers
+    assert "busy" in kubectl("-n", ns, "top", "pod", "-l", "app=busy").stdout
+    nodes = kubectl("top", "node").stdout
+    assert nodes.split()[:5] == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"], nodes
+    assert "node-1" in nodes, nodes
+    missing = kubectl("-n", ns, "top", "pod", "nosuch", check=False)
+    assert missing.returncode != 0 and "not found" in missing.stderr, missing.stderr
