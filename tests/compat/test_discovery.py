@@ -35,7 +35,10 @@ def test_api_resources(kubectl) -> None:
     out = kubectl("api-resources").stdout
     header, *rows = out.splitlines()
     assert header.split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    by_name = {r.split()[0]: r.split() for r in rows}
+    by_name: dict[str, list[str]] = {}
+    for r in rows:  # nodes and pods are in metrics.k8s.io too, listed after core (as with metrics-server)
+        by_name.setdefault(r.split()[0], r.split())
+    assert ["pods", "metrics.k8s.io/v1beta1", "true", "PodMetrics"] in [r.split() for r in rows]
     assert by_name["pods"] == ["pods", "po", "v1", "true", "Pod"]
     assert by_name["deployments"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
     assert by_name["nodes"] == ["nodes", "no", "v1", "false", "Node"]
