@@ -329,6 +329,33 @@ def _pdb_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
             str(_int(st.get("disruptionsAllowed"))), age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def hpa_targets(spec: JSON, st: JSON) -> str:
+    """kubectl's formatHPAMetrics for Resource metrics: `cpu: 45%/50%`, `<unknown>` before the
+    first measurement."""
+    current = {(m.get("resource") or {}).get("name"): (m.get("resource") or {}).get("current") or {}
+               for m in st.get("currentMetrics") or [] if m.get("type") == "Resource"}
+    parts = []
+    for metric in spec.get("metrics") or []:
+        res = metric.get("resource") or {}
+        target, now = res.get("target") or {}, current.get(res.get("name"))
+        if target.get("type") == "Utilization":
+            got = f"{now['averageUtilization']}%" if now and "averageUtilization" in now else "<unknown>"
+            parts.append(f"{res.get('name')}: {got}/{target.get('averageUtilization')}%")
+        else:
+            got = str(now["averageValue"]) if now and "averageValue" in now else "<unknown>"
+            parts.append(f"{res.get('name')}: {got}/{target.get('averageValue')}")
+    return ", ".join(parts) or NONE
+
+
+def _hpa_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    """REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE (printHorizontalPodAutoscaler)."""
+    spec, st = _spec(obj), _status(obj)
+    ref = spec.get("scaleTargetRef") or {}
+    return [f"{ref.get('kind')}/{ref.get('name')}", hpa_targets(spec, st), str(spec.get("minReplicas", "<unset>")),
+            str(spec.get("maxReplicas", "")), str(_int(st.get("currentReplicas"))),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def service_ports(spec: JSON) -> str:
     parts = []
     for port in spec.get("ports") or []:
@@ -517,6 +544,8 @@ TABLES: dict[str, TableSpec] = {
                                 (), _storageclass_row, name=_storageclass_name),
     "poddisruptionbudgets": TableSpec(("MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"), (),
                                       _pdb_row),
+    "horizontalpodautoscalers": TableSpec(("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"), (),
+                                          _hpa_row),
     "services": TableSpec(
         ("TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), _service_row
     ),

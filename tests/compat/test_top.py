@@ -47,3 +47,40 @@ def test_top_pods_and_nodes(cluster, kubectl, ns) -> None:
     assert "node-1" in nodes, nodes
     missing = kubectl("-n", ns, "top", "pod", "nosuch", check=False)
     assert missing.returncode != 0 and "not found" in missing.stderr, missing.stderr
+
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burner}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burner}}
+  template:
+    metadata: {labels: {app: burner}}
+    spec:
+      containers:
+      - name: main
+        image: busybox
+        command: [sleep, "3600"]
+        resources: {requests: {cpu: 100m}}
+        env:
+        - {name: KUBELITE_FAKE_CPU_MILLIS, value: "150"}
+"""
+
+
+@pytest.mark.compat("kubectl autoscale --cpu=N% --min --max")
+@pytest.mark.compat("kubectl get hpa")
+def test_autoscale_scales_a_busy_deployment(cluster, kubectl, ns) -> None:
+    kubectl("-n", ns, "apply", "-f", "-", input=DEPLOY)
+    out = kubectl("-n", ns, "autoscale", "deployment", "burner", "--cpu=50%", "--min=1", "--max=3").stdout
+    assert "horizontalpodautoscaler.autoscaling/burner autoscaled" in out, out
+    hpa = cluster.json("-n", ns, "get", "hpa", "burner")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
+    # 150m used of 100m requested against 50 %: the controller (15 s sync) takes it to the maximum
+    wait_for(lambda: cluster.json("-n", ns, "get", "deploy", "burner")["spec"]["replicas"] == 3, 90,
+             "the busy deployment was not scaled to 3")
+    table = kubectl("-n", ns, "get", "hpa").stdout
+    assert table.split()[:7] == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"], table
+    assert "Deployment/burner" in table and "cpu: 150%/50%" in table, table

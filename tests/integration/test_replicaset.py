@@ -53,11 +53,13 @@ NEVER_READY = "never-ready"  # pods whose image contains this run but never beco
 class ControllerManagers:
     """Real `kubelite-controller-manager` processes with short leader leases."""
 
-    def __init__(self, etcd_url: str, nats_url: str, log_dir: Path, pki_dir: Path) -> None:
+    def __init__(self, etcd_url: str, nats_url: str, log_dir: Path, pki_dir: Path,
+                 extra: tuple[str, ...] = ()) -> None:
         self.etcd_url = etcd_url
         self.nats_url = nats_url
         self.log_dir = log_dir
         self.pki_dir = pki_dir
+        self.extra = extra  # more flags for every process (e.g. a short HPA sync period)
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, identity: str | None = None) -> str:
@@ -68,7 +70,7 @@ class ControllerManagers:
             [str(exe), "--etcd", self.etcd_url, "--nats", self.nats_url, "--pki-dir", str(self.pki_dir),
              "--identity", identity,
              "--leader-elect-lease-duration", "3s", "--leader-elect-retry-period", "1s",
-             "--resync-period", "30s", "--log-level", "info"],
+             "--resync-period", "30s", "--log-level", "info", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

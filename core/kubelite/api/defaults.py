@@ -36,6 +36,15 @@ from kubelite.api.apps_v1 import (
     StatefulSetSpec,
     StatefulSetUpdateStrategy,
 )
+from kubelite.api.autoscaling_v2 import (
+    HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpec,
+    HPAScalingPolicy,
+    HPAScalingRules,
+    MetricSpec,
+    MetricTarget,
+    ResourceMetricSource,
+)
 from kubelite.api.batch_v1 import CronJob, CronJobSpec, Job, JobSpec
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
@@ -459,6 +468,36 @@ def _default_storageclass(sc: StorageClass) -> None:
         sc.volumeBindingMode = "Immediate"
 
 
+def _default_hpa(hpa: HorizontalPodAutoscaler) -> None:
+    """SetDefaults_HorizontalPodAutoscaler: minReplicas 1; no metrics means CPU at 80 % of the
+    requests; a behavior given in part gets Kubernetes' rules for the rest (scale up at once,
+    by 100 % or 4 pods per 15 s, whichever is more; scale down after 300 s of lower
+    recommendations, by up to 100 % per 15 s)."""
+    spec = hpa.spec = hpa.spec or HorizontalPodAutoscalerSpec()
+    if spec.minReplicas is None:
+        spec.minReplicas = 1
+    if not spec.metrics:
+        spec.metrics = [MetricSpec(type="Resource", resource=ResourceMetricSource(
+            name="cpu", target=MetricTarget(type="Utilization", averageUtilization=80)))]
+    if spec.behavior is not None:
+        spec.behavior.scaleUp = default_scaling_rules(spec.behavior.scaleUp, up=True)
+        spec.behavior.scaleDown = default_scaling_rules(spec.behavior.scaleDown, up=False)
+
+
+def default_scaling_rules(rules: HPAScalingRules | None, *, up: bool) -> HPAScalingRules:
+    """GenerateHPAScaleUpRules / GenerateHPAScaleDownRules: Kubernetes' rules for what is unset."""
+    rules = rules or HPAScalingRules()
+    if rules.stabilizationWindowSeconds is None:
+        rules.stabilizationWindowSeconds = 0 if up else 300
+    if rules.selectPolicy is None:
+        rules.selectPolicy = "Max"
+    if rules.policies is None:
+        rules.policies = [HPAScalingPolicy(type="Percent", value=100, periodSeconds=15)]
+        if up:
+            rules.policies.append(HPAScalingPolicy(type="Pods", value=4, periodSeconds=15))
+    return rules
+
+
 def _default_job(job: Job) -> None:
     """SetDefaults_Job: completions and parallelism 1 when both are unset (parallelism 1 when
     only it is), backoffLimit 6 (MaxInt32 with backoffLimitPerIndex), completionMode NonIndexed,
@@ -575,6 +614,7 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     PersistentVolume: ("v1", "PersistentVolume", _default_pv),
     StorageClass: ("storage.k8s.io/v1", "StorageClass", _default_storageclass),
     PodDisruptionBudget: ("policy/v1", "PodDisruptionBudget", _noop),
+    HorizontalPodAutoscaler: ("autoscaling/v2", "HorizontalPodAutoscaler", _default_hpa),
     Job: ("batch/v1", "Job", _default_job),
     CronJob: ("batch/v1", "CronJob", _default_cronjob),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),

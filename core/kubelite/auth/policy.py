@@ -142,6 +142,7 @@ def cluster_roles() -> list[ClusterRole]:
             _rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
             _rule(READ, ["batch"], ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]),
             _rule(READ, ["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+            _rule(READ, ["autoscaling"], ["horizontalpodautoscalers", "horizontalpodautoscalers/status"]),
             _rule(READ, ["storage.k8s.io"], ["storageclasses"]),
         ], to_all),
         _role("system:aggregate-to-edit", [
@@ -149,6 +150,7 @@ def cluster_roles() -> list[ClusterRole]:
             _rule(["get", "list", "watch", *WRITE], ["apps"], _EDIT_APPS),
             _rule(["get", "list", "watch", *WRITE], ["batch"], ["jobs", "cronjobs"]),
             _rule(["get", "list", "watch", *WRITE], ["policy"], ["poddisruptionbudgets"]),
+            _rule(["get", "list", "watch", *WRITE], ["autoscaling"], ["horizontalpodautoscalers"]),
             _rule(["create"], [""], ["pods/eviction", "serviceaccounts/token"]),
         ], {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
         _role("system:aggregate-to-admin", [

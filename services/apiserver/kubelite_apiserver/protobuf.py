@@ -112,6 +112,20 @@ _S: dict[str, dict[int, tuple[str, str]]] = {
         7: ("failedJobsHistoryLimit", "i!"), 8: ("timeZone", "s!"),
     },
     "JobTemplateSpec": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@JobSpec")},
+    # autoscaling/v2 (k8s.io/api/autoscaling/v2/generated.proto): kubectl autoscale sends it
+    "HorizontalPodAutoscaler": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@HorizontalPodAutoscalerSpec")},
+    "HorizontalPodAutoscalerSpec": {
+        1: ("scaleTargetRef", "@CrossVersionObjectReference"), 2: ("minReplicas", "i!"), 3: ("maxReplicas", "i"),
+        4: ("metrics", "*@MetricSpec"), 5: ("behavior", "@HorizontalPodAutoscalerBehavior"),
+    },
+    "CrossVersionObjectReference": {1: ("kind", "s"), 2: ("name", "s"), 3: ("apiVersion", "s")},
+    "MetricSpec": {1: ("type", "s"), 4: ("resource", "@ResourceMetricSource")},
+    "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "@MetricTarget")},
+    "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"), 4: ("averageUtilization", "i!")},
+    "HorizontalPodAutoscalerBehavior": {1: ("scaleUp", "@HPAScalingRules"), 2: ("scaleDown", "@HPAScalingRules")},
+    "HPAScalingRules": {3: ("stabilizationWindowSeconds", "i!"), 1: ("selectPolicy", "s!"),
+                        2: ("policies", "*@HPAScalingPolicy")},
+    "HPAScalingPolicy": {1: ("type", "s"), 2: ("value", "i"), 3: ("periodSeconds", "i")},
     "PodTemplateSpec": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@PodSpec")},
     "Pod": {1: ("metadata", "@ObjectMeta"), 2: ("spec", "@PodSpec")},
     "PodSpec": {

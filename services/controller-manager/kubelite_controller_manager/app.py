@@ -66,6 +66,7 @@ CONTROLLERS: dict[str, str] = {
     "persistentvolume-binder": "kubelite_controller_manager.volume.binder:new_controller",
     "storage-protection": "kubelite_controller_manager.volume.protection:new_controller",
     "disruption": "kubelite_controller_manager.disruption.controller:new_controller",
+    "horizontalpodautoscaling": "kubelite_controller_manager.podautoscaler.controller:new_controller",
 }
 
 
@@ -93,6 +94,7 @@ class Options:
     concurrent_replicaset_syncs: int = 5
     node_monitor_grace_period: float = 50.0
     node_monitor_period: float = 5.0
+    horizontal_pod_autoscaler_sync_period: float = 15.0
     node_startup_grace_period: float = 60.0
     node_eviction_rate: float = 0.1
     secondary_node_eviction_rate: float = 0.01
@@ -132,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent-replicaset-syncs", type=int, default=Options.concurrent_replicaset_syncs)
     p.add_argument("--node-monitor-grace-period", type=duration_flag, default="50s",
                    help="time a node's Lease may go unrenewed before it is marked unreachable")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration_flag, default="15s",
+                   help="how often each HorizontalPodAutoscaler is evaluated (default 15s)")
     p.add_argument("--node-monitor-period", type=duration_flag, default="5s",
                    help="how often the node lifecycle controller checks every node")
     p.add_argument("--node-startup-grace-period", type=duration_flag, default="1m",

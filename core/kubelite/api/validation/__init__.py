@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api.apps_v1 import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
+from kubelite.api.autoscaling_v2 import HorizontalPodAutoscaler
 from kubelite.api.batch_v1 import CronJob, Job
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.core_v1 import (
@@ -38,7 +39,17 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.policy_v1 import PodDisruptionBudget
 from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from kubelite.api.storage_v1 import StorageClass
-from kubelite.api.validation import apps, batch, core, discovery, policy, rbac, storage, workloads
+from kubelite.api.validation import (
+    apps,
+    autoscaling,
+    batch,
+    core,
+    discovery,
+    policy,
+    rbac,
+    storage,
+    workloads,
+)
 from kubelite.api.validation.names import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -69,6 +80,7 @@ _CREATE: dict[type, Validator] = {
     PersistentVolume: storage.validate_pv,
     StorageClass: storage.validate_storage_class,
     PodDisruptionBudget: policy.validate_pdb,
+    HorizontalPodAutoscaler: autoscaling.validate_hpa,
     Job: batch.validate_job,
     CronJob: batch.validate_cronjob,
     EndpointSlice: discovery.validate_endpoint_slice,
@@ -94,6 +106,7 @@ _UPDATE: dict[type, UpdateValidator] = {
     PersistentVolume: storage.validate_pv_update,
     StorageClass: storage.validate_storage_class_update,
     PodDisruptionBudget: policy.validate_pdb_update,
+    HorizontalPodAutoscaler: autoscaling.validate_hpa_update,
     Job: batch.validate_job_update,
     CronJob: batch.validate_cronjob_update,
     EndpointSlice: discovery.validate_endpoint_slice_update,

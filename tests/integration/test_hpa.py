@@ -1,0 +1,154 @@
+"""HorizontalPodAutoscaler against a real apiserver and a real controller-manager (HPA sync
+every second). A stand-in node binds and readies the Deployment's pods; the metrics are real
+bus reports (kubelite.bus.metrics) published as a node agent would, with a CPU use per pod
+this test controls, so the scale the controller picks is known: the Kubernetes documentation's
+case of a CPU-bound Deployment (requests 100m, target 50 %) going from 1 to its maximum under
+load and back down when the load stops (scale-down stabilization shortened to 0 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from kubelite.bus import metrics as wire
+from kubelite.timefmt import rfc3339
+from tests.conftest import eventually
+from tests.integration.test_replicaset import ControllerManagers, cancel_and_wait
+
+pytestmark = pytest.mark.timeout(150)
+NODE = "hpa-node"
+
+
+@pytest.fixture(scope="module")
+async def hpa_managers(etcd_url: str, nats_url: str, apiserver: Any, cluster_pki: Any,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ControllerManagers]:
+    cms = ControllerManagers(etcd_url, nats_url, tmp_path_factory.mktemp("hpa-cm"), cluster_pki.root,
+                             extra=("--horizontal-pod-autoscaler-sync-period", "1s"))
+    cms.start()
+    try:
+        yield cms
+    finally:
+        cms.stop_all()
+
+
+class Load:
+    """The stand-in node and its metrics: binds and readies the namespace's pods, and reports
+    every pod using `millicores` of CPU, twice a second."""
+
+    def __init__(self, api: httpx.AsyncClient, nc: Any, namespace: str) -> None:
+        self.api, self.nc, self.namespace = api, nc, namespace
+        self.millicores = 0
+
+    async def _step(self) -> None:
+        pods = (await self.api.get(f"/api/v1/namespaces/{self.namespace}/pods")).json()["items"]
+        report = []
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            if pod["metadata"].get("deletionTimestamp"):
+                await self.api.delete(f"/api/v1/namespaces/{self.namespace}/pods/{name}",
+                                      params={"gracePeriodSeconds": "0"})
+            elif not pod["spec"].get("nodeName"):
+                await self.api.post(f"/api/v1/namespaces/{self.namespace}/pods/{name}/binding", json={
+                    "metadata": {"name": name}, "target": {"kind": "Node", "name": NODE}})
+            elif pod["status"].get("phase") == "Pending":
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                pod["status"].update(phase="Running", startTime=stamp, conditions=[
+                    {"type": "Ready", "status": "True", "lastTransitionTime": stamp}])
+                await self.api.put(f"/api/v1/namespaces/{self.namespace}/pods/{name}/status", json=pod)
+            else:
+                report.append(wire.PodUsage(namespace=self.namespace, name=name, containers=[
+                    wire.ContainerUsage(name="c", cpu_nanocores=self.millicores * 1_000_000,
+                                        memory_bytes=10 << 20)]))
+        total = sum(p.containers[0].cpu_nanocores for p in report)
+        await self.nc.publish(wire.subject(NODE), wire.encoder.encode(wire.NodeReport(
+            node=NODE, timestamp=rfc3339(time.time()), window_seconds=1.0, cpu_nanocores=total,
+            memory_bytes=len(report) * (10 << 20), pods=report)))
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                await self._step()
+            await asyncio.sleep(0.5)
+
+
+def deployment() -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "php-apache"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"run": "php-apache"}},
+        "template": {"metadata": {"labels": {"run": "php-apache"}}, "spec": {"containers": [{
+            "name": "c", "image": "php-apache", "resources": {"requests": {"cpu": "100m"}}}]}}}}
+
+
+def hpa(**behavior: Any) -> dict[str, Any]:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "php-apache"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "php-apache"},
+                     "minReplicas": 1, "maxReplicas": 5, "metrics": [{"type": "Resource", "resource": {
+                         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+                     "behavior": behavior}}
+
+
+async def _replicas(api: httpx.AsyncClient, ns: str) -> int:
+    return (await api.get(f"/apis/apps/v1/namespaces/{ns}/deployments/php-apache")).json()["spec"]["replicas"]
+
+
+async def test_cpu_load_scales_up_to_the_maximum_and_back_down(api: httpx.AsyncClient, namespace: str,
+                                                               nats_client: Any,
+                                                               hpa_managers: ControllerManagers) -> None:
+    ns = namespace
+    load = Load(api, nats_client, ns)
+    task = asyncio.ensure_future(load.run())
+    try:
+        r = await api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment())
+        assert r.status_code == 201, r.text
+        r = await api.post(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
+                           json=hpa(scaleDown={"stabilizationWindowSeconds": 0}))
+        assert r.status_code == 201, r.text
+        load.millicores = 10  # idle: 10 % of the request, the minimum holds
+
+        async def observed() -> dict[str, Any] | None:
+            h = (await api.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/php-apache")).json()
+            current = (h.get("status", {}).get("currentMetrics") or [{}])[0]
+            return h if current.get("resource", {}).get("current", {}).get("averageUtilization") == 10 else None
+
+        h = await eventually(observed, timeout=30, message="the HPA never measured the idle pod")
+        conditions = {c["type"]: c for c in h["status"]["conditions"]}
+        assert conditions["ScalingActive"]["status"] == "True", conditions
+        assert conditions["ScalingLimited"]["reason"] == "DesiredWithinRange", conditions
+        assert await _replicas(api, ns) == 1
+
+        load.millicores = 150  # 150 % of the request against a 50 % target: ratio 3
+
+        async def at(n: int) -> bool:
+            return await _replicas(api, ns) == n
+
+        await eventually(lambda: at(5), timeout=60, message="load did not scale the deployment to its maximum")
+        h = (await api.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/php-apache")).json()
+        assert h["status"]["desiredReplicas"] == 5 and h["status"]["lastScaleTime"]
+        table = (await api.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers")).json()
+        assert table["items"][0]["spec"]["maxReplicas"] == 5
+
+        load.millicores = 5
+        await eventually(lambda: at(1), timeout=60, message="the deployment did not scale back down")
+        events = (await api.get(f"/api/v1/namespaces/{ns}/events")).json()["items"]
+        assert any(e["reason"] == "SuccessfulRescale" and e["message"].startswith("New size: 5; reason: cpu resource "
+                                                                                    "utilization (percentage of request) "
+                                                                                    "above target") for e in events)
+    finally:
+        await cancel_and_wait(task, "hpa load")
+
+
+async def test_invalid_hpas_are_refused(api: httpx.AsyncClient, namespace: str) -> None:
+    body = hpa()
+    body["spec"]["metrics"][0] = {"type": "External", "external": {"metric": {"name": "queue"}}}
+    r = await api.post(f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers", json=body)
+    assert r.status_code == 422 and "spec.metrics[0].type" in r.text, r.text
+    body = hpa()
+    body["spec"]["minReplicas"] = 6
+    r = await api.post(f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers", json=body)
+    assert r.status_code == 422 and "spec.maxReplicas" in r.text, r.text
