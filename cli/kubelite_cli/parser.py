@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave pods running when the cluster stops, for the next `up` to adopt")
     p.add_argument("--metrics-resolution", default=None, metavar="DURATION",
                    help="how often node agents report resource metrics for kubectl top (default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", dest="hpa_sync_period", default=None,
+                   metavar="DURATION", help="how often each HorizontalPodAutoscaler is evaluated (default 15s)")
 
     p = verb("certs", "create (once) the cluster's CAs and certificates, and an admin kubeconfig",
              _lazy("cluster", "run_certs"))

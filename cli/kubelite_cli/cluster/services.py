@@ -34,6 +34,7 @@ class Settings:
     # --keep-pods leaves them for the next `up` to adopt, as a real node would.
     keep_pods: bool = False
     metrics_resolution: str | None = None  # node agents' resource metrics period (kubectl top), e.g. "5s"
+    hpa_sync_period: str | None = None  # how often the controller-manager evaluates each HPA, e.g. "5s"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def _controller_manager(s: Settings, _node: str) -> list[str]:
     return [
         "--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s),
         *_opt("--node-monitor-grace-period", s.node_monitor_grace_period),
+        *_opt("--horizontal-pod-autoscaler-sync-period", s.hpa_sync_period),
         "--log-level", s.log_level,
     ]  # fmt: skip
 

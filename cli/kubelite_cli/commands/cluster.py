@@ -154,6 +154,7 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
             keep_pods=getattr(args, "keep_pods", False),
             metrics_resolution=getattr(args, "metrics_resolution", None),
+            hpa_sync_period=getattr(args, "hpa_sync_period", None),
         )
         for spec in SERVICES:
             if only is not None and spec.name not in only and spec.name != "apiserver":
