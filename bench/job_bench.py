@@ -48,7 +48,8 @@ def run(opts: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     log = (data_dir / "logs" / "nodeagent-fake.log").open("ab")
     agent = subprocess.Popen([str(BIN / "kubelite-nodeagent"), "--nats", state["nats_url"], "--pki-dir",
                               str(data_dir / "pki"), "--runtime", "fake", "--node-name", "fake", "--fake-nodes",
-                              str(opts.nodes), "--root-dir", str(data_dir / "nodes"), "--log-level", "warning"],
+                              str(opts.nodes), "--root-dir", str(data_dir / "nodes"), "--log-level", "warning",
+                              "--metrics-resolution", "0"],  # no resource metrics: figures comparable to before
                              stdout=log, stderr=subprocess.STDOUT)
     try:
         return measure(opts, data_dir)

@@ -164,7 +164,8 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
                               "--runtime", "fake",
                               "--node-name", "fake", "--fake-nodes", str(opts.nodes),
                               "--node-capacity", "cpu=32,memory=128Gi,pods=110",
-                              "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning"])
+                              "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning",
+                              "--metrics-resolution", "0"])  # no resource metrics: figures comparable to before
     return c
 
 
