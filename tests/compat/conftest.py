@@ -158,7 +158,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data_dir = tmp_path_factory.mktemp("compat") / "cluster"
     up = subprocess.run(
         [*KUBELITE, "up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
-         "--random-ports", "--settle-seconds", "0.5", "--metrics-resolution", "1s"],
+         "--random-ports", "--settle-seconds", "0.5", "--metrics-resolution", "1s",
+         "--horizontal-pod-autoscaler-sync-period", "2s"],
         capture_output=True, text=True, timeout=120,
     )
     try:

@@ -78,7 +78,7 @@ def test_autoscale_scales_a_busy_deployment(cluster, kubectl, ns) -> None:
     hpa = cluster.json("-n", ns, "get", "hpa", "burner")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
-    # 150m used of 100m requested against 50 %: the controller (15 s sync) takes it to the maximum
+    # 150m used of 100m requested against 50 %: the controller (2 s sync here) takes it to the maximum
     wait_for(lambda: cluster.json("-n", ns, "get", "deploy", "burner")["spec"]["replicas"] == 3, 90,
              "the busy deployment was not scaled to 3")
     table = kubectl("-n", ns, "get", "hpa").stdout
