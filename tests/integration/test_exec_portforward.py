@@ -142,13 +142,24 @@ async def agent(nats_url: str, apiserver: object, api: httpx.AsyncClient, tmp_pa
 @pytest.fixture
 async def web(agent: AgentProcess, api: httpx.AsyncClient, namespace: str) -> str:
     """A running pod `web`: HTTP on :8080 (all addresses) and on 127.0.0.1:8081, env GREETING."""
+    # readiness probes: Running is not listening yet, and a port-forward to a port nobody
+    # listens on yet comes back empty (seen under a loaded CI run)
     await _create(api, namespace, "pods", _pod("web", agent.node, [
         {"name": "main", "image": "host", "command": [sys.executable, "-c", HOSTNAME_SERVER],
-         "env": [{"name": "GREETING", "value": "hello-env"}]},
-        {"name": "local", "image": "host", "command": [sys.executable, "-c", LOCAL_SERVER]},
+         "env": [{"name": "GREETING", "value": "hello-env"}],
+         "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}},
+        {"name": "local", "image": "host", "command": [sys.executable, "-c", LOCAL_SERVER],
+         "readinessProbe": {"exec": {"command": [sys.executable, "-c",
+                                                 "import socket; socket.create_connection(('127.0.0.1', 8081), 1)"]},
+                            "periodSeconds": 1}},
     ]))  # fmt: skip
-    await _wait_pod(api, namespace, "web", _running, agent, "pod web never Running")
+    await _wait_pod(api, namespace, "web", _ready, agent, "pod web never Ready")
     return "web"
+
+
+def _ready(pod: dict) -> bool:
+    return _running(pod) and any(c["type"] == "Ready" and c["status"] == "True"
+                                 for c in pod.get("status", {}).get("conditions") or [])
 
 
 @root_only
