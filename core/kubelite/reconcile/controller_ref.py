@@ -154,6 +154,19 @@ class ControllerRefManager:
         self.child = child
         self._can_adopt = can_adopt
 
+    @classmethod
+    def for_owner(cls, api: Any, owner: Any, owner_info: ResourceInfo, child: ResourceInfo) -> ControllerRefManager | None:
+        """The manager for an owner whose selector is `owner.spec.selector` and whose reference is
+        its controller reference (DaemonSets, StatefulSets); None when it has no selector."""
+        from kubelite.api.labels import selector_from_label_selector
+
+        selector = owner.spec.selector if owner.spec is not None else None
+        if selector is None:
+            return None
+        return cls(api, owner, ref=controller_ref(owner, owner_info.api_version, owner_info.kind),
+                   selector=selector_from_label_selector(selector), child=child,
+                   can_adopt=lambda: owner_is_live(api, owner_info, owner))
+
     async def claim(self, candidates: Iterable[Object]) -> ClaimResult:
         plan = plan_claim(self.owner, self.selector, candidates)
         result = ClaimResult(owned=list(plan.owned), adopted=[], released=[], retry=False)

@@ -35,7 +35,6 @@ from kubelite.api.core_v1 import (
     NodeSelectorTerm,
     Pod,
 )
-from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import ObjectMeta
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_NAMESPACE, INDEX_OWNER, key_of, split_key
@@ -43,7 +42,6 @@ from kubelite.reconcile.controller import Controller, Requeue
 from kubelite.reconcile.controller_ref import (
     ControllerRefManager,
     controller_ref,
-    owner_is_live,
     resolve_owner,
 )
 from kubelite.reconcile.expectations import ControllerExpectations
@@ -178,15 +176,10 @@ class DaemonSetController(Controller):
             await self._create_pods(key, ds, plan.create, rollout.hash)
 
     async def _claim(self, ds: DaemonSet) -> list[Pod]:
-        assert ds.spec is not None
-        selector = selector_from_label_selector(ds.spec.selector) if ds.spec.selector else None
-        if selector is None:
+        manager = ControllerRefManager.for_owner(self.api, ds, DAEMONSETS, PODS)
+        if manager is None:
             return []
-        candidates = self.pods.by_index(INDEX_NAMESPACE, ds.metadata.namespace or "")
-        manager = ControllerRefManager(self.api, ds, ref=controller_ref(ds, "apps/v1", "DaemonSet"),
-                                       selector=selector, child=PODS,
-                                       can_adopt=lambda: owner_is_live(self.api, DAEMONSETS, ds))
-        result = await manager.claim(candidates)
+        result = await manager.claim(self.pods.by_index(INDEX_NAMESPACE, ds.metadata.namespace or ""))
         return result.owned
 
     async def _history(self, ds: DaemonSet, pods: list[Pod]) -> Any:

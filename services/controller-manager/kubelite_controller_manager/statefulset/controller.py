@@ -25,14 +25,11 @@ from kubelite.api.apps_v1 import (
     StatefulSetStatus,
 )
 from kubelite.api.core_v1 import PERSISTENTVOLUMECLAIMS, PODS, Pod
-from kubelite.api.labels import selector_from_label_selector
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_NAMESPACE, INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
 from kubelite.reconcile.controller_ref import (
     ControllerRefManager,
-    controller_ref,
-    owner_is_live,
     resolve_owner,
 )
 from kubelite.reconcile.writes import typed, write_status
@@ -107,13 +104,9 @@ class StatefulSetController(Controller):
             self.queue.add_after(key, min(waits) + 0.05)
 
     async def _claim(self, sts: StatefulSet) -> list[Pod]:
-        assert sts.spec is not None
-        if sts.spec.selector is None:
+        manager = ControllerRefManager.for_owner(self.api, sts, STATEFULSETS, PODS)
+        if manager is None:
             return []
-        manager = ControllerRefManager(
-            self.api, sts, ref=controller_ref(sts, "apps/v1", "StatefulSet"),
-            selector=selector_from_label_selector(sts.spec.selector), child=PODS,
-            can_adopt=lambda: owner_is_live(self.api, STATEFULSETS, sts))
         result = await manager.claim(self.pods.by_index(INDEX_NAMESPACE, sts.metadata.namespace or ""))
         return result.owned
 
