@@ -50,6 +50,7 @@ from kubelite_controller_manager.daemonset import rules
 from kubelite_controller_manager.history.revisions import (
     CollisionError,
     RevisionHistory,
+    bump_collision,
     hash_of,
     plan_history,
     to_prune,
@@ -145,7 +146,7 @@ class DaemonSetController(Controller):
         try:
             current = await self._history(ds, pods)
         except CollisionError:
-            await self._bump_collision(ds)
+            await bump_collision(self.api, ds, DaemonSetStatus())
             raise Requeue(0.1, "revision name collision") from None
         hash_ = current.metadata.labels.get(CONTROLLER_REVISION_HASH_LABEL) if current.metadata.labels else None
         hash_ = hash_ or hash_of(current)
@@ -190,11 +191,6 @@ class DaemonSetController(Controller):
         limit = ds.spec.revisionHistoryLimit if ds.spec and ds.spec.revisionHistoryLimit is not None else 10
         await self.history.prune(to_prune(plan.old, live, limit))
         return current
-
-    async def _bump_collision(self, ds: DaemonSet) -> None:
-        st = msgspec.structs.replace(ds.status or DaemonSetStatus())
-        st.collisionCount = (st.collisionCount or 0) + 1
-        await write_status(self.api, ds, st)
 
     @staticmethod
     def _by_node(pods: list[Pod]) -> dict[str, list[Pod]]:

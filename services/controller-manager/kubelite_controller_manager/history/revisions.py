@@ -27,6 +27,7 @@ from kubelite.api.meta import Object, ObjectMeta
 from kubelite.errors import APIError
 from kubelite.reconcile.controller_ref import controller_ref
 from kubelite.reconcile.hashing import compute_hash
+from kubelite.reconcile.writes import write_status
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,13 @@ def to_prune(old: list[ControllerRevision], live_hashes: set[str], limit: int) -
 
 class CollisionError(Exception):
     """A revision of that name exists with another template: bump collisionCount and retry."""
+
+
+async def bump_collision(api: Any, owner: Any, empty_status: Any) -> None:
+    """status.collisionCount + 1, so the next revision's name hashes differently."""
+    st = msgspec.structs.replace(owner.status or empty_status)
+    st.collisionCount = (st.collisionCount or 0) + 1
+    await write_status(api, owner, st)
 
 
 class RevisionHistory:

@@ -36,6 +36,7 @@ from kubelite.reconcile.writes import typed, write_status
 from kubelite_controller_manager.history.revisions import (
     CollisionError,
     RevisionHistory,
+    bump_collision,
     plan_history,
     to_prune,
 )
@@ -88,9 +89,7 @@ class StatefulSetController(Controller):
         try:
             update, current = await self._revisions(sts, pods)
         except CollisionError:
-            await write_status(self.api, sts, msgspec.structs.replace(
-                sts.status or StatefulSetStatus(), collisionCount=((sts.status.collisionCount if sts.status else 0)
-                                                                    or 0) + 1))
+            await bump_collision(self.api, sts, StatefulSetStatus())
             raise Requeue(0.1, "revision name collision") from None
         now = datetime.now(UTC)
         inputs = rules.inputs_of(sts, update.metadata.name or "", now)
