@@ -4,7 +4,8 @@ Every apiserver subscribes to `kubelite.node.*.metrics` (kubelite.bus.metrics) a
 node's latest report; a node whose report is older than `stale_after` drops out. GET and LIST
 of `nodes` and `pods` (all namespaces, one namespace, one pod; label selectors against the
 Node and Pod objects) answer NodeMetrics / PodMetrics with usage in metrics-server's units:
-CPU in nanocores (`123456n`), memory in KiB (`2048Ki`). Only pods that still exist are listed.
+CPU in nanocores (`123456n`), memory in KiB (`2048Ki`). Only pods that still exist, and only
+from the node they are bound to, are listed; a report is taken only from its own node's subject.
 
 Example: node n1 reported pod web/a with container c at 250,000,000 nanocores and 64 MiB; GET
 /apis/metrics.k8s.io/v1beta1/namespaces/web/pods/a answers containers [{name: c, usage:
@@ -49,9 +50,15 @@ class MetricsStore:
     async def subscribe(self, nc: Any) -> None:
         async def on_report(msg: Any) -> None:
             try:
-                self.add(wire.decoder.decode(msg.data))
+                report = wire.decoder.decode(msg.data)
             except msgspec.MsgspecError as exc:
                 log.warning("unreadable metrics report on %s: %s", msg.subject, exc)
+                return
+            # the subject is what NATS permissions vouch for: a node speaks only for itself
+            if msg.subject != wire.subject(report.node):
+                log.warning("metrics report for node %s on %s ignored", report.node, msg.subject)
+                return
+            self.add(report)
 
         self._sub = await nc.subscribe(wire.ALL_NODES, cb=on_report)
 
@@ -112,8 +119,9 @@ async def serve(store: MetricsStore, reg: Any, req: Any) -> tuple[int, bytes]:
     for report in store.fresh():
         for usage in report.pods:
             pod = pods.get((usage.namespace, usage.name))
-            if pod is None or (req.name and usage.name != req.name):
-                continue
+            if pod is None or (pod.spec.nodeName if pod.spec else None) != report.node or \
+                    (req.name and usage.name != req.name):
+                continue  # gone, not on the reporting node, or not asked for
             if selector.matches(pod.metadata.labels or {}):
                 items.append(pod_metrics(report, usage, pod.metadata.labels))
     return _answer(req, "PodMetricsList", items, "pods.metrics.k8s.io")
