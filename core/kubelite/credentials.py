@@ -51,6 +51,10 @@ ENCRYPTION_CONFIG = "encryption.yaml"  # Secrets' key at rest (kubelite.storage.
 # Who may talk to etcd (each its own client certificate from etcd-ca): the apiserver and the
 # control-plane readers, and the admin's tools (`kubelite encryption rotate` reads it back).
 ETCD_CLIENTS = ("apiserver", "scheduler", "controller-manager", "admin")
+# Components with their own /metrics endpoint (the apiserver's is on its API port).
+METRICS_SERVERS = ("scheduler", "controller-manager", "node", "proxy")
+# For a Prometheus: reads every /metrics endpoint, nothing else (Kubernetes' system:monitoring group).
+MONITORING = ("monitoring", "kubelite-monitoring", ("system:monitoring",))
 
 
 @dataclass(frozen=True)
@@ -83,16 +87,22 @@ def _split_hosts(hosts: Iterable[str]) -> tuple[list[str], list[str]]:
     return sorted(set(names)), sorted(set(ips))
 
 
-def _ensure_identity(pki: ClusterPKI, ident: BusIdentity) -> None:
+def _ensure_identity(pki: ClusterPKI, ident: BusIdentity, hosts: Iterable[str] = ()) -> None:
+    """Its client certificate (the bus and etcd take it) and, for a component that serves
+    /metrics (kubelite.telemetry.server), a serving certificate for this host's names."""
     cn, orgs = ident.certificate_subject()
     pki.ensure_leaf(ident.file_name, "client-ca", cn, organizations=orgs, client=True)
+    if ident.kind in METRICS_SERVERS:
+        names, ips = _split_hosts([socket.gethostname().lower(), *hosts])
+        pki.ensure_leaf(f"{ident.file_name}-serving", "cluster-ca", cn, dns_names=names, ip_addresses=ips,
+                        server=True)
 
 
 def _identities_on_disk(pki: ClusterPKI) -> list[BusIdentity]:
     found = list(CONTROL_PLANE)
     for kind in ("node", "proxy"):
         found += [BusIdentity(kind, p.name[len(kind) + 1:-len(".crt")])
-                  for p in sorted(pki.root.glob(f"{kind}-*.crt"))]
+                  for p in sorted(pki.root.glob(f"{kind}-*.crt")) if not p.name.endswith("-serving.crt")]
     if pki.has("nodes"):
         found.append(BusIdentity("node", ANY_NODE))
     return found
@@ -112,14 +122,16 @@ def write_nats_config(pki: ClusterPKI) -> Path:
     return path
 
 
-def ensure_node_credentials(pki: ClusterPKI, nodes: Iterable[str], *, simulator: bool = False) -> None:
+def ensure_node_credentials(pki: ClusterPKI, nodes: Iterable[str], *, simulator: bool = False,
+                            hosts: Iterable[str] = ()) -> None:
     """A node agent's and a proxy's certificate for each of `nodes` (and, with `simulator`, the
     one credential a fake-node process uses for all its nodes); nats.conf rewritten."""
+    hosts = list(hosts)
     for node in nodes:
-        _ensure_identity(pki, BusIdentity("node", node))
-        _ensure_identity(pki, BusIdentity("proxy", node))
+        _ensure_identity(pki, BusIdentity("node", node), hosts)
+        _ensure_identity(pki, BusIdentity("proxy", node), hosts)
     if simulator:
-        _ensure_identity(pki, BusIdentity("node", ANY_NODE))
+        _ensure_identity(pki, BusIdentity("node", ANY_NODE), hosts)
     write_nats_config(pki)
 
 
@@ -128,6 +140,7 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     """Create what is missing under `<data_dir>/pki` and return it (see the module doc)."""
     pki = ClusterPKI(Path(data_dir) / "pki")
     pki.ensure()
+    hosts = list(hosts)
     names, ips = _split_hosts([socket.gethostname().lower(), *hosts])
     for server in ("apiserver", "nats"):
         pki.ensure_leaf(server, "cluster-ca", f"kubelite-{server}" if server == "nats" else "kube-apiserver",
@@ -136,8 +149,10 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     for component in ETCD_CLIENTS:
         pki.ensure_leaf(f"etcd-{component}", "etcd-ca", f"kubelite-{component}", client=True)
     for ident in CONTROL_PLANE:
-        _ensure_identity(pki, ident)
-    ensure_node_credentials(pki, nodes, simulator=simulator)
+        _ensure_identity(pki, ident, hosts)
+    name, cn, orgs = MONITORING
+    pki.ensure_leaf(name, "client-ca", cn, organizations=orgs, client=True)
+    ensure_node_credentials(pki, nodes, simulator=simulator, hosts=hosts)
     if not (pki.root / ENCRYPTION_CONFIG).is_file():
         write_config(pki.root / ENCRYPTION_CONFIG, new_config())
     return pki

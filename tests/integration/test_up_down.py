@@ -89,12 +89,61 @@ def test_up_starts_every_service(tmp_path: Path) -> None:
         assert [p["name"] for p in state["processes"]] == expected
         dead = [p["name"] for p in state["processes"] if not pid_alive(p["pid"])]
         assert not dead, f"not running after up: {dead}"
+        _check_metrics_endpoints(data_dir, state)
+        status = kubelite("status", "--data-dir", str(data_dir))
+        assert "METRICS" in status.stdout and "monitoring.crt" in status.stdout, status.stdout
     finally:
         down = kubelite("down", "--data-dir", str(data_dir))
     assert down.returncode == 0, down.stderr
     if state is not None:
         still = [p["name"] for p in state["processes"] if pid_alive(p["pid"])]
         assert not still, f"still running after down: {still}"
+
+
+# A family each process must export (Kubernetes' names where Kubernetes has one).
+EXPECTED_FAMILY = {
+    "apiserver": "apiserver_request_total", "scheduler": "scheduler_pending_pods",
+    "controller-manager": "workqueue_adds_total", "nodeagent": "kubelet_running_pods",
+    "proxy": "kubeproxy_sync_proxy_rules_duration_seconds",
+}
+
+
+def _scrape(url: str, pki: Path, cert: str | None) -> tuple[int, str]:
+    ctx = ssl.create_default_context(cafile=pki / "cluster-ca.crt")
+    if cert:
+        ctx.load_cert_chain(pki / f"{cert}.crt", pki / f"{cert}.key")
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=ctx) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _check_metrics_endpoints(data_dir: Path, state: dict) -> None:
+    """Every kubelite process serves /metrics over verified TLS: the monitoring credential reads it,
+    a node's certificate is refused (403), no certificate is 401."""
+    import time
+
+    pki = data_dir / "pki"
+    for proc in state["processes"]:
+        if proc["name"] in ("etcd", "nats"):
+            continue
+        url = proc["metrics_url"]
+        assert url.startswith("https://127.0.0.1:"), f"{proc['name']}: no metrics URL in cluster.json"
+        family = EXPECTED_FAMILY[proc["name"].split("-node-")[0]]
+        deadline, last = time.monotonic() + 30, (0, "")
+        while time.monotonic() < deadline:
+            try:
+                last = _scrape(url, pki, "monitoring")
+            except OSError as exc:  # not listening yet
+                last = (0, str(exc))
+            if last[0] == 200 and family in last[1]:
+                break
+            time.sleep(0.2)
+        assert last[0] == 200 and family in last[1], f"{proc['name']} {url}: {last[0]} {last[1][:300]}"
+        assert "process_resident_memory_bytes" in last[1]
+        assert _scrape(url, pki, "node-node-1")[0] == 403, f"{proc['name']}: a node read its metrics"
+        assert _scrape(url, pki, None)[0] in (401, 403), f"{proc['name']}: anonymous read its metrics"
 
 
 def test_up_rejects_unknown_service_names(tmp_path: Path) -> None:

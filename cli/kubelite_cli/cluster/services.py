@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -35,6 +35,9 @@ class Settings:
     keep_pods: bool = False
     metrics_resolution: str | None = None  # node agents' resource metrics period (kubectl top), e.g. "5s"
     hpa_sync_period: str | None = None  # how often the controller-manager evaluates each HPA, e.g. "5s"
+    # launch name ("scheduler", "nodeagent-node-1") -> port of its /metrics endpoint on 127.0.0.1
+    # (missing: port 0, any free one, which `kubelite status` cannot name)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,12 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class Launch:
-    """One process to start: its display name, argv and the URL it serves (if any)."""
+    """One process to start: its display name, argv, the URL it serves (if any) and its metrics'."""
 
     name: str
     argv: list[str]
     url: str = ""
+    metrics_url: str = ""
 
 
 def _opt(flag: str, value: object | None) -> list[str]:
@@ -83,8 +87,21 @@ def _pki(s: Settings) -> list[str]:
     return ["--pki-dir", str(Path(s.data_dir) / "pki")]
 
 
+def _metrics(s: Settings, name: str) -> list[str]:
+    return ["--metrics-bind-address", f"127.0.0.1:{s.metrics_ports.get(name, 0)}"]
+
+
+def metrics_url(s: Settings, name: str) -> str:
+    """Where launch `name` serves /metrics ("" when its port is left to the OS)."""
+    if name == "apiserver":
+        return f"{s.apiserver_url}/metrics"
+    port = s.metrics_ports.get(name)
+    return f"https://127.0.0.1:{port}/metrics" if port else ""
+
+
 def _scheduler(s: Settings, _node: str) -> list[str]:
-    return ["--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s), "--log-level", s.log_level]
+    return ["--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s), *_metrics(s, "scheduler"),
+            "--log-level", s.log_level]
 
 
 def _controller_manager(s: Settings, _node: str) -> list[str]:
@@ -92,7 +109,7 @@ def _controller_manager(s: Settings, _node: str) -> list[str]:
         "--etcd", s.etcd_url, "--nats", s.nats_url, *_pki(s),
         *_opt("--node-monitor-grace-period", s.node_monitor_grace_period),
         *_opt("--horizontal-pod-autoscaler-sync-period", s.hpa_sync_period),
-        "--log-level", s.log_level,
+        *_metrics(s, "controller-manager"), "--log-level", s.log_level,
     ]  # fmt: skip
 
 
@@ -101,7 +118,7 @@ def _nodeagent(s: Settings, node: str) -> list[str]:
         "--nats", s.nats_url, *_pki(s), "--node-name", node, "--runtime", s.runtime,
         "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
         *([] if s.keep_pods else ["--remove-pods-on-exit"]),
-        *_opt("--metrics-resolution", s.metrics_resolution),
+        *_opt("--metrics-resolution", s.metrics_resolution), *_metrics(s, f"nodeagent-{node}"),
     ]  # fmt: skip
 
 
@@ -110,7 +127,8 @@ def _proxy(s: Settings, node: str) -> list[str]:
     # first node's, on its default address) serves them all; NodePorts and
     # cluster IPs are shared between the proxies (SO_REUSEPORT, same rules).
     dns = [] if node == node_names(s.nodes)[0] else ["--dns-bind", "off"]
-    return ["--nats", s.nats_url, *_pki(s), "--node-name", node, *dns, "--log-level", s.log_level]
+    return ["--nats", s.nats_url, *_pki(s), "--node-name", node, *dns, *_metrics(s, f"proxy-{node}"),
+            "--log-level", s.log_level]
 
 
 # Start order: the apiserver first (the others need it), node components last.
@@ -141,8 +159,15 @@ def launches(spec: ServiceSpec, settings: Settings) -> list[Launch]:
     base = executable(spec)
     if spec.per_node:
         return [
-            Launch(f"{spec.name}-{node}", [*base, *spec.args(settings, node)])
+            Launch(f"{spec.name}-{node}", [*base, *spec.args(settings, node)],
+                   metrics_url=metrics_url(settings, f"{spec.name}-{node}"))
             for node in node_names(settings.nodes)
         ]
     url = settings.apiserver_url if spec.name == "apiserver" else ""
-    return [Launch(spec.name, [*base, *spec.args(settings, "")], url)]
+    return [Launch(spec.name, [*base, *spec.args(settings, "")], url, metrics_url(settings, spec.name))]
+
+
+def launch_names(nodes: int) -> list[str]:
+    """Every launch's name, in start order."""
+    return [f"{spec.name}-{n}" if spec.per_node else spec.name
+            for spec in SERVICES for n in (node_names(nodes) if spec.per_node else [""])]

@@ -17,6 +17,7 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
     argv: list[str]
     log: str
     url: str = ""
+    metrics_url: str = ""  # its Prometheus endpoint (client certificate in system:masters/system:monitoring)
     # Kernel start time of the PID (/proc/PID/stat field 22): tells our process
     # from an unrelated one that got the same PID after ours died.
     start_ticks: int = 0

@@ -25,7 +25,7 @@ from kubelite.credentials import (
 )
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
-from kubelite_cli.cluster.services import SERVICES, Settings, launches, node_names
+from kubelite_cli.cluster.services import SERVICES, Settings, launch_names, launches, node_names
 from kubelite_cli.cluster.state import (
     ClusterState,
     ProcessRecord,
@@ -155,13 +155,14 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
             keep_pods=getattr(args, "keep_pods", False),
             metrics_resolution=getattr(args, "metrics_resolution", None),
             hpa_sync_period=getattr(args, "hpa_sync_period", None),
+            metrics_ports=_metrics_ports(args.nodes, set(ports.values())),
         )
         for spec in SERVICES:
             if only is not None and spec.name not in only and spec.name != "apiserver":
                 continue
             for launch in launches(spec, settings):
                 record = spawn_detached(launch.name, launch.argv, logs / f"{launch.name}.log")
-                record.url = launch.url
+                record.url, record.metrics_url = launch.url, launch.metrics_url
                 started.append(record)
                 save_state(data_dir, state)
                 if spec.name == "apiserver":
@@ -173,6 +174,19 @@ def start_cluster(args: argparse.Namespace, data_dir: Path) -> ClusterState:
     write_kubeconfig(state.kubeconfig, apiserver_url, state.nats_url, admin)
     save_state(data_dir, state)
     return state
+
+
+def _metrics_ports(nodes: int, taken: set[int]) -> dict[str, int]:
+    """A free port on 127.0.0.1 for every process's /metrics (several node agents share the host)."""
+    chosen: dict[str, int] = {}
+    for name in launch_names(nodes):
+        if name == "apiserver":
+            continue  # its /metrics is on the API port
+        port = devservers.free_port(HOST)
+        while port in taken or port in chosen.values():
+            port = devservers.free_port(HOST)
+        chosen[name] = port
+    return chosen
 
 
 def crashed_after_start(records: list[ProcessRecord], settle: float) -> list[ProcessRecord]:
@@ -187,9 +201,16 @@ def crashed_after_start(records: list[ProcessRecord], settle: float) -> list[Pro
 
 
 def status_table(state: ClusterState) -> str:
-    rows = [[r.name, str(r.pid), "alive" if is_running(r) else "dead", r.url or "-", r.log]
+    rows = [[r.name, str(r.pid), "alive" if is_running(r) else "dead", r.url or "-", r.metrics_url or "-", r.log]
             for r in state.processes]
-    return render_table(["NAME", "PID", "STATE", "URL", "LOG"], rows)
+    return render_table(["NAME", "PID", "STATE", "URL", "METRICS", "LOG"], rows)
+
+
+def metrics_hint(state: ClusterState) -> str:
+    """How to read a METRICS URL: the admin's certificate (or pki/monitoring.crt for a Prometheus)."""
+    pki = Path(state.data_dir) / "pki"
+    return (f"metrics:    curl --cacert {pki}/cluster-ca.crt --cert {pki}/monitoring.crt "
+            f"--key {pki}/monitoring.key URL")
 
 
 def run_certs(args: argparse.Namespace) -> int:
@@ -235,7 +256,7 @@ def run_up(args: argparse.Namespace) -> int:
     crashed = crashed_after_start(state.processes, args.settle_seconds)
     print(status_table(state))
     print(f"\napiserver:  {state.apiserver_url}\netcd:       {state.etcd_url}\n"
-          f"nats:       {state.nats_url}\nkubeconfig: {state.kubeconfig}\n"
+          f"nats:       {state.nats_url}\nkubeconfig: {state.kubeconfig}\n{metrics_hint(state)}\n"
           f"try:        kubelite --kubeconfig {state.kubeconfig} get nodes", flush=True)
     if crashed:
         # The rest keeps running so the logs and `status` can be inspected; `down` cleans up.
@@ -278,5 +299,5 @@ def run_status(args: argparse.Namespace) -> int:
     if state is None:
         return 1
     print(status_table(state))
-    print(f"\nkubeconfig: {state.kubeconfig}")
+    print(f"\nkubeconfig: {state.kubeconfig}\n{metrics_hint(state)}")
     return 0 if all(is_running(r) for r in state.processes) else 1

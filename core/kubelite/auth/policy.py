@@ -63,6 +63,8 @@ def _binding(name: str, role: str, *groups: str, users: tuple[str, ...] = ()) ->
 
 _DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
               "/readyz", "/version", "/version/"]
+# Kubernetes' system:monitoring ClusterRole, bound to the group of the same name
+_MONITORING = ["/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz", "/readyz/*"]
 _PUBLIC_INFO = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
 
 _VIEW_CORE = ["configmaps", "endpoints", "events", "namespaces", "namespaces/status", "persistentvolumeclaims",
@@ -128,6 +130,7 @@ def cluster_roles() -> list[ClusterRole]:
         _role("cluster-admin", [_rule(["*"], ["*"], ["*"]), _urls(["*"], ["*"])]),
         _role("system:discovery", [_urls(["get"], _DISCOVERY)]),
         _role("system:public-info-viewer", [_urls(["get"], _PUBLIC_INFO)]),
+        _role("system:monitoring", [_urls(["get"], _MONITORING)]),
         _role("system:basic-user", [
             _rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
             _rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
@@ -169,6 +172,7 @@ def cluster_role_bindings() -> list[ClusterRoleBinding]:
         _binding("system:discovery", "system:discovery", AUTHENTICATED, UNAUTHENTICATED),
         _binding("system:public-info-viewer", "system:public-info-viewer", AUTHENTICATED, UNAUTHENTICATED),
         _binding("system:basic-user", "system:basic-user", AUTHENTICATED),
+        _binding("system:monitoring", "system:monitoring", "system:monitoring"),
         _binding(SCHEDULER, SCHEDULER, users=(SCHEDULER,)),
         _binding(CONTROLLER_MANAGER, CONTROLLER_MANAGER, users=(CONTROLLER_MANAGER,)),
         _binding("system:node", "system:node", NODES),

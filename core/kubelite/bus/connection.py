@@ -14,6 +14,7 @@ import nats
 import nats.aio.client
 
 from kubelite.credentials import BusCredentials
+from kubelite.telemetry.families import BUS_DISCONNECTS, BUS_RECONNECTS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ async def connect_nats(
     """
 
     async def reconnected() -> None:
+        BUS_RECONNECTS.labels(name).inc()
         log.warning("%s: reconnected to NATS at %s", name, url)
         if on_reconnect is not None:
             try:
@@ -58,6 +60,7 @@ async def connect_nats(
                 log.exception("%s: on_reconnect hook failed", name)
 
     async def disconnected() -> None:
+        BUS_DISCONNECTS.labels(name).inc()
         log.warning("%s: disconnected from NATS at %s", name, url)
 
     errors: list[Exception] = []

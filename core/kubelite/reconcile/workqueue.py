@@ -10,15 +10,18 @@ Guarantees, as in client-go's workqueue:
   (queued keys are dropped: a level-triggered controller re-lists on restart).
 
 All methods except `get` are synchronous and must be called on the queue's
-event loop.
+event loop. A named queue reports client-go's workqueue_* metrics under its name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
+
+from kubelite.telemetry import families as metrics
 
 K = TypeVar("K", bound=Hashable)
 
@@ -52,6 +55,11 @@ class WorkQueue(Generic[K]):
         self._delayed_at: dict[K, float] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._shutting_down = False
+        self._added_at: dict[K, float] = {}  # for workqueue_queue_duration_seconds
+        self._started_at: dict[K, float] = {}  # for workqueue_work_duration_seconds
+        self._metrics = bool(name)
+        if self._metrics:
+            metrics.WORKQUEUE_DEPTH.labels(name).set_function(lambda: len(self._queue))
 
     # -- adding -------------------------------------------------------------
 
@@ -59,6 +67,9 @@ class WorkQueue(Generic[K]):
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        if self._metrics:
+            metrics.WORKQUEUE_ADDS.labels(self.name).inc()
+            self._added_at.setdefault(key, time.perf_counter())
         if key in self._processing:
             return  # queued again by done(key)
         self._queue.append(key)
@@ -90,6 +101,8 @@ class WorkQueue(Generic[K]):
         """Re-add `key` after its back-off delay (which then doubles); returns the delay used."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
+        if self._metrics:
+            metrics.WORKQUEUE_RETRIES.labels(self.name).inc()
         delay = backoff_delay(failures, self.base_delay, self.max_delay)
         self.add_after(key, delay)
         return delay
@@ -126,10 +139,16 @@ class WorkQueue(Generic[K]):
         key = self._queue.popleft()
         self._dirty.discard(key)
         self._processing.add(key)
+        if self._metrics:
+            now = time.perf_counter()
+            metrics.WORKQUEUE_QUEUE_DURATION.labels(self.name).observe(now - self._added_at.pop(key, now))
+            self._started_at[key] = now
         return key
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
+        if self._metrics and (started := self._started_at.pop(key, None)) is not None:
+            metrics.WORKQUEUE_WORK_DURATION.labels(self.name).observe(time.perf_counter() - started)
         if key in self._dirty:
             self._queue.append(key)
             self._wake_one()
@@ -148,6 +167,7 @@ class WorkQueue(Generic[K]):
             handle.cancel()
         self._delayed.clear()
         self._delayed_at.clear()
+        self._added_at.clear()
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

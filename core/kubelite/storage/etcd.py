@@ -32,6 +32,7 @@ from kubelite.storage import (
     StoreEvent,
     Unavailable,
 )
+from kubelite.telemetry.families import ETCD_REQUEST_DURATION, ETCD_REQUEST_ERRORS, etcd_object_type
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -94,12 +95,19 @@ def _map_rpc_errors(
 ) -> Callable[_P, Awaitable[_T]]:
     """Translate grpc errors raised by `fn` into storage errors."""
 
+    operation = fn.__name__
+
     @functools.wraps(fn)
     async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        key = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
+        started = time.perf_counter()
         try:
             return await fn(*args, **kwargs)
         except grpc.aio.AioRpcError as exc:
-            raise _storage_error(exc, fn.__name__) from exc
+            ETCD_REQUEST_ERRORS.labels(operation, etcd_object_type(key)).inc()
+            raise _storage_error(exc, operation) from exc
+        finally:
+            ETCD_REQUEST_DURATION.labels(operation, etcd_object_type(key)).observe(time.perf_counter() - started)
 
     return wrapper
 
@@ -225,12 +233,16 @@ class EtcdStore:
         request = rpc.RangeRequest(
             key=start, range_end=prefix_range_end(raw_prefix), limit=limit, revision=revision
         )
+        started = time.perf_counter()
         try:
             resp = await self._kv.Range(request, timeout=_CALL_TIMEOUT, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             if _COMPACTED_DETAIL in (exc.details() or ""):
                 raise Compacted(revision, await self._compaction_point(revision)) from exc
+            ETCD_REQUEST_ERRORS.labels("list", etcd_object_type(prefix)).inc()
             raise _storage_error(exc, "list") from exc
+        finally:
+            ETCD_REQUEST_DURATION.labels("list", etcd_object_type(prefix)).observe(time.perf_counter() - started)
         items = [_kv(pb) for pb in resp.kvs]
         return items, (revision or int(resp.header.revision)), bool(resp.more)
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
+from prometheus_client import REGISTRY, generate_latest
 
 from kubelite import errors
 from kubelite.api.scheme import by_plural
@@ -28,6 +29,7 @@ from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import (
     authz,
     discovery,
+    metrics,
     noderestriction,
     openapi,
     params,
@@ -191,20 +193,23 @@ class APIServer:
             return
         if scope["type"] != "http":
             return
-        if self.audit is None:
-            await self._serve_http(scope, receive, send)
-            return
         started, status = time.time(), [0]
 
-        async def audited_send(message: dict) -> None:
+        async def recorded_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
         try:
-            await self._serve_http(scope, receive, audited_send)
+            with metrics.in_flight(scope["method"]):
+                await self._serve_http(scope, receive, recorded_send)
         finally:
-            self.audit.record(scope, scope.get("kubelite.info"), scope.get("kubelite.user"), status[0], started)
+            info = scope.get("kubelite.info")
+            apply = "apply-patch" in _header(scope, b"content-type")
+            metrics.observe(metrics.labels(info, "apiserver", apply=apply), status[0], time.time() - started,
+                            long_running=metrics.is_long_running(info))
+            if self.audit is not None:
+                self.audit.record(scope, info, scope.get("kubelite.user"), status[0], started)
 
     async def _serve_http(self, scope: dict, receive: Any, send: Any) -> None:
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
@@ -227,7 +232,8 @@ class APIServer:
             if info.verb == "watch":
                 if (watched := by_plural(info.group, info.resource)) is not None and watched.extra.get("metrics"):
                     raise errors.method_not_allowed("watch is not supported on the resource metrics API")
-                await self._watch(info, query, receive, send, _header(scope, b"accept"))
+                with metrics.long_running(metrics.labels(info, "apiserver")):
+                    await self._watch(info, query, receive, send, _header(scope, b"accept"))
                 return
             req_body = await _read_body(receive)
             ctype = _header(scope, b"content-type") or "application/json"
@@ -283,6 +289,8 @@ class APIServer:
         path = path.rstrip("/") or "/"
         if path in ("/healthz", "/livez"):
             return 200, b"ok"
+        if path == "/metrics":
+            return 200, generate_latest(REGISTRY)
         if path == "/readyz":
             return (200, b"ok") if self.ready else (503, b"not ready")
         if path == "/version":

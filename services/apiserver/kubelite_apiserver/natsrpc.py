@@ -20,6 +20,7 @@ from kubelite.auth.user import UserInfo
 from kubelite.bus import api as wire
 from kubelite.bus.identity import UnknownIdentity, parse_api_subject
 from kubelite.errors import APIError
+from kubelite_apiserver import metrics
 from kubelite_apiserver.audit import AuditLog
 from kubelite_apiserver.dispatch import dispatch, status_body
 from kubelite_apiserver.registry import Registry
@@ -92,6 +93,7 @@ class NatsAPI:
             code, body = 400, status_body(errors.bad_request(f"malformed APIRequest: {exc}"))
         except APIError as exc:
             code, body = exc.code, status_body(exc)
+        metrics.observe(metrics.labels(info, "bus"), code, time.time() - started)
         if self.audit is not None:
             self.audit.record({"path": msg.subject}, info, user, code, started)
         if msg.reply:

@@ -40,12 +40,14 @@ from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.telemetry.server import BindAddress, add_metrics_flags, serve_process_metrics
 from kubelite.timefmt import micro_time
 
 log = logging.getLogger("kubelite.controller_manager")
 
 COMPONENT = "controller-manager"
 IDENTITY = BusIdentity("controller-manager")
+METRICS_ADDRESS = BindAddress("127.0.0.1", 10257)  # kube-controller-manager's secure port
 ELECTION = "kube-controller-manager"  # etcd key /kubelite/leader/<this>; Lease kube-system/<this>
 
 # name -> "module:factory". The factory takes a ControllerContext and returns a Controller.
@@ -109,6 +111,7 @@ class Options:
     etcd_cafile: str = ""
     etcd_certfile: str = ""
     etcd_keyfile: str = ""
+    metrics_bind_address: BindAddress | None = METRICS_ADDRESS
 
     def enabled(self, name: str) -> bool:
         """kube-controller-manager's --controllers: '*' all, 'name' on, '-name' off."""
@@ -156,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_pki_dir_flag(p)
     add_etcd_tls_flags(p)
+    add_metrics_flags(p, default_port=METRICS_ADDRESS.port)
     p.add_argument("--root-ca-file", default="",
                    help="CA published as ConfigMap kube-root-ca.crt in every namespace (default: cluster-ca.crt "
                         "in --pki-dir)")
@@ -292,6 +296,8 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
                             credentials=creds)
     api = NatsAPIClient(nc, caller=IDENTITY)
     recorder = EventRecorder(api, COMPONENT, socket.gethostname())
+    metrics = await serve_process_metrics(options.metrics_bind_address, pki_dir=options.pki_dir,
+                                          file_name=IDENTITY.file_name)
     elector: LeaderElector | None = None
     if options.leader_elect:
         lease_seconds = max(2, round(options.leader_elect_lease_duration))
@@ -303,6 +309,8 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
         outcome = await campaign_and_lead(
             elector, lambda lost: lead(options, store, nc, api, recorder, stop, lost), stop=stop)
     finally:
+        if metrics is not None:
+            await metrics.stop()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
                 await recorder.flush()

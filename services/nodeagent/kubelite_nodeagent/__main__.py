@@ -20,10 +20,12 @@ from kubelite.client.nats import NatsAPIClient
 from kubelite.credentials import bus_credentials
 from kubelite.logsetup import setup_logging
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.telemetry.server import serve_process_metrics
 from kubelite_nodeagent import nodeinfo
 from kubelite_nodeagent.agent import AgentOptions, NodeAgent
 from kubelite_nodeagent.config import AgentConfig, parse_args
 from kubelite_nodeagent.drain import DrainGate
+from kubelite_nodeagent.metrics import watch_agents
 from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.routes import RouteManager
@@ -131,6 +133,9 @@ async def run(cfg: AgentConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watch_agents(lambda: agents)
+    metrics = await serve_process_metrics(cfg.metrics_bind_address, pki_dir=cfg.pki_dir,
+                                          file_name=cfg.bus_identity().file_name)
     try:
         agents.extend(await start_agents(cfg, nc))
         if cfg.manage_routes:
@@ -146,6 +151,8 @@ async def run(cfg: AgentConfig) -> None:
         for r in routes:
             await r.stop()  # its routes stay: a restarted agent recomputes the same set
         await stop_agents(agents, remove_pods=cfg.remove_pods_on_exit)
+        if metrics is not None:
+            await metrics.stop()
         await nc.close()
 
 

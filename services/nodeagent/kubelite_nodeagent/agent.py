@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_nodeagent import emptydir, podstate
 from kubelite_nodeagent.backoff import BackOff
 from kubelite_nodeagent.logserver import LogServer
+from kubelite_nodeagent.metrics import POD_START_DURATION, InstrumentedRuntime
 from kubelite_nodeagent.podstate import PodState
 from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
@@ -81,8 +83,9 @@ class NodeAgent:
         )
         self.informer.add_handler(on_add=self._pod_seen, on_update=self._pod_changed, on_delete=self._pod_deleted)
         o = self.options
+        self._first_seen: dict[str, float] = {}  # uid -> when first seen Pending (pod start latency)
         self.syncer = PodSyncer(
-            node, runtime, api,
+            node, InstrumentedRuntime(runtime), api,
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             self.pod_updated, recorder, drain_gate,
@@ -169,6 +172,7 @@ class NodeAgent:
         uid = pod.metadata.uid or ""
         self.gone[uid] = max(self.gone.get(uid, 0), resource_version(pod))
         self.pods.pop(uid, None)
+        self._first_seen.pop(uid, None)
         self.poke(uid)
 
     def pod_updated(self, pod: Pod) -> None:
@@ -179,6 +183,15 @@ class NodeAgent:
         known = self.pods.get(uid)
         if known is None or resource_version(pod) >= resource_version(known):
             self.pods[uid] = pod
+            self._measure_start(uid, pod, first=known is None)
+
+    def _measure_start(self, uid: str, pod: Pod, *, first: bool) -> None:
+        """kubelet_pod_start_duration_seconds: from first seeing a pod Pending to its Running status."""
+        phase = pod.status.phase if pod.status is not None else None
+        if first and phase in (None, "Pending"):
+            self._first_seen[uid] = time.monotonic()
+        elif phase != "Pending" and (seen := self._first_seen.pop(uid, None)) is not None and phase == "Running":
+            POD_START_DURATION.observe(time.monotonic() - seen)
 
     async def _scan_loop(self) -> None:
         """After the first list: every resync period, pick up what the runtime runs without a pod."""

@@ -16,6 +16,7 @@ from kubelite.bus.identity import ANY_NODE, BusIdentity
 from kubelite.durations import duration_flag
 from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag
+from kubelite.telemetry.server import BindAddress, add_metrics_flags
 from kubelite_nodeagent.nodeinfo import parse_key_values, parse_taints
 from kubelite_nodeagent.runtime import RUNTIMES
 
@@ -75,6 +76,7 @@ class AgentConfig:
     cluster_domain: str = "cluster.local"
     manage_routes: bool = False  # routes to other machines' pod CIDRs (routes.py)
     pki_dir: str = ""
+    metrics_bind_address: BindAddress | None = None
 
     def bus_identity(self) -> BusIdentity:
         """Its NATS certificate: its node's, or with --fake-nodes the simulator's (every node)."""
@@ -141,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
                         "traffic unmasqueraded (default: on as root with --runtime process or docker)")
     add_log_level_flag(p)
     add_pki_dir_flag(p)
+    add_metrics_flags(p, default_port=10250)  # the kubelet's port
     return p
 
 
@@ -172,7 +175,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         endpoint_drain_timeout=a.endpoint_drain_timeout,
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
         manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
-        pki_dir=a.pki_dir,
+        pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address,
     )
 
 

@@ -11,6 +11,7 @@ import socket
 from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
+from kubelite.telemetry.server import add_metrics_flags, serve_process_metrics
 
 log = logging.getLogger("kubelite.proxy")
 
@@ -51,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_log_level_flag(p)
     add_pki_dir_flag(p)
+    add_metrics_flags(p, default_port=10249)  # kube-proxy's metrics port
     return p.parse_args(argv)
 
 
@@ -61,8 +63,11 @@ async def _run(args: argparse.Namespace) -> None:
     from kubelite_proxy.dns_server import parse_host_port
     from kubelite_proxy.service import ProxyService
 
-    creds = bus_credentials(args.pki_dir, BusIdentity("proxy", args.node_name))
+    identity = BusIdentity("proxy", args.node_name)
+    creds = bus_credentials(args.pki_dir, identity)
     nc = await connect_nats(args.nats, name=f"kubelite-proxy-{args.node_name}", wait_seconds=30, credentials=creds)
+    metrics = await serve_process_metrics(args.metrics_bind_address, pki_dir=args.pki_dir,
+                                          file_name=identity.file_name)
     try:
         proxy = ProxyService(
             nc, node_name=args.node_name, bind_address=args.bind_address,
@@ -72,6 +77,8 @@ async def _run(args: argparse.Namespace) -> None:
         )  # fmt: skip
         await proxy.run()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         with contextlib.suppress(Exception):
             await nc.close()
 

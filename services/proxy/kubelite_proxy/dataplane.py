@@ -16,6 +16,7 @@ from collections.abc import Hashable
 
 from kubelite_proxy.addresses import AddressManager
 from kubelite_proxy.balancer import Balancer
+from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
 from kubelite_proxy.rules import Frontend, PortRule, ServicePortName, resolve_frontends
 from kubelite_proxy.tcp import TCPFrontend
 from kubelite_proxy.udp import UDPFrontend
@@ -71,31 +72,37 @@ class UserspaceDataplane:
             if not self._dirty:
                 return
             self._dirty = False
-            rules = self.rules()
-            owners, conflicts = resolve_frontends(rules)
-            for msg in conflicts:
-                self._warn(f"frontend conflict: {msg}")
-            for rule in rules:
-                for msg in rule.warnings:
-                    self._warn(f"{rule.service_port}: {msg}", quiet=msg == "no ready endpoints")
-            self._owners = owners
-            for fe in [f for f in self.listeners if f not in owners]:
-                self.listeners.pop(fe).close()
-                log.info("closed %s:%d/%s", fe.ip, fe.port, fe.protocol)
-            self.failed = {fe: why for fe, why in self.failed.items() if fe in owners}
-            for fe, spn in owners.items():
-                bal = self.balancers.get(spn)
-                if bal is None:  # changed under us; the next sync settles it
-                    self._dirty = True
-                    continue
-                listener = self.listeners.get(fe)
-                if listener is not None:
-                    listener.balancer = bal
-                else:
-                    await self._open(fe, spn, bal)
-            await self._release_addresses()
-            if self.failed and self._retry is None:
-                self._retry = asyncio.get_running_loop().call_later(_RETRY_BIND_SECONDS, self._retry_failed)
+            with SYNC_RULES_DURATION.time():
+                await self._sync_listeners()
+            SYNC_RULES_LAST.set_to_current_time()
+
+    async def _sync_listeners(self) -> None:
+        """One sync, under the lock: close, retarget and open listeners for the current rules."""
+        rules = self.rules()
+        owners, conflicts = resolve_frontends(rules)
+        for msg in conflicts:
+            self._warn(f"frontend conflict: {msg}")
+        for rule in rules:
+            for msg in rule.warnings:
+                self._warn(f"{rule.service_port}: {msg}", quiet=msg == "no ready endpoints")
+        self._owners = owners
+        for fe in [f for f in self.listeners if f not in owners]:
+            self.listeners.pop(fe).close()
+            log.info("closed %s:%d/%s", fe.ip, fe.port, fe.protocol)
+        self.failed = {fe: why for fe, why in self.failed.items() if fe in owners}
+        for fe, spn in owners.items():
+            bal = self.balancers.get(spn)
+            if bal is None:  # changed under us; the next sync settles it
+                self._dirty = True
+                continue
+            listener = self.listeners.get(fe)
+            if listener is not None:
+                listener.balancer = bal
+            else:
+                await self._open(fe, spn, bal)
+        await self._release_addresses()
+        if self.failed and self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(_RETRY_BIND_SECONDS, self._retry_failed)
 
     async def apply(self, key: Hashable, rules: list[PortRule]) -> None:
         self.set_rules(key, rules)

@@ -19,6 +19,9 @@ import fcntl
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
+
+from kubelite_proxy.metrics import TO_BACKEND, TO_CLIENT
 
 AVAILABLE = hasattr(os, "splice") and hasattr(os, "SPLICE_F_MOVE")
 CHUNK = 1 << 20
@@ -28,10 +31,11 @@ _FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if AVAILABLE else 0
 
 
 class _Direction:
-    __slots__ = ("conn", "dst", "eof", "loop", "pending", "r", "src", "w")
+    __slots__ = ("conn", "counter", "dst", "eof", "loop", "pending", "r", "src", "w")
 
-    def __init__(self, conn: SplicedConnection, src: socket.socket, dst: socket.socket) -> None:
+    def __init__(self, conn: SplicedConnection, src: socket.socket, dst: socket.socket, counter: Any) -> None:
         self.conn = conn
+        self.counter = counter  # a prometheus Counter child: bytes this direction forwarded
         self.loop = conn.loop
         self.src = src.fileno()
         self.dst = dst.fileno()
@@ -59,6 +63,7 @@ class _Direction:
                 self._finish()
             return
         self.pending += n
+        self.counter.inc(n)
         self._flush()
 
     def _flush(self) -> None:
@@ -107,12 +112,13 @@ class SplicedConnection:
     def __init__(
         self, a: socket.socket, b: socket.socket, on_close: Callable[[], None] | None = None
     ) -> None:
+        """`a` the client's socket, `b` the backend's."""
         self.loop = asyncio.get_running_loop()
         self.socks = (a, b)
         self.closed = False
         self._done = 0
         self._on_close = on_close
-        self._dirs = (_Direction(self, a, b), _Direction(self, b, a))
+        self._dirs = (_Direction(self, a, b, TO_BACKEND), _Direction(self, b, a, TO_CLIENT))
 
     def start(self) -> None:
         for d in self._dirs:

@@ -23,6 +23,7 @@ import socket
 from typing import Any
 
 from kubelite_proxy.balancer import Balancer
+from kubelite_proxy.metrics import ACTIVE_CONNECTIONS, CONNECT_FAILURES, REJECTED, TCP_CONNECTIONS
 from kubelite_proxy.rules import Backend
 from kubelite_proxy.splice import AVAILABLE as SPLICE_AVAILABLE
 from kubelite_proxy.splice import SplicedConnection
@@ -110,8 +111,10 @@ class _ClientSide(_Half):
         transport.pause_reading()  # nothing is read until a backend accepted
         peer = transport.get_extra_info("peername")
         client_ip = peer[0] if peer else ""
+        TCP_CONNECTIONS.inc()
         candidates = self.frontend.balancer.candidates(client_ip)
         if not candidates:
+            REJECTED.inc()
             _reset(transport)
             return
         self._task = asyncio.get_running_loop().create_task(self._connect(client_ip, candidates))
@@ -127,6 +130,7 @@ class _ClientSide(_Half):
             except (OSError, TimeoutError) as exc:
                 log.debug("%s: backend %s:%d failed: %s", self.frontend.name, backend.ip, backend.port, exc)
                 self.frontend.connect_failures += 1
+                CONNECT_FAILURES.inc()
                 self.frontend.balancer.failed(backend)
                 continue
             if self.closed:  # the client left while we were connecting
@@ -143,6 +147,7 @@ class _ClientSide(_Half):
                 self.transport.resume_reading()
             return
         log.info("%s: no backend accepted a connection from %s", self.frontend.name, client_ip)
+        REJECTED.inc()
         _reset(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -176,6 +181,7 @@ async def connect_first(
             sock.close()
             log.debug("%s: backend %s:%d failed: %s", frontend.name, backend.ip, backend.port, exc)
             frontend.connect_failures += 1
+            CONNECT_FAILURES.inc()
             frontend.balancer.failed(backend)
             continue
         except BaseException:
@@ -246,8 +252,10 @@ class TCPFrontend:
                 return
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            TCP_CONNECTIONS.inc()
             candidates = self.balancer.candidates(addr[0])
             if not candidates:
+                REJECTED.inc()
                 _reset_sock(client)
                 continue
             task = loop.create_task(self._splice(client, addr[0], candidates))
@@ -262,13 +270,16 @@ class TCPFrontend:
             raise
         if got is None:
             log.info("%s: no backend accepted a connection from %s", self.name, client_ip)
+            REJECTED.inc()
             _reset_sock(client)
             return
         self.active += 1
+        ACTIVE_CONNECTIONS.inc()
         SplicedConnection(client, got[0], on_close=self._closed).start()
 
     def _closed(self) -> None:
         self.active -= 1
+        ACTIVE_CONNECTIONS.dec()
 
     def close(self) -> None:
         """Stop accepting; connections already spliced carry on until they end."""

@@ -14,6 +14,7 @@ from kubelite.durations import duration_flag
 from kubelite.flags import add_etcd_tls_flags, add_pki_dir_flag, etcd_tls_from
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
+from kubelite.telemetry.server import add_metrics_flags, serve_process_metrics
 
 if TYPE_CHECKING:
     from kubelite.reconcile.leader import Outcome
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_log_level_flag(p)
     add_pki_dir_flag(p)
     add_etcd_tls_flags(p)
+    add_metrics_flags(p, default_port=10259)  # kube-scheduler's secure port
     return p.parse_args(argv)
 
 
@@ -91,6 +93,8 @@ async def _run(args: argparse.Namespace) -> None:
     store = await EtcdStore.connect(args.etcd, wait_seconds=30, tls=etcd_tls_from(args, "scheduler"))
     nc = await connect_nats(args.nats, name="kubelite-scheduler", wait_seconds=30, credentials=creds)
     api = NatsAPIClient(nc, caller=IDENTITY, timeout=30)
+    metrics = await serve_process_metrics(args.metrics_bind_address, pki_dir=args.pki_dir,
+                                          file_name=IDENTITY.file_name)
     stop = asyncio.Event()  # the process ends by cancellation (run_service), never by this
 
     async def term(lost: asyncio.Event) -> Outcome:
@@ -121,6 +125,8 @@ async def _run(args: argparse.Namespace) -> None:
         if await campaign_and_lead(elector, term, stop=stop) == "failed":
             raise SystemExit("kubelite-scheduler: the scheduler loop crashed (see the log above)")
     finally:
+        if metrics is not None:
+            await metrics.stop()
         with contextlib.suppress(Exception):
             await nc.close()
         await store.close()

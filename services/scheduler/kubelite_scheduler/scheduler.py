@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import logging
 import os
+import time
 from typing import Any
 
 from kubelite.api.core_v1 import NODES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, Pod
@@ -28,6 +29,7 @@ from kubelite.storage.etcd import EtcdStore
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.decision import decision_of
+from kubelite_scheduler.metrics import ATTEMPT_DURATION, PENDING_PODS, SCHEDULE_ATTEMPTS
 from kubelite_scheduler.podinfo import pod_info
 from kubelite_scheduler.queue import SchedulingQueue
 from kubelite_scheduler.volumes import VolumePlan, plan_volumes
@@ -58,6 +60,8 @@ class Scheduler:
         self.cache = SchedulerCache()
         self.algorithm = Algorithm(self.cache, percentage=percentage_of_nodes_to_score)
         self.queue = SchedulingQueue(flush_seconds=flush_seconds)
+        PENDING_PODS.labels("active").set_function(lambda: len(self.queue))
+        PENDING_PODS.labels("unschedulable").set_function(lambda: self.queue.unschedulable_count)
         self.events = EventRecorder(self.client, scheduler_name, host=os.uname().nodename)
         self.publish_decisions = publish_decisions
         self.pods = Informer(store, PODS, resync_seconds=0)
@@ -147,6 +151,7 @@ class Scheduler:
                     await self.schedule_one(key)
                 except Exception:
                     log.exception("scheduling %s failed", key)
+                    self._attempted("error", time.perf_counter())
                     self.queue.requeue_unschedulable(key)
         finally:
             await self.stop()
@@ -170,6 +175,7 @@ class Scheduler:
         pod = self.pods.get(ns, name)
         if pod is None or not self._responsible(pod) or key in self._binding or self.cache.is_counted(key):
             return
+        started = time.perf_counter()
         info = pod_info(pod)
         volumes = self._volumes(pod)
         if volumes is not None:
@@ -183,6 +189,7 @@ class Scheduler:
             self._spawn(self._publish(decisions.scheduler(ns, name), decisions.encode_scheduling(decision)))
         if result.node is None:
             self.failed += 1
+            self._attempted("unschedulable", started)
             log.info("pod %s is unschedulable: %s", key, result.message)
             self.queue.requeue_unschedulable(key)
             self._spawn(self._report_unschedulable(pod, result.message))
@@ -197,7 +204,11 @@ class Scheduler:
         self.cache.assume(info, result.node)
         self._binding.add(key)
         await self._bind_slots.acquire()
-        self._spawn(self._bind(pod, result.node))
+        self._spawn(self._bind(pod, result.node, started))
+
+    def _attempted(self, result: str, started: float) -> None:
+        SCHEDULE_ATTEMPTS.labels(result, self.name).inc()
+        ATTEMPT_DURATION.labels(result, self.name).observe(time.perf_counter() - started)
 
     def _volumes(self, pod: Pod) -> VolumePlan | None:
         if not referenced_claims(pod):
@@ -211,6 +222,7 @@ class Scheduler:
         self.queue.requeue_unschedulable(key)
         if error:
             self.failed += 1
+            self._attempted("unschedulable", time.perf_counter())
             log.info("pod %s is unschedulable: %s", key, error)
             self._spawn(self._report_unschedulable(pod, error))
 
@@ -230,13 +242,14 @@ class Scheduler:
         except Exception as exc:  # the bus is best effort for decisions
             log.debug("publish %s failed: %s", subject, exc)
 
-    async def _bind(self, pod: Pod, node: str) -> None:
+    async def _bind(self, pod: Pod, node: str, started: float) -> None:
         ns, name = pod.metadata.namespace or "default", pod.metadata.name or ""
         key = f"{ns}/{name}"
         try:
             await self.client.bind(ns, name, node)
         except APIError as exc:
             log.warning("binding %s to %s failed: %s", key, node, exc)
+            self._attempted("error", started)
             self.cache.forget(key)
             self._binding.discard(key)
             current = self.pods.get(ns, name)
@@ -249,6 +262,7 @@ class Scheduler:
         self._binding.discard(key)
         self.queue.succeeded(key)
         self.scheduled += 1
+        self._attempted("scheduled", started)
         self.events.event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
 
     async def _report_unschedulable(self, pod: Pod, message: str) -> None:

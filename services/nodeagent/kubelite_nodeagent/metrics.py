@@ -1,0 +1,77 @@
+"""The node agent's Prometheus metrics, under the kubelet's names (pkg/kubelet/metrics).
+
+`InstrumentedRuntime` times every call the agent makes into its runtime (the kubelet times its
+CRI calls the same way); the running pods and containers are read from the agents when scraped.
+One process may run many (fake) nodes: the gauges sum over them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from kubelite_nodeagent.runtime.base import ContainerState
+
+POD_START_DURATION = Histogram(
+    "kubelet_pod_start_duration_seconds",
+    "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run",
+    buckets=(0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200))
+RUNNING_PODS = Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox")
+RUNNING_CONTAINERS = Gauge("kubelet_running_containers", "Number of containers currently running",
+                           ["container_state"])
+RUNTIME_OPERATIONS = Counter("kubelet_runtime_operations", "Cumulative number of runtime operations by operation type.",
+                             ["operation_type"])
+RUNTIME_ERRORS = Counter("kubelet_runtime_operations_errors",
+                         "Cumulative number of runtime operation errors by operation type.", ["operation_type"])
+RUNTIME_DURATION = Histogram("kubelet_runtime_operations_duration_seconds",
+                             "Duration in seconds of runtime operations. Broken down by operation type.",
+                             ["operation_type"], buckets=tuple(0.005 * 2.5**i for i in range(14)))
+
+# The runtime calls that are operations (kubelet: the CRI method, e.g. "create_container").
+OPERATIONS = frozenset({
+    "create_sandbox", "remove_sandbox", "list_sandboxes", "ensure_image", "create_container", "start_container",
+    "stop_container", "remove_container", "container_status", "list_containers", "container_stats", "exec",
+})
+
+
+class InstrumentedRuntime:
+    """`runtime` with each of OPERATIONS counted and timed; everything else passes through."""
+
+    def __init__(self, runtime: Any) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._runtime, name)
+        if name not in OPERATIONS or not callable(attr):
+            return attr
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            RUNTIME_OPERATIONS.labels(name).inc()
+            try:
+                return await attr(*args, **kwargs)
+            except Exception:
+                RUNTIME_ERRORS.labels(name).inc()
+                raise
+            finally:
+                RUNTIME_DURATION.labels(name).observe(time.perf_counter() - started)
+
+        return timed
+
+
+def watch_agents(agents: Callable[[], Iterable[Any]]) -> None:
+    """Read the running pods and containers of `agents()` (NodeAgents) at each scrape."""
+
+    def pods() -> int:
+        return sum(sum(1 for st in a.states.values() if st.sandbox is not None) for a in agents())
+
+    def containers(state: ContainerState) -> Callable[[], int]:
+        return lambda: sum(1 for a in agents() for st in a.states.values() for rec in st.all_records()
+                           if rec.current is not None and rec.current.state == state)
+
+    RUNNING_PODS.set_function(pods)
+    for state in (ContainerState.RUNNING, ContainerState.EXITED, ContainerState.CREATED):
+        RUNNING_CONTAINERS.labels(state.value).set_function(containers(state))
