@@ -33,7 +33,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # kubectl lets positionals follow flags (`label cm -l app=x key=value`); argparse stops a
+    # nargs="+" list at the first flag, so the rest arrive here and join the verb's arguments
+    if extra and isinstance(getattr(args, "args", None), list) and not any(e.startswith("-") for e in extra):
+        args.args += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     for key, value in GLOBAL_DEFAULTS.items():
         if not hasattr(args, key):
             setattr(args, key, value)

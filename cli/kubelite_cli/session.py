@@ -10,6 +10,7 @@ from kubelite.api import scheme
 from kubelite.api.scheme import ResourceInfo
 from kubelite.client.http import APIClient, UnknownResourceError
 from kubelite.client.kubeconfig import ClusterConfig, load_kubeconfig
+from kubelite_cli.errors import CLIError
 
 
 @dataclass
@@ -46,3 +47,22 @@ def qualified_kind(info: ResourceInfo) -> str:
     """'pod', 'deployment.apps': how kubectl names a kind in its messages."""
     kind = info.kind.lower()
     return f"{kind}.{info.group}" if info.group else kind
+
+
+def parse_targets(args: list[str]) -> list[tuple[str, str]]:
+    """kubectl's TYPE/NAME or TYPE NAME... forms -> [(type, name)]."""
+    if not args:
+        raise CLIError("required resource not specified")
+    if "/" in args[0]:
+        out = []
+        for arg in args:
+            kind, sep, name = arg.partition("/")
+            if not sep or not kind or not name:
+                raise CLIError(f"there is no need to specify a resource type as a separate argument "
+                               f"when passing arguments in resource/name form (e.g. 'kubelite ... "
+                               f"deployment/web'): {arg!r}")
+            out.append((kind, name))
+        return out
+    if len(args) < 2:
+        raise CLIError(f'resource(s) were provided, but no name was specified for "{args[0]}"')
+    return [(args[0], name) for name in args[1:]]

@@ -45,6 +45,27 @@ def test_exec(kubectl, ns, running_pod) -> None:
     assert r.returncode == 3
 
 
+def test_kubelite_exec(cluster, ns, running_pod) -> None:
+    """The kubelite CLI's own exec speaks the same websocket protocol: output, stdin, exit code."""
+    import subprocess
+    import sys
+
+    def kubelite(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(cluster.kubeconfig),
+                               "-n", ns, *args], capture_output=True, text=True, timeout=30, input=stdin)
+
+    out = kubelite("exec", running_pod, "--", "echo", "hello")
+    assert (out.returncode, out.stdout) == (0, "hello\n"), out.stderr
+    piped = kubelite("exec", "-i", f"pod/{running_pod}", "--", "sh", "-c", "tr a-z A-Z; echo err >&2",
+                     stdin="shout\n")
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "SHOUT\n", "err\n"), piped
+    assert kubelite("exec", running_pod, "--", "sh", "-c", "exit 3").returncode == 3
+    missing = kubelite("exec", "nosuch", "--", "true")
+    assert missing.returncode == 1 and missing.stderr.startswith('Error from server (NotFound): pods "nosuch"'), \
+        missing.stderr
+    assert "you must specify at least one command" in kubelite("exec", running_pod).stderr
+
+
 @pytest.mark.compat("kubectl port-forward")
 def test_port_forward(cluster, ns, running_pod) -> None:
     import subprocess

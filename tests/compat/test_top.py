@@ -48,6 +48,24 @@ def test_top_pods_and_nodes(cluster, kubectl, ns) -> None:
     missing = kubectl("-n", ns, "top", "pod", "nosuch", check=False)
     assert missing.returncode != 0 and "not found" in missing.stderr, missing.stderr
 
+    # the kubelite CLI prints the same table (the figures are the fake runtime's steady ones)
+    mine = _kubelite(cluster, "-n", ns, "top", "pods")
+    assert mine.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"], mine
+    assert mine.splitlines()[1].split()[0] == "busy" and mine.splitlines()[1].split()[2] == "50Mi", mine
+    assert _kubelite(cluster, "-n", ns, "top", "pod", "busy", "--containers").split()[:6] == [
+        "POD", "NAME", "CPU(cores)", "MEMORY(bytes)", "busy", "main"]
+    assert _kubelite(cluster, "top", "nodes").split()[:5] == nodes.split()[:5]
+
+
+def _kubelite(cluster, *args: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(cluster.kubeconfig), *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
 
 DEPLOY = """\
 apiVersion: apps/v1

@@ -371,3 +371,64 @@ async def test_api_client_async_watch_sees_a_create(cluster: Path, app: Path) ->
         await api.create("configmaps", NS, {"metadata": {"name": "async-watched"}})
         obj = await asyncio.wait_for(waiter, timeout=15)
         assert int(obj["metadata"]["resourceVersion"]) > int(rv)
+
+
+def _get(kl, *args: str) -> dict:
+    return json.loads(ok(kl("get", *args, "-n", NS, "-o", "json")))
+
+
+def test_label_and_annotate(kl, app: Path) -> None:
+    assert ok(kl("label", "-n", NS, "deploy/web", "tier=front", "team=a")) == "deployment.apps/web labeled\n"
+    assert _get(kl, "deploy", "web")["metadata"]["labels"] == {"app": "web", "tier": "front", "team": "a"}
+    refused = one_error_line(kl("label", "-n", NS, "deployment", "web", "tier=back"))
+    assert refused == "error: 'tier' already has a value (front), and --overwrite is false"
+    ok(kl("label", "-n", NS, "deployment", "web", "tier=back", "team-", "--overwrite"))
+    assert _get(kl, "deploy", "web")["metadata"]["labels"] == {"app": "web", "tier": "back"}
+    bad = one_error_line(kl("label", "-n", NS, "deploy/web", "bad key=x"))
+    assert bad.startswith("Error from server (Invalid)") and "metadata.labels" in bad, bad
+    assert _get(kl, "deploy", "web")["metadata"]["labels"] == {"app": "web", "tier": "back"}
+    ok(kl("apply", "-n", NS, "-f", "-", stdin=CONFIGMAP.replace("name: settings", "name: notes")))
+    ok(kl("annotate", "-n", NS, "cm/notes", "owner=ops"))
+    assert _get(kl, "cm", "notes")["metadata"]["annotations"]["owner"] == "ops"
+    assert ok(kl("annotate", "-n", NS, "cm", "-l", "app=nosuch", "x=y")) == ""  # nothing matched
+    ok(kl("annotate", "-n", NS, "cm/notes", "owner-"))
+    assert "owner" not in (_get(kl, "cm", "notes")["metadata"].get("annotations") or {})
+    assert one_error_line(kl("label", "-n", NS, "deploy/web")) == "error: at least one label update is required"
+
+
+def test_patch_each_type(kl, app: Path) -> None:
+    out = ok(kl("patch", "-n", NS, "deploy/web", "-p", '{"spec": {"replicas": 4}}'))
+    assert out == "deployment.apps/web patched\n"
+    assert _get(kl, "deploy", "web")["spec"]["replicas"] == 4
+    ok(kl("patch", "-n", NS, "deploy/web", "--type", "merge", "-p", "spec: {revisionHistoryLimit: 3}"))
+    ok(kl("patch", "-n", NS, "deploy/web", "--type", "json", "-p",
+          '[{"op": "replace", "path": "/spec/replicas", "value": 2}]'))
+    dep = _get(kl, "deploy", "web")
+    assert (dep["spec"]["replicas"], dep["spec"]["revisionHistoryLimit"]) == (2, 3)
+    same = ok(kl("patch", "-n", NS, "deploy/web", "-p", '{"spec": {"replicas": 2}}'))
+    assert same == "deployment.apps/web patched (no change)\n"
+    bad = one_error_line(kl("patch", "-n", NS, "deploy/web", "-p", '{"spec": {"replicas": -1}}'))
+    assert bad.startswith("Error from server (Invalid)") and "spec.replicas" in bad, bad
+    assert one_error_line(kl("patch", "-n", NS, "deploy/web", "--type", "json", "-p", "{}")).startswith(
+        "error: a JSON patch (--type json) must be a list")
+    assert _get(kl, "deploy", "web")["spec"]["replicas"] == 2
+
+
+def test_set_env(kl, app: Path) -> None:
+    assert ok(kl("set", "env", "-n", NS, "deploy/web", "MODE=fast", "LEVEL=3")) == "deployment.apps/web env updated\n"
+    env = _get(kl, "deploy", "web")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "MODE", "value": "fast"}, {"name": "LEVEL", "value": "3"}]
+    ok(kl("set", "env", "-n", NS, "deploy/web", "MODE=slow", "LEVEL-"))
+    env = _get(kl, "deploy", "web")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "MODE", "value": "slow"}]
+    assert ok(kl("set", "env", "-n", NS, "deploy/web", "--list")) == "# deployments/web, container web\nMODE=slow\n"
+    assert one_error_line(kl("set", "env", "-n", NS, "deploy/web", "-c", "nosuch", "A=1")) == (
+        'error: unable to find container named "nosuch"')
+
+
+def test_delete_type_slash_name(kl, app: Path) -> None:
+    cm = CONFIGMAP.replace("name: settings", "name: doomed")
+    ok(kl("apply", "-n", NS, "-f", "-", stdin=cm))
+    assert ok(kl("delete", "-n", NS, "configmap/doomed")) == 'configmap "doomed" deleted\n'
+    missing = one_error_line(kl("delete", "-n", NS, "cm/doomed"))
+    assert missing == 'Error from server (NotFound): configmaps "doomed" not found'

@@ -17,7 +17,7 @@ from typing import Any
 from kubelite.api.scheme import ResourceInfo
 from kubelite_cli.commands import rollout_revisions as revs
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
 
 JSON = dict[str, Any]
 
@@ -45,25 +45,6 @@ ANNOTATIONS_TO_SKIP = (
 def qualified_plural(info: ResourceInfo) -> str:
     """'deployments.apps': how kubectl names a resource in "already paused" errors."""
     return info.group_resource
-
-
-def parse_targets(args: list[str]) -> list[tuple[str, str]]:
-    """kubectl's TYPE/NAME or TYPE NAME... forms -> [(type, name)]."""
-    if not args:
-        raise CLIError("required resource not specified")
-    if "/" in args[0]:
-        out = []
-        for arg in args:
-            kind, sep, name = arg.partition("/")
-            if not sep or not kind or not name:
-                raise CLIError(f"there is no need to specify a resource type as a separate argument "
-                               f"when passing arguments in resource/name form (e.g. 'kubelite ... "
-                               f"deployment/web'): {arg!r}")
-            out.append((kind, name))
-        return out
-    if len(args) < 2:
-        raise CLIError(f'resource(s) were provided, but no name was specified for "{args[0]}"')
-    return [(args[0], name) for name in args[1:]]
 
 
 def revision_of(obj: JSON) -> int | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from kubelite_cli.commands.rollout import parse_targets, qualified_plural
+from kubelite_cli.commands.rollout import qualified_plural
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
 
 
 def run(args: argparse.Namespace) -> int:

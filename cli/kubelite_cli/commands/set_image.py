@@ -6,9 +6,9 @@ import argparse
 import copy
 from typing import Any
 
-from kubelite_cli.commands.rollout import parse_targets
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, qualified_kind, resolve_resource
+from kubelite_cli.podtemplate import all_containers, containers_patch, pod_spec
+from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
 
 JSON = dict[str, Any]
 
@@ -28,18 +28,10 @@ def split_targets_and_images(args: list[str]) -> tuple[list[str], dict[str, str]
     return targets, images
 
 
-def pod_spec_path(obj: JSON) -> JSON:
-    """The pod spec inside a workload (template.spec) or a pod (spec)."""
-    if obj.get("kind") == "Pod":
-        return obj.setdefault("spec", {})
-    return obj.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})
-
-
 def with_images(obj: JSON, images: dict[str, str]) -> JSON:
     """A copy of `obj` with the images set; '*' sets every container. Raises for unknown names."""
     out = copy.deepcopy(obj)
-    spec = pod_spec_path(out)
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    containers = all_containers(pod_spec(out))
     for name, image in images.items():
         matched = [c for c in containers if name == "*" or c.get("name") == name]
         if not matched:
@@ -59,16 +51,7 @@ def run(args: argparse.Namespace) -> int:
             updated = with_images(obj, images)
             if updated == obj:
                 continue  # kubectl prints nothing when nothing changes
-            path = ["spec"] if obj.get("kind") == "Pod" else ["spec", "template", "spec"]
-            before, after = obj, updated
-            for key in path:
-                before, after = before.get(key) or {}, after[key]
-            patch: JSON = {}
-            cursor = patch
-            for key in path[:-1]:
-                cursor = cursor.setdefault(key, {})
-            cursor[path[-1]] = {k: after[k] for k in ("initContainers", "containers") if k in after}
-            patch_body = {**patch, "metadata": {"resourceVersion": obj["metadata"].get("resourceVersion")}}
+            patch_body = containers_patch(obj, updated)
             session.api.patch(info, session.namespace, name, patch_body, patch_type="merge")
             print(f"{qualified_kind(info)}/{name} image updated", flush=True)
         return 0

@@ -1,4 +1,5 @@
-"""Argument definitions of the workload verbs: scale, rollout, set image.
+"""Argument definitions of the verbs that change or inspect running objects: scale, rollout,
+set image|env, label, annotate, patch, exec, top.
 
 Kept apart from their implementations so building the parser stays cheap;
 parser.py calls `add_workload_verbs(sub, common, lazy)` once.
@@ -53,6 +54,53 @@ def add_workload_verbs(sub: Any, common: argparse.ArgumentParser,
     sp.set_defaults(handler=lazy("set_image"))
     sp.add_argument("args", nargs="+", metavar="TYPE/NAME CONTAINER=IMAGE",
                     help="the object, then one or more CONTAINER=IMAGE ('*' for every container)")
+    sp = ssub.add_parser("env", parents=[common], help="update environment variables of containers",
+                         description="kubelite set env deploy/NAME KEY=VALUE [...] KEY- [...] (or --list)")
+    sp.set_defaults(handler=lazy("set_env"))
+    sp.add_argument("args", nargs="+", metavar="TYPE/NAME KEY=VALUE|KEY-",
+                    help="the object, then variables to set (KEY=VALUE) or remove (KEY-)")
+    sp.add_argument("-c", "--containers", default="*", help="the containers to change (a glob; default all)")
+    sp.add_argument("--list", action="store_true", help="print the variables instead of changing them")
+
+    for verb, what in (("label", "labels"), ("annotate", "annotations")):
+        p = sub.add_parser(verb, parents=[common], help=f"update the {what} of objects",
+                           description=f"kubelite {verb} TYPE/NAME KEY=VALUE [...] KEY- [...] (kubectl {verb})")
+        p.set_defaults(handler=lazy("metadata"))
+        p.add_argument("args", nargs="+", metavar="TYPE/NAME KEY=VALUE|KEY-")
+        p.add_argument("--overwrite", action="store_true", help="allow changing a key that already has a value")
+        p.add_argument("-l", "--selector", help="every object of the type matching this label selector")
+        p.add_argument("--all", action="store_true", help="every object of the type in the namespace")
+        p.add_argument("--resource-version", default="", help="only if the object is still at this version")
+
+    p = sub.add_parser("patch", parents=[common], help="update fields of an object with a patch",
+                       description="kubelite patch TYPE/NAME -p PATCH (kubectl patch)")
+    p.set_defaults(handler=lazy("patch"))
+    p.add_argument("targets", nargs="+", metavar="TYPE/NAME")
+    p.add_argument("-p", "--patch", default=None, help="the patch, JSON or YAML")
+    p.add_argument("--patch-file", default=None, help="a file holding the patch")
+    p.add_argument("--type", choices=["strategic", "merge", "json"], default="strategic",
+                   help="patch type (default strategic)")
+    p.add_argument("--subresource", choices=["status", "scale"], default=None)
+    p.add_argument("--dry-run", choices=["none", "server"], default="none")
+    p.add_argument("-o", "--output", choices=["json", "yaml"], default=None)
+
+    p = sub.add_parser("exec", parents=[common], help="run a command in a container",
+                       description="kubelite exec [-i] [-t] POD [-c CONTAINER] -- COMMAND [ARG...]")
+    p.set_defaults(handler=lazy("exec"))
+    p.add_argument("pod", help="pod name (or pod/NAME)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
+    p.add_argument("-c", "--container", default=None, help="container name (default: the pod's first)")
+    p.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the container")
+    p.add_argument("-t", "--tty", action="store_true", help="stdin is a terminal")
+
+    p = sub.add_parser("top", parents=[common], help="CPU and memory use of pods or nodes",
+                       description="kubelite top pods|nodes [NAME] (from the metrics.k8s.io API)")
+    p.set_defaults(handler=lazy("top"))
+    p.add_argument("kind", metavar="pods|nodes")
+    p.add_argument("name", nargs="?", default=None)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-l", "--selector", default=None)
+    p.add_argument("--containers", action="store_true", help="one line per container (pods)")
 
 
 def _bool(text: str) -> bool:
