@@ -22,8 +22,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	@touch $(STAMP)
 
 up: setup
-	$(BIN)/kubelite up --data-dir $(DATA_DIR) --nodes $(NODES)
-	$(BIN)/kubelite --kubeconfig $(DATA_DIR)/kubeconfig apply -f examples/hello-app.yaml
+	$(BIN)/kubelite up --data-dir $(DATA_DIR) --nodes $(NODES) -f examples/hello-app.yaml
 	@echo
 	@echo "cluster is up; try:  export KUBECONFIG=$$PWD/$(DATA_DIR)/kubeconfig PATH=$$PWD/$(BIN):\$$PATH; kubelite get all -A"
 

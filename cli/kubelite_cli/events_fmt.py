@@ -16,6 +16,35 @@ def is_shown(subject: str) -> bool:
     return subject.startswith(PREFIX + ".") and not subject.startswith(RPC_PREFIX)
 
 
+class Heartbeats:
+    """What `events -f` hides unless asked (--all): the messages that say "still here", not
+    "something happened". Lease renewals (node heartbeats, leader election), the node agents'
+    metrics reports, the proxies' acknowledgements, node sessions, the per-node copy of every pod
+    change, and a Node update that leaves its summary (Ready, terminating) as it was."""
+
+    QUIET = (f"{PREFIX}.changes.leases.", f"{PREFIX}.proxy.")
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, str] = {}  # node subject -> last summary shown (without rv)
+
+    def is_heartbeat(self, subject: str, payload: bytes) -> bool:
+        if subject.startswith(self.QUIET):
+            return True
+        tokens = subject.split(".")
+        if len(tokens) >= 4 and tokens[1] == "node" and tokens[3] in ("metrics", "pods", "session"):
+            return True
+        if len(tokens) == 5 and tokens[1] == "changes" and tokens[2] == "nodes":
+            body = _decode(payload)
+            if not isinstance(body, dict) or not isinstance(body.get("object"), dict):
+                return False
+            summary = " ".join(w for w in object_summary(body["object"]).split() if not w.startswith("rv="))
+            summary += f" {body.get('type')}" if body.get("type") != "MODIFIED" else ""
+            if self._nodes.get(subject) == summary:
+                return True
+            self._nodes[subject] = summary
+        return False
+
+
 def _decode(payload: bytes) -> Any:
     try:
         return json.loads(payload)

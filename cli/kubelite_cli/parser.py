@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.add_argument("--nats", help="NATS URL (default: from the kubeconfig's kubelite extension)")
     p.add_argument("--subject", default="kubelite.>", help="subject filter for -f")
+    p.add_argument("--all", action="store_true",
+                   help="with -f, heartbeats too (lease renewals, metrics reports, unchanged node status, "
+                        "per-node copies of pod changes)")
     p.add_argument("--timeout", type=float, default=None, help="stop following after N seconds")
 
     verb("version", "client and server versions", _lazy("version"))
@@ -154,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often node agents report resource metrics for kubectl top (default 15s)")
     p.add_argument("--horizontal-pod-autoscaler-sync-period", dest="hpa_sync_period", default=None,
                    metavar="DURATION", help="how often each HorizontalPodAutoscaler is evaluated (default 15s)")
+    p.add_argument("-f", "--filename", action="append", default=None,
+                   help="then apply these manifests and wait until their workloads are available (repeatable)")
+    p.add_argument("--wait-timeout", type=float, default=180.0,
+                   help="seconds to wait for the -f workloads to be available (default 180)")
 
     p = verb("certs", "create (once) the cluster's CAs and certificates, and an admin kubeconfig",
              _lazy("cluster", "run_certs"))

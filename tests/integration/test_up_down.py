@@ -71,13 +71,37 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert after.returncode == 1 and "no kubelite cluster" in after.stdout
 
 
+FIRST_APP = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: first}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: first}}
+  template:
+    metadata: {labels: {app: first}}
+    spec:
+      containers: [{name: web, image: busybox}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: first}
+spec:
+  type: NodePort
+  selector: {app: first}
+  ports: [{port: 80}]
+"""
+
+
 def test_up_starts_every_service(tmp_path: Path) -> None:
     """The whole table with two nodes: every service runs, and `down` stops all."""
     from kubelite_cli.cluster.services import SERVICES
 
     data_dir = tmp_path / "full"
+    app = tmp_path / "app.yaml"
+    app.write_text(FIRST_APP)
     up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "2", "--runtime", "fake",
-                  "--random-ports")
+                  "--random-ports", "-f", str(app), "--wait-timeout", "60")
     state_file = data_dir / "cluster.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     try:
@@ -89,6 +113,10 @@ def test_up_starts_every_service(tmp_path: Path) -> None:
         assert [p["name"] for p in state["processes"]] == expected
         dead = [p["name"] for p in state["processes"] if not pid_alive(p["pid"])]
         assert not dead, f"not running after up: {dead}"
+        # `up -f` returned only once the app was available, and says where it answers
+        assert "deployment.apps/first created" in up.stdout and "\navailable; reach it at:" in up.stdout, up.stdout
+        assert "http://127.0.0.1:" in up.stdout and "(service first, port 80)" in up.stdout, up.stdout
+        assert f"export KUBECONFIG={data_dir / 'kubeconfig'}" in up.stdout
         _check_metrics_endpoints(data_dir, state)
         status = kubelite("status", "--data-dir", str(data_dir))
         assert "METRICS" in status.stdout and "monitoring.crt" in status.stdout, status.stdout

@@ -114,6 +114,27 @@ def test_bus_lines() -> None:
     assert not is_shown("_INBOX.x")
 
 
+def test_heartbeats_are_hidden_but_node_changes_are_not() -> None:
+    import json as _json
+
+    from kubelite_cli.events_fmt import Heartbeats
+
+    hb = Heartbeats()
+    assert hb.is_heartbeat("kubelite.changes.leases.kube-node-lease.n1", b"{}")
+    assert hb.is_heartbeat("kubelite.node.n1.metrics", b"\x81")
+    assert hb.is_heartbeat("kubelite.node.n1.pods", b"{}")
+    assert not hb.is_heartbeat("kubelite.changes.pods.default.web", b"{}")
+
+    def node(ready: str, rv: str) -> bytes:
+        return _json.dumps({"type": "MODIFIED", "object": {"kind": "Node", "metadata": {"resourceVersion": rv},
+                            "status": {"conditions": [{"type": "Ready", "status": ready}]}}}).encode()
+
+    subject = "kubelite.changes.nodes._.n1"
+    assert not hb.is_heartbeat(subject, node("True", "1"))  # the first is news
+    assert hb.is_heartbeat(subject, node("True", "2"))  # a status refresh: the same summary
+    assert not hb.is_heartbeat(subject, node("False", "3"))  # NotReady: news
+
+
 def test_error_lines() -> None:
     assert error_line(not_found("pods", "x")) == 'Error from server (NotFound): pods "x" not found'
     assert error_line(UnknownResourceError("foo")) == (

@@ -246,6 +246,7 @@ def run_up(args: argparse.Namespace) -> int:
         if existing.processes and len(alive) == len(existing.processes):
             print(f"kubelite cluster already running in {data_dir}")
             print(status_table(existing))
+            _deploy(existing, args)
             return 0
         if alive:
             print(f"stopping the rest of a half-running cluster: {', '.join(r.name for r in alive)}")
@@ -262,7 +263,20 @@ def run_up(args: argparse.Namespace) -> int:
         # The rest keeps running so the logs and `status` can be inspected; `down` cleans up.
         names = ", ".join(f"{r.name} ({_last_line(r.log)})" for r in crashed)
         raise CLIError(f"exited right after start: {names}; logs in {data_dir / 'logs'}")
+    _deploy(state, args)
     return 0
+
+
+def _deploy(state: ClusterState, args: argparse.Namespace) -> None:
+    """`up -f`: apply the manifests, wait until they serve, print where; then the KUBECONFIG line."""
+    if args.filename:
+        from kubelite_cli.cluster.workloads import apply_and_wait
+
+        urls = apply_and_wait(Path(state.kubeconfig), args.filename, args.wait_timeout)
+        print("\navailable; reach it at:" if urls else "\navailable", flush=True)
+        for url in urls:
+            print(f"  {url}", flush=True)
+    print(f"\nexport KUBECONFIG={state.kubeconfig}", flush=True)
 
 
 def _last_line(path: str) -> str:

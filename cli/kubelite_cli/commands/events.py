@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from kubelite.client.tls import client_context
 from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
-from kubelite_cli.events_fmt import format_message, is_shown
+from kubelite_cli.events_fmt import Heartbeats, format_message, is_shown
 from kubelite_cli.session import Session
 
 
@@ -27,9 +27,11 @@ def _probe(url: str, timeout: float = 5.0) -> None:
         raise CLIError(f"cannot connect to NATS at {url}: {exc.strerror or exc}") from exc
 
 
-async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLContext | None = None) -> None:
-    """Print every shown message until interrupted (or for `duration` seconds). `tls` carries
-    the kubeconfig's client certificate: the bus admits the admin's (and components') only."""
+async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLContext | None = None, *,
+                 show_all: bool = False) -> None:
+    """Print every shown message until interrupted (or for `duration` seconds); heartbeats only
+    with `show_all`. `tls` carries the kubeconfig's client certificate: the bus admits the
+    admin's (and components') only."""
     import nats  # imported here: only `events -f` needs the bus client
 
     _probe(url)
@@ -51,14 +53,17 @@ async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLCon
         raise CLIError(f"NATS at {url} refused this kubeconfig's credentials ({exc or 'timed out'}); "
                        "following the bus needs the admin's client certificate") from None
 
+    heartbeats = Heartbeats()
+
     async def on_message(msg: nats.aio.msg.Msg) -> None:
-        if is_shown(msg.subject):
+        if is_shown(msg.subject) and (show_all or not heartbeats.is_heartbeat(msg.subject, msg.data)):
             print(format_message(msg.subject, msg.data, datetime.now(UTC)), flush=True)
 
     try:
         await nc.subscribe(subject, cb=on_message)
         await nc.flush()
-        print(f"# following {subject} on {url}", file=sys.stderr, flush=True)
+        hidden = "" if show_all else " (heartbeats hidden; --all shows them)"
+        print(f"# following {subject} on {url}{hidden}", file=sys.stderr, flush=True)
         if duration:
             await asyncio.sleep(duration)
         else:
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             url = args.nats or session.config.nats_url
             if not url:
                 raise CLIError("no NATS URL: the kubeconfig has no kubelite extension; pass --nats")
-            asyncio.run(follow(url, args.subject, args.timeout, _bus_tls(session)))
+            asyncio.run(follow(url, args.subject, args.timeout, _bus_tls(session), show_all=args.all))
             return 0
         ns = None if args.all_namespaces else session.namespace
         items = session.api.list("events", ns).get("items") or []

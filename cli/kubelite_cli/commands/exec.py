@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from kubelite.client.http import error_from_response
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session
+from kubelite_cli.session import Session, resolve_resource
 
 PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -62,6 +62,27 @@ def choose_container(pod: dict[str, Any], wanted: str | None) -> tuple[str, str 
         raise CLIError(f"pod {pod['metadata']['name']} has no containers")
     note = f'Defaulted container "{names[0]}" out of: {", ".join(names)}' if len(names) > 1 else None
     return names[0], note
+
+
+def find_pod(session: Session, target: str) -> dict[str, Any]:
+    """POD, pod/POD, or TYPE/NAME of anything with a selector (deploy/web, svc/web): as kubectl,
+    its first running pod."""
+    kind, sep, name = target.partition("/")
+    if not sep or kind in ("pod", "pods", "po"):
+        return session.api.get("pods", session.namespace, name if sep else target)
+    info = resolve_resource(kind)
+    owner = session.api.get(info, session.namespace, name)
+    selector = (owner.get("spec") or {}).get("selector") or {}
+    labels = selector.get("matchLabels", selector) if isinstance(selector, dict) else {}
+    if not labels or not all(isinstance(v, str) for v in labels.values()):
+        raise CLIError(f"cannot exec into {target}: it selects no pods by labels")
+    query = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    pods = session.api.list("pods", session.namespace, label_selector=query).get("items") or []
+    running = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Running"),
+                     key=lambda p: p["metadata"]["name"])
+    if not running:
+        raise CLIError(f"no running pod found for {target}")
+    return running[0]
 
 
 @contextlib.contextmanager
@@ -129,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     command = [c for c in args.command if c != "--"] if args.command else []
     if not command:
         raise CLIError("you must specify at least one command for the container")
-    pod_name = args.pod.removeprefix("pod/").removeprefix("pods/")
     session = Session.from_args(args)
     try:
-        pod = session.api.get("pods", session.namespace, pod_name)
+        pod = find_pod(session, args.pod)
+        pod_name = pod["metadata"]["name"]
         container, note = choose_container(pod, args.container)
         if note:
             print(note, file=sys.stderr)
