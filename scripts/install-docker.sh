@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the Docker- and root-level tests need (Docker Engine, Debian's
-# static busybox, iptables, iproute2) and make sure a Docker daemon answers.
+# static busybox, iptables, iproute2, chromium for the dashboard's browser tests) and make sure a Docker daemon answers.
 #
 # Idempotent: packages already present are not reinstalled and a running
 # daemon is left alone. A daemon that cannot start (no privileges, no kernel
@@ -13,7 +13,8 @@ set -euo pipefail
 
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/kubelite-dockerd.log}
 DOCKER_WAIT_SECONDS=${DOCKER_WAIT_SECONDS:-60}
-PACKAGES=(docker.io busybox-static iptables iproute2)
+# chromium: the dashboard's browser tests (tests/e2e/test_dashboard.py drive it with Playwright)
+PACKAGES=(docker.io busybox-static iptables iproute2 chromium)
 
 log() { echo "install-docker: $*"; }
 warn() { echo "install-docker: WARNING: $*" >&2; }

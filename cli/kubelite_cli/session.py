@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from kubelite.api import scheme
 from kubelite.api.scheme import ResourceInfo
@@ -24,6 +25,11 @@ class Session:
     def from_args(cls, args: argparse.Namespace) -> Session:
         config = load_kubeconfig(args.kubeconfig, getattr(args, "context", None))
         return cls(config, args.namespace or config.namespace, bool(args.namespace))
+
+    @classmethod
+    def for_kubeconfig(cls, path: str | Path) -> Session:
+        """The kubeconfig's current context (what `kubelite up` wrote), default namespace."""
+        return cls.from_args(argparse.Namespace(kubeconfig=str(path), context=None, namespace=None))
 
     @cached_property
     def api(self) -> APIClient:

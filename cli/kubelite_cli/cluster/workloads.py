@@ -8,7 +8,6 @@ StatefulSet or DaemonSet of the manifests is ready when every replica is updated
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -46,14 +45,10 @@ def node_port_urls(services: list[JSON]) -> list[str]:
     return urls
 
 
-def _session(kubeconfig: Path) -> Session:
-    return Session.from_args(argparse.Namespace(kubeconfig=str(kubeconfig), context=None, namespace=None))
-
-
 def apply_and_wait(kubeconfig: Path, files: list[str], timeout: float) -> list[str]:
     """Apply `files`, wait for their workloads; the lines to print (what was applied, where to reach it)."""
     manifests = load_manifests(files)
-    session = _session(kubeconfig)
+    session = Session.for_kubeconfig(kubeconfig)
     try:
         lines = []
         for manifest in manifests:

@@ -276,7 +276,22 @@ def _deploy(state: ClusterState, args: argparse.Namespace) -> None:
         print("\navailable; reach it at:" if urls else "\navailable", flush=True)
         for url in urls:
             print(f"  {url}", flush=True)
-    print(f"\nexport KUBECONFIG={state.kubeconfig}", flush=True)
+    print(f"\n{dashboard_line(state)}\nexport KUBECONFIG={state.kubeconfig}", flush=True)
+
+
+def dashboard_line(state: ClusterState) -> str:
+    """The admin's login link (a day-long token), or why there is none."""
+    from kubelite_cli.errors import error_line
+    from kubelite_cli.session import Session
+    from kubelite_cli.tokens import dashboard_link
+
+    session = Session.for_kubeconfig(state.kubeconfig)
+    try:
+        return f"dashboard:  {dashboard_link(session)}"
+    except Exception as exc:  # the cluster runs regardless; say why there is no link
+        return f"dashboard:  no login link ({error_line(exc)})"
+    finally:
+        session.close()
 
 
 def _last_line(path: str) -> str:
@@ -313,5 +328,8 @@ def run_status(args: argparse.Namespace) -> int:
     if state is None:
         return 1
     print(status_table(state))
+    alive = all(is_running(r) for r in state.processes)
     print(f"\nkubeconfig: {state.kubeconfig}\n{metrics_hint(state)}")
-    return 0 if all(is_running(r) for r in state.processes) else 1
+    if alive:
+        print(dashboard_line(state))
+    return 0 if alive else 1

@@ -93,6 +93,16 @@ def add_workload_verbs(sub: Any, common: argparse.ArgumentParser,
     p.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the container")
     p.add_argument("-t", "--tty", action="store_true", help="stdin is a terminal")
 
+    p = sub.add_parser("create", parents=[common], help="create a token (kubectl create token)",
+                       description="kubelite create token SERVICEACCOUNT: a bearer token for it (e.g. the dashboard's)")
+    csub = p.add_subparsers(dest="create_verb", metavar="SUBCOMMAND", required=True, parser_class=type(p))
+    cp = csub.add_parser("token", parents=[common], help="a signed token of a ServiceAccount",
+                         description="kubelite create token SERVICEACCOUNT [--duration 1h] [--audience A]")
+    cp.set_defaults(handler=lazy("create_token"))
+    cp.add_argument("name", metavar="SERVICEACCOUNT")
+    cp.add_argument("--duration", default="", help="requested lifetime, e.g. 1h (default: the server's, 1h)")
+    cp.add_argument("--audience", action="append", default=[], help="audience of the token (repeatable)")
+
     p = sub.add_parser("top", parents=[common], help="CPU and memory use of pods or nodes",
                        description="kubelite top pods|nodes [NAME] (from the metrics.k8s.io API)")
     p.set_defaults(handler=lazy("top"))

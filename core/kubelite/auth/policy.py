@@ -65,7 +65,9 @@ _DISCOVERY = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/open
               "/readyz", "/version", "/version/"]
 # Kubernetes' system:monitoring ClusterRole, bound to the group of the same name
 _MONITORING = ["/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz", "/readyz/*"]
-_PUBLIC_INFO = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+# kubelite adds its dashboard's static files: the page holds no data (it reads the API with the
+# user's own credentials), and a sign-in page must load before anyone is signed in.
+_PUBLIC_INFO = ["/healthz", "/livez", "/readyz", "/version", "/version/", "/dashboard", "/dashboard/*"]
 
 _VIEW_CORE = ["configmaps", "endpoints", "events", "namespaces", "namespaces/status", "persistentvolumeclaims",
               "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers",

@@ -28,6 +28,7 @@ from kubelite.errors import APIError
 from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import (
     authz,
+    dashboard,
     discovery,
     metrics,
     noderestriction,
@@ -218,6 +219,10 @@ class APIServer:
         try:
             info = parse_request(method, path, query)
             user = await self.check_access(scope, info)
+            if not info.is_resource and dashboard.is_dashboard(path):
+                code, ctype, body = dashboard.serve(path)
+                await _respond(send, code, body, ctype, dashboard.SECURITY_HEADERS)
+                return
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -445,11 +450,13 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-async def _respond(send: Any, code: int, body: bytes, ctype: bytes | None = None) -> None:
+async def _respond(send: Any, code: int, body: bytes, ctype: bytes | None = None,
+                   extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     if ctype is None:
         ctype = b"application/json" if body[:1] in (b"{", b"[") else b"text/plain; charset=utf-8"
     await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                            *(extra_headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
