@@ -102,3 +102,30 @@ def test_autoscale_scales_a_busy_deployment(cluster, kubectl, ns) -> None:
     table = kubectl("-n", ns, "get", "hpa").stdout
     assert table.split()[:7] == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"], table
     assert "Deployment/burner" in table and "cpu: 150%/50%" in table, table
+
+
+HPA_V1 = """\
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: legacy}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burner}
+  minReplicas: 1
+  maxReplicas: 2
+  targetCPUUtilizationPercentage: 75
+"""
+
+
+@pytest.mark.compat("kubectl apply -f (autoscaling/v1 HorizontalPodAutoscaler)")
+@pytest.mark.compat("kubectl get horizontalpodautoscalers.v1.autoscaling")
+def test_autoscaling_v1_manifest(cluster, kubectl, ns) -> None:
+    out = kubectl("-n", ns, "apply", "-f", "-", input=HPA_V1).stdout
+    assert "horizontalpodautoscaler.autoscaling/legacy created" in out, out
+    v1 = cluster.json("-n", ns, "get", "horizontalpodautoscalers.v1.autoscaling", "legacy")
+    assert v1["apiVersion"] == "autoscaling/v1" and v1["spec"]["targetCPUUtilizationPercentage"] == 75
+    v2 = cluster.json("-n", ns, "get", "hpa", "legacy")
+    assert v2["apiVersion"] == "autoscaling/v2"
+    assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 75}
+    again = kubectl("-n", ns, "apply", "-f", "-", input=HPA_V1.replace("75", "65")).stdout
+    assert "configured" in again, again
+    assert cluster.json("-n", ns, "get", "horizontalpodautoscalers.v1.autoscaling", "legacy")["spec"]["targetCPUUtilizationPercentage"] == 65

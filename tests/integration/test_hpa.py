@@ -152,3 +152,64 @@ async def test_invalid_hpas_are_refused(api: httpx.AsyncClient, namespace: str) 
     body["spec"]["minReplicas"] = 6
     r = await api.post(f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers", json=body)
     assert r.status_code == 422 and "spec.maxReplicas" in r.text, r.text
+
+
+V1 = "/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers"
+V2 = "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers"
+
+
+async def test_autoscaling_v1_is_the_same_object_seen_through_v1(api: httpx.AsyncClient, namespace: str) -> None:
+    """autoscaling/v1 is served by conversion: what v1 writes, v2 reads (and back), with v2's
+    extra metrics kept in the v1 annotations; patches apply to the v1 shape; lists and watches
+    come back as v1; discovery and OpenAPI list the version."""
+    v1, v2 = V1.format(ns=namespace), V2.format(ns=namespace)
+    created = await api.post(v1, json={
+        "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "old"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70}})
+    assert created.status_code == 201, created.text
+    assert created.json()["apiVersion"] == "autoscaling/v1"
+    assert created.json()["spec"]["targetCPUUtilizationPercentage"] == 70
+    stored = (await api.get(f"{v2}/old")).json()
+    assert stored["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]
+    assert "autoscaling.alpha.kubernetes.io/metrics" not in (stored["metadata"].get("annotations") or {})
+
+    # a v2 memory metric rides in the v1 annotation and survives a v1 read-modify-write
+    await api.patch(f"{v2}/old", json={"spec": {"metrics": [*stored["spec"]["metrics"], {
+        "type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "200Mi"}}}]}},
+        headers={"Content-Type": "application/merge-patch+json"})
+    seen = (await api.get(f"{v1}/old")).json()
+    assert seen["metadata"]["annotations"]["autoscaling.alpha.kubernetes.io/metrics"] == (
+        '[{"type":"Resource","resource":{"name":"memory","targetAverageValue":"200Mi"}}]')
+    seen["spec"]["maxReplicas"] = 6
+    put = await api.put(f"{v1}/old", json=seen)
+    assert put.status_code == 200, put.text
+    after = (await api.get(f"{v2}/old")).json()
+    assert after["spec"]["maxReplicas"] == 6 and len(after["spec"]["metrics"]) == 2
+
+    patched = await api.patch(f"{v1}/old", json={"spec": {"targetCPUUtilizationPercentage": 55}},
+                              headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert (await api.get(f"{v2}/old")).json()["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 55
+
+    listed = (await api.get(v1)).json()
+    assert listed["apiVersion"] == "autoscaling/v1" and listed["items"][0]["spec"]["targetCPUUtilizationPercentage"] == 55
+    async with api.stream("GET", v1, params={"watch": "true", "resourceVersion": "0", "timeoutSeconds": "2"}) as resp:
+        first = await anext(resp.aiter_lines())
+    assert '"targetCPUUtilizationPercentage":55' in first and '"apiVersion":"autoscaling/v1"' in first
+
+    bad = await api.put(f"{v1}/old", json={**seen, "metadata": {**seen["metadata"], "annotations": {
+        "autoscaling.alpha.kubernetes.io/metrics": "not json"}}})
+    assert bad.status_code == 400 and "autoscaling.alpha.kubernetes.io/metrics" in bad.json()["message"]
+    invalid = await api.patch(f"{v1}/old", json={"spec": {"maxReplicas": 0}},
+                              headers={"Content-Type": "application/merge-patch+json"})
+    assert invalid.status_code == 422, invalid.text
+    assert (await api.get(f"{v2}/old")).json()["spec"]["maxReplicas"] == 6  # nothing changed
+
+    group = (await api.get("/apis/autoscaling")).json()
+    assert [v["version"] for v in group["versions"]] == ["v2", "v1"] and group["preferredVersion"]["version"] == "v2"
+    resources = (await api.get("/apis/autoscaling/v1")).json()["resources"]
+    assert {"horizontalpodautoscalers", "horizontalpodautoscalers/status"} <= {r["name"] for r in resources}
+    assert (await api.get("/openapi/v3/apis/autoscaling/v1")).status_code == 200
+    assert (await api.delete(f"{v1}/old")).status_code == 200

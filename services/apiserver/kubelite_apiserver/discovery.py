@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import versions
 from kubelite.api.scheme import ResourceInfo, all_resources
 
 GIT_VERSION = "v1.31.0-kubelite"
@@ -50,8 +51,9 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def _group_entry(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+    """The stored version first and preferred, then any older one kubelite.api.versions serves."""
+    gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in (version, *versions.versions_of(name))]
+    return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
 
 
 def api_group_list() -> dict[str, Any]:
@@ -72,7 +74,7 @@ def api_group(name: str) -> dict[str, Any] | None:
 
 
 def resource_list(group: str, version: str) -> dict[str, Any] | None:
-    infos = [i for i in groups().get(group, []) if i.version == version]
+    infos = [i for i in groups().get(group, []) if i.version == version] + versions.infos_of(group, version)
     if not infos:
         return None
     resources: list[dict[str, Any]] = []

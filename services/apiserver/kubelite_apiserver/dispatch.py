@@ -15,6 +15,7 @@ import msgspec
 from kubelite import codec, errors
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.scheme import ResourceInfo, by_plural
+from kubelite.api.versions import ServedVersion, alternate
 from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
@@ -38,8 +39,9 @@ def success_status(details: dict | None = None) -> bytes:
 
 
 def resolve(req: APIRequest) -> ResourceInfo:
+    """The stored resource a request names (at its own version, or at one kubelite.api.versions serves)."""
     info = by_plural(req.group, req.resource)
-    if info is None or info.version != req.version:
+    if info is None or (info.version != req.version and alternate(req.group, req.version, req.resource) is None):
         raise APIError(404, "NotFound", "the server could not find the requested resource")
     if req.namespace and not info.namespaced:
         raise APIError(404, "NotFound", "the server could not find the requested resource")
@@ -55,6 +57,9 @@ async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) ->
     if body is None:
         body = body_bytes(req)
     try:
+        served = alternate(req.group, req.version, req.resource)
+        if served is not None:
+            return await _dispatch_served(reg, req, body or b"", served)
         return await _dispatch(reg, req, body or b"")
     except APIError as exc:
         return exc.code, status_body(exc)
@@ -66,7 +71,48 @@ async def dispatch(reg: Registry, req: APIRequest, body: bytes | None = None) ->
         return 500, status_body(errors.internal(str(exc) or type(exc).__name__))
 
 
-async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, bytes]:
+async def _dispatch_served(reg: Registry, req: APIRequest, body: bytes, served: ServedVersion) -> tuple[int, bytes]:
+    """A request at a version other than the stored one (autoscaling/v1): its body converted to
+    the stored version, a patch applied to the object as this version shows it, the answer
+    converted back. The scale subresource is version-free and passes through."""
+    stored = msgspec.structs.replace(req, version=served.storage_version)
+    if req.subresource == "scale":
+        return await _dispatch(reg, stored, body)
+    if req.verb in ("create", "update") and body.strip():
+        doc = codec.decode_body(body, req.contentType, dict)
+        if not isinstance(doc, dict):
+            raise errors.bad_request(f"the body must be a {served.api_version} object")
+        body = msgspec.json.encode(_converted(served.to_storage, doc))
+        stored = msgspec.structs.replace(stored, contentType="application/json")
+    code, out = await _dispatch(reg, stored, body, view=served if req.verb == "patch" else None)
+    return code, (answer_as(served, out) if code < 300 else out)
+
+
+def _converted(convert: Any, doc: dict) -> dict:
+    try:
+        return convert(doc)
+    except ValueError as exc:
+        raise errors.bad_request(str(exc)) from None
+
+
+def answer_as(served: ServedVersion, body: bytes) -> bytes:
+    """An answer of the stored version (an object, a list, a watch event's object) as `served`."""
+    doc = msgspec.json.decode(body)
+    if not isinstance(doc, dict):
+        return body
+    if isinstance(doc.get("items"), list):
+        doc["items"] = [served.from_storage(i) for i in doc["items"]]
+        doc["apiVersion"] = served.api_version
+    elif isinstance(doc.get("object"), dict) and "type" in doc:  # a watch event
+        if doc["object"].get("kind") != "Status":
+            doc["object"] = served.from_storage(doc["object"])
+    elif doc.get("kind") not in (None, "Status"):
+        doc = served.from_storage(doc)
+    return msgspec.json.encode(doc)
+
+
+async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: ServedVersion | None = None
+                    ) -> tuple[int, bytes]:
     info = resolve(req)
     if info.extra.get("metrics"):
         if reg.metrics is None:
@@ -123,7 +169,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes) -> tuple[int, b
             return await patch_scale(reg, info, ns, req.name, body, req.contentType, dry)
         patched = await reg.patch(
             info, ns, req.name, body, req.contentType, subresource=sub, dry_run=dry,
-            manager=manager, force=params.force(q))
+            manager=manager, force=params.force(q), view=view)
         return 200, codec.encode(patched)
     if verb == "delete":
         opts = codec.parse_json_value(body) if body.strip() else None

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from kubelite import errors
 from kubelite.api.scheme import by_plural
+from kubelite.api.versions import alternate
 from kubelite.auth.user import UserInfo
 from kubelite.bus.api import APIRequest
 from kubelite.bus.identity import BusIdentity
@@ -48,7 +49,7 @@ from kubelite_apiserver.bootstrap import (
     ensure_system_namespaces,
 )
 from kubelite_apiserver.config import Config, from_env
-from kubelite_apiserver.dispatch import dispatch, resolve, status_body
+from kubelite_apiserver.dispatch import answer_as, dispatch, resolve, status_body
 from kubelite_apiserver.encryptionreload import ConfigWatcher, encrypted
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.kubernetesservice import ensure_kubernetes_service
@@ -264,9 +265,13 @@ class APIServer:
                 code, body = await serve_token_request(self.sa_tokens, info.namespace, info.name, req_body, ctype)
                 await _respond(send, code, body)
                 return
+            wants_table = tables.wants_table(_header(scope, b"accept"))
+            if wants_table and info.verb in ("get", "list") and (
+                    served := alternate(info.group, info.version, info.resource)) is not None:
+                req = msgspec.structs.replace(req, version=served.storage_version)  # a Table is version-free
             code, body = await dispatch(self.reg, req, req_body)
             if code == 200 and info.verb in ("get", "list") and not info.subresource:
-                if tables.wants_table(_header(scope, b"accept")):
+                if wants_table:
                     res = resolve(req)
                     body = tables.to_table(res, body, query.get("includeObject", "Metadata"))
                     await _respond(send, code, body, tables.TABLE_CONTENT_TYPE)
@@ -345,11 +350,14 @@ class APIServer:
 
         as_table = tables.wants_table(accept)
         include = query.get("includeObject", "Metadata")
+        served = alternate(info.group, info.version, info.resource)
 
         async def pump() -> None:
             async for line in events:
                 if as_table:
                     line = tables.watch_event_as_table(res, line, include)
+                elif served is not None:
+                    line = answer_as(served, line)
                 await send({"type": "http.response.body", "body": line + b"\n", "more_body": True})
 
         async def disconnected() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from kubelite.api import versions
 from kubelite.api.scheme import ResourceInfo, all_resources
 from kubelite_apiserver.discovery import GIT_VERSION, groups
 
@@ -60,9 +61,14 @@ def _openapi30(node: Any) -> Any:
     return out
 
 
+def _served() -> list[ResourceInfo]:
+    """Every resource at every version served: the scheme's, then kubelite.api.versions' extra ones."""
+    return [*all_resources(), *versions.all_infos()]
+
+
 @cache
 def _schemas(ref_template: str) -> dict[str, Any]:
-    infos = all_resources()
+    infos = _served()
     _, comps = msgspec.json.schema_components([i.type for i in infos], ref_template=ref_template)
     out = {name: _openapi30(schema) for name, schema in comps.items()}
     for info in infos:
@@ -123,7 +129,7 @@ def _paths(info: ResourceInfo, ref: str) -> dict[str, Any]:
 
 
 def _doc_v3(group: str, version: str) -> dict[str, Any] | None:
-    infos = [i for i in groups().get(group, []) if i.version == version]
+    infos = [i for i in groups().get(group, []) if i.version == version] + versions.infos_of(group, version)
     if not infos:
         return None
     schemas = _schemas(V3_REF)
@@ -154,7 +160,7 @@ def v3_document(gv_path: str) -> bytes | None:
 def v3_index() -> bytes:
     paths = {}
     for group, infos in sorted(groups().items()):
-        for version in sorted({i.version for i in infos}):
+        for version in sorted({i.version for i in infos} | set(versions.versions_of(group))):
             gv = _gv_path(group, version)
             digest = hashlib.sha256(v3_document(gv) or b"").hexdigest()[:32].upper()
             paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash={digest}"}
@@ -166,7 +172,7 @@ def v2_document() -> bytes:
     """Swagger 2.0 JSON with every kind's definition (for tools that read v2)."""
     definitions = _schemas(V2_REF)
     paths: dict[str, Any] = {}
-    for info in all_resources():
+    for info in _served():
         for path, ops in _paths(info, V2_REF.format(name=info.type.__name__)).items():
             paths[path] = _v2_ops(ops)
     doc = {"swagger": "2.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},

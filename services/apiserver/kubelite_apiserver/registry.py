@@ -303,12 +303,18 @@ class Registry:
         dry_run: bool = False,
         manager: str | None = None,
         force: bool = False,
+        view: Any = None,
     ) -> Object:
+        """`view` (a kubelite.api.versions.ServedVersion): the patch is written against that
+        version of the object (autoscaling/v1), so it is applied to the object converted to it."""
         from kubelite.api import patch as patching
 
         kind = PATCH_TYPES.get(content_type.split(";")[0].strip())
         if kind is None:
             raise errors.unsupported_media_type(content_type)
+        if kind == "apply" and view is not None:
+            raise APIError(415, "UnsupportedMediaType", f"server-side apply is served at the stored version of "
+                           f"{info.group_resource} ({info.api_version}), not at {view.api_version}")
         apply.check_patch_options(kind == "apply", manager, force)
         if kind == "apply":
             return await self.server_side_apply(
@@ -330,6 +336,8 @@ class Registry:
             if wanted_rv and wanted_rv != str(kv.mod_revision):
                 raise errors.conflict(info.group_resource, name)
             current = codec.to_builtins(old)
+            if view is not None:
+                current = view.from_storage(current)
             try:
                 if kind == "json":
                     patched = patching.json_patch(current, patch_doc)
@@ -341,6 +349,11 @@ class Registry:
                 raise APIError(422, "Invalid", f"the patch could not be applied: {exc}") from None
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch produced something that is not an object")
+            if view is not None:
+                try:
+                    patched = view.to_storage(patched)
+                except ValueError as exc:
+                    raise errors.bad_request(str(exc)) from None
             new = codec.convert(patched, info.type)
             if new.metadata.name != name:
                 raise errors.bad_request("metadata.name: the patch may not change the name")
