@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubelite.api.apiextensions_v1 import CustomResourceDefinition
 from kubelite.api.apps_v1 import (
     ControllerRevision,
     DaemonSet,
@@ -594,6 +595,24 @@ def _noop(obj: Object) -> None:
     pass
 
 
+def _default_crd(crd: CustomResourceDefinition) -> None:
+    """apiextensions' defaults: singular and listKind from the kind, conversion strategy None,
+    and the cleanup finalizer (the apiserver deletes the custom objects before the CRD goes)."""
+    from kubelite.api.apiextensions_v1 import CustomResourceConversion
+
+    spec = crd.spec
+    if spec is not None and spec.names is not None and spec.names.kind:
+        spec.names.singular = spec.names.singular or spec.names.kind.lower()
+        spec.names.listKind = spec.names.listKind or spec.names.kind + "List"
+    if spec is not None:
+        spec.conversion = spec.conversion or CustomResourceConversion(strategy="None")
+    if crd.metadata.deletionTimestamp is None and CRD_CLEANUP not in (crd.metadata.finalizers or []):
+        crd.metadata.finalizers = [*(crd.metadata.finalizers or []), CRD_CLEANUP]
+
+
+CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
+
+
 # type -> (apiVersion, kind, defaulter)
 _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Pod: ("v1", "Pod", _default_pod),
@@ -618,7 +637,17 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Job: ("batch/v1", "Job", _default_job),
     CronJob: ("batch/v1", "CronJob", _default_cronjob),
     Lease: ("coordination.k8s.io/v1", "Lease", _noop),
+    CustomResourceDefinition: ("apiextensions.k8s.io/v1", "CustomResourceDefinition", _default_crd),
 }
+
+
+def register_defaulter(tp: type, api_version: str, kind: str, fn: Callable) -> None:
+    """A defaulter for a type made at run time (a custom resource's: kubelite.api.crd)."""
+    _DEFAULTERS[tp] = (api_version, kind, fn)
+
+
+def unregister_defaulter(tp: type) -> None:
+    _DEFAULTERS.pop(tp, None)
 
 
 def apply_defaults(obj: Object) -> None:

@@ -73,6 +73,18 @@ def register(info: ResourceInfo) -> ResourceInfo:
     return info
 
 
+def unregister(info: ResourceInfo) -> None:
+    """Take back what `register` added (a custom resource whose CRD went away)."""
+    if _BY_PLURAL.get((info.group, info.plural)) is info:
+        del _BY_PLURAL[(info.group, info.plural)]
+    if _BY_KIND.get((info.api_version, info.kind)) is info:
+        del _BY_KIND[(info.api_version, info.kind)]
+    if _BY_TYPE.get(info.type) is info:
+        del _BY_TYPE[info.type]
+    if info in _ALL:
+        _ALL.remove(info)
+
+
 def all_resources() -> list[ResourceInfo]:
     _ensure_loaded()
     return list(_ALL)

@@ -41,10 +41,20 @@ class ServedVersion:
         return dataclasses.replace(stored, version=self.version, type=self.type)
 
 
-SERVED: tuple[ServedVersion, ...] = (
+SERVED: list[ServedVersion] = [
     ServedVersion("autoscaling", "v1", "horizontalpodautoscalers", "v2",
                   autoscaling_v1.to_v2, autoscaling_v1.from_v2, autoscaling_v1.HorizontalPodAutoscalerV1),
-)
+]
+
+
+def register(served: ServedVersion) -> None:
+    """Serve one more version (a custom resource's non-storage version: kubelite.api.crd)."""
+    SERVED.append(served)
+
+
+def unregister(served: ServedVersion) -> None:
+    if served in SERVED:
+        SERVED.remove(served)
 
 
 def alternate(group: str, version: str, plural: str) -> ServedVersion | None:

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from kubelite import codec, errors
+from kubelite.api.crd import registration
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.scheme import ResourceInfo, by_plural
 from kubelite.api.versions import ServedVersion, alternate
@@ -151,6 +152,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
             return await evict(reg, ns, req.name, body, req.contentType)
         if sub:
             raise errors.method_not_allowed(f"create is not supported on {sub}")
+        _strict_custom(info, q, body, req.contentType)
         obj = codec.decode_body(body, req.contentType, info.type)
         if req.name and obj.metadata.name and obj.metadata.name != req.name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
@@ -160,6 +162,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
     if verb == "update":
         if sub == "scale":
             return await update_scale(reg, info, ns, req.name, body, req.contentType, dry)
+        _strict_custom(info, q, body, req.contentType)
         obj = codec.decode_body(body, req.contentType, info.type)
         updated, created = await reg.update(
             info, ns, req.name, obj, subresource=sub, dry_run=dry, manager=manager)
@@ -201,6 +204,18 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
                     raise
         return 200, success_status()
     raise errors.method_not_allowed(f"verb {verb} is not supported")
+
+
+def _strict_custom(info: ResourceInfo, query: dict[str, str], body: bytes, content_type: str) -> None:
+    """fieldValidation=Strict (kubectl's default) on a custom object: fields its schema would
+    prune are an error, as Kubernetes' "strict decoding error" (otherwise they are pruned)."""
+    custom = registration.of(info)
+    if custom is None or query.get("fieldValidation") != "Strict" or not body.strip():
+        return
+    doc = codec.decode_body(body, content_type, dict)
+    unknown = custom.unknown_fields(doc) if isinstance(doc, dict) else []
+    if unknown:
+        raise errors.bad_request("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown))
 
 
 def field_manager(req: APIRequest) -> str | None:

@@ -49,6 +49,7 @@ from kubelite_apiserver.bootstrap import (
     ensure_system_namespaces,
 )
 from kubelite_apiserver.config import Config, from_env
+from kubelite_apiserver.crds import CRDController
 from kubelite_apiserver.dispatch import answer_as, dispatch, resolve, status_body
 from kubelite_apiserver.encryptionreload import ConfigWatcher, encrypted
 from kubelite_apiserver.events import Publisher
@@ -89,6 +90,7 @@ class APIServer:
         self.stopping = asyncio.Event()
         self.authn = Authenticator()
         self.rbac: authz.RBACCache | None = None
+        self.crds: CRDController | None = None
         self.sa_tokens: ServiceAccountTokens | None = None
         self.audit: AuditLog | None = None
         self.encryption: ConfigWatcher | None = None
@@ -145,6 +147,10 @@ class APIServer:
             self.rbac = authz.RBACCache(self.store)
             await self.rbac.start()
         self.authz = authz.Authorizer(cfg.authorization_mode, self.rbac or authz.bootstrap_source())
+        self.crds = CRDController(self.reg, self.store, on_change=openapi.invalidate)
+        self.reg.after_create.append(self.crds.after_create)
+        self.crds_task = asyncio.get_running_loop().create_task(self.crds.run())
+        await self.crds.crds.wait_synced()  # every CRD served from the first request
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
         self.node_refs = noderestriction.NodeReferences(self.reg.store)
         self.reg.delete_checks.append(noderestriction.on_delete)
@@ -162,6 +168,9 @@ class APIServer:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
         if self.rbac is not None:
             await self.rbac.stop()
+        if self.crds is not None:
+            await self.crds.stop(grace_seconds=1)
+            await self.crds.crds.stop()
         if self.encryption is not None:
             await self.encryption.stop()
         if self.sa_tokens is not None:

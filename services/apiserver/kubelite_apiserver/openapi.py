@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from kubelite.api import versions
+from kubelite.api.crd import registration
 from kubelite.api.scheme import ResourceInfo, all_resources
 from kubelite_apiserver.discovery import GIT_VERSION, groups
 
@@ -73,10 +74,22 @@ def _schemas(ref_template: str) -> dict[str, Any]:
     out = {name: _openapi30(schema) for name, schema in comps.items()}
     for info in infos:
         name = info.type.__name__
+        custom = registration.of(info)
+        if custom is not None:  # the CRD's own schema, with the object's standard fields
+            schema = _openapi30(custom.schemas.get(info.version) or custom.schema)
+            props = {**(schema.get("properties") or {}), "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                     "metadata": {"$ref": ref_template.format(name="ObjectMeta")}}
+            out[name] = {**schema, "type": "object", "properties": props}
         if name in out:
             out[name]["x-kubernetes-group-version-kind"] = _gvk(info)
             out[name].setdefault("description", f"{info.kind} ({info.api_version})")
     return out
+
+
+def invalidate() -> None:
+    """Forget every document built so far (a CRD came, changed or went)."""
+    for cached in (_schemas, v3_document, v3_index, v2_document):
+        cached.cache_clear()
 
 
 def _param(name: str, where: str = "query", required: bool = False) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 import msgspec
 
 from kubelite import printers
+from kubelite.api.crd import columns as crd_columns
+from kubelite.api.crd import registration
 from kubelite.api.scheme import ResourceInfo
 
 TABLE_CONTENT_TYPE = b"application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -23,7 +25,16 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in first and "g=meta.k8s.io" in first
 
 
+def _printer_columns(info: ResourceInfo) -> list[dict[str, Any]] | None:
+    """A custom resource's additionalPrinterColumns ([] for none); None for a built-in kind."""
+    custom = registration.of(info)
+    return None if custom is None else custom.columns.get(info.version, [])
+
+
 def _columns(info: ResourceInfo) -> list[dict[str, Any]]:
+    printer = _printer_columns(info)
+    if printer is not None:
+        return crd_columns.columns(printer)
     if info.plural == "events":
         names, wide = list(printers.EVENT_COLUMNS), []
     else:
@@ -43,7 +54,11 @@ def _columns(info: ResourceInfo) -> list[dict[str, Any]]:
 
 
 def _row(info: ResourceInfo, obj: dict[str, Any], now: datetime, include: str) -> dict[str, Any]:
-    _, rows = printers.table_for(info.plural, [obj], now, wide=True)
+    printer = _printer_columns(info)
+    if printer is not None:
+        rows = [crd_columns.cells(obj, printer, now)]
+    else:
+        _, rows = printers.table_for(info.plural, [obj], now, wide=True)
     if include == "Object":
         embedded = obj
     elif include == "None":

@@ -42,6 +42,7 @@ from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite.reconcile.recorder import EventRecorder
 from kubelite.telemetry.server import BindAddress, add_metrics_flags, serve_process_metrics
 from kubelite.timefmt import micro_time
+from kubelite_controller_manager.customresources import CustomResources
 
 log = logging.getLogger("kubelite.controller_manager")
 
@@ -241,6 +242,7 @@ class ControllerContext:
     informers: InformerFactory
     recorder: EventRecorder  # .event(obj, "Normal"|"Warning", reason, message): queued, never raises
     decisions: DecisionPublisher
+    custom_resources: Any = None  # CustomResources: established CRDs' resources, as they come
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -259,8 +261,10 @@ async def lead(options: Options, store: Any, nc: Any, api: NatsAPIClient, record
     """One term: every enabled controller, on fresh informers and fresh expectations, until
     `stop`, `lost` or a controller crashes; then stop them all."""
     informers = InformerFactory(store, options.resync_period, nc=nc, api=api)
+    custom = CustomResources(informers)
+    await custom.start()  # custom kinds known before any controller looks at the scheme
     ctx = ControllerContext(options=options, store=store, nc=nc, api=api, informers=informers,
-                            recorder=recorder, decisions=DecisionPublisher(nc))
+                            recorder=recorder, decisions=DecisionPublisher(nc), custom_resources=custom)
     controllers = []
     for name in CONTROLLERS:
         if options.enabled(name) and (controller := load_controller(name, ctx)) is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api.apiextensions_v1 import CustomResourceDefinition
 from kubelite.api.apps_v1 import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from kubelite.api.autoscaling_v2 import HorizontalPodAutoscaler
 from kubelite.api.batch_v1 import CronJob, Job
@@ -40,6 +41,7 @@ from kubelite.api.policy_v1 import PodDisruptionBudget
 from kubelite.api.rbac_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from kubelite.api.storage_v1 import StorageClass
 from kubelite.api.validation import (
+    apiextensions,
     apps,
     autoscaling,
     batch,
@@ -61,6 +63,7 @@ Validator = Callable[[Any], list[FieldError]]
 UpdateValidator = Callable[[Any, Any], list[FieldError]]
 
 _CREATE: dict[type, Validator] = {
+    CustomResourceDefinition: apiextensions.validate_crd,
     Pod: core.validate_pod,
     Service: core.validate_service,
     ConfigMap: core.validate_config_map,
@@ -88,6 +91,7 @@ _CREATE: dict[type, Validator] = {
 }
 
 _UPDATE: dict[type, UpdateValidator] = {
+    CustomResourceDefinition: apiextensions.validate_crd_update,
     Pod: core.validate_pod_update,
     Service: core.validate_service_update,
     ConfigMap: core.validate_config_map_update,
@@ -112,6 +116,17 @@ _UPDATE: dict[type, UpdateValidator] = {
     EndpointSlice: discovery.validate_endpoint_slice_update,
     **dict.fromkeys((Role, ClusterRole, RoleBinding, ClusterRoleBinding), rbac.validate_rbac_update),
 }
+
+
+def register_validators(tp: type, create: Validator, update: UpdateValidator) -> None:
+    """Validators of a type made at run time (a custom resource's: kubelite.api.crd)."""
+    _CREATE[tp] = create
+    _UPDATE[tp] = update
+
+
+def unregister_validators(tp: type) -> None:
+    _CREATE.pop(tp, None)
+    _UPDATE.pop(tp, None)
 
 
 def _namespaced(obj: Any) -> bool:

@@ -69,18 +69,27 @@ class GarbageCollector(Controller):
         super().__init__(workers=workers, name="garbagecollector")
         self.api = api
         self.notify = notify
+        self.informer_factory = informers
         self.resources: dict[str, tuple[ResourceInfo, Any]] = {}
         self.kinds: dict[tuple[str, str], str] = {}
         for info in resources:
-            inf = informers.get(info)
-            self.resources[info.group_resource] = (info, inf)
-            self.kinds[(info.api_version, info.kind)] = info.group_resource
-            inf.add_handler(
-                on_add=lambda o, r=info.group_resource: self._changed(r, o),
-                on_update=lambda old, new, r=info.group_resource: self._updated(r, old, new),
-                on_delete=lambda o, r=info.group_resource: self._deleted(r, o),
-            )
-            self.informers.append(inf)
+            self.monitor(info)
+
+    def monitor(self, info: ResourceInfo) -> None:
+        """Follow owner references of one more resource (a custom one, as its CRD arrives)."""
+        if info.group_resource in self.resources:
+            return
+        inf = self.informer_factory.get(info)
+        self.resources[info.group_resource] = (info, inf)
+        self.kinds[(info.api_version, info.kind)] = info.group_resource
+        inf.add_handler(
+            on_add=lambda o, r=info.group_resource: self._changed(r, o),
+            on_update=lambda old, new, r=info.group_resource: self._updated(r, old, new),
+            on_delete=lambda o, r=info.group_resource: self._deleted(r, o),
+        )
+        self.informers.append(inf)
+        if self._running is not None:  # added while running: start it here (run() started the rest)
+            inf.start()
 
     # -- handlers -------------------------------------------------------------
 
@@ -226,4 +235,7 @@ class GarbageCollector(Controller):
 
 
 def new_controller(ctx: Any) -> GarbageCollector:
-    return GarbageCollector(ctx.informers, ctx.api, Notifier(ctx.recorder, ctx.decisions))
+    gc = GarbageCollector(ctx.informers, ctx.api, Notifier(ctx.recorder, ctx.decisions))
+    if ctx.custom_resources is not None:
+        ctx.custom_resources.subscribe(gc.monitor)
+    return gc
