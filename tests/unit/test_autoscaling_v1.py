@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from kubelite.api.autoscaling_v1 import BEHAVIOR, CONDITIONS, CURRENT_METRICS, METRICS, from_v2, to_v2
+from kubelite.api.autoscaling_v1 import (
+    BEHAVIOR,
+    CONDITIONS,
+    CURRENT_METRICS,
+    METRICS,
+    from_v2,
+    to_v2,
+)
 
 CPU60 = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}
 MEM = {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "200Mi"}}}
