@@ -58,5 +58,5 @@ def test_v1_without_target_gets_the_default_80_percent() -> None:
 
 def test_bad_annotation_is_an_error() -> None:
     v1 = {"metadata": {"annotations": {METRICS: "{"}}, "spec": {}}
-    with pytest.raises(ValueError, match="autoscaling.alpha.kubernetes.io/metrics"):
+    with pytest.raises(ValueError, match=r"autoscaling\.alpha\.kubernetes\.io/metrics"):
         to_v2(v1)
