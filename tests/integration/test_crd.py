@@ -25,7 +25,7 @@ def crd(group: str) -> dict[str, Any]:
             "image": {"type": "string", "minLength": 1},
             "replicas": {"type": "integer", "minimum": 0, "default": 1},
         }},
-        "status": {"type": "object", "properties": {"ready": {"type": "integer"}}},
+        "status": {"type": "object", "properties": {"ready": {"type": "integer"}, "selector": {"type": "string"}}},
     }}
     columns = [{"name": "Image", "type": "string", "jsonPath": ".spec.image"},
                {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}]
@@ -35,7 +35,10 @@ def crd(group: str) -> dict[str, Any]:
                      "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
                      "versions": [
                          {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema},
-                          "subresources": {"status": {}}, "additionalPrinterColumns": columns},
+                          "subresources": {"status": {}, "scale": {
+                              "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.ready",
+                              "labelSelectorPath": ".status.selector"}},
+                          "additionalPrinterColumns": columns},
                          {"name": "v1beta1", "served": True, "storage": False, "schema": {"openAPIV3Schema": schema}},
                      ]}}
 
@@ -101,8 +104,16 @@ async def test_custom_objects_are_served_validated_defaulted_and_pruned(
         first = json.loads(await anext(r.aiter_lines()))
     assert first["type"] == "ADDED" and first["object"]["metadata"]["name"] == "w1"
 
+    # scale subresource at the CRD's paths (what kubectl scale and autoscalers use)
+    scale = (await api.get(f"{base}/w1/scale")).json()
+    assert (scale["kind"], scale["spec"]["replicas"], scale["status"]["replicas"]) == ("Scale", 3, 1)
+    scaled = await api.patch(f"{base}/w1/scale", json={"spec": {"replicas": 5}},
+                             headers={"Content-Type": "application/merge-patch+json"})
+    assert scaled.status_code == 200 and scaled.json()["spec"]["replicas"] == 5, scaled.text
+    assert (await api.get(f"{base}/w1")).json()["spec"]["replicas"] == 5
+
     resources = (await api.get(f"/apis/{group}/v1")).json()["resources"]
-    assert {"widgets", "widgets/status"} <= {r["name"] for r in resources}
+    assert {"widgets", "widgets/status", "widgets/scale"} <= {r["name"] for r in resources}
     assert next(r for r in resources if r["name"] == "widgets")["shortNames"] == ["wd"]
     assert [v["version"] for v in (await api.get(f"/apis/{group}")).json()["versions"]] == ["v1", "v1beta1"]
     openapi = (await api.get(f"/openapi/v3/apis/{group}/v1")).json()

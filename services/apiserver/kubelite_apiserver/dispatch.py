@@ -131,7 +131,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
     if verb == "get":
         if sub == "scale":
             obj, _kv = await reg.get_object(info, ns, req.name)
-            return 200, msgspec.json.encode(scale_of(obj))
+            return 200, msgspec.json.encode(scale_for(info, obj))
         if sub not in ("", "status"):
             raise errors.method_not_allowed(f"{sub} is not supported by this server")
         return 200, codec.encode(await reg.get(info, ns, req.name))
@@ -285,6 +285,12 @@ async def bind_pod(
 
 
 # --------------------------------------------------------------------- scale
+def scale_for(info: ResourceInfo, obj: Any) -> dict[str, Any]:
+    """The Scale of a workload, or of a custom object at its CRD's scale paths."""
+    custom = registration.of(info)
+    return custom.scale_of(obj) if custom is not None else scale_of(obj)
+
+
 def scale_of(obj: Any) -> dict[str, Any]:
     m = obj.metadata
     selector = ""
@@ -322,14 +328,18 @@ async def _set_replicas(reg, info, ns, name, replicas: int, rv: str | None, dry:
         obj, _kv = await reg.get_object(info, ns, name)
         if rv and rv != obj.metadata.resourceVersion:
             raise errors.conflict(info.group_resource, name)
-        obj.spec.replicas = replicas
+        custom = registration.of(info)
+        if custom is not None:
+            obj = custom.with_replicas(obj, replicas)
+        else:
+            obj.spec.replicas = replicas
         try:
             updated, _ = await reg.update(info, ns, name, obj, dry_run=dry)
         except APIError as exc:
             if exc.code == 409 and not rv:
                 continue
             raise
-        return 200, msgspec.json.encode(scale_of(updated))
+        return 200, msgspec.json.encode(scale_for(info, updated))
     raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
 
 
@@ -343,7 +353,7 @@ async def patch_scale(reg, info, ns, name, body, content_type, dry) -> tuple[int
     from kubelite.api import patch as patching
 
     obj, _kv = await reg.get_object(info, ns, name)
-    current = scale_of(obj)
+    current = scale_for(info, obj)
     doc = codec.parse_json_value(body)
     ctype = content_type.split(";")[0].strip()
     try:

@@ -62,6 +62,25 @@ class CustomResource:
             if f.name not in ("apiVersion", "kind", "metadata"):
                 setattr(obj, f.name, getattr(fresh, f.name))
 
+    # -- the scale subresource, at the CRD's paths (".spec.replicas", ".status.replicas", ...)
+    def scale_of(self, obj: Object) -> JSON:
+        doc, paths = codec.to_builtins(obj), self.scale or {}
+        meta = obj.metadata
+        replicas = _path_get(doc, paths.get("specReplicasPath") or "")
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
+                             "resourceVersion": meta.resourceVersion, "creationTimestamp": meta.creationTimestamp},
+                "spec": {"replicas": replicas if isinstance(replicas, int) else 0},
+                "status": {"replicas": _path_get(doc, paths.get("statusReplicasPath") or "") or 0,
+                           "selector": _path_get(doc, paths.get("labelSelectorPath") or "") or ""}}
+
+    def with_replicas(self, obj: Object, replicas: int) -> Object:
+        doc = codec.to_builtins(obj)
+        _path_set(doc, (self.scale or {}).get("specReplicasPath") or ".spec.replicas", replicas)
+        fresh = msgspec.convert(doc, type(obj))
+        fresh.metadata = obj.metadata
+        return fresh
+
     def validate(self, obj: Object) -> list[FieldError]:
         errs = validate_object_meta(obj.metadata, namespaced=self.info.namespaced, name_fn=path_segment_name)
         return errs + structural.validate(codec.to_builtins(obj), self.schema)
@@ -69,6 +88,20 @@ class CustomResource:
     def validate_update(self, new: Object, old: Object) -> list[FieldError]:
         return validate_object_meta_update(new.metadata, old.metadata) + structural.validate(
             codec.to_builtins(new), self.schema)
+
+
+def _path_get(doc: Any, path: str) -> Any:
+    """".spec.replicas" in a JSON document (None where absent)."""
+    for key in [k for k in path.split(".") if k]:
+        doc = doc.get(key) if isinstance(doc, dict) else None
+    return doc
+
+
+def _path_set(doc: JSON, path: str, value: Any) -> None:
+    keys = [k for k in path.split(".") if k]
+    for key in keys[:-1]:
+        doc = doc.setdefault(key, {})
+    doc[keys[-1]] = value
 
 
 _INSTALLED: dict[str, CustomResource] = {}  # CRD name -> what it registered
