@@ -112,6 +112,15 @@ async def test_custom_objects_are_served_validated_defaulted_and_pruned(
     assert scaled.status_code == 200 and scaled.json()["spec"]["replicas"] == 5, scaled.text
     assert (await api.get(f"{base}/w1")).json()["spec"]["replicas"] == 5
 
+    # server-side apply of a custom object, and a field selector on its name
+    applied = await api.patch(f"{base}/w3", params={"fieldManager": "test"},
+                              content=f"apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w3}}\nspec: {{image: a}}\n",
+                              headers={"Content-Type": "application/apply-patch+yaml"})
+    assert applied.status_code in (200, 201), applied.text
+    assert applied.json()["spec"] == {"image": "a", "replicas": 1}
+    by_name = (await api.get(base, params={"fieldSelector": "metadata.name=w3"})).json()["items"]
+    assert [i["metadata"]["name"] for i in by_name] == ["w3"]
+
     resources = (await api.get(f"/apis/{group}/v1")).json()["resources"]
     assert {"widgets", "widgets/status", "widgets/scale"} <= {r["name"] for r in resources}
     assert next(r for r in resources if r["name"] == "widgets")["shortNames"] == ["wd"]
