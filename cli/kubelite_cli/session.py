@@ -37,6 +37,17 @@ class Session:
         self._clients.append(client)
         return client
 
+    def resource(self, name: str) -> ResourceInfo:
+        """What the user typed ('po', 'deploy', 'greetings', 'gr', 'greetings.example.com'): a
+        built-in kind from the scheme, else a custom resource found through discovery."""
+        info = scheme.resolve(name)
+        if info is not None:
+            return info
+        found = discover(self.api, name)
+        if found is None:
+            raise UnknownResourceError(name)
+        return found
+
     def close(self) -> None:
         for client in self._clients:
             client.close()
@@ -72,3 +83,25 @@ def parse_targets(args: list[str]) -> list[tuple[str, str]]:
     if len(args) < 2:
         raise CLIError(f'resource(s) were provided, but no name was specified for "{args[0]}"')
     return [(args[0], name) for name in args[1:]]
+
+
+def discover(api: APIClient, name: str) -> ResourceInfo | None:
+    """Find a resource the local scheme does not know (a custom resource) in the server's
+    discovery documents: by plural, singular, kind or short name, optionally `.group`."""
+    from kubelite.api.meta import Object
+
+    low = name.lower()
+    wanted, _, group_filter = low.partition(".")
+    for group in api.raw_get("/apis").get("groups") or []:
+        if group_filter and group["name"] != group_filter:
+            continue
+        gv = group["preferredVersion"]["groupVersion"]
+        for res in api.raw_get(f"/apis/{gv}").get("resources") or []:
+            if "/" in res["name"]:
+                continue
+            names = {res["name"], res.get("singularName", ""), res["kind"].lower(), *res.get("shortNames", [])}
+            if wanted in names:
+                return ResourceInfo(group=group["name"], version=gv.split("/")[1], kind=res["kind"],
+                                    plural=res["name"], singular=res.get("singularName", ""),
+                                    namespaced=res["namespaced"], type=Object, verbs=tuple(res.get("verbs") or ()))
+    return None

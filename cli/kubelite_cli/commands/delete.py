@@ -9,7 +9,7 @@ from kubelite.errors import APIError
 from kubelite_cli.commands.apply import info_for, target_namespace
 from kubelite_cli.errors import CLIError
 from kubelite_cli.manifests import load_manifests
-from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind
 
 PROPAGATION = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}
 
@@ -32,10 +32,10 @@ def targets(session: Session, args: argparse.Namespace) -> list[tuple[ResourceIn
             raise CLIError("cannot combine TYPE/NAME arguments with --all or -l")
         out = []
         for kind, name in parse_targets([args.resource, *args.names]):
-            info = resolve_resource(kind)
+            info = session.resource(kind)
             out.append((info, session.namespace if info.namespaced else None, name))
         return out
-    info = resolve_resource(args.resource)
+    info = session.resource(args.resource)
     ns = session.namespace if info.namespaced else None
     if args.all or args.selector:
         if args.names:

@@ -9,7 +9,7 @@ from typing import Any
 from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite_cli.describe_fmt import describe_text
-from kubelite_cli.session import Session, resolve_resource
+from kubelite_cli.session import Session
 
 JSON = dict[str, Any]
 
@@ -39,9 +39,9 @@ def events_for(session: Session, obj: JSON, info: ResourceInfo) -> list[JSON]:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = resolve_resource(args.resource)
     session = Session.from_args(args)
     try:
+        info = session.resource(args.resource)
         ns = session.namespace if info.namespaced else None
         texts = []
         for name in args.names:

@@ -15,7 +15,7 @@ from kubelite.api.scheme import ResourceInfo
 from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
 from kubelite_cli.output import as_list, name_ref, to_json, to_yaml, with_type
-from kubelite_cli.session import Session, resolve_resource
+from kubelite_cli.session import Session
 
 JSON = dict[str, Any]
 
@@ -24,7 +24,7 @@ _ALL_FALLBACK = ("pods", "services", "daemonsets", "deployments", "replicasets",
                  "statefulsets", "jobs", "cronjobs")
 
 
-def resources_for(arg: str) -> list[ResourceInfo]:
+def resources_for(arg: str, session: Session) -> list[ResourceInfo]:
     """'pods', 'po,svc' or 'all' -> the resources to show, in order."""
     out: list[ResourceInfo] = []
     for part in arg.split(","):
@@ -33,7 +33,7 @@ def resources_for(arg: str) -> list[ResourceInfo]:
             found = tagged or [i for i in map(scheme.resolve, _ALL_FALLBACK) if i is not None]
             out.extend(i for i in found if i not in out)
         else:
-            info = resolve_resource(part)
+            info = session.resource(part)
             if info not in out:
                 out.append(info)
     return out
@@ -104,12 +104,13 @@ def watch(session: Session, info: ResourceInfo, args: argparse.Namespace, rv: st
 
 
 def run(args: argparse.Namespace) -> int:
-    infos = resources_for(args.resource)
     if args.names and args.all_namespaces:
         raise CLIError("a resource cannot be retrieved by name across all namespaces")
-    if args.watch and len(infos) > 1:
-        raise CLIError("you may only specify a single resource type with --watch")
     session = Session.from_args(args)
+    infos = resources_for(args.resource, session)
+    if args.watch and len(infos) > 1:
+        session.close()
+        raise CLIError("you may only specify a single resource type with --watch")
     try:
         fetched = [(info, *fetch(session, info, args)) for info in infos]
         if args.output in ("json", "yaml"):

@@ -7,7 +7,7 @@ from typing import Any
 
 from kubelite.api.scheme import ResourceInfo
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind
 
 JSON = dict[str, Any]
 FIELDS = {"label": "labels", "annotate": "annotations"}
@@ -75,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
         if args.selector or args.all:
             if len(raw_targets) != 1:
                 raise CLIError("with -l or --all give one resource type and no names")
-            info = resolve_resource(raw_targets[0])
+            info = session.resource(raw_targets[0])
             ns = session.namespace if info.namespaced else None
             items = session.api.list(info, ns, label_selector=args.selector).get("items") or []
             found = [(info, (o.get("metadata") or {}).get("name", "")) for o in items]
         else:
-            found = [(resolve_resource(kind), name) for kind, name in parse_targets(raw_targets)]
+            found = [(session.resource(kind), name) for kind, name in parse_targets(raw_targets)]
         for info, name in found:
             print(_apply(session, info, name, args, sets, removes), flush=True)
         return 0

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind
 
 
 def patch_body(text: str, patch_type: str) -> Any:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     session = Session.from_args(args)
     try:
         for kind, name in parse_targets(args.targets):
-            info = resolve_resource(kind)
+            info = session.resource(kind)
             ns = session.namespace if info.namespaced else None
             before = session.api.get(info, ns, name, subresource=args.subresource)
             after = session.api.patch(info, ns, name, body, patch_type=args.type, subresource=args.subresource,

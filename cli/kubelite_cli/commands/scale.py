@@ -6,7 +6,7 @@ import argparse
 
 from kubelite_cli.commands.rollout import qualified_plural
 from kubelite_cli.errors import CLIError
-from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
+from kubelite_cli.session import Session, parse_targets, qualified_kind
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     session = Session.from_args(args)
     try:
         for kind, name in parse_targets(args.targets):
-            info = resolve_resource(kind)
+            info = session.resource(kind)
             if "scale" not in info.subresources:
                 raise CLIError(f'cannot scale "{qualified_plural(info)}": no scale subresource')
             if args.current_replicas is not None and args.current_replicas >= 0:
