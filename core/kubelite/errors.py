@@ -161,6 +161,12 @@ def invalid_object(kind: str, name: str, errors: list[FieldError], group: str = 
     )
 
 
+def no_such_resource() -> APIError:
+    """A path that names no served resource: Kubernetes' generic 404, with an empty `details`
+    (clients such as kubectl debug read it and crash on a missing one)."""
+    return APIError(404, "NotFound", "the server could not find the requested resource", StatusDetails())
+
+
 def bad_request(message: str) -> APIError:
     return APIError(400, "BadRequest", message)
 

@@ -356,3 +356,25 @@ async def test_discovery(api: httpx.AsyncClient) -> None:
 async def test_lists_have_kind_and_revision(api: httpx.AsyncClient, path: str) -> None:
     body = (await api.get(path)).json()
     assert body["kind"].endswith("List") and int(body["metadata"]["resourceVersion"]) > 0
+
+
+async def test_responses_are_byte_for_byte_kubernetes(api: httpx.AsyncClient, namespace: str) -> None:
+    """Clients notice key order, the trailing newline and a missing `details` (kubectl debug
+    crashes on it): these bodies are what kube-apiserver writes, byte for byte."""
+    missing = await api.get(f"/api/v1/namespaces/{namespace}/pods/nosuch")
+    assert missing.content == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \\"nosuch\\" not found",'
+        b'"reason":"NotFound","details":{"name":"nosuch","kind":"pods"},"code":404}\n')
+    unknown = await api.get("/api/v1/nosuchresources")
+    assert unknown.content == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find '
+        b'the requested resource","reason":"NotFound","details":{},"code":404}\n')
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "twice"}}
+    assert (await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json=cm)).status_code == 201
+    again = await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json=cm)
+    assert again.content == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \\"twice\\" already '
+        b'exists","reason":"AlreadyExists","details":{"name":"twice","kind":"configmaps"},"code":409}\n')
+    svc = await api.post(f"/api/v1/namespaces/{namespace}/services", json={
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
+    assert svc.json()["status"] == {"loadBalancer": {}} and svc.content.endswith(b"}\n")

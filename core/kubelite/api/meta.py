@@ -76,9 +76,10 @@ class StatusDetails(Model):
 class Status(Model):
     """metav1.Status: the body of every error and of some successful deletes."""
 
-    # Always sent (no defaults, so omit_defaults never drops them).
-    apiVersion: str | None = None
+    # Always sent (no defaults, so omit_defaults never drops them); kind before apiVersion, as
+    # Kubernetes' serializer writes a Status.
     kind: str | None = None
+    apiVersion: str | None = None
     metadata: ListMeta = msgspec.field(default_factory=ListMeta)
     status: str | None = None  # "Success" | "Failure"
     message: str | None = None

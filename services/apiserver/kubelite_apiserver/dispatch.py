@@ -43,11 +43,11 @@ def resolve(req: APIRequest) -> ResourceInfo:
     """The stored resource a request names (at its own version, or at one kubelite.api.versions serves)."""
     info = by_plural(req.group, req.resource)
     if info is None or (info.version != req.version and alternate(req.group, req.version, req.resource) is None):
-        raise APIError(404, "NotFound", "the server could not find the requested resource")
+        raise errors.no_such_resource()
     if req.namespace and not info.namespaced:
-        raise APIError(404, "NotFound", "the server could not find the requested resource")
+        raise errors.no_such_resource()
     if req.subresource and req.subresource not in info.subresources:
-        raise APIError(404, "NotFound", "the server could not find the requested resource")
+        raise errors.no_such_resource()
     if not req.subresource and req.verb not in info.verbs:
         raise errors.method_not_allowed(f"{req.verb} is not supported on {info.group_resource}")
     return info
@@ -125,7 +125,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
         if req.verb == "create" and body:
             ns = ""  # taken from the object (or default) below
         else:
-            raise APIError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.no_such_resource()
     sub = req.subresource
     verb = req.verb
     if verb == "get":

@@ -69,7 +69,7 @@ from kubelite_apiserver.watch import watch_events
 log = logging.getLogger("kubelite.apiserver.http")
 
 JSON = [(b"content-type", b"application/json")]
-NOT_FOUND = APIError(404, "NotFound", "the server could not find the requested resource")
+NOT_FOUND = errors.no_such_resource()
 
 
 def bus_credentials(cfg: Config) -> BusCredentials:
@@ -471,6 +471,8 @@ async def _respond(send: Any, code: int, body: bytes, ctype: bytes | None = None
                    extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     if ctype is None:
         ctype = b"application/json" if body[:1] in (b"{", b"[") else b"text/plain; charset=utf-8"
+    if ctype.startswith(b"application/json") and not body.endswith(b"\n"):
+        body += b"\n"  # as Kubernetes' JSON serializer ends every document
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                             *(extra_headers or [])]})

@@ -78,6 +78,8 @@ def prepare_for_create(info: ResourceInfo, obj: Object) -> None:
         obj.status = _new_of(tp, {"phase": "Pending"})  # the binder moves it on
     elif kind == "Node":
         return  # nodes report their own status at registration (as in Kubernetes)
+    elif kind == "Service":
+        obj.status = _new_of(tp, {"loadBalancer": {}})  # what Kubernetes returns for a new Service
     elif has_status(info):
         obj.status = None
 

@@ -175,7 +175,7 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
         if not server.ready:
             raise errors.service_unavailable("apiserver is starting")
         if not (info.is_resource and info.resource == "pods" and info.name and info.subresource in SUBRESOURCES):
-            raise APIError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.no_such_resource()
         if info.subresource == "attach":
             raise errors.bad_request("attach is not supported by kubelite")
         node = await pod_node(server.reg, info.namespace, info.name)
