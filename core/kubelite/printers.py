@@ -511,6 +511,13 @@ def _default_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
 RowFn = Callable[[JSON, datetime, bool], list[str]]
 
 
+def _apiservice_row(obj: JSON, now: datetime, wide: bool) -> list[str]:
+    svc = _spec(obj).get("service")
+    available = next((c for c in _status(obj).get("conditions") or [] if c.get("type") == "Available"), {})
+    return [f"{svc.get('namespace')}/{svc.get('name')}" if svc else "Local", available.get("status", "Unknown"),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 @dataclass(frozen=True)
 class TableSpec:
     columns: tuple[str, ...]  # after NAME
@@ -544,6 +551,7 @@ TABLES: dict[str, TableSpec] = {
                                 (), _storageclass_row, name=_storageclass_name),
     "poddisruptionbudgets": TableSpec(("MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"), (),
                                       _pdb_row),
+    "apiservices": TableSpec(("SERVICE", "AVAILABLE", "AGE"), (), _apiservice_row),
     "horizontalpodautoscalers": TableSpec(("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"), (),
                                           _hpa_row),
     "services": TableSpec(

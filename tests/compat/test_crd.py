@@ -104,6 +104,7 @@ def greeting(group: str, name: str, message: str) -> str:
 @pytest.mark.compat("kubectl apply -f (CustomResourceDefinition, custom objects)")
 @pytest.mark.compat("kubectl get <custom resource> (printer columns, short names)")
 @pytest.mark.compat("kubectl delete crd")
+@pytest.mark.compat("kubectl get apiservices")
 def test_kubectl_with_custom_resources(cluster, kubectl, ns, group) -> None:
     out = kubectl("-n", ns, "apply", "-f", "-", input=greeting(group, "hello", "hi")).stdout
     assert f"greeting.{group}/hello created" in out, out
@@ -122,6 +123,8 @@ def test_kubectl_with_custom_resources(cluster, kubectl, ns, group) -> None:
     invalid = kubectl("-n", ns, "apply", "-f", "-", check=False,
                       input=greeting(group, "other", "x").replace("message: x", "times: 0"))
     assert invalid.returncode != 0 and "spec.message: Required value" in invalid.stderr, invalid.stderr
+    services = kubectl("get", "apiservices").stdout  # the CRD's group is served, Local like the rest
+    assert services.split()[:4] == ["NAME", "SERVICE", "AVAILABLE", "AGE"] and f"v1.{group}" in services, services
     kubectl("delete", "crd", f"greetings.{group}", timeout=60)
     gone = kubectl("-n", ns, "get", f"greetings.{group}", check=False)
     assert gone.returncode != 0, gone.stdout

@@ -378,3 +378,15 @@ async def test_responses_are_byte_for_byte_kubernetes(api: httpx.AsyncClient, na
     svc = await api.post(f"/api/v1/namespaces/{namespace}/services", json={
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
     assert svc.json()["status"] == {"loadBalancer": {}} and svc.content.endswith(b"}\n")
+
+
+async def test_apiservices_list_what_is_served(api: httpx.AsyncClient) -> None:
+    listed = (await api.get("/apis/apiregistration.k8s.io/v1/apiservices")).json()
+    names = [s["metadata"]["name"] for s in listed["items"]]
+    assert {"v1.", "v1.apps", "v2.autoscaling", "v1.autoscaling", "v1beta1.metrics.k8s.io"} <= set(names), names
+    apps = (await api.get("/apis/apiregistration.k8s.io/v1/apiservices/v1.apps")).json()
+    assert apps["spec"]["group"] == "apps" and apps["status"]["conditions"][0]["reason"] == "Local"
+    refused = await api.post("/apis/apiregistration.k8s.io/v1/apiservices", json={
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1.example.com"}})
+    assert refused.status_code == 405, refused.text
+    assert (await api.get("/apis/apiregistration.k8s.io/v1/apiservices/v9.nosuch")).status_code == 404

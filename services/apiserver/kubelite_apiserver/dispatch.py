@@ -20,7 +20,7 @@ from kubelite.api.versions import ServedVersion, alternate
 from kubelite.bus.api import APIRequest, body_bytes
 from kubelite.errors import APIError
 from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
-from kubelite_apiserver import metricsapi, params
+from kubelite_apiserver import apiservices, metricsapi, params
 from kubelite_apiserver.eviction import evict
 from kubelite_apiserver.podconditions import set_pod_condition
 from kubelite_apiserver.registry import Registry
@@ -115,6 +115,8 @@ def answer_as(served: ServedVersion, body: bytes) -> bytes:
 async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: ServedVersion | None = None
                     ) -> tuple[int, bytes]:
     info = resolve(req)
+    if info.extra.get("computed") == "apiservices":
+        return apiservices.serve(req)
     if info.extra.get("metrics"):
         if reg.metrics is None:
             raise errors.service_unavailable("the resource metrics API is not running")
