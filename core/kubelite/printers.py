@@ -536,6 +536,10 @@ TABLES: dict[str, TableSpec] = {
         ("DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
         _replicaset_row,
     ),
+    "replicationcontrollers": TableSpec(  # the same columns; its selector is a label map
+        ("DESIRED", "CURRENT", "READY", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"),
+        _replicaset_row,
+    ),
     "cronjobs": TableSpec(("SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"),
                           ("CONTAINERS", "IMAGES", "SELECTOR"), _cronjob_row),
     "jobs": TableSpec(("STATUS", "COMPLETIONS", "DURATION", "AGE"), ("CONTAINERS", "IMAGES", "SELECTOR"), _job_row),

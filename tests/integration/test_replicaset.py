@@ -485,3 +485,35 @@ async def test_lost_leadership_stops_and_campaigns_again(
     await eventually(lambda: rs_ready(observer, "relead", 3), timeout=20,
                      message=f"leads again and scales\n{cm.log_tail(leader)}")
     assert observer.max_active_pods <= 3
+
+
+async def test_replication_controller_is_a_replica_set_with_a_label_map(
+        cm: ControllerManagers, kubelet: FakeKubelet, observer: Observer, api: Any, namespace: str) -> None:
+    """core/v1 ReplicationController: the selector defaults to the template's labels, the same
+    controller keeps its replicas and status, the scale subresource moves it, deleting it
+    collects its pods."""
+    base = f"/api/v1/namespaces/{namespace}/replicationcontrollers"
+    r = await api.post(base, json={"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old"},
+                                   "spec": {"replicas": 2, "template": pod_template("old")}})
+    assert r.status_code == 201, r.text
+    rc = r.json()
+    assert rc["spec"]["selector"] == {"app": "old"}  # defaulted from the template
+    await eventually(lambda: rs_ready(observer, "old", 2), timeout=20, message="2 ready pods")
+    (ref,) = observer.active_pods({"app": "old"})[0].metadata.ownerReferences
+    assert (ref.apiVersion, ref.kind, ref.uid) == ("v1", "ReplicationController", rc["metadata"]["uid"])
+
+    async def ready(n: int) -> bool:
+        st = ((await get(api, f"{base}/old")) or {}).get("status") or {}
+        return st.get("readyReplicas") == n and st.get("replicas") == n
+
+    await eventually(lambda: ready(2), timeout=10, message="status 2/2")
+    scaled = await api.patch(f"{base}/old/scale", json={"spec": {"replicas": 3}},
+                             headers={"Content-Type": "application/merge-patch+json"})
+    assert scaled.status_code == 200 and scaled.json()["status"]["selector"] == "app=old", scaled.text
+    await eventually(lambda: rs_ready(observer, "old", 3), timeout=20, message="scaled to 3")
+    bad = await api.post(base, json={"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "bad"},
+                                     "spec": {"selector": {"app": "x"}, "template": pod_template("y")}})
+    assert bad.status_code == 422 and "selector` does not match template" in bad.text, bad.text
+    assert (await api.delete(f"{base}/old")).status_code == 200
+    await eventually(lambda: not observer.active_pods({"app": "old"}), timeout=20,
+                     message="the garbage collector removed the pods")

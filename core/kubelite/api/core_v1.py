@@ -1084,6 +1084,43 @@ PODS = register(ResourceInfo(
     subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
     categories=_ALL_CATEGORY,
 ))
+class ReplicationControllerSpec(Model):
+    replicas: int | None = None  # defaulted to 1
+    minReadySeconds: int | None = None
+    selector: dict[str, str] | None = None  # a plain label map (defaulted to the template's labels)
+    template: PodTemplateSpec | None = None
+
+
+class ReplicationControllerCondition(Model):
+    type: str | None = None  # ReplicaFailure
+    status: str | None = None
+    lastTransitionTime: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class ReplicationControllerStatus(Model):
+    replicas: int | None = None
+    fullyLabeledReplicas: int | None = None
+    readyReplicas: int | None = None
+    availableReplicas: int | None = None
+    observedGeneration: int | None = None
+    conditions: list[ReplicationControllerCondition] | None = None
+
+
+class ReplicationController(Object):
+    """core/v1 ReplicationController: a ReplicaSet with a label-map selector (the ReplicaSet
+    controller runs both, as in Kubernetes)."""
+
+    spec: ReplicationControllerSpec | None = None
+    status: ReplicationControllerStatus | None = None
+
+
+REPLICATIONCONTROLLERS = register(ResourceInfo(
+    group="", version="v1", kind="ReplicationController", plural="replicationcontrollers",
+    singular="replicationcontroller", namespaced=True, type=ReplicationController, short_names=("rc",),
+    subresources=("status", "scale"), categories=_ALL_CATEGORY,
+))
 SERVICES = register(ResourceInfo(
     group="", version="v1", kind="Service", plural="services", singular="service",
     namespaced=True, type=Service, short_names=("svc",), subresources=("status",),

@@ -68,6 +68,8 @@ from kubelite.api.core_v1 import (
     PodSpec,
     PodTemplateSpec,
     Probe,
+    ReplicationController,
+    ReplicationControllerSpec,
     Secret,
     Service,
     ServiceSpec,
@@ -399,6 +401,18 @@ def _default_replicaset(rs: ReplicaSet) -> None:
     default_pod_template(spec.template)
 
 
+def _default_replication_controller(rc: ReplicationController) -> None:
+    """SetDefaults_ReplicationController: the selector and the labels default to each other, 1 replica."""
+    spec = rc.spec = rc.spec or ReplicationControllerSpec()
+    template_meta = spec.template.metadata if spec.template is not None else None
+    labels = (template_meta.labels if template_meta is not None else None) or {}
+    if not spec.selector and labels:
+        spec.selector = dict(labels)
+    if spec.replicas is None:
+        spec.replicas = 1
+    default_pod_template(spec.template)
+
+
 def _default_daemonset(ds: DaemonSet) -> None:
     """SetDefaults_DaemonSet: RollingUpdate with maxUnavailable 1 and maxSurge 0, history 10."""
     spec = ds.spec = ds.spec or DaemonSetSpec()
@@ -626,6 +640,7 @@ _DEFAULTERS: dict[type, tuple[str, str, Callable]] = {
     Binding: ("v1", "Binding", _noop),
     Deployment: ("apps/v1", "Deployment", _default_deployment),
     ReplicaSet: ("apps/v1", "ReplicaSet", _default_replicaset),
+    ReplicationController: ("v1", "ReplicationController", _default_replication_controller),
     DaemonSet: ("apps/v1", "DaemonSet", _default_daemonset),
     StatefulSet: ("apps/v1", "StatefulSet", _default_statefulset),
     ControllerRevision: ("apps/v1", "ControllerRevision", _noop),

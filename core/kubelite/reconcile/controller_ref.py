@@ -79,13 +79,21 @@ def selector_of(owner: Any) -> Selector | None:
         return None
 
 
-def owners_selecting(obj: Object, owners: Iterable[Any]) -> list[str]:
+def owners_selecting(obj: Object, owners: Iterable[Any],
+                     label_selector: Callable[[Any], Any] | None = None) -> list[str]:
     """Keys of the owners whose selector matches `obj`'s labels (GetPodReplicaSets and
-    getReplicaSetsForDeployment's inverse): an empty or invalid selector matches nothing."""
+    getReplicaSetsForDeployment's inverse): an empty or invalid selector matches nothing.
+    `label_selector(owner)` gives the owner's LabelSelector when it is not spec.selector."""
     labels = obj.metadata.labels or {}
     keys = []
     for owner in owners:
-        sel = selector_of(owner)
+        if label_selector is None:
+            sel = selector_of(owner)
+        else:
+            try:
+                sel = selector_from_label_selector(label_selector(owner), none_selects_nothing=True)
+            except ValueError:
+                sel = None
         if sel is not None and not sel.empty and sel.matches(labels):
             keys.append(key_of(owner))
     return keys

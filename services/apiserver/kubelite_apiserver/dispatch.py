@@ -297,7 +297,9 @@ def scale_of(obj: Any) -> dict[str, Any]:
     m = obj.metadata
     selector = ""
     sel = getattr(obj.spec, "selector", None)
-    if sel is not None:
+    if isinstance(sel, dict):  # a ReplicationController's label map
+        selector = ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
+    elif sel is not None:
         selector = str(selector_from_label_selector(sel))
     status = getattr(obj, "status", None)
     return {

@@ -54,6 +54,7 @@ ELECTION = "kube-controller-manager"  # etcd key /kubelite/leader/<this>; Lease 
 # name -> "module:factory". The factory takes a ControllerContext and returns a Controller.
 CONTROLLERS: dict[str, str] = {
     "replicaset": "kubelite_controller_manager.replicaset.controller:new_controller",
+    "replicationcontroller": "kubelite_controller_manager.replicaset.controller:new_replication_manager",
     "deployment": "kubelite_controller_manager.deployment.controller:new_controller",
     "nodelifecycle": "kubelite_controller_manager.nodelifecycle.controller:new_controller",
     "garbagecollector": "kubelite_controller_manager.garbagecollector.controller:new_controller",

@@ -32,6 +32,7 @@ from kubelite.api.core_v1 import (
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    ReplicationController,
     Secret,
     Service,
 )
@@ -63,6 +64,7 @@ Validator = Callable[[Any], list[FieldError]]
 UpdateValidator = Callable[[Any, Any], list[FieldError]]
 
 _CREATE: dict[type, Validator] = {
+    ReplicationController: apps.validate_replication_controller,
     CustomResourceDefinition: apiextensions.validate_crd,
     Pod: core.validate_pod,
     Service: core.validate_service,
@@ -91,6 +93,7 @@ _CREATE: dict[type, Validator] = {
 }
 
 _UPDATE: dict[type, UpdateValidator] = {
+    ReplicationController: apps.validate_replication_controller_update,
     CustomResourceDefinition: apiextensions.validate_crd_update,
     Pod: core.validate_pod_update,
     Service: core.validate_service_update,

@@ -20,6 +20,7 @@ from kubelite.api.validation.names import (
     each_invalid,
     is_valid_percent,
     name_is_dns_subdomain,
+    validate_labels,
     validate_nonnegative,
     validate_object_meta,
     validate_object_meta_update,
@@ -97,6 +98,32 @@ def _validate_replica_set_spec(rs: ReplicaSet) -> list[FieldError]:
 def validate_replica_set(rs: ReplicaSet) -> list[FieldError]:
     errs = validate_object_meta(_meta(rs), namespaced=True, name_fn=name_is_dns_subdomain)
     return errs + _validate_replica_set_spec(rs)
+
+
+def validate_replication_controller(rc: Any) -> list[FieldError]:
+    """ValidateReplicationController: a non-empty selector map the template's labels match."""
+    errs = validate_object_meta(_meta(rc), namespaced=True, name_fn=name_is_dns_subdomain)
+    spec = rc.spec
+    if spec is None:
+        return [*errs, required("spec.selector"), required("spec.template")]
+    errs += validate_nonnegative(spec.replicas, "spec.replicas")
+    errs += validate_nonnegative(spec.minReadySeconds, "spec.minReadySeconds")
+    if not spec.selector:
+        errs.append(required("spec.selector"))
+    else:
+        errs += validate_labels(spec.selector, "spec.selector")
+    if spec.template is None:
+        errs.append(required("spec.template"))
+    elif spec.selector:
+        labels = (spec.template.metadata.labels if spec.template.metadata else None) or {}
+        if any(labels.get(k) != v for k, v in spec.selector.items()):
+            errs.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    return errs
+
+
+def validate_replication_controller_update(new: Any, old: Any) -> list[FieldError]:
+    errs = validate_object_meta_update(_meta(new), _meta(old))
+    return errs + [e for e in validate_replication_controller(new) if not e.field.startswith("metadata")]
 
 
 def selector_immutable(new: Any, old: Any) -> list[FieldError]:

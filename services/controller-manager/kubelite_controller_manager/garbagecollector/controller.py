@@ -34,6 +34,7 @@ from kubelite.api.core_v1 import (
     ENDPOINTS,
     PERSISTENTVOLUMECLAIMS,
     PODS,
+    REPLICATIONCONTROLLERS,
     SECRETS,
     SERVICES,
 )
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 CONTROLLER_NAME = "garbage-collector-controller"
 GC_RESOURCES: tuple[ResourceInfo, ...] = (PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, ENDPOINTSLICES,
                                           CONFIGMAPS, SECRETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
-                                          CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS)
+                                          CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS)
 FOREGROUND_RECHECK = 2.0  # seconds: a waiting owner looks again even if no event comes
 
 

@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kubelite.api.apps_v1 import REPLICASETS, ReplicaSet
-from kubelite.api.core_v1 import PODS, Pod
+from kubelite.api.apps_v1 import REPLICASETS, ReplicaSet, ReplicaSetStatus
+from kubelite.api.core_v1 import (
+    PODS,
+    REPLICATIONCONTROLLERS,
+    LabelSelector,
+    Pod,
+    ReplicationControllerStatus,
+)
 from kubelite.api.labels import Selector, selector_from_label_selector
 from kubelite.api.meta import ObjectMeta, OwnerReference
+from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_OWNER, key_of, split_key
 from kubelite.reconcile.controller import Controller, Requeue
@@ -47,11 +54,11 @@ CONTROLLER_NAME = "replicaset"
 NAMESPACE_TERMINATING = "namespace terminating"  # a create refused because the namespace is going away
 
 
-def owner_ref(rs: ReplicaSet) -> OwnerReference:
-    return controller_ref(rs, "apps/v1", "ReplicaSet")
+def owner_ref(rs: ReplicaSet, api_version: str = "apps/v1", kind: str = "ReplicaSet") -> OwnerReference:
+    return controller_ref(rs, api_version, kind)
 
 
-def pod_from_template(rs: ReplicaSet) -> Pod:
+def pod_from_template(rs: ReplicaSet, ref: OwnerReference | None = None) -> Pod:
     """GetPodFromTemplate: labels, annotations and finalizers of the template, a generated
     name `<rs>-xxxxx`, and a controller reference to the replica set."""
     template = rs.spec.template if rs.spec else None
@@ -63,7 +70,7 @@ def pod_from_template(rs: ReplicaSet) -> Pod:
             labels=dict(tmeta.labels) if tmeta.labels else None,
             annotations=dict(tmeta.annotations) if tmeta.annotations else None,
             finalizers=list(tmeta.finalizers) if tmeta.finalizers else None,
-            ownerReferences=[owner_ref(rs)],
+            ownerReferences=[ref or owner_ref(rs)],
         ),
         spec=template.spec if template else None,
     )
@@ -82,13 +89,18 @@ def slow_start_batches(total: int, initial: int = SLOW_START_INITIAL_BATCH) -> l
 
 
 class ReplicaSetController(Controller):
+    """Also the ReplicationController's (ReplicationManager below), as in Kubernetes: what
+    differs is the resource, its kind and how its selector is written."""
+
     name = CONTROLLER_NAME
+    resource: ResourceInfo = REPLICASETS
+    status_type: type = ReplicaSetStatus
 
     def __init__(self, ctx: ControllerContext) -> None:
-        super().__init__(workers=ctx.options.concurrent_replicaset_syncs, name=CONTROLLER_NAME)
+        super().__init__(workers=ctx.options.concurrent_replicaset_syncs, name=self.name)
         self.ctx = ctx
         self.api = ctx.api
-        self.rs_informer = ctx.informers.get(REPLICASETS)
+        self.rs_informer = ctx.informers.get(self.resource)
         self.pod_informer = ctx.informers.get(PODS)
         self.expectations = ControllerExpectations()
         self.rs_informer.add_handler(on_add=self._rs_changed, on_update=self._rs_updated,
@@ -109,14 +121,18 @@ class ReplicaSetController(Controller):
         self.expectations.delete(key_of(rs))
         self.queue.add(key_of(rs))
 
+    def label_selector(self, rs: Any) -> Any:
+        """spec.selector as a LabelSelector (a ReplicaSet's already is one)."""
+        return rs.spec.selector if rs.spec else None
+
     def _owner_key(self, pod: Pod) -> str | None:
         """The key of the replica set controlling `pod`, if it is one we know."""
-        rs = resolve_owner(pod, "ReplicaSet", self.rs_informer.get)
+        rs = resolve_owner(pod, self.resource.kind, self.rs_informer.get)
         return key_of(rs) if rs is not None else None
 
     def _matching_replica_sets(self, pod: Pod) -> list[str]:
         """getPodReplicaSets: replica sets whose selector matches an orphan pod (they may adopt it)."""
-        return owners_selecting(pod, self.rs_informer.list(pod.metadata.namespace or ""))
+        return owners_selecting(pod, self.rs_informer.list(pod.metadata.namespace or ""), self.label_selector)
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletionTimestamp is not None:
@@ -174,8 +190,7 @@ class ReplicaSetController(Controller):
             return
         need_sync = self.expectations.satisfied(key)
         try:
-            selector = selector_from_label_selector(rs.spec.selector if rs.spec else None,
-                                                    none_selects_nothing=True)
+            selector = selector_from_label_selector(self.label_selector(rs), none_selects_nothing=True)
         except ValueError as exc:
             log.error("replicaset %s: invalid selector: %s", key, exc)
             return
@@ -188,6 +203,8 @@ class ReplicaSetController(Controller):
         now = self.ctx.now()
         status = calculate_status(rs, pods, manage_error, now)
         status = msgspec.structs.replace(status, observedGeneration=rs.metadata.generation)
+        if self.status_type is not type(status):  # a ReplicationController's status, same fields
+            status = msgspec.convert(msgspec.to_builtins(status), self.status_type)
         if status != rs.status:
             rs = await self._update_status(rs, status)
         if manage_error is not None:
@@ -208,21 +225,20 @@ class ReplicaSetController(Controller):
                 return rs
             if exc.code != 409:
                 raise
-        fresh = await self.api.get(REPLICASETS, rs.metadata.namespace or "", rs.metadata.name or "")
+        fresh = await self.api.get(self.resource, rs.metadata.namespace or "", rs.metadata.name or "")
         return await self.api.update_status(msgspec.structs.replace(fresh, status=status))
 
-    @staticmethod
-    def _typed(obj: Any) -> Any:
+    def _typed(self, obj: Any) -> Any:
         if obj.kind is None or obj.apiVersion is None:
-            obj = msgspec.structs.replace(obj, apiVersion="apps/v1", kind="ReplicaSet")
+            obj = msgspec.structs.replace(obj, apiVersion=self.resource.api_version, kind=self.resource.kind)
         return obj
 
     # -- claiming ---------------------------------------------------------------
 
     async def _claim_pods(self, rs: ReplicaSet, selector: Selector, candidates: list[Pod]) -> list[Pod]:
         manager = ControllerRefManager(
-            self.api, rs, ref=owner_ref(rs), selector=selector, child=PODS,
-            can_adopt=lambda: owner_is_live(self.api, REPLICASETS, rs))
+            self.api, rs, ref=owner_ref(rs, self.resource.api_version, self.resource.kind), selector=selector,
+            child=PODS, can_adopt=lambda: owner_is_live(self.api, self.resource, rs))
         result = await manager.claim(candidates)
         for pod in result.adopted:
             await self._decide(rs, "Adopted", f"Adopted pod: {pod.metadata.name}", pod=pod.metadata.name)
@@ -263,7 +279,7 @@ class ReplicaSetController(Controller):
 
     async def _create_pods(self, key: str, rs: ReplicaSet, count: int) -> str | None:
         self.expectations.expect_creations(key, count)
-        template = pod_from_template(rs)
+        template = pod_from_template(rs, owner_ref(rs, self.resource.api_version, self.resource.kind))
         created = 0
         error: str | None = None
         for size in slow_start_batches(count):
@@ -327,8 +343,25 @@ class ReplicaSetController(Controller):
         return None
 
     async def _decide(self, rs: ReplicaSet, reason: str, message: str, **details: Any) -> None:
-        await self.ctx.decisions.publish(CONTROLLER_NAME, self._typed(rs), reason, message, **details)
+        await self.ctx.decisions.publish(self.name, self._typed(rs), reason, message, **details)
+
+
+class ReplicationManager(ReplicaSetController):
+    """The ReplicationController's controller: a ReplicaSet controller for core/v1
+    ReplicationControllers, whose selector is a plain label map."""
+
+    name = "replicationcontroller"
+    resource = REPLICATIONCONTROLLERS
+    status_type = ReplicationControllerStatus
+
+    def label_selector(self, rc: Any) -> Any:
+        selector = rc.spec.selector if rc.spec else None
+        return LabelSelector(matchLabels=dict(selector)) if selector else None
 
 
 def new_controller(ctx: ControllerContext) -> ReplicaSetController:
     return ReplicaSetController(ctx)
+
+
+def new_replication_manager(ctx: ControllerContext) -> ReplicaSetController:
+    return ReplicationManager(ctx)
