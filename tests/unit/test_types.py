@@ -515,7 +515,8 @@ def test_scheme_registration():
     for p in ("services", "nodes", "namespaces"):
         assert "status" in scheme.by_plural("", p).subresources
     all_cat = {i.plural for i in scheme.all_resources() if "all" in i.categories}
-    assert all_cat == {"pods", "services", "deployments", "replicasets", "jobs", "daemonsets", "statefulsets", "cronjobs",
+    assert all_cat == {"pods", "services", "deployments", "replicasets", "replicationcontrollers", "jobs", "daemonsets",
+                       "statefulsets", "cronjobs",
                        "horizontalpodautoscalers"}
     no_spec = {i.kind for i in scheme.all_resources() if not i.has_spec}
     assert {"ConfigMap", "Secret", "Event", "Endpoints"} <= no_spec
