@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.compat.conftest import wait_for
+
 SERVER_POD = """\
 apiVersion: v1
 kind: Pod
@@ -87,8 +89,25 @@ def test_port_forward(cluster, ns, running_pod) -> None:
 
 
 @pytest.mark.compat("kubectl proxy")
+@pytest.mark.compat("pods/NAME:PORT/proxy and services/NAME:PORT/proxy (kubectl proxy, kubectl get --raw)")
+def test_proxy_subresources(cluster, kubectl, ns, running_pod) -> None:
+    """HTTP through the apiserver to the pod, and to a Service's ready endpoint."""
+    kubectl("-n", ns, "label", "pod", running_pod, "app=server")
+    kubectl("-n", ns, "create", "service", "clusterip", "server", "--tcp=80:8080")
+    listing = kubectl("-n", ns, "get", "--raw", f"/api/v1/namespaces/{ns}/pods/{running_pod}:8080/proxy/").stdout
+    assert "Directory listing" in listing, listing[:300]
+
+    def via_service() -> str | None:
+        out = kubectl("get", "--raw", f"/api/v1/namespaces/{ns}/services/server:80/proxy/", check=False)
+        return out.stdout if out.returncode == 0 and "Directory listing" in out.stdout else None
+
+    wait_for(via_service, 20, "services/proxy never reached the pod")
+    missing = kubectl("get", "--raw", f"/api/v1/namespaces/{ns}/pods/nosuch:8080/proxy/", check=False)
+    assert missing.returncode != 0 and "not found" in missing.stderr, missing.stderr
+
+
 def test_kubectl_proxy(cluster, kubectl, ns) -> None:
-    """kubectl proxy is client-side: it works; the pods/proxy subresource behind it does not."""
+    """kubectl proxy is client-side: it forwards to the apiserver with the kubeconfig's credentials."""
     import socket
     import subprocess
     import time

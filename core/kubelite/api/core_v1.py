@@ -1081,7 +1081,7 @@ NODES = register(ResourceInfo(
 PODS = register(ResourceInfo(
     group="", version="v1", kind="Pod", plural="pods", singular="pod",
     namespaced=True, type=Pod, short_names=("po",),
-    subresources=("status", "binding", "log", "exec", "portforward", "eviction"),
+    subresources=("status", "binding", "log", "exec", "portforward", "eviction", "proxy"),
     categories=_ALL_CATEGORY,
 ))
 class ReplicationControllerSpec(Model):
@@ -1123,7 +1123,7 @@ REPLICATIONCONTROLLERS = register(ResourceInfo(
 ))
 SERVICES = register(ResourceInfo(
     group="", version="v1", kind="Service", plural="services", singular="service",
-    namespaced=True, type=Service, short_names=("svc",), subresources=("status",),
+    namespaced=True, type=Service, short_names=("svc",), subresources=("status", "proxy"),
     categories=_ALL_CATEGORY,
 ))
 ENDPOINTS = register(ResourceInfo(

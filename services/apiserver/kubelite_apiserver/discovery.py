@@ -18,6 +18,7 @@ SUBRESOURCE_KINDS = {
     "portforward": ("PodPortForwardOptions", ("create", "get")),
     "token": ("TokenRequest", ("create",)),
     "eviction": ("Eviction", ("create",)),
+    "proxy": (None, ("create", "delete", "get", "patch", "update")),  # PodProxyOptions / ServiceProxyOptions
 }
 
 
@@ -93,6 +94,8 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
         resources.append(entry)
         for sub in info.subresources:
             kind, verbs = SUBRESOURCE_KINDS.get(sub, (None, ("get",)))
+            if sub == "proxy":
+                kind = f"{info.kind}ProxyOptions"
             sub_entry: dict[str, Any] = {
                 "name": f"{info.plural}/{sub}",
                 "singularName": "",

@@ -36,6 +36,7 @@ from kubelite_apiserver import (
     openapi,
     params,
     protobuf,
+    proxy,
     reviews,
     streaming,
     tables,
@@ -239,6 +240,9 @@ class APIServer:
                 return
             if not self.ready:
                 raise errors.service_unavailable("apiserver is starting")
+            if info.subresource == "proxy" and info.resource in ("pods", "services") and not info.group:
+                await proxy.serve(self.reg, info, scope, receive, send)
+                return
             if info.resource == "pods" and info.subresource in streaming.SUBRESOURCES:
                 raise await streaming.upgrade_required(self.reg, info.namespace, info.name)
             if info.verb == "get" and info.resource == "pods" and info.subresource == "log":
