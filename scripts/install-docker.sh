@@ -103,5 +103,25 @@ start_dockerd() {
     log "Docker daemon answers after ${waited}s"
 }
 
+# Debian 12's kubectl (1.20), the oldest client tests/compat drives. Unpacked beside the
+# system's own kubectl (which it would conflict with as a package) at $OLD_KUBECTL_DIR.
+OLD_KUBECTL_DIR=${OLD_KUBECTL_DIR:-/opt/kubelite/kubectl-1.20}
+install_old_kubectl() {
+    if [ -x "$OLD_KUBECTL_DIR/usr/bin/kubectl" ]; then
+        log "kubectl 1.20 already in $OLD_KUBECTL_DIR"
+        return 0
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download kubernetes-client >/dev/null 2>&1) &&
+        as_root mkdir -p "$OLD_KUBECTL_DIR" && as_root dpkg -x "$tmp"/kubernetes-client_*.deb "$OLD_KUBECTL_DIR"; then
+        log "kubectl 1.20 unpacked to $OLD_KUBECTL_DIR"
+    else
+        warn "could not fetch Debian's kubernetes-client; the kubectl 1.20 tests will skip"
+    fi
+    rm -rf "$tmp"
+}
+
 install_packages
+install_old_kubectl
 start_dockerd

@@ -68,3 +68,4 @@ def test_request_labels_follow_kubernetes() -> None:
     exec_ = parse_request("POST", "/api/v1/namespaces/ns/pods/p/exec", {})
     assert labels(exec_, "apiserver")[0] == "CONNECT" and is_long_running(exec_)
     assert labels(parse_request("GET", "/version", {}), "apiserver")[0] == "GET"
+

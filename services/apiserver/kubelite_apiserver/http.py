@@ -34,6 +34,7 @@ from kubelite_apiserver import (
     metrics,
     noderestriction,
     openapi,
+    openapi_proto,
     params,
     protobuf,
     proxy,
@@ -234,6 +235,11 @@ class APIServer:
                 code, ctype, body = dashboard.serve(path)
                 await _respond(send, code, body, ctype, dashboard.SECURITY_HEADERS)
                 return
+            if not info.is_resource and path.rstrip("/") == "/openapi/v2" and \
+                    openapi_proto.wanted(_header(scope, b"accept")):
+                body = openapi_proto.document_of(openapi.v2_document())
+                await _respond(send, 200, body, openapi_proto.CONTENT_TYPE.encode())
+                return
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -329,8 +335,9 @@ class APIServer:
             doc = openapi.v3_document(path[len("/openapi/v3/"):])
             return (200, doc) if doc is not None else (404, status_body(NOT_FOUND))
         if path == "/openapi/v2":
-            if "protobuf" in _header(scope, b"accept").split(",")[0]:
-                return 406, status_body(APIError(406, "NotAcceptable", "only application/json is served"))
+            if "protobuf" in _header(scope, b"accept").split(",")[0]:  # another protobuf than gnostic's
+                return 406, status_body(APIError(406, "NotAcceptable", "only application/json and "
+                                                 f"{openapi_proto.CONTENT_TYPE} are served"))
             return 200, openapi.v2_document()
         parts = path.strip("/").split("/")
         doc = None

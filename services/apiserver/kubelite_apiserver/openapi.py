@@ -183,7 +183,7 @@ def v3_index() -> bytes:
 @lru_cache(maxsize=1)
 def v2_document() -> bytes:
     """Swagger 2.0 JSON with every kind's definition (for tools that read v2)."""
-    definitions = _schemas(V2_REF)
+    definitions = {name: _swagger2(schema) for name, schema in _schemas(V2_REF).items()}
     paths: dict[str, Any] = {}
     for info in _served():
         for path, ops in _paths(info, V2_REF.format(name=info.type.__name__)).items():
@@ -191,6 +191,22 @@ def v2_document() -> bytes:
     doc = {"swagger": "2.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
            "paths": paths, "definitions": definitions}
     return msgspec.json.encode(doc)
+
+
+def _swagger2(node: Any) -> Any:
+    """OpenAPI 3.0 constructs Swagger 2.0 lacks, undone: `nullable` dropped and a nullable
+    reference (`allOf: [{$ref}]`) back to the plain `$ref` (kubectl's proto models read a
+    lone allOf as an untyped field and crash computing a strategic merge patch over it)."""
+    if isinstance(node, list):
+        return [_swagger2(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _swagger2(v) for k, v in node.items() if k != "nullable"}
+    all_of = out.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+        out.pop("allOf")
+        out = {**out, "$ref": all_of[0]["$ref"]}
+    return out
 
 
 def _v2_ops(ops: dict[str, Any]) -> dict[str, Any]:
