@@ -144,8 +144,8 @@ class NodeAgent:
         Call after stop(): the pods stay in the API; a later agent start re-creates them.
         """
         containers = await self.runtime.list_containers()
-        await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in containers),
-                             return_exceptions=True)
+        await asyncio.gather(*(self.runtime.stop_container(c.id, self._stop_grace(c.pod_uid, grace))
+                               for c in containers), return_exceptions=True)
         for c in containers:
             with contextlib.suppress(Exception):
                 await self.runtime.remove_container(c.id)
@@ -154,6 +154,12 @@ class NodeAgent:
                 await self.runtime.remove_sandbox(sb.pod_uid)
         # memory-backed emptyDirs would outlive the agent as tmpfs mounts
         await asyncio.to_thread(emptydir.unmount_pods, os.path.join(self.node.root_dir, "pods"))
+
+    def _stop_grace(self, uid: str, most: float) -> float:
+        """At most `most` seconds, and no more than the pod's own terminationGracePeriodSeconds."""
+        pod = self.pods.get(uid)
+        own = pod.spec.terminationGracePeriodSeconds if pod is not None and pod.spec is not None else None
+        return most if own is None else min(most, float(own))
 
     async def on_reconnect(self) -> None:
         self.informer.request_relist()

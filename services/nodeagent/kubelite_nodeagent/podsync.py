@@ -269,7 +269,9 @@ class PodSyncer:
         if message is None:
             return False
         log.info("pod %s/%s: evicted: %s", st.namespace, st.name, message)
-        await self._stop_running(pod, st, (pod.spec.terminationGracePeriodSeconds if pod.spec else None) or 30)
+        # no grace, as the kubelet's localStorageEviction (evictPod(pod, 0, ...)): the pod is
+        # filling the node's disk now
+        await self._stop_running(pod, st, 0)
         st.terminal = True
         await self._report(pod, st, now, message=message, failed_reason="Evicted")
         self._event(pod, "Warning", "Evicted", message)
