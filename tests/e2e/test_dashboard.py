@@ -214,3 +214,20 @@ def test_view_only_user_gets_no_actions(cluster: Cluster, page: Any, tmp_path: P
     _shot(page, "view-only", tmp_path)
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])")
+
+
+def test_client_certificate_signs_in_without_a_token(cluster: Cluster, browser: Any) -> None:
+    """A browser that presents a client certificate is signed in as its user, no token asked."""
+    pki = cluster.data_dir / "pki"
+    context = browser.new_context(ignore_https_errors=True, client_certificates=[{
+        "origin": cluster.server, "certPath": str(pki / "admin.crt"), "keyPath": str(pki / "admin.key")}])
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(cluster.server + "/dashboard/")
+        page.wait_for_selector("#user:has-text('kubelite-admin')")
+        assert page.locator("#login").is_hidden()
+        page.click("nav a[data-view='workloads']")
+        page.wait_for_selector("table[data-section='deployments'] tr[data-name='web'] button.scale")
+    finally:
+        context.close()

@@ -91,6 +91,7 @@ class ProcessRuntime:
         self._watched: dict[str, str] = {}  # container id -> pod uid, while not exited
         self._watch_task: asyncio.Task[None] | None = None
         self._reapers: set[asyncio.Task[int]] = set()  # supervisors we spawned, until they end
+        self._cgroups: dict[str, Cgroup] = {}  # container id -> its cgroup, for resource metrics
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -378,11 +379,29 @@ class ProcessRuntime:
         return container_info(record, started, exited, init_alive, supervisor_alive)
 
     async def container_stats(self, container_id: str) -> ContainerStats | None:
-        record = self._record(container_id)
-        if record is None or not record.cgroup:
-            return None
-        used = await asyncio.to_thread(Cgroup(record.cgroup).usage)
-        return ContainerStats(cpu_ns=used[0], memory_bytes=used[1], at=time.time()) if used else None
+        return (await asyncio.to_thread(self._read_stats, [container_id], False)).get(container_id)
+
+    async def containers_stats(self, container_ids: list[str]) -> dict[str, ContainerStats]:
+        """Every running container's usage in one trip to a thread (a resource metrics sample);
+        the cgroups of containers not named any more are forgotten."""
+        return await asyncio.to_thread(self._read_stats, container_ids, True)
+
+    def _read_stats(self, container_ids: list[str], complete: bool) -> dict[str, ContainerStats]:
+        out: dict[str, ContainerStats] = {}
+        for cid in container_ids:
+            cgroup = self._cgroups.get(cid)
+            if cgroup is None:  # a container's cgroup never moves: its record is read once
+                record = self._record(cid)
+                if record is None or not record.cgroup:
+                    continue
+                cgroup = self._cgroups[cid] = Cgroup(record.cgroup)
+            used = cgroup.usage()
+            if used is not None:
+                out[cid] = ContainerStats(cpu_ns=used[0], memory_bytes=used[1], at=time.time())
+        if complete:
+            for gone in set(self._cgroups) - set(container_ids):
+                del self._cgroups[gone]
+        return out
 
     async def list_containers(self) -> list[ContainerInfo]:
         infos = []
