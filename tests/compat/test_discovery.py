@@ -60,7 +60,7 @@ def test_unknown_resource(cluster, kubectl) -> None:
     assert r.returncode != 0
     assert "the server doesn't have a resource type \"ingresses\"" in r.stderr
     for path in ("/apis/networking.k8s.io/v1/namespaces/default/ingresses",
-                 "/api/v1/namespaces/default/replicationcontrollers", "/apis/autoscaling/v1"):
+                 "/api/v1/namespaces/default/podtemplates", "/apis/autoscaling/v2beta2"):
         resp = httpx.get(cluster.apiserver_url + path, timeout=5, verify=cluster.tls)
         assert resp.status_code == 404, (path, resp.status_code, resp.text)
         status = resp.json()
