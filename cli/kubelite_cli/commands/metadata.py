@@ -7,6 +7,7 @@ from typing import Any
 
 from kubelite.api.scheme import ResourceInfo
 from kubelite_cli.errors import CLIError
+from kubelite_cli.keyvalues import split_changes
 from kubelite_cli.session import Session, parse_targets, qualified_kind
 
 JSON = dict[str, Any]
@@ -16,17 +17,7 @@ DONE = {"label": "labeled", "annotate": "annotated"}
 
 def split_args(args: list[str], what: str = "label") -> tuple[list[str], dict[str, str], list[str]]:
     """(targets, KEY=VALUE, KEYs to remove); at least one change is required."""
-    targets: list[str] = []
-    sets: dict[str, str] = {}
-    removes: list[str] = []
-    for arg in args:
-        if "=" in arg:
-            key, _, value = arg.partition("=")
-            sets[key] = value
-        elif arg.endswith("-") and "/" not in arg and targets:
-            removes.append(arg[:-1])
-        else:
-            targets.append(arg)
+    targets, sets, removes = split_changes(args)
     if not sets and not removes:
         raise CLIError(f"at least one {what} update is required" if targets else "one or more resources must be specified")
     overlap = sorted(set(sets) & set(removes))

@@ -8,6 +8,7 @@ import fnmatch
 from typing import Any
 
 from kubelite_cli.errors import CLIError
+from kubelite_cli.keyvalues import split_changes
 from kubelite_cli.podtemplate import all_containers, containers_patch, pod_spec
 from kubelite_cli.session import Session, parse_targets, qualified_kind, resolve_resource
 
@@ -16,19 +17,9 @@ JSON = dict[str, Any]
 
 def split_args(args: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     """(targets, KEY=VALUE to set, KEYs to remove): kubectl takes the resource arguments first."""
-    targets: list[str] = []
-    sets: dict[str, str] = {}
-    removes: list[str] = []
-    for arg in args:
-        if "=" in arg:
-            key, _, value = arg.partition("=")
-            if not key:
-                raise CLIError(f"invalid environment variable {arg!r}: expected KEY=VALUE")
-            sets[key] = value
-        elif arg.endswith("-") and "/" not in arg and targets:
-            removes.append(arg[:-1])
-        else:
-            targets.append(arg)
+    targets, sets, removes = split_changes(args)
+    if "" in sets:
+        raise CLIError("invalid environment variable '=...': expected KEY=VALUE")
     return targets, sets, removes
 
 
