@@ -12,6 +12,7 @@ for every other served version, a kubelite.api.versions entry whose conversion r
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class CustomResource:
     schemas: dict[str, JSON]  # version -> openAPIV3Schema
     columns: dict[str, list[JSON]]  # version -> additionalPrinterColumns
     scale: JSON | None  # the storage version's scale subresource paths
+    spec: JSON = field(default_factory=dict)  # the CRD spec it was built from
     served: list[versions.ServedVersion] = field(default_factory=list)
 
     @property
@@ -146,7 +148,7 @@ def build(crd: JSON) -> CustomResource:
     )
     custom = CustomResource(crd["metadata"]["name"], info, schemas,
                             {n: v.get("additionalPrinterColumns") or [] for n, v in by_version.items()},
-                            subs.get("scale"))
+                            subs.get("scale"), spec=copy.deepcopy(spec))
     info.extra["custom"] = custom
     storage_api = f"{group}/{stored}"
     for name, version in by_version.items():
@@ -165,7 +167,11 @@ def _rewrite(api_version: str) -> Any:
 
 
 def install(crd: JSON) -> CustomResource:
-    """Register (or re-register, after a change) a CRD's resources in this process."""
+    """Register (or re-register, after a change to its spec) a CRD's resources in this process;
+    a CRD whose spec is as installed (a status write) changes nothing."""
+    current = _INSTALLED.get(crd["metadata"]["name"])
+    if current is not None and current.spec == crd["spec"]:
+        return current
     custom = build(crd)
     with _LOCK:
         uninstall(crd["metadata"]["name"])
