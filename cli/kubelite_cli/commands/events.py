@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from kubelite.bus.connection import servers_of
 from kubelite.client.tls import client_context
 from kubelite.printers import render_table, table_for
 from kubelite_cli.errors import CLIError
@@ -19,7 +20,7 @@ from kubelite_cli.session import Session
 
 def _probe(url: str, timeout: float = 5.0) -> None:
     """Fail fast with one line if nothing listens at the NATS URL (nats-py would retry forever)."""
-    parts = urlsplit(url)
+    parts = urlsplit(servers_of(url)[0])
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout):
             pass
@@ -46,7 +47,7 @@ async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLCon
         print("# nats: reconnected", file=sys.stderr, flush=True)
 
     try:  # nats-py would retry a refused first connect forever
-        nc = await asyncio.wait_for(nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1, tls=tls,
+        nc = await asyncio.wait_for(nats.connect(servers_of(url), connect_timeout=5, max_reconnect_attempts=-1, tls=tls,
                                                  error_cb=on_error, disconnected_cb=on_disconnected,
                                                  reconnected_cb=on_reconnected), 15)
     except (TimeoutError, nats.errors.Error) as exc:

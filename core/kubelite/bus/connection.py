@@ -78,7 +78,7 @@ async def connect_nats(
         # forever too; the deadline here turns that into a clear error.
         await asyncio.wait_for(
             nc.connect(
-                servers=[url],
+                servers=servers_of(url),
                 name=name,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
@@ -95,6 +95,15 @@ async def connect_nats(
         await nc.close()
         raise ConnectionError(f"NATS at {url} not reachable after {wait_seconds:g}s{_why(errors or [exc])}") from exc
     return nc
+
+
+def servers_of(url: str) -> list[str]:
+    """Every server of a NATS cluster, comma-separated in one flag (`nats://a:4222,nats://b:4222`):
+    the client connects to one and, when it goes, to another (and learns the rest from them)."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    if not servers:
+        raise ValueError("no NATS URL given")
+    return servers
 
 
 def _credential_options(credentials: BusCredentials | None) -> dict[str, object]:

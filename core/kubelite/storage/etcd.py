@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -141,9 +142,38 @@ class EtcdTLS:
                                             Path(self.cert_file).read_bytes())
 
 
+def _address(host: str) -> str:
+    """An IPv4 address for `host` (grpc's ipv4: target takes addresses only)."""
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except socket.gaierror as exc:
+        raise ValueError(f"etcd endpoint host {host!r} does not resolve: {exc}") from None
+
+
+def target_of(url: str) -> tuple[str, list[tuple[str, Any]], bool]:
+    """grpc target, extra channel options and TLS for an etcd URL or a comma-separated list of
+    them (every member of a cluster, as Kubernetes' --etcd-servers): the channel then fails over
+    from one member to the next (pick_first over a static list); TLS checks every member's
+    certificate against the first endpoint's host name."""
+    endpoints = [_parse_url(u.strip()) for u in url.split(",") if u.strip()]
+    if not endpoints:
+        raise ValueError("no etcd endpoint given")
+    if len({secure for _, _, secure in endpoints}) > 1:
+        raise ValueError(f"etcd endpoints mix http and https: {url}")
+    secure = endpoints[0][2]
+    if len(endpoints) == 1:
+        host, port, _ = endpoints[0]
+        return f"{host}:{port}", [], secure
+    target = "ipv4:" + ",".join(f"{_address(host)}:{port}" for host, port, _ in endpoints)
+    options: list[tuple[str, Any]] = [("grpc.lb_policy_name", "pick_first")]
+    if secure:
+        options.append(("grpc.ssl_target_name_override", endpoints[0][0]))
+    return target, options, secure
+
+
 def _channel(url: str, tls: EtcdTLS | None) -> grpc.aio.Channel:
-    host, port, secure = _parse_url(url)
-    target, options = f"{host}:{port}", list(_CHANNEL_OPTIONS.items())
+    target, extra, secure = target_of(url)
+    options = [*_CHANNEL_OPTIONS.items(), *extra]
     if secure:
         if tls is None:
             raise ValueError(f"{url} is https: etcd wants a client certificate (--pki-dir, or --etcd-certfile, "
@@ -153,7 +183,8 @@ def _channel(url: str, tls: EtcdTLS | None) -> grpc.aio.Channel:
 
 
 class EtcdStore:
-    """Async key-value store over one etcd endpoint. Create with `await EtcdStore.connect(url)`."""
+    """Async key-value store over etcd (one endpoint, or every member of a cluster, comma-separated).
+    Create with `await EtcdStore.connect(url)`."""
 
     def __init__(self, channel: grpc.aio.Channel, url: str) -> None:
         self._channel = channel

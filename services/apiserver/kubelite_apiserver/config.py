@@ -62,8 +62,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         prog="kubelite-apiserver",
         description="kubelite's front door: Kubernetes REST over HTTP, the same API over NATS.",
     )
-    p.add_argument("--etcd", default=d.etcd, help="etcd client URL")
-    p.add_argument("--nats", default=d.nats, help="NATS URL")
+    p.add_argument("--etcd", default=d.etcd, help="etcd client URL, or every member's, comma-separated")
+    p.add_argument("--nats", default=d.nats, help="NATS URL, or every server's of a NATS cluster, comma-separated")
     p.add_argument("--bind-address", default=d.bind_address)
     p.add_argument("--port", type=int, default=d.port, help="HTTP port (plain HTTP)")
     p.add_argument("--workers", type=int, default=1, help="HTTP worker processes (stateless)")

@@ -125,8 +125,10 @@ class Options:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite-controller-manager",
                                 description="Reconcile loops: ReplicaSet, Deployment, and more.")
-    p.add_argument("--etcd", default=Options.etcd, help="etcd URL (read: informers, leader lease)")
-    p.add_argument("--nats", default=Options.nats, help="NATS URL (writes go to the apiserver over NATS)")
+    p.add_argument("--etcd", default=Options.etcd,
+                   help="etcd URL, or every member's, comma-separated (read: informers, leader lease)")
+    p.add_argument("--nats", default=Options.nats,
+                   help="NATS URL, or every server's, comma-separated (writes go to the apiserver over NATS)")
     p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True,
                    help="elect a leader among replicas before acting (default true; --leader-elect=false)")
     p.add_argument("--no-leader-elect", dest="leader_elect", action="store_false",

@@ -101,7 +101,7 @@ class AgentConfig:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite-nodeagent",
                                 description="kubelite node agent: runs the pods bound to this node")
-    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL, or every server's, comma-separated")
     p.add_argument("--node-name", default=socket.gethostname().lower(), help="node name (default: the hostname in lower case, as the kubelet)")
     p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default: process)")
     p.add_argument("--fake-nodes", type=int, default=0,

@@ -23,7 +23,7 @@ def default_dns_bind() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite-proxy", description=__doc__)
-    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL, or every server's, comma-separated")
     p.add_argument(
         "--node-name", default=socket.gethostname().lower(),
         help="this node's name (default: the hostname in lower case, as the kubelet and node agent)"

@@ -25,8 +25,9 @@ IDENTITY = BusIdentity("scheduler")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite-scheduler", description=__doc__)
-    p.add_argument("--etcd", default="http://127.0.0.1:2379", help="etcd client URL (read only)")
-    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL")
+    p.add_argument("--etcd", default="http://127.0.0.1:2379",
+                   help="etcd client URL, or every member's, comma-separated (read only)")
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS URL, or every server's, comma-separated")
     p.add_argument(
         "--scheduler-name",
         default="default-scheduler",
