@@ -217,7 +217,9 @@ def test_flags_and_pod_cidrs() -> None:
         "10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
     assert cfg.root_dir_for("node-2-1") == "/tmp/x/node-2-1"
     single = parse_args(["--node-name", "node-4", "--data-dir", "/d"])
-    assert single.pod_cidr_for("node-4", 0) == "10.244.4.0/24" and single.root_dir == "/d"
+    assert single.pod_cidr_for("node-4", 0) == "" and single.root_dir == "/d"  # node IPAM assigns it
+    fake = parse_args(["--node-name", "node-4", "--runtime", "fake"])
+    assert fake.pod_cidr_for("node-4", 0) == "10.244.4.0/24"  # fake pods have no network to share
     given = parse_args(["--node-name", "n", "--pod-cidr", "10.9.0.0/24"])
     assert given.pod_cidr_for("n", 0) == "10.9.0.0/24"
 

@@ -57,6 +57,7 @@ CONTROLLERS: dict[str, str] = {
     "replicationcontroller": "kubelite_controller_manager.replicaset.controller:new_replication_manager",
     "deployment": "kubelite_controller_manager.deployment.controller:new_controller",
     "nodelifecycle": "kubelite_controller_manager.nodelifecycle.controller:new_controller",
+    "nodeipam": "kubelite_controller_manager.nodeipam.controller:new_controller",
     "garbagecollector": "kubelite_controller_manager.garbagecollector.controller:new_controller",
     "namespace": "kubelite_controller_manager.namespace.controller:new_controller",
     "endpoint": "kubelite_controller_manager.endpoints.controller:new_controller",
@@ -99,6 +100,9 @@ class Options:
     node_monitor_grace_period: float = 50.0
     node_monitor_period: float = 5.0
     horizontal_pod_autoscaler_sync_period: float = 15.0
+    allocate_node_cidrs: bool = True
+    cluster_cidr: str = "10.244.0.0/16"
+    node_cidr_mask_size: int = 24
     node_startup_grace_period: float = 60.0
     node_eviction_rate: float = 0.1
     secondary_node_eviction_rate: float = 0.01
@@ -143,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time a node's Lease may go unrenewed before it is marked unreachable")
     p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration_flag, default="15s",
                    help="how often each HorizontalPodAutoscaler is evaluated (default 15s)")
+    p.add_argument("--allocate-node-cidrs", type=_bool, default=True,
+                   help="give every Node a spec.podCIDR from --cluster-cidr (node IPAM; default true)")
+    p.add_argument("--cluster-cidr", default=Options.cluster_cidr,
+                   help="the pods' network, cut into one range per node (default 10.244.0.0/16)")
+    p.add_argument("--node-cidr-mask-size", type=int, default=Options.node_cidr_mask_size,
+                   help="prefix length of each node's range (default 24: 254 pods per node)")
     p.add_argument("--node-monitor-period", type=duration_flag, default="5s",
                    help="how often the node lifecycle controller checks every node")
     p.add_argument("--node-startup-grace-period", type=duration_flag, default="1m",

@@ -26,6 +26,7 @@ from kubelite_nodeagent.agent import AgentOptions, NodeAgent
 from kubelite_nodeagent.config import AgentConfig, parse_args
 from kubelite_nodeagent.drain import DrainGate
 from kubelite_nodeagent.metrics import watch_agents
+from kubelite_nodeagent.podcidr import assigned_pod_cidr
 from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.routes import RouteManager
@@ -44,7 +45,8 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
     """One node's runtime, registrar and agent (not started); it calls the API as its node."""
     api = NatsAPIClient(nc, caller=BusIdentity("node", name))
     root = cfg.root_dir_for(name)
-    pod_cidr = cfg.pod_cidr_for(name, index)
+    pod_cidr = cfg.pod_cidr_for(name, index) or await assigned_pod_cidr(
+        api, name, dict(cfg.labels), wait_seconds=cfg.pod_cidr_wait)
     runtime = create_runtime(cfg.runtime, RuntimeConfig(node_name=name, root_dir=root, pod_cidr=pod_cidr,
                                                          node_ip=facts.internal_ip))
     await runtime.start()

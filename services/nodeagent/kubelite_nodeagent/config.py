@@ -77,6 +77,7 @@ class AgentConfig:
     manage_routes: bool = False  # routes to other machines' pod CIDRs (routes.py)
     pki_dir: str = ""
     metrics_bind_address: BindAddress | None = None
+    pod_cidr_wait: float = 120.0  # seconds to wait for node IPAM's range when --pod-cidr is not given
 
     def bus_identity(self) -> BusIdentity:
         """Its NATS certificate: its node's, or with --fake-nodes the simulator's (every node)."""
@@ -88,9 +89,13 @@ class AgentConfig:
         return [self.node_name]
 
     def pod_cidr_for(self, name: str, index: int) -> str:
+        """--pod-cidr; for the fake runtime (pods without a network) the index-th or the name's
+        numbered range; "" when node IPAM must assign one (real runtimes, kubelite_nodeagent.podcidr)."""
         if self.pod_cidr and self.fake_nodes <= 0:
             return self.pod_cidr
-        return subnet_for(self.cluster_cidr, index if self.fake_nodes > 0 else node_index(name))
+        if self.runtime == "fake":
+            return subnet_for(self.cluster_cidr, index if self.fake_nodes > 0 else node_index(name))
+        return ""
 
     def root_dir_for(self, name: str) -> str:
         if self.fake_nodes > 0:
@@ -106,7 +111,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default: process)")
     p.add_argument("--fake-nodes", type=int, default=0,
                    help="with --runtime fake: run N nodes named <node-name>-<i> in this process")
-    p.add_argument("--pod-cidr", default="", help="this node's pod CIDR (default: a /24 of --cluster-cidr)")
+    p.add_argument("--pod-cidr", default="",
+                   help="this node's pod CIDR (default: the one the controller-manager's node IPAM assigns)")
+    p.add_argument("--pod-cidr-wait", type=duration_flag, default=120.0, metavar="DURATION",
+                   help="how long to wait for node IPAM's pod CIDR (default 2m)")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="cluster pod network (default 10.244.0.0/16)")
     p.add_argument("--root-dir", "--data-dir", dest="root_dir", default="",
                    help="state, volumes and logs (default /var/lib/kubelite/<node> as root, "
@@ -175,7 +183,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         endpoint_drain_timeout=a.endpoint_drain_timeout,
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
         manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
-        pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address,
+        pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address, pod_cidr_wait=a.pod_cidr_wait,
     )
 
 
