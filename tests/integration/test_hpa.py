@@ -216,3 +216,51 @@ async def test_autoscaling_v1_is_the_same_object_seen_through_v1(api: httpx.Asyn
     assert {"horizontalpodautoscalers", "horizontalpodautoscalers/status"} <= {r["name"] for r in resources}
     assert (await api.get("/openapi/v3/apis/autoscaling/v1")).status_code == 200
     assert (await api.delete(f"{v1}/old")).status_code == 200
+
+
+async def test_a_custom_resource_is_scaled_through_its_scale_subresource(
+        api: httpx.AsyncClient, namespace: str, nats_client: Any, hpa_managers: ControllerManagers) -> None:
+    """Any kind with a scale subresource: here a CRD's, whose selector picks the Deployment's busy pods."""
+    import uuid
+
+    ns, group = namespace, f"s{uuid.uuid4().hex[:6]}.example.com"
+    schema = {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+        "status": {"type": "object", "properties": {"replicas": {"type": "integer"}, "selector": {"type": "string"}}}}}
+    r = await api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json={
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"workers.{group}"},
+        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "workers", "kind": "Worker"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema},
+                               "subresources": {"status": {}, "scale": {
+                                   "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+                                   "labelSelectorPath": ".status.selector"}}}]}})
+    assert r.status_code == 201, r.text
+    base = f"/apis/{group}/v1/namespaces/{ns}/workers"
+
+    async def served() -> bool:
+        return (await api.get(base)).status_code == 200
+
+    await eventually(served, timeout=10, message="the CRD was not served")
+    load = Load(api, nats_client, ns)
+    task = asyncio.ensure_future(load.run())
+    try:
+        assert (await api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment())).status_code == 201
+        w = await api.post(base, json={"apiVersion": f"{group}/v1", "kind": "Worker", "metadata": {"name": "w"},
+                                       "spec": {"replicas": 1}})
+        assert w.status_code == 201, w.text
+        status = await api.put(f"{base}/w/status", json={**w.json(), "status": {"replicas": 1,
+                                                                                  "selector": "run=php-apache"}})
+        assert status.status_code == 200, status.text
+        body = hpa()
+        body["spec"]["scaleTargetRef"] = {"apiVersion": f"{group}/v1", "kind": "Worker", "name": "w"}
+        r = await api.post(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers", json=body)
+        assert r.status_code == 201, r.text
+        load.millicores = 150  # ratio 3 against the 50 % target
+
+        async def scaled() -> bool:
+            return ((await api.get(f"{base}/w")).json()["spec"] or {}).get("replicas", 0) > 1
+
+        await eventually(scaled, timeout=30, message="the HPA never scaled the custom resource")
+    finally:
+        await cancel_and_wait(task, "hpa load")

@@ -13,6 +13,7 @@ Kubernetes (a restarted controller starts a fresh stabilization window).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from kubelite.api.autoscaling_v2 import (
     ResourceMetricStatus,
 )
 from kubelite.api.core_v1 import PODS
-from kubelite.api.labels import selector_from_label_selector
+from kubelite.api.labels import Selector, parse_selector, selector_from_label_selector
 from kubelite.api.metrics_v1beta1 import POD_METRICS
 from kubelite.api.scheme import by_kind
 from kubelite.errors import APIError
@@ -81,7 +82,7 @@ class HorizontalController(Controller):
         spec = hpa.spec
         assert spec is not None
         ref = spec.scaleTargetRef
-        target = self._target(hpa)
+        target = await self._target(hpa)
         st = msgspec.structs.replace(hpa.status or HorizontalPodAutoscalerStatus(),
                                      observedGeneration=hpa.metadata.generation)
         now = now_utc()
@@ -91,8 +92,8 @@ class HorizontalController(Controller):
                        f"{(ref.kind if ref else '')}/{(ref.name if ref else '')} not found")
             await self._write(hpa, st)
             return
-        current = target.spec.replicas if target.spec.replicas is not None else 1
-        st.currentReplicas = (target.status.replicas if target.status else None) or 0
+        current = target.replicas
+        st.currentReplicas = target.status_replicas
         if current == 0:
             _condition(st, "ScalingActive", "False", "ScalingDisabled",
                        "scaling is disabled since the replica count of the target is zero")
@@ -120,16 +121,44 @@ class HorizontalController(Controller):
             _condition(st, "AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size")
         await self._write(hpa, st)
 
-    def _target(self, hpa: HorizontalPodAutoscaler) -> Any | None:
+    async def _target(self, hpa: HorizontalPodAutoscaler) -> ScaleTarget | None:
+        """The target's scale: a Deployment, ReplicaSet or StatefulSet from the cache; any other kind
+        with a scale subresource (a custom resource's) through it, as Kubernetes' scale client does."""
         ref = hpa.spec.scaleTargetRef if hpa.spec else None
-        informer = self.targets.get(ref.kind or "") if ref else None
-        return informer.get(hpa.metadata.namespace or "", ref.name or "") if informer and ref else None
+        if ref is None:
+            return None
+        ns = hpa.metadata.namespace or ""
+        informer = self.targets.get(ref.kind or "") if (ref.apiVersion or "apps/v1") == "apps/v1" else None
+        if informer is not None:
+            obj = informer.get(ns, ref.name or "")
+            if obj is None:
+                return None
+            spec = obj.spec
+            return ScaleTarget(
+                info=by_kind("apps/v1", ref.kind or ""), replicas=spec.replicas if spec.replicas is not None else 1,
+                status_replicas=(obj.status.replicas if obj.status else None) or 0,
+                selector=selector_from_label_selector(spec.selector) if spec.selector else None)
+        return await self._scale_subresource(ref, ns)
 
-    async def _propose(self, hpa: HorizontalPodAutoscaler, target: Any, current: int,
+    async def _scale_subresource(self, ref: Any, ns: str) -> ScaleTarget | None:
+        info = by_kind(ref.apiVersion or "", ref.kind or "")
+        if info is None or "scale" not in info.subresources:
+            return None
+        try:
+            _code, body = await self.api.call("get", info, namespace=ns, name=ref.name or "", subresource="scale")
+        except APIError:
+            return None
+        scale = msgspec.json.decode(body)
+        selector = (scale.get("status") or {}).get("selector") or ""
+        return ScaleTarget(info=info, replicas=int((scale.get("spec") or {}).get("replicas") or 0),
+                           status_replicas=int((scale.get("status") or {}).get("replicas") or 0),
+                           selector=parse_selector(selector) if selector else None)
+
+    async def _propose(self, hpa: HorizontalPodAutoscaler, target: ScaleTarget, current: int,
                        now: datetime) -> tuple[Proposal, list[MetricStatus], tuple[str, str] | None]:
         """The largest proposal of the HPA's metrics, their current values, and the first problem."""
         ns = hpa.metadata.namespace or ""
-        selector = selector_from_label_selector(target.spec.selector) if target.spec.selector else None
+        selector = target.selector
         if selector is None:
             return Proposal(current), [], ("InvalidSelector", "the target has no selector")
         pods = [p for p in self.pods.by_index(INDEX_NAMESPACE, ns) if selector.matches(p.metadata.labels or {})]
@@ -178,12 +207,14 @@ class HorizontalController(Controller):
         downs = [e for e in events if e.change < 0]
         return behavior.bounded(stable, current, low, high, ups, downs, up, down, now)
 
-    async def _rescale(self, key: str, hpa: HorizontalPodAutoscaler, target: Any, current: int, desired: int,
-                       now: datetime, proposal: Proposal) -> None:
+    async def _rescale(self, key: str, hpa: HorizontalPodAutoscaler, target: ScaleTarget, current: int,
+                       desired: int, now: datetime, proposal: Proposal) -> None:
         ref = hpa.spec.scaleTargetRef if hpa.spec else None
-        info = by_kind("apps/v1", ref.kind or "") if ref else None
-        assert info is not None and ref is not None
-        await self.api.patch(info, hpa.metadata.namespace or "", ref.name or "", {"spec": {"replicas": desired}})
+        assert ref is not None
+        # the scale subresource, whatever the kind; the answer is a Scale, not the target's type
+        await self.api.call("patch", target.info, namespace=hpa.metadata.namespace or "", name=ref.name or "",
+                            subresource="scale", body={"spec": {"replicas": desired}},
+                            content_type="application/merge-patch+json")
         events = self.events.setdefault(key, [])
         events[:] = [e for e in events if (now - e.at).total_seconds() <= 1800] + [
             behavior.ScaleEvent(now, desired - current)]
@@ -195,6 +226,16 @@ class HorizontalController(Controller):
     async def _write(self, hpa: HorizontalPodAutoscaler, st: HorizontalPodAutoscalerStatus) -> None:
         if st != hpa.status:
             await write_status(self.api, hpa, st)
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """What the autoscaler needs of its target: its Scale."""
+
+    info: Any  # the target's ResourceInfo
+    replicas: int  # spec.replicas
+    status_replicas: int
+    selector: Selector | None
 
 
 def _metric_words(hpa: HorizontalPodAutoscaler) -> str:
