@@ -113,9 +113,17 @@ def _controller_manager(s: Settings, _node: str) -> list[str]:
     ]  # fmt: skip
 
 
+def node_pod_cidr(node: str) -> str:
+    """A local cluster's `node-N` gets 10.244.N.0/24, whatever the order its agent registers in:
+    its nodes share one host, where a node's bridge keeps its range from one `up` to the next.
+    (Node agents on separate machines take theirs from the controller-manager's node IPAM.)"""
+    return f"10.244.{int(node.rsplit('-', 1)[1]) % 256}.0/24"
+
+
 def _nodeagent(s: Settings, node: str) -> list[str]:
     return [
         "--nats", s.nats_url, *_pki(s), "--node-name", node, "--runtime", s.runtime,
+        "--pod-cidr", node_pod_cidr(node),
         "--data-dir", str(s.data_dir / "nodes" / node), "--log-level", s.log_level,
         *([] if s.keep_pods else ["--remove-pods-on-exit"]),
         *_opt("--metrics-resolution", s.metrics_resolution), *_metrics(s, f"nodeagent-{node}"),
