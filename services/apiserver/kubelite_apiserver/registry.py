@@ -315,11 +315,11 @@ class Registry:
         if kind == "apply" and view is not None:
             raise APIError(415, "UnsupportedMediaType", f"server-side apply is served at the stored version of "
                            f"{info.group_resource} ({info.api_version}), not at {view.api_version}")
-        apply.check_patch_options(kind == "apply", manager, force)
         if kind == "apply":
-            return await self.server_side_apply(
-                info, namespace, name, patch_body, manager or "", force=force,
-                subresource=subresource, dry_run=dry_run)
+            applied, _created = await self.apply_patch(info, namespace, name, patch_body, subresource=subresource,
+                                                       dry_run=dry_run, manager=manager, force=force)
+            return applied
+        apply.check_patch_options(False, manager, force)
         patch_doc = codec.parse_json_value(patch_body)
         if kind == "json" and not isinstance(patch_doc, list):
             raise errors.bad_request("json patch must be a JSON array of operations")
@@ -364,12 +364,21 @@ class Registry:
                     raise errors.conflict(info.group_resource, name) from None
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
 
+    async def apply_patch(
+        self, info: ResourceInfo, namespace: str, name: str, body: bytes, *, subresource: str = "",
+        dry_run: bool = False, manager: str | None = None, force: bool = False,
+    ) -> tuple[Object, bool]:
+        """A server-side apply with its options checked: (object, whether it was created)."""
+        apply.check_patch_options(True, manager, force)
+        return await self.server_side_apply(info, namespace, name, body, manager or "", force=force,
+                                            subresource=subresource, dry_run=dry_run)
+
     async def server_side_apply(
         self, info: ResourceInfo, namespace: str, name: str, body: bytes, manager: str, *,
         force: bool = False, subresource: str = "", dry_run: bool = False,
-    ) -> Object:
+    ) -> tuple[Object, bool]:
         """PATCH application/apply-patch+yaml: merge the applied configuration, track and
-        check field ownership (apply.py); a missing object is created."""
+        check field ownership (apply.py); a missing object is created. (object, created)."""
         config = codec.decode_body(body, "application/apply-patch+yaml", dict)
         if not isinstance(config, dict):
             raise errors.bad_request("apply patch must be an object")
@@ -392,7 +401,7 @@ class Registry:
                 merged.setdefault("metadata", {})["name"] = name
                 obj = codec.convert(merged, info.type)
                 try:
-                    return await self.create(info, namespace, obj, dry_run=dry_run, managed=entries)
+                    return await self.create(info, namespace, obj, dry_run=dry_run, managed=entries), True
                 except APIError as exc:
                     if exc.code == 409 and exc.reason == "AlreadyExists":
                         continue
@@ -407,7 +416,7 @@ class Registry:
                 api_version=info.api_version, now=now)
             new = codec.convert(merged, info.type)
             try:
-                return await self._write_update(info, kv, old, new, "", dry_run, managed=entries)
+                return await self._write_update(info, kv, old, new, "", dry_run, managed=entries), False
             except _Retry:
                 continue
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
