@@ -82,12 +82,14 @@ class CRDController(Controller):
         doc = codec.to_builtins(crd)
         if self.conflict(doc):
             return
+        before = registration.installed(crd.metadata.name or "")
         try:
-            registration.install(doc)
+            custom = registration.install(doc)
         except Exception:  # a CRD validation let through must not stop the informer
             log.exception("cannot serve CRD %s", crd.metadata.name)
             return
-        self.on_change()
+        if custom is not before:  # a status write changes nothing served: the documents stay
+            self.on_change()
 
     def forget(self, crd: CustomResourceDefinition) -> None:
         registration.uninstall(crd.metadata.name or "")

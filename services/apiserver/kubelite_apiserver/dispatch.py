@@ -172,14 +172,10 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
     if verb == "patch":
         if sub == "scale":
             return await patch_scale(reg, info, ns, req.name, body, req.contentType, dry)
-        if view is None and req.contentType.split(";")[0].strip() == APPLY_PATCH:
-            applied, created = await reg.apply_patch(info, ns, req.name, body, subresource=sub, dry_run=dry,
-                                                     manager=manager, force=params.force(q))
-            return (201 if created else 200), codec.encode(applied)  # an apply that creates is a 201
-        patched = await reg.patch(
+        patched, created = await reg.patch(
             info, ns, req.name, body, req.contentType, subresource=sub, dry_run=dry,
             manager=manager, force=params.force(q), view=view)
-        return 200, codec.encode(patched)
+        return (201 if created else 200), codec.encode(patched)  # a server-side apply that creates is a 201
     if verb == "delete":
         opts = codec.parse_json_value(body) if body.strip() else None
         if opts is not None and not isinstance(opts, dict):
@@ -222,9 +218,6 @@ def _strict_custom(info: ResourceInfo, query: dict[str, str], body: bytes, conte
     unknown = custom.unknown_fields(doc) if isinstance(doc, dict) else []
     if unknown:
         raise errors.bad_request("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown))
-
-
-APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def field_manager(req: APIRequest) -> str | None:

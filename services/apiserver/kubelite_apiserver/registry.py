@@ -304,9 +304,10 @@ class Registry:
         manager: str | None = None,
         force: bool = False,
         view: Any = None,
-    ) -> Object:
-        """`view` (a kubelite.api.versions.ServedVersion): the patch is written against that
-        version of the object (autoscaling/v1), so it is applied to the object converted to it."""
+    ) -> tuple[Object, bool]:
+        """(the object, whether it was created: only a server-side apply creates). `view` (a
+        kubelite.api.versions.ServedVersion): the patch is written against that version of the
+        object (autoscaling/v1), so it is applied to the object converted to it."""
         from kubelite.api import patch as patching
 
         kind = PATCH_TYPES.get(content_type.split(";")[0].strip())
@@ -315,11 +316,11 @@ class Registry:
         if kind == "apply" and view is not None:
             raise APIError(415, "UnsupportedMediaType", f"server-side apply is served at the stored version of "
                            f"{info.group_resource} ({info.api_version}), not at {view.api_version}")
+        apply.check_patch_options(kind == "apply", manager, force)
         if kind == "apply":
-            applied, _created = await self.apply_patch(info, namespace, name, patch_body, subresource=subresource,
-                                                       dry_run=dry_run, manager=manager, force=force)
-            return applied
-        apply.check_patch_options(False, manager, force)
+            return await self.server_side_apply(
+                info, namespace, name, patch_body, manager or "", force=force,
+                subresource=subresource, dry_run=dry_run)
         patch_doc = codec.parse_json_value(patch_body)
         if kind == "json" and not isinstance(patch_doc, list):
             raise errors.bad_request("json patch must be a JSON array of operations")
@@ -358,20 +359,11 @@ class Registry:
             if new.metadata.name != name:
                 raise errors.bad_request("metadata.name: the patch may not change the name")
             try:
-                return await self._write_update(info, kv, old, new, subresource, dry_run, manager=manager)
+                return await self._write_update(info, kv, old, new, subresource, dry_run, manager=manager), False
             except _Retry:
                 if wanted_rv:
                     raise errors.conflict(info.group_resource, name) from None
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
-
-    async def apply_patch(
-        self, info: ResourceInfo, namespace: str, name: str, body: bytes, *, subresource: str = "",
-        dry_run: bool = False, manager: str | None = None, force: bool = False,
-    ) -> tuple[Object, bool]:
-        """A server-side apply with its options checked: (object, whether it was created)."""
-        apply.check_patch_options(True, manager, force)
-        return await self.server_side_apply(info, namespace, name, body, manager or "", force=force,
-                                            subresource=subresource, dry_run=dry_run)
 
     async def server_side_apply(
         self, info: ResourceInfo, namespace: str, name: str, body: bytes, manager: str, *,

@@ -44,14 +44,13 @@ class CustomResources:
     def _install(self, crd: Any) -> None:
         if not established(crd) or crd.metadata.deletionTimestamp:
             return
-        current = registration.installed(crd.metadata.name or "")
-        doc = codec.to_builtins(crd)
-        if current is not None and current.spec == doc["spec"]:
-            return  # a status write, nothing served changed
+        before = registration.installed(crd.metadata.name or "")
         try:
-            info = registration.install(doc).info
+            custom = registration.install(codec.to_builtins(crd))
         except Exception:
             log.exception("cannot install CRD %s", crd.metadata.name)
             return
+        if custom is before:
+            return  # a status write (install compares the spec): nothing served changed
         for listener in self._listeners:
-            listener(info)
+            listener(custom.info)
