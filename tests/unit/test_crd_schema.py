@@ -62,3 +62,19 @@ def test_structural_rules() -> None:
     assert structural_errors({"type": "object", "properties": {"a": {"properties": {"b": {"type": "string"}}}}}) == [
         "openAPIV3Schema.properties[a].type: Required value: must not be empty for specified object fields"]
     assert "$ref" in structural_errors({"type": "object", "properties": {"a": {"$ref": "#/x"}}})[0]
+
+
+def test_scale_reads_the_crd_paths_and_no_selector_path_is_no_selector() -> None:
+    from kubelite import codec
+    from kubelite.api.crd.registration import build
+
+    crd = {"metadata": {"name": "ws.x.io"}, "spec": {"group": "x.io", "scope": "Namespaced",
+           "names": {"plural": "ws", "kind": "W"}, "versions": [{"name": "v1", "served": True, "storage": True,
+           "schema": {"openAPIV3Schema": SCHEMA}, "subresources": {"scale": {
+               "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.ready"}}}]}}
+    custom = build(crd)
+    obj = codec.convert({"metadata": {"name": "w"}, "spec": {"image": "i", "replicas": 3}, "status": {"ready": 2}},
+                        custom.info.type)
+    scale = custom.scale_of(obj)
+    assert (scale["spec"]["replicas"], scale["status"]["replicas"], scale["status"]["selector"]) == (3, 2, "")
+    assert codec.to_builtins(custom.with_replicas(obj, 5))["spec"]["replicas"] == 5

@@ -22,6 +22,7 @@ import msgspec
 from kubelite import codec
 from kubelite.api import defaults, scheme, validation, versions
 from kubelite.api.crd import schema as structural
+from kubelite.api.crd.columns import values_at
 from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
 from kubelite.api.validation.names import validate_object_meta, validate_object_meta_update
@@ -93,10 +94,10 @@ class CustomResource:
 
 
 def _path_get(doc: Any, path: str) -> Any:
-    """".spec.replicas" in a JSON document (None where absent)."""
-    for key in [k for k in path.split(".") if k]:
-        doc = doc.get(key) if isinstance(doc, dict) else None
-    return doc
+    """".spec.replicas" in a JSON document (the printer columns' JSONPath); None where absent,
+    and for no path at all (an optional labelSelectorPath left out)."""
+    found = values_at(doc, path) if path else []
+    return found[0] if found else None
 
 
 def _path_set(doc: JSON, path: str, value: Any) -> None:
