@@ -138,6 +138,11 @@ class Cluster:
             )
         return proc
 
+    def kubelite(self, *args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run the kubelite CLI with only --kubeconfig (the caller checks the outcome)."""
+        return subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(self.kubeconfig), *args],
+                              input=input, capture_output=True, text=True, timeout=timeout)
+
     def json(self, *args: str) -> Any:
         """`kubectl ... -o json` decoded (managedFields included)."""
         return json.loads(self.kubectl(*args, "-o", "json", "--show-managed-fields").stdout)

@@ -113,9 +113,9 @@ def test_kubectl_with_custom_resources(cluster, kubectl, ns, group) -> None:
     obj = cluster.json("-n", ns, "get", f"greetings.{group}", "hello")
     assert obj["spec"] == {"message": "hi", "times": 1}  # defaulted
     # the kubelite CLI finds custom resources through discovery
-    mine = _kubelite(cluster, "-n", ns, "get", "gr")
+    mine = cluster.kubelite("-n", ns, "get", "gr")
     assert mine.returncode == 0 and mine.stdout.split()[:2] == ["NAME", "AGE"] and "hello" in mine.stdout, mine
-    labeled = _kubelite(cluster, "-n", ns, "label", f"greetings.{group}/hello", "tier=a")
+    labeled = cluster.kubelite("-n", ns, "label", f"greetings.{group}/hello", "tier=a")
     assert labeled.stdout.strip() == f"greeting.{group}/hello labeled", labeled
     unknown = kubectl("-n", ns, "apply", "-f", "-", check=False,
                       input=greeting(group, "other", "x").replace("spec: {", "spec: {color: red, "))
@@ -167,11 +167,6 @@ def test_kopf_operator_reconciles_custom_objects(cluster, kubectl, ns, group, tm
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-
-
-def _kubelite(cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(cluster.kubeconfig), *args],
-                          capture_output=True, text=True, timeout=30)
 
 
 def _json_or_none(cluster, *args: str):

@@ -49,12 +49,8 @@ def test_exec(kubectl, ns, running_pod) -> None:
 
 def test_kubelite_exec(cluster, ns, running_pod) -> None:
     """The kubelite CLI's own exec speaks the same websocket protocol: output, stdin, exit code."""
-    import subprocess
-    import sys
-
-    def kubelite(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(cluster.kubeconfig),
-                               "-n", ns, *args], capture_output=True, text=True, timeout=30, input=stdin)
+    def kubelite(*args: str, stdin: str | None = None):
+        return cluster.kubelite("-n", ns, *args, input=stdin)
 
     out = kubelite("exec", running_pod, "--", "echo", "hello")
     assert (out.returncode, out.stdout) == (0, "hello\n"), out.stderr

@@ -58,11 +58,7 @@ def test_top_pods_and_nodes(cluster, kubectl, ns) -> None:
 
 
 def _kubelite(cluster, *args: str) -> str:
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "kubelite_cli", "--kubeconfig", str(cluster.kubeconfig), *args],
-                         capture_output=True, text=True, timeout=30)
+    out = cluster.kubelite(*args)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
