@@ -121,6 +121,9 @@ class ReplicaSetController(Controller):
         self.expectations.delete(key_of(rs))
         self.queue.add(key_of(rs))
 
+    def _owner_ref(self, rs: Any) -> OwnerReference:
+        return owner_ref(rs, self.resource.api_version, self.resource.kind)
+
     def label_selector(self, rs: Any) -> Any:
         """spec.selector as a LabelSelector (a ReplicaSet's already is one)."""
         return rs.spec.selector if rs.spec else None
@@ -237,7 +240,7 @@ class ReplicaSetController(Controller):
 
     async def _claim_pods(self, rs: ReplicaSet, selector: Selector, candidates: list[Pod]) -> list[Pod]:
         manager = ControllerRefManager(
-            self.api, rs, ref=owner_ref(rs, self.resource.api_version, self.resource.kind), selector=selector,
+            self.api, rs, ref=self._owner_ref(rs), selector=selector,
             child=PODS, can_adopt=lambda: owner_is_live(self.api, self.resource, rs))
         result = await manager.claim(candidates)
         for pod in result.adopted:
@@ -279,7 +282,7 @@ class ReplicaSetController(Controller):
 
     async def _create_pods(self, key: str, rs: ReplicaSet, count: int) -> str | None:
         self.expectations.expect_creations(key, count)
-        template = pod_from_template(rs, owner_ref(rs, self.resource.api_version, self.resource.kind))
+        template = pod_from_template(rs, self._owner_ref(rs))
         created = 0
         error: str | None = None
         for size in slow_start_batches(count):
