@@ -151,7 +151,7 @@ class Scheduler:
                     await self.schedule_one(key)
                 except Exception:
                     log.exception("scheduling %s failed", key)
-                    self._attempted("error", time.perf_counter())
+                    self._attempted("error", None)  # when it started is lost with the exception
                     self.queue.requeue_unschedulable(key)
         finally:
             await self.stop()
@@ -180,7 +180,7 @@ class Scheduler:
         volumes = self._volumes(pod)
         if volumes is not None:
             if volumes.error or volumes.waiting:
-                self._not_yet(pod, key, volumes.error)
+                self._not_yet(pod, key, volumes.error, started)
                 return
             info.volume_terms = volumes.terms
         result = self.algorithm.schedule(info)
@@ -206,9 +206,10 @@ class Scheduler:
         await self._bind_slots.acquire()
         self._spawn(self._bind(pod, result.node, started))
 
-    def _attempted(self, result: str, started: float) -> None:
+    def _attempted(self, result: str, started: float | None) -> None:
         SCHEDULE_ATTEMPTS.labels(result, self.name).inc()
-        ATTEMPT_DURATION.labels(result, self.name).observe(time.perf_counter() - started)
+        if started is not None:
+            ATTEMPT_DURATION.labels(result, self.name).observe(time.perf_counter() - started)
 
     def _volumes(self, pod: Pod) -> VolumePlan | None:
         if not referenced_claims(pod):
@@ -216,13 +217,13 @@ class Scheduler:
         claims, volumes, classes = self.storage
         return plan_volumes(pod, claims.get, lambda name: volumes.get("", name), lambda name: classes.get("", name))
 
-    def _not_yet(self, pod: Pod, key: str, error: str) -> None:
+    def _not_yet(self, pod: Pod, key: str, error: str, started: float) -> None:
         """A pod whose claims stop it: unschedulable with the reason, or quietly waiting for a
         claim given a node to be bound; a claim or volume change brings it back."""
         self.queue.requeue_unschedulable(key)
         if error:
             self.failed += 1
-            self._attempted("unschedulable", time.perf_counter())
+            self._attempted("unschedulable", started)
             log.info("pod %s is unschedulable: %s", key, error)
             self._spawn(self._report_unschedulable(pod, error))
 
