@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -134,6 +135,13 @@ def identity_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cn[0].value) if cn else ""), tuple(str(o.value) for o in orgs)
+
+
+def peer_identity(ssl_object: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(user, groups) of the verified client certificate of a TLS connection (its
+    `ssl_object`), None without one: what the apiserver and every /metrics endpoint read."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return identity_of(x509.load_der_x509_certificate(der)) if der else None
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -12,8 +12,9 @@ from kubelite_apiserver.metrics import is_long_running, labels
 from kubelite_apiserver.requestinfo import parse_request
 
 
-def _peer(cn: str, *groups: str) -> dict:
-    return {"subject": ((("commonName", cn),), *((("organizationName", g),) for g in groups))}
+def _peer(cn: str, *groups: str) -> tuple[str, tuple[str, ...]]:
+    """A client certificate's (user, groups), as kubelite.pki.peer_identity reads them."""
+    return cn, groups
 
 
 def test_monitoring_and_masters_read_others_are_refused() -> None:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from kubelite.pki import peer_identity
+
 log = logging.getLogger("kubelite.telemetry")
 
 READER_GROUPS = frozenset({"system:masters", "system:monitoring"})
@@ -64,31 +66,20 @@ def server_tls(cert_file: str | Path, key_file: str | Path, client_ca_file: str 
     return ctx
 
 
-def _groups(peer: dict | None) -> tuple[str, frozenset[str]]:
-    """(CN, O groups) of a verified peer certificate as ssl.getpeercert() gives it."""
-    cn, groups = "", set()
-    for rdn in (peer or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                cn = value
-            elif key == "organizationName":
-                groups.add(value)
-    return cn, frozenset(groups)
-
-
-def route(method: str, path: str, peer: dict | None) -> tuple[int, str, bytes]:
-    """(status, content type, body) for one request (pure, but for the registry it reads)."""
+def route(method: str, path: str, peer: tuple[str, tuple[str, ...]] | None) -> tuple[int, str, bytes]:
+    """(status, content type, body) for one request from `peer`, the (user, groups) of its
+    client certificate (pure, but for the registry it reads)."""
     path = path.split("?", 1)[0]
     if path in ("/healthz", "/livez", "/readyz"):
         return 200, "text/plain; charset=utf-8", b"ok"
     if not peer:
         return 401, "text/plain; charset=utf-8", b"Unauthorized: a client certificate from the cluster's client CA is required\n"
-    user, groups = _groups(peer)
+    user, groups = peer
     if path != "/metrics":
         return 404, "text/plain; charset=utf-8", b"404 page not found\n"
     if method not in ("GET", "HEAD"):
         return 405, "text/plain; charset=utf-8", b"method not allowed\n"
-    if not groups & READER_GROUPS:
+    if not READER_GROUPS.intersection(groups):
         msg = f'forbidden: User "{user}" cannot get path "/metrics" (needs group system:monitoring or system:masters)\n'
         return 403, "text/plain; charset=utf-8", msg.encode()
     return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
@@ -122,7 +113,7 @@ class MetricsServer:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
             method, path, *_ = head[:_MAX_HEAD].split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             ssl_object = writer.get_extra_info("ssl_object")
-            code, ctype, body = route(method, path, ssl_object.getpeercert() if ssl_object else None)
+            code, ctype, body = route(method, path, peer_identity(ssl_object))
             reason = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(code, "Error")
             writer.write(f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
                          f"Connection: close\r\n\r\n".encode() + (b"" if method == "HEAD" else body))

@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from kubelite.pki import identity_of
+from kubelite.pki import peer_identity as pki_peer_identity
 
 
 def peer_identity(transport: asyncio.BaseTransport) -> tuple[str, tuple[str, ...]] | None:
     """(user, groups) of the verified client certificate, None without one."""
-    ssl_object = transport.get_extra_info("ssl_object")
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    return identity_of(x509.load_der_x509_certificate(der)) if der else None
+    return pki_peer_identity(transport.get_extra_info("ssl_object"))
 
 
 class TLSHttpProtocol(HttpToolsProtocol):
