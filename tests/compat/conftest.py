@@ -9,6 +9,8 @@ them (KUBELITE_WRITE_COMPAT_DOC=1 rewrites the table instead).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import random
@@ -221,16 +223,13 @@ def _wait(predicate: Callable[[], Any], timeout: float, message: str) -> Any:
 wait_for = _wait
 
 
-# ------------------------------------------------- a node that runs processes
-@pytest.fixture(scope="package")
-def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
-    """One extra node agent with the process runtime (the fake runtime has no logs and
-    runs nothing), tainted so only pods that tolerate it land there."""
-    if os.geteuid() != 0:
-        pytest.skip("the process runtime's pod networking needs root")
-    name = "proc-" + os.urandom(3).hex()
+# ------------------------------------------------- nodes that run something
+@contextlib.contextmanager
+def extra_node(cluster: Cluster, root: Path, runtime: str, taints: list[str]) -> Iterator[str]:
+    """One more node agent (its own certificates) with a real runtime, Ready until the block
+    ends; then stopped, its Node deleted and what its runtime left on the host removed."""
+    name = f"{runtime[:4]}-" + os.urandom(3).hex()
     cidr = _free_pod_cidr()
-    root = tmp_path_factory.mktemp("procnode")
     exe = Path(sys.executable).with_name("kubelite-nodeagent")
     log = (root / "agent.log").open("ab")
     # a new node's certificates, and the cluster's NATS told to admit it
@@ -238,30 +237,48 @@ def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
                    check=True, capture_output=True, timeout=60)
     popen = subprocess.Popen(
         [str(exe), "--nats", cluster.state["nats_url"], "--pki-dir", str(cluster.data_dir / "pki"),
-         "--node-name", name, "--runtime", "process",
-         "--root-dir", str(root / "data"), "--pod-cidr", cidr,
-         "--register-with-taints", "kubelite.io/compat-logs=true:NoSchedule", "--remove-pods-on-exit",
+         "--node-name", name, "--runtime", runtime,
+         "--root-dir", str(root / "data"), "--pod-cidr", cidr, "--metrics-bind-address", "127.0.0.1:0",
+         *(f"--register-with-taints={t}" for t in taints), "--remove-pods-on-exit",
          "--restart-backoff-base", "0.2"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: popen.poll() is None and " Ready " in cluster.kubectl("get", "node", name, check=False).stdout,
-                 30, f"process node agent never Ready: {(root / 'agent.log').read_text()[-2000:]}")
+                 30, f"{runtime} node agent never Ready: {(root / 'agent.log').read_text()[-2000:]}")
         yield name
     finally:
         popen.terminate()
         try:
-            popen.wait(20)
+            popen.wait(40)
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait()
         cluster.kubectl("delete", "node", name, "--wait=false", check=False)
-        # The agent leaves its bridge and firewall rules behind on exit; remove them.
-        import asyncio
+        # The agent leaves its bridge and firewall rules (or Docker network) behind on exit.
+        asyncio.run(_remove_node_network(name, runtime, cidr, root))
 
-        from kubelite_nodeagent.runtime.netns import PodNetwork
 
-        asyncio.run(PodNetwork(name, cidr, root / "net").teardown_node())
+async def _remove_node_network(name: str, runtime: str, cidr: str, root: Path) -> None:
+    if runtime == "docker":
+        from tests.docker_support import remove_node_objects
+
+        await remove_node_objects(name)
+        return
+    from kubelite_nodeagent.runtime.netns import PodNetwork
+
+    await PodNetwork(name, cidr, root / "net").teardown_node()
+
+
+@pytest.fixture(scope="package")
+def process_node(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
+    """One extra node agent with the process runtime (the fake runtime has no logs and
+    runs nothing), tainted so only pods that tolerate it land there."""
+    if os.geteuid() != 0:
+        pytest.skip("the process runtime's pod networking needs root")
+    with extra_node(cluster, tmp_path_factory.mktemp("procnode"), "process",
+                    ["kubelite.io/compat-logs=true:NoSchedule"]) as name:
+        yield name
 
 
 def _free_pod_cidr() -> str:

@@ -136,6 +136,33 @@ def test_associative_list_items_merge_by_key() -> None:
     }
 
 
+def test_a_list_item_whose_key_changed_is_replaced_whole() -> None:
+    """helm 4 upgrading a chart from port 80 to 8080: the item keyed containerPort=80 goes whole
+    (it used to lose its leaves one by one, its key with them, and stay behind empty)."""
+    live, entries = ssa(None, DEPLOY, None)
+    moved = copy.deepcopy(DEPLOY)
+    moved["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080, "protocol": "TCP"}]
+    merged, after = ssa(live, moved, entries)
+    assert merged["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert not any("80," in p for p in owners(after)["kubectl"] if "8080" not in p)
+
+
+def test_a_dropped_item_another_manager_shares_keeps_its_key() -> None:
+    live, entries = ssa(None, DEPLOY, None)
+    shared = update(entries, None, live, "other")  # "other" owns every field too, the port's key included
+    other_only = [e for e in shared if e["manager"] == "other"]
+    port_name = {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"nginx"}': {
+        "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:name": {}}}}}}}}}
+    other_only[0] = {**other_only[0], "fieldsV1": port_name}
+    mine = [e for e in shared if e["manager"] == "kubectl"]
+    live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] = "http"
+    moved = copy.deepcopy(DEPLOY)
+    moved["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+    merged, _ = ssa(live, moved, mine + other_only)
+    assert merged["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "name": "http"}, {"containerPort": 8080}]
+
+
 def test_unchanged_update_keeps_entries_and_create_fast_path_matches_diff() -> None:
     live, entries = ssa(None, DEPLOY, None)
     assert update(entries, live, copy.deepcopy(live), "x") == entries

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ import aiodocker
 import httpx
 import nats.aio.client
 import pytest
-from aiodocker.exceptions import DockerError
 
 from kubelite.client.logs import LogRequest, stream_logs
 from kubelite_nodeagent.runtime.base import (
@@ -51,85 +50,24 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
 )
 from kubelite_nodeagent.runtime.docker import DockerRuntime
-from kubelite_nodeagent.runtime.docker_iptables import remove_pod_traffic_rules, rule_comment
+from kubelite_nodeagent.runtime.docker_iptables import rule_comment
 from kubelite_nodeagent.runtime.docker_model import (
     LABEL_NODE,
     LogDemuxer,
     container_info,
     network_name,
-    network_subnets,
     parse_time,
     valid_image_reference,
 )
 from tests.conftest import eventually
+from tests.docker_support import IMAGE, needs_docker
+from tests.docker_support import remove_node_objects as _remove_node_objects
 from tests.integration.conftest import APIServerProcess
-
-IMAGE = "kubelite/busybox:latest"
-
-
-def _docker_problem() -> str | None:
-    """Why the Docker tests cannot run here, or None when a daemon answers and has the image."""
-
-    async def check() -> str | None:
-        try:
-            docker = aiodocker.Docker()
-        except Exception as exc:  # no socket configured at all
-            return f"no Docker client configuration: {exc}"
-        try:
-            async with asyncio.timeout(5):
-                await docker.version()
-                await docker.images.inspect(IMAGE)
-        except DockerError as exc:
-            if exc.status == 404:
-                return f"image {IMAGE} missing (run scripts/build-busybox-image.sh)"
-            if exc.status == 900:  # aiodocker's "could not connect"
-                return f"no Docker daemon answers ({exc.message}); run scripts/install-docker.sh"
-            return f"Docker daemon error: {exc}"
-        except (TimeoutError, OSError, Exception) as exc:
-            return f"no Docker daemon answers ({type(exc).__name__}: {exc}); run scripts/install-docker.sh"
-        finally:
-            await docker.close()
-        return None
-
-    return asyncio.run(check())
-
-
-DOCKER_PROBLEM = _docker_problem()
-
-
-def needs_docker(test: Callable[..., Any]) -> Callable[..., Any]:
-    """Marks a test `docker` and skips it (with the reason) when Docker or the image is missing."""
-    skip = pytest.mark.skipif(DOCKER_PROBLEM is not None, reason=DOCKER_PROBLEM or "")
-    return pytest.mark.docker(skip(test))
 
 
 def _cidr() -> str:
     # a random /24 in 10.251.0.0/16 so parallel or leftover runs do not collide
     return f"10.251.{uuid.uuid4().int % 250}.0/24"
-
-
-async def _remove_node_objects(node: str) -> list[str]:
-    """Force-remove every container labelled for `node` and its network; returns what was there."""
-    found: list[str] = []
-    async with aiodocker.Docker() as docker:
-        filters = json.dumps({"label": [f"{LABEL_NODE}={node}"]})
-        for c in await docker.containers.list(all=True, filters=filters):
-            found.append(f"container {c._container.get('Names')}")
-            try:
-                await c.delete(force=True, v=True)
-            except DockerError as exc:
-                if exc.status != 404:
-                    raise
-        try:
-            net = await docker.networks.get(network_name(node))
-            for subnet in network_subnets(await net.show()):
-                await remove_pod_traffic_rules(network_name(node), subnet)
-            await net.delete()
-            found.append(f"network {network_name(node)}")
-        except DockerError as exc:
-            if exc.status != 404:
-                raise
-    return found
 
 
 def _iptables_rules_of(node: str) -> list[str]:

@@ -13,6 +13,7 @@ Entries are plain dicts shaped like metav1.ManagedFieldsEntry.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from kubelite.api.meta import StatusCause, StatusDetails
@@ -142,12 +143,7 @@ def apply_config(
             others.append((e, fields))
     owned_by_others = set().union(*(f for _, f in others)) if others else set()
 
-    # Fields this manager applied before and no longer does go, unless someone else has them.
-    for path in sorted(prev - applied, key=len, reverse=True):
-        n = len(path)
-        if any(q[:n] == path for q in applied) or any(q[:n] == path for q in owned_by_others):
-            continue
-        mf.remove_path(merged, path)
+    _remove_dropped(merged, prev - applied, applied | owned_by_others)
 
     changed = mf.diff(live or {}, merged, kind, status=False)
     conflicts = [
@@ -170,6 +166,32 @@ def apply_config(
     mine = _entry(manager, "Apply", api_version, "", now, applied)
     out = _replace_entry(out, mine, lambda e: _same(e, manager, "Apply", api_version, ""))
     return merged, out
+
+
+def _remove_dropped(merged: dict[str, Any], dropped: mf.FieldSet, kept: mf.FieldSet) -> None:
+    """Remove what this manager applied before and no longer does, unless the path or one of its
+    descendants is still applied or owned by someone else.
+
+    Shortest paths first, so a dropped list item goes whole: removing its leaves first would
+    change its key (a Service port 80 → 8080 left an empty item behind). The key fields of an item
+    that stays (another manager owns part of it) stay too: they are what names it.
+    """
+    removed: list[mf.Path] = []
+    for path in sorted(dropped, key=len):
+        n = len(path)
+        if any(path[:len(r)] == r for r in removed) or any(q[:n] == path for q in kept):
+            continue
+        if _is_key_field(path):
+            continue
+        mf.remove_path(merged, path)
+        removed.append(path)
+
+
+def _is_key_field(path: mf.Path) -> bool:
+    """`…, k:{"port":80,"protocol":"TCP"}, f:port`: a field that is part of its item's key."""
+    if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
+        return False
+    return path[-1][2:] in json.loads(path[-2][2:])
 
 
 def _strip_config(config: dict[str, Any]) -> dict[str, Any]:
