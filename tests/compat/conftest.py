@@ -291,3 +291,33 @@ def _free_pod_cidr() -> str:
     free = [n for x in range(200, 255)
             if not any((n := ipaddress.ip_network(f"10.244.{x}.0/24")).overlaps(u) for u in used)]
     return str(random.choice(free))
+
+
+# ------------------------------------------- a pod that serves HTTP on 8080
+SERVER_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: server}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  tolerations: [{{key: kubelite.io/compat-logs, operator: Exists}}]
+  containers:
+  - name: web
+    image: busybox
+    command: ["{python}", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
+"""
+
+
+@pytest.fixture
+def running_pod(cluster: Cluster, kubectl: Callable[..., Any], ns: str, process_node: str,
+                tmp_path: Path) -> Iterator[str]:
+    """A pod on the process-runtime node serving HTTP on 8080 (the fake runtime runs nothing)."""
+    f = tmp_path / "server.yaml"
+    f.write_text(SERVER_POD.format(node=process_node, python=sys.executable))
+    kubectl("-n", ns, "apply", "-f", str(f))
+    try:
+        kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/server", "--timeout=30s", timeout=40)
+        yield "server"
+    finally:
+        kubectl("-n", ns, "delete", "pod", "server", "--grace-period=1", "--timeout=30s", check=False, timeout=40)

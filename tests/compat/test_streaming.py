@@ -3,40 +3,9 @@ the process-runtime node, and kubectl proxy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.compat.conftest import wait_for
-
-SERVER_POD = """\
-apiVersion: v1
-kind: Pod
-metadata: {{name: server}}
-spec:
-  nodeName: {node}
-  terminationGracePeriodSeconds: 1
-  tolerations: [{{key: kubelite.io/compat-logs, operator: Exists}}]
-  containers:
-  - name: web
-    image: busybox
-    command: ["{python}", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
-"""
-
-
-@pytest.fixture
-def running_pod(cluster, kubectl, ns, process_node, tmp_path) -> Iterator[str]:
-    """A pod on the process-runtime node serving HTTP on 8080 (the fake runtime runs nothing)."""
-    import sys
-
-    f = tmp_path / "server.yaml"
-    f.write_text(SERVER_POD.format(node=process_node, python=sys.executable))
-    kubectl("-n", ns, "apply", "-f", str(f))
-    try:
-        kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/server", "--timeout=30s", timeout=40)
-        yield "server"
-    finally:
-        kubectl("-n", ns, "delete", "pod", "server", "--grace-period=1", "--timeout=30s", check=False, timeout=40)
 
 
 @pytest.mark.compat("kubectl exec")

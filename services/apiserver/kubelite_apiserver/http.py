@@ -217,6 +217,7 @@ class APIServer:
             with metrics.in_flight(scope["method"]):
                 await self._serve_http(scope, receive, recorded_send)
         finally:
+            status[0] = status[0] or scope.get("kubelite.upgraded", 0)  # 101: written by the upgrade itself
             info = scope.get("kubelite.info")
             apply = "apply-patch" in _header(scope, b"content-type")
             metrics.observe(metrics.labels(info, "apiserver", apply=apply), status[0], time.time() - started,
@@ -250,7 +251,8 @@ class APIServer:
                 await proxy.serve(self.reg, info, scope, receive, send)
                 return
             if info.resource == "pods" and info.subresource in streaming.SUBRESOURCES:
-                raise await streaming.upgrade_required(self.reg, info.namespace, info.name)
+                await streaming.serve_http(self, scope, info)  # a SPDY upgrade (spdyserve.py)
+                return
             if info.verb == "get" and info.resource == "pods" and info.subresource == "log":
                 await self._logs(info, query, receive, send)
                 return

@@ -49,9 +49,10 @@ from kubelite.bus.streaming import (
     open_session,
 )
 from kubelite.errors import APIError
-from kubelite_apiserver import spdy
+from kubelite_apiserver import spdyserve
 from kubelite_apiserver.dispatch import status_body
 from kubelite_apiserver.requestinfo import parse_request
+from kubelite_apiserver.spdyserve import SpdyPortForward
 
 log = logging.getLogger("kubelite.apiserver.streaming")
 
@@ -127,10 +128,22 @@ async def pod_node(reg: Any, namespace: str, name: str) -> str:
     return node
 
 
-async def upgrade_required(reg: Any, namespace: str, name: str) -> APIError:
-    """A plain HTTP request to exec/portforward (e.g. kubectl's SPDY fallback): what it is told."""
-    await pod_node(reg, namespace, name)
-    return errors.bad_request("Upgrade request required")
+async def serve_http(server: Any, scope: dict, info: Any) -> None:
+    """exec/attach/portforward as an HTTP request: served if it upgrades to SPDY/3.1, else 400
+    "Upgrade request required" (after the pod's own errors), as a kubelet answers."""
+    node = await pod_node(server.reg, info.namespace, info.name)
+    if not spdyserve.wants_spdy(scope):
+        raise errors.bad_request("Upgrade request required")
+    if info.subresource == "attach":
+        raise errors.bad_request("attach is not supported by kubelite")
+    req = None
+    if info.subresource == "exec":
+        query = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
+        req = exec_request(info.namespace, info.name, query)
+        if not req.command:
+            raise errors.bad_request("you must specify at least 1 command")
+    scope["kubelite.upgraded"] = 101
+    await spdyserve.serve_upgrade(server, scope, info, req, node)
 
 
 async def _deny(send: Any, scope: dict, err: APIError) -> None:
@@ -202,7 +215,10 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
         if info.subresource == "exec":
             await _exec(nc, node, req, protocol == EXEC_PROTOCOLS[0], receive, send)
         elif protocol == SPDY_PORTFORWARD:
-            await SpdyPortForward(nc, node, info.namespace, info.name, send).run(receive)
+            async def write(frame: bytes) -> None:
+                await send({"type": "websocket.send", "bytes": frame})
+
+            await SpdyPortForward(nc, node, info.namespace, info.name, write).run(_client_messages(receive))
         else:
             await _channel_portforward(nc, node, info.namespace, info.name, ports, receive, send)
     except Exception:
@@ -256,135 +272,6 @@ async def _exec(nc: Any, node: str, req: ExecRequest, v5: bool, receive: Any, se
         client.cancel()
         agent.cancel()
         await session.close(cancel=not agent.done() or agent.cancelled())
-
-
-# ---- port-forward: SPDY tunnelled in the websocket ------------------------------------------
-class _Pair:
-    """The error and data streams of one forwarded connection."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.error_id = 0
-        self.data_id = 0
-        self.inbound: asyncio.Queue[bytes | None] = asyncio.Queue(16)  # client data, None = FIN
-        self.task: asyncio.Task[None] | None = None
-
-
-class SpdyPortForward:
-    def __init__(self, nc: Any, node: str, namespace: str, pod: str, send: Any) -> None:
-        self.nc, self.node, self.namespace, self.pod = nc, node, namespace, pod
-        self.send_ws = send
-        self.conn = spdy.SpdyConnection()
-        self.pairs: dict[str, _Pair] = {}  # by requestID
-        self.by_stream: dict[int, _Pair] = {}
-        self._write_lock = asyncio.Lock()
-
-    async def write(self, frame: bytes) -> None:
-        async with self._write_lock:  # zlib context and frame order: one writer at a time
-            await self.send_ws({"type": "websocket.send", "bytes": frame})
-
-    async def run(self, receive: Any) -> None:
-        try:
-            async for data in _client_messages(receive):
-                for frame in self.conn.feed(data):
-                    if not await self._on_frame(frame):
-                        return
-        finally:
-            for pair in self.pairs.values():
-                if pair.task is not None:
-                    pair.task.cancel()
-
-    async def _on_frame(self, frame: spdy.Frame) -> bool:
-        if frame.type == spdy.SYN_STREAM:
-            async with self._write_lock:
-                await self.send_ws({"type": "websocket.send", "bytes": self.conn.syn_reply(frame.stream_id)})
-            await self._on_stream(frame)
-        elif frame.type == 0:
-            pair = self.by_stream.get(frame.stream_id)
-            if pair is not None and frame.stream_id == pair.data_id:
-                if frame.data:
-                    await pair.inbound.put(frame.data)
-                if frame.flags & spdy.FLAG_FIN:
-                    await pair.inbound.put(None)
-        elif frame.type == spdy.RST_STREAM:
-            pair = self.by_stream.get(frame.stream_id)
-            if pair is not None and pair.task is not None:
-                pair.task.cancel()
-        elif frame.type == spdy.PING:
-            await self.write(self.conn.ping(frame.data))
-        elif frame.type == spdy.GOAWAY:
-            return False
-        return True
-
-    async def _on_stream(self, frame: spdy.Frame) -> None:
-        headers = frame.headers
-        request_id = headers.get("requestid", "")
-        try:
-            port = int(headers.get("port", ""))
-        except ValueError:
-            await self.write(self.conn.rst_stream(frame.stream_id, 1))
-            return
-        pair = self.pairs.setdefault(request_id, _Pair(port))
-        if headers.get("streamtype") == "error":
-            pair.error_id = frame.stream_id
-        else:
-            pair.data_id = frame.stream_id
-        self.by_stream[frame.stream_id] = pair
-        if pair.error_id and pair.data_id and pair.task is None:
-            pair.task = asyncio.create_task(self._forward(request_id, pair))
-
-    async def _forward(self, request_id: str, pair: _Pair) -> None:
-        session: Session | None = None
-        uploader: asyncio.Task[None] | None = None
-        try:
-            try:
-                session = await open_session(
-                    self.nc, self.node, "portforward",
-                    PortForwardRequest(namespace=self.namespace, pod=self.pod, port=pair.port),
-                )  # fmt: skip
-            except APIError as exc:
-                await self._finish(pair, exc.message)
-                return
-            uploader = asyncio.create_task(self._upload(pair, session))
-            message = ""
-            while True:
-                frame = await session.recv()
-                kind, body = frame[:1], frame[1:]
-                if kind == DATA:
-                    await self.write(self.conn.data(pair.data_id, body))
-                    await session.ack(len(body))
-                elif kind == EOF:
-                    break
-                elif kind == STATUS:
-                    message = decode_error(body).message
-                    break
-                elif kind == CANCEL:
-                    message = f"the node agent of {self.node} went away"
-                    break
-            await self._finish(pair, message)
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(uploader), 30)  # the client closes its side
-        finally:
-            if uploader is not None:
-                uploader.cancel()
-            if session is not None:
-                await session.close(cancel=True)
-            self.pairs.pop(request_id, None)
-            self.by_stream.pop(pair.error_id, None)
-            self.by_stream.pop(pair.data_id, None)
-            while not pair.inbound.empty():  # unblock a reader waiting to queue more
-                pair.inbound.get_nowait()
-
-    async def _upload(self, pair: _Pair, session: Session) -> None:
-        while (data := await pair.inbound.get()) is not None:
-            await session.send_data(data)
-        await session.send(EOF)
-
-    async def _finish(self, pair: _Pair, message: str) -> None:
-        """FIN on the data stream, the error (if any) and FIN on the error stream."""
-        with contextlib.suppress(Exception):
-            await self.write(self.conn.data(pair.data_id, b"", fin=True))
-            await self.write(self.conn.data(pair.error_id, message.encode(), fin=True))
 
 
 # ---- port-forward: the channel protocol -------------------------------------------------------
