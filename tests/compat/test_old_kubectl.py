@@ -125,3 +125,15 @@ def test_spdy_upgrade_refusals(cluster, ns, running_pod) -> None:
                                        "[v1.channel.k8s.io], server accepts [v4.channel.k8s.io]")
         plain = client.post(base)
         assert plain.status_code == 400 and plain.json()["message"] == "Upgrade request required", plain.text
+
+
+@pytest.mark.compat("kubectl run -i / attach over SPDY/3.1 (kubectl 1.20, and today's with websockets off)")
+def test_spdy_attach(spdy_kubectl, cluster, ns, process_node) -> None:
+    import json
+
+    overrides = json.dumps({"spec": {"nodeName": process_node, "terminationGracePeriodSeconds": 1,
+                                     "tolerations": [{"key": "kubelite.io/compat-logs", "operator": "Exists"}]}})
+    run = _run(spdy_kubectl, cluster, "-n", ns, "run", "asker", "-i", "--rm", "--restart=Never", "--image=busybox",
+               f"--overrides={overrides}", "--", "sh", "-c", 'read answer; echo "you said $answer"; exit 4',
+               stdin="spdy\n")
+    assert "you said spdy" in run.stdout and run.returncode == 4, run

@@ -101,3 +101,64 @@ def test_kubectl_proxy(cluster, kubectl, ns) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _overrides(node: str) -> str:
+    """`kubectl run --overrides`: onto the process-runtime node, with a short grace period."""
+    import json
+
+    return json.dumps({"spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                                "tolerations": [{"key": "kubelite.io/compat-logs", "operator": "Exists"}]}})
+
+
+@pytest.mark.compat("kubectl run -i --rm (attach, stdinOnce, the container's exit code)")
+def test_run_interactive(cluster, kubectl, ns, process_node) -> None:
+    run = kubectl("-n", ns, "run", "asker", "-i", "--rm", "--restart=Never", "--image=busybox",
+                  f"--overrides={_overrides(process_node)}", "--", "sh", "-c",
+                  'read answer; echo "you said $answer"; echo to-stderr >&2; exit 3',
+                  input="forty-two\n", check=False, timeout=90)
+    assert run.returncode == 3, run
+    assert "you said forty-two" in run.stdout and "to-stderr" in run.stderr, run
+    assert 'pod "asker" deleted' in run.stdout
+    wait_for(lambda: kubectl("-n", ns, "get", "pod", "asker", check=False).returncode != 0, 30,
+             "--rm left the pod behind")
+
+
+@pytest.mark.compat("kubectl run -it / attach with a tty (resize, TERM)")
+def test_run_with_a_tty(cluster, kubectl, ns, process_node) -> None:
+    """Through `script`, so kubectl has a terminal of 91x33 whose size it sends."""
+    import shlex
+    import subprocess
+
+    argv = [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "run", "shell", "-it",
+            "--rm", "--restart=Never", "--image=busybox", f"--overrides={_overrides(process_node)}", "--", "sh"]
+    command = "stty cols 91 rows 33; " + shlex.join(argv)
+
+    proc = subprocess.Popen(["script", "-qec", command, "/dev/null"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        import time
+
+        time.sleep(0.5)  # script must have set up the terminal before input arrives
+        out, _ = proc.communicate(b'stty size; echo "term=$TERM"; exit 5\n', timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode(errors="replace").replace("\r", "")
+    assert proc.returncode == 5, text
+    assert "\n33 91\n" in text and "term=xterm" in text, text
+
+
+@pytest.mark.compat("kubectl attach (a container without stdin: its output until it ends)")
+def test_attach_without_stdin(cluster, kubectl, ns, process_node) -> None:
+    import json
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ticker"},
+           "spec": {**json.loads(_overrides(process_node))["spec"], "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox", "command": [
+                        "sh", "-c", "sleep 1; for i in 1 2 3; do echo tick $i; sleep 0.3; done"]}]}}
+    kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(pod))
+    kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/ticker", "--timeout=30s", timeout=40)
+    attached = kubectl("-n", ns, "attach", "-i", "ticker", input="ignored\n", check=False, timeout=60)
+    assert attached.returncode == 0, attached
+    assert "tick 3" in attached.stdout, attached  # it ended with the container: no hang

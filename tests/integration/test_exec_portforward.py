@@ -404,12 +404,23 @@ async def docker_web(apiserver: object, nats_url: str, api: httpx.AsyncClient, n
 
 
 @needs_docker
-async def test_docker_runtime_exec_and_port_forward(docker_web: str, kubeconfig: Path, namespace: str) -> None:
+async def test_docker_runtime_exec_attach_and_port_forward(docker_web: str, kubeconfig: Path, namespace: str,
+                                                           api: httpx.AsyncClient) -> None:
     kubectl = Kubectl(kubeconfig, namespace)
     code, out, err = await kubectl.run("exec", docker_web, "--", "sh", "-c", "echo $GREETING; echo e >&2; exit 4")
     assert code == 4 and out == "hello-docker\n" and "e\n" in err, (code, out, err)
     code, out, err = await kubectl.run("exec", "-i", docker_web, "--", "rev", stdin=b"olleh\n")
     assert (code, out) == (0, "hello\n"), err
+
+    # attach: the container's own stdio, on a pod created with stdin + stdinOnce (kubectl run -i)
+    web = (await api.get(f"/api/v1/namespaces/{namespace}/pods/{docker_web}")).json()
+    await _create(api, namespace, "pods", _pod("reader", web["spec"]["nodeName"], [{
+        "name": "main", "image": IMAGE, "imagePullPolicy": "Never", "stdin": True, "stdinOnce": True,
+        "command": ["sh", "-c", "read line; echo got:$line; echo err:$line >&2; exit 6"],
+    }], terminationGracePeriodSeconds=1, restartPolicy="Never"))  # fmt: skip
+    await _running_pod(api, namespace, "reader")
+    code, out, err = await kubectl.run("attach", "-i", "reader", stdin=b"docker-stdin\n")
+    assert code == 0 and out == "got:docker-stdin\n" and "err:docker-stdin\n" in err, (code, out, err)
 
     port = _free_port()
     async with kubectl.port_forward(f"pod/{docker_web}", f"{port}:8080"):

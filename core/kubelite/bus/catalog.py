@@ -35,6 +35,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic("kubelite.node.<node>.rpc.exec", "streaming.exec_subject", "apiserver (request)",
           "`ExecRequest`, then a session of frames on inboxes `I`, `I.in` (`bus.streaming`)",
           "that node's agent"),
+    Topic("kubelite.node.<node>.rpc.attach", "streaming.attach_subject", "apiserver (request)",
+          "`ExecRequest` without a command, then a session as for exec (`bus.streaming`)", "that node's agent"),
     Topic("kubelite.node.<node>.rpc.portforward", "streaming.portforward_subject", "apiserver (request)",
           "`PortForwardRequest`, then a session as for exec (`bus.streaming`)", "that node's agent"),
     Topic("kubelite.node.<node>.rpc.volumedelete", "volumes.subject",

@@ -1,4 +1,4 @@
-"""Interactive streams over NATS between the apiserver and a node agent: exec and port-forward.
+"""Interactive streams over NATS between the apiserver and a node agent: exec, attach and port-forward.
 
 Subjects (request-reply to open, then a session on two subjects derived from a fresh
 session subject `I` = `kubelite.node.<node>.session.<random>`, which only that node's
@@ -7,6 +7,7 @@ agent and the apiserver may use):
 | subject | direction | payload |
 |---|---|---|
 | `kubelite.node.<node>.rpc.exec` | apiserver → agent (request) | `ExecRequest` JSON |
+| `kubelite.node.<node>.rpc.attach` | apiserver → agent (request) | `ExecRequest` JSON without `command` (kubectl attach: the container's own stdio) |
 | `kubelite.node.<node>.rpc.portforward` | apiserver → agent (request) | `PortForwardRequest` JSON (one per TCP connection) |
 | `I` | agent → apiserver | frames below |
 | `I.in` | apiserver → agent | frames below |
@@ -86,6 +87,11 @@ class PortForwardRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
 def exec_subject(node: str) -> str:
     """kubelite.node.<node>.rpc.exec"""
     return node_rpc(node, "exec")
+
+
+def attach_subject(node: str) -> str:
+    """kubelite.node.<node>.rpc.attach: an `ExecRequest` without a command (PodAttachOptions)"""
+    return node_rpc(node, "attach")
 
 
 def portforward_subject(node: str) -> str:
@@ -217,7 +223,7 @@ class Session:
 async def open_session(
     nc: Any, node: str, op: str, request: ExecRequest | PortForwardRequest, *, timeout: float = 10.0  # noqa: ASYNC109
 ) -> Session:
-    """Ask `node`'s agent to start `op` ("exec" or "portforward"); the apiserver's side of the session.
+    """Ask `node`'s agent to start `op` ("exec", "attach" or "portforward"); the apiserver's side of the session.
 
     Raises `APIError`: the Status the agent refused with, or 503 when no agent answers.
     """

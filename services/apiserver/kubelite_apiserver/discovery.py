@@ -15,6 +15,7 @@ SUBRESOURCE_KINDS = {
     "binding": ("Binding", ("create",)),
     "log": ("Pod", ("get",)),
     "exec": ("PodExecOptions", ("create", "get")),
+    "attach": ("PodAttachOptions", ("create", "get")),
     "portforward": ("PodPortForwardOptions", ("create", "get")),
     "token": ("TokenRequest", ("create",)),
     "eviction": ("Eviction", ("create",)),

@@ -1,4 +1,4 @@
-"""exec and port-forward over SPDY/3.1: the native HTTP upgrade (kubectl ≤1.29 for exec, cp and
+"""exec, attach and port-forward over SPDY/3.1: the native HTTP upgrade (kubectl ≤1.29 for exec, cp and
 attach, ≤1.30 for port-forward, client-go's remotecommand), and port-forward tunnelled in a
 websocket (kubectl ≥1.31). Framing is spdy.py; the NATS side is kubelite.bus.streaming.
 
@@ -6,7 +6,7 @@ Native upgrade (`Connection: Upgrade`, `Upgrade: SPDY/3.1`, usually a POST):
 - the client offers protocols in `X-Stream-Protocol-Version` headers; we serve
   `v4.channel.k8s.io` for exec and `portforward.k8s.io` for port-forward, and answer
   `101 Switching Protocols` naming the one chosen; no match is 403 with Kubernetes' message;
-- exec: the client opens one stream per `streamType` header (`error`, and `stdin`, `stdout`,
+- exec and attach: the client opens one stream per `streamType` header (`error`, and `stdin`, `stdout`,
   `stderr` as asked, `resize` with a tty). Once all expected streams exist (within 30 s, as the
   kubelet's stream-creation timeout) the exec starts. stdin ends with FIN on its stream; resize
   carries `{"Width":w,"Height":h}` JSON objects; the outcome is one Status JSON on the error
@@ -92,7 +92,7 @@ def expected_streams(req: ExecRequest) -> set[str]:
 
 # ---- the native upgrade -----------------------------------------------------------------
 async def serve_upgrade(server: Any, scope: dict, info: Any, req: ExecRequest | None, node: str) -> None:
-    """Answer 101 and serve exec (`req`) or port-forward (`req` None) on the raw connection."""
+    """Answer 101 and serve exec or attach (`req`), or port-forward (`req` None), on the raw connection."""
     if info.verb != "create":  # a GET upgrade: Kubernetes authorizes streaming as create
         await server.check_access(scope, dataclasses.replace(info, verb="create"))
     protocol = negotiate(scope, (PORTFORWARD_V1,) if req is None else (EXEC_V4,))
@@ -101,7 +101,7 @@ async def serve_upgrade(server: Any, scope: dict, info: Any, req: ExecRequest | 
         if req is None:
             await SpdyPortForward(server.nc, node, info.namespace, info.name, raw.write).run(raw)
         else:
-            await SpdyExec(server.nc, node, req, raw.write).run(raw)
+            await SpdyExec(server.nc, node, info.subresource, req, raw.write).run(raw)
     except (ConnectionError, asyncio.CancelledError):
         pass
     except Exception:
@@ -139,8 +139,10 @@ class _Framed:
 
 # ---- exec ---------------------------------------------------------------------------------
 class SpdyExec:
-    def __init__(self, nc: Any, node: str, req: ExecRequest, write: Write) -> None:
-        self.nc, self.node, self.req = nc, node, req
+    """exec or attach (`op`): the same streams, an attach without a command."""
+
+    def __init__(self, nc: Any, node: str, op: str, req: ExecRequest, write: Write) -> None:
+        self.nc, self.node, self.op, self.req = nc, node, op, req
         self.framed = _Framed(write)
         self.ids: dict[str, int] = {}  # streamType -> stream id
         self.types: dict[int, str] = {}
@@ -190,7 +192,7 @@ class SpdyExec:
                      sorted(self.expected - self.ids.keys()))
             return
         try:
-            session = await open_session(self.nc, self.node, "exec", self.req)
+            session = await open_session(self.nc, self.node, self.op, self.req)
         except APIError as exc:
             await self._finish(codec.encode(exc.to_status()))
             return

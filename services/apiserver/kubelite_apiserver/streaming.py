@@ -1,4 +1,5 @@
-"""pods/exec and pods/portforward over websockets, bridged to the pod's node agent over NATS.
+"""pods/exec, pods/attach and pods/portforward over websockets, bridged to the pod's node agent
+over NATS (SPDY upgrades are spdyserve.py). attach speaks exec's channel protocol, without a command.
 
 exec (`GET .../pods/{name}/exec?command=..&command=..&container=&stdin=&stdout=&stderr=&tty=`),
 subprotocols `v5.channel.k8s.io` (preferred) and `v4.channel.k8s.io`: every
@@ -32,6 +33,8 @@ import dataclasses
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
+
+import msgspec
 
 from kubelite import codec, errors
 from kubelite.api.scheme import by_plural
@@ -97,6 +100,16 @@ def exec_request(namespace: str, pod: str, query: list[tuple[str, str]]) -> Exec
     )  # fmt: skip
 
 
+def stream_request(subresource: str, namespace: str, pod: str, query: list[tuple[str, str]]) -> ExecRequest:
+    """PodExecOptions or PodAttachOptions (no command); 400 as Kubernetes words it."""
+    req = exec_request(namespace, pod, query)
+    if subresource == "exec" and not req.command:
+        raise errors.bad_request("you must specify at least 1 command")
+    if subresource == "attach" and not (req.stdin or req.stdout or req.stderr):
+        raise errors.bad_request("you must specify at least one of stdin, stdout, stderr")
+    return msgspec.structs.replace(req, command=[]) if subresource == "attach" else req
+
+
 def ports_of(query: list[tuple[str, str]]) -> list[int]:
     """`ports` may repeat and hold comma-separated values; 400 on anything not a port."""
     ports = []
@@ -134,14 +147,10 @@ async def serve_http(server: Any, scope: dict, info: Any) -> None:
     node = await pod_node(server.reg, info.namespace, info.name)
     if not spdyserve.wants_spdy(scope):
         raise errors.bad_request("Upgrade request required")
-    if info.subresource == "attach":
-        raise errors.bad_request("attach is not supported by kubelite")
     req = None
-    if info.subresource == "exec":
+    if info.subresource in ("exec", "attach"):
         query = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
-        req = exec_request(info.namespace, info.name, query)
-        if not req.command:
-            raise errors.bad_request("you must specify at least 1 command")
+        req = stream_request(info.subresource, info.namespace, info.name, query)
     scope["kubelite.upgraded"] = 101
     await spdyserve.serve_upgrade(server, scope, info, req, node)
 
@@ -189,14 +198,10 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
             raise errors.service_unavailable("apiserver is starting")
         if not (info.is_resource and info.resource == "pods" and info.name and info.subresource in SUBRESOURCES):
             raise errors.no_such_resource()
-        if info.subresource == "attach":
-            raise errors.bad_request("attach is not supported by kubelite")
         node = await pod_node(server.reg, info.namespace, info.name)
-        if info.subresource == "exec":
+        if info.subresource in ("exec", "attach"):
             protocol = choose_protocol(offered, EXEC_PROTOCOLS)
-            req = exec_request(info.namespace, info.name, query)
-            if not req.command:
-                raise errors.bad_request("you must specify at least 1 command")
+            req = stream_request(info.subresource, info.namespace, info.name, query)
         elif choose_protocol(offered, (SPDY_PORTFORWARD,)):
             protocol, ports = SPDY_PORTFORWARD, []
         else:
@@ -212,8 +217,8 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
     await send({"type": "websocket.accept", "subprotocol": protocol})
     nc = server.nc
     try:
-        if info.subresource == "exec":
-            await _exec(nc, node, req, protocol == EXEC_PROTOCOLS[0], receive, send)
+        if info.subresource in ("exec", "attach"):
+            await _exec(nc, node, info.subresource, req, protocol == EXEC_PROTOCOLS[0], receive, send)
         elif protocol == SPDY_PORTFORWARD:
             async def write(frame: bytes) -> None:
                 await send({"type": "websocket.send", "bytes": frame})
@@ -228,12 +233,13 @@ async def serve_websocket(server: Any, scope: dict, receive: Any, send: Any) -> 
 
 
 # ---- exec -----------------------------------------------------------------------------------
-async def _exec(nc: Any, node: str, req: ExecRequest, v5: bool, receive: Any, send: Any) -> None:
+async def _exec(nc: Any, node: str, op: str, req: ExecRequest, v5: bool, receive: Any, send: Any) -> None:
+    """exec or attach (`op`) on the channel protocol."""
     async def out(channel: int, data: bytes) -> None:
         await send({"type": "websocket.send", "bytes": bytes([channel]) + data})
 
     try:
-        session = await open_session(nc, node, "exec", req)
+        session = await open_session(nc, node, op, req)
     except APIError as exc:
         await out(ERROR_CH, _error_status(exc))
         return

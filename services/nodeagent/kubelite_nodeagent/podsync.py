@@ -451,7 +451,7 @@ class PodSyncer:
             image=image, image_info=image_info, argv=argv, env=env, working_dir=c.workingDir or "",
             mounts=mounts, resources=container_resources(c),
             labels=container_labels(st.uid, st.namespace, st.name, c.name or "", attempt, init),
-            tty=bool(c.tty), stdin=bool(c.stdin), init=init, sidecar=init and is_sidecar(c),
+            tty=bool(c.tty), stdin=bool(c.stdin), stdin_once=bool(c.stdinOnce), init=init, sidecar=init and is_sidecar(c),
         )
         try:
             cid = await self.runtime.create_container(st.sandbox, cspec)

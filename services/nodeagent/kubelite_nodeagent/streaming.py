@@ -1,4 +1,6 @@
-"""Serves `kubelite.node.<node>.rpc.exec` and `.rpc.portforward`: kubectl exec / port-forward.
+"""Serves `kubelite.node.<node>.rpc.exec`, `.rpc.attach` and `.rpc.portforward`: kubectl exec,
+attach and port-forward. An attach is served as an exec whose process is the container's own
+(the runtime's attach_stream): ending it detaches, and it ends with Success when the container does.
 
 The session protocol (subjects, frames, flow control) is described in
 kubelite.client.streaming.  Refusals are Kubernetes Status objects with the
@@ -30,6 +32,7 @@ from kubelite.bus.streaming import (
     Resize,
     Session,
     accept_session,
+    attach_subject,
     exec_subject,
     exit_status,
     portforward_subject,
@@ -71,6 +74,7 @@ class StreamServer:
         nc, node = self.nc, self.node_name
         return [
             await nc.subscribe(exec_subject(node), cb=self._on_exec),
+            await nc.subscribe(attach_subject(node), cb=self._on_attach),
             await nc.subscribe(portforward_subject(node), cb=self._on_portforward),
         ]
 
@@ -135,6 +139,17 @@ class StreamServer:
         if opened is not None:
             req, proc, session = opened
             self._spawn(self._run_exec(session, proc, req), f"exec-{req.namespace}/{req.pod}")
+
+    async def _on_attach(self, msg: Any) -> None:
+        async def prepare(req: ExecRequest) -> tuple[ExecStream, Callable[[], Awaitable[None]]]:
+            cid = running_container_id(*self._pod(req), req)
+            stream = await self.runtime.attach_stream(cid)
+            return stream, stream.kill
+
+        opened = await self._open(msg, _exec_decoder, "attach", prepare)
+        if opened is not None:
+            req, stream, session = opened
+            self._spawn(self._run_exec(session, stream, req), f"attach-{req.namespace}/{req.pod}")
 
     async def _run_exec(self, session: Session, proc: ExecStream, req: ExecRequest) -> None:
         async def output(read: Any, kind: bytes, wanted: bool) -> None:

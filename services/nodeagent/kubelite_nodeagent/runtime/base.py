@@ -132,6 +132,7 @@ class ContainerSpec(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}  # LABEL_* filled by the agent (see container_labels())
     tty: bool = False
     stdin: bool = False
+    stdin_once: bool = False  # stdin closes when the first attach session ends
     init: bool = False
     sidecar: bool = False  # an init container with restartPolicy Always: runs alongside the app
 
@@ -289,6 +290,10 @@ class Runtime(Protocol):
     # ---- streaming (kubectl exec / port-forward) ----
     async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
         """Start argv inside a running container with streamed stdio; RuntimeError_ when it cannot."""
+
+    async def attach_stream(self, container_id: str) -> ExecStream:
+        """The running container's own stdio (kubectl attach): output from now on, input to its
+        stdin when it has one (else dropped, as containerd does); kill() detaches."""
 
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to 127.0.0.1:port inside the pod's network namespace; OSError/RuntimeError_."""

@@ -51,7 +51,7 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeConfig,
     RuntimeError_,
 )
-from kubelite_nodeagent.runtime.docker_exec import DockerExec
+from kubelite_nodeagent.runtime.docker_exec import DockerAttach, DockerExec
 from kubelite_nodeagent.runtime.docker_iptables import allow_pod_traffic, remove_pod_traffic_rules
 from kubelite_nodeagent.runtime.docker_model import (
     LABEL_NODE,
@@ -421,6 +421,15 @@ class DockerRuntime:
             if exc.status in (404, 409):
                 raise RuntimeError_("ContainerNotRunning", f'container not found ("{container_id}")') from exc
             raise RuntimeError_("ExecError", exc.message) from exc
+
+    async def attach_stream(self, container_id: str) -> ExecStream:
+        container = self.docker.containers.container(container_id)
+        try:
+            return await DockerAttach.start_attach(container)
+        except DockerError as exc:
+            if exc.status in (404, 409):
+                raise RuntimeError_("ContainerNotRunning", f'container not found ("{container_id}")') from exc
+            raise RuntimeError_("AttachError", exc.message) from exc
 
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """127.0.0.1:port in the sandbox's namespace when we may join it (root), else its IP:port."""

@@ -1,4 +1,5 @@
-"""Interactive exec for the docker runtime: the Engine's exec API with an attached stream.
+"""Interactive exec and attach for the docker runtime: the Engine's exec and attach APIs, each
+with an attached stream.
 
 One reader task demultiplexes the attached stream into bounded stdout/stderr
 queues (base.ExecStream); with a tty the engine sends everything as stdout.
@@ -68,6 +69,34 @@ class DockerExec:
 
     async def kill(self) -> None:
         # The engine has no "kill exec": closing the attached stream hangs it up (SIGHUP with a tty).
+        self._reader.cancel()
+        with contextlib.suppress(Exception):
+            await self.stream.close()
+
+
+class DockerAttach(DockerExec):
+    """kubectl attach: the container's own stdio. `execution` is the container itself, whose
+    resize is the tty's; the container's stdin exists only if it was created with OpenStdin."""
+
+    @classmethod
+    async def start_attach(cls, container: Any) -> DockerAttach:
+        info = await container.show()
+        if not (info.get("State") or {}).get("Running"):
+            from aiodocker.exceptions import DockerError
+
+            raise DockerError(409, {"message": "container is not running"})
+        config = info.get("Config") or {}
+        stream = container.attach(stdout=True, stderr=True, stdin=bool(config.get("OpenStdin")), logs=False)
+        await stream._init()
+        return cls(container, stream)
+
+    async def wait(self) -> int:
+        """0 once the output ended: an attach has no exit code of its own."""
+        await asyncio.shield(self._reader)
+        return 0
+
+    async def kill(self) -> None:
+        """Detach (closing the attached stream leaves the container running)."""
         self._reader.cancel()
         with contextlib.suppress(Exception):
             await self.stream.close()

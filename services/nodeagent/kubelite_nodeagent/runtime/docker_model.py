@@ -149,6 +149,7 @@ def container_config(node: str, sandbox_id: str, spec: ContainerSpec) -> dict[st
         "Labels": labels,
         "Tty": spec.tty,
         "OpenStdin": spec.stdin,
+        "StdinOnce": spec.stdin_once,
         "AttachStdin": False,
         "HostConfig": host_config,
     }

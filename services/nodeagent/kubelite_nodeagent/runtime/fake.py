@@ -201,6 +201,9 @@ class FakeRuntime:
     async def exec_stream(self, container_id: str, argv: list[str], *, tty: bool, stdin: bool) -> ExecStream:
         raise RuntimeError_("NotSupported", "the fake runtime runs no processes: exec is not supported")
 
+    async def attach_stream(self, container_id: str) -> ExecStream:
+        raise RuntimeError_("NotSupported", "the fake runtime runs no processes: attach is not supported")
+
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         raise RuntimeError_("NotSupported", "the fake runtime runs no processes: port-forward is not supported")
 

@@ -48,6 +48,7 @@ from kubelite_nodeagent.runtime.base import (
 )
 from kubelite_nodeagent.runtime.cgroups import Cgroup, CgroupManager
 from kubelite_nodeagent.runtime.netns import NetworkError, PodNetwork
+from kubelite_nodeagent.runtime.process_attach import ProcessAttach
 from kubelite_nodeagent.runtime.process_exec import SubprocessExec
 from kubelite_nodeagent.runtime.process_logs import read_log_file
 from kubelite_nodeagent.runtime.process_records import (
@@ -263,6 +264,9 @@ class ProcessRuntime:
             "mounts": [[m.host_path, m.container_path, m.read_only] for m in spec.mounts],
             "cgroup": record.cgroup,
             "log_path": record.log_path,
+            "stdin": spec.stdin,
+            "stdin_once": spec.stdin_once,
+            "tty": spec.tty,
         }
         (cdir / "launch.json").write_text(json.dumps(launch))
         write_struct(cdir / "record.json", record)
@@ -477,6 +481,16 @@ class ProcessRuntime:
             return await SubprocessExec.start(full, env, cwd, tty=tty, stdin=stdin, on_started=into_cgroup)
         except OSError as exc:
             raise RuntimeError_("StartError", f"exec {argv[:1]}: {exc}") from exc
+
+    async def attach_stream(self, container_id: str) -> ExecStream:
+        """kubectl attach: the running container's own stdio, through its supervisor."""
+        not_running = f'container not found ("{container_id}")'
+        if self._record(container_id) is None:
+            raise RuntimeError_("ContainerNotRunning", not_running)
+        try:
+            return await ProcessAttach.connect(self.layout.container_dir(container_id))
+        except OSError as exc:  # no supervisor listens: the container has ended
+            raise RuntimeError_("ContainerNotRunning", not_running) from exc
 
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """127.0.0.1:port in the pod's network namespace (the host's on the host network)."""

@@ -17,7 +17,14 @@ the supervisor outlives an agent that is restarted or killed.  It reads
    record in the CRI format `<RFC3339Nano> <stream> <F|P> <text>`;
 4. waits for the init and writes `exit.json` (exit code, signal, OOM kill
    seen in the memory cgroup), which a restarted agent reads since it is not
-   the parent.
+   the parent;
+5. meanwhile serves `attach.sock` in the container dir (kubectl attach): every
+   connected attacher gets the output as it is written, and may write to the
+   container's stdin (a pipe, or the pty with `tty`), resize the pty, and close
+   stdin (honoured with `stdinOnce`, which also closes it when the first
+   attacher leaves). The wire format is the ATTACH_* constants below, which the
+   agent imports. Output an attacher is too slow to take is dropped for it: the
+   container never waits for an attacher.
 
 Without root there are no namespaces or cgroups: the container is a plain
 process group (so it can be signalled as a whole).
@@ -25,12 +32,17 @@ process group (so it can be signalled as a whole).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import select
 import signal
+import socket
+import struct
 import sys
+import termios
 import time
 import warnings  # noqa: F401 - os.execvpe imports it lazily, which fails after chroot
 
@@ -47,6 +59,14 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+
+# kubectl attach: frames on attach.sock both ways are kind (1 byte), body length (4 bytes,
+# big endian), body. Supervisor -> attacher: stdout, stderr. Attacher -> supervisor: stdin
+# data, close stdin, resize (body b"<width> <height>").
+ATTACH_SOCKET = "attach.sock"
+ATTACH_STDOUT, ATTACH_STDERR = b"O", b"R"
+ATTACH_STDIN, ATTACH_CLOSE_STDIN, ATTACH_RESIZE = b"D", b"E", b"W"
+ATTACH_HEAD = struct.Struct(">cI")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PARTIAL_LINE_LIMIT = 16 * 1024  # longer lines are split into P records, as the CRI does
@@ -143,7 +163,7 @@ def _prepare_mounts(spec: dict) -> None:
         os.chdir("/")
 
 
-def _container_child(spec: dict, sync_r: int, err_w: int, out_w: int, errout_w: int) -> None:
+def _container_child(spec: dict, sync_r: int, err_w: int, stdio: tuple[int, int, int]) -> None:
     """Runs in the forked child; never returns (execs or _exits)."""
     try:
         if os.read(sync_r, 1):  # the supervisor writes a byte only to abort
@@ -159,12 +179,17 @@ def _container_child(spec: dict, sync_r: int, err_w: int, out_w: int, errout_w: 
                     _libc.sethostname(spec["hostname"].encode(), len(spec["hostname"])),
                     "sethostname",
                 )
-        else:
+        if spec.get("tty"):
+            os.setsid()  # a session of its own, whose controlling terminal is the pty
+            fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+        elif not spec.get("namespaces"):
             os.setpgid(0, 0)  # its own process group, so a stop reaches the whole tree
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         env = dict(spec.get("env", {}))
         env.setdefault("PATH", DEFAULT_PATH)
+        if spec.get("tty"):
+            env.setdefault("TERM", "xterm")  # as Docker sets it for a tty
         cwd = spec.get("cwd") or "/"
         try:
             os.chdir(cwd)
@@ -172,10 +197,10 @@ def _container_child(spec: dict, sync_r: int, err_w: int, out_w: int, errout_w: 
             raise StartError(
                 f'chdir to cwd ("{cwd}") set in the container failed: {exc.strerror}'
             ) from None
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(errout_w, 2)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        for fd in set(stdio) - {0, 1, 2}:
+            os.close(fd)  # not for the container to inherit
         argv = spec["argv"]
         try:
             os.execvpe(argv[0], argv, env)
@@ -227,27 +252,157 @@ class LogWriter:
         self.log.flush()
 
 
-def _pump(pid: int, fds: dict[int, LogWriter]) -> int:
-    """Copy output to the log until the child exits and its pipes are drained; return its status."""
+class _Attacher:
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.buf = b""
+
+
+class Attach:
+    """attach.sock: output to every attacher, their input to the container (see the docstring)."""
+
+    def __init__(self, container_dir: str, spec: dict, stdin_fd: int | None, pty_fd: int | None) -> None:
+        self.stdin_fd = stdin_fd  # where attachers' input goes: the pipe's write end or the pty
+        self.pty_fd = pty_fd
+        self.stdin_once = bool(spec.get("stdin_once"))
+        self.pending = b""  # input the container has not read yet
+        self.attachers: dict[int, _Attacher] = {}
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(container_dir, ATTACH_SOCKET)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        cwd = os.getcwd()
+        os.chdir(container_dir)  # a relative name: the dir's path may be longer than sun_path
+        try:
+            self.listener.bind(ATTACH_SOCKET)
+        finally:
+            os.chdir(cwd)
+        os.chmod(path, 0o600)
+        self.listener.listen(8)
+        self.listener.setblocking(False)
+
+    def read_fds(self) -> list[int]:
+        if self.pending:  # the container is not reading: leave attachers' input in their sockets
+            return [self.listener.fileno()]
+        return [self.listener.fileno(), *self.attachers]
+
+    def write_fds(self) -> list[int]:
+        return [self.stdin_fd] if self.pending and self.stdin_fd is not None else []
+
+    def on_readable(self, fd: int) -> None:
+        if fd == self.listener.fileno():
+            with contextlib.suppress(OSError):
+                conn, _ = self.listener.accept()
+                conn.setblocking(False)
+                self.attachers[conn.fileno()] = _Attacher(conn)
+            return
+        attacher = self.attachers[fd]
+        try:
+            data = attacher.conn.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._leave(fd)
+            return
+        attacher.buf += data
+        while len(attacher.buf) >= ATTACH_HEAD.size:
+            kind, n = ATTACH_HEAD.unpack_from(attacher.buf)
+            if len(attacher.buf) < ATTACH_HEAD.size + n:
+                break
+            body = attacher.buf[ATTACH_HEAD.size : ATTACH_HEAD.size + n]
+            attacher.buf = attacher.buf[ATTACH_HEAD.size + n :]
+            self._on_frame(kind, body)
+
+    def _on_frame(self, kind: bytes, body: bytes) -> None:
+        if kind == ATTACH_STDIN and self.stdin_fd is not None:
+            self.pending += body
+            self.on_writable()
+        elif kind == ATTACH_CLOSE_STDIN and self.stdin_once:
+            self.close_stdin()
+        elif kind == ATTACH_RESIZE and self.pty_fd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                width, height = (int(x) for x in body.split())
+                fcntl.ioctl(self.pty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def on_writable(self) -> None:
+        if self.stdin_fd is None:
+            return
+        try:
+            while self.pending:
+                self.pending = self.pending[os.write(self.stdin_fd, self.pending[:65536]) :]
+        except BlockingIOError:
+            pass
+        except OSError:  # the container closed its stdin: what it does not read is lost
+            self.pending = b""
+
+    def close_stdin(self) -> None:
+        """EOF on the container's stdin: the pipe closed, or ^D on the pty."""
+        if self.stdin_fd is None:
+            return
+        if self.pty_fd is not None:
+            self.pending += b"\x04"
+            self.on_writable()
+            return
+        self.pending = b""
+        os.close(self.stdin_fd)
+        self.stdin_fd = None
+
+    def _leave(self, fd: int) -> None:
+        self.attachers.pop(fd).conn.close()
+        if self.stdin_once:  # the first attach session closes stdin
+            self.close_stdin()
+
+    def broadcast(self, kind: bytes, data: bytes) -> None:
+        frame = ATTACH_HEAD.pack(kind, len(data)) + data
+        for fd, attacher in list(self.attachers.items()):
+            try:
+                attacher.conn.send(frame)  # all or nothing matters little: a slow attacher loses output
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._leave(fd)
+
+    def close(self) -> None:
+        for fd in list(self.attachers):
+            self.attachers.pop(fd).conn.close()
+        self.listener.close()
+
+
+def _pump(pid: int, fds: dict[int, LogWriter], attach: Attach) -> int:
+    """Copy output to the log (and attachers) until the child exits and its output is drained;
+    return its status."""
     status: int | None = None
     drain_deadline = 0.0
     while fds:
         timeout = 0.2 if status is None else max(0.0, drain_deadline - time.monotonic())
-        readable, _, _ = select.select(list(fds), [], [], timeout)
+        readable, writable, _ = select.select([*fds, *attach.read_fds()], attach.write_fds(), [], timeout)
+        if writable:
+            attach.on_writable()
         for fd in readable:
-            data = os.read(fd, 65536)
+            if fd not in fds:
+                attach.on_readable(fd)
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: a pty whose other side is all closed
+                data = b""
             if data:
                 fds[fd].feed(data)
+                attach.broadcast(ATTACH_STDERR if fds[fd].stream == b"stderr" else ATTACH_STDOUT, data)
             else:
                 fds.pop(fd).close()
                 os.close(fd)
+                if fd == attach.stdin_fd:  # the pty: its number may be reused from now on
+                    attach.stdin_fd = attach.pty_fd = None
         if status is None:
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
                 status = st
                 # Without a PID namespace, background children may keep the pipes open.
                 drain_deadline = time.monotonic() + 0.5
-        elif time.monotonic() >= drain_deadline and not readable:
+        elif time.monotonic() >= drain_deadline and not any(fd in fds for fd in readable):
             break
     for fd, writer in fds.items():
         writer.close()
@@ -255,6 +410,22 @@ def _pump(pid: int, fds: dict[int, LogWriter]) -> int:
     if status is None:
         _, status = os.waitpid(pid, 0)
     return status
+
+
+def _stdio(spec: dict) -> tuple[tuple[int, int, int], dict[str, int | None]]:
+    """The child's fds 0-2, and the supervisor's ends: stdin (write), out, errout, pty."""
+    if spec.get("tty"):  # everything on the pty; output is the stdout stream
+        master, slave = os.openpty()
+        os.set_blocking(master, False)
+        return (slave, slave, slave), {"stdin": master, "out": master, "errout": None, "pty": master}
+    out_r, out_w = os.pipe()
+    errout_r, errout_w = os.pipe()
+    if spec.get("stdin"):
+        in_r, in_w = os.pipe()
+        os.set_blocking(in_w, False)
+    else:
+        in_r, in_w = os.open("/dev/null", os.O_RDONLY), None
+    return (in_r, out_w, errout_w), {"stdin": in_w, "out": out_r, "errout": errout_r, "pty": None}
 
 
 def supervise(container_dir: str) -> int:
@@ -268,17 +439,17 @@ def supervise(container_dir: str) -> int:
 
     sync_r, sync_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    out_r, out_w = os.pipe()
-    errout_r, errout_w = os.pipe()
+    child_stdio, ours = _stdio(spec)
+    attach = Attach(container_dir, spec, ours["stdin"], ours["pty"])
     if spec.get("namespaces"):
         unshare(CLONE_NEWPID)  # our next child is PID 1 of a new PID namespace
     pid = os.fork()
     if pid == 0:
-        for fd in (sync_w, err_r, out_r, errout_r):
+        for fd in (sync_w, err_r, attach.listener.fileno(), *{fd for fd in ours.values() if fd is not None}):
             os.close(fd)
         log.close()
-        _container_child(spec, sync_r, err_w, out_w, errout_w)
-    for fd in (sync_r, err_w, out_w, errout_w):
+        _container_child(spec, sync_r, err_w, child_stdio)
+    for fd in (sync_r, err_w, *set(child_stdio)):
         os.close(fd)
 
     setup_error = ""
@@ -305,7 +476,11 @@ def supervise(container_dir: str) -> int:
     }
     write_json(started_path, started)
 
-    status = _pump(pid, {out_r: LogWriter(log, "stdout"), errout_r: LogWriter(log, "stderr")})
+    outputs = {ours["out"]: LogWriter(log, "stdout")}
+    if ours["errout"] is not None:
+        outputs[ours["errout"]] = LogWriter(log, "stderr")
+    status = _pump(pid, outputs, attach)  # type: ignore[arg-type]
+    attach.close()
     signo = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     exit_code = 128 + signo if signo else os.WEXITSTATUS(status)
     if start_error:
