@@ -162,3 +162,37 @@ def test_attach_without_stdin(cluster, kubectl, ns, process_node) -> None:
     attached = kubectl("-n", ns, "attach", "-i", "ticker", input="ignored\n", check=False, timeout=60)
     assert attached.returncode == 0, attached
     assert "tick 3" in attached.stdout, attached  # it ended with the container: no hang
+
+
+@pytest.mark.compat("kubectl debug -it POD --image --target (ephemeral containers)")
+def test_debug_with_an_ephemeral_container(cluster, kubectl, ns, running_pod) -> None:
+    """The debug container joins the target's PID namespace (its PID 1 is the target's process),
+    attaches with a tty, and shows up in ephemeralContainerStatuses."""
+    import json
+    import shlex
+    import subprocess
+
+    argv = [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "debug", "-it", running_pod,
+            "--image=busybox", "--target=web", "-c", "dbg", "--", "sh"]
+    proc = subprocess.Popen(["script", "-qec", shlex.join(argv), "/dev/null"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(b'echo "pid1=$(tr "\\0" " " < /proc/1/cmdline)"; exit 0\n', timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode(errors="replace").replace("\r", "")
+    assert proc.returncode == 0, text
+    assert "pid1=" in text and "http.server 8080" in text.split("pid1=")[-1], text
+
+    def terminated() -> dict | None:
+        pod = json.loads(kubectl("-n", ns, "get", "pod", running_pod, "-o", "json").stdout)
+        statuses = pod["status"].get("ephemeralContainerStatuses") or []
+        return statuses[0] if statuses and "terminated" in statuses[0]["state"] else None
+
+    status = wait_for(terminated, 30, "the debug container's status never said terminated")
+    assert (status["name"], status["state"]["terminated"]["exitCode"]) == ("dbg", 0), status
+    # it is never restarted, and may not be removed
+    removed = kubectl("-n", ns, "patch", "pod", running_pod, "--subresource=ephemeralcontainers", "--type=json",
+                      "-p", '[{"op": "remove", "path": "/spec/ephemeralContainers/0"}]', check=False)
+    assert removed.returncode != 0 and "may not be removed" in removed.stderr, removed.stderr

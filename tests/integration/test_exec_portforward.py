@@ -422,6 +422,17 @@ async def test_docker_runtime_exec_attach_and_port_forward(docker_web: str, kube
     code, out, err = await kubectl.run("attach", "-i", "reader", stdin=b"docker-stdin\n")
     assert code == 0 and out == "got:docker-stdin\n" and "err:docker-stdin\n" in err, (code, out, err)
 
+    # kubectl debug --target: an ephemeral container in the target's PID namespace (PidMode container:)
+    code, out, err = await kubectl.run("debug", docker_web, f"--image={IMAGE}", "--image-pull-policy=Never",
+                                       "--target=main", "-c", "dbg", "--", "cat", "/proc/1/cmdline")
+    assert code == 0, err
+
+    async def debug_output() -> str | None:
+        code, out, _ = await kubectl.run("logs", docker_web, "-c", "dbg")
+        return out if code == 0 and "httpd" in out else None
+
+    await eventually(debug_output, timeout=30, message="the debug container never printed the target's PID 1")
+
     port = _free_port()
     async with kubectl.port_forward(f"pod/{docker_web}", f"{port}:8080"):
         async with httpx.AsyncClient(timeout=20) as http:

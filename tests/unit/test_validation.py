@@ -938,3 +938,55 @@ def test_pod_status_update() -> None:
     assert where(validate_status_update(bad, old)) == {
         ("status.nodeName", "Forbidden"), ("status.podIP", "Invalid"), ("metadata.conditions[0].Type", "Invalid")
     }
+
+
+# ---- ephemeral containers (kubectl debug) --------------------------------------------------
+def _with_ephemeral(*containers: dict[str, Any]) -> dict[str, Any]:
+    manifest = msgspec.to_builtins(_stored_pod())
+    manifest["spec"]["ephemeralContainers"] = list(containers)
+    return manifest
+
+
+def _ephemeral_update(old: Pod, *containers: dict[str, Any]) -> list[tuple[str, str, str]]:
+    from kubelite.api.validation import validate_ephemeral_update
+
+    new = build(Pod, {**msgspec.to_builtins(old), "spec": {**msgspec.to_builtins(old.spec),
+                                                            "ephemeralContainers": list(containers)}})
+    return [(e.field, e.type, e.detail) for e in validate_ephemeral_update(new, old)]
+
+
+DEBUGGER = {"name": "debugger", "image": "busybox", "stdin": True, "tty": True}
+
+
+def test_ephemeral_containers_cannot_be_set_on_create() -> None:
+    errors = validate(build(Pod, _with_ephemeral(DEBUGGER)))
+    assert [(e.field, e.type, e.detail) for e in errors] == [
+        ("spec.ephemeralContainers", "Forbidden", "cannot be set on create")]
+
+
+def test_ephemeral_containers_are_added_never_removed_or_changed() -> None:
+    old = _stored_pod()
+    target = old.spec.containers[0].name
+    assert _ephemeral_update(old, {**DEBUGGER, "targetContainerName": target, "resources": {}}) == []
+    with_one = build(Pod, _with_ephemeral(DEBUGGER))
+    assert _ephemeral_update(with_one, DEBUGGER, {**DEBUGGER, "name": "second"}) == []
+    assert _ephemeral_update(with_one) == [
+        ("spec.ephemeralContainers", "Forbidden", "existing ephemeral containers 'debugger' may not be removed")]
+    assert _ephemeral_update(with_one, {**DEBUGGER, "image": "other"}) == [
+        ("spec.ephemeralContainers", "Forbidden", "existing ephemeral containers 'debugger' may not be changed")]
+
+
+def test_ephemeral_container_rules() -> None:
+    old = _stored_pod()
+    existing = old.spec.containers[0].name
+    errors = _ephemeral_update(old, {**DEBUGGER, "name": existing, "ports": [{"containerPort": 80}],
+                                     "readinessProbe": {"exec": {"command": ["true"]}},
+                                     "targetContainerName": "nosuch"})
+    assert errors == [
+        ("spec.ephemeralContainers[0].ports", "Forbidden", "cannot be set for an Ephemeral Container"),
+        ("spec.ephemeralContainers[0].readinessProbe", "Forbidden", "cannot be set for an Ephemeral Container"),
+        ("spec.ephemeralContainers[0].name", "Duplicate", ""),
+        ("spec.ephemeralContainers[0].targetContainerName", "NotFound", ""),
+    ]
+    assert _ephemeral_update(old, {"name": "noimage"}) == [
+        ("spec.ephemeralContainers[0].image", "Required", "")]

@@ -1081,7 +1081,8 @@ NODES = register(ResourceInfo(
 PODS = register(ResourceInfo(
     group="", version="v1", kind="Pod", plural="pods", singular="pod",
     namespaced=True, type=Pod, short_names=("po",),
-    subresources=("status", "binding", "log", "exec", "attach", "portforward", "eviction", "proxy"),
+    subresources=("status", "binding", "log", "exec", "attach", "portforward", "eviction", "proxy",
+                  "ephemeralcontainers"),
     categories=_ALL_CATEGORY,
 ))
 class ReplicationControllerSpec(Model):

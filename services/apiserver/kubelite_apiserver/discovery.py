@@ -16,6 +16,7 @@ SUBRESOURCE_KINDS = {
     "log": ("Pod", ("get",)),
     "exec": ("PodExecOptions", ("create", "get")),
     "attach": ("PodAttachOptions", ("create", "get")),
+    "ephemeralcontainers": ("Pod", ("get", "patch", "update")),
     "portforward": ("PodPortForwardOptions", ("create", "get")),
     "token": ("TokenRequest", ("create",)),
     "eviction": ("Eviction", ("create",)),

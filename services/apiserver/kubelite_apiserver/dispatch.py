@@ -134,7 +134,7 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
         if sub == "scale":
             obj, _kv = await reg.get_object(info, ns, req.name)
             return 200, msgspec.json.encode(scale_for(info, obj))
-        if sub not in ("", "status"):
+        if sub not in ("", "status", "ephemeralcontainers"):
             raise errors.method_not_allowed(f"{sub} is not supported by this server")
         return 200, codec.encode(await reg.get(info, ns, req.name))
     if verb == "list":

@@ -244,11 +244,15 @@ class Registry:
             new = strategies.prepare_for_status_update(new, old)
         elif subresource == "finalize":
             new = strategies.prepare_for_finalize(new, old)
+        elif subresource == "ephemeralcontainers":
+            new = strategies.prepare_for_ephemeral_update(new, old)
+            apply_defaults(new)
         else:
             _keep_server_meta(new.metadata, old.metadata)
             strategies.prepare_for_update(info, new, old)
             apply_defaults(new)
-        self._validate(info, new, old, status_only=subresource in ("status", "finalize"))
+        self._validate(info, new, old, status_only=subresource in ("status", "finalize"),
+                       ephemeral=subresource == "ephemeralcontainers")
         if not info.has_spec:
             new.metadata.generation = None
         elif not subresource and _spec_bytes(new) != _spec_bytes(old):
@@ -541,12 +545,15 @@ class Registry:
             obj.metadata = ObjectMeta()
 
     def _validate(
-        self, info: ResourceInfo, new: Object, old: Object | None, *, status_only: bool = False
+        self, info: ResourceInfo, new: Object, old: Object | None, *, status_only: bool = False,
+        ephemeral: bool = False,
     ) -> None:
         from kubelite.api import validation
 
         if old is None:
             errs = validation.validate(new)
+        elif ephemeral:
+            errs = validation.validate_ephemeral_update(new, old)
         elif status_only:
             errs = validation.validate_status_update(new, old)
         else:

@@ -117,6 +117,12 @@ def prepare_for_status_update(new: Object, old: Object) -> Object:
     return msgspec.structs.replace(old, status=new.status)
 
 
+def prepare_for_ephemeral_update(new: Object, old: Object) -> Object:
+    """pods/NAME/ephemeralcontainers changes only spec.ephemeralContainers (kubectl debug)."""
+    spec = msgspec.structs.replace(old.spec, ephemeralContainers=getattr(new.spec, "ephemeralContainers", None))
+    return msgspec.structs.replace(old, spec=spec)
+
+
 def prepare_for_finalize(new: Object, old: Object) -> Object:
     """namespaces/NAME/finalize changes only spec.finalizers."""
     spec = msgspec.structs.replace(old.spec, finalizers=getattr(new.spec, "finalizers", None))

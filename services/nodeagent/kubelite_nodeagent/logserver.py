@@ -42,11 +42,13 @@ def choose_container(agent_pod: Any, state: Any, req: LogRequest) -> tuple[str, 
                 + (f" or one of the init containers: [{' '.join(init_names)}]" if init_names else "")
             )
         name = names[0]
-    if name not in names and name not in init_names:
+    ephemeral_names = [c.name for c in spec.ephemeralContainers or []]
+    if name not in names and name not in init_names and name not in ephemeral_names:
         raise bad_request(f"container {name} is not valid for pod {pod_name}")
     rec = None
     if state is not None:
-        rec = (state.init if name in init_names else state.containers).get(name)
+        table = state.init if name in init_names else state.ephemeral if name in ephemeral_names else state.containers
+        rec = table.get(name)
     return name, rec
 
 

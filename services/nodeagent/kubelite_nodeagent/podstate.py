@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 from kubelite.api.core_v1 import PodStatus
 from kubelite_nodeagent.probes import ProbeTracker
-from kubelite_nodeagent.runtime.base import ContainerInfo, ContainerState, PodSandbox
+from kubelite_nodeagent.runtime.base import (
+    LABEL_EPHEMERAL,
+    ContainerInfo,
+    ContainerState,
+    PodSandbox,
+)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class PodState:
     sandbox: PodSandbox | None = None
     init: dict[str, ContainerRecord] = field(default_factory=dict)
     containers: dict[str, ContainerRecord] = field(default_factory=dict)
+    ephemeral: dict[str, ContainerRecord] = field(default_factory=dict)  # kubectl debug; never restarted
     surplus: list[str] = field(default_factory=list)  # container ids to remove (older attempts)
     reported: PodStatus | None = None  # last status written (or read) for this pod
     volumes_at: float = 0.0  # when volumes were last prepared
@@ -60,15 +66,15 @@ class PodState:
     downward_digest: str = ""  # labels and annotations the downward API files were last written from
     terminal: bool = False
 
-    def record(self, name: str, init: bool) -> ContainerRecord:
-        table = self.init if init else self.containers
+    def record(self, name: str, init: bool, ephemeral: bool = False) -> ContainerRecord:
+        table = self.ephemeral if ephemeral else self.init if init else self.containers
         rec = table.get(name)
         if rec is None:
             rec = table[name] = ContainerRecord(name)
         return rec
 
     def all_records(self) -> list[ContainerRecord]:
-        return [*self.init.values(), *self.containers.values()]
+        return [*self.init.values(), *self.containers.values(), *self.ephemeral.values()]
 
     def has_live_containers(self) -> bool:
         return any(rec.current is not None and rec.current.state == ContainerState.RUNNING
@@ -95,15 +101,15 @@ def adopt(containers: list[ContainerInfo], sandboxes: list[PodSandbox]) -> dict[
         st = state_for(sb.pod_uid)
         st.sandbox = sb
         st.namespace, st.name = sb.namespace or st.namespace, sb.name or st.name
-    groups: dict[tuple[str, bool, str], list[ContainerInfo]] = defaultdict(list)
+    groups: dict[tuple[str, bool, bool, str], list[ContainerInfo]] = defaultdict(list)
     for c in containers:
-        groups[(c.pod_uid, c.init, c.name)].append(c)
+        groups[(c.pod_uid, c.init, c.labels.get(LABEL_EPHEMERAL) == "true", c.name)].append(c)
         st = state_for(c.pod_uid)
         st.namespace, st.name = c.namespace or st.namespace, c.pod_name or st.name
-    for (uid, init, name), attempts in groups.items():
+    for (uid, init, ephemeral, name), attempts in groups.items():
         attempts.sort(key=lambda c: (c.attempt, c.created_at))
         st = states[uid]
-        rec = st.record(name, init)
+        rec = st.record(name, init, ephemeral)
         rec.current = attempts[-1]
         if len(attempts) > 1 and attempts[-2].state == ContainerState.EXITED:
             rec.previous = attempts[-2]

@@ -232,6 +232,7 @@ def compute_status(
     init_views: list[ContainerView],
     views: list[ContainerView],
     *,
+    ephemeral_views: list[ContainerView] | None = None,
     pod_ip: str,
     host_ip: str,
     now: float,
@@ -272,6 +273,7 @@ def compute_status(
         startTime=old.startTime or rfc3339(now),
         initContainerStatuses=init_statuses or None,
         containerStatuses=statuses or None,
+        ephemeralContainerStatuses=[container_status(v) for v in ephemeral_views or []] or None,
         qosClass=old.qosClass,
     )
 

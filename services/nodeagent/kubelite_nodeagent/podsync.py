@@ -251,6 +251,7 @@ class PodSyncer:
             for c in spec.containers or []:
                 await self._keep_running(pod, st, c, st.record(c.name or "", init=False), policy, False,
                                          now, wake, ctx)
+            await self._run_ephemeral(pod, st, now, wake, ctx)
         await self._refresh_live_volumes(pod, st, wake, ctx)
         await self._report(pod, st, now)
         return wake.delay(time.time())
@@ -343,6 +344,16 @@ class PodSyncer:
             else:
                 rec.waiting_reason = rec.waiting_message = ""
 
+    async def _run_ephemeral(self, pod: Pod, st: PodState, now: float, wake: Wake, ctx: ConfigFetcher) -> None:
+        """Ephemeral containers (kubectl debug) start once, after the app containers, and are never
+        restarted; one with targetContainerName joins that container's PID namespace."""
+        for c in (pod.spec.ephemeralContainers if pod.spec else None) or []:
+            rec = st.record(c.name or "", init=False, ephemeral=True)
+            if rec.current is None:
+                await self._start(pod, st, c, rec, 0, False, now, wake, ctx, ephemeral=True)
+            elif rec.current.state == ContainerState.CREATED:
+                await self._start_created(rec)
+
     def _probe_grace(self, pod: Pod, c: Container) -> float:
         probe = c.livenessProbe or c.startupProbe
         if probe is not None and probe.terminationGracePeriodSeconds is not None:
@@ -381,7 +392,7 @@ class PodSyncer:
 
     async def _start(
         self, pod: Pod, st: PodState, c: Container, rec: ContainerRecord, attempt: int, init: bool,
-        now: float, wake: Wake, ctx: ConfigFetcher,
+        now: float, wake: Wake, ctx: ConfigFetcher, *, ephemeral: bool = False,
     ) -> None:
         """Create and start attempt `attempt` of container `c`; on failure set a waiting reason."""
         if now < rec.retry_at:
@@ -450,8 +461,9 @@ class PodSyncer:
             pod_uid=st.uid, namespace=st.namespace, pod_name=st.name, name=c.name or "", attempt=attempt,
             image=image, image_info=image_info, argv=argv, env=env, working_dir=c.workingDir or "",
             mounts=mounts, resources=container_resources(c),
-            labels=container_labels(st.uid, st.namespace, st.name, c.name or "", attempt, init),
+            labels=container_labels(st.uid, st.namespace, st.name, c.name or "", attempt, init, ephemeral),
             tty=bool(c.tty), stdin=bool(c.stdin), stdin_once=bool(c.stdinOnce), init=init, sidecar=init and is_sidecar(c),
+            target_container_id=self._target_id(st, c) if ephemeral else "",
         )
         try:
             cid = await self.runtime.create_container(st.sandbox, cspec)
@@ -487,6 +499,12 @@ class PodSyncer:
         if rec.running:
             for t in rec.trackers.values():
                 wake.at(t.next_run_at(rec.current.started_at))
+
+    @staticmethod
+    def _target_id(st: PodState, c: Container) -> str:
+        """The running container whose PID namespace an ephemeral container shares ("" for none)."""
+        target = st.containers.get(getattr(c, "targetContainerName", None) or "")
+        return target.current.id if target is not None and target.running and target.current else ""
 
     async def _post_start(self, pod: Pod, st: PodState, c: Container, cid: str) -> None:
         """Run the postStart hook; a failed hook kills the container (restarted per restartPolicy)."""
@@ -528,10 +546,12 @@ class PodSyncer:
                 wake.at(t.next_run_at(started_at))
 
     # --- status -------------------------------------------------------------------------
-    def _views(self, pod: Pod, st: PodState, init: bool) -> list[ContainerView]:
+    def _views(self, pod: Pod, st: PodState, init: bool, ephemeral: bool = False) -> list[ContainerView]:
         spec = pod.spec
-        specs = (spec.initContainers if init else spec.containers) if spec else None
-        table = st.init if init else st.containers
+        specs: list[Any] | None = None
+        if spec is not None:
+            specs = spec.ephemeralContainers if ephemeral else spec.initContainers if init else spec.containers
+        table = st.ephemeral if ephemeral else st.init if init else st.containers
         views = []
         for c in specs or []:
             rec = table.get(c.name or "") or ContainerRecord(c.name or "")
@@ -541,7 +561,8 @@ class PodSyncer:
                 name=c.name or "", image=c.image or "", current=rec.current, last_terminated=last,
                 restart_count=rec.restart_count, waiting_reason=rec.waiting_reason,
                 waiting_message=rec.waiting_message,
-                ready=probes.container_ready(rec.trackers, running) if not init or is_sidecar(c) else False,
+                ready=probes.container_ready(rec.trackers, running) if not (init or ephemeral) or is_sidecar(c)
+                else False,
                 started=probes.container_started(rec.trackers, running),
                 runtime_name=self.node.runtime_name,
             ))
@@ -551,6 +572,7 @@ class PodSyncer:
         sandbox = st.sandbox
         status = compute_status(
             pod, self._views(pod, st, True), self._views(pod, st, False),
+            ephemeral_views=self._views(pod, st, False, ephemeral=True),
             pod_ip=sandbox.ip if sandbox else "", host_ip=self.node.ip, now=now,
             message=message or (sandbox.message if sandbox else ""), failed_reason=failed_reason,
         )

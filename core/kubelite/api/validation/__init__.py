@@ -176,4 +176,9 @@ def validate_status_update(new: Any, old: Any) -> list[FieldError]:
     return errs
 
 
-__all__ = ["FieldError", "validate", "validate_status_update", "validate_update"]
+def validate_ephemeral_update(new: Any, old: Any) -> list[FieldError]:
+    """A write to pods/NAME/ephemeralcontainers (the caller kept everything else stored)."""
+    return core.validate_pod_ephemeral_containers_update(new, old)
+
+
+__all__ = ["FieldError", "validate", "validate_ephemeral_update", "validate_status_update", "validate_update"]

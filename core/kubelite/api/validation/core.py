@@ -862,7 +862,53 @@ def _validate_pod_only(pod: Pod) -> list[FieldError]:
 
 def validate_pod(pod: Pod) -> list[FieldError]:
     errs = validate_object_meta(_meta(pod), namespaced=True, name_fn=name_is_dns_subdomain)
+    if pod.spec is not None and pod.spec.ephemeralContainers:
+        errs.append(forbidden("spec.ephemeralContainers", "cannot be set on create"))
     return errs + _validate_pod_only(pod)
+
+
+# Container fields an ephemeral container may not set (ValidateEphemeralContainers).
+_EPHEMERAL_FORBIDDEN = ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resources",
+                        "resizePolicy", "restartPolicy")
+
+
+def validate_ephemeral_containers(spec: PodSpec) -> list[FieldError]:
+    """The ephemeral containers of a pod spec: a container's rules, minus what they cannot have,
+    names unique across all containers, targetContainerName naming one of the pod's."""
+    errs: list[FieldError] = []
+    volumes = {v.name for v in spec.volumes or () if v.name}
+    names = {c.name for c in [*(spec.containers or ()), *(spec.initContainers or ())]}
+    targets = set(names)
+    for i, ctr in enumerate(spec.ephemeralContainers or ()):
+        p = f"spec.ephemeralContainers[{i}]"
+        errs += _validate_container(ctr, p, volumes, init=False)
+        for name in _EPHEMERAL_FORBIDDEN:
+            if _builtins(getattr(ctr, name, None)) not in ({}, [], "", None):  # kubectl sends `resources: {}`
+                errs.append(forbidden(f"{p}.{name}", "cannot be set for an Ephemeral Container"))
+        if ctr.name and ctr.name in names:
+            errs.append(duplicate(f"{p}.name", ctr.name))
+        names.add(ctr.name or "")
+        target = getattr(ctr, "targetContainerName", None)
+        if target and target not in targets:
+            errs.append(field_not_found(f"{p}.targetContainerName", target))
+    return errs
+
+
+def validate_pod_ephemeral_containers_update(new: Pod, old: Pod) -> list[FieldError]:
+    """pods/NAME/ephemeralcontainers: ephemeral containers may be added, never removed or changed."""
+    errs = validate_object_meta_update(_meta(new), _meta(old))
+    new_spec, old_spec = new.spec or PodSpec(), old.spec or PodSpec()
+    errs += validate_ephemeral_containers(new_spec)
+    added = {c.name: c for c in new_spec.ephemeralContainers or ()}
+    for old_ctr in old_spec.ephemeralContainers or ():
+        now = added.get(old_ctr.name)
+        if now is None:
+            errs.append(forbidden("spec.ephemeralContainers",
+                                  f"existing ephemeral containers {old_ctr.name!r} may not be removed"))
+        elif _builtins(now) != _builtins(old_ctr):
+            errs.append(forbidden("spec.ephemeralContainers",
+                                  f"existing ephemeral containers {old_ctr.name!r} may not be changed"))
+    return errs
 
 
 def _builtins(obj: Any) -> Any:

@@ -25,6 +25,7 @@ LABEL_POD_NAME = "io.kubelite.pod.name"
 LABEL_CONTAINER_NAME = "io.kubelite.container.name"
 LABEL_RESTART_ATTEMPT = "io.kubelite.container.attempt"
 LABEL_INIT = "io.kubelite.container.init"  # "true" for an initContainer
+LABEL_EPHEMERAL = "io.kubelite.container.ephemeral"  # "true" for an ephemeral container (kubectl debug)
 
 # Image errors: the `reason` of an ImageError is one of these (Kubernetes' waiting reasons).
 ERR_IMAGE_PULL = "ErrImagePull"
@@ -133,6 +134,7 @@ class ContainerSpec(msgspec.Struct, kw_only=True):
     tty: bool = False
     stdin: bool = False
     stdin_once: bool = False  # stdin closes when the first attach session ends
+    target_container_id: str = ""  # an ephemeral container's targetContainerName: share its PID namespace
     init: bool = False
     sidecar: bool = False  # an init container with restartPolicy Always: runs alongside the app
 
@@ -314,7 +316,8 @@ def resolve_argv(command: list[str] | None, args: list[str] | None, image: Image
 
 
 def container_labels(
-    pod_uid: str, namespace: str, pod_name: str, container: str, attempt: int, init: bool = False
+    pod_uid: str, namespace: str, pod_name: str, container: str, attempt: int, init: bool = False,
+    ephemeral: bool = False,
 ) -> dict[str, str]:
     """The labels every managed container carries (adoption after an agent restart)."""
     labels = {
@@ -326,4 +329,6 @@ def container_labels(
     }
     if init:
         labels[LABEL_INIT] = "true"
+    if ephemeral:
+        labels[LABEL_EPHEMERAL] = "true"
     return labels

@@ -138,6 +138,8 @@ def container_config(node: str, sandbox_id: str, spec: ContainerSpec) -> dict[st
         host_config["MemorySwap"] = spec.resources.memory_bytes  # no swap beyond the limit
     if spec.resources.cpu_millis is not None:
         host_config["NanoCpus"] = spec.resources.cpu_millis * 1_000_000
+    if spec.target_container_id:  # kubectl debug --target: see (and signal) that container's processes
+        host_config["PidMode"] = f"container:{spec.target_container_id}"
     # argv is the full command line the agent resolved (command/args over ENTRYPOINT/CMD);
     # an explicit Entrypoint also stops Docker from appending the image's CMD.
     return {

@@ -267,10 +267,20 @@ class ProcessRuntime:
             "stdin": spec.stdin,
             "stdin_once": spec.stdin_once,
             "tty": spec.tty,
+            "pid_target": self._pid_target(spec.target_container_id) if self.namespaces else 0,
         }
         (cdir / "launch.json").write_text(json.dumps(launch))
         write_struct(cdir / "record.json", record)
         return cid
+
+    def _pid_target(self, container_id: str) -> int:
+        """The host pid of a running container's init, whose PID namespace a debug container joins."""
+        if not container_id:
+            return 0
+        started = read_struct(self.layout.container_dir(container_id) / "started.json", Started)
+        if started is None or not is_same_process(started.pid, started.pid_start):
+            return 0
+        return started.pid
 
     async def start_container(self, container_id: str) -> None:
         record = self._record(container_id)

@@ -441,7 +441,9 @@ def supervise(container_dir: str) -> int:
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     child_stdio, ours = _stdio(spec)
     attach = Attach(container_dir, spec, ours["stdin"], ours["pty"])
-    if spec.get("namespaces"):
+    if spec.get("pid_target"):  # an ephemeral container sharing its target's PID namespace
+        setns(f"/proc/{spec['pid_target']}/ns/pid", CLONE_NEWPID)
+    elif spec.get("namespaces"):
         unshare(CLONE_NEWPID)  # our next child is PID 1 of a new PID namespace
     pid = os.fork()
     if pid == 0:
