@@ -53,6 +53,26 @@ def test_kubectl_1_20_validates_and_applies(old_kubectl, ns) -> None:
     assert old_kubectl("-n", ns, "get", "deploy", "old-client").returncode == 0
 
 
+@pytest.mark.compat("kubectl 1.20 (Debian 12): diff, rollout status / history / undo")
+def test_kubectl_1_20_diff_and_rollout(old_kubectl, ns) -> None:
+    assert old_kubectl("-n", ns, "apply", "-f", "-", stdin=DEPLOY).returncode == 0
+    same = old_kubectl("-n", ns, "diff", "-f", "-", stdin=DEPLOY)
+    assert same.returncode == 0 and same.stdout == "", same  # a server-side dry run: nothing differs
+    changed = old_kubectl("-n", ns, "diff", "-f", "-", stdin=DEPLOY.replace("image: nginx", "image: nginx:2"))
+    assert changed.returncode == 1 and "+      - image: nginx:2" in changed.stdout, changed
+    status = old_kubectl("-n", ns, "rollout", "status", "deploy/old-client", "--timeout=60s")
+    assert status.returncode == 0 and "successfully rolled out" in status.stdout, status
+    assert old_kubectl("-n", ns, "set", "image", "deploy/old-client", "c=nginx:2").returncode == 0
+    assert old_kubectl("-n", ns, "rollout", "status", "deploy/old-client", "--timeout=60s").returncode == 0
+    history = old_kubectl("-n", ns, "rollout", "history", "deploy/old-client")
+    assert history.returncode == 0 and [line.split()[0] for line in history.stdout.splitlines()[2:] if line] == \
+        ["1", "2"], history.stdout
+    undo = old_kubectl("-n", ns, "rollout", "undo", "deploy/old-client")
+    assert undo.returncode == 0 and "rolled back" in undo.stdout, undo
+    image = old_kubectl("-n", ns, "get", "deploy", "old-client", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image.stdout == "nginx", image
+
+
 @pytest.fixture(params=["1.20", "current with SPDY"])
 def spdy_kubectl(request, cluster):
     """A kubectl that upgrades to SPDY/3.1 for exec, cp and port-forward: Debian's 1.20, and

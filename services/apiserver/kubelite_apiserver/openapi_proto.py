@@ -5,8 +5,10 @@ validation, newer ones and helm when resolving a kind they do not know).
 What is encoded is what those clients read (kube-openapi's proto models): `swagger`, `info`, and
 every definition with its schema: type, format, description, required, properties, items,
 additionalProperties, `$ref`, enum and bounds, and the vendor extensions, above all
-`x-kubernetes-group-version-kind`, by which a kind is found. Paths are left out (the models do not
-read them). Field numbers are those of gnostic's openapiv2/OpenAPIv2.proto.
+`x-kubernetes-group-version-kind`, by which a kind is found; and every path's operations with
+their id, query and path parameters and vendor extensions, which kubectl 1.20's dry-run check
+reads (`kubectl diff` asks whether a kind's patch takes `dryRun`). Responses are left out (no
+client reads them). Field numbers are those of gnostic's openapiv2/OpenAPIv2.proto.
 
 Vendor extensions and `default`/`enum` values are `Any{yaml: ...}` as gnostic writes them: the
 value in YAML (JSON is YAML).
@@ -120,11 +122,46 @@ def schema(node: dict[str, Any]) -> bytes:
     return bytes(out)
 
 
+# PathItem's operations, QueryParameterSubSchema / PathParameterSubSchema by `in`
+_METHODS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "head": 7, "patch": 8}
+_PARAM_KINDS = {"query": 3, "path": 4, "header": 1}
+
+
+def parameter(p: dict[str, Any]) -> bytes:
+    """A ParametersItem holding a NonBodyParameter (kubelite's parameters are never bodies)."""
+    kind = _PARAM_KINDS.get(p.get("in", ""), 3)
+    sub = (_tag(1, 0) + b"\x01" if p.get("required") else b"") + _str(2, p.get("in", "")) + _str(4, p["name"])
+    sub += _str(6 if kind == 3 else 5, p.get("type", ""))  # `type` is 6 in a query parameter, 5 elsewhere
+    return _bytes(1, _bytes(2, _bytes(kind, sub)))
+
+
+def operation(op: dict[str, Any]) -> bytes:
+    out = bytearray(_str(5, op.get("operationId", "")))
+    for p in op.get("parameters") or []:
+        out += _bytes(8, parameter(p))
+    for key, value in op.items():
+        if key.startswith("x-"):
+            out += _bytes(13, _named_any(key, value))
+    return bytes(out)
+
+
+def path_item(item: dict[str, Any]) -> bytes:
+    out = bytearray()
+    for method, field in _METHODS.items():
+        if isinstance(item.get(method), dict):
+            out += _bytes(field, operation(item[method]))
+    for p in item.get("parameters") or []:
+        out += _bytes(9, parameter(p))
+    return bytes(out)
+
+
 def document(doc: dict[str, Any]) -> bytes:
-    """The openapi.v2.Document of a Swagger 2.0 JSON document (definitions, no paths)."""
+    """The openapi.v2.Document of a Swagger 2.0 JSON document (paths without responses)."""
     info = doc.get("info") or {}
     out = bytearray(_str(1, doc.get("swagger", "2.0")))
     out += _bytes(2, _str(1, info.get("title", "")) + _str(2, info.get("version", "")))
+    paths = doc.get("paths") or {}
+    out += _bytes(8, b"".join(_bytes(2, _str(1, name) + _bytes(2, path_item(item))) for name, item in paths.items()))
     definitions = doc.get("definitions") or {}
     out += _bytes(9, b"".join(_bytes(1, _str(1, name) + _bytes(2, schema(s))) for name, s in definitions.items()))
     return bytes(out)
