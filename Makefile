@@ -10,7 +10,7 @@ PACKAGES := core cli services/apiserver services/scheduler services/controller-m
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: setup up down status test lint bench clean
+.PHONY: setup up down status test lint bench clean lab lab-status lab-down chaos
 
 setup: $(STAMP)
 
@@ -43,3 +43,20 @@ bench: setup
 
 clean: down
 	rm -rf $(DATA_DIR)
+
+# A lab of hosts on this machine (network namespaces, root): docs/lab.md
+LAB_DIR ?= .kubelite-lab
+CONTROL_PLANES ?= 3
+WORKERS ?= 3
+
+lab: setup
+	$(BIN)/kubelite lab up --data-dir $(LAB_DIR) --control-planes $(CONTROL_PLANES) --nodes $(WORKERS)
+
+lab-status: setup
+	$(BIN)/kubelite lab status --data-dir $(LAB_DIR)
+
+lab-down: setup
+	$(BIN)/kubelite lab down --data-dir $(LAB_DIR)
+
+chaos: setup
+	$(BIN)/kubelite chaos run --all --data-dir $(LAB_DIR)

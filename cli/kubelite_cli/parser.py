@@ -197,4 +197,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("status", "show the processes of a local cluster", _lazy("cluster", "run_status"))
     p.add_argument("--data-dir", required=True)
+    _lab_parser(sub, common)
     return parser
+
+
+def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`kubelite lab up|status|down`: hosts as network namespaces, an HA control plane (docs/lab.md)."""
+    p = sub.add_parser("lab", parents=[common], help="a lab of hosts on this machine: HA control plane, workers",
+                       description="A lab of hosts on this machine (network namespaces on a bridge): "
+                                   "control-plane hosts with an etcd and a NATS cluster, apiservers behind "
+                                   "HAProxy, schedulers and controller-managers; worker hosts with a node "
+                                   "agent and a proxy each. Needs root.")
+    lsub = p.add_subparsers(dest="lab_verb", metavar="SUBCOMMAND", required=True, parser_class=OneLineErrorParser)
+    shape = OneLineErrorParser(add_help=False)
+    shape.add_argument("--data-dir", default=".kubelite-lab", help="where its state, certificates, data and logs "
+                       "go (default .kubelite-lab)")
+    shape.add_argument("--name", default="klab", help="prefix of its namespaces and links (default klab)")
+    shape.add_argument("--subnet", default="10.77.0.0/24", help="the hosts' network (default 10.77.0.0/24)")
+    up = lsub.add_parser("up", parents=[common, shape], help="create the hosts and start everything on them")
+    up.set_defaults(handler=_lazy("lab", "run_lab_up"))
+    up.add_argument("--nodes", type=int, default=3, help="worker hosts (default 3)")
+    up.add_argument("--control-planes", type=int, default=3, help="control-plane hosts (default 3)")
+    up.add_argument("--runtime", choices=["process", "docker", "fake"], default="process")
+    up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for each step (default 90)")
+    st = lsub.add_parser("status", parents=[common, shape], help="hosts, processes, logs and metrics URLs")
+    st.set_defaults(handler=_lazy("lab", "run_lab_status"))
+    down = lsub.add_parser("down", parents=[common, shape], help="stop everything and remove the hosts")
+    down.set_defaults(handler=_lazy("lab", "run_lab_down"))
+    down.add_argument("--timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
+    for q in (st, down):
+        q.add_argument("--nodes", type=int, default=3, help=argparse.SUPPRESS)
+        q.add_argument("--control-planes", type=int, default=3, help=argparse.SUPPRESS)
+        q.add_argument("--runtime", default="process", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("chaos", parents=[common], help="faults injected into a running lab, invariants checked",
+                       description="Kill, pause, partition and slow the parts of a lab (`kubelite lab up`) while a "
+                                   "Deployment behind a Service takes steady traffic and the API steady writes; one "
+                                   "verdict line per invariant, non-zero exit on any failure, and a report directory.")
+    csub = p.add_subparsers(dest="chaos_verb", metavar="SUBCOMMAND", required=True, parser_class=OneLineErrorParser)
+    where = OneLineErrorParser(add_help=False)
+    where.add_argument("--data-dir", default=".kubelite-lab", help="the lab's data dir (default .kubelite-lab)")
+    q = csub.add_parser("list", parents=[common, where], help="the scenarios this lab can run")
+    q.set_defaults(handler=_lazy("chaos", "run_chaos_list"))
+    q = csub.add_parser("run", parents=[common, where], help="run scenarios (names, or --all)")
+    q.set_defaults(handler=_lazy("chaos", "run_chaos_run"))
+    q.add_argument("scenario", nargs="*", help="scenario names (`kubelite chaos list`)")
+    q.add_argument("--all", action="store_true", help="every scenario, one after the other")
+    q.add_argument("--report", default=None, metavar="DIR",
+                   help="where report.html and events.json go (default DATA_DIR/chaos/<time>)")
+    q.add_argument("--converge-timeout", type=float, default=90.0,
+                   help="seconds recovery may take before a scenario fails (default 90)")

@@ -37,7 +37,7 @@ from kubelite.storage.encryption import new_config, write_config
 from kubelite.storage.etcd import EtcdTLS
 
 __all__ = ["ADMIN_USER", "AdminCredentials", "BusCredentials", "admin_credentials", "bus_credentials",
-           "ensure_credentials", "ensure_node_credentials", "load_bus_credentials"]
+           "ensure_credentials", "ensure_node_credentials", "ensure_peer_credentials", "load_bus_credentials"]
 
 IN_CLUSTER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local")
@@ -156,6 +156,17 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     if not (pki.root / ENCRYPTION_CONFIG).is_file():
         write_config(pki.root / ENCRYPTION_CONFIG, new_config())
     return pki
+
+
+def ensure_peer_credentials(pki: ClusterPKI, addresses: Iterable[str]) -> None:
+    """What the members of an etcd cluster and the servers of a NATS cluster show each other:
+    `etcd-peer` (etcd CA) and `nats-route` (cluster CA), each a server and client certificate for
+    every member's address (`kubelite lab` runs three of each)."""
+    names, ips = _split_hosts(addresses)
+    pki.ensure_leaf("etcd-peer", "etcd-ca", "kubelite-etcd-peer", dns_names=names, ip_addresses=ips,
+                    server=True, client=True)
+    pki.ensure_leaf("nats-route", "cluster-ca", "kubelite-nats-route", dns_names=names, ip_addresses=ips,
+                    server=True, client=True)
 
 
 def admin_credentials(pki: ClusterPKI) -> AdminCredentials:

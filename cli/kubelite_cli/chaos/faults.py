@@ -1,0 +1,153 @@
+"""Doing and undoing faults on a running lab: signals to its processes (and restarts with the
+command line they were started with), a host's link down, netem on a host's link, a whole host
+down. Leaders are found when the fault is injected: the scheduler's and controller-manager's
+from their Leases (holderIdentity ends in the process id), etcd's from each member's status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from kubelite_cli.chaos.probes import Api
+from kubelite_cli.chaos.scenarios import HOST_DOWN, KILL, LINK_DOWN, NETEM, PAUSE, Fault
+from kubelite_cli.cluster.procs import is_running, spawn_detached
+from kubelite_cli.cluster.state import ProcessRecord
+from kubelite_cli.errors import CLIError
+from kubelite_cli.lab import state, topology
+from kubelite_cli.lab.state import LabState
+
+LEASES = {"scheduler": "kube-scheduler", "controller-manager": "kube-controller-manager"}
+
+
+class LabControl:
+    def __init__(self, lab: LabState, api: Api) -> None:
+        self.lab, self.api = lab, api
+        self.data_dir = Path(lab.data_dir)
+        self.hosts = {h.name: h for h in topology.hosts(lab.spec())}
+
+    # ---- finding what a fault hits ---------------------------------------------------------
+    def record(self, name: str) -> ProcessRecord:
+        found = next((r for r in self.lab.processes if r.name == name), None)
+        if found is None:
+            raise CLIError(f"the lab has no process {name!r}")
+        return found
+
+    def resolve(self, target: str) -> str:
+        """A process name for a role: `leader:scheduler` -> `scheduler-cp-2`."""
+        if not target.startswith("leader:"):
+            return target
+        role = target.split(":", 1)[1]
+        if role == "etcd":
+            return f"etcd-{self._etcd_leader()}"
+        lease = self.api.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{LEASES[role]}")
+        holder = ((lease or {}).get("spec") or {}).get("holderIdentity", "")
+        pid = holder.rsplit("_", 1)[-1]
+        for r in self.lab.processes:
+            if r.name.startswith(f"{role}-") and str(r.pid) == pid:
+                return r.name
+        raise CLIError(f"no {role} process holds the lease (holder {holder!r})")
+
+    def _etcd_leader(self) -> str:
+        pki = self.data_dir / "pki"
+        tls = ssl.create_default_context(cafile=str(pki / "etcd-ca.crt"))
+        tls.load_cert_chain(str(pki / "etcd-admin.crt"), str(pki / "etcd-admin.key"))
+        for host in topology.control_planes(self.lab.spec()):
+            try:
+                req = urllib.request.Request(f"https://{host.ip}:{topology.ETCD_CLIENT_PORT}/v3/maintenance/status",
+                                             data=b"{}", method="POST")
+                with urllib.request.urlopen(req, timeout=2, context=tls) as resp:
+                    status = json.loads(resp.read())
+            except OSError:
+                continue
+            if status.get("leader") and status.get("leader") == status.get("header", {}).get("member_id"):
+                return host.name
+        raise CLIError("no etcd member says it leads")
+
+    # ---- doing and undoing -------------------------------------------------------------------
+    def inject(self, fault: Fault) -> str:
+        """Do `fault`; what was hit (for the log and the undo)."""
+        if fault.action in (KILL, PAUSE):
+            name = self.resolve(fault.target)
+            sig = signal.SIGKILL if fault.action == KILL else signal.SIGSTOP
+            self._signal(self.record(name), sig)
+            return name
+        host = self.hosts[fault.target]
+        if fault.action == LINK_DOWN:
+            self._ip("-n", host.netns, "link", "set", "eth0", "down")
+        elif fault.action == NETEM:
+            self._run("ip", "netns", "exec", host.netns, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
+                      *fault.args)
+        elif fault.action == HOST_DOWN:
+            self._kill_host(host.name, host.netns)
+        return host.name
+
+    def recover(self, fault: Fault, hit: str) -> None:
+        if fault.action == KILL:
+            self.restart(hit)
+        elif fault.action == PAUSE:
+            self._signal(self.record(hit), signal.SIGCONT)
+        elif fault.action == LINK_DOWN:
+            self._ip("-n", self.hosts[hit].netns, "link", "set", "eth0", "up")
+        elif fault.action == NETEM:
+            self._run("ip", "netns", "exec", self.hosts[hit].netns, "tc", "qdisc", "del", "dev", "eth0", "root")
+        elif fault.action == HOST_DOWN:
+            for r in [r for r in self.lab.processes if self.lab.hosts.get(r.name) == hit]:
+                self.restart(r.name)
+
+    def restart(self, name: str) -> None:
+        """Start a dead process again with its own command line, its log appended to."""
+        old = self.record(name)
+        if is_running(old):
+            return
+        new = spawn_detached(name, old.argv, Path(old.log))
+        new.url, new.metrics_url = old.url, old.metrics_url
+        self.lab.processes[self.lab.processes.index(old)] = new
+        state.save(self.data_dir, self.lab)
+
+    def _kill_host(self, host: str, netns: str) -> None:
+        """Every process of the host's namespace and of its pods' namespaces, as a power cut."""
+        from kubelite_nodeagent.runtime.netns import netns_name
+
+        namespaces = [netns] + [ns for ns in _netns_list() if ns.startswith(netns_name(host, ""))]
+        for ns in namespaces:
+            pids = self._run("ip", "netns", "pids", ns).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                is_running(r) for r in self.lab.processes if self.lab.hosts.get(r.name) == host):
+            time.sleep(0.1)
+
+    @staticmethod
+    def _signal(record: ProcessRecord, sig: signal.Signals) -> None:
+        if not is_running(record):
+            raise CLIError(f"{record.name} is not running (pid {record.pid})")
+        os.kill(record.pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 10
+            while is_running(record) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def _ip(self, *args: str) -> None:
+        self._run("ip", *args)
+
+    @staticmethod
+    def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise CLIError(f"`{' '.join(argv)}` failed: {proc.stderr.strip()}")
+        return proc
+
+
+def _netns_list() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]

@@ -1,0 +1,110 @@
+"""What a chaos run must show, judged from what it recorded (pure).
+
+Samples are what the probes saw: Service requests (`Request`), acknowledged API writes
+(`Write`), and the workload's state over time (`Convergence`). Every check returns a
+`Verdict`: one line of the run's output.
+
+Example: 400 requests while the fault lasted, 0 failed, `max_error_rate` 0 ->
+`PASS service error rate during the fault: 0.0 % (0/400, allowed 0.0 %)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Request:
+    at: float  # seconds since the run started
+    ok: bool
+    target: str  # the host whose NodePort was asked
+
+
+@dataclass(frozen=True)
+class Write:
+    at: float
+    name: str
+    ok: bool  # acknowledged (2xx)
+    uid: str = ""
+    status: str = ""  # the HTTP status or the error, when not ok
+
+
+@dataclass(frozen=True)
+class Window:
+    fault_start: float
+    fault_end: float
+    converged_at: float | None  # when replicas matched again after recovery (None: never)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def error_rate(requests: list[Request], start: float, end: float) -> tuple[int, int]:
+    """(failed, total) of the requests sent in [start, end)."""
+    window = [r for r in requests if start <= r.at < end]
+    return sum(not r.ok for r in window), len(window)
+
+
+def service_during_fault(requests: list[Request], window: Window, allowed: float) -> Verdict:
+    failed, total = error_rate(requests, window.fault_start, window.fault_end)
+    rate = failed / total if total else 0.0
+    return Verdict("service error rate during the fault", total > 0 and rate <= allowed,
+                   f"{rate:.1%} ({failed}/{total}, allowed {allowed:.1%})")
+
+
+def service_after_recovery(requests: list[Request], window: Window, end: float) -> Verdict:
+    """Once converged, the Service answers everything again (the last 3 s of the run)."""
+    start = max(window.converged_at or end, end - 3.0)
+    failed, total = error_rate(requests, start, end)
+    return Verdict("service after recovery", total > 0 and failed == 0, f"{failed}/{total} failed in the last 3 s")
+
+
+def writes_kept(writes: list[Write], stored: dict[str, str]) -> Verdict:
+    """Every acknowledged write is stored, once, as the object that was acknowledged (same uid):
+    nothing lost, nothing created twice. `stored` maps name -> uid of what a final list shows."""
+    acked = [w for w in writes if w.ok]
+    lost = [w.name for w in acked if w.name not in stored]
+    replaced = [w.name for w in acked if w.name in stored and w.uid and stored[w.name] != w.uid]
+    unacked_dupes = len(stored) - len({w.name for w in writes} & stored.keys())
+    ok = not lost and not replaced and unacked_dupes == 0
+    detail = f"{len(acked)} acknowledged, {len(lost)} lost, {len(replaced)} replaced"
+    if lost:
+        detail += f" (lost: {', '.join(lost[:5])})"
+    if unacked_dupes:
+        detail += f", {unacked_dupes} stored that no probe wrote"
+    return Verdict("no acknowledged write lost or duplicated", ok, detail)
+
+
+def writes_during_fault(writes: list[Write], window: Window, refused: bool) -> Verdict:
+    """With `refused` (quorum lost) no write may be acknowledged while the fault lasts, and some
+    must be afterwards; otherwise writes keep being acknowledged (after at most a retry)."""
+    during = [w for w in writes if window.fault_start + 2.0 <= w.at < window.fault_end]
+    after = [w for w in writes if w.at >= (window.converged_at or window.fault_end)]
+    acked_during = sum(w.ok for w in during)
+    if refused:
+        ok = acked_during == 0 and any(w.ok for w in after)
+        return Verdict("writes refused without quorum, accepted after", ok,
+                       f"{acked_during}/{len(during)} acknowledged during, {sum(w.ok for w in after)} after")
+    ok = acked_during > 0 or not during
+    return Verdict("writes accepted during the fault", ok, f"{acked_during}/{len(during)} acknowledged")
+
+
+def converged(window: Window, deadline: float) -> Verdict:
+    if window.converged_at is None:
+        return Verdict("replicas converge", False, f"not within {deadline:.0f} s of recovery")
+    took = max(0.0, window.converged_at - window.fault_end)
+    return Verdict("replicas converge", True, f"{took:.1f} s after recovery")
+
+
+def no_twins(pods_per_ordinal: dict[str, int]) -> Verdict:
+    """No StatefulSet ordinal ran twice at once (the most pods seen at once per ordinal)."""
+    twice = sorted(o for o, n in pods_per_ordinal.items() if n > 1)
+    return Verdict("no StatefulSet ordinal runs twice", not twice,
+                   f"ordinals seen twice: {', '.join(twice)}" if twice else f"{len(pods_per_ordinal)} ordinals, one pod each")

@@ -1,0 +1,167 @@
+"""What a chaos run watches with: the admin's API client, steady Service traffic to every
+worker's NodePort, a steady stream of API writes, and the test workload itself."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from kubelite_cli.chaos.invariants import Request, Write
+
+NAMESPACE = "kubelite-chaos"
+APP = "chaos-web"
+REPLICAS = 3
+REQUESTS_PER_SECOND = 20
+WRITES_PER_SECOND = 2
+
+WORKLOAD = {
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": APP, "namespace": NAMESPACE},
+    "spec": {
+        "replicas": REPLICAS, "selector": {"matchLabels": {"app": APP}},
+        "template": {"metadata": {"labels": {"app": APP}}, "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [{"name": "web", "image": "busybox", "command": [
+                "sh", "-c", "mkdir -p /tmp/www && hostname > /tmp/www/index.html && "
+                            "exec busybox httpd -f -p 8080 -h /tmp/www"],
+                "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}}]}},
+    },
+}
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP, "namespace": NAMESPACE},
+           "spec": {"type": "NodePort", "selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+class Api:
+    """JSON over HTTPS with the admin's certificate; (status, body) and never an exception for a
+    failed request (a chaos run expects them)."""
+
+    def __init__(self, base: str, tls: ssl.SSLContext) -> None:
+        self.base, self.tls = base, tls
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.tls) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.loads(exc.read() or b"null")
+            except ValueError:
+                return exc.code, None
+        except (OSError, ValueError) as exc:
+            return 0, {"message": str(exc)}
+
+    def get(self, path: str) -> Any:
+        code, body = self.request("GET", path)
+        return body if code == 200 else None
+
+
+def ensure_workload(api: Api, timeout: float = 120.0) -> int:
+    """The namespace, Deployment and NodePort Service; wait until all replicas are ready. The port."""
+    api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": NAMESPACE}})
+    api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", WORKLOAD)
+    api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/services", SERVICE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if converged(api):
+            svc = api.get(f"/api/v1/namespaces/{NAMESPACE}/services/{APP}")
+            return int(svc["spec"]["ports"][0]["nodePort"])
+        time.sleep(0.5)
+    raise TimeoutError(f"{APP} never had {REPLICAS} ready replicas")
+
+
+def converged(api: Api, avoid_node: str = "") -> bool:
+    """All replicas ready on Ready nodes (and none on `avoid_node`), and no more pods than that."""
+    dep = api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{APP}")
+    pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3D{APP}")
+    nodes = api.get("/api/v1/nodes")
+    if not (dep and pods and nodes):
+        return False
+    ready_nodes = {n["metadata"]["name"] for n in nodes["items"]
+                   if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))}
+    live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")
+            and p["status"].get("phase") not in ("Succeeded", "Failed")]
+    ready = [p for p in live if p["spec"].get("nodeName") in ready_nodes and p["spec"]["nodeName"] != avoid_node
+             and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+    want = dep["spec"].get("replicas", REPLICAS)
+    return len(ready) == want and (avoid_node != "" or len(live) == want)
+
+
+class Recorder:
+    """Runs the traffic and write probes in threads, timestamped from one start."""
+
+    def __init__(self, api: Api, targets: dict[str, str], port: int, scenario: str) -> None:
+        self.api, self.targets, self.port, self.scenario = api, targets, port, scenario  # host -> ip
+        self.start = time.monotonic()
+        self.requests: list[Request] = []
+        self.writes: list[Write] = []
+        self.events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._traffic, daemon=True),
+                         threading.Thread(target=self._writes, daemon=True)]
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def event(self, what: str, **details: Any) -> float:
+        at = self.now()
+        self.events.append({"at": round(at, 3), "event": what, **details})
+        return at
+
+    def __enter__(self) -> Recorder:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+
+    def _traffic(self) -> None:
+        hosts = sorted(self.targets)
+        i = 0
+        while not self._stop.is_set():
+            host = hosts[i % len(hosts)]
+            i += 1
+            at = self.now()
+            self.requests.append(Request(at, _get(self.targets[host], self.port), host))
+            self._stop.wait(max(0.0, 1 / REQUESTS_PER_SECOND - (self.now() - at)))
+
+    def _writes(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            name = f"{self.scenario}-{n}"
+            at = self.now()
+            code, body = self.api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/configmaps", {
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {
+                    "kubelite.io/chaos": self.scenario}}, "data": {"n": str(n)}}, timeout=4.0)
+            ok = code == 201
+            uid = (body or {}).get("metadata", {}).get("uid", "") if ok else ""
+            self.writes.append(Write(at, name, ok, uid, "" if ok else f"{code} {(body or {}).get('message', '')}"))
+            self._stop.wait(max(0.0, 1 / WRITES_PER_SECOND - (self.now() - at)))
+
+    def stored(self) -> dict[str, str]:
+        """name -> uid of every ConfigMap this scenario's probe left (read once recovered)."""
+        body = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps?labelSelector=kubelite.io%2Fchaos%3D{self.scenario}")
+        return {c["metadata"]["name"]: c["metadata"]["uid"] for c in (body or {}).get("items", [])}
+
+
+def _get(ip: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(ip, port, timeout=1.0)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()

@@ -1,0 +1,136 @@
+"""`kubelite chaos list | run SCENARIO | run --all`: faults injected into a running lab while a
+Deployment behind a NodePort Service takes steady traffic and the API takes steady writes; one
+verdict line per invariant, and a report directory (report.html, events.json). docs/lab.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kubelite.client.tls import client_context
+from kubelite.credentials import admin_credentials
+from kubelite.pki import ClusterPKI
+from kubelite.printers import render_table
+from kubelite_cli.chaos import invariants, probes, report
+from kubelite_cli.chaos.faults import LabControl
+from kubelite_cli.chaos.scenarios import HOST_DOWN, LINK_DOWN, Scenario, catalog
+from kubelite_cli.errors import CLIError
+from kubelite_cli.lab import state, topology
+
+BASELINE_SECONDS = 3.0
+TAIL_SECONDS = 3.0
+
+
+def _lab(args: argparse.Namespace) -> state.LabState:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    lab = state.load(data_dir)
+    if lab is None:
+        raise CLIError(f"no lab in {data_dir}: chaos runs against one (`kubelite lab up --data-dir {args.data_dir}`)")
+    return lab
+
+
+def run_chaos_list(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    print(render_table(["SCENARIO", "WHAT IT DOES"], [[s.name, s.description] for s in catalog(lab.spec())]))
+    return 0
+
+
+def _chosen(lab: state.LabState, args: argparse.Namespace) -> list[Scenario]:
+    known = catalog(lab.spec())
+    if args.all:
+        return known
+    if not args.scenario:
+        raise CLIError("name a scenario or give --all; `kubelite chaos list` shows them")
+    chosen = [s for name in args.scenario for s in known if s.name == name]
+    unknown = [n for n in args.scenario if n not in {s.name for s in known}]
+    if unknown:
+        raise CLIError(f"unknown scenario {unknown[0]!r}; known: {', '.join(s.name for s in known)}")
+    return chosen
+
+
+def run_chaos_run(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    scenarios = _chosen(lab, args)
+    admin = admin_credentials(ClusterPKI(Path(lab.data_dir) / "pki"))
+    api = probes.Api(lab.apiserver_url, client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem,
+                                                       key_pem=admin.key_pem))
+    control = LabControl(lab, api)
+    started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = Path(args.report or Path(lab.data_dir) / "chaos" / started)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"preparing {probes.APP} ({probes.REPLICAS} replicas) behind a NodePort Service", flush=True)
+    port = probes.ensure_workload(api)
+    targets = {w.name: w.ip for w in topology.workers(lab.spec())}
+    results, raw = [], []
+    for scenario in scenarios:
+        print(f"\n== {scenario.name}: {scenario.description}", flush=True)
+        result, samples = _run_one(scenario, control, api, targets, port, args.converge_timeout)
+        for verdict in result.verdicts:
+            print(f"  {verdict.line()}", flush=True)
+        results.append(result)
+        raw.append(samples)
+    (out_dir / "events.json").write_text(json.dumps(raw, indent=1) + "\n")
+    (out_dir / "report.html").write_text(report.render(results, lab=lab.name, started=started))
+    passed = sum(r.ok for r in results)
+    print(f"\n{passed}/{len(results)} scenarios passed; report: {out_dir / 'report.html'}")
+    return 0 if passed == len(results) else 1
+
+
+def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str], port: int,
+             converge_timeout: float) -> tuple[report.ScenarioResult, dict]:
+    avoid = next((f.target for f in scenario.faults if f.action in (LINK_DOWN, HOST_DOWN) and f.target in targets), "")
+    moved_at: float | None = None
+    converged_at: float | None = None
+    problems: list[str] = []
+    with probes.Recorder(api, targets, port, scenario.name) as rec:
+        time.sleep(BASELINE_SECONDS)
+        fault_start = rec.event("fault", faults=[asdict(f) for f in scenario.faults])
+        hits = []
+        try:
+            for fault in scenario.faults:
+                hits.append((fault, control.inject(fault)))
+                rec.event("injected", fault=fault.action, hit=hits[-1][1])
+            while rec.now() < fault_start + scenario.hold_seconds:
+                if avoid and moved_at is None and probes.converged(api, avoid_node=avoid):
+                    moved_at = rec.event("replaced elsewhere")
+                time.sleep(0.5)
+        except Exception as exc:  # a fault that could not be done is a failed run, not a crash
+            problems.append(f"inject: {exc}")
+        fault_end = rec.event("recover")
+        for fault, hit in reversed(hits):
+            try:
+                control.recover(fault, hit)
+            except Exception as exc:
+                problems.append(f"recover {hit}: {exc}")
+        deadline = rec.now() + converge_timeout
+        while rec.now() < deadline:
+            if probes.converged(api):
+                converged_at = rec.event("converged")
+                break
+            time.sleep(0.5)
+        time.sleep(TAIL_SECONDS)
+        end = rec.now()
+    window = invariants.Window(fault_start, fault_end, converged_at)
+    verdicts = [
+        invariants.Verdict("fault injected and recovered", not problems, "; ".join(problems) or
+                           ", ".join(hit for _f, hit in hits)),
+        invariants.service_during_fault(rec.requests, window, scenario.max_error_rate),
+        invariants.writes_during_fault(rec.writes, window, scenario.writes_refused),
+        invariants.writes_kept(rec.writes, rec.stored()),
+        invariants.converged(window, converge_timeout),
+        invariants.service_after_recovery(rec.requests, window, end),
+    ]
+    if avoid:
+        verdicts.append(invariants.Verdict(
+            f"pods of {avoid} replaced elsewhere during the fault", moved_at is not None,
+            f"{moved_at - fault_start:.1f} s after the fault" if moved_at is not None
+            else f"not within {scenario.hold_seconds:.0f} s"))
+    result = report.ScenarioResult(scenario.name, scenario.description, rec.requests, window, verdicts, end)
+    samples = {"scenario": scenario.name, "events": rec.events,
+               "requests": [[round(r.at, 3), r.ok, r.target] for r in rec.requests],
+               "writes": [asdict(w) for w in rec.writes], "verdicts": [asdict(v) for v in verdicts]}
+    return result, samples

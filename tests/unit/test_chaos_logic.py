@@ -1,0 +1,67 @@
+"""Chaos verdicts and the report (pure): what a run's samples mean, and the page that shows them."""
+
+from __future__ import annotations
+
+from kubelite_cli.chaos import invariants, report
+from kubelite_cli.chaos.invariants import Request, Window, Write
+from kubelite_cli.chaos.scenarios import by_name, catalog
+from kubelite_cli.lab.topology import LabSpec
+
+
+def test_error_rate_is_judged_inside_the_fault_window_only() -> None:
+    requests = [Request(t / 10, not (50 <= t < 60), "w-1") for t in range(300)]  # 10 failures in 5-6 s
+    window = Window(fault_start=4.0, fault_end=14.0, converged_at=16.0)
+    during = invariants.service_during_fault(requests, window, allowed=0.0)
+    assert (during.ok, during.detail) == (False, "10.0% (10/100, allowed 0.0%)")
+    assert invariants.service_during_fault(requests, window, allowed=0.1).ok
+    after = invariants.service_after_recovery(requests, window, end=30.0)
+    assert (after.ok, after.detail) == (True, "0/30 failed in the last 3 s")
+    assert not invariants.service_during_fault([], window, allowed=1.0).ok  # no traffic proves nothing
+
+
+def test_acknowledged_writes_must_all_be_stored_once() -> None:
+    writes = [Write(1.0, "s-1", True, "u1"), Write(1.5, "s-2", True, "u2"), Write(2.0, "s-3", False, "", "503")]
+    assert invariants.writes_kept(writes, {"s-1": "u1", "s-2": "u2"}).ok
+    assert invariants.writes_kept(writes, {"s-1": "u1", "s-2": "u2", "s-3": "u3"}).ok  # unacked but done: fine
+    lost = invariants.writes_kept(writes, {"s-1": "u1"})
+    assert (lost.ok, lost.detail) == (False, "2 acknowledged, 1 lost, 0 replaced (lost: s-2)")
+    replaced = invariants.writes_kept(writes, {"s-1": "u1", "s-2": "other"})
+    assert not replaced.ok and "1 replaced" in replaced.detail
+    assert not invariants.writes_kept(writes, {"s-1": "u1", "s-2": "u2", "stray": "x"}).ok
+
+
+def test_quorum_loss_must_refuse_writes_then_accept_them() -> None:
+    window = Window(fault_start=3.0, fault_end=13.0, converged_at=15.0)
+    refused = [Write(6.0, "a", False), Write(9.0, "b", False), Write(16.0, "c", True)]
+    assert invariants.writes_during_fault(refused, window, refused=True).ok
+    accepted = [Write(6.0, "a", True), Write(16.0, "c", True)]
+    assert not invariants.writes_during_fault(accepted, window, refused=True).ok
+    assert invariants.writes_during_fault(accepted, window, refused=False).ok
+    assert not invariants.converged(Window(3.0, 13.0, None), 90).ok
+    assert invariants.converged(window, 90).detail == "2.0 s after recovery"
+    assert not invariants.no_twins({"web-0": 1, "web-1": 2}).ok
+
+
+def test_catalog_names_its_targets_from_the_lab() -> None:
+    spec = LabSpec(control_planes=3, workers=2)
+    names = [s.name for s in catalog(spec)]
+    assert names[:4] == ["kill-etcd-member", "kill-etcd-leader", "kill-nats-server", "etcd-quorum-loss"]
+    assert len(names) == len(set(names))
+    quorum = by_name(spec, "etcd-quorum-loss")
+    assert quorum is not None and quorum.writes_refused
+    assert [f.target for f in quorum.faults] == ["etcd-cp-1", "etcd-cp-2"]
+    assert "etcd-quorum-loss" not in [s.name for s in catalog(LabSpec(control_planes=1, workers=2))]
+    partition = by_name(spec, "partition-worker")
+    assert partition is not None and partition.max_error_rate == 0.55  # one of two NodePorts unreachable
+
+
+def test_report_marks_the_fault_and_each_verdict() -> None:
+    requests = [Request(t / 10, not (50 <= t < 60), "w-1") for t in range(200)]
+    window = Window(4.0, 14.0, 15.5)
+    verdicts = [invariants.service_during_fault(requests, window, 0.0), invariants.converged(window, 90)]
+    result = report.ScenarioResult("kill-x", "kill <x>", requests, window, verdicts, 20.0)
+    page = report.render([result], lab="klab", started="now")
+    assert "0/1 scenarios passed" in page and "FAIL service error rate during the fault" in page
+    assert "kill &lt;x&gt;" in page  # escaped
+    assert page.count("<svg") == 1 and "fault 4.0s" in page and "converged 15.5s" in page
+    assert report.buckets(requests, 20.0)[5] == (0, 10)
