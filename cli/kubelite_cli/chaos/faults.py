@@ -47,9 +47,9 @@ class LabControl:
             return f"etcd-{self._etcd_leader()}"
         lease = self.api.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{LEASES[role]}")
         holder = ((lease or {}).get("spec") or {}).get("holderIdentity", "")
-        pid = holder.rsplit("_", 1)[-1]
+        parts = holder.split("_")  # <hostname>_<pid>[_<random>]
         for r in self.lab.processes:
-            if r.name.startswith(f"{role}-") and str(r.pid) == pid:
+            if r.name.startswith(f"{role}-") and str(r.pid) in parts[1:]:
                 return r.name
         raise CLIError(f"no {role} process holds the lease (holder {holder!r})")
 
