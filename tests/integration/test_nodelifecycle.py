@@ -454,6 +454,9 @@ class Processes:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        self.procs[name].send_signal(sig)
+
     def tails(self) -> str:
         return "\n".join(f"--- {n}\n" + "".join((self.log_dir / f"{n}.log").read_text().splitlines(True)[-15:])
                          for n in self.procs)
@@ -576,6 +579,23 @@ async def run_node_failure(http: httpx.AsyncClient, procs: Processes, nats_url: 
         return ready_of(node).get("status") == "True" and not taints_of(node) and not (victims & names)
 
     await eventually(recovered, timeout=30, message=f"node not recovered / old pods not stopped\n{procs.tails()}")
+
+    # a stopped agent (SIGSTOP) is marked Unknown like a dead one; once it runs again it must
+    # notice that the server's copy of its Node says Unknown and report Ready at its next
+    # heartbeat, not at its next full status report minutes later
+    await eventually(lambda: _node_ready(http, "alpha", "True"), timeout=10, message="alpha not Ready")
+    procs.signal("alpha", signal.SIGSTOP)
+    try:
+        await eventually(lambda: _node_ready(http, "alpha", "Unknown"), timeout=E2E_GRACE + 10,
+                         message=f"paused node not marked Unknown\n{procs.tails()}")
+    finally:
+        procs.signal("alpha", signal.SIGCONT)
+    await eventually(lambda: _node_ready(http, "alpha", "True"), timeout=10,
+                     message=f"resumed agent did not report Ready again\n{procs.tails()}")
+
+
+async def _node_ready(http: httpx.AsyncClient, name: str, want: str) -> bool:
+    return ready_of((await http.get(f"/api/v1/nodes/{name}")).json()).get("status") == want
 
 
 async def _eq(value: Any, want: Any) -> bool:

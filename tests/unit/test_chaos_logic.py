@@ -52,7 +52,16 @@ def test_catalog_names_its_targets_from_the_lab() -> None:
     assert [f.target for f in quorum.faults] == ["etcd-cp-1", "etcd-cp-2"]
     assert "etcd-quorum-loss" not in [s.name for s in catalog(LabSpec(control_planes=1, workers=2))]
     partition = by_name(spec, "partition-worker")
-    assert partition is not None and partition.max_error_rate == 0.55  # one of two NodePorts unreachable
+    assert partition is not None and partition.lost_hosts == ("w-1",)  # its NodePort is off the network
+
+
+def test_error_rate_leaves_out_the_hosts_the_fault_took_away() -> None:
+    window = Window(fault_start=0.0, fault_end=10.0, converged_at=12.0)
+    requests = [Request(t / 10, False, "w-1") for t in range(100)]  # every request through w-1 fails
+    requests += [Request(t / 10, t != 42, "w-2") for t in range(100)]  # one through w-2 fails
+    judged = invariants.service_during_fault(requests, window, allowed=0.02, lost_hosts=("w-1",))
+    assert (judged.ok, judged.detail) == (True, "1.0% (1/100, allowed 2.0%; w-1: 100 requests not counted)")
+    assert not invariants.service_during_fault(requests, window, allowed=0.02).ok
 
 
 def test_report_marks_the_fault_and_each_verdict() -> None:

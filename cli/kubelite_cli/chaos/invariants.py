@@ -52,11 +52,21 @@ def error_rate(requests: list[Request], start: float, end: float) -> tuple[int, 
     return sum(not r.ok for r in window), len(window)
 
 
-def service_during_fault(requests: list[Request], window: Window, allowed: float) -> Verdict:
-    failed, total = error_rate(requests, window.fault_start, window.fault_end)
+def service_during_fault(requests: list[Request], window: Window, allowed: float,
+                         lost_hosts: tuple[str, ...] = ()) -> Verdict:
+    """The share of failed requests while the fault lasts, through the hosts it left reachable.
+
+    Example: w-1 partitioned (`lost_hosts=("w-1",)`), 200 requests through w-2, 1 failed, 190
+    through w-1, all failed, `allowed` 0.02 -> `PASS ... 0.5 % (1/200, allowed 2.0 %; w-1: 190
+    requests not counted)`."""
+    during = [r for r in requests if window.fault_start <= r.at < window.fault_end]
+    counted = [r for r in during if r.target not in lost_hosts]
+    failed, total = error_rate(counted, window.fault_start, window.fault_end)
     rate = failed / total if total else 0.0
+    skipped = len(during) - len(counted)
+    note = f"; {', '.join(lost_hosts)}: {skipped} requests not counted" if lost_hosts else ""
     return Verdict("service error rate during the fault", total > 0 and rate <= allowed,
-                   f"{rate:.1%} ({failed}/{total}, allowed {allowed:.1%})")
+                   f"{rate:.1%} ({failed}/{total}, allowed {allowed:.1%}{note})")
 
 
 def service_after_recovery(requests: list[Request], window: Window, end: float) -> Verdict:

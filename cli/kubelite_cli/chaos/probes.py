@@ -19,6 +19,9 @@ APP = "chaos-web"
 REPLICAS = 3
 REQUESTS_PER_SECOND = 20
 WRITES_PER_SECOND = 2
+# as long as a patient client waits: the proxy gives a backend that swallows packets 2 s before
+# it tries the next one, and that retry is what a run should see succeed
+CLIENT_TIMEOUT = 5.0
 
 WORKLOAD = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": APP, "namespace": NAMESPACE},
@@ -105,8 +108,10 @@ class Recorder:
         self.writes: list[Write] = []
         self.events: list[dict[str, Any]] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._traffic, daemon=True),
-                         threading.Thread(target=self._writes, daemon=True)]
+        # one traffic thread per host, so a host that swallows packets (each request waits out
+        # its timeout) does not slow the traffic through the others
+        self._threads = [threading.Thread(target=self._traffic, args=(host,), daemon=True) for host in sorted(targets)]
+        self._threads.append(threading.Thread(target=self._writes, daemon=True))
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -126,15 +131,12 @@ class Recorder:
         for t in self._threads:
             t.join(10)
 
-    def _traffic(self) -> None:
-        hosts = sorted(self.targets)
-        i = 0
+    def _traffic(self, host: str) -> None:
+        interval = len(self.targets) / REQUESTS_PER_SECOND
         while not self._stop.is_set():
-            host = hosts[i % len(hosts)]
-            i += 1
             at = self.now()
-            self.requests.append(Request(at, _get(self.targets[host], self.port), host))
-            self._stop.wait(max(0.0, 1 / REQUESTS_PER_SECOND - (self.now() - at)))
+            self.requests.append(Request(at, _get(self.targets[host], self.port), host))  # list.append is atomic
+            self._stop.wait(max(0.0, interval - (self.now() - at)))
 
     def _writes(self) -> None:
         n = 0
@@ -157,7 +159,7 @@ class Recorder:
 
 
 def _get(ip: str, port: int) -> bool:
-    conn = http.client.HTTPConnection(ip, port, timeout=1.0)
+    conn = http.client.HTTPConnection(ip, port, timeout=CLIENT_TIMEOUT)
     try:
         conn.request("GET", "/", headers={"Connection": "close"})
         return conn.getresponse().status == 200

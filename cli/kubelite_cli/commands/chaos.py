@@ -118,7 +118,7 @@ def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
     verdicts = [
         invariants.Verdict("fault injected and recovered", not problems, "; ".join(problems) or
                            ", ".join(hit for _f, hit in hits)),
-        invariants.service_during_fault(rec.requests, window, scenario.max_error_rate),
+        invariants.service_during_fault(rec.requests, window, scenario.max_error_rate, scenario.lost_hosts),
         invariants.writes_during_fault(rec.writes, window, scenario.writes_refused),
         invariants.writes_kept(rec.writes, rec.stored()),
         invariants.converged(window, converge_timeout),

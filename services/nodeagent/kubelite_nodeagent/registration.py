@@ -54,6 +54,13 @@ class Registrar:
         self.node: Node | None = None
         self.lease: Lease | None = None
         self._status_at = 0.0
+        # set when heartbeats stopped for a while (a failed renewal, a paused process, a
+        # partition): the node lifecycle controller may have marked the Node Unknown meanwhile,
+        # which our cached copy cannot show, so the next status check reads the server's copy.
+        # The first check always does: a restarted agent registers, then starts heartbeats a
+        # moment later, and the controller may judge the lease of its previous life in between
+        self._recheck = True
+        self._renewed_at = 0.0
         self.renewals = 0
 
     @property
@@ -113,12 +120,23 @@ class Registrar:
         while True:
             try:
                 await self.renew_lease()
+                self._note_renewal(time.time())
                 await self.update_status_if_needed()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._recheck = True
                 log.warning("node %s: heartbeat failed: %s", self.name, exc)
             await asyncio.sleep(self.interval)
+
+    def _note_renewal(self, now: float) -> None:
+        """A renewal well over an interval after the previous one means a gap the node lifecycle
+        controller may have acted on (a SIGSTOP, a stalled loop). Its grace period is longer than
+        the interval, so an Unknown it wrote always follows a gap this long; a false alarm costs
+        one GET of the Node."""
+        if self._renewed_at and now - self._renewed_at > self.interval + max(1.0, self.interval / 2):
+            self._recheck = True
+        self._renewed_at = now
 
     async def renew_lease(self, *, retry: bool = True) -> Lease:
         """Create or renew our Lease (one retry after a conflict or a vanished lease)."""
@@ -174,7 +192,8 @@ class Registrar:
                 self._healthy = False
         old = node.status.conditions if node.status else None
         conditions = nodeinfo.node_conditions(self.pressure(), self._healthy, rfc3339(now), old)
-        if not nodeinfo.conditions_changed(old, conditions) and now - self._status_at < NODE_STATUS_REPORT:
+        due = self._recheck or now - self._status_at >= NODE_STATUS_REPORT
+        if not nodeinfo.conditions_changed(old, conditions) and not due:
             return
         try:
             fresh: Node = await self.api.get("nodes", "", self.name)
@@ -185,6 +204,10 @@ class Registrar:
             raise
         old = fresh.status.conditions if fresh.status else None
         conditions = nodeinfo.node_conditions(self.pressure(), self._healthy, rfc3339(now), old)
+        self._recheck = False
+        if not nodeinfo.conditions_changed(old, conditions) and now - self._status_at < NODE_STATUS_REPORT:
+            self.node = fresh  # the server agrees with us: nothing to write
+            return
         status = msgspec.structs.replace(fresh.status or nodeinfo.node_status(self.settings, self.facts, conditions),
                                          conditions=conditions)
         self.node = await self.api.update_status(msgspec.structs.replace(fresh, status=status))
