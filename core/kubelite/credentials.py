@@ -145,7 +145,10 @@ def ensure_credentials(data_dir: str | Path, hosts: Iterable[str] = (), nodes: I
     for server in ("apiserver", "nats"):
         pki.ensure_leaf(server, "cluster-ca", f"kubelite-{server}" if server == "nats" else "kube-apiserver",
                         dns_names=names, ip_addresses=ips, server=True)
-    pki.ensure_leaf("etcd-server", "etcd-ca", "kubelite-etcd", dns_names=names, ip_addresses=ips, server=True)
+    # clientAuth too: etcd's gRPC gateway (/v3/... over HTTPS) dials the member with this
+    # certificate, and the member demands client certificates (as kubeadm issues it)
+    pki.ensure_leaf("etcd-server", "etcd-ca", "kubelite-etcd", dns_names=names, ip_addresses=ips, server=True,
+                    client=True)
     for component in ETCD_CLIENTS:
         pki.ensure_leaf(f"etcd-{component}", "etcd-ca", f"kubelite-{component}", client=True)
     for ident in CONTROL_PLANE:

@@ -5,7 +5,6 @@ from their Leases (holderIdentity ends in the process id), etcd's from each memb
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import ssl
@@ -53,21 +52,53 @@ class LabControl:
                 return r.name
         raise CLIError(f"no {role} process holds the lease (holder {holder!r})")
 
-    def _etcd_leader(self) -> str:
+    def _etcd_status(self, host: topology.Host) -> dict[str, bool] | None:
+        """`has_leader` and `is_leader` from the member's /metrics, None when it does not answer.
+        (Its /v3/maintenance/status goes through the gRPC gateway, which older labs' server
+        certificates cannot use as clients.)"""
         pki = self.data_dir / "pki"
         tls = ssl.create_default_context(cafile=str(pki / "etcd-ca.crt"))
         tls.load_cert_chain(str(pki / "etcd-admin.crt"), str(pki / "etcd-admin.key"))
-        for host in topology.control_planes(self.lab.spec()):
-            try:
-                req = urllib.request.Request(f"https://{host.ip}:{topology.ETCD_CLIENT_PORT}/v3/maintenance/status",
-                                             data=b"{}", method="POST")
-                with urllib.request.urlopen(req, timeout=2, context=tls) as resp:
-                    status = json.loads(resp.read())
-            except OSError:
-                continue
-            if status.get("leader") and status.get("leader") == status.get("header", {}).get("member_id"):
-                return host.name
-        raise CLIError("no etcd member says it leads")
+        try:
+            with urllib.request.urlopen(f"https://{host.ip}:{topology.ETCD_CLIENT_PORT}/metrics", timeout=2,
+                                        context=tls) as resp:
+                text = resp.read().decode()
+        except (OSError, ValueError):
+            return None
+        gauges = dict(line.split(" ", 1) for line in text.splitlines()
+                      if line.startswith(("etcd_server_has_leader ", "etcd_server_is_leader ")))
+        return {"has_leader": gauges.get("etcd_server_has_leader", "0").strip() == "1",
+                "is_leader": gauges.get("etcd_server_is_leader", "0").strip() == "1"}
+
+    def _etcd_leader(self, timeout: float = 15.0) -> str:
+        """The member that leads (an election may be under way: asked again until `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for host in topology.control_planes(self.lab.spec()):
+                if (self._etcd_status(host) or {}).get("is_leader"):
+                    return host.name
+            if time.monotonic() >= deadline:
+                raise CLIError(f"no etcd member says it leads (asked for {timeout:.0f} s)")
+            time.sleep(0.5)
+
+    def settle(self, timeout: float = 60.0) -> list[str]:
+        """Wait until every lab process runs and every etcd member answers with one leader, so a
+        scenario starts from a whole cluster and not from the tail of the previous one. A process
+        found dead is started again first; the names of those restarted."""
+        dead = [r.name for r in self.lab.processes if not is_running(r)]
+        for name in dead:
+            self.restart(name)
+        deadline = time.monotonic() + timeout
+        missing: list[str] = []
+        while time.monotonic() < deadline:
+            missing = [r.name for r in self.lab.processes if not is_running(r)]
+            statuses = [self._etcd_status(h) for h in topology.control_planes(self.lab.spec())]
+            missing += [f"etcd member {i + 1} without a leader" for i, st in enumerate(statuses)
+                        if not (st and st["has_leader"])]
+            if not missing:
+                return dead
+            time.sleep(0.5)
+        raise CLIError(f"the lab is not whole after {timeout:.0f} s: {', '.join(missing)}")
 
     # ---- doing and undoing -------------------------------------------------------------------
     def inject(self, fault: Fault) -> str:

@@ -27,6 +27,7 @@ class Write:
     ok: bool  # acknowledged (2xx)
     uid: str = ""
     status: str = ""  # the HTTP status or the error, when not ok
+    done: float = 0.0  # when the answer came (a write sent during the fault may be acknowledged after)
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,16 @@ def writes_kept(writes: list[Write], stored: dict[str, str]) -> Verdict:
 
 
 def writes_during_fault(writes: list[Write], window: Window, refused: bool) -> Verdict:
-    """With `refused` (quorum lost) no write may be acknowledged while the fault lasts, and some
-    must be afterwards; otherwise writes keep being acknowledged (after at most a retry)."""
-    during = [w for w in writes if window.fault_start + 2.0 <= w.at < window.fault_end]
+    """With `refused` (quorum lost) no write may be acknowledged while the fault lasts (2 s after
+    it starts: a write already committed may still be answered), and some must be afterwards;
+    otherwise writes keep being acknowledged (after at most a retry).
+
+    Example: quorum lost at 3 s, back at 13 s; a write sent at 12.5 s and acknowledged at 14 s
+    is not "during" (it committed once the members were back); one acknowledged at 8 s is."""
+    if refused:
+        during = [w for w in writes if window.fault_start + 2.0 <= max(w.at, w.done) < window.fault_end]
+    else:
+        during = [w for w in writes if window.fault_start + 2.0 <= w.at < window.fault_end]
     after = [w for w in writes if w.at >= (window.converged_at or window.fault_end)]
     acked_during = sum(w.ok for w in during)
     if refused:

@@ -101,8 +101,10 @@ def converged(api: Api, avoid_node: str = "") -> bool:
 class Recorder:
     """Runs the traffic and write probes in threads, timestamped from one start."""
 
-    def __init__(self, api: Api, targets: dict[str, str], port: int, scenario: str) -> None:
+    def __init__(self, api: Api, targets: dict[str, str], port: int, scenario: str, run_id: str) -> None:
         self.api, self.targets, self.port, self.scenario = api, targets, port, scenario  # host -> ip
+        # names and a label of this run only: runs repeat against the same cluster
+        self.prefix, self.label = f"{scenario}-{run_id}", f"{scenario}.{run_id}"
         self.start = time.monotonic()
         self.requests: list[Request] = []
         self.writes: list[Write] = []
@@ -142,19 +144,20 @@ class Recorder:
         n = 0
         while not self._stop.is_set():
             n += 1
-            name = f"{self.scenario}-{n}"
+            name = f"{self.prefix}-{n}"
             at = self.now()
             code, body = self.api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/configmaps", {
                 "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {
-                    "kubelite.io/chaos": self.scenario}}, "data": {"n": str(n)}}, timeout=4.0)
+                    "kubelite.io/chaos": self.label}}, "data": {"n": str(n)}}, timeout=4.0)
             ok = code == 201
             uid = (body or {}).get("metadata", {}).get("uid", "") if ok else ""
-            self.writes.append(Write(at, name, ok, uid, "" if ok else f"{code} {(body or {}).get('message', '')}"))
+            self.writes.append(Write(at, name, ok, uid, "" if ok else f"{code} {(body or {}).get('message', '')}",
+                                     done=self.now()))
             self._stop.wait(max(0.0, 1 / WRITES_PER_SECOND - (self.now() - at)))
 
     def stored(self) -> dict[str, str]:
         """name -> uid of every ConfigMap this scenario's probe left (read once recovered)."""
-        body = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps?labelSelector=kubelite.io%2Fchaos%3D{self.scenario}")
+        body = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps?labelSelector=kubelite.io%2Fchaos%3D{self.label}")
         return {c["metadata"]["name"]: c["metadata"]["uid"] for c in (body or {}).get("items", [])}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,7 +69,14 @@ def run_chaos_run(args: argparse.Namespace) -> int:
     results, raw = [], []
     for scenario in scenarios:
         print(f"\n== {scenario.name}: {scenario.description}", flush=True)
-        result, samples = _run_one(scenario, control, api, targets, port, args.converge_timeout)
+        try:
+            result, samples = _run_one(scenario, control, api, targets, port, args.converge_timeout,
+                                       run_id=started.lower())
+        except CLIError as exc:  # the lab was not whole before the fault: this scenario fails, the rest run
+            verdict = invariants.Verdict("lab whole before the fault", False, str(exc))
+            result = report.ScenarioResult(scenario.name, scenario.description, [],
+                                           invariants.Window(0.0, 0.0, None), [verdict], 0.0)
+            samples = {"scenario": scenario.name, "verdicts": [asdict(verdict)]}
         for verdict in result.verdicts:
             print(f"  {verdict.line()}", flush=True)
         results.append(result)
@@ -80,13 +88,26 @@ def run_chaos_run(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
+def _wait(ready: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str], port: int,
-             converge_timeout: float) -> tuple[report.ScenarioResult, dict]:
+             converge_timeout: float, run_id: str) -> tuple[report.ScenarioResult, dict]:
     avoid = next((f.target for f in scenario.faults if f.action in (LINK_DOWN, HOST_DOWN) and f.target in targets), "")
     moved_at: float | None = None
     converged_at: float | None = None
     problems: list[str] = []
-    with probes.Recorder(api, targets, port, scenario.name) as rec:
+    for name in control.settle():
+        print(f"  note: {name} was not running before the fault; started it again", flush=True)
+    if not _wait(lambda: probes.converged(api), 60.0):
+        raise CLIError(f"{probes.APP} is not whole before {scenario.name} (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
+    with probes.Recorder(api, targets, port, scenario.name, run_id) as rec:
         time.sleep(BASELINE_SECONDS)
         fault_start = rec.event("fault", faults=[asdict(f) for f in scenario.faults])
         hits = []

@@ -209,10 +209,20 @@ def run_lab_status(args: argparse.Namespace) -> int:
     return 0 if all(is_running(r) for r in lab.processes) else 1
 
 
+# what everything else needs: stopped last, so the others shut down against a live store and bus
+_INFRASTRUCTURE = ("etcd-", "nats-", "haproxy")
+
+
 def _teardown(lab: state.LabState, timeout: float) -> list[str]:
-    killed = stop_all(lab.processes, timeout=timeout)
+    """Stop the lab's processes (services first, then HAProxy, NATS and etcd), take its network
+    away, and delete what its hosts stored (etcd data, node agents' roots): a later `lab up`
+    starts a new cluster. Logs, credentials and chaos reports stay in the data directory."""
+    infra = [r for r in lab.processes if r.name.startswith(_INFRASTRUCTURE)]
+    killed = stop_all([r for r in lab.processes if r not in infra], timeout=timeout)
+    killed += stop_all(infra, timeout=timeout)
     network.remove(lab.spec())
     state.remove(Path(lab.data_dir))
+    shutil.rmtree(Path(lab.data_dir) / "hosts", ignore_errors=True)
     return killed
 
 
@@ -233,7 +243,8 @@ def run_lab_down(args: argparse.Namespace) -> int:
         print(f"error: still running after SIGKILL: {', '.join(left)}", file=sys.stderr)
         return 1
     note = f" (killed after {args.timeout:.0f}s: {', '.join(killed)})" if killed else ""
-    print(f"stopped {len(lab.processes)} processes{note}; removed lab {lab.name}'s namespaces, links and rules")
+    print(f"stopped {len(lab.processes)} processes{note}; removed lab {lab.name}'s namespaces, links, rules "
+          f"and stored state (logs and reports stay in {data_dir})")
     return 0
 
 
