@@ -244,24 +244,38 @@ class ChaosCluster:
 
     def kill_on_next_put(self, prefix: str, comp: Component, timeout: float = 30) -> threading.Thread:
         """A thread that SIGKILLs `comp` the moment etcd reports the next write under `prefix`
-        (the process is then somewhere right after that write: a dangerous moment)."""
+        (the process is then somewhere right after that write: a dangerous moment).
+
+        The watch runs in a child process of its own: in this process the kill would wait
+        for the GIL behind the test's client load, and land after the window it aims at."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        req = {"create_request": {"key": _b64(prefix), "range_end": _b64(end)}}
-        started = threading.Event()
+        req = json.dumps({"create_request": {"key": _b64(prefix), "range_end": _b64(end)}})
+        child = subprocess.Popen([sys.executable, "-c", _KILL_ON_PUT, f"{self.etcd_url}/v3/watch", req,
+                                  str(comp.pid), str(timeout)], stdout=subprocess.PIPE)
+        assert child.stdout is not None
+        started = child.stdout.readline() == b"created\n"
 
         def run() -> None:
-            with httpx.stream("POST", f"{self.etcd_url}/v3/watch", json=req, timeout=timeout) as r:
-                for line in r.iter_lines():
-                    if '"created":true' in line.replace(" ", ""):
-                        started.set()
-                    if '"events"' in line:
-                        comp.kill()
-                        return
+            child.wait(timeout + 5)
+            comp.kill()  # reaps it (the child sent the SIGKILL)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        assert started.wait(10), "etcd watch not created"
+        assert started, "etcd watch not created"
         return thread
+
+
+_KILL_ON_PUT = """
+import os, signal, sys, httpx
+url, req, pid, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+with httpx.stream("POST", url, content=req, timeout=timeout) as r:
+    for line in r.iter_lines():
+        if '"created":true' in line.replace(" ", ""):
+            print("created", flush=True)
+        if '"events"' in line:
+            os.kill(pid, signal.SIGKILL)
+            break
+"""
 
 
 def _b64(text: str) -> str:

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +96,12 @@ class MetricsServer:
         self.url = ""
 
     async def start(self) -> str:
-        self.server = await asyncio.start_server(self._handle, self.address.host, self.address.port, ssl=self.tls)
-        port = self.server.sockets[0].getsockname()[1]
+        # Bind the socket here: uvloop's Server.sockets can hold None for a listening socket
+        # (seen once in CI), and the port chosen for port 0 is what the URL needs.
+        family = socket.AF_INET6 if ":" in self.address.host else socket.AF_INET
+        sock = socket.create_server((self.address.host, self.address.port), family=family)
+        port = sock.getsockname()[1]
+        self.server = await asyncio.start_server(self._handle, sock=sock, ssl=self.tls)
         host = self.address.host if ":" not in self.address.host else f"[{self.address.host}]"
         self.url = f"https://{host}:{port}/metrics"
         log.info("metrics on %s", self.url)
