@@ -18,6 +18,16 @@ def _lazy(module: str, func: str = "run") -> Callable[[argparse.Namespace], int]
     return handler
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 # Global flags may come before or after the verb, so their actions default to
 # SUPPRESS (a subcommand must not overwrite a value given before it) and the
 # real defaults are filled in after parsing. (The actions are shared between
@@ -245,5 +255,7 @@ def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     q.add_argument("--all", action="store_true", help="every scenario, one after the other")
     q.add_argument("--report", default=None, metavar="DIR",
                    help="where report.html and events.json go (default DATA_DIR/chaos/<time>)")
+    q.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+                   help="run the scenarios N times and print the median figures (default 1)")
     q.add_argument("--converge-timeout", type=float, default=90.0,
                    help="seconds recovery may take before a scenario fails (default 90)")

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kubelite_nodeagent.routes import ROUTE_PROTO, nat_rule_in_place
+from kubelite_nodeagent.routes import RECHECK_SECONDS, ROUTE_PROTO, nat_rule_in_place
 from kubelite_nodeagent.runtime.netns import overlapping
 from tests.conftest import eventually
 from tests.integration.test_nodeagent_process_runtime import (
@@ -161,6 +161,14 @@ async def test_routes_to_another_machines_pod_cidr_without_masquerade(
                 "the pod-to-pod RETURN rule is not ahead of the MASQUERADE rules"
             )
             assert sh("cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
+
+            # a link down and up again takes its routes with it, and no Node changes to say so:
+            # the agent's periodic comparison puts the route back
+            sh("ip", "link", "set", OUR_VETH, "down")
+            assert _owned_route(host2.pod_cidr) == "", "the kernel kept a route over a link that is down"
+            sh("ip", "link", "set", OUR_VETH, "up")
+            await eventually(routed, timeout=RECHECK_SECONDS + 10, interval=0.2,
+                             message=f"the route to {host2.pod_cidr} did not come back after the link did")
 
             listener = await asyncio.create_subprocess_exec(
                 "ip", "netns", "exec", HOST2_NS, sys.executable, "-c", LISTENER, host2.pod_ip, str(PORT),

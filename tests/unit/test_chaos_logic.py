@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubelite_cli.chaos import invariants, report
 from kubelite_cli.chaos.invariants import Request, Window, Write
-from kubelite_cli.chaos.scenarios import by_name, catalog
+from kubelite_cli.chaos.scenarios import BUSIEST_WORKER, by_name, catalog, with_host
 from kubelite_cli.lab.topology import LabSpec
 
 
@@ -52,7 +52,9 @@ def test_catalog_names_its_targets_from_the_lab() -> None:
     assert [f.target for f in quorum.faults] == ["etcd-cp-1", "etcd-cp-2"]
     assert "etcd-quorum-loss" not in [s.name for s in catalog(LabSpec(control_planes=1, workers=2))]
     partition = by_name(spec, "partition-worker")
-    assert partition is not None and partition.lost_hosts == ("w-1",)  # its NodePort is off the network
+    assert partition is not None and partition.lost_hosts == (BUSIEST_WORKER,)  # its NodePort is off the network
+    resolved = with_host(partition, BUSIEST_WORKER, "w-2")  # the worker with most pods when it starts
+    assert resolved.lost_hosts == ("w-2",) and [f.target for f in resolved.faults] == ["w-2"]
 
 
 def test_error_rate_leaves_out_the_hosts_the_fault_took_away() -> None:
@@ -74,3 +76,17 @@ def test_report_marks_the_fault_and_each_verdict() -> None:
     assert "kill &lt;x&gt;" in page  # escaped
     assert page.count("<svg") == 1 and "fault 4.0s" in page and "converged 15.5s" in page
     assert report.buckets(requests, 20.0)[5] == (0, 10)
+
+
+def test_longest_write_gap_and_medians_over_runs() -> None:
+    writes = [Write(1.0, "a", True, done=1.0), Write(1.5, "b", True, done=1.5), Write(2.0, "c", True, done=2.0),
+              Write(2.5, "d", False, done=6.5), Write(6.0, "e", True, done=6.2)]
+    assert abs(invariants.longest_write_gap(writes, 0.8, 7.0) - 4.2) < 1e-9
+    assert invariants.longest_write_gap([], 3.0, 13.0) == 10.0
+    window = Window(0.0, 10.0, 11.0)
+    runs = [report.ScenarioResult("kill-apiserver", "", [], window, [], 20.0, {"converge": 0.1, "write gap": g})
+            for g in (1.2, 2.0, 1.5)]
+    runs.append(report.ScenarioResult("partition-worker", "", [], window,
+                                      [invariants.Verdict("x", False, "")], 30.0, {"replaced": 6.0}))
+    assert report.summary(runs) == [["kill-apiserver", "3/3", "0.1", "-", "1.5"],
+                                    ["partition-worker", "0/1", "-", "6.0", "-"]]

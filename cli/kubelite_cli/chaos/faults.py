@@ -29,6 +29,7 @@ class LabControl:
         self.lab, self.api = lab, api
         self.data_dir = Path(lab.data_dir)
         self.hosts = {h.name: h for h in topology.hosts(lab.spec())}
+        self._loss_rules: dict[str, list[str]] = {}  # host -> iptables rule standing in for netem
 
     # ---- finding what a fault hits ---------------------------------------------------------
     def record(self, name: str) -> ProcessRecord:
@@ -112,8 +113,7 @@ class LabControl:
         if fault.action == LINK_DOWN:
             self._ip("-n", host.netns, "link", "set", "eth0", "down")
         elif fault.action == NETEM:
-            self._run("ip", "netns", "exec", host.netns, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
-                      *fault.args)
+            return self._netem(host, fault.args)
         elif fault.action == HOST_DOWN:
             self._kill_host(host.name, host.netns)
         return host.name
@@ -125,11 +125,34 @@ class LabControl:
             self._signal(self.record(hit), signal.SIGCONT)
         elif fault.action == LINK_DOWN:
             self._ip("-n", self.hosts[hit].netns, "link", "set", "eth0", "up")
+            # the link took the host's default route down with it (the node agent restores its own
+            # routes to other nodes' pods; this one is the "machine's" and the lab's to restore)
+            self._ip("-n", self.hosts[hit].netns, "route", "replace", "default", "via", topology.gateway(self.lab.spec()))
         elif fault.action == NETEM:
-            self._run("ip", "netns", "exec", self.hosts[hit].netns, "tc", "qdisc", "del", "dev", "eth0", "root")
+            host = self.hosts[hit.split(" ", 1)[0]]
+            if host.name in self._loss_rules:
+                self._run("ip", "netns", "exec", host.netns, "iptables", "-w", "-D", *self._loss_rules.pop(host.name))
+            else:
+                self._run("ip", "netns", "exec", host.netns, "tc", "qdisc", "del", "dev", "eth0", "root")
         elif fault.action == HOST_DOWN:
             for r in [r for r in self.lab.processes if self.lab.hosts.get(r.name) == hit]:
                 self.restart(r.name)
+
+    def _netem(self, host: topology.Host, args: tuple[str, ...]) -> str:
+        """tc netem on the host's link; where the kernel has no netem (sch_netem not built, as in
+        some VM kernels), the loss alone, as an iptables rule dropping that share of packets."""
+        tc = subprocess.run(["ip", "netns", "exec", host.netns, "tc", "qdisc", "add", "dev", "eth0", "root",
+                             "netem", *args], capture_output=True, text=True, timeout=30)
+        if tc.returncode == 0:
+            return host.name
+        if "unknown" not in tc.stderr.lower() or "loss" not in args:
+            raise CLIError(f"tc netem on {host.name} failed: {tc.stderr.strip()}")
+        share = float(args[args.index("loss") + 1].rstrip("%")) / 100
+        rule = ["OUTPUT", "-o", "eth0", "-m", "statistic", "--mode", "random", "--probability", f"{share:.4f}",
+                "-m", "comment", "--comment", "kubelite chaos loss", "-j", "DROP"]
+        self._run("ip", "netns", "exec", host.netns, "iptables", "-w", "-A", *rule)
+        self._loss_rules[host.name] = rule
+        return f"{host.name} (loss {share:.0%} only: this kernel has no netem, so no delay)"
 
     def restart(self, name: str) -> None:
         """Start a dead process again with its own command line, its log appended to."""

@@ -10,6 +10,7 @@ Example: 400 requests while the fault lasted, 0 failed, `max_error_rate` 0 ->
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -111,7 +112,20 @@ def writes_during_fault(writes: list[Write], window: Window, refused: bool) -> V
         return Verdict("writes refused without quorum, accepted after", ok,
                        f"{acked_during}/{len(during)} acknowledged during, {sum(w.ok for w in after)} after")
     ok = acked_during > 0 or not during
-    return Verdict("writes accepted during the fault", ok, f"{acked_during}/{len(during)} acknowledged")
+    gap = longest_write_gap(writes, window.fault_start, window.converged_at or window.fault_end)
+    return Verdict("writes accepted during the fault", ok,
+                   f"{acked_during}/{len(during)} acknowledged, longest gap {gap:.1f} s")
+
+
+def longest_write_gap(writes: list[Write], start: float, end: float) -> float:
+    """The longest time in [start, end] with no write acknowledged: how long the API could not
+    take writes (a failover, an election, lost quorum), at the probe's 2 writes/s resolution.
+
+    Example: writes acknowledged at 1.0, 1.5, 2.0 and then 6.2 s, run judged from 0.8 to 7.0 s
+    -> 4.2 s (2.0 to 6.2); nothing acknowledged at all -> the whole span."""
+    acked = sorted(max(w.at, w.done) for w in writes if w.ok and start <= max(w.at, w.done) <= end)
+    marks = [start, *acked, end]
+    return max(b - a for a, b in itertools.pairwise(marks))
 
 
 def converged(window: Window, deadline: float) -> Verdict:
@@ -119,6 +133,21 @@ def converged(window: Window, deadline: float) -> Verdict:
         return Verdict("replicas converge", False, f"not within {deadline:.0f} s of recovery")
     took = max(0.0, window.converged_at - window.fault_end)
     return Verdict("replicas converge", True, f"{took:.1f} s after recovery")
+
+
+def replaced(host: str, pods_before: int, moved_at: float | None, fault_start: float, hold: float) -> Verdict:
+    """A lost host's pods Running elsewhere while the fault lasts; a host that ran none proves
+    nothing, so it fails too.
+
+    Example: w-2 ran 2 pods, all replicas Ready on other nodes 7.4 s after it was cut off ->
+    `PASS pods of w-2 replaced elsewhere during the fault: 2 pods, 7.4 s after the fault`."""
+    name = f"pods of {host} replaced elsewhere during the fault"
+    if pods_before == 0:
+        return Verdict(name, False, f"{host} ran none of the workload's pods when the fault began")
+    if moved_at is None:
+        return Verdict(name, False, f"not within {hold:.0f} s")
+    return Verdict(name, True, f"{pods_before} pod{'s' if pods_before > 1 else ''}, "
+                               f"{moved_at - fault_start:.1f} s after the fault")
 
 
 def no_twins(pods_per_ordinal: dict[str, int]) -> Verdict:

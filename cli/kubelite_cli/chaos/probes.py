@@ -98,6 +98,17 @@ def converged(api: Api, avoid_node: str = "") -> bool:
     return len(ready) == want and (avoid_node != "" or len(live) == want)
 
 
+def pods_per_node(api: Api) -> dict[str, int]:
+    """How many of the workload's live pods each node runs."""
+    pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3D{APP}") or {}
+    counts: dict[str, int] = {}
+    for p in pods.get("items", []):
+        node = p["spec"].get("nodeName")
+        if node and not p["metadata"].get("deletionTimestamp"):
+            counts[node] = counts.get(node, 0) + 1
+    return counts
+
+
 class Recorder:
     """Runs the traffic and write probes in threads, timestamped from one start."""
 
@@ -137,7 +148,7 @@ class Recorder:
         interval = len(self.targets) / REQUESTS_PER_SECOND
         while not self._stop.is_set():
             at = self.now()
-            self.requests.append(Request(at, _get(self.targets[host], self.port), host))  # list.append is atomic
+            self.requests.append(Request(at, answers(self.targets[host], self.port), host))  # list.append is atomic
             self._stop.wait(max(0.0, interval - (self.now() - at)))
 
     def _writes(self) -> None:
@@ -161,7 +172,7 @@ class Recorder:
         return {c["metadata"]["name"]: c["metadata"]["uid"] for c in (body or {}).get("items", [])}
 
 
-def _get(ip: str, port: int) -> bool:
+def answers(ip: str, port: int) -> bool:
     conn = http.client.HTTPConnection(ip, port, timeout=CLIENT_TIMEOUT)
     try:
         conn.request("GET", "/", headers={"Connection": "close"})

@@ -11,12 +11,14 @@ lose nothing (`max_error_rate=0`), and every acknowledged write must still be th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubelite_cli.lab.topology import LabSpec, control_planes, workers
 
 # what a fault does; `target` is a process name ("etcd-cp-1"), a role ("leader:scheduler",
-# "leader:etcd"), or a host ("w-1")
+# "leader:etcd"), a host ("w-1"), or BUSIEST_WORKER: the worker running most of the workload's
+# pods when the fault starts (so a partition always has pods to move)
+BUSIEST_WORKER = "worker:busiest"
 KILL, PAUSE, LINK_DOWN, NETEM, HOST_DOWN = "kill", "pause", "link-down", "netem", "host-down"
 
 
@@ -66,13 +68,15 @@ def catalog(spec: LabSpec) -> list[Scenario]:
                  (Fault(KILL, f"nodeagent-{first_w}"),)),
         Scenario("kill-proxy", f"SIGKILL the proxy of {first_w}, restart it after 10 s (its NodePort is down)",
                  (Fault(KILL, f"proxy-{first_w}"),), lost_hosts=(first_w,)),
-        Scenario("partition-worker", f"cut {first_w} off the network for 20 s: its pods are replaced elsewhere",
-                 (Fault(LINK_DOWN, first_w),), hold_seconds=20.0, lost_hosts=(first_w,)),
+        Scenario("partition-worker", "cut the worker with most of the workload's pods off the network for 20 s: "
+                 "its pods are replaced elsewhere", (Fault(LINK_DOWN, BUSIEST_WORKER),), hold_seconds=20.0,
+                 lost_hosts=(BUSIEST_WORKER,)),
         Scenario("netem-worker", f"100 ms delay and 5 % loss on {first_w} for 15 s",
                  (Fault(NETEM, first_w, ("delay", "100ms", "20ms", "loss", "5%")),), hold_seconds=15.0,
                  max_error_rate=0.1),
-        Scenario("reboot-worker", f"kill everything on {first_w} (agent, proxy, pods), restart its services",
-                 (Fault(HOST_DOWN, first_w),), hold_seconds=10.0, lost_hosts=(first_w,)),
+        Scenario("reboot-worker", "kill everything on the worker with most of the workload's pods (agent, proxy, "
+                 "pods), restart its services after 10 s", (Fault(HOST_DOWN, BUSIEST_WORKER),), hold_seconds=10.0,
+                 lost_hosts=(BUSIEST_WORKER,)),
     ]
     if len(cp) >= 3:
         out[3:3] = [
@@ -83,6 +87,13 @@ def catalog(spec: LabSpec) -> list[Scenario]:
         out.append(Scenario("partition-control-plane", f"cut {cp[-1].name} off the network for 15 s",
                             (Fault(LINK_DOWN, cp[-1].name),), hold_seconds=15.0))
     return out
+
+
+def with_host(scenario: Scenario, placeholder: str, host: str) -> Scenario:
+    """The scenario with a role such as BUSIEST_WORKER replaced by the host it names now."""
+    faults = tuple(replace(f, target=host) if f.target == placeholder else f for f in scenario.faults)
+    lost = tuple(host if h == placeholder else h for h in scenario.lost_hosts)
+    return replace(scenario, faults=faults, lost_hosts=lost)
 
 
 def by_name(spec: LabSpec, name: str) -> Scenario | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kubelite.client.tls import client_context
 from kubelite.credentials import admin_credentials
@@ -18,7 +19,14 @@ from kubelite.pki import ClusterPKI
 from kubelite.printers import render_table
 from kubelite_cli.chaos import invariants, probes, report
 from kubelite_cli.chaos.faults import LabControl
-from kubelite_cli.chaos.scenarios import HOST_DOWN, LINK_DOWN, Scenario, catalog
+from kubelite_cli.chaos.scenarios import (
+    BUSIEST_WORKER,
+    HOST_DOWN,
+    LINK_DOWN,
+    Scenario,
+    catalog,
+    with_host,
+)
 from kubelite_cli.errors import CLIError
 from kubelite_cli.lab import state, topology
 
@@ -67,25 +75,35 @@ def run_chaos_run(args: argparse.Namespace) -> int:
     port = probes.ensure_workload(api)
     targets = {w.name: w.ip for w in topology.workers(lab.spec())}
     results, raw = [], []
-    for scenario in scenarios:
-        print(f"\n== {scenario.name}: {scenario.description}", flush=True)
-        try:
-            result, samples = _run_one(scenario, control, api, targets, port, args.converge_timeout,
-                                       run_id=started.lower())
-        except CLIError as exc:  # the lab was not whole before the fault: this scenario fails, the rest run
-            verdict = invariants.Verdict("lab whole before the fault", False, str(exc))
-            result = report.ScenarioResult(scenario.name, scenario.description, [],
-                                           invariants.Window(0.0, 0.0, None), [verdict], 0.0)
-            samples = {"scenario": scenario.name, "verdicts": [asdict(verdict)]}
-        for verdict in result.verdicts:
-            print(f"  {verdict.line()}", flush=True)
-        results.append(result)
-        raw.append(samples)
+    for round_no in range(1, args.repeat + 1):
+        for scenario in scenarios:
+            label = f" (run {round_no}/{args.repeat})" if args.repeat > 1 else ""
+            print(f"\n== {scenario.name}{label}: {scenario.description}", flush=True)
+            result, samples = _run_guarded(scenario, control, api, targets, port, args.converge_timeout,
+                                           run_id=f"{started.lower()}-{round_no}")
+            for verdict in result.verdicts:
+                print(f"  {verdict.line()}", flush=True)
+            results.append(result)
+            raw.append(samples)
+    if args.repeat > 1 or len(scenarios) > 1:
+        print("\n" + render_table(["SCENARIO", "PASSED", *(f"{f.upper()} (MEDIAN S)" for f in report.FIGURES)],
+                                  report.summary(results)))
     (out_dir / "events.json").write_text(json.dumps(raw, indent=1) + "\n")
     (out_dir / "report.html").write_text(report.render(results, lab=lab.name, started=started))
     passed = sum(r.ok for r in results)
     print(f"\n{passed}/{len(results)} scenarios passed; report: {out_dir / 'report.html'}")
     return 0 if passed == len(results) else 1
+
+
+def _run_guarded(scenario: Scenario, *args: Any, **kw: Any) -> tuple[report.ScenarioResult, dict]:
+    """`_run_one`, or a failed result when the lab was not whole before the fault (the rest run)."""
+    try:
+        return _run_one(scenario, *args, **kw)
+    except CLIError as exc:
+        verdict = invariants.Verdict("lab whole before the fault", False, str(exc))
+        result = report.ScenarioResult(scenario.name, scenario.description, [],
+                                       invariants.Window(0.0, 0.0, None), [verdict], 0.0)
+        return result, {"scenario": scenario.name, "verdicts": [asdict(verdict)]}
 
 
 def _wait(ready: Callable[[], bool], timeout: float) -> bool:
@@ -97,16 +115,30 @@ def _wait(ready: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str], port: int,
-             converge_timeout: float, run_id: str) -> tuple[report.ScenarioResult, dict]:
-    avoid = next((f.target for f in scenario.faults if f.action in (LINK_DOWN, HOST_DOWN) and f.target in targets), "")
-    moved_at: float | None = None
-    converged_at: float | None = None
-    problems: list[str] = []
+def _prepare(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str],
+             port: int) -> tuple[Scenario, str, int]:
+    """A whole lab before the fault (every process, etcd with a leader, the workload converged
+    and answering through every host), the scenario's roles resolved to hosts, and the host it
+    takes away with the number of the workload's pods on it."""
     for name in control.settle():
         print(f"  note: {name} was not running before the fault; started it again", flush=True)
     if not _wait(lambda: probes.converged(api), 60.0):
-        raise CLIError(f"{probes.APP} is not whole before {scenario.name} (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
+        raise CLIError(f"{probes.APP} is not whole before the fault (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
+    if not _wait(lambda: all(probes.answers(ip, port) for ip in targets.values()), 60.0):
+        raise CLIError(f"the Service does not answer through every worker before the fault (60 s, port {port})")
+    if any(f.target == BUSIEST_WORKER for f in scenario.faults):
+        counts = probes.pods_per_node(api)
+        scenario = with_host(scenario, BUSIEST_WORKER, max(sorted(targets), key=lambda h: counts.get(h, 0)))
+    avoid = next((f.target for f in scenario.faults if f.action in (LINK_DOWN, HOST_DOWN) and f.target in targets), "")
+    return scenario, avoid, probes.pods_per_node(api).get(avoid, 0) if avoid else 0
+
+
+def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str], port: int,
+             converge_timeout: float, run_id: str) -> tuple[report.ScenarioResult, dict]:
+    scenario, avoid, pods_on_avoid = _prepare(scenario, control, api, targets, port)
+    moved_at: float | None = None
+    converged_at: float | None = None
+    problems: list[str] = []
     with probes.Recorder(api, targets, port, scenario.name, run_id) as rec:
         time.sleep(BASELINE_SECONDS)
         fault_start = rec.event("fault", faults=[asdict(f) for f in scenario.faults])
@@ -146,12 +178,15 @@ def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
         invariants.service_after_recovery(rec.requests, window, end),
     ]
     if avoid:
-        verdicts.append(invariants.Verdict(
-            f"pods of {avoid} replaced elsewhere during the fault", moved_at is not None,
-            f"{moved_at - fault_start:.1f} s after the fault" if moved_at is not None
-            else f"not within {scenario.hold_seconds:.0f} s"))
-    result = report.ScenarioResult(scenario.name, scenario.description, rec.requests, window, verdicts, end)
+        verdicts.append(invariants.replaced(avoid, pods_on_avoid, moved_at, fault_start, scenario.hold_seconds))
+    figures = {"write gap": invariants.longest_write_gap(rec.writes, fault_start, converged_at or end)}
+    if converged_at is not None:
+        figures["converge"] = max(0.0, converged_at - fault_end)
+    if moved_at is not None:
+        figures["replaced"] = moved_at - fault_start
+    result = report.ScenarioResult(scenario.name, scenario.description, rec.requests, window, verdicts, end, figures)
     samples = {"scenario": scenario.name, "events": rec.events,
                "requests": [[round(r.at, 3), r.ok, r.target] for r in rec.requests],
-               "writes": [asdict(w) for w in rec.writes], "verdicts": [asdict(v) for v in verdicts]}
+               "writes": [asdict(w) for w in rec.writes], "verdicts": [asdict(v) for v in verdicts],
+               "figures": figures}
     return result, samples

@@ -25,6 +25,7 @@ Pure computation (`desired_routes`, parsers) first; `ip`/`iptables` at the edge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -42,6 +43,7 @@ from kubelite_nodeagent.runtime.netns import NetworkError, run
 
 log = logging.getLogger("kubelite.nodeagent.routes")
 
+RECHECK_SECONDS = 5.0  # routes compared with the machine's at least this often
 ROUTE_PROTO = "199"  # marks our routes: `ip route show proto 199` is exactly what we own
 NAT_COMMENT = "kubelite pod-to-pod keeps its source IP"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
@@ -314,7 +316,10 @@ class RouteManager:
     # --- applying ----------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
         while True:
-            await self._dirty.wait()
+            # also every RECHECK_SECONDS without a change: a link that went down and up again
+            # took its routes with it, and nothing about the nodes changed to say so
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), RECHECK_SECONDS)
             self._dirty.clear()
             try:
                 await self.apply()
