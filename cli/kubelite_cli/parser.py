@@ -240,6 +240,8 @@ def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         q.add_argument("--control-planes", type=int, default=3, help=argparse.SUPPRESS)
         q.add_argument("--runtime", default="process", help=argparse.SUPPRESS)
 
+    _deploy_parser(sub, common)
+
     p = sub.add_parser("chaos", parents=[common], help="faults injected into a running lab, invariants checked",
                        description="Kill, pause, partition and slow the parts of a lab (`kubelite lab up`) while a "
                                    "Deployment behind a Service takes steady traffic and the API steady writes; one "
@@ -259,3 +261,31 @@ def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="run the scenarios N times and print the median figures (default 1)")
     q.add_argument("--converge-timeout", type=float, default=90.0,
                    help="seconds recovery may take before a scenario fails (default 90)")
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in text.split(",") if a.strip())
+
+
+def _deploy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`kubelite deploy render|certs`: the lab's command lines as systemd units for VMs (deploy/README.md)."""
+    p = sub.add_parser("deploy", parents=[common], help="systemd units and credentials for a lab of VMs",
+                       description="The processes `kubelite lab up` runs, as systemd units for VMs at the "
+                                   "addresses given (deploy/README.md).")
+    dsub = p.add_subparsers(dest="deploy_verb", metavar="SUBCOMMAND", required=True, parser_class=OneLineErrorParser)
+    shape = OneLineErrorParser(add_help=False)
+    shape.add_argument("--control-planes", type=_addresses, required=True, metavar="IP,IP,IP",
+                       help="the control-plane VMs' addresses (cp-1, cp-2, ...): 1, 3, 5 or 7")
+    shape.add_argument("--nodes", type=_addresses, required=True, metavar="IP,...",
+                       help="the worker VMs' addresses (nodes w-1, w-2, ...)")
+    shape.add_argument("--load-balancer", required=True, metavar="IP",
+                       help="the machine that runs HAProxy in front of the apiservers (kubectl's address)")
+    shape.add_argument("--runtime", choices=["process", "docker"], default="process")
+    shape.add_argument("--name", default="klab", help="the etcd and NATS clusters' name (default klab)")
+    q = dsub.add_parser("render", parents=[common, shape], help="write every VM's units and configuration")
+    q.set_defaults(handler=_lazy("deploy", "run_deploy_render"))
+    q.add_argument("--out", required=True, metavar="DIR", help="one directory per VM is written here")
+    q = dsub.add_parser("certs", parents=[common, shape], help="make the cluster's credentials, one bundle per VM")
+    q.set_defaults(handler=_lazy("deploy", "run_deploy_certs"))
+    q.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="DIR/pki holds every credential, DIR/<vm>/pki what that VM needs, DIR/kubeconfig the admin's")

@@ -108,11 +108,19 @@ def _identities_on_disk(pki: ClusterPKI) -> list[BusIdentity]:
     return found
 
 
-def write_nats_config(pki: ClusterPKI) -> Path:
-    """nats.conf for every identity with a certificate under `pki` (see kubelite.bus.permissions)."""
+def nats_config_text(pki: ClusterPKI, installed_at: Path | None = None) -> str:
+    """nats.conf for every identity with a certificate under `pki` (see kubelite.bus.permissions),
+    naming the server's files where they will be read: `installed_at` (a VM's
+    /var/lib/kubelite/pki, for `kubelite deploy certs`), by default where `pki` is."""
+    at = ClusterPKI(installed_at) if installed_at is not None else pki
     users = [(subject_dn(*ident.certificate_subject()), ident) for ident in _identities_on_disk(pki)]
-    text = nats_config(cert_file=str(pki.crt("nats")), key_file=str(pki.key("nats")),
-                       ca_file=str(pki.crt("client-ca")), users=users)
+    return nats_config(cert_file=str(at.crt("nats")), key_file=str(at.key("nats")),
+                       ca_file=str(at.crt("client-ca")), users=users)
+
+
+def write_nats_config(pki: ClusterPKI) -> Path:
+    """`pki`/nats.conf (nats_config_text), replaced only when it changes."""
+    text = nats_config_text(pki)
     path = pki.root / NATS_CONFIG
     if not path.is_file() or path.read_text() != text:
         tmp = path.with_name(path.name + ".tmp")

@@ -34,7 +34,7 @@ def test_bad_specs_say_why() -> None:
 def test_command_lines_name_every_member() -> None:
     spec = LabSpec(control_planes=3, workers=1)
     cp2 = topology.control_planes(spec)[1]
-    etcd = topology.etcd_launch(spec, cp2, Path("/d"), BINS).argv
+    etcd = topology.etcd_launch(spec, cp2, topology.lab_layout(Path("/d")), BINS).argv
     assert etcd[etcd.index("--initial-cluster") + 1] == (
         "cp-1=https://10.77.0.11:2380,cp-2=https://10.77.0.12:2380,cp-3=https://10.77.0.13:2380")
     assert "--peer-client-cert-auth" in etcd and "--client-cert-auth" in etcd
@@ -42,13 +42,13 @@ def test_command_lines_name_every_member() -> None:
     assert 'include "../../pki/nats.conf"' in nats
     assert 'routes: ["nats-route://10.77.0.11:6222", "nats-route://10.77.0.13:6222"]' in nats
     assert "server_name: cp-2" in nats and "verify: true" in nats
-    apiserver, scheduler, cm = topology.control_plane_launches(spec, cp2, Path("/d"), BINS)
+    apiserver, scheduler, cm = topology.control_plane_launches(spec, cp2, topology.lab_layout(Path("/d")), BINS)
     assert apiserver.argv[apiserver.argv.index("--etcd") + 1] == (
         "https://10.77.0.11:2379,https://10.77.0.12:2379,https://10.77.0.13:2379")
     assert scheduler.argv[scheduler.argv.index("--nats") + 1] == (
         "nats://10.77.0.11:4222,nats://10.77.0.12:4222,nats://10.77.0.13:4222")
     assert "--allocate-node-cidrs" in cm.argv
-    agent, _proxy = topology.worker_launches(spec, topology.workers(spec)[0], Path("/d"), BINS)
+    agent, _proxy = topology.worker_launches(spec, topology.workers(spec)[0], topology.lab_layout(Path("/d")), BINS)
     assert "--pod-cidr" not in agent.argv  # node IPAM gives it
     assert agent.argv[agent.argv.index("--node-name") + 1] == "w-1"
     haproxy = topology.haproxy_config(spec)

@@ -115,6 +115,12 @@ def _wait(ready: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
+def _whole(api: probes.Api, targets: dict[str, str], port: int) -> bool:
+    """The workload converged and its Service answering through every worker: a restarted proxy
+    counts as recovered once it serves again, not when its process is back."""
+    return probes.converged(api) and all(probes.answers(ip, port) for ip in targets.values())
+
+
 def _prepare(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str],
              port: int) -> tuple[Scenario, str, int]:
     """A whole lab before the fault (every process, etcd with a leader, the workload converged
@@ -124,7 +130,7 @@ def _prepare(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
         print(f"  note: {name} was not running before the fault; started it again", flush=True)
     if not _wait(lambda: probes.converged(api), 60.0):
         raise CLIError(f"{probes.APP} is not whole before the fault (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
-    if not _wait(lambda: all(probes.answers(ip, port) for ip in targets.values()), 60.0):
+    if not _wait(lambda: _whole(api, targets, port), 60.0):
         raise CLIError(f"the Service does not answer through every worker before the fault (60 s, port {port})")
     if any(f.target == BUSIEST_WORKER for f in scenario.faults):
         counts = probes.pods_per_node(api)
@@ -161,7 +167,7 @@ def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
                 problems.append(f"recover {hit}: {exc}")
         deadline = rec.now() + converge_timeout
         while rec.now() < deadline:
-            if probes.converged(api):
+            if _whole(api, targets, port):
                 converged_at = rec.event("converged")
                 break
             time.sleep(0.5)

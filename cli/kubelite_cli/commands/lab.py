@@ -93,25 +93,26 @@ class _LabStarter:
         self.spec, self.lab, self.data_dir, self.bins, self.timeout = spec, lab, data_dir, bins, timeout
         self.logs = data_dir / "logs"
         self.hosts = {h.name: h for h in topology.hosts(spec)}
+        self.layout = topology.lab_layout(data_dir)
 
     def start(self) -> None:
         spec, data_dir, bins = self.spec, self.data_dir, self.bins
         pki = self._credentials()
         cps = topology.control_planes(spec)
-        etcd = [self._spawn(topology.etcd_launch(spec, h, data_dir, bins)) for h in cps]
+        etcd = [self._spawn(topology.etcd_launch(spec, h, self.layout, bins)) for h in cps]
         etcd_tls = ssl.create_default_context(cafile=str(pki.crt("etcd-ca")))
         etcd_tls.load_cert_chain(str(pki.crt("etcd-admin")), str(pki.key("etcd-admin")))
         for record in etcd:
             self._wait(record, lambda r=record: _etcd_healthy(r.url, etcd_tls), "etcd /health")
         for h in cps:
-            config = data_dir / "hosts" / h.name / "nats.conf"
+            config = self.layout.host_dir(h) / "nats.conf"
             config.parent.mkdir(parents=True, exist_ok=True)
             config.write_text(topology.nats_config(spec, h, pki.root, config.parent))
             record = self._spawn(topology.nats_launch(h, config, bins))
             self._wait(record, lambda h=h: _nats_answers(h.ip), "NATS")
         admin = admin_credentials(pki)
         tls = client_context(ca_pem=admin.ca_pem)
-        planes = [topology.control_plane_launches(spec, h, data_dir, bins) for h in cps]
+        planes = [topology.control_plane_launches(spec, h, self.layout, bins) for h in cps]
         for apiserver, *_ in planes:
             record = self._spawn(apiserver)
             wait_readyz(apiserver.health_url.removesuffix("/readyz"), record, self.timeout, tls)
@@ -123,7 +124,7 @@ class _LabStarter:
             for launch in others:
                 self._spawn(launch)
         for h in topology.workers(spec):
-            for launch in topology.worker_launches(spec, h, data_dir, bins):
+            for launch in topology.worker_launches(spec, h, self.layout, bins):
                 self._spawn(launch)
         write_kubeconfig(self.lab.kubeconfig, self.lab.apiserver_url, topology.nats_urls(spec), admin)
         nodes_tls = client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem)

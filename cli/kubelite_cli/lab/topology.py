@@ -42,9 +42,15 @@ class LabSpec:
     name: str = "klab"  # prefix of the lab's namespaces and links: at most 6 characters
     subnet: str = "10.77.0.0/24"
     runtime: str = "process"
+    # VMs (`kubelite deploy render`): the hosts' own addresses instead of ones from the subnet,
+    # control planes first, and the load balancer's (HAProxy's machine) instead of the bridge's
+    addresses: tuple[str, ...] = ()
+    load_balancer: str = ""
 
     def problems(self) -> list[str]:
         """What is wrong with this spec, worded for one line each."""
+        if self.addresses:
+            return _address_problems(self)
         out = []
         if not 1 <= self.control_planes <= 7:
             out.append(f"--control-planes must be 1 to 7 (Raft wants an odd number), not {self.control_planes}")
@@ -61,6 +67,26 @@ class LabSpec:
         return out
 
 
+def _address_problems(spec: LabSpec) -> list[str]:
+    out = []
+    if len(spec.addresses) != spec.control_planes + spec.workers:
+        out.append(f"{len(spec.addresses)} addresses for {spec.control_planes + spec.workers} hosts")
+    for address in (*spec.addresses, spec.load_balancer):
+        try:
+            if ipaddress.ip_address(address).version != 4:
+                out.append(f"{address}: an IPv4 address is needed")
+        except ValueError:
+            out.append(f"{address!r} is not an IP address")
+    if len(set(spec.addresses)) != len(spec.addresses):
+        out.append("every host needs an address of its own")
+    if spec.load_balancer in spec.addresses[: spec.control_planes]:
+        out.append(f"--load-balancer {spec.load_balancer} is a control plane's address: HAProxy and that "
+                   f"apiserver would both listen on :{APISERVER_PORT}")
+    if not 1 <= spec.control_planes <= 7 or spec.control_planes % 2 == 0:
+        out.append(f"1, 3, 5 or 7 control planes (Raft wants an odd number), not {spec.control_planes}")
+    return out
+
+
 @dataclass(frozen=True)
 class Host:
     name: str  # cp-1, w-1: also its node name (workers) and etcd/NATS member name (control planes)
@@ -75,7 +101,10 @@ def bridge(spec: LabSpec) -> str:
 
 
 def gateway(spec: LabSpec) -> str:
-    """The bridge's address: where the machine (HAProxy, kubectl) meets the hosts."""
+    """The bridge's address: where the machine (HAProxy, kubectl) meets the hosts (on VMs, the
+    load balancer's)."""
+    if spec.load_balancer:
+        return spec.load_balancer
     return str(ipaddress.ip_network(spec.subnet).network_address + 1)
 
 
@@ -85,11 +114,13 @@ def prefix_len(spec: LabSpec) -> int:
 
 def hosts(spec: LabSpec) -> list[Host]:
     base = ipaddress.ip_network(spec.subnet).network_address
+    given = iter(spec.addresses)
     out = []
     for role, count, first, short in ((CONTROL_PLANE, spec.control_planes, 11, "cp"), (WORKER, spec.workers, 21, "w")):
         for i in range(1, count + 1):
             name = f"{short}-{i}"
-            out.append(Host(name, role, str(base + first + i - 1), f"{spec.name}-{name}", f"{spec.name}-{name}"))
+            ip = next(given) if spec.addresses else str(base + first + i - 1)
+            out.append(Host(name, role, ip, f"{spec.name}-{name}", f"{spec.name}-{name}"))
     return out
 
 
@@ -121,6 +152,29 @@ def certificate_hosts(spec: LabSpec) -> list[str]:
 
 # ---- command lines ------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Layout:
+    """Where a host's processes keep their state: under the lab's data dir, one directory per host
+    (they share the machine's disk), or on a VM its own /var/lib/kubelite."""
+
+    pki: Path
+    state: Path
+    per_host: bool = True  # state/hosts/<host>/ (the lab) or state itself (a VM)
+    ephemeral: bool = True  # pods removed when the node agent exits (`lab down` leaves nothing)
+
+    def host_dir(self, host: Host) -> Path:
+        return self.state / "hosts" / host.name if self.per_host else self.state
+
+
+def lab_layout(data_dir: Path) -> Layout:
+    return Layout(pki=data_dir / "pki", state=data_dir)
+
+
+# a VM's: a node agent restarted by systemd keeps its pods running, as a kubelet does
+VM_LAYOUT = Layout(pki=Path("/var/lib/kubelite/pki"), state=Path("/var/lib/kubelite"), per_host=False,
+                   ephemeral=False)
+
+
+@dataclass(frozen=True)
 class Binaries:
     etcd: str
     nats: str
@@ -137,12 +191,12 @@ class Launch:
     metrics_url: str = ""
 
 
-def etcd_launch(spec: LabSpec, host: Host, data_dir: Path, bins: Binaries) -> Launch:
-    pki = data_dir / "pki"
+def etcd_launch(spec: LabSpec, host: Host, layout: Layout, bins: Binaries) -> Launch:
+    pki = layout.pki
     client, peer = f"https://{host.ip}:{ETCD_CLIENT_PORT}", f"https://{host.ip}:{ETCD_PEER_PORT}"
     cluster = ",".join(f"{h.name}=https://{h.ip}:{ETCD_PEER_PORT}" for h in control_planes(spec))
     argv = [
-        bins.etcd, "--name", host.name, "--data-dir", str(data_dir / "hosts" / host.name / "etcd"),
+        bins.etcd, "--name", host.name, "--data-dir", str(layout.host_dir(host) / "etcd"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", spec.name,
@@ -150,7 +204,8 @@ def etcd_launch(spec: LabSpec, host: Host, data_dir: Path, bins: Binaries) -> La
         "--client-cert-auth", "--trusted-ca-file", str(pki / "etcd-ca.crt"),
         "--peer-cert-file", str(pki / "etcd-peer.crt"), "--peer-key-file", str(pki / "etcd-peer.key"),
         "--peer-client-cert-auth", "--peer-trusted-ca-file", str(pki / "etcd-ca.crt"),
-        "--auto-compaction-retention", "0", "--log-level", "warn",
+        # history older than an hour goes (watchers that fall behind re-list), as deploy/ always did
+        "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h", "--log-level", "warn",
     ]  # fmt: skip
     return Launch(f"etcd-{host.name}", host.name, argv, health_url=f"{client}/health")
 
@@ -186,15 +241,15 @@ def _metrics(host: Host, component: str) -> tuple[list[str], str]:
     return ["--metrics-bind-address", f"{host.ip}:{port}"], f"https://{host.ip}:{port}/metrics"
 
 
-def control_plane_launches(spec: LabSpec, host: Host, data_dir: Path, bins: Binaries) -> list[Launch]:
+def control_plane_launches(spec: LabSpec, host: Host, layout: Layout, bins: Binaries) -> list[Launch]:
     """The apiserver, scheduler and controller-manager of one control-plane host."""
-    pki = ["--pki-dir", str(data_dir / "pki")]
+    pki = ["--pki-dir", str(layout.pki)]
     bus = ["--etcd", etcd_urls(spec), "--nats", nats_urls(spec), *pki]
     url = f"https://{host.ip}:{APISERVER_PORT}"
     apiserver = [
         *bins.kubelite["apiserver"], *bus, "--bind-address", host.ip, "--port", str(APISERVER_PORT),
         "--service-cluster-ip-range", SERVICE_RANGE,
-        "--audit-log-path", str(data_dir / "hosts" / host.name / "audit.log"),
+        "--audit-log-path", str(layout.host_dir(host) / "audit.log"),
         "--default-unreachable-toleration-seconds", str(TOLERATION_SECONDS),
         "--default-not-ready-toleration-seconds", str(TOLERATION_SECONDS),
     ]  # fmt: skip
@@ -212,16 +267,17 @@ def control_plane_launches(spec: LabSpec, host: Host, data_dir: Path, bins: Bina
     ]
 
 
-def worker_launches(spec: LabSpec, host: Host, data_dir: Path, bins: Binaries) -> list[Launch]:
+def worker_launches(spec: LabSpec, host: Host, layout: Layout, bins: Binaries) -> list[Launch]:
     """A worker's node agent (its pod range comes from the controller-manager's node IPAM) and proxy."""
-    pki = ["--pki-dir", str(data_dir / "pki")]
+    pki = ["--pki-dir", str(layout.pki)]
+    remove_pods = ["--remove-pods-on-exit"] if layout.ephemeral else []
     agent_metrics, agent_url = _metrics(host, "nodeagent")
     proxy_metrics, proxy_url = _metrics(host, "proxy")
     return [
         Launch(f"nodeagent-{host.name}", host.name, [
             *bins.kubelite["nodeagent"], "--nats", nats_urls(spec), *pki, "--node-name", host.name,
-            "--runtime", spec.runtime, "--data-dir", str(data_dir / "hosts" / host.name / "agent"),
-            "--cluster-cidr", CLUSTER_CIDR, "--remove-pods-on-exit", "--node-status-update-frequency", NODE_LEASE_RENEW,
+            "--node-ip", host.ip, "--runtime", spec.runtime, "--data-dir", str(layout.host_dir(host) / "agent"),
+            "--cluster-cidr", CLUSTER_CIDR, *remove_pods, "--node-status-update-frequency", NODE_LEASE_RENEW,
             *agent_metrics,
         ], metrics_url=agent_url),
         Launch(f"proxy-{host.name}", host.name, [

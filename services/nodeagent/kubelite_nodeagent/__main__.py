@@ -6,6 +6,7 @@ Stopping the agent leaves its containers running: the next start adopts them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -96,6 +97,8 @@ def _runtime_version(runtime: Any) -> str:
 async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
     api = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))  # the process's shared readers
     facts = nodeinfo.host_facts()
+    if cfg.node_ip:
+        facts = dataclasses.replace(facts, internal_ip=cfg.node_ip)
     names = cfg.node_names()
     gate = None
     if cfg.runtime != "fake" and cfg.endpoint_drain_timeout > 0:

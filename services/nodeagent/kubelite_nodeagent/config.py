@@ -78,6 +78,7 @@ class AgentConfig:
     pki_dir: str = ""
     metrics_bind_address: BindAddress | None = None
     pod_cidr_wait: float = 120.0  # seconds to wait for node IPAM's range when --pod-cidr is not given
+    node_ip: str = ""  # --node-ip: the InternalIP to report ("" = the default route's source address)
 
     def bus_identity(self) -> BusIdentity:
         """Its NATS certificate: its node's, or with --fake-nodes the simulator's (every node)."""
@@ -119,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--root-dir", "--data-dir", dest="root_dir", default="",
                    help="state, volumes and logs (default /var/lib/kubelite/<node> as root, "
                         "~/.kubelite/nodes/<node> otherwise)")
+    p.add_argument("--node-ip", default="", metavar="IP",
+                   help="the node's InternalIP, where other nodes route its pods (default: the source "
+                        "address of the default route; set it on a machine with several interfaces)")
     p.add_argument("--node-labels", default="", help="extra node labels k=v,...")
     p.add_argument("--register-with-taints", default="", help="taints key=value:Effect,...")
     p.add_argument("--system-reserved", default="", help="reserved resources, e.g. cpu=100m,memory=256Mi")
@@ -166,6 +170,8 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         if a.pod_cidr:
             ipaddress.ip_network(a.pod_cidr, strict=False)
         ipaddress.ip_network(a.cluster_cidr, strict=False)
+        if a.node_ip:
+            ipaddress.ip_address(a.node_ip)
     except ValueError as exc:
         p.error(str(exc))
     if a.fake_nodes and a.runtime != "fake":
@@ -184,6 +190,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
         manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
         pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address, pod_cidr_wait=a.pod_cidr_wait,
+        node_ip=a.node_ip,
     )
 
 
