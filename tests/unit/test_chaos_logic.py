@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubelite_cli.chaos import invariants, report
-from kubelite_cli.chaos.invariants import Request, Window, Write
+from kubelite_cli.chaos.invariants import Beat, Request, Verdict, Window, Write
 from kubelite_cli.chaos.scenarios import BUSIEST_WORKER, by_name, catalog, with_host
 from kubelite_cli.lab.topology import LabSpec
 
@@ -39,7 +39,13 @@ def test_quorum_loss_must_refuse_writes_then_accept_them() -> None:
     assert invariants.writes_during_fault(accepted, window, refused=False).ok
     assert not invariants.converged(Window(3.0, 13.0, None), 90).ok
     assert invariants.converged(window, 90).detail == "2.0 s after recovery"
-    assert not invariants.no_twins({"web-0": 1, "web-1": 2}).ok
+    handover = [Beat("db-0", "a", t / 2) for t in range(20, 41)] + [Beat("db-0", "b", t / 2) for t in range(43, 60)]
+    handover += [Beat("db-1", "c", t / 2) for t in range(20, 60)]
+    assert invariants.ordinals_once(handover) == Verdict(
+        "no StatefulSet ordinal runs twice", True, "2 ordinals, 3 pods, never two at once")
+    twin = [*handover, *(Beat("db-1", "d", t / 2) for t in range(30, 50))]  # while c still beats
+    assert invariants.ordinals_once(twin).detail == "db-1 ran twice for 9.5 s"  # d: 15.0 to 24.5
+    assert not invariants.ordinals_once([]).ok  # nothing written is no proof
 
 
 def test_catalog_names_its_targets_from_the_lab() -> None:

@@ -150,8 +150,36 @@ def replaced(host: str, pods_before: int, moved_at: float | None, fault_start: f
                                f"{moved_at - fault_start:.1f} s after the fault")
 
 
-def no_twins(pods_per_ordinal: dict[str, int]) -> Verdict:
-    """No StatefulSet ordinal ran twice at once (the most pods seen at once per ordinal)."""
-    twice = sorted(o for o, n in pods_per_ordinal.items() if n > 1)
+@dataclass(frozen=True)
+class Beat:
+    """One heartbeat a StatefulSet pod wrote: its name (the ordinal), its uid, and when, on the
+    machine's clock (every lab host shares its kernel, so /proc/uptime is one clock)."""
+
+    ordinal: str
+    uid: str
+    at: float
+
+
+def ordinals_once(beats: list[Beat]) -> Verdict:
+    """No StatefulSet ordinal ran as two pods at once. Each pod (uid) lived from its first beat
+    to its last; two pods of one ordinal whose lives overlap mean a replacement started while
+    the pod it replaced still ran (e.g. force-deleted on a node that was only cut off).
+
+    Example: chaos-db-0 beats as uid a from 10.0 to 20.0 and as uid b from 21.5 on: one at a
+    time. As uid b from 15.0 while a beats until 20.0: `chaos-db-0 ran twice for 5.0 s`.
+    """
+    if not beats:
+        return Verdict("no StatefulSet ordinal runs twice", False, "no heartbeats: its pods never ran")
+    lives: dict[str, dict[str, tuple[float, float]]] = {}
+    for b in beats:
+        first, last = lives.setdefault(b.ordinal, {}).get(b.uid, (b.at, b.at))
+        lives[b.ordinal][b.uid] = (min(first, b.at), max(last, b.at))
+    twice = []
+    for ordinal, by_uid in sorted(lives.items()):
+        spans = sorted(by_uid.values())
+        overlap = max((min(a[1], b[1]) - b[0] for a, b in itertools.combinations(spans, 2)), default=0.0)
+        if overlap > 0:
+            twice.append(f"{ordinal} ran twice for {overlap:.1f} s")
+    pods = sum(len(u) for u in lives.values())
     return Verdict("no StatefulSet ordinal runs twice", not twice,
-                   f"ordinals seen twice: {', '.join(twice)}" if twice else f"{len(pods_per_ordinal)} ordinals, one pod each")
+                   "; ".join(twice) or f"{len(lives)} ordinals, {pods} pods, never two at once")

@@ -10,9 +10,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from kubelite_cli.chaos.invariants import Request, Write
+from kubelite_cli.chaos.invariants import Beat, Request, Write
 
 NAMESPACE = "kubelite-chaos"
 APP = "chaos-web"
@@ -37,6 +38,55 @@ WORKLOAD = {
 }
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP, "namespace": NAMESPACE},
            "spec": {"type": "NodePort", "selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+# A StatefulSet whose pods write a heartbeat (uid, the machine's uptime) twice a second into a
+# file named after the pod, in a directory every lab host shares: if an ordinal ever runs as
+# two pods at once, their heartbeats overlap (invariants.ordinals_once).
+STATEFUL = "chaos-db"
+ORDINALS = 2
+BEAT = (
+    "trap 'exit 0' TERM; while :; do read up _ < /proc/uptime; "
+    'echo "$POD_UID $up" >> /beats/$POD_NAME; sleep 0.5 & wait $!; done'
+)
+
+
+def stateful_set(beat_dir: Path) -> dict[str, Any]:
+    env = [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.{field}"}}}
+           for name, field in (("POD_NAME", "name"), ("POD_UID", "uid"))]
+    return {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": STATEFUL, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": ORDINALS, "serviceName": STATEFUL, "selector": {"matchLabels": {"app": STATEFUL}},
+            "template": {"metadata": {"labels": {"app": STATEFUL}}, "spec": {
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{"name": "beat", "image": "busybox", "command": ["sh", "-c", BEAT], "env": env,
+                                "volumeMounts": [{"name": "beats", "mountPath": "/beats"}]}],
+                "volumes": [{"name": "beats", "hostPath": {"path": str(beat_dir), "type": "DirectoryOrCreate"}}]}},
+        },
+    }
+
+
+HEADLESS = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": STATEFUL, "namespace": NAMESPACE},
+            "spec": {"clusterIP": "None", "selector": {"app": STATEFUL}, "ports": [{"port": 80}]}}
+
+
+def uptime() -> float:
+    """The machine's clock the heartbeats carry."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def read_beats(beat_dir: Path, since: float) -> list[Beat]:
+    """Every heartbeat written at or after `since` (uptime seconds); torn lines are skipped."""
+    beats = []
+    for path in sorted(beat_dir.glob(f"{STATEFUL}-*")):
+        for line in path.read_text(errors="replace").splitlines():
+            uid, _, at = line.partition(" ")
+            try:
+                if float(at) >= since:
+                    beats.append(Beat(path.name, uid, float(at)))
+            except ValueError:
+                continue
+    return beats
 
 
 class Api:
@@ -66,12 +116,16 @@ class Api:
         return body if code == 200 else None
 
 
-def ensure_workload(api: Api, timeout: float = 120.0) -> int:
-    """The namespace, Deployment and NodePort Service; wait until all replicas are ready. The port."""
+def ensure_workload(api: Api, beat_dir: Path, timeout: float = 120.0) -> int:
+    """The namespace, the Deployment with its NodePort Service and the StatefulSet with its
+    headless one; wait until all replicas are ready. The NodePort."""
     api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": NAMESPACE}})
     api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", WORKLOAD)
     api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/services", SERVICE)
+    beat_dir.mkdir(parents=True, exist_ok=True)
+    api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/services", HEADLESS)
+    api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets", stateful_set(beat_dir))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if converged(api):
@@ -82,20 +136,31 @@ def ensure_workload(api: Api, timeout: float = 120.0) -> int:
 
 
 def converged(api: Api, avoid_node: str = "") -> bool:
-    """All replicas ready on Ready nodes (and none on `avoid_node`), and no more pods than that."""
-    dep = api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{APP}")
-    pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3D{APP}")
+    """The Deployment's replicas all ready on Ready nodes, and no more pods than that; with
+    `avoid_node`, none of them there (the StatefulSet is not asked: its pod on a lost node waits,
+    as in Kubernetes, until that node confirms it stopped). Without, the StatefulSet whole too."""
     nodes = api.get("/api/v1/nodes")
-    if not (dep and pods and nodes):
+    if not nodes:
         return False
     ready_nodes = {n["metadata"]["name"] for n in nodes["items"]
                    if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))}
+    if avoid_node:
+        return _ready(api, "deployments", APP, ready_nodes - {avoid_node}, exact=False)
+    return _ready(api, "deployments", APP, ready_nodes) and _ready(api, "statefulsets", STATEFUL, ready_nodes)
+
+
+def _ready(api: Api, kind: str, name: str, nodes: set[str], exact: bool = True) -> bool:
+    """`name`'s wanted replicas all ready on `nodes`; `exact`: and no other live pod of it."""
+    owner = api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/{kind}/{name}")
+    pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3D{name}")
+    if not (owner and pods):
+        return False
     live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")
             and p["status"].get("phase") not in ("Succeeded", "Failed")]
-    ready = [p for p in live if p["spec"].get("nodeName") in ready_nodes and p["spec"]["nodeName"] != avoid_node
+    ready = [p for p in live if p["spec"].get("nodeName") in nodes
              and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
-    want = dep["spec"].get("replicas", REPLICAS)
-    return len(ready) == want and (avoid_node != "" or len(live) == want)
+    want = owner["spec"].get("replicas", 1)
+    return len(ready) == want and (not exact or len(live) == want)
 
 
 def pods_per_node(api: Api) -> dict[str, int]:

@@ -8,10 +8,9 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from kubelite.client.tls import client_context
 from kubelite.credentials import admin_credentials
@@ -71,16 +70,17 @@ def run_chaos_run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(args.report or Path(lab.data_dir) / "chaos" / started)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"preparing {probes.APP} ({probes.REPLICAS} replicas) behind a NodePort Service", flush=True)
-    port = probes.ensure_workload(api)
-    targets = {w.name: w.ip for w in topology.workers(lab.spec())}
+    print(f"preparing {probes.APP} ({probes.REPLICAS} replicas) behind a NodePort Service and "
+          f"{probes.STATEFUL} ({probes.ORDINALS} ordinals)", flush=True)
+    beat_dir = Path(lab.data_dir) / "chaos" / "beats"
+    ctx = _Context(control, api, {w.name: w.ip for w in topology.workers(lab.spec())},
+                   probes.ensure_workload(api, beat_dir), args.converge_timeout, beat_dir)
     results, raw = [], []
     for round_no in range(1, args.repeat + 1):
         for scenario in scenarios:
             label = f" (run {round_no}/{args.repeat})" if args.repeat > 1 else ""
             print(f"\n== {scenario.name}{label}: {scenario.description}", flush=True)
-            result, samples = _run_guarded(scenario, control, api, targets, port, args.converge_timeout,
-                                           run_id=f"{started.lower()}-{round_no}")
+            result, samples = _run_guarded(scenario, ctx, run_id=f"{started.lower()}-{round_no}")
             for verdict in result.verdicts:
                 print(f"  {verdict.line()}", flush=True)
             results.append(result)
@@ -95,10 +95,27 @@ def run_chaos_run(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
-def _run_guarded(scenario: Scenario, *args: Any, **kw: Any) -> tuple[report.ScenarioResult, dict]:
+@dataclass(frozen=True)
+class _Context:
+    """What every scenario of a run uses."""
+
+    control: LabControl
+    api: probes.Api
+    targets: dict[str, str]  # worker -> its address (its NodePort takes traffic)
+    port: int  # the Service's NodePort
+    converge_timeout: float
+    beat_dir: Path  # the StatefulSet's heartbeats
+
+    def whole(self) -> bool:
+        """The workloads converged and the Service answering through every worker: a restarted
+        proxy counts as recovered once it serves again, not when its process is back."""
+        return probes.converged(self.api) and all(probes.answers(ip, self.port) for ip in self.targets.values())
+
+
+def _run_guarded(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.ScenarioResult, dict]:
     """`_run_one`, or a failed result when the lab was not whole before the fault (the rest run)."""
     try:
-        return _run_one(scenario, *args, **kw)
+        return _run_one(scenario, ctx, run_id)
     except CLIError as exc:
         verdict = invariants.Verdict("lab whole before the fault", False, str(exc))
         result = report.ScenarioResult(scenario.name, scenario.description, [],
@@ -115,23 +132,17 @@ def _wait(ready: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _whole(api: probes.Api, targets: dict[str, str], port: int) -> bool:
-    """The workload converged and its Service answering through every worker: a restarted proxy
-    counts as recovered once it serves again, not when its process is back."""
-    return probes.converged(api) and all(probes.answers(ip, port) for ip in targets.values())
-
-
-def _prepare(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str],
-             port: int) -> tuple[Scenario, str, int]:
+def _prepare(scenario: Scenario, ctx: _Context) -> tuple[Scenario, str, int]:
     """A whole lab before the fault (every process, etcd with a leader, the workload converged
     and answering through every host), the scenario's roles resolved to hosts, and the host it
     takes away with the number of the workload's pods on it."""
+    control, api, targets = ctx.control, ctx.api, ctx.targets
     for name in control.settle():
         print(f"  note: {name} was not running before the fault; started it again", flush=True)
     if not _wait(lambda: probes.converged(api), 60.0):
-        raise CLIError(f"{probes.APP} is not whole before the fault (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
-    if not _wait(lambda: _whole(api, targets, port), 60.0):
-        raise CLIError(f"the Service does not answer through every worker before the fault (60 s, port {port})")
+        raise CLIError(f"the workloads are not whole before the fault (60 s): see `kubectl -n {probes.NAMESPACE} get pods`")
+    if not _wait(ctx.whole, 60.0):
+        raise CLIError(f"the Service does not answer through every worker before the fault (60 s, port {ctx.port})")
     if any(f.target == BUSIEST_WORKER for f in scenario.faults):
         counts = probes.pods_per_node(api)
         scenario = with_host(scenario, BUSIEST_WORKER, max(sorted(targets), key=lambda h: counts.get(h, 0)))
@@ -139,13 +150,14 @@ def _prepare(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
     return scenario, avoid, probes.pods_per_node(api).get(avoid, 0) if avoid else 0
 
 
-def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: dict[str, str], port: int,
-             converge_timeout: float, run_id: str) -> tuple[report.ScenarioResult, dict]:
-    scenario, avoid, pods_on_avoid = _prepare(scenario, control, api, targets, port)
+def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.ScenarioResult, dict]:
+    scenario, avoid, pods_on_avoid = _prepare(scenario, ctx)
+    control, api, converge_timeout = ctx.control, ctx.api, ctx.converge_timeout
+    beats_since = probes.uptime()
     moved_at: float | None = None
     converged_at: float | None = None
     problems: list[str] = []
-    with probes.Recorder(api, targets, port, scenario.name, run_id) as rec:
+    with probes.Recorder(api, ctx.targets, ctx.port, scenario.name, run_id) as rec:
         time.sleep(BASELINE_SECONDS)
         fault_start = rec.event("fault", faults=[asdict(f) for f in scenario.faults])
         hits = []
@@ -167,7 +179,7 @@ def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
                 problems.append(f"recover {hit}: {exc}")
         deadline = rec.now() + converge_timeout
         while rec.now() < deadline:
-            if _whole(api, targets, port):
+            if ctx.whole():
                 converged_at = rec.event("converged")
                 break
             time.sleep(0.5)
@@ -182,6 +194,7 @@ def _run_one(scenario: Scenario, control: LabControl, api: probes.Api, targets: 
         invariants.writes_kept(rec.writes, rec.stored()),
         invariants.converged(window, converge_timeout),
         invariants.service_after_recovery(rec.requests, window, end),
+        invariants.ordinals_once(probes.read_beats(ctx.beat_dir, beats_since)),
     ]
     if avoid:
         verdicts.append(invariants.replaced(avoid, pods_on_avoid, moved_at, fault_start, scenario.hold_seconds))

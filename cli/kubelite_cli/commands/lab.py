@@ -140,7 +140,7 @@ class _LabStarter:
 
     def _spawn(self, launch: Launch) -> object:
         host = self.hosts.get(launch.host)
-        argv = network.in_host(host.netns, launch.argv) if host else launch.argv
+        argv = network.in_host(host.netns, launch.argv, hostname=host.name) if host else launch.argv
         record = spawn_detached(launch.name, argv, self.logs / f"{launch.name}.log")
         record.url, record.metrics_url = launch.health_url, launch.metrics_url
         self.lab.processes.append(record)

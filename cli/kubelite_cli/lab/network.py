@@ -94,6 +94,11 @@ def remove(spec: LabSpec) -> list[str]:
     return removed
 
 
-def in_host(netns: str, argv: list[str]) -> list[str]:
-    """argv run inside a host's namespace (`ip netns exec` execs it: the PID is argv's)."""
-    return ["ip", "netns", "exec", netns, *argv]
+def in_host(netns: str, argv: list[str], hostname: str = "") -> list[str]:
+    """argv run inside a host's network namespace and, with `hostname`, a UTS namespace of its own
+    named so (as on a VM: leader election identities and Events say which host). `ip netns exec`,
+    `unshare` and `sh` each exec the next: the PID is argv's."""
+    if not hostname:
+        return ["ip", "netns", "exec", netns, *argv]
+    return ["ip", "netns", "exec", netns, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname,
+            *argv]
