@@ -113,6 +113,7 @@ def _running_web(lab: Lab) -> list[str]:
 
 
 def test_lab_survives_losing_an_etcd_member_a_nats_server_and_an_apiserver(lab: Lab) -> None:
+    """Then `kubelite chaos run` starts what was killed again and partitions a worker."""
     nodes = json.loads(lab.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == ["w-1", "w-2"]
     cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
@@ -140,6 +141,19 @@ def test_lab_survives_losing_an_etcd_member_a_nats_server_and_an_apiserver(lab: 
     _wait(lambda: _write(lab, "after-apiserver"), 30, "no write after losing an apiserver")
     got = json.loads(lab.kubectl("get", "configmaps", "-o", "json").stdout)["items"]
     assert {"after-etcd", "after-nats", "after-apiserver"} <= {c["metadata"]["name"] for c in got}
+
+    # a chaos scenario against it: the processes killed above are started again first, then a
+    # worker is cut off while traffic and writes go on, and its pods come back elsewhere
+    chaos = subprocess.run([*KUBELITE, "chaos", "run", "partition-worker", "--data-dir", str(lab.data_dir),
+                            "--report", str(lab.data_dir / "report")], capture_output=True, text=True, timeout=240)
+    assert chaos.returncode == 0, f"chaos run failed:\n{chaos.stdout}\n{chaos.stderr}"
+    for verdict in ("PASS no acknowledged write lost or duplicated", "PASS no StatefulSet ordinal runs twice",
+                    "PASS pods of w-"):
+        assert verdict in chaos.stdout, chaos.stdout
+    assert "1/1 scenarios passed" in chaos.stdout and "note: etcd-cp-1 was not running" in chaos.stdout, chaos.stdout
+    page = (lab.data_dir / "report" / "report.html").read_text()
+    assert "<svg" in page and "partition-worker" in page
+    assert json.loads((lab.data_dir / "report" / "events.json").read_text())[0]["scenario"] == "partition-worker"
 
     again = lab.cli("up", "--control-planes", "3", "--nodes", "2")
     assert again.returncode != 0 and "a lab is already running" in again.stderr, again.stderr
