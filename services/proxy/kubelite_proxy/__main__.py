@@ -12,6 +12,8 @@ from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
 from kubelite.telemetry.server import add_metrics_flags, serve_process_metrics
+from kubelite_proxy.nft_dataplane import NftablesDataplane, unavailable_reason
+from kubelite_proxy.nftables import table_name
 
 log = logging.getLogger("kubelite.proxy")
 
@@ -50,13 +52,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds"
     )
+    p.add_argument(
+        "--proxy-mode", choices=("userspace", "nftables"), default="userspace",
+        help="data path: 'userspace' (this process forwards every connection; works without root) or "
+        "'nftables' (the kernel DNATs to endpoints; root and the nft command; the table outlives the "
+        "process, see --cleanup)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cleanup", action="store_true",
+        help="remove this node's nftables table (left in place on exit so Services work across restarts) and exit",
+    )  # fmt: skip
     add_log_level_flag(p)
     add_pki_dir_flag(p)
     add_metrics_flags(p, default_port=10249)  # kube-proxy's metrics port
     return p.parse_args(argv)
 
 
-async def _run(args: argparse.Namespace) -> None:
+def _nftables(args: argparse.Namespace) -> NftablesDataplane:
+    """The kernel data path for this node, or one clear line and exit where it cannot work."""
+    why = unavailable_reason()
+    if why is not None:
+        raise SystemExit(f"kubelite-proxy: --proxy-mode nftables: {why}")
+    if args.bind_address not in ("0.0.0.0", "") and args.bind_address.startswith("127."):
+        raise SystemExit("kubelite-proxy: --proxy-mode nftables cannot serve NodePorts on a loopback "
+                         f"--bind-address ({args.bind_address}); use the userspace mode")
+    return NftablesDataplane(table=table_name(args.node_name))
+
+
+async def _run(args: argparse.Namespace, dataplane: NftablesDataplane | None) -> None:
     from kubelite.bus.connection import connect_nats
     from kubelite.bus.identity import BusIdentity
     from kubelite.credentials import bus_credentials
@@ -74,6 +97,7 @@ async def _run(args: argparse.Namespace) -> None:
             dns_bind=None if args.dns_bind == "off" else parse_host_port(args.dns_bind),
             cluster_domain=args.cluster_domain, resync_seconds=args.resync_seconds,
             udp_idle_timeout=args.udp_timeout,
+            dataplane=dataplane,
         )  # fmt: skip
         await proxy.run()
     finally:
@@ -86,7 +110,16 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging("proxy", args.log_level)
-    run_service("kubelite-proxy", lambda: _run(args))
+    # checked before connecting anywhere: a mode that cannot work is one line and exit 1
+    if args.cleanup:
+        import asyncio
+
+        nft = _nftables(args)
+        asyncio.run(nft.cleanup())
+        log.info("removed nftables table %s", nft.table)
+        return
+    dataplane = _nftables(args) if args.proxy_mode == "nftables" else None
+    run_service("kubelite-proxy", lambda: _run(args, dataplane))
 
 
 if __name__ == "__main__":

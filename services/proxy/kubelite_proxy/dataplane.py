@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Hashable
+from typing import Protocol
 
 from kubelite_proxy.addresses import AddressManager
 from kubelite_proxy.balancer import Balancer
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 
 _RETRY_BIND_SECONDS = 5.0
 VERIFY_ADDRESSES_SECONDS = 10.0
+
+
+class Dataplane(Protocol):
+    """What the proxy service drives: this module's UserspaceDataplane or nft_dataplane's NftablesDataplane."""
+
+    def set_rules(self, key: Hashable, rules: list[PortRule]) -> None: ...
+    async def apply(self, key: Hashable, rules: list[PortRule]) -> None: ...
+    def rules(self) -> list[PortRule]: ...
+    async def run_checks(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class UserspaceDataplane:
@@ -150,7 +161,7 @@ class UserspaceDataplane:
         async with self._lock:
             await self.addresses.verify({fe.ip for fe in self.listeners})
 
-    async def run_address_checks(self, period: float = VERIFY_ADDRESSES_SECONDS) -> None:
+    async def run_checks(self, period: float = VERIFY_ADDRESSES_SECONDS) -> None:
         while True:
             await asyncio.sleep(period)
             try:

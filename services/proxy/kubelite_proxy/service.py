@@ -20,7 +20,7 @@ from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_proxy.addresses import AddressManager
-from kubelite_proxy.dataplane import UserspaceDataplane
+from kubelite_proxy.dataplane import Dataplane, UserspaceDataplane
 from kubelite_proxy.dns_server import DNSServer
 from kubelite_proxy.rules import ServiceKey, key_of, service_rules
 
@@ -60,7 +60,9 @@ class ProxyService:
         udp_idle_timeout: float = 30.0,
         dns_upstreams: list[tuple[str, int]] | None = None,
         api: NatsAPIClient | None = None,
+        dataplane: Dataplane | None = None,
     ) -> None:
+        """`dataplane`: the kernel one (NftablesDataplane) or, by default, the userspace one."""
         self.nc = nc
         self.node_name = node_name
         self.bind_address = bind_address
@@ -73,7 +75,8 @@ class ProxyService:
             nc, client, _info("endpoints"), subject=changes.of("endpoints"),
             resync_seconds=resync_seconds,
         )  # fmt: skip
-        self.dataplane = UserspaceDataplane(addresses or AddressManager(), udp_idle_timeout=udp_idle_timeout)
+        self.dataplane = dataplane or UserspaceDataplane(addresses or AddressManager(),
+                                                         udp_idle_timeout=udp_idle_timeout)
         self.dns: DNSServer | None = None
         if dns_bind is not None:
             self.dns = DNSServer(
@@ -140,15 +143,15 @@ class ProxyService:
         tasks = [
             self.services.start(),
             self.endpoints.start(),
-            asyncio.get_running_loop().create_task(self.dataplane.run_address_checks()),
+            asyncio.get_running_loop().create_task(self.dataplane.run_checks()),
         ]
         try:
             await self.services.wait_synced()
             await self.endpoints.wait_synced()
             self.ready.set()
             log.info(
-                "proxy on %s synced: %d services, %d listeners",
-                self.node_name, len(self.services.keys()), len(self.dataplane.listeners),
+                "proxy on %s synced: %d services, %d rules",
+                self.node_name, len(self.services.keys()), len(self.dataplane.rules()),
             )  # fmt: skip
             await asyncio.gather(*tasks)
         finally:
