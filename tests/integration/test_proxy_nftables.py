@@ -166,8 +166,12 @@ async def lab() -> AsyncIterator[Lab]:
             yield Lab(ns, dp)
             await dp.close()
     finally:
-        for name in ns.values():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        _remove(ns)
+
+
+def _remove(ns: dict[str, str]) -> None:
+    for name in ns.values():
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def web(*backends: str, affinity: int | None = None, node_port: bool = True) -> PortRule:
