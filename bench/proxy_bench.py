@@ -17,9 +17,18 @@ splice(2) through a pipe, bytes never enter Python), `protocol` (the fallback:
 Protocol pair, transport.write), or for comparison only `recv_into`
 (sock_recv_into into a preallocated buffer + sock_sendall, a task per direction).
 
+`--impl nftables` (root, nft) measures the kernel data path instead: the
+benchmark makes a node namespace with a bridge and a pod namespace on it
+(10.251.9.0/24, nothing on this host's own network), runs the backend in the
+pod and the client in the node, and writes the rules with the proxy's
+NftablesDataplane; "direct" is the pod's address, "proxy" the cluster IP
+10.96.251.1 DNATed to it, so both cross the same veth and the ratio is the cost
+of the rules. There is no proxy process: its CPU column is the kernel's, in
+the client's and backend's system time.
+
 Prints a table and one JSON line (prefix `BENCH_JSON `); every phase is bounded.
 
-    .venv/bin/python bench/proxy_bench.py [--duration 5] [--bulk-bytes 1073741824] [--impl splice|protocol|recv_into]
+    .venv/bin/python bench/proxy_bench.py [--duration 5] [--bulk-bytes 1073741824] [--impl splice|protocol|recv_into|nftables]
 """
 
 from __future__ import annotations
@@ -40,10 +49,16 @@ from typing import Any
 from kubelite.devservers import free_port
 
 TARGET_THROUGHPUT_RATIO = 0.60
+TARGET_NFT_THROUGHPUT_RATIO = 0.90  # the kernel path: issue 14's target
 TARGET_ADDED_P50_MS = 0.3
 MSG = 64
 _keep: set[asyncio.Task[None]] = set()
 PHASE_TIMEOUT_S = 300.0
+# --impl nftables: the namespaces, addresses and table it makes (and removes)
+NFT_NODE_NS, NFT_POD_NS = "klbench-node", "klbench-pod"
+NFT_BRIDGE_IP, NFT_POD_IP, NFT_CLUSTER_IP = "10.251.9.1", "10.251.9.2", "10.96.251.1"
+NFT_TABLE = "kubelite-proxy-bench"
+TARGETS = {"direct": "127.0.0.1", "proxy": "127.0.0.1"}  # the addresses the client connects to
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -92,10 +107,10 @@ async def _bulk_client(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> 
         await loop.sock_recv(conn, 1)
 
 
-async def run_backend(echo_port: int, bulk_port: int) -> None:
+async def run_backend(echo_port: int, bulk_port: int, host: str = "127.0.0.1") -> None:
     loop = asyncio.get_running_loop()
-    await loop.create_server(_Echo, "127.0.0.1", echo_port, backlog=1024)
-    lsock = socket.create_server(("127.0.0.1", bulk_port), backlog=64)
+    await loop.create_server(_Echo, host, echo_port, backlog=1024)
+    lsock = socket.create_server((host, bulk_port), backlog=64)
     lsock.setblocking(False)
     print("ready", flush=True)
     tasks: set[asyncio.Task[None]] = set()
@@ -176,20 +191,20 @@ async def _recv_into_proxy(front: int, back: int) -> None:
 # -- client -------------------------------------------------------------------------
 
 
-async def _connect(port: int) -> socket.socket:
+async def _connect(host: str, port: int) -> socket.socket:
     loop = asyncio.get_running_loop()
     s = socket.socket()
     s.setblocking(False)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    await loop.sock_connect(s, ("127.0.0.1", port))
+    await loop.sock_connect(s, (host, port))
     return s
 
 
-async def request_response(port: int, conns: int, duration: float) -> dict[str, float]:
+async def request_response(host: str, port: int, conns: int, duration: float) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     payload = b"x" * MSG
     latencies: list[float] = []
-    socks = [await _connect(port) for _ in range(conns)]
+    socks = [await _connect(host, port) for _ in range(conns)]
     stop_at = 0.0
 
     async def worker(s: socket.socket) -> None:
@@ -225,9 +240,9 @@ async def request_response(port: int, conns: int, duration: float) -> dict[str, 
     }
 
 
-async def bulk(port: int, total: int) -> dict[str, float]:
+async def bulk(host: str, port: int, total: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
-    s = await _connect(port)
+    s = await _connect(host, port)
     buf = bytearray(1 << 20)
     start = time.perf_counter()
     await loop.sock_sendall(s, struct.pack("!Q", total))
@@ -258,9 +273,9 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[-1]}
 
 
-def _spawn(*args: str) -> subprocess.Popen:
+def _spawn(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     popen = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), *args],
+        [*prefix, sys.executable, os.path.abspath(__file__), *args],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     line = popen.stdout.readline() if popen.stdout else ""
@@ -272,9 +287,18 @@ def _spawn(*args: str) -> subprocess.Popen:
 
 async def run_client(args: argparse.Namespace) -> dict[str, Any]:
     echo, bulk_port, p_echo, p_bulk = (free_port() for _ in range(4))
-    procs = [_spawn("--role", "backend", "--ports", f"{echo},{bulk_port}")]
+    if args.impl == "nftables":
+        procs = [_spawn("--role", "backend", "--ports", f"{echo},{bulk_port}", "--bind", "0.0.0.0",
+                        prefix=("ip", "netns", "exec", NFT_POD_NS))]  # fmt: skip
+    else:
+        procs = [_spawn("--role", "backend", "--ports", f"{echo},{bulk_port}")]
     try:
-        procs.append(_spawn("--role", "proxy", "--impl", args.impl, "--ports", f"{p_echo}:{echo},{p_bulk}:{bulk_port}"))
+        if args.impl == "nftables":
+            await _write_nft_rules([(p_echo, echo), (p_bulk, bulk_port)])
+            procs.append(procs[0])  # no proxy process: the kernel forwards (its CPU shows as system time)
+        else:
+            procs.append(_spawn("--role", "proxy", "--impl", args.impl,
+                                "--ports", f"{p_echo}:{echo},{p_bulk}:{bulk_port}"))  # fmt: skip
         # direct and proxy alternate, workload by workload, for --rounds rounds, so the
         # load the shared machine carries at the time hits both alike; medians are reported
         runs: dict[str, dict[str, list[dict[str, float]]]] = {
@@ -284,16 +308,19 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             for workload in args.workloads.split(","):
                 for label, (e_port, b_port) in targets.items():
-                    cpu0 = _cpu_seconds(procs[1].pid)
+                    separate = procs[1] is not procs[0]
+                    cpu0 = _cpu_seconds(procs[1].pid) if separate else 0.0
                     total0 = _cpu_seconds(procs[0].pid) + cpu0 + time.process_time()
+                    host = TARGETS[label]
                     async with asyncio.timeout(PHASE_TIMEOUT_S):
                         if workload == "bulk":
-                            got = await bulk(b_port, args.bulk_bytes)
+                            got = await bulk(host, b_port, args.bulk_bytes)
                         else:
-                            got = await request_response(e_port, 1 if workload == "rr1" else 64, args.duration)
+                            got = await request_response(host, e_port, 1 if workload == "rr1" else 64,
+                                                         args.duration)  # fmt: skip
                     # CPU is a cost measure the shared machine's load cannot distort as much as wall
                     # time: the proxy's own, and all three processes' (client, backend, proxy) together
-                    proxy_cpu = _cpu_seconds(procs[1].pid)
+                    proxy_cpu = _cpu_seconds(procs[1].pid) if separate else 0.0
                     total = _cpu_seconds(procs[0].pid) + proxy_cpu + time.process_time() - total0
                     units = got["bytes"] / (1 << 20) if workload == "bulk" else got["requests"]
                     unit = "mib" if workload == "bulk" else "req"
@@ -306,6 +333,61 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.kill()
             p.wait()
+
+
+# -- the kernel data path (--impl nftables) ----------------------------------------
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True, timeout=20)
+
+
+def nft_setup() -> None:
+    """A node namespace with a bridge, a pod namespace on it; the client runs in the node."""
+    nft_teardown()
+    for ns in (NFT_NODE_NS, NFT_POD_NS):
+        _ip("netns", "add", ns)
+        _ip("-n", ns, "link", "set", "lo", "up")
+    _ip("-n", NFT_NODE_NS, "link", "add", "br0", "type", "bridge")
+    _ip("-n", NFT_NODE_NS, "addr", "add", f"{NFT_BRIDGE_IP}/24", "dev", "br0")
+    _ip("-n", NFT_NODE_NS, "link", "set", "br0", "up")
+    _ip("-n", NFT_NODE_NS, "link", "add", "vpod", "type", "veth", "peer", "name", "eth0", "netns", NFT_POD_NS)
+    _ip("-n", NFT_NODE_NS, "link", "set", "vpod", "master", "br0", "up")
+    _ip("-n", NFT_NODE_NS, "route", "add", "default", "dev", "br0")  # a cluster IP needs a route, as on a host
+    _ip("-n", NFT_POD_NS, "addr", "add", f"{NFT_POD_IP}/24", "dev", "eth0")
+    _ip("-n", NFT_POD_NS, "link", "set", "eth0", "up")
+    _ip("-n", NFT_POD_NS, "route", "add", "default", "via", NFT_BRIDGE_IP)
+
+
+def nft_teardown() -> None:
+    for ns in (NFT_NODE_NS, NFT_POD_NS):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+async def _write_nft_rules(routes: list[tuple[int, int]]) -> None:
+    from kubelite_proxy.nft_dataplane import NftablesDataplane
+    from kubelite_proxy.rules import Backend, Frontend, PortRule, ServicePortName
+
+    TARGETS.update(direct=NFT_POD_IP, proxy=NFT_CLUSTER_IP)
+    dp = NftablesDataplane(table=NFT_TABLE)
+    for i, (front, back) in enumerate(routes):
+        spn = ServicePortName("bench", f"svc{i}", "", "TCP")
+        rule = PortRule(spn, (Frontend(NFT_CLUSTER_IP, front, "TCP"),), (Backend(NFT_POD_IP, back),),
+                        cluster_ip=NFT_CLUSTER_IP)  # fmt: skip
+        dp.set_rules(("bench", f"svc{i}"), [rule])
+    await dp.sync()
+    if not await dp.table_present():
+        raise RuntimeError("nftables rules were not written (see the log above)")
+
+
+def run_in_node_namespace() -> int:
+    """Re-run this benchmark as the client inside the node namespace, then remove the namespaces."""
+    nft_setup()
+    try:
+        return subprocess.run(["ip", "netns", "exec", NFT_NODE_NS, sys.executable, os.path.abspath(__file__),
+                               *sys.argv[1:], "--in-netns"]).returncode  # fmt: skip
+    finally:
+        nft_teardown()
 
 
 def report(results: dict[str, Any], args: argparse.Namespace, loop_name: str) -> dict[str, Any]:
@@ -341,9 +423,10 @@ def report(results: dict[str, Any], args: argparse.Namespace, loop_name: str) ->
     print(f"{'workload':<26}{'direct':>20}{'proxy':>20}{'proxy/direct':>18}")
     for name, a, b, r in rows:
         print(f"{name:<26}{a:>20}{b:>20}{r:>18}")
-    ok_tp = min(summary["rr64_rps_ratio"], summary["bulk_ratio"]) >= TARGET_THROUGHPUT_RATIO
+    target = TARGET_NFT_THROUGHPUT_RATIO if args.impl == "nftables" else TARGET_THROUGHPUT_RATIO
+    ok_tp = min(summary["rr64_rps_ratio"], summary["bulk_ratio"]) >= target
     ok_lat = summary["rr1_added_p50_ms"] <= TARGET_ADDED_P50_MS
-    print(f"targets: throughput >= {TARGET_THROUGHPUT_RATIO:.0%} of direct: {'met' if ok_tp else 'MISSED'}; "
+    print(f"targets: throughput >= {target:.0%} of direct: {'met' if ok_tp else 'MISSED'}; "
           f"added p50 <= {TARGET_ADDED_P50_MS} ms: {'met' if ok_lat else 'MISSED'}")  # fmt: skip
     print("BENCH_JSON " + json.dumps(summary))
     return summary
@@ -353,7 +436,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--role", choices=("client", "backend", "proxy"), default="client", help=argparse.SUPPRESS)
     ap.add_argument("--ports", default="", help=argparse.SUPPRESS)
-    ap.add_argument("--impl", choices=("splice", "protocol", "recv_into"), default="splice")
+    ap.add_argument("--impl", choices=("splice", "protocol", "recv_into", "nftables"), default="splice")
+    ap.add_argument("--bind", default="127.0.0.1", help=argparse.SUPPRESS)
+    ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per request/response phase")
     ap.add_argument("--bulk-bytes", type=int, default=1 << 30)
     ap.add_argument("--workloads", default="rr1,rr64,bulk", help="comma-separated subset of rr1,rr64,bulk")
@@ -363,11 +448,13 @@ def main() -> None:
     if args.role == "backend":
         echo, bulk_port = (int(x) for x in args.ports.split(","))
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_backend(echo, bulk_port))
+            asyncio.run(run_backend(echo, bulk_port, args.bind))
     elif args.role == "proxy":
         routes = [tuple(int(x) for x in pair.split(":")) for pair in args.ports.split(",")]
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_proxy(args.impl, routes))  # type: ignore[arg-type]
+    elif args.impl == "nftables" and not args.in_netns:
+        sys.exit(run_in_node_namespace())
     else:
         report(asyncio.run(run_client(args)), args, loop_name)
 

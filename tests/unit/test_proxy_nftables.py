@@ -44,9 +44,12 @@ def test_cluster_ip_goes_to_the_service_chain_node_port_through_the_external_one
     }
     assert b.chains[external_chain(WEB)] == ("jump mark-for-masquerade", f"goto {service_chain(WEB)}")
     assert b.chains[service_chain(WEB)] == (
-        f"numgen random mod 2 vmap {{ 0 : goto {endpoint_chain(WEB, A)}, 1 : goto {endpoint_chain(WEB, B)} }}",
+        "ip saddr { 10.244.1.5, 10.244.2.7 } jump mark-for-masquerade",
+        "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.5 . 8080, 1 : 10.244.2.7 . 8080 }",
     )
-    assert b.chains[endpoint_chain(WEB, A)] == (
+    assert set(b.chains) == {service_chain(WEB), external_chain(WEB)}  # no chain per endpoint without affinity
+    one = block(rule(WEB, A), rule(WEB, A).frontends)
+    assert one.chains[service_chain(WEB)] == (
         "ip saddr 10.244.1.5 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.244.1.5:8080",
     )  # fmt: skip
 
@@ -75,15 +78,16 @@ def test_a_frontend_two_services_claim_goes_to_one_only() -> None:
 
 
 def test_update_touches_only_what_changed_and_nothing_when_nothing_did() -> None:
-    old = blocks(rule(WEB, A, B), rule(API, A, ip="10.96.0.20"))
+    old = blocks(rule(WEB, A, B, affinity=60), rule(API, A, ip="10.96.0.20"))
     assert update_script("t", old, old) == ""
-    new = blocks(rule(WEB, B), rule(API, A, ip="10.96.0.20"))
+    new = blocks(rule(WEB, B, affinity=60), rule(API, A, ip="10.96.0.20"))
     script = update_script("t", old, new).splitlines()
     assert all("default/api" not in line for line in script), script
     assert script.index(f"flush chain ip t {service_chain(WEB)}") < script.index(
         f"delete chain ip t {endpoint_chain(WEB, A)}")  # fmt: skip
-    assert script[-1] == f"delete chain ip t {endpoint_chain(WEB, A)}"
     assert f"flush chain ip t {endpoint_chain(WEB, A)}" in script  # emptied before it is deleted
+    assert script[-1].startswith("delete set ip t aff-") and "10.244.1.5" in script[-1]
+    assert not any(line.startswith("delete set") and "10.244.2.7" in line for line in script)  # B keeps its clients
 
 
 def test_update_moves_a_frontend_by_deleting_before_adding() -> None:

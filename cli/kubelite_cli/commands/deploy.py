@@ -26,7 +26,7 @@ from kubelite_cli.lab.topology import LabSpec
 
 def spec_from(args: argparse.Namespace) -> LabSpec:
     spec = LabSpec(control_planes=len(args.control_planes), workers=len(args.nodes), name=args.name,
-                   runtime=args.runtime, addresses=(*args.control_planes, *args.nodes),
+                   runtime=args.runtime, proxy_mode=args.proxy_mode, addresses=(*args.control_planes, *args.nodes),
                    load_balancer=args.load_balancer)
     problems = spec.problems()
     if problems:

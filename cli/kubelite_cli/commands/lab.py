@@ -36,7 +36,7 @@ from kubelite_cli.lab.topology import Binaries, LabSpec, Launch
 
 def _spec(args: argparse.Namespace) -> LabSpec:
     spec = LabSpec(control_planes=args.control_planes, workers=args.nodes, name=args.name,
-                   subnet=args.subnet, runtime=args.runtime)
+                   subnet=args.subnet, runtime=args.runtime, proxy_mode=args.proxy_mode)
     problems = spec.problems()
     if problems:
         raise CLIError(problems[0])
@@ -69,7 +69,7 @@ def run_lab_up(args: argparse.Namespace) -> int:
     lab = state.LabState(
         data_dir=str(data_dir), kubeconfig=str(data_dir / "kubeconfig"), apiserver_url=topology.apiserver_url(spec),
         control_planes=spec.control_planes, workers=spec.workers, name=spec.name, subnet=spec.subnet,
-        runtime=spec.runtime, started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        runtime=spec.runtime, proxy_mode=spec.proxy_mode, started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     state.save(data_dir, lab)  # from here on `lab down` cleans up, whatever happens next
     print(f"creating lab {spec.name}: {spec.control_planes} control-plane and {spec.workers} worker hosts "
           f"on {spec.subnet}, data in {data_dir}", flush=True)

@@ -22,13 +22,14 @@ class LabState(msgspec.Struct, kw_only=True):
     name: str
     subnet: str
     runtime: str
+    proxy_mode: str = "userspace"
     started_at: str = ""
     processes: list[ProcessRecord] = msgspec.field(default_factory=list)
     hosts: dict[str, str] = msgspec.field(default_factory=dict)  # process name -> host ("" the machine)
 
     def spec(self) -> LabSpec:
         return LabSpec(control_planes=self.control_planes, workers=self.workers, name=self.name,
-                       subnet=self.subnet, runtime=self.runtime)
+                       subnet=self.subnet, runtime=self.runtime, proxy_mode=self.proxy_mode)
 
 
 def load(data_dir: Path) -> LabState | None:

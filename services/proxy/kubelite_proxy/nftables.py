@@ -8,11 +8,13 @@ simulated nodes on one host do not overwrite each other):
   host) jump to `services`, which looks the destination up in two verdict maps:
   `service-ips` (cluster IP or external IP . protocol . port) and
   `service-nodeports` (protocol . port, for any local address but loopback);
-- each Service port has a chain `svc-…` choosing an endpoint chain at random
-  (`numgen random mod N vmap`), after the ClientIP affinity sets if it has
-  affinity; each endpoint chain `ep-…` DNATs to the endpoint, marks hairpin
-  traffic (a pod reaching itself through its Service) for masquerade and
-  refreshes the client's affinity entry;
+- each Service port has a chain `svc-…` that DNATs to an endpoint chosen at
+  random (`dnat ip to numgen random mod N map`), marking traffic from its own
+  endpoints for masquerade (hairpin: a pod reaching itself through its
+  Service). With ClientIP affinity it instead sends a client found in an
+  endpoint's affinity set to that endpoint's chain `ep-…`, others to one at
+  random (`numgen random mod N vmap`), and the endpoint chain refreshes the
+  client's entry and DNATs;
 - traffic that arrived for an external IP or a NodePort passes `ext-…` first,
   which marks it for masquerade (externalTrafficPolicy Cluster: the reply must
   come back through this node);
@@ -26,12 +28,10 @@ later ones change only the Service ports that changed (update_script), as
 kube-proxy does, so a sync costs what changed and affinity entries survive.
 
 Worked example: Service default/web, cluster IP 10.96.0.10, port 80/TCP →
-endpoints 10.244.1.5:8080 and 10.244.2.7:8080 becomes
-`service-ips` element `10.96.0.10 . tcp . 80 : goto svc-…-default/web/tcp/_`,
-that chain `numgen random mod 2 vmap { 0 : goto ep-…__10.244.1.5/8080, 1 : goto ep-…__10.244.2.7/8080 }`
-and `ep-…__10.244.1.5/8080` holding
-`ip saddr 10.244.1.5 jump mark-for-masquerade` and
-`meta l4proto tcp dnat to 10.244.1.5:8080`.
+endpoints 10.244.1.5:8080 and 10.244.2.7:8080 becomes the `service-ips`
+element `10.96.0.10 . tcp . 80 : goto svc-…-default/web/tcp/_` and that chain:
+    ip saddr { 10.244.1.5, 10.244.2.7 } jump mark-for-masquerade
+    meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.5 . 8080, 1 : 10.244.2.7 . 8080 }
 """
 
 from __future__ import annotations
@@ -178,28 +178,57 @@ def block(rule: PortRule, frontends: Iterable[Frontend]) -> Block:
     elements = frozenset(_element(rule, fe, bool(backends)) for fe in mine)
     if not backends:
         return Block(elements)
-    spn, proto = rule.service_port, rule.service_port.protocol.lower()
+    spn = rule.service_port
     chains: dict[str, tuple[str, ...]] = {}
     sets: dict[str, str] = {}
+    if rule.affinity_seconds is None:
+        svc_rules = _spread(backends, spn.protocol.lower())
+    else:
+        svc_rules = _sticky(rule, backends, chains, sets)
+    chains[service_chain(spn)] = tuple(svc_rules)
+    if any(not _is_cluster_ip(rule, fe) for fe in mine):
+        chains[external_chain(spn)] = ("jump mark-for-masquerade", f"goto {service_chain(spn)}")
+    return Block(elements, chains, sets)
+
+
+def _spread(backends: list[Backend], proto: str) -> list[str]:
+    """No affinity: the Service chain DNATs itself, no chain per endpoint (half the rules for nft to load).
+
+    Traffic from any endpoint of the port is masqueraded (a pod that may be sent to itself must
+    get the reply through the node); kube-proxy masquerades only the hairpin case itself.
+    """
+    ips = sorted({b.ip for b in backends})
+    own = ips[0] if len(ips) == 1 else "{ " + ", ".join(ips) + " }"
+    if len(backends) == 1:
+        dnat = f"dnat to {backends[0].ip}:{backends[0].port}"
+    else:
+        choices = ", ".join(f"{i} : {b.ip} . {b.port}" for i, b in enumerate(backends))
+        dnat = f"dnat ip to numgen random mod {len(backends)} map {{ {choices} }}"
+    return [f"ip saddr {own} jump mark-for-masquerade", f"meta l4proto {proto} {dnat}"]
+
+
+def _sticky(rule: PortRule, backends: list[Backend], chains: dict[str, tuple[str, ...]],
+            sets: dict[str, str]) -> list[str]:  # fmt: skip
+    """ClientIP affinity: a chain per endpoint refreshing its set of clients; the Service chain
+    sends a client found in one of the sets to that endpoint, others at random. Fills `chains`
+    and `sets`; returns the Service chain's rules."""
+    spn, proto, seconds = rule.service_port, rule.service_port.protocol.lower(), rule.affinity_seconds or 0
     svc_rules: list[str] = []
     for b in backends:
-        ep_rules = [f"ip saddr {b.ip} jump mark-for-masquerade"]  # hairpin: a pod reaching itself
-        if rule.affinity_seconds is not None:
-            aff = affinity_set(spn, b, rule.affinity_seconds)
-            sets[aff] = f"type ipv4_addr; flags dynamic,timeout; timeout {rule.affinity_seconds}s;"
-            svc_rules.append(f"ip saddr @{aff} goto {endpoint_chain(spn, b)}")
-            ep_rules.append(f"update @{aff} {{ ip saddr }}")
-        ep_rules.append(f"meta l4proto {proto} dnat to {b.ip}:{b.port}")
-        chains[endpoint_chain(spn, b)] = tuple(ep_rules)
+        aff = affinity_set(spn, b, seconds)
+        sets[aff] = f"type ipv4_addr; flags dynamic,timeout; timeout {seconds}s;"
+        svc_rules.append(f"ip saddr @{aff} goto {endpoint_chain(spn, b)}")
+        chains[endpoint_chain(spn, b)] = (
+            f"ip saddr {b.ip} jump mark-for-masquerade",  # hairpin: a pod reaching itself
+            f"update @{aff} {{ ip saddr }}",
+            f"meta l4proto {proto} dnat to {b.ip}:{b.port}",
+        )
     if len(backends) == 1:
         svc_rules.append(f"goto {endpoint_chain(spn, backends[0])}")
     else:
         choices = ", ".join(f"{i} : goto {endpoint_chain(spn, b)}" for i, b in enumerate(backends))
         svc_rules.append(f"numgen random mod {len(backends)} vmap {{ {choices} }}")
-    chains[service_chain(spn)] = tuple(svc_rules)
-    if any(not _is_cluster_ip(rule, fe) for fe in mine):
-        chains[external_chain(spn)] = ("jump mark-for-masquerade", f"goto {service_chain(spn)}")
-    return Block(elements, chains, sets)
+    return svc_rules
 
 
 def _chain(name: str, rules: Iterable[str]) -> str:
