@@ -17,6 +17,11 @@ def test_error_rate_is_judged_inside_the_fault_window_only() -> None:
     after = invariants.service_after_recovery(requests, window, end=30.0)
     assert (after.ok, after.detail) == (True, "0/30 failed in the last 3 s")
     assert not invariants.service_during_fault([], window, allowed=1.0).ok  # no traffic proves nothing
+    # a silent host: its pods stay in the Endpoints until it is declared lost; that window is not counted
+    early = [Request(window.fault_start + 1, False, "w-2"), Request(window.fault_start + 9, True, "w-2")]
+    assert not invariants.service_during_fault(early, window, allowed=0.0).ok
+    settled = invariants.service_during_fault(early, window, allowed=0.0, detection=8.0)
+    assert settled.ok and "first 8 s (detection) not counted" in settled.detail
 
 
 def test_acknowledged_writes_must_all_be_stored_once() -> None:
@@ -28,6 +33,8 @@ def test_acknowledged_writes_must_all_be_stored_once() -> None:
     replaced = invariants.writes_kept(writes, {"s-1": "u1", "s-2": "other"})
     assert not replaced.ok and "1 replaced" in replaced.detail
     assert not invariants.writes_kept(writes, {"s-1": "u1", "s-2": "u2", "stray": "x"}).ok
+    unread = invariants.writes_kept(writes, None)  # the final list failed: a failure, but nothing called lost
+    assert not unread.ok and "lost" not in unread.detail and "list of them failed" in unread.detail
 
 
 def test_quorum_loss_must_refuse_writes_then_accept_them() -> None:

@@ -55,18 +55,21 @@ def error_rate(requests: list[Request], start: float, end: float) -> tuple[int, 
 
 
 def service_during_fault(requests: list[Request], window: Window, allowed: float,
-                         lost_hosts: tuple[str, ...] = ()) -> Verdict:
+                         lost_hosts: tuple[str, ...] = (), detection: float = 0.0) -> Verdict:
     """The share of failed requests while the fault lasts, through the hosts it left reachable.
 
     Example: w-1 partitioned (`lost_hosts=("w-1",)`), 200 requests through w-2, 1 failed, 190
     through w-1, all failed, `allowed` 0.02 -> `PASS ... 0.5 % (1/200, allowed 2.0 %; w-1: 190
-    requests not counted)`."""
-    during = [r for r in requests if window.fault_start <= r.at < window.fault_end]
+    requests not counted)`. With `detection` (s), requests sent that soon after the fault began are
+    not counted either: the cluster cannot know yet that a silent host is gone."""
+    during = [r for r in requests if window.fault_start + detection <= r.at < window.fault_end]
     counted = [r for r in during if r.target not in lost_hosts]
     failed, total = error_rate(counted, window.fault_start, window.fault_end)
     rate = failed / total if total else 0.0
     skipped = len(during) - len(counted)
     note = f"; {', '.join(lost_hosts)}: {skipped} requests not counted" if lost_hosts else ""
+    if detection:
+        note += f"; the first {detection:g} s (detection) not counted"
     return Verdict("service error rate during the fault", total > 0 and rate <= allowed,
                    f"{rate:.1%} ({failed}/{total}, allowed {allowed:.1%}{note})")
 
@@ -78,10 +81,14 @@ def service_after_recovery(requests: list[Request], window: Window, end: float) 
     return Verdict("service after recovery", total > 0 and failed == 0, f"{failed}/{total} failed in the last 3 s")
 
 
-def writes_kept(writes: list[Write], stored: dict[str, str]) -> Verdict:
+def writes_kept(writes: list[Write], stored: dict[str, str] | None) -> Verdict:
     """Every acknowledged write is stored, once, as the object that was acknowledged (same uid):
-    nothing lost, nothing created twice. `stored` maps name -> uid of what a final list shows."""
+    nothing lost, nothing created twice. `stored` maps name -> uid of what a final list shows
+    (None: the list could not be read, which fails the check without calling anything lost)."""
     acked = [w for w in writes if w.ok]
+    if stored is None:
+        return Verdict("no acknowledged write lost or duplicated", False,
+                       f"{len(acked)} acknowledged; the final list of them failed for 30 s")
     lost = [w.name for w in acked if w.name not in stored]
     replaced = [w.name for w in acked if w.name in stored and w.uid and stored[w.name] != w.uid]
     unacked_dupes = len(stored) - len({w.name for w in writes} & stored.keys())

@@ -231,10 +231,17 @@ class Recorder:
                                      done=self.now()))
             self._stop.wait(max(0.0, 1 / WRITES_PER_SECOND - (self.now() - at)))
 
-    def stored(self) -> dict[str, str]:
-        """name -> uid of every ConfigMap this scenario's probe left (read once recovered)."""
-        body = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps?labelSelector=kubelite.io%2Fchaos%3D{self.label}")
-        return {c["metadata"]["name"]: c["metadata"]["uid"] for c in (body or {}).get("items", [])}
+    def stored(self, timeout: float = 30.0) -> dict[str, str] | None:
+        """name -> uid of every ConfigMap this scenario's probe left (read once recovered), or None
+        when no list succeeded within `timeout`: a failed read is not an empty namespace (it once
+        reported every acknowledged write as lost)."""
+        path = f"/api/v1/namespaces/{NAMESPACE}/configmaps?labelSelector=kubelite.io%2Fchaos%3D{self.label}"
+        deadline = time.monotonic() + timeout
+        while (body := self.api.get(path)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if body is None:
+            return None
+        return {c["metadata"]["name"]: c["metadata"]["uid"] for c in body.get("items", [])}
 
 
 def answers(ip: str, port: int) -> bool:

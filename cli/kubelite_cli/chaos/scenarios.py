@@ -39,8 +39,17 @@ class Scenario:
     # hosts whose own NodePort the fault takes away (a host off the network, a dead proxy): a
     # client cannot reach them, so the error rate counts the requests through the other hosts
     lost_hosts: tuple[str, ...] = ()
+    # a host that stops answering without refusing keeps its pods in the Endpoints until the node
+    # lifecycle controller declares it lost: requests sent to the Service this long after the fault
+    # began are not counted (Kubernetes has the same window, 40-50 s with its defaults)
+    detection_seconds: float = 0.0
     writes_refused: bool = False  # the control plane must refuse writes while the fault lasts (no quorum)
     tags: tuple[str, ...] = field(default=())
+
+
+# the lab's node-monitor grace (4 s) and period (1 s), then 3 s for the Endpoints change to reach
+# every proxy and for connections already sent to a silent pod to give up (2 s connect timeout)
+HOST_LOSS_DETECTION_SECONDS = 8.0
 
 
 def catalog(spec: LabSpec) -> list[Scenario]:
@@ -70,13 +79,13 @@ def catalog(spec: LabSpec) -> list[Scenario]:
                  (Fault(KILL, f"proxy-{first_w}"),), lost_hosts=(first_w,)),
         Scenario("partition-worker", "cut the worker with most of the workload's pods off the network for 20 s: "
                  "its pods are replaced elsewhere", (Fault(LINK_DOWN, BUSIEST_WORKER),), hold_seconds=20.0,
-                 lost_hosts=(BUSIEST_WORKER,)),
+                 lost_hosts=(BUSIEST_WORKER,), detection_seconds=HOST_LOSS_DETECTION_SECONDS),
         Scenario("netem-worker", f"100 ms delay and 5 % loss on {first_w} for 15 s",
                  (Fault(NETEM, first_w, ("delay", "100ms", "20ms", "loss", "5%")),), hold_seconds=15.0,
                  max_error_rate=0.1),
         Scenario("reboot-worker", "kill everything on the worker with most of the workload's pods (agent, proxy, "
                  "pods), restart its services after 10 s", (Fault(HOST_DOWN, BUSIEST_WORKER),), hold_seconds=10.0,
-                 lost_hosts=(BUSIEST_WORKER,)),
+                 lost_hosts=(BUSIEST_WORKER,), detection_seconds=HOST_LOSS_DETECTION_SECONDS),
     ]
     if len(cp) >= 3:
         out[3:3] = [

@@ -189,7 +189,8 @@ def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.Sce
     verdicts = [
         invariants.Verdict("fault injected and recovered", not problems, "; ".join(problems) or
                            ", ".join(hit for _f, hit in hits)),
-        invariants.service_during_fault(rec.requests, window, scenario.max_error_rate, scenario.lost_hosts),
+        invariants.service_during_fault(rec.requests, window, scenario.max_error_rate, scenario.lost_hosts,
+                                        scenario.detection_seconds),
         invariants.writes_during_fault(rec.writes, window, scenario.writes_refused),
         invariants.writes_kept(rec.writes, rec.stored()),
         invariants.converged(window, converge_timeout),
