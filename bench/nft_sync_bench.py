@@ -56,7 +56,7 @@ async def _timed(dp: NftablesDataplane, table: dict[tuple[str, str], list[PortRu
         dp.set_rules(key, rules)
     own0, nft0 = _cpu()
     t0 = time.perf_counter()
-    await dp.sync()
+    await (dp.start() if dp._holding else dp.sync())
     wall = time.perf_counter() - t0
     own1, nft1 = _cpu()
     if dp._dirty or dp._written is None:

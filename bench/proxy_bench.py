@@ -375,7 +375,7 @@ async def _write_nft_rules(routes: list[tuple[int, int]]) -> None:
         rule = PortRule(spn, (Frontend(NFT_CLUSTER_IP, front, "TCP"),), (Backend(NFT_POD_IP, back),),
                         cluster_ip=NFT_CLUSTER_IP)  # fmt: skip
         dp.set_rules(("bench", f"svc{i}"), [rule])
-    await dp.sync()
+    await dp.start()
     if not await dp.table_present():
         raise RuntimeError("nftables rules were not written (see the log above)")
 

@@ -163,6 +163,7 @@ async def lab() -> AsyncIterator[Lab]:
         _build(ns)
         with _backends(ns):
             dp = NftablesDataplane(table="kubelite-proxy-test", command_prefix=["ip", "netns", "exec", ns["node"]])
+            await dp.start()
             yield Lab(ns, dp)
             await dp.close()
     finally:
@@ -279,9 +280,12 @@ async def test_table_outlives_the_process_comes_back_after_a_flush_and_cleanup_r
         assert (await lab.ask("client", CLUSTER_IP, 80)).startswith("pod-a")
     finally:
         checks.cancel()
-    # a new process (no memory of the table) replaces it whole
+    # a new process (no memory of the table) replaces it whole, but only once it has heard every
+    # Service: until then the old table keeps forwarding
     fresh = NftablesDataplane(table=lab.dataplane.table, command_prefix=lab.dataplane.prefix)
     await fresh.apply("default/web", [web("pod-b")])
+    assert {a.split()[0] for a in await lab.answers("client", CLUSTER_IP, 80, 5)} == {"pod-a"}
+    await fresh.start()
     assert {a.split()[0] for a in await lab.answers("client", CLUSTER_IP, 80, 5)} == {"pod-b"}
     await fresh.cleanup()
     assert not await fresh.table_present()

@@ -66,6 +66,9 @@ class NftablesDataplane:
         self._udp_flushes: list[list[str]] = []
         self._warned: set[str] = set()
         self._lock = asyncio.Lock()
+        # A new process replaces the table whole: not before it has heard every Service, else the
+        # table of the process before it (still forwarding) would lose the Services not heard yet.
+        self._holding = True
         self._dirty = False
         self._retry: asyncio.TimerHandle | None = None
 
@@ -97,10 +100,16 @@ class NftablesDataplane:
 
     # -- writing it -------------------------------------------------------------
 
+    async def start(self) -> None:
+        """The rule table is complete (informers synced): write it, and every change from now on."""
+        self._holding = False
+        self._dirty = True
+        await self.sync()
+
     async def sync(self) -> None:
-        """Write what changed since the last sync (coalesced; safe to call often)."""
+        """Write what changed since the last sync (coalesced; safe to call often; nothing before start)."""
         async with self._lock:
-            if not self._dirty:
+            if not self._dirty or self._holding:
                 return
             self._dirty = False
             with SYNC_RULES_DURATION.time():

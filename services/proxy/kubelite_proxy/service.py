@@ -87,6 +87,7 @@ class ProxyService:
         self.endpoints.add_handler(self._on_endpoints, self._on_endpoints_update, self._on_endpoints_deleted)
         self.ready = asyncio.Event()
         self._unacked: dict[ServiceKey, Endpoints] = {}
+        self._acks_held: dict[ServiceKey, Endpoints] | None = {}  # until the data path has started
 
     # -- event handlers (each runs on its informer's task) --------------------
 
@@ -124,6 +125,9 @@ class ProxyService:
         await self._on_endpoints(eps)
 
     async def _ack(self, eps: Endpoints) -> None:
+        if self._acks_held is not None:  # not applied yet (see run): acknowledged once it is
+            self._acks_held[key_of(eps)] = eps
+            return
         meta = eps.metadata
         msg = proxy.Applied(self.node_name, meta.namespace or "", meta.name or "", meta.resourceVersion or "")
         try:
@@ -148,6 +152,10 @@ class ProxyService:
         try:
             await self.services.wait_synced()
             await self.endpoints.wait_synced()
+            await self.dataplane.start()
+            held, self._acks_held = self._acks_held or {}, None
+            for eps in held.values():
+                await self._ack(eps)
             self.ready.set()
             log.info(
                 "proxy on %s synced: %d services, %d rules",
