@@ -294,8 +294,8 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         procs = [_spawn("--role", "backend", "--ports", f"{echo},{bulk_port}")]
     try:
         if args.impl == "nftables":
+            # no proxy process: the kernel forwards (its CPU shows as the others' system time)
             await _write_nft_rules([(p_echo, echo), (p_bulk, bulk_port)])
-            procs.append(procs[0])  # no proxy process: the kernel forwards (its CPU shows as system time)
         else:
             procs.append(_spawn("--role", "proxy", "--impl", args.impl,
                                 "--ports", f"{p_echo}:{echo},{p_bulk}:{bulk_port}"))  # fmt: skip
@@ -308,8 +308,8 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             for workload in args.workloads.split(","):
                 for label, (e_port, b_port) in targets.items():
-                    separate = procs[1] is not procs[0]
-                    cpu0 = _cpu_seconds(procs[1].pid) if separate else 0.0
+                    proxy_pid = procs[1].pid if len(procs) > 1 else None
+                    cpu0 = _cpu_seconds(proxy_pid) if proxy_pid else 0.0
                     total0 = _cpu_seconds(procs[0].pid) + cpu0 + time.process_time()
                     host = TARGETS[label]
                     async with asyncio.timeout(PHASE_TIMEOUT_S):
@@ -320,7 +320,7 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
                                                          args.duration)  # fmt: skip
                     # CPU is a cost measure the shared machine's load cannot distort as much as wall
                     # time: the proxy's own, and all three processes' (client, backend, proxy) together
-                    proxy_cpu = _cpu_seconds(procs[1].pid) if separate else 0.0
+                    proxy_cpu = _cpu_seconds(proxy_pid) if proxy_pid else 0.0
                     total = _cpu_seconds(procs[0].pid) + proxy_cpu + time.process_time() - total0
                     units = got["bytes"] / (1 << 20) if workload == "bulk" else got["requests"]
                     unit = "mib" if workload == "bulk" else "req"

@@ -73,7 +73,7 @@ def _nftables(args: argparse.Namespace) -> NftablesDataplane:
     why = unavailable_reason()
     if why is not None:
         raise SystemExit(f"kubelite-proxy: --proxy-mode nftables: {why}")
-    if args.bind_address not in ("0.0.0.0", "") and args.bind_address.startswith("127."):
+    if args.bind_address.startswith("127."):
         raise SystemExit("kubelite-proxy: --proxy-mode nftables cannot serve NodePorts on a loopback "
                          f"--bind-address ({args.bind_address}); use the userspace mode")
     return NftablesDataplane(table=table_name(args.node_name))

@@ -18,7 +18,8 @@ from typing import Protocol
 from kubelite_proxy.addresses import AddressManager
 from kubelite_proxy.balancer import Balancer
 from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
-from kubelite_proxy.rules import Frontend, PortRule, ServicePortName, resolve_frontends
+from kubelite_proxy.rulelog import RuleLog
+from kubelite_proxy.rules import Frontend, PortRule, ServicePortName
 from kubelite_proxy.tcp import TCPFrontend
 from kubelite_proxy.udp import UDPFrontend
 
@@ -48,7 +49,7 @@ class UserspaceDataplane:
         self.failed: dict[Frontend, str] = {}  # frontends that could not be opened, and why
         self._by_service: dict[Hashable, list[PortRule]] = {}
         self._owners: dict[Frontend, ServicePortName] = {}
-        self._warned: set[str] = set()
+        self.problems = RuleLog(log)
         self._lock = asyncio.Lock()
         self._dirty = False
         self._retry: asyncio.TimerHandle | None = None
@@ -93,13 +94,7 @@ class UserspaceDataplane:
 
     async def _sync_listeners(self) -> None:
         """One sync, under the lock: close, retarget and open listeners for the current rules."""
-        rules = self.rules()
-        owners, conflicts = resolve_frontends(rules)
-        for msg in conflicts:
-            self._warn(f"frontend conflict: {msg}")
-        for rule in rules:
-            for msg in rule.warnings:
-                self._warn(f"{rule.service_port}: {msg}", quiet=msg == "no ready endpoints")
+        owners = self.problems.owners(self.rules())
         self._owners = owners
         for fe in [f for f in self.listeners if f not in owners]:
             self.listeners.pop(fe).close()
@@ -151,14 +146,6 @@ class UserspaceDataplane:
         wanted = {fe.ip for fe in self._owners}
         for ip in list(self.addresses.added - wanted):
             await self.addresses.remove(ip)
-
-    def _warn(self, msg: str, quiet: bool = False) -> None:
-        if msg in self._warned:
-            return
-        if len(self._warned) > 10000:
-            self._warned.clear()
-        self._warned.add(msg)
-        (log.info if quiet else log.warning)("%s", msg)
 
     async def verify_addresses(self) -> None:
         """Cluster IPs another proxy on this host added and then removed (on exit) are put back."""

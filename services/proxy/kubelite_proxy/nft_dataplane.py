@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Hashable, Sequence
 
 from kubelite_proxy import nftables
 from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
-from kubelite_proxy.rules import PortRule, ServicePortName, resolve_frontends
+from kubelite_proxy.rulelog import RuleLog
+from kubelite_proxy.rules import Frontend, PortRule, ServicePortName
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,6 @@ class NftError(Exception):
 
 def unavailable_reason() -> str | None:
     """Why this host cannot use the nftables mode, or None."""
-    import os
-
     if shutil.which("nft") is None:
         return "the nft command is not installed (Debian: apt-get install nftables)"
     if os.geteuid() != 0:
@@ -64,7 +64,10 @@ class NftablesDataplane:
         self._by_service: dict[Hashable, list[PortRule]] = {}
         self._written: dict[ServicePortName, nftables.Block] | None = None  # None: table not written yet
         self._udp_flushes: list[list[str]] = []
-        self._warned: set[str] = set()
+        self.problems = RuleLog(log)
+        # per Service port: the rule and frontends a block was built from, and the block, so a
+        # sync builds only the blocks of ports that changed (each costs string formatting)
+        self._built: dict[ServicePortName, tuple[PortRule, tuple[Frontend, ...], nftables.Block]] = {}
         self._lock = asyncio.Lock()
         # A new process replaces the table whole: not before it has heard every Service, else the
         # table of the process before it (still forwarding) would lose the Services not heard yet.
@@ -87,16 +90,17 @@ class NftablesDataplane:
 
     def blocks(self) -> dict[ServicePortName, nftables.Block]:
         rules = self.rules()
-        owners, conflicts = resolve_frontends(rules)
-        for msg in conflicts:
-            self._warn(f"frontend conflict: {msg}")
-        for rule in rules:
-            for msg in rule.warnings:
-                self._warn(f"{rule.service_port}: {msg}", quiet=msg == "no ready endpoints")
-        return {
-            r.service_port: nftables.block(r, [fe for fe in r.frontends if owners.get(fe) == r.service_port])
-            for r in rules
-        }
+        owners = self.problems.owners(rules)
+        built: dict[ServicePortName, tuple[PortRule, tuple[Frontend, ...], nftables.Block]] = {}
+        for r in rules:
+            mine = tuple(fe for fe in r.frontends if owners.get(fe) == r.service_port)
+            before = self._built.get(r.service_port)
+            if before is not None and before[0] == r and before[1] == mine:
+                built[r.service_port] = before
+            else:
+                built[r.service_port] = (r, mine, nftables.block(r, mine))
+        self._built = built
+        return {spn: b for spn, (_, _, b) in built.items()}
 
     # -- writing it -------------------------------------------------------------
 
@@ -154,14 +158,6 @@ class NftablesDataplane:
             asyncio.get_running_loop().create_task(self.sync())
 
         self._retry = asyncio.get_running_loop().call_later(_RETRY_SECONDS, retry)
-
-    def _warn(self, msg: str, quiet: bool = False) -> None:
-        if msg in self._warned:
-            return
-        if len(self._warned) > 10000:
-            self._warned.clear()
-        self._warned.add(msg)
-        (log.info if quiet else log.warning)("%s", msg)
 
     # -- upkeep -----------------------------------------------------------------
 
