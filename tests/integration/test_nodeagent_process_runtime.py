@@ -309,6 +309,24 @@ async def test_pods_bind_the_same_port_and_reach_each_other_by_ip(runtime: Proce
         assert info is not None and info.state == ContainerState.RUNNING, "port conflict?"
 
 
+async def test_accept_queue_counts_connections_no_process_accepted(runtime: ProcessRuntime) -> None:
+    """What the agent waits on before SIGTERM (drain.wait_accepted): connections in the pod's
+    listen backlog, which a server closing its listener would reset."""
+    listener = [PY, "-c", "import socket, time\ns = socket.socket(); s.bind(('0.0.0.0', 8080)); s.listen(8)\n"
+                "print('listening', flush=True); time.sleep(60)"]  # never accepts
+    pod = await _sandbox(runtime, "pod-q")
+    cid = await _run(runtime, pod, _spec(pod, "web", listener))
+    await eventually(lambda: _logs(runtime, cid), timeout=10, message="the listener never started")
+    assert await runtime.accept_queue(pod.pod_uid) == 0
+    conns = [await runtime.connect_port(pod.pod_uid, 8080) for _ in range(2)]
+    try:
+        assert await runtime.accept_queue(pod.pod_uid) == 2
+    finally:
+        for _, writer in conns:
+            writer.close()
+    assert await runtime.accept_queue("no-such-pod") == 0
+
+
 async def test_new_runtime_instance_adopts_running_and_exited_containers(
     runtime: ProcessRuntime,
 ) -> None:

@@ -6,7 +6,8 @@ import msgspec
 
 from kubelite.api.core_v1 import Endpoints
 from kubelite.api.meta import ObjectMeta
-from kubelite_nodeagent.drain import DrainGate, ready_ips
+from kubelite_nodeagent.drain import DrainGate, ready_ips, wait_accepted
+from kubelite_nodeagent.runtime.netconnect import listen_queue_lengths
 
 
 def gate() -> DrainGate:
@@ -50,3 +51,30 @@ def test_stale_versions_are_ignored_and_readding_clears_removal() -> None:
     assert g.endpoints[("ns", "web")] == (12, frozenset())
     g.observe(("ns", "web"), 14, frozenset({"10.0.0.1"}))  # the IP came back (a new pod got it)
     assert "10.0.0.1" not in g.removed or ("ns", "web") not in g.removed["10.0.0.1"]
+
+
+def test_accept_queue_is_rx_queue_of_listening_sockets_only() -> None:
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1 1\n"
+        "   1: 0100007F:1F91 00000000:0000 0A 00000000:0000000A 00:00000000 00000000     0        0 2 1\n"
+        "   2: 0100007F:1F90 0100007F:D431 01 00000000:00000040 00:00000000 00000000     0        0 3 1\n"
+    )  # the established socket's 0x40 bytes unread are not a waiting connection
+    assert listen_queue_lengths(table) == 3 + 10
+    assert listen_queue_lengths(table.splitlines()[0]) == 0
+
+
+async def test_wait_accepted_stops_when_the_queue_is_empty_or_the_budget_ends() -> None:
+    left = [2, 1, 0]
+
+    async def queued() -> int:
+        return left.pop(0) if left else 0
+
+    assert await wait_accepted(queued, budget=5.0) < 1.0
+    assert not left
+
+    async def stuck() -> int:
+        return 1
+
+    waited = await wait_accepted(stuck, budget=0.1)
+    assert 0.1 <= waited < 0.5

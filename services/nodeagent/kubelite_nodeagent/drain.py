@@ -12,6 +12,11 @@ every proxy has stopped sending to it. kubelite closes that gap:
    proxy (one per Ready node) has acknowledged that version — or until a
    bounded wait (`--endpoint-drain-timeout`, and never more than half the grace
    period) runs out, so a missing proxy delays a pod, never blocks it.
+4. Then it waits (at most ACCEPT_WAIT_SECONDS) until the pod's listening sockets
+   have no connection waiting to be accepted: a proxy may have connected just
+   before it applied the change, and a server that closes its listener on
+   SIGTERM (Python's http.server, Go's Server.Shutdown) resets whatever is
+   still queued — the client would see "connection reset by peer".
 
 This module is the agent's side: one `DrainGate` per agent process, fed by an
 Endpoints informer (NatsInformer: list + change events) and the proxies'
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -37,6 +43,7 @@ log = logging.getLogger("kubelite.nodeagent.drain")
 
 REMOVAL_MEMORY_SECONDS = 120.0  # how long a "removed at rv R" fact is kept
 POLL_SECONDS = 0.02
+ACCEPT_WAIT_SECONDS = 1.0
 
 Key = tuple[str, str]  # (namespace, name) of an Endpoints
 
@@ -180,3 +187,16 @@ class DrainGate:
                 self.removed[ip] = keep
             else:
                 del self.removed[ip]
+
+
+async def wait_accepted(queued: Callable[[], Awaitable[int]], budget: float) -> float:
+    """Poll `queued()` (connections waiting in the pod's accept queues) until it is 0, for at
+    most min(ACCEPT_WAIT_SECONDS, budget); returns the seconds waited. Step 4 above."""
+    start = time.monotonic()
+    limit = start + max(0.0, min(ACCEPT_WAIT_SECONDS, budget))
+    try:
+        while await queued() and time.monotonic() < limit:  # noqa: ASYNC110 - the kernel sends no event
+            await asyncio.sleep(POLL_SECONDS / 2)
+    except OSError as exc:  # the namespace is gone or unreadable: nothing to protect
+        log.debug("accept queue unreadable: %s", exc)
+    return time.monotonic() - start

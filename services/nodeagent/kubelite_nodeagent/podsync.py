@@ -24,7 +24,15 @@ import msgspec
 from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
-from kubelite_nodeagent import clusterdns, envresolve, probes, projected, servicelinks, volumes
+from kubelite_nodeagent import (
+    clusterdns,
+    drain,
+    envresolve,
+    probes,
+    projected,
+    servicelinks,
+    volumes,
+)
 from kubelite_nodeagent.backoff import BackOff, go_duration
 from kubelite_nodeagent.configsources import ConfigFetcher
 from kubelite_nodeagent.podspec import (
@@ -157,6 +165,9 @@ class PodSyncer:
             if self.drain_gate is not None and st.has_live_containers():
                 # The wait counts against the grace period (never more than half of it).
                 waited = await self.drain_gate.wait_drained(pod, budget=grace / 2)
+                if not (pod.spec and pod.spec.hostNetwork):
+                    waited += await drain.wait_accepted(lambda: self.runtime.accept_queue(st.uid),
+                                                        budget=grace / 2 - waited)
                 grace = max(grace - waited, 1.0 if grace > 0 else 0.0)
             await self._cleanup(st, pod=pod, grace=grace)
             await self._confirm_deletion(pod)

@@ -300,6 +300,10 @@ class Runtime(Protocol):
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to 127.0.0.1:port inside the pod's network namespace; OSError/RuntimeError_."""
 
+    async def accept_queue(self, pod_uid: str) -> int:
+        """Connections the pod's listening sockets completed that no process accepted yet
+        (0 when unknown, or on the host network); OSError when the namespace cannot be read."""
+
 
 def resolve_argv(command: list[str] | None, args: list[str] | None, image: ImageInfo) -> list[str]:
     """The command line as Kubernetes defines it.

@@ -442,6 +442,13 @@ class DockerRuntime:
         ip = sandbox_info(inspect, self.network, self.config.node_ip).ip
         return await netconnect.connect(ip, port)
 
+    async def accept_queue(self, pod_uid: str) -> int:
+        inspect = await self._sandbox_inspect(pod_uid)
+        pid = int(((inspect or {}).get("State") or {}).get("Pid") or 0)
+        if not pid or os.geteuid() != 0:
+            return 0
+        return await netconnect.accept_queue(f"/proc/{pid}/ns/net")
+
     def log_path(self, container_id: str) -> str | None:
         return None
 

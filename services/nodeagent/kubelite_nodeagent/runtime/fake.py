@@ -207,6 +207,9 @@ class FakeRuntime:
     async def connect_port(self, pod_uid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         raise RuntimeError_("NotSupported", "the fake runtime runs no processes: port-forward is not supported")
 
+    async def accept_queue(self, pod_uid: str) -> int:
+        return 0
+
     def log_path(self, container_id: str) -> str | None:
         return None
 

@@ -1,4 +1,5 @@
-"""TCP connections into a pod's network namespace (kubectl port-forward's 127.0.0.1:<port>).
+"""TCP connections into a pod's network namespace (kubectl port-forward's 127.0.0.1:<port>),
+and a look at its listening sockets' accept queues (the drain before SIGTERM).
 
 A socket belongs to the network namespace of the thread that created it, so a
 short-lived thread joins the pod's namespace (setns), creates the socket and
@@ -12,11 +13,16 @@ import ctypes
 import os
 import socket
 import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 
 
-def _socket_in_netns(netns_path: str) -> socket.socket:
+def _in_netns(netns_path: str, work: Callable[[], T]) -> T:
+    """Run `work` on this thread inside `netns_path`'s network namespace, then come back."""
     libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
@@ -26,7 +32,7 @@ def _socket_in_netns(netns_path: str) -> socket.socket:
                 err = ctypes.get_errno()
                 raise OSError(err, f"setns({netns_path}): {os.strerror(err)}")
             try:
-                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                return work()
             finally:
                 # This thread ends right after; going back anyway keeps it harmless if reused.
                 libc.setns(own, CLONE_NEWNET)
@@ -36,14 +42,16 @@ def _socket_in_netns(netns_path: str) -> socket.socket:
         os.close(own)
 
 
-async def _in_fresh_thread(netns_path: str) -> socket.socket:
+async def _in_fresh_thread(netns_path: str, work: Callable[[], T], discard: Callable[[T], None]) -> T:
+    """`work()` in a new thread that joined `netns_path` (a reused pool thread could be left
+    in the wrong namespace); `discard` cleans up a result nobody waits for any more."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[socket.socket] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: socket.socket | None, error: BaseException | None) -> None:
+    def settle(result: T | None, error: BaseException | None) -> None:
         if future.done():
             if result is not None:
-                result.close()
+                discard(result)
         elif error is not None:
             future.set_exception(error)
         else:
@@ -51,11 +59,11 @@ async def _in_fresh_thread(netns_path: str) -> socket.socket:
 
     def run() -> None:
         try:
-            sock = _socket_in_netns(netns_path)
+            result = _in_netns(netns_path, work)
         except Exception as exc:  # handed to the awaiting task
             loop.call_soon_threadsafe(settle, None, exc)
             return
-        loop.call_soon_threadsafe(settle, sock, None)
+        loop.call_soon_threadsafe(settle, result, None)
 
     threading.Thread(target=run, name="netns-connect", daemon=True).start()
     return await future
@@ -67,7 +75,8 @@ async def connect(
     """Connect to host:port, from inside `netns_path` when given (needs CAP_SYS_ADMIN)."""
     if not netns_path:
         return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    sock = await _in_fresh_thread(netns_path)
+    sock = await _in_fresh_thread(netns_path, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+                                  lambda s: s.close())
     try:
         sock.setblocking(False)
         await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), timeout)
@@ -75,3 +84,33 @@ async def connect(
     except BaseException:
         sock.close()
         raise
+
+
+LISTEN = "0A"  # st column of /proc/net/tcp for a socket in LISTEN state
+
+
+def listen_queue_lengths(table: str) -> int:
+    """Connections completed but not yet accept()ed, summed over the LISTEN sockets of a
+    /proc/net/tcp(6) table (for a listener, rx_queue is its accept queue's length)."""
+    waiting = 0
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 4 and fields[3] == LISTEN:
+            waiting += int(fields[4].partition(":")[2], 16)
+    return waiting
+
+
+def _read_accept_queues() -> int:
+    total = 0
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                total += listen_queue_lengths(f.read())
+        except FileNotFoundError:  # no IPv6 in this namespace
+            continue
+    return total
+
+
+async def accept_queue(netns_path: str) -> int:
+    """Connections waiting in the accept queues of the listening sockets in `netns_path`."""
+    return await _in_fresh_thread(netns_path, _read_accept_queues, lambda _n: None)

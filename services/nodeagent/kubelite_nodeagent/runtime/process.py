@@ -509,6 +509,12 @@ class ProcessRuntime:
             raise RuntimeError_("NotFound", f"no sandbox for pod {pod_uid}")
         return await netconnect.connect("127.0.0.1", port, "" if record.host_network else record.netns)
 
+    async def accept_queue(self, pod_uid: str) -> int:
+        record = read_struct(self.layout.sandbox_file(pod_uid), SandboxRecord)
+        if record is None or record.host_network or not record.netns:
+            return 0
+        return await netconnect.accept_queue(record.netns)
+
     # ---- logs ------------------------------------------------------------------------
 
     def log_path(self, container_id: str) -> str | None:
