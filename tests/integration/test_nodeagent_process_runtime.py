@@ -327,6 +327,30 @@ async def test_accept_queue_counts_connections_no_process_accepted(runtime: Proc
     assert await runtime.accept_queue("no-such-pod") == 0
 
 
+async def test_attach_gets_the_last_output_of_a_container_exiting_as_stdin_closes(runtime: ProcessRuntime) -> None:
+    """kubectl run -i: the container answers and exits while the attacher still sends (stdin's
+    EOF). The supervisor used to close the attach socket at once: the attacher's write failed
+    and its stream dropped the answer it had not read yet (1 in ~10 `kubectl run -i` runs)."""
+    pod = await _sandbox(runtime, "pod-attach")
+    for attempt in range(5):
+        cid = await _run(runtime, pod, _spec(pod, f"asker{attempt}", ["sh", "-c", 'read a; echo "got $a"; exit 4'],
+                                             stdin=True, stdin_once=True))
+        stream = await runtime.attach_stream(cid)
+        await stream.write_stdin(b"x\n")
+        # Hold the event loop (as a burst of bus messages does) while the container answers and
+        # exits; the stdin EOF then comes after the exit, before the answer was read.
+        time.sleep(0.3)  # noqa: ASYNC251 - blocking on purpose
+        await stream.close_stdin()
+        out = b""
+        async with asyncio.timeout(10):
+            while chunk := await stream.read_stdout():
+                out += chunk
+        await stream.kill()
+        assert out == b"got x\n", f"attempt {attempt}: the attacher saw {out!r}"
+        info = await _exited(runtime, cid)
+        assert info.exit_code == 4
+
+
 async def test_new_runtime_instance_adopts_running_and_exited_containers(
     runtime: ProcessRuntime,
 ) -> None:

@@ -64,6 +64,7 @@ MS_PRIVATE = 1 << 18
 # big endian), body. Supervisor -> attacher: stdout, stderr. Attacher -> supervisor: stdin
 # data, close stdin, resize (body b"<width> <height>").
 ATTACH_SOCKET = "attach.sock"
+ATTACH_LINGER_SECONDS = 2.0  # after the exit, for attachers to read the last output (Attach.end_output)
 ATTACH_STDOUT, ATTACH_STDERR = b"O", b"R"
 ATTACH_STDIN, ATTACH_CLOSE_STDIN, ATTACH_RESIZE = b"D", b"E", b"W"
 ATTACH_HEAD = struct.Struct(">cI")
@@ -364,10 +365,34 @@ class Attach:
             except OSError:
                 self._leave(fd)
 
-    def close(self) -> None:
+    def end_output(self) -> None:
+        """The container is gone: no new attachers, and EOF (not a close) to each attacher.
+
+        A close could lose the output just sent: an attacher still writing (its stdin EOF
+        crossing our exit) would get EPIPE, and a socket closed with its input unread makes
+        the peer's reads fail with ECONNRESET; either way the peer (asyncio streams) drops what
+        it had not read yet. So attachers keep a readable socket until they close (linger)."""
+        self.listener.close()
+        for attacher in self.attachers.values():
+            with contextlib.suppress(OSError):
+                attacher.conn.shutdown(socket.SHUT_WR)
+
+    def linger(self, seconds: float) -> None:
+        """Read and discard what attachers still send until each closes, at most `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self.attachers and (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select(list(self.attachers), [], [], left)
+            for fd in readable:
+                try:
+                    data = self.attachers[fd].conn.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self.attachers.pop(fd).conn.close()
         for fd in list(self.attachers):
             self.attachers.pop(fd).conn.close()
-        self.listener.close()
 
 
 def _pump(pid: int, fds: dict[int, LogWriter], attach: Attach) -> int:
@@ -482,7 +507,7 @@ def supervise(container_dir: str) -> int:
     if ours["errout"] is not None:
         outputs[ours["errout"]] = LogWriter(log, "stderr")
     status = _pump(pid, outputs, attach)  # type: ignore[arg-type]
-    attach.close()
+    attach.end_output()
     signo = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     exit_code = 128 + signo if signo else os.WEXITSTATUS(status)
     if start_error:
@@ -508,6 +533,7 @@ def supervise(container_dir: str) -> int:
         },
     )
     log.close()
+    attach.linger(ATTACH_LINGER_SECONDS)  # after exit.json: the exit is reported without waiting
     return 0
 
 
