@@ -124,8 +124,9 @@ ADMIN_TLS: list[Any] = []  # the admin's TLS context of the cluster this run sta
 PKI: list[Any] = []  # its credentials (the bench talks on the bus as the apiserver's identity)
 
 
-def start_cluster(opts: argparse.Namespace) -> Cluster:
-    c = Cluster(Path(tempfile.mkdtemp(prefix="kubelite-schedbench-")))
+def start_core(opts: argparse.Namespace, prefix: str = "kubelite-schedbench-") -> Cluster:
+    """etcd, NATS and one apiserver (ready) in a new temporary directory, with credentials."""
+    c = Cluster(Path(tempfile.mkdtemp(prefix=prefix)))
     pki = ensure_credentials(c.workdir, simulator=True)
     PKI.append(pki)
     etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
@@ -154,13 +155,18 @@ def start_cluster(opts: argparse.Namespace) -> Cluster:
         if time.monotonic() > deadline:
             raise RuntimeError("apiserver not ready after 60s")
         time.sleep(0.2)
-    c.spawn("scheduler", [*_command("kubelite-scheduler"), "--etcd", etcd.url, "--nats", nats.url,
-                          "--pki-dir", str(pki.root),
+    return c
+
+
+def start_cluster(opts: argparse.Namespace) -> Cluster:
+    c = start_core(opts)
+    c.spawn("scheduler", [*_command("kubelite-scheduler"), "--etcd", c.etcd_url, "--nats", c.nats_url,
+                          "--pki-dir", str(PKI[-1].root),
                           "--parallel-binds", str(opts.parallel_binds),
                           "--percentage-of-nodes-to-score", str(opts.percentage_of_nodes_to_score),
                           "--log-level", "warning", *opts.scheduler_arg])
     if opts.nodeagent:
-        c.spawn("nodeagent", [*_command("kubelite-nodeagent"), "--nats", nats.url, "--pki-dir", str(pki.root),
+        c.spawn("nodeagent", [*_command("kubelite-nodeagent"), "--nats", c.nats_url, "--pki-dir", str(PKI[-1].root),
                               "--runtime", "fake",
                               "--node-name", "fake", "--fake-nodes", str(opts.nodes),
                               "--node-capacity", "cpu=32,memory=128Gi,pods=110",

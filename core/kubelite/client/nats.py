@@ -90,14 +90,19 @@ class NatsAPIClient:
         *,
         label_selector: str = "",
         field_selector: str = "",
+        resource_version: str = "",
     ) -> tuple[list[Any], str]:
-        """All matching objects and the resourceVersion of the list."""
+        """All matching objects and the resourceVersion of the list. `resource_version` "0"
+        accepts any version (the apiserver may answer from its cache, as client-go's reflector
+        asks); "" is the most recent."""
         info = _info(resource)
         params = {}
         if label_selector:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
+        if resource_version:
+            params["resourceVersion"] = resource_version
         _, body = await self.call("list", info, namespace=namespace, params=params)
         lst = msgspec.json.decode(body, type=_list_type(info.type))
         return lst.items, lst.metadata.get("resourceVersion", "")

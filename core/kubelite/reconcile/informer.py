@@ -69,6 +69,8 @@ class Informer(CachedInformer):
         self._decoder = codec.decoder_for(info.type)
         self._stopping = asyncio.Event()
         self._revision = 0  # the etcd revision the cache reflects
+        self._progress = asyncio.Event()  # set: ask etcd where the watch stands (wait_fresh)
+        self._advanced = asyncio.Condition()  # notified when _revision moves
         self.relists = 0  # how many times the informer had to list (1 after the first sync)
 
     @property
@@ -159,8 +161,32 @@ class Informer(CachedInformer):
             except Compacted:
                 continue  # compacted between pages: start over at a new revision
 
+    async def wait_fresh(self, timeout: float) -> bool:  # noqa: ASYNC109 - returns False on timeout
+        """Wait until the cache reflects every change etcd had when this was called (its current
+        revision, then a watch progress report); False after `timeout` seconds or unsynced.
+        Example: etcd is at 900 because of a ConfigMap write, the last pod change was 870:
+        the progress report says 900 and the cache counts as fresh at once."""
+        if not self._synced.is_set():
+            return False
+        target = await self.store.current_revision()
+        if self._revision >= target:
+            return True
+        self._progress.set()
+        try:
+            async with asyncio.timeout(timeout), self._advanced:
+                await self._advanced.wait_for(lambda: self._revision >= target)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _advance(self, revision: int) -> None:
+        if revision > self._revision:
+            self._revision = revision
+            async with self._advanced:
+                self._advanced.notify_all()
+
     async def _watch(self) -> None:
-        stream = self.store.watch(self._prefix, start_revision=self._revision + 1)
+        stream = self.store.watch(self._prefix, start_revision=self._revision + 1, progress=self._progress)
         try:
             async for event in stream:
                 await self._on_event(event)
@@ -168,9 +194,12 @@ class Informer(CachedInformer):
             await stream.aclose()
 
     async def _on_event(self, event: StoreEvent) -> None:
+        if event.type == "PROGRESS":  # every change up to this revision has come
+            await self._advance(event.kv.mod_revision)
+            return
         obj = self._decode(event.kv, event.kv.mod_revision)
         async with self._lock:
-            self._revision = max(self._revision, event.kv.mod_revision)
+            await self._advance(event.kv.mod_revision)
             if event.type == "DELETE":
                 # the etcd key says what went, even if its last value does not decode
                 old = self._cache.remove(self._cache_key(event.kv.key))

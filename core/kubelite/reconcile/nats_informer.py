@@ -209,6 +209,7 @@ class NatsInformer(CachedInformer):
             self.namespace,
             label_selector=self.label_selector,
             field_selector=self.field_selector,
+            resource_version="0",  # any version: relist_deltas keeps what events brought newer
         )
         list_rv = int(rv) if rv and rv.isdigit() else None
         fresh = {key_of(o): o for o in items if self._wanted(o)}

@@ -182,6 +182,17 @@ def _channel(url: str, tls: EtcdTLS | None) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=options)
 
 
+async def _ask_progress(call: Any, wanted: asyncio.Event) -> None:
+    """Send a WatchProgressRequest on `call` each time `wanted` is set (see EtcdStore.watch)."""
+    while True:
+        await wanted.wait()
+        wanted.clear()
+        try:
+            await call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+        except Exception:  # the stream ended: the watch's reader reports why
+            return
+
+
 class EtcdStore:
     """Async key-value store over etcd (one endpoint, or every member of a cluster, comma-separated).
     Create with `await EtcdStore.connect(url)`."""
@@ -415,7 +426,8 @@ class EtcdStore:
     # -- watch ---------------------------------------------------------------
 
     async def watch(
-        self, prefix: str, *, start_revision: int, progress_notify: bool = False
+        self, prefix: str, *, start_revision: int, progress_notify: bool = False,
+        progress: asyncio.Event | None = None,
     ) -> AsyncIterator[StoreEvent]:
         """Every change under `prefix` from `start_revision` (inclusive), in revision order.
 
@@ -425,6 +437,9 @@ class EtcdStore:
         `progress_notify`, etcd's idle progress reports come through as
         StoreEvent(type="PROGRESS") whose kv.mod_revision is the revision the
         watch has caught up to (kv.key is "").
+        Setting `progress` asks etcd for one such report at once (a WatchProgressRequest, as
+        Kubernetes' consistent reads from cache do): it comes once every change up to the
+        revision it carries has been delivered.
         Closing or cancelling the iterator cancels the etcd watch.
         """
         raw = prefix.encode()
@@ -436,6 +451,7 @@ class EtcdStore:
             progress_notify=progress_notify,
         )
         call = self._watch.Watch(metadata=self._metadata)
+        asker = asyncio.create_task(_ask_progress(call, progress)) if progress is not None else None
         try:
             try:
                 await call.write(rpc.WatchRequest(create_request=create))
@@ -450,7 +466,7 @@ class EtcdStore:
                             f"etcd cancelled watch on {prefix!r}: {resp.cancel_reason}"
                         )
                     if not resp.events:
-                        if progress_notify and not resp.created:
+                        if (progress_notify or progress is not None) and not resp.created:
                             yield StoreEvent(
                                 "PROGRESS", KV("", b"", int(resp.header.revision), 0), None, False
                             )
@@ -460,6 +476,8 @@ class EtcdStore:
             except grpc.aio.AioRpcError as exc:
                 raise _storage_error(exc, "watch") from exc
         finally:
+            if asker is not None:
+                asker.cancel()
             call.cancel()
 
     async def _compaction_point(self, requested: int) -> int:

@@ -19,6 +19,7 @@ import msgspec
 from prometheus_client import REGISTRY, generate_latest
 
 from kubelite import errors
+from kubelite.api.core_v1 import PODS
 from kubelite.api.scheme import by_plural
 from kubelite.api.versions import alternate
 from kubelite.auth.user import UserInfo
@@ -60,6 +61,7 @@ from kubelite_apiserver.logs import pod_log_stream
 from kubelite_apiserver.metricsapi import MetricsStore
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.nsdefaults import NamespaceDefaults
+from kubelite_apiserver.podcache import PodCache
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.saadmission import ServiceAccountAdmission
@@ -97,6 +99,7 @@ class APIServer:
         self.audit: AuditLog | None = None
         self.encryption: ConfigWatcher | None = None
         self.node_refs: noderestriction.NodeReferences | None = None
+        self.pod_cache: PodCache | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -154,7 +157,10 @@ class APIServer:
         self.crds_task = asyncio.get_running_loop().create_task(self.crds.run())
         await self.crds.crds.wait_synced()  # every CRD served from the first request
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
-        self.node_refs = noderestriction.NodeReferences(self.reg.store)
+        self.pod_cache = PodCache(self.reg.store)
+        self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache)
+        self.pod_cache.start()
+        self.reg.list_caches[PODS.group_resource] = self.pod_cache
         self.reg.delete_checks.append(noderestriction.on_delete)
         self.nats_api = NatsAPI(self.nc, self.reg, admit=self.admit, audit=self.audit, sa_tokens=self.sa_tokens)
         await self.nats_api.start()
@@ -170,6 +176,8 @@ class APIServer:
             await self.nats_api.drain(self.cfg.shutdown_grace_seconds)
         if self.rbac is not None:
             await self.rbac.stop()
+        if self.pod_cache is not None:
+            await self.pod_cache.stop()
         if self.crds is not None:
             await self.crds.stop(grace_seconds=1)
             await self.crds.crds.stop()

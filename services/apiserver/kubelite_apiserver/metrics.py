@@ -30,6 +30,9 @@ INFLIGHT = Gauge("apiserver_current_inflight_requests",
                  "Maximal number of currently used inflight request limit of this apiserver per request "
                  "kind in last second.", ["request_kind"])
 
+CACHE_LISTS = Counter("apiserver_cache_list",
+                      "Number of LIST requests served from watch cache", ["resource_prefix", "index"])
+
 _VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
           "delete": "DELETE", "deletecollection": "DELETE"}
 _LONG_RUNNING_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy", "log"})

@@ -59,6 +59,8 @@ class Registry:
         self.create_admission: list[Any] = []
         # async (info, object just created) -> None: follow-up writes (a new namespace's defaults)
         self.after_create: list[Any] = []
+        # group_resource -> a cache answering some LISTs from memory (podcache.PodCache)
+        self.list_caches: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ read
     def _decode(self, info: ResourceInfo, kv: KV) -> Object:
@@ -77,6 +79,9 @@ class Registry:
 
     async def list(self, info: ResourceInfo, namespace: str, opts: ListOptions) -> ListResult:
         label_sel, field_sel = compile_selectors(info, opts)
+        cache = self.list_caches.get(info.group_resource)
+        if cache is not None and (cached := await cache.list(namespace, opts, label_sel, field_sel)) is not None:
+            return cached
         prefix = info.key_prefix(namespace)
         revision, start_after = 0, None
         if opts.continue_token:
