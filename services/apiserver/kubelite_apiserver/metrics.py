@@ -32,6 +32,8 @@ INFLIGHT = Gauge("apiserver_current_inflight_requests",
 
 CACHE_LISTS = Counter("apiserver_cache_list",
                       "Number of LIST requests served from watch cache", ["resource_prefix", "index"])
+CACHE_STALE_LISTS = Counter("kubelite_apiserver_cache_list_stale",
+                            "LISTs at resourceVersion 0 served before the pod cache caught up with etcd")
 
 _VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
           "delete": "DELETE", "deletecollection": "DELETE"}

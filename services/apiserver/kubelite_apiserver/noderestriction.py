@@ -17,6 +17,7 @@ from kubelite.api.podrefs import referenced_claims, referenced_config
 from kubelite.auth.user import NODE_PREFIX, NODES, UserInfo
 from kubelite_apiserver.authz import CURRENT_USER
 
+GRAPH_CATCH_UP_SECONDS = 1.0  # a GET the graph does not allow waits this long for the cache
 _OWN_NAME = {"Node": "nodes", "Lease": "leases"}
 _REFERENCED = ("secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes")
 _pod_decoder = codec.decoder_for(Pod)
@@ -130,13 +131,15 @@ class NodeReferences:
     volume through the claim bound to it). Example: node n1 may get Secret db in shop while
     pod shop/web on n1 mounts it; the same get from n2 is a 403.
 
-    The graph answers first; what it does not allow (yet: its informer may be a few
-    milliseconds behind a pod just bound) is checked against etcd before the 403."""
+    The graph answers; what it does not allow yet (its informer may be a few milliseconds
+    behind a pod just bound) is asked again once the cache has caught up with etcd. Without a
+    synced cache, the namespace's pods are read from etcd instead."""
 
     def __init__(self, store: Any, pods: Any = None) -> None:
-        """`pods`: an informer of pods (the apiserver's PodCache) to keep the graph with."""
+        """`pods`: the apiserver's PodCache, whose informer keeps the graph."""
         self.store = store
         self.graph = NodeGraph()
+        self.pods = pods
         if pods is not None:
             pods.add_handler(on_add=self.graph.set_pod, on_update=lambda _old, new: self.graph.set_pod(new),
                              on_delete=self.graph.remove_pod)
@@ -159,8 +162,13 @@ class NodeReferences:
                                      f"'{node}' and this object")
 
     async def _referenced(self, node: str, namespace: str, resource: str, name: str) -> bool:
-        if self.graph.allows(node, (namespace, resource, name)):
+        ref = (namespace, resource, name)
+        if self.graph.allows(node, ref):
             return True
+        informer = self.pods.informer if self.pods is not None else None
+        if informer is not None and informer.has_synced:
+            await informer.wait_fresh(GRAPH_CATCH_UP_SECONDS)
+            return self.graph.allows(node, ref)
         bound = f'"nodeName":"{node}"'.encode()
         kvs, _, _ = await self.store.list(f"/registry/pods/{namespace}/")
         for kv in kvs:
