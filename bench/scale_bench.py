@@ -139,6 +139,14 @@ async def etcd_baseline(store: EtcdStore, clients: int, seconds: float, value_si
             "etcd_baseline_client_cpu_ms_per_write": round((time.process_time() - cpu0) * 1000 / max(1, done), 3)}
 
 
+async def idle_cost(c: Cluster, seconds: float) -> dict[str, float]:
+    """CPU cores each process uses with the nodes registered and no pods: the heartbeat cost
+    (one Lease renewal per node every --node-status-update-frequency)."""
+    before = {name: cpu_seconds(pid) for name, pid in c.pids.items()}
+    await asyncio.sleep(seconds)
+    return {name: round((cpu_seconds(pid) - before[name]) / seconds, 2) for name, pid in c.pids.items()}
+
+
 # -- 2. fill ---------------------------------------------------------------------------------------
 
 
@@ -233,10 +241,11 @@ async def churn(http: httpx.AsyncClient, api: str, rate: float, seconds: float) 
     async def one(i: int, due: float) -> None:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         kind = i % 3
+        victim = i - 1 - 3 * max(1, round(rate))  # a pod created at least a second ago
         if kind == 0:
             req = http.post(pods, json=pod_body(f"churn-{i:05d}"))
-        elif kind == 1:
-            req = http.delete(f"{pods}/churn-{i - 1:05d}")
+        elif kind == 1 and victim >= 0:
+            req = http.delete(f"{pods}/churn-{victim:05d}")
         else:
             req = http.patch(f"{cm}/churn", json={"data": {"n": str(i)}},
                              headers={"Content-Type": "application/merge-patch+json"})
@@ -288,7 +297,9 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
         while (ready := await ready_nodes(c.api_url)) < opts.nodes:  # noqa: ASYNC110 - polling the API
             await asyncio.sleep(2)
     result["nodes_ready_seconds"] = round(time.monotonic() - t, 1)
-    _progress(f"{ready} fake nodes Ready in {result['nodes_ready_seconds']}s")
+    _progress(f"{ready} fake nodes Ready in {result['nodes_ready_seconds']}s; "
+              f"{opts.idle_seconds:g}s idle (heartbeats only)")
+    result["idle_cpu_cores"] = await idle_cost(c, opts.idle_seconds)
 
     nc = await connect_nats(c.nats_url, name="scale-bench", wait_seconds=30,
                             credentials=bus_credentials(PKI[-1].root, BusIdentity("apiserver")))
@@ -328,6 +339,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=64, help="requests in flight (and etcd baseline writers)")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
     p.add_argument("--value-size", type=int, default=1500, help="bytes per baseline write (a stored pod's size)")
+    p.add_argument("--idle-seconds", type=float, default=20.0, help="heartbeat-only window before the fill")
     p.add_argument("--churn-rate", type=float, default=20.0)
     p.add_argument("--churn-seconds", type=float, default=30.0)
     p.add_argument("--list-samples", type=int, default=5)
