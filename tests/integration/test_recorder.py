@@ -12,7 +12,7 @@ from kubelite.api.core_v1 import ConfigMap, Node
 from kubelite.api.meta import ObjectMeta
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
-from kubelite.reconcile.recorder import EventRecorder
+from kubelite.reconcile.recorder import DROP_LOG_SECONDS, MAX_PENDING, EventRecorder
 
 
 class FakeClock:
@@ -129,3 +129,24 @@ async def test_aggregation_cache_is_bounded(
     counts = sorted(e["count"] for e in await events_about(api, namespace, "many"))
     assert counts == [1, 1, 1, 1, 1]
     await rec.close()
+
+
+async def test_a_burst_of_dropped_events_logs_a_few_lines_not_one_each(
+    namespace: str, nats_client: Any, caplog: Any
+) -> None:
+    """A full queue drops events (client-go's broadcaster does too) but says so about once per
+    DROP_LOG_SECONDS, with a count, instead of once per event."""
+    now = [1000.0]
+    rec = EventRecorder(NatsAPIClient(nats_client, caller=BusIdentity("controller-manager")), "burst",
+                        clock=lambda: now[0])
+    cm = ConfigMap(metadata=ObjectMeta(name="x", namespace="no-such-ns-" + namespace))  # writes fail fast
+    with caplog.at_level("WARNING", logger="kubelite.reconcile.recorder"):
+        for i in range(MAX_PENDING + 300):  # no await: the worker cannot drain the queue meanwhile
+            rec.event(cm, "Normal", "Burst", f"event {i}")
+        now[0] += DROP_LOG_SECONDS
+        rec.event(cm, "Normal", "Burst", "one more")
+    drops = [r.getMessage() for r in caplog.records if "event queue full" in r.getMessage()]
+    assert rec.dropped == 301
+    assert len(drops) == 2, drops
+    assert drops[1].endswith("(and 299 more since the last report)"), drops[1]
+    await asyncio.wait_for(rec.close(), 60)
