@@ -137,7 +137,7 @@ class Informer(CachedInformer):
             for delta in diff(self._cache, fresh):
                 apply(self._cache, delta)
                 await self._handlers.dispatch(delta)
-            self._revision = revision
+            await self._advance(revision)
             self.relists += 1
         self._synced.set()
 

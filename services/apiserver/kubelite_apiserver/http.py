@@ -158,7 +158,7 @@ class APIServer:
         await self.crds.crds.wait_synced()  # every CRD served from the first request
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
         self.pod_cache = PodCache(self.reg.store)
-        self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache)
+        self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache.informer)
         self.pod_cache.start()
         self.reg.list_caches[PODS.group_resource] = self.pod_cache
         self.reg.delete_checks.append(noderestriction.on_delete)

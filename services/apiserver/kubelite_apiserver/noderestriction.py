@@ -136,7 +136,7 @@ class NodeReferences:
     synced cache, the namespace's pods are read from etcd instead."""
 
     def __init__(self, store: Any, pods: Any = None) -> None:
-        """`pods`: the apiserver's PodCache, whose informer keeps the graph."""
+        """`pods`: the informer of the apiserver's pod cache, which keeps the graph."""
         self.store = store
         self.graph = NodeGraph()
         self.pods = pods
@@ -165,9 +165,8 @@ class NodeReferences:
         ref = (namespace, resource, name)
         if self.graph.allows(node, ref):
             return True
-        informer = self.pods.informer if self.pods is not None else None
-        if informer is not None and informer.has_synced:
-            await informer.wait_fresh(GRAPH_CATCH_UP_SECONDS)
+        if self.pods is not None and self.pods.has_synced:
+            await self.pods.wait_fresh(GRAPH_CATCH_UP_SECONDS)
             return self.graph.allows(node, ref)
         bound = f'"nodeName":"{node}"'.encode()
         kvs, _, _ = await self.store.list(f"/registry/pods/{namespace}/")

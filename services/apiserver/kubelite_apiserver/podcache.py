@@ -55,9 +55,6 @@ class PodCache:
     async def stop(self) -> None:
         await self.informer.stop()
 
-    def add_handler(self, **handlers: Any) -> None:
-        self.informer.add_handler(**handlers)
-
     async def list(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any) -> ListResult | None:
         """The pods of `namespace` ("" all) the selectors match, encoded; None: read etcd."""
         if not served_from_cache(opts) or not self.informer.has_synced:
@@ -69,5 +66,5 @@ class PodCache:
         candidates = self.informer.by_index(INDEX_NODE, node) if node else self.informer.list(namespace or None)
         items = [codec.encode(obj) for obj in candidates
                  if (not namespace or obj.metadata.namespace == namespace) and matches(obj, label_sel, field_sel)]
-        CACHE_LISTS.labels("/pods", f"{NODE_FIELD}" if node else "").inc()
+        CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
         return ListResult(items, revision, "")

@@ -253,6 +253,16 @@ class LogWriter:
         self.log.flush()
 
 
+def _recv(conn: socket.socket) -> bytes | None:
+    """What an attacher sent: b"" once it is gone (EOF or an error), None when nothing is there."""
+    try:
+        return conn.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 class _Attacher:
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
@@ -298,12 +308,9 @@ class Attach:
                 self.attachers[conn.fileno()] = _Attacher(conn)
             return
         attacher = self.attachers[fd]
-        try:
-            data = attacher.conn.recv(65536)
-        except BlockingIOError:
+        data = _recv(attacher.conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._leave(fd)
             return
@@ -383,13 +390,7 @@ class Attach:
         while self.attachers and (left := deadline - time.monotonic()) > 0:
             readable, _, _ = select.select(list(self.attachers), [], [], left)
             for fd in readable:
-                try:
-                    data = self.attachers[fd].conn.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
+                if _recv(self.attachers[fd].conn) == b"":
                     self.attachers.pop(fd).conn.close()
         for fd in list(self.attachers):
             self.attachers.pop(fd).conn.close()
