@@ -25,18 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localcluster import cpu_seconds, kubelite, pid_of
+from localcluster import cpu_seconds, kubelite, pid_of, rss_mb
 
 from kubelite.client.kubeconfig import load_kubeconfig
 
 METRICS_SERVER = {"millicores_per_node": 1.0, "mb_per_node": 3.0}  # its documented scalability figures
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def pods_manifest(count: int) -> str:

@@ -38,11 +38,11 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+from localcluster import rss_mb
 from scheduler_bench import (
     ADMIN_TLS,
     PKI,
@@ -54,6 +54,7 @@ from scheduler_bench import (
     cpu_seconds,
     percentile,
     pod_body,
+    print_table,
     ready_nodes,
     start_core,
 )
@@ -92,16 +93,6 @@ def start_nodes(c: Cluster, opts: argparse.Namespace) -> None:
                           "--node-status-update-frequency", opts.node_status_update_frequency,
                           "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning",
                           "--metrics-resolution", "0"])
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def etcd_db_mb(c: Cluster) -> float:
@@ -364,9 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         cluster.stop(keep_dir=opts.keep)
         if opts.keep:
             _progress(f"logs kept in {cluster.workdir}")
-    width = max(len(k) for k in result)
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
+    print_table(result)
     met = {k: (result.get(k, 0) <= v if k.endswith(("_ms", "_mb")) else result.get(k, 0) >= v)
            for k, v in TARGETS.items()}
     print("BENCH_JSON " + json.dumps({"options": vars(opts), "results": result, "targets": TARGETS,

@@ -70,6 +70,13 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
+def print_table(result: dict[str, Any]) -> None:
+    """One `name  value` line per result, names aligned."""
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}")
+
+
 def _progress(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -413,9 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(run(opts, cluster))
     finally:
         cluster.stop(keep_dir=opts.keep)
-    width = max(len(k) for k in result)
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
+    print_table(result)
     print("BENCH_JSON " + json.dumps({
         "options": {k: v for k, v in vars(opts).items()}, "results": result,
         "loadavg": os.getloadavg()[0], "python": platform.python_version(),
