@@ -1,7 +1,7 @@
 """The `process` runtime: containers are process trees in namespaces and cgroups, logs in files.
 
 Each container attempt gets a supervisor process (process_supervisor.py, its own
-session, so it survives the agent) that launches the container init and records
+session, forked by supervisor_zygote.py and then init's child, so it survives the agent) that launches the container init and records
 its start and exit in files.  Everything the runtime knows lives in files under
 `<root_dir>/process` (see process_records.py), so a restarted agent adopts
 running containers and learns about exits that happened while it was down.
@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,6 +63,7 @@ from kubelite_nodeagent.runtime.process_records import (
     read_struct,
     write_struct,
 )
+from kubelite_nodeagent.runtime.supervisor_launcher import LaunchError, SupervisorLauncher
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ProcessRuntime:
         self._handler: ContainerEventHandler | None = None
         self._watched: dict[str, str] = {}  # container id -> pod uid, while not exited
         self._watch_task: asyncio.Task[None] | None = None
-        self._reapers: set[asyncio.Task[int]] = set()  # supervisors we spawned, until they end
+        self._launcher = SupervisorLauncher(log_path=self.layout.base / "supervisor-zygote.log")
         self._cgroups: dict[str, Cgroup] = {}  # container id -> its cgroup, for resource metrics
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -108,13 +108,12 @@ class ProcessRuntime:
         self._watch_task = asyncio.create_task(self._watch_exits(), name="process-runtime-watch")
 
     async def close(self) -> None:
-        tasks = [*self._reapers, *([self._watch_task] if self._watch_task else [])]
-        for task in tasks:  # supervisors keep running; we just stop waiting for them
-            task.cancel()
-        for task in tasks:
+        if self._watch_task is not None:  # supervisors keep running; we just stop watching them
+            self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._watch_task
         self._watch_task = None
+        await self._launcher.close()
 
     def set_event_handler(self, handler: ContainerEventHandler) -> None:
         self._handler = handler
@@ -287,31 +286,26 @@ class ProcessRuntime:
         if record is None:
             raise ContainerStartError("StartError", f"no such container {container_id}")
         cdir = self.layout.container_dir(container_id)
-        with open(cdir / "supervisor.log", "ab") as errlog:  # noqa: ASYNC230
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", process_supervisor.__file__, str(cdir),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=errlog,
-                stderr=errlog,
-                start_new_session=True,  # survives the agent; never gets its terminal signals
-            )  # fmt: skip
-        record.supervisor_pid = proc.pid
-        record.supervisor_start = proc_start_ticks(proc.pid) or 0
+        try:
+            pid = await self._launcher.spawn(cdir)
+        except LaunchError as exc:
+            raise ContainerStartError("StartError", str(exc)) from None
+        record.supervisor_pid = pid
+        record.supervisor_start = proc_start_ticks(pid) or 0
         write_struct(cdir / "record.json", record)
         self._watched[container_id] = record.spec.pod_uid
-        # The supervisor is not ours to reap after a restart; reap it now if it ends early.
-        reaper = asyncio.create_task(proc.wait())
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         started_path = cdir / "started.json"
         while (started := read_struct(started_path, Started)) is None:
-            if reaper.done() or time.monotonic() > deadline:
-                if not reaper.done():  # too slow: make sure it cannot start the container later
+            gone = not is_same_process(pid, record.supervisor_start)
+            if gone or time.monotonic() > deadline:
+                if not gone:  # too slow: make sure it cannot start the container later
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(proc.pid, signal.SIGKILL)
+                        os.kill(pid, signal.SIGKILL)
                     if record.cgroup:
                         await asyncio.to_thread(Cgroup(record.cgroup).kill_all)
+                if (started := read_struct(started_path, Started)) is not None:
+                    break  # it wrote started.json as it ended
                 detail = (cdir / "supervisor.log").read_text(errors="replace")[-2000:]
                 raise ContainerStartError(
                     "StartError", f"container supervisor did not start the process: {detail}"
