@@ -21,6 +21,7 @@ from kubelite.client.nats import NatsAPIClient
 from kubelite.credentials import bus_credentials
 from kubelite.logsetup import setup_logging
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.service import wait_for_children_with_pidfds
 from kubelite.telemetry.server import serve_process_metrics
 from kubelite_nodeagent import nodeinfo
 from kubelite_nodeagent.agent import AgentOptions, NodeAgent
@@ -125,6 +126,7 @@ async def stop_agents(agents: list[NodeAgent], *, remove_pods: bool = False) -> 
 
 
 async def run(cfg: AgentConfig) -> None:
+    wait_for_children_with_pidfds()
     agents: list[NodeAgent] = []
     routes: list[RouteManager] = []  # one per process, shared by its nodes
 
