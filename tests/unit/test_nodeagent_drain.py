@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import struct
+
 import msgspec
+import pytest
 
 from kubelite.api.core_v1 import Endpoints
 from kubelite.api.meta import ObjectMeta
 from kubelite_nodeagent.drain import DrainGate, ready_ips, wait_accepted
-from kubelite_nodeagent.runtime.netconnect import listen_queue_lengths
+from kubelite_nodeagent.runtime.netconnect import (
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    NLMSG_HEADER,
+    SOCK_DIAG_BY_FAMILY,
+    diag_request,
+    listen_queue_lengths,
+)
 
 
 def gate() -> DrainGate:
@@ -53,15 +65,26 @@ def test_stale_versions_are_ignored_and_readding_clears_removal() -> None:
     assert "10.0.0.1" not in g.removed or ("ns", "web") not in g.removed["10.0.0.1"]
 
 
-def test_accept_queue_is_rx_queue_of_listening_sockets_only() -> None:
-    table = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1 1\n"
-        "   1: 0100007F:1F91 00000000:0000 0A 00000000:0000000A 00:00000000 00000000     0        0 2 1\n"
-        "   2: 0100007F:1F90 0100007F:D431 01 00000000:00000040 00:00000000 00000000     0        0 3 1\n"
-    )  # the established socket's 0x40 bytes unread are not a waiting connection
-    assert listen_queue_lengths(table) == 3 + 10
-    assert listen_queue_lengths(table.splitlines()[0]) == 0
+def _diag_message(rqueue: int) -> bytes:
+    """An inet_diag_msg as the kernel sends it: family … id, expires, rqueue, wqueue, uid, inode."""
+    body = struct.pack("=BBBB48sIIIII", socket.AF_INET, 10, 0, 0, b"\0" * 48, 0, rqueue, 0, 0, 1)
+    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, 2, 1, 0) + body
+
+
+def test_accept_queue_sums_the_listeners_rqueue_until_the_dump_is_done() -> None:
+    done = NLMSG_HEADER.pack(NLMSG_HEADER.size + 4, NLMSG_DONE, 2, 1, 0) + b"\0" * 4
+    assert listen_queue_lengths(_diag_message(3) + _diag_message(10)) == (13, False)  # more to read
+    assert listen_queue_lengths(_diag_message(1) + done) == (1, True)
+    assert listen_queue_lengths(done) == (0, True)
+    request = diag_request(socket.AF_INET6, 7)
+    length, kind, flags, seq, _ = NLMSG_HEADER.unpack_from(request)
+    assert (length, kind, seq) == (len(request), SOCK_DIAG_BY_FAMILY, 7) and flags & 0x300
+
+
+def test_accept_queue_netlink_error_is_an_oserror() -> None:
+    error = NLMSG_HEADER.pack(NLMSG_HEADER.size + 4, NLMSG_ERROR, 0, 1, 0) + struct.pack("=i", -errno.EPERM)
+    with pytest.raises(OSError, match="sock_diag"):
+        listen_queue_lengths(error)
 
 
 async def test_wait_accepted_stops_when_the_queue_is_empty_or_the_budget_ends() -> None:
