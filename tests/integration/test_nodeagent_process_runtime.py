@@ -45,6 +45,7 @@ from kubelite_nodeagent.runtime.base import (
 from kubelite_nodeagent.runtime.netns import (
     NETNS_DIR,
     NetworkError,
+    bridge_mac,
     bridge_name,
     gateway_ip,
     overlapping,
@@ -277,6 +278,19 @@ async def test_memory_hog_is_oomkilled_and_cpu_quota_is_set(runtime: ProcessRunt
         assert quota.read_text().strip() == "25000"  # noqa: ASYNC240
     info = await _exited(runtime, cid, timeout=30)
     assert (info.exit_code, info.reason) == (137, "OOMKilled")
+
+
+async def test_the_bridge_keeps_its_mac_as_pods_come_and_go(runtime: ProcessRuntime) -> None:
+    """A bridge left to itself takes its lowest port's MAC: pods' ARP entries for the gateway
+    would go stale each time that pod went (seconds of lost replies)."""
+    bridge = Path("/sys/class/net", bridge_name(runtime.config.node_name))
+    pods = [await _sandbox(runtime, f"p{i}") for i in range(3)]
+    mac = (bridge / "address").read_text().strip()
+    assert mac == bridge_mac(runtime.config.node_name)
+    assert (bridge / "addr_assign_type").read_text().strip() == "3"  # set, not derived from ports
+    for pod in pods:
+        await runtime.remove_sandbox(pod.pod_uid)
+        assert (bridge / "address").read_text().strip() == mac
 
 
 async def test_pods_bind_the_same_port_and_reach_each_other_by_ip(runtime: ProcessRuntime) -> None:

@@ -59,6 +59,16 @@ def bridge_name(node_name: str) -> str:
     return f"kl-{_short_hash(node_name, length=8)}"
 
 
+def bridge_mac(node_name: str) -> str:
+    """A fixed, locally administered MAC for the node's bridge. Without one the kernel gives a
+    bridge the lowest MAC of its ports, so it changed whenever a pod's veth came or went, and
+    every pod on the node kept sending to the gateway's old MAC until its ARP entry was renewed:
+    seconds in which its replies to anything off the bridge were lost (found as connect
+    timeouts through cluster IPs while pods were replaced, tests/e2e/test_zero_drop_rollout.py)."""
+    digest = _short_hash("mac " + node_name, length=10)
+    return "02:" + ":".join(digest[i : i + 2] for i in range(0, 10, 2))
+
+
 def netns_name(node_name: str, pod_uid: str) -> str:
     return f"kl-{_short_hash(node_name, length=8)}-{pod_uid}"
 
@@ -121,6 +131,14 @@ async def _link_exists(name: str, netns: str = "") -> bool:
     argv = ["ip", "-n", netns, "link", "show", "dev", name]
     code, _ = await run(*argv, check=False)
     return code == 0
+
+
+def _mac_assigned_by_kernel(link: str) -> bool:
+    """Whether the link's MAC was not set explicitly (addr_assign_type 3 is NET_ADDR_SET)."""
+    try:
+        return Path(f"/sys/class/net/{link}/addr_assign_type").read_text().strip() != "3"
+    except OSError:
+        return False
 
 
 async def _addresses(dev: str = "") -> list[tuple[str, str]]:
@@ -202,8 +220,11 @@ class PodNetwork:
             raise NetworkError(
                 f"pod CIDR {self.pod_cidr} of node {self.node_name} overlaps {', '.join(clashes)}"
             )
+        mac = bridge_mac(self.node_name)
         if not await _link_exists(self.bridge):
-            await run("ip", "link", "add", self.bridge, "type", "bridge")
+            await run("ip", "link", "add", self.bridge, "address", mac, "type", "bridge")
+        elif _mac_assigned_by_kernel(self.bridge):  # made by an older agent: pin it now
+            await run("ip", "link", "set", self.bridge, "address", mac)
         if address not in {a for _, a in await _addresses(self.bridge)}:
             await run("ip", "addr", "add", address, "dev", self.bridge)
         await run("ip", "link", "set", self.bridge, "up")
