@@ -17,7 +17,7 @@ DOCKERD_LOG=${DOCKERD_LOG:-/var/log/kubelite-dockerd.log}
 DOCKER_WAIT_SECONDS=${DOCKER_WAIT_SECONDS:-60}
 # chromium: the dashboard's browser tests (tests/e2e/test_dashboard.py drive it with Playwright)
 # haproxy: the load balancer `kubelite lab` puts in front of its apiservers
-# nftables, conntrack: the proxy's kernel data path (--proxy-mode nftables) and its flushes
+# nftables, conntrack: the proxy's kernel data path (its default where it works) and its flushes
 PACKAGES=(docker.io busybox-static iptables iproute2 chromium haproxy nftables conntrack)
 
 log() { echo "install-docker: $*"; }

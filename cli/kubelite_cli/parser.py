@@ -229,8 +229,8 @@ def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     up.add_argument("--nodes", type=int, default=3, help="worker hosts (default 3)")
     up.add_argument("--control-planes", type=int, default=3, help="control-plane hosts (default 3)")
     up.add_argument("--runtime", choices=["process", "docker", "fake"], default="process")
-    up.add_argument("--proxy-mode", choices=["userspace", "nftables"], default="userspace",
-                    help="the workers' Service data path (default userspace)")
+    up.add_argument("--proxy-mode", choices=["userspace", "nftables"], default="",
+                    help="the workers' Service data path (default: the proxy's, nftables where it works)")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for each step (default 90)")
     st = lsub.add_parser("status", parents=[common, shape], help="hosts, processes, logs and metrics URLs")
     st.set_defaults(handler=_lazy("lab", "run_lab_status"))
@@ -241,7 +241,7 @@ def _lab_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         q.add_argument("--nodes", type=int, default=3, help=argparse.SUPPRESS)
         q.add_argument("--control-planes", type=int, default=3, help=argparse.SUPPRESS)
         q.add_argument("--runtime", default="process", help=argparse.SUPPRESS)
-        q.add_argument("--proxy-mode", default="userspace", help=argparse.SUPPRESS)
+        q.add_argument("--proxy-mode", default="", help=argparse.SUPPRESS)
 
     _deploy_parser(sub, common)
 
@@ -284,8 +284,8 @@ def _deploy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     shape.add_argument("--load-balancer", required=True, metavar="IP",
                        help="the machine that runs HAProxy in front of the apiservers (kubectl's address)")
     shape.add_argument("--runtime", choices=["process", "docker"], default="process")
-    shape.add_argument("--proxy-mode", choices=["userspace", "nftables"], default="userspace",
-                       help="the workers' Service data path (default userspace)")
+    shape.add_argument("--proxy-mode", choices=["userspace", "nftables"], default="",
+                       help="the workers' Service data path (default: the proxy's, nftables where it works)")
     shape.add_argument("--name", default="klab", help="the etcd and NATS clusters' name (default klab)")
     q = dsub.add_parser("render", parents=[common, shape], help="write every VM's units and configuration")
     q.set_defaults(handler=_lazy("deploy", "run_deploy_render"))

@@ -91,3 +91,19 @@ def stop_all(records: list[ProcessRecord], timeout: float = 10.0) -> list[str]:
     while time.monotonic() < deadline and any(pid_alive(r.pid) for r in ours):
         time.sleep(0.05)
     return killed
+
+
+def remove_proxy_tables(records: list[ProcessRecord], timeout: float = 30.0) -> None:
+    """Proxies in nftables mode leave their table in the kernel when they exit (Services keep
+    working while one restarts); a cluster brought down takes them away, or the next cluster's
+    cluster IPs could meet the old one's rules. Each proxy's own `--cleanup` knows its table
+    (and does nothing where nftables is not used); they run side by side."""
+    cleanups = [subprocess.Popen([*r.argv, "--cleanup"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for r in records if r.name.startswith("proxy")]  # fmt: skip
+    for proc in cleanups:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+

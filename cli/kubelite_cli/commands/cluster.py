@@ -24,7 +24,13 @@ from kubelite.credentials import (
     service_ip,
 )
 from kubelite.printers import render_table
-from kubelite_cli.cluster.procs import is_running, spawn_detached, start_ticks, stop_all
+from kubelite_cli.cluster.procs import (
+    is_running,
+    remove_proxy_tables,
+    spawn_detached,
+    start_ticks,
+    stop_all,
+)
 from kubelite_cli.cluster.services import SERVICES, Settings, launch_names, launches, node_names
 from kubelite_cli.cluster.state import (
     ClusterState,
@@ -251,6 +257,7 @@ def run_up(args: argparse.Namespace) -> int:
         if alive:
             print(f"stopping the rest of a half-running cluster: {', '.join(r.name for r in alive)}")
             stop_all(existing.processes)
+        remove_proxy_tables(existing.processes)
         remove_state(data_dir)
     print(f"starting kubelite cluster in {data_dir}", flush=True)
     state = start_cluster(args, data_dir)
@@ -317,6 +324,7 @@ def run_down(args: argparse.Namespace) -> int:
     if left:
         print(f"error: still running after SIGKILL: {', '.join(left)}", file=sys.stderr)
         return 1
+    remove_proxy_tables(state.processes)
     remove_state(data_dir)
     note = f" (killed after {args.timeout:.0f}s: {', '.join(killed)})" if killed else ""
     print(f"stopped {len(state.processes)} processes{note}")

@@ -22,7 +22,7 @@ class LabState(msgspec.Struct, kw_only=True):
     name: str
     subnet: str
     runtime: str
-    proxy_mode: str = "userspace"
+    proxy_mode: str = ""
     started_at: str = ""
     processes: list[ProcessRecord] = msgspec.field(default_factory=list)
     hosts: dict[str, str] = msgspec.field(default_factory=dict)  # process name -> host ("" the machine)

@@ -42,7 +42,7 @@ class LabSpec:
     name: str = "klab"  # prefix of the lab's namespaces and links: at most 6 characters
     subnet: str = "10.77.0.0/24"
     runtime: str = "process"
-    proxy_mode: str = "userspace"  # the proxies' --proxy-mode: userspace or nftables
+    proxy_mode: str = ""  # the proxies' --proxy-mode: userspace, nftables, or "" (theirs: nftables where it works)
     # VMs (`kubelite deploy render`): the hosts' own addresses instead of ones from the subnet,
     # control planes first, and the load balancer's (HAProxy's machine) instead of the bridge's
     addresses: tuple[str, ...] = ()
@@ -283,7 +283,7 @@ def worker_launches(spec: LabSpec, host: Host, layout: Layout, bins: Binaries) -
         ], metrics_url=agent_url),
         Launch(f"proxy-{host.name}", host.name, [
             *bins.kubelite["proxy"], "--nats", nats_urls(spec), *pki, "--node-name", host.name, *proxy_metrics,
-            *(["--proxy-mode", spec.proxy_mode] if spec.proxy_mode != "userspace" else []),
+            *(["--proxy-mode", spec.proxy_mode] if spec.proxy_mode else []),
         ], metrics_url=proxy_url),
     ]
 

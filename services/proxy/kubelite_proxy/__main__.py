@@ -12,7 +12,10 @@ from kubelite.flags import add_pki_dir_flag
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
 from kubelite.telemetry.server import add_metrics_flags, serve_process_metrics
+from kubelite_proxy.addresses import AddressManager
+from kubelite_proxy.dataplane import UserspaceDataplane
 from kubelite_proxy.nft_dataplane import NftablesDataplane, unavailable_reason
+from kubelite_proxy.nft_mode import NftablesMode
 from kubelite_proxy.nftables import table_name
 
 log = logging.getLogger("kubelite.proxy")
@@ -53,10 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--udp-timeout", type=float, default=30.0, help="idle UDP flow timeout in seconds"
     )
     p.add_argument(
-        "--proxy-mode", choices=("userspace", "nftables"), default="userspace",
-        help="data path: 'userspace' (this process forwards every connection; works without root) or "
-        "'nftables' (the kernel DNATs to endpoints; root and the nft command; the table outlives the "
-        "process, see --cleanup)",
+        "--proxy-mode", choices=("userspace", "nftables"), default=None,
+        help="data path: 'nftables' (the kernel DNATs to endpoints; root and the nft command; the table "
+        "outlives the process, see --cleanup; NodePorts on 127.0.0.1 are still served by this process) or "
+        "'userspace' (this process forwards every connection; works without root). Default: nftables "
+        "where it works, else userspace (the log says why)",
     )  # fmt: skip
     p.add_argument(
         "--cleanup", action="store_true",
@@ -68,18 +72,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _nftables(args: argparse.Namespace) -> NftablesDataplane:
-    """The kernel data path for this node, or one clear line and exit where it cannot work."""
+def nftables_problem(args: argparse.Namespace) -> str | None:
+    """Why the nftables mode cannot serve this proxy, or None."""
     why = unavailable_reason()
-    if why is not None:
-        raise SystemExit(f"kubelite-proxy: --proxy-mode nftables: {why}")
-    if args.bind_address.startswith("127."):
-        raise SystemExit("kubelite-proxy: --proxy-mode nftables cannot serve NodePorts on a loopback "
-                         f"--bind-address ({args.bind_address}); use the userspace mode")
-    return NftablesDataplane(table=table_name(args.node_name))
+    if why is None and args.bind_address.startswith("127."):
+        why = (f"NodePorts cannot be served on a loopback --bind-address ({args.bind_address}) "
+               "in the kernel")
+    return why
 
 
-async def _run(args: argparse.Namespace, dataplane: NftablesDataplane | None) -> None:
+def choose_mode(args: argparse.Namespace) -> tuple[str, str]:
+    """(the data path, what to log about the choice): as asked (nftables that cannot work is one
+    line and exit), or by default nftables where it works and userspace where it does not."""
+    why = nftables_problem(args)
+    if args.proxy_mode == "nftables" and why is not None:
+        raise SystemExit(f"kubelite-proxy: --proxy-mode nftables: {why}; use --proxy-mode userspace")
+    if args.proxy_mode is None and why is not None:
+        return "userspace", f"the default, nftables, cannot work here: {why}"
+    mode = args.proxy_mode or "nftables"
+    return mode, "as asked" if args.proxy_mode else "the default"
+
+
+def _nftables(args: argparse.Namespace) -> NftablesMode:
+    """The kernel data path for this node, and what it leaves to userspace (nft_mode.py)."""
+    return NftablesMode(
+        kernel=NftablesDataplane(table=table_name(args.node_name)),
+        userspace=UserspaceDataplane(AddressManager(), udp_idle_timeout=args.udp_timeout),
+    )
+
+
+async def _run(args: argparse.Namespace, dataplane: NftablesMode | None) -> None:
     from kubelite.bus.connection import connect_nats
     from kubelite.bus.identity import BusIdentity
     from kubelite.credentials import bus_credentials
@@ -114,11 +136,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.cleanup:
         import asyncio
 
-        nft = _nftables(args)
-        asyncio.run(nft.cleanup())
-        log.info("removed nftables table %s", nft.table)
+        why = unavailable_reason()
+        if why is not None:
+            raise SystemExit(f"kubelite-proxy: --cleanup: {why}")
+        nft = NftablesDataplane(table=table_name(args.node_name))
+        if asyncio.run(nft.table_present()):
+            asyncio.run(nft.cleanup())
+            log.info("removed nftables table %s", nft.table)
         return
-    dataplane = _nftables(args) if args.proxy_mode == "nftables" else None
+    mode, why = choose_mode(args)
+    log.info("proxy mode %s (%s)", mode, why)
+    dataplane = _nftables(args) if mode == "nftables" else None
     run_service("kubelite-proxy", lambda: _run(args, dataplane))
 
 
