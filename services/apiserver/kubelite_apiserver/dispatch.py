@@ -265,11 +265,18 @@ async def bind_pod(
         raise errors.invalid_object(
             "Binding", name, [errors.not_supported("target.kind", target.get("kind"), ["Node"])]
         )
+    fresh = False
     for _ in range(8):
-        pod, kv = await reg.get_object(info, ns, name)
-        if pod.metadata.deletionTimestamp:
-            raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned to a host")
-        if pod.spec.nodeName:
+        kv, cached = await reg.read_for_update(info, ns, name, fresh=fresh)
+        fresh = True
+        if kv is None:
+            raise errors.not_found(info.group_resource, name)
+        pod = reg.decode(info, kv)
+        if pod.metadata.deletionTimestamp or pod.spec.nodeName:
+            if cached:
+                continue  # decided again on etcd's copy (Registry.read_for_update)
+            if pod.metadata.deletionTimestamp:
+                raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned to a host")
             raise errors.conflict(
                 "pods", name, f'pod {name} is already assigned to node "{pod.spec.nodeName}"'
             )

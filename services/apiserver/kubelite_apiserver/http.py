@@ -160,7 +160,7 @@ class APIServer:
         self.pod_cache = PodCache(self.reg.store)
         self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache.informer)
         self.pod_cache.start()
-        self.reg.list_caches[PODS.group_resource] = self.pod_cache
+        self.reg.caches[PODS.group_resource] = self.pod_cache
         self.reg.delete_checks.append(noderestriction.on_delete)
         self.nats_api = NatsAPI(self.nc, self.reg, admit=self.admit, audit=self.audit, sa_tokens=self.sa_tokens)
         await self.nats_api.start()

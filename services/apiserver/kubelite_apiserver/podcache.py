@@ -16,7 +16,9 @@ reads from cache do), so a component that subscribes to change events and then l
 nothing in between. If that takes over FRESH_TIMEOUT (an overloaded apiserver), the LIST is
 served as the cache has it, as Kubernetes serves rv 0 (its resync heals a gap) — falling back
 to etcd there turned overload into collapse: each node's relist became a scan of every pod.
-Until the cache has synced, LISTs read etcd.
+Until the cache has synced, LISTs read etcd. The same copy starts pod updates
+(Registry.read_for_update): a compare-and-swap on its revision saves reading the pod from etcd
+first, and a stale copy costs one failed swap and a fresh read.
 
 Example: node n7's agent relists at rv 0 with fieldSelector spec.nodeName=n7: the answer is the
 30 pods of the node index for n7, encoded from memory, with the cache's revision — not a scan
@@ -27,10 +29,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from kubelite import codec
 from kubelite.api.core_v1 import PODS
 from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
+from kubelite.storage import KV
 from kubelite_apiserver.metrics import CACHE_LISTS, CACHE_STALE_LISTS
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.registry import ListResult, matches
@@ -54,6 +59,18 @@ class PodCache:
 
     async def stop(self) -> None:
         await self.informer.stop()
+
+    def current(self, key: str, namespace: str, name: str) -> KV | None:
+        """The pod as the cache has it, as etcd would return it (value without resourceVersion,
+        the revision beside it), for the read of an update (Registry.read_for_update); None if
+        the cache has not synced or does not have it (then etcd is read)."""
+        if not self.informer.has_synced:
+            return None
+        pod = self.informer.get(namespace, name)
+        if pod is None or not pod.metadata.resourceVersion:
+            return None
+        stored = msgspec.structs.replace(pod, metadata=msgspec.structs.replace(pod.metadata, resourceVersion=None))
+        return KV(key, codec.encode(stored), int(pod.metadata.resourceVersion), 0)
 
     async def list(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any) -> ListResult | None:
         """The pods of `namespace` ("" all) the selectors match, encoded; None: read etcd."""

@@ -37,7 +37,7 @@ async def watch_events(
                 "resourceVersionMatch", opts.resource_version_match, ["NotOlderThan"])], "meta.k8s.io")
         kvs, revision, _ = await reg.store.list(prefix)
         for kv in kvs:
-            obj = reg._decode(info, kv)
+            obj = reg.decode(info, kv)
             if matches(obj, label_sel, field_sel):
                 yield watch_event_bytes("ADDED", codec.encode(obj))
         yield watch_event_bytes("BOOKMARK", msgspec.json.encode({
@@ -49,7 +49,7 @@ async def watch_events(
     elif rv in ("", "0"):
         kvs, revision, _ = await reg.store.list(prefix)
         for kv in kvs:
-            obj = reg._decode(info, kv)
+            obj = reg.decode(info, kv)
             if matches(obj, label_sel, field_sel):
                 yield watch_event_bytes("ADDED", codec.encode(obj))
         start = revision + 1
@@ -76,7 +76,7 @@ def _translate(reg: Registry, info: ResourceInfo, ev: StoreEvent, label_sel: Any
         if selective and not matches(obj, label_sel, field_sel):
             return None
         return watch_event_bytes("DELETED", codec.encode(obj))
-    obj = reg._decode(info, ev.kv)
+    obj = reg.decode(info, ev.kv)
     now_match = not selective or matches(obj, label_sel, field_sel)
     if ev.is_create:
         return watch_event_bytes("ADDED", codec.encode(obj)) if now_match else None

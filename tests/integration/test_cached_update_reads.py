@@ -1,0 +1,142 @@
+"""Pod updates start from the pod cache's copy (Registry.read_for_update), on a real etcd.
+
+The copy may be behind etcd. Only a successful compare-and-swap is trusted; a conflict, an
+error or a no-op found on a stale copy is decided again on etcd's. Each test hands the registry
+a copy that is stale in one such way (the cache itself is tested in test_pod_cache.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+
+from kubelite import codec
+from kubelite.api.core_v1 import PODS, Pod
+from kubelite.errors import APIError
+from kubelite.storage import KV
+from kubelite_apiserver import dispatch
+from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.registry import Registry
+
+
+class CopyCache:
+    """Answers read_for_update with a fixed copy (a cache that has fallen behind)."""
+
+    def __init__(self, kv: KV | None) -> None:
+        self.kv = kv
+
+    def current(self, key: str, namespace: str, name: str) -> KV | None:
+        return self.kv if self.kv is not None and self.kv.key == key else None
+
+    async def list(self, *args: Any) -> None:
+        return None
+
+
+class CountingStore:
+    """The real store, counting reads of single keys."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.gets = 0
+
+    async def get(self, key: str) -> KV | None:
+        self.gets += 1
+        return await self._store.get(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _pod(name: str, **status: Any) -> Pod:
+    return codec.convert({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "uid": uuid.uuid4().hex},
+                          "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+                          "status": status or {"phase": "Pending"}}, Pod)  # fmt: skip
+
+
+async def _put(store: Any, ns: str, pod: Pod, rev: int = 0) -> KV:
+    """Write `pod` as the apiserver stores it; its KV as read back."""
+    pod.metadata.namespace, pod.metadata.resourceVersion = ns, None
+    key = PODS.key(ns, pod.metadata.name)
+    if rev:
+        await store.update(key, codec.encode(pod), expected_revision=rev)
+    else:
+        await store.create(key, codec.encode(pod))
+    kv = await store.get(key)
+    assert kv is not None
+    return kv
+
+
+@pytest.fixture
+async def reg(store: Any, nats_client: Any) -> tuple[Registry, CountingStore, str]:
+    counting = CountingStore(store)
+    return Registry(counting, Publisher(nats_client)), counting, f"cached-{uuid.uuid4().hex[:8]}"
+
+
+def _stored(kv: KV) -> Pod:
+    return msgspec.json.decode(kv.value, type=Pod)
+
+
+async def test_a_current_copy_saves_the_read_from_etcd(reg: tuple[Registry, CountingStore, str]) -> None:
+    registry, store, ns = reg
+    kv = await _put(store, ns, _pod("p"))
+    registry.caches[PODS.group_resource] = CopyCache(kv)
+    store.gets = 0
+    new = _pod("p", phase="Running")
+    updated, _ = await registry.update(PODS, ns, "p", new, subresource="status")
+    assert store.gets == 0, "a pod update with a current cached copy still read etcd"
+    assert updated.status.phase == "Running" and int(updated.metadata.resourceVersion) > kv.mod_revision
+
+
+async def test_an_update_from_a_stale_copy_keeps_the_newer_write(reg: tuple[Registry, CountingStore, str]) -> None:
+    registry, store, ns = reg
+    stale = await _put(store, ns, _pod("p"))
+    newer = _pod("p")
+    newer.metadata.labels = {"written": "meanwhile"}
+    await _put(store, ns, newer, stale.mod_revision)
+    registry.caches[PODS.group_resource] = CopyCache(stale)
+    updated, _ = await registry.update(PODS, ns, "p", _pod("p", phase="Running"), subresource="status")
+    now = _stored(await store.get(PODS.key(ns, "p")))
+    assert (now.metadata.labels, now.status.phase) == ({"written": "meanwhile"}, "Running")
+    assert updated.metadata.labels == {"written": "meanwhile"}
+
+
+async def test_a_no_op_against_a_stale_copy_is_decided_on_etcds(reg: tuple[Registry, CountingStore, str]) -> None:
+    registry, store, ns = reg
+    first = await _put(store, ns, _pod("p"))
+    running = await _put(store, ns, _pod("p", phase="Running"), first.mod_revision)
+    await _put(store, ns, _pod("p", phase="Pending"), running.mod_revision)  # the cache missed this
+    registry.caches[PODS.group_resource] = CopyCache(running)
+    await registry.update(PODS, ns, "p", _pod("p", phase="Running"), subresource="status")
+    assert _stored(await store.get(PODS.key(ns, "p"))).status.phase == "Running", "the update was taken for a no-op"
+
+
+async def test_a_precondition_newer_than_the_copy_is_no_conflict(reg: tuple[Registry, CountingStore, str]) -> None:
+    registry, store, ns = reg
+    stale = await _put(store, ns, _pod("p"))
+    current = await _put(store, ns, _pod("p", phase="Running"), stale.mod_revision)
+    registry.caches[PODS.group_resource] = CopyCache(stale)
+    new = _pod("p", phase="Succeeded")
+    new.metadata.resourceVersion = str(current.mod_revision)  # the client saw etcd's version
+    updated, _ = await registry.update(PODS, ns, "p", new, subresource="status")
+    assert updated.status.phase == "Succeeded"
+    new.metadata.resourceVersion = str(stale.mod_revision)  # an old version is still a conflict
+    with pytest.raises(APIError) as err:
+        await registry.update(PODS, ns, "p", new, subresource="status")
+    assert err.value.code == 409
+
+
+async def test_binding_a_pod_whose_namesake_the_copy_shows_bound(reg: tuple[Registry, CountingStore, str]) -> None:
+    registry, store, ns = reg
+    old = _pod("p")
+    old.spec.nodeName = "n1"
+    bound = await _put(store, ns, old)
+    await store.delete(bound.key)
+    await _put(store, ns, _pod("p"))  # deleted and made again; the cache has not seen it yet
+    registry.caches[PODS.group_resource] = CopyCache(bound)
+    body = codec.encode({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                         "target": {"kind": "Node", "name": "n2"}})  # fmt: skip
+    code, _ = await dispatch.bind_pod(registry, PODS, ns, "p", body, "application/json")
+    assert code == 201
+    assert _stored(await store.get(PODS.key(ns, "p"))).spec.nodeName == "n2"
