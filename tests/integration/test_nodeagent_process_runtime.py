@@ -370,22 +370,28 @@ def _parent_pid(pid: int) -> int:
     return int(stat[stat.rfind(")") + 2 :].split()[1])
 
 
-async def test_supervisors_come_from_the_zygote_and_outlive_it(runtime: ProcessRuntime) -> None:
+async def test_supervisors_come_from_the_zygote_which_reaps_them(runtime: ProcessRuntime) -> None:
     sandbox = await _sandbox(runtime)
     first = await _run(runtime, sandbox, _spec(sandbox, "first", ["sleep", "120"]))
     zygote = runtime._launcher._proc
     assert zygote is not None and zygote.returncode is None, "no zygote forked the supervisor"
     supervisor = runtime._record(first).supervisor_pid
-    # detached as a spawned supervisor was: not the zygote's child, nor the agent's
-    assert _parent_pid(supervisor) not in (zygote.pid, os.getpid())
+    assert _parent_pid(supervisor) == zygote.pid
     assert os.getsid(supervisor) != os.getsid(0)  # a session of its own: no terminal signals
+
+    short = await _run(runtime, sandbox, _spec(sandbox, "short", ["true"]))
+    await _exited(runtime, short)
+    ended = runtime._record(short).supervisor_pid
+    # reaped, not a zombie: an init that reaps nothing (as in some containers) would keep it
+    await eventually(lambda: not Path(f"/proc/{ended}").exists(), timeout=10,
+                     message=f"the ended supervisor {ended} was not reaped")
 
     zygote.kill()  # machine chaos: the next start must get a new zygote
     await zygote.wait()
     second = await _run(runtime, sandbox, _spec(sandbox, "second", ["sleep", "120"]))
     assert runtime._launcher._proc is not None and runtime._launcher._proc.pid != zygote.pid
     states = {i.id: i.state for i in await runtime.list_containers()}
-    assert states == {first: ContainerState.RUNNING, second: ContainerState.RUNNING}
+    assert states[first] == states[second] == ContainerState.RUNNING  # the first outlived its zygote
 
 
 async def test_new_runtime_instance_adopts_running_and_exited_containers(

@@ -1,7 +1,7 @@
 """The `process` runtime: containers are process trees in namespaces and cgroups, logs in files.
 
 Each container attempt gets a supervisor process (process_supervisor.py, its own
-session, forked by supervisor_zygote.py and then init's child, so it survives the agent) that launches the container init and records
+session, forked by supervisor_zygote.py, which reaps it; it survives the agent) that launches the container init and records
 its start and exit in files.  Everything the runtime knows lives in files under
 `<root_dir>/process` (see process_records.py), so a restarted agent adopts
 running containers and learns about exits that happened while it was down.

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 # run by path, never imported here: it puts its own directory on sys.path
 ZYGOTE = Path(__file__).with_name("supervisor_zygote.py")
-ANSWER_TIMEOUT_SECONDS = 10.0  # two forks; generous for a saturated box
+ANSWER_TIMEOUT_SECONDS = 10.0  # one fork; generous for a saturated box
 
 
 class LaunchError(Exception):
@@ -30,7 +30,7 @@ class SupervisorLauncher:
         self._lock = asyncio.Lock()
 
     async def spawn(self, container_dir: Path) -> int:
-        """Fork a detached supervisor for `container_dir` (its own session, init's child);
+        """Fork a detached supervisor for `container_dir` (its own session; the zygote reaps it);
         its pid."""
         async with self._lock:
             for attempt in (1, 2):  # a zygote found dead is replaced once

@@ -6,20 +6,21 @@ only, run by path).
 A fresh `python -I -S process_supervisor.py` costs ~40 ms of CPU before it does anything
 (the interpreter, then `json`, `socket`, `ctypes`…): with 50 pods started at once that was
 the largest single cost of the burst (bench/pod_startup_bench.py --burst). This process pays
-it once; each supervisor is then two forks (~1 ms).
+it once; each supervisor is then one fork (~1 ms).
 
 Protocol, one request at a time: the agent writes a container directory and a newline on
 stdin; the zygote answers with the new supervisor's pid and a newline on stdout (0 if it could
-not fork). The supervisor is detached exactly as one the agent spawned itself would be: its
-own session, stdin /dev/null, stdout and stderr appended to `supervisor.log` in the container
-directory, and a grandchild of the zygote, so init (not the zygote, not the agent) is its
-parent and it outlives both. At EOF on stdin (the agent stopped or died) the zygote exits;
-running supervisors are unaffected.
+not fork). The supervisor is set up as one the agent spawned itself was: its own session,
+stdin /dev/null, stdout and stderr appended to `supervisor.log` in the container directory.
+It is the zygote's child, and the zygote reaps it when it ends (as the agent did: an init that
+reaps nothing would otherwise collect a zombie per container). At EOF on stdin (the agent
+stopped or died) the zygote exits; running supervisors are unaffected (init's from then on).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's dir out
@@ -55,35 +56,32 @@ def _become_supervisor(container_dir: str) -> None:
 
 
 def spawn(container_dir: str) -> int:
-    """Fork a detached supervisor for `container_dir`; its pid (0 if a fork failed)."""
-    read_end, write_end = os.pipe()
+    """Fork a supervisor for `container_dir` in a session of its own; its pid (0 if the fork
+    failed)."""
     try:
-        middle = os.fork()
+        pid = os.fork()
     except OSError:
-        os.close(read_end)
-        os.close(write_end)
         return 0
-    if middle == 0:  # the middle process: a new session, one more fork, report, leave
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own children are its business
+        os.setsid()
+        _become_supervisor(container_dir)
+    return pid
+
+
+def _reap(_signum: int, _frame: object) -> None:
+    """SIGCHLD: collect every supervisor that has ended."""
+    while True:
         try:
-            os.close(read_end)
-            os.setsid()
-            pid = os.fork()
-            if pid == 0:
-                os.close(write_end)
-                _become_supervisor(container_dir)
-            os.write(write_end, str(pid).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    answer = b""
-    while chunk := os.read(read_end, 64):
-        answer += chunk
-    os.close(read_end)
-    os.waitpid(middle, 0)  # the supervisor is init's from here on
-    return int(answer or b"0")
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def serve() -> int:
+    signal.signal(signal.SIGCHLD, _reap)
     for line in sys.stdin.buffer:
         pid = spawn(line.decode().rstrip("\n"))
         sys.stdout.write(f"{pid}\n")
