@@ -58,4 +58,3 @@ def wait_for_children_with_pidfds() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         asyncio.set_child_watcher(watcher)
-

@@ -106,4 +106,3 @@ def remove_proxy_tables(records: list[ProcessRecord], timeout: float = 30.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-

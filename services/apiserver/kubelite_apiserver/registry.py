@@ -9,6 +9,7 @@ published on NATS (events.py).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,24 +237,38 @@ class Registry:
             )
         new.metadata.name = name
         wanted_rv = new.metadata.resourceVersion
+
+        async def write(kv: KV, old: Object, cached: bool) -> Object:
+            return await self._write_update(info, kv, old, msgspec.structs.replace(new), subresource, dry_run,
+                                            manager=manager, cached=cached)
+
+        written = await self._read_modify_write(info, namespace, name, wanted_rv, dry_run, write)
+        if written is not None:
+            return written, False
+        if subresource or not strategies.allow_create_on_update(info):
+            raise errors.not_found(info.group_resource, name)
+        new.metadata.resourceVersion = None
+        return await self.create(info, namespace, new, dry_run=dry_run, manager=manager), True
+
+    async def _read_modify_write(
+        self, info: ResourceInfo, namespace: str, name: str, wanted_rv: str | None, dry_run: bool,
+        write: Callable[[KV, Object, bool], Awaitable[Object]],
+    ) -> Object | None:
+        """The retry loop of update and patch: `write(kv, old, cached)` on the stored object
+        (None: there is none), again from a fresh read after a lost race; a copy from the cache is
+        trusted only for a swap that succeeds (read_for_update)."""
         fresh = dry_run
         for _ in range(MAX_CONFLICT_RETRIES):
             kv, cached = await self.read_for_update(info, namespace, name, fresh=fresh)
             fresh = True
             if kv is None:
-                if subresource or not strategies.allow_create_on_update(info):
-                    raise errors.not_found(info.group_resource, name)
-                new.metadata.resourceVersion = None
-                return await self.create(info, namespace, new, dry_run=dry_run, manager=manager), True
+                return None
             if wanted_rv and wanted_rv != str(kv.mod_revision):
                 if cached:
                     continue
                 raise errors.conflict(info.group_resource, name)
-            old = self.decode(info, kv)
-            candidate = msgspec.structs.replace(new)
             try:
-                return await self._write_update(
-                    info, kv, old, candidate, subresource, dry_run, manager=manager, cached=cached), False
+                return await write(kv, self.decode(info, kv), cached)
             except _Retry:
                 if wanted_rv and not cached:
                     raise errors.conflict(info.group_resource, name) from None
@@ -340,7 +355,6 @@ class Registry:
         """(the object, whether it was created: only a server-side apply creates). `view` (a
         kubelite.api.versions.ServedVersion): the patch is written against that version of the
         object (autoscaling/v1), so it is applied to the object converted to it."""
-
         kind = PATCH_TYPES.get(content_type.split(";")[0].strip())
         if kind is None:
             raise errors.unsupported_media_type(content_type)
@@ -363,27 +377,15 @@ class Registry:
             if meta is not None and not isinstance(meta, dict):  # found by tests/integration/test_fuzz_api.py
                 raise errors.bad_request("metadata in a patch must be an object")
             wanted_rv = (meta or {}).get("resourceVersion")
-        fresh = dry_run
-        for _ in range(MAX_CONFLICT_RETRIES):
-            kv, cached = await self.read_for_update(info, namespace, name, fresh=fresh)
-            fresh = True
-            if kv is None:
-                raise errors.not_found(info.group_resource, name)
-            if wanted_rv and wanted_rv != str(kv.mod_revision):
-                if cached:
-                    continue
-                raise errors.conflict(info.group_resource, name)
-            old = self.decode(info, kv)
-            try:
-                return await self._patch_once(info, name, kind, patch_doc, old, kv, subresource, dry_run,
-                                              manager=manager, view=view, cached=cached), False
-            except _Retry:
-                if wanted_rv and not cached:
-                    raise errors.conflict(info.group_resource, name) from None
-            except APIError:
-                if not cached:
-                    raise
-        raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+        async def write(kv: KV, old: Object, cached: bool) -> Object:
+            return await self._patch_once(info, name, kind, patch_doc, old, kv, subresource, dry_run,
+                                          manager=manager, view=view, cached=cached)
+
+        written = await self._read_modify_write(info, namespace, name, wanted_rv, dry_run, write)
+        if written is None:
+            raise errors.not_found(info.group_resource, name)
+        return written, False
 
     async def _patch_once(
         self, info: ResourceInfo, name: str, kind: str, patch_doc: Any, old: Object, kv: KV, subresource: str,
