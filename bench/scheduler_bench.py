@@ -128,6 +128,8 @@ class Cluster:
 
 
 ADMIN_TLS: list[Any] = []  # the admin's TLS context of the cluster this run started
+# etcd's suggested maximum: 150,000 pods and their history outgrow the 2 GiB default
+ETCD_QUOTA_BYTES = 8 * 1024**3
 PKI: list[Any] = []  # its credentials (the bench talks on the bus as the apiserver's identity)
 
 
@@ -138,7 +140,7 @@ def start_core(opts: argparse.Namespace, prefix: str = "kubelite-schedbench-") -
     PKI.append(pki)
     etcd = start_etcd(c.workdir / "etcd", client_port=free_port(), peer_port=free_port(),
                       log_path=c.workdir / "etcd.log", unsafe_no_fsync=not opts.etcd_fsync, die_with_parent=True,
-                      tls=etcd_server_tls(pki))
+                      tls=etcd_server_tls(pki), quota_backend_bytes=ETCD_QUOTA_BYTES)
     c.processes.append(etcd)
     nats = start_nats(c.workdir / "nats", port=free_port(), log_path=c.workdir / "nats.log", die_with_parent=True,
                       config=pki.root / NATS_CONFIG)

@@ -210,12 +210,15 @@ def start_etcd(
     unsafe_no_fsync: bool = False,
     die_with_parent: bool = False,
     tls: EtcdServerTLS | None = None,
+    quota_backend_bytes: int | None = None,
 ) -> ServerProcess:
     """Start a single-member etcd and wait until /health answers true.
 
     Auto-compaction is left off (etcd's default): compaction is the caller's
     decision. `unsafe_no_fsync` is for throwaway test clusters only;
     `die_with_parent` (tests) stops the server if the starting process is killed.
+    `quota_backend_bytes` raises etcd's 2 GiB default (its docs suggest at most 8 GiB), for
+    benchmarks that store 150,000 pods.
     With `tls` clients speak https and must show a certificate from its CA
     (`--client-cert-auth`); the peer port (one member, loopback) stays plain.
     """
@@ -235,10 +238,15 @@ def start_etcd(
         "--initial-cluster", f"kubelite={peer_url}",
         "--initial-cluster-state", "new",
         "--auto-compaction-retention", "0",
+        # etcd 3.6's default (3.5's is 100,000): the raft entries kept in memory between
+        # snapshots; at 5,000 nodes / 20,000 pods etcd's RSS fell from 810 to 507 MB with it
+        "--snapshot-count", "10000",
         "--log-level", "warn",
     ]  # fmt: skip
     if unsafe_no_fsync:
         argv.append("--unsafe-no-fsync")
+    if quota_backend_bytes is not None:
+        argv += ["--quota-backend-bytes", str(quota_backend_bytes)]
     context = None
     if tls is not None:
         argv += ["--cert-file", tls.cert_file, "--key-file", tls.key_file, "--client-cert-auth",

@@ -48,6 +48,7 @@ kind: Pod
 metadata: {name: in-cluster}
 spec:
   serviceAccountName: reader
+  terminationGracePeriodSeconds: 1  # the client sleeps as its namespace's init: SIGTERM cannot end it
   containers:
   - name: client
     image: local

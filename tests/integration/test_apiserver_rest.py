@@ -172,6 +172,21 @@ async def test_concurrent_writers_lose_no_update(api: httpx.AsyncClient, namespa
     assert sum(results) > 0, "expected some writers to collide and retry"
 
 
+async def test_concurrent_patches_all_apply(api: httpx.AsyncClient, namespace: str) -> None:
+    """A patch without a resourceVersion never answers 409 for a concurrent write: the server
+    applies it again to the new object, as Kubernetes' GuaranteedUpdate does, however many
+    writers there are."""
+    url = f"/api/v1/namespaces/{namespace}/configmaps"
+    await api.post(url, json={"metadata": {"name": "busy"}, "data": {}})
+    writers = 60
+    rs = await asyncio.gather(*(api.patch(f"{url}/busy", json={"data": {f"k{i}": str(i)}},
+                                          headers={"Content-Type": "application/merge-patch+json"})
+                                for i in range(writers)))
+    assert [r.status_code for r in rs] == [200] * writers, next(r.text for r in rs if r.status_code != 200)
+    final = (await api.get(f"{url}/busy")).json()
+    assert final["data"] == {f"k{i}": str(i) for i in range(writers)}
+
+
 async def test_list_selectors_and_pagination(api: httpx.AsyncClient, namespace: str) -> None:
     base = f"/api/v1/namespaces/{namespace}/pods"
     for i in range(7):

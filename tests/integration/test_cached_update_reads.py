@@ -1,4 +1,4 @@
-"""Pod updates start from the pod cache's copy (Registry.read_for_update), on a real etcd.
+"""Pod and Lease updates start from a cached copy (Registry.read_for_update), on a real etcd.
 
 The copy may be behind etcd. Only a successful compare-and-swap is trusted; a conflict, an
 error or a no-op found on a stale copy is decided again on etcd's. Each test hands the registry
@@ -13,12 +13,14 @@ import msgspec
 import pytest
 
 from kubelite import codec
+from kubelite.api.coordination_v1 import LEASES, Lease
 from kubelite.api.core_v1 import PODS, Pod
 from kubelite.errors import APIError
 from kubelite.storage import KV
 from kubelite_apiserver import dispatch
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.registry import Registry
+from kubelite_apiserver.updatecopies import UpdateCopies
 
 
 class CopyCache:
@@ -140,3 +142,37 @@ async def test_binding_a_pod_whose_namesake_the_copy_shows_bound(reg: tuple[Regi
     code, _ = await dispatch.bind_pod(registry, PODS, ns, "p", body, "application/json")
     assert code == 201
     assert _stored(await store.get(PODS.key(ns, "p"))).spec.nodeName == "n2"
+
+
+async def test_lease_renewals_start_from_the_watched_copy(reg: tuple[Registry, CountingStore, str]) -> None:
+    """UpdateCopies (what the apiserver keeps for Leases, renewed by every node every 10 s) on
+    a real etcd watch: a renewal with the current resourceVersion reads nothing from etcd."""
+    registry, store, ns = reg
+    lease = codec.convert({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                           "metadata": {"name": "n7", "namespace": ns},
+                           "spec": {"holderIdentity": "n7", "leaseDurationSeconds": 40}}, Lease)  # fmt: skip
+    await store.create(LEASES.key(ns, "n7"), codec.encode(lease))
+    kv = await store.get(LEASES.key(ns, "n7"))
+    assert kv is not None
+    created = registry.decode(LEASES, kv)
+    copies = UpdateCopies(store, LEASES)
+    registry.caches[LEASES.group_resource] = copies
+    copies.start()
+    try:
+        await copies.informer.wait_synced(timeout=10)
+        assert await copies.informer.wait_fresh(10), "the lease copies never caught up with etcd"
+        for renewal in range(3):
+            store.gets = 0
+            created.spec.renewTime = f"2026-12-05T07:00:0{renewal}.000000Z"
+            updated, _ = await registry.update(LEASES, ns, "n7", created)
+            assert store.gets == 0, f"renewal {renewal} read etcd though the copy was current"
+            assert updated.spec.renewTime == created.spec.renewTime
+            assert await copies.informer.wait_fresh(10), "the copies never saw the renewal"
+            created = updated
+        stale = msgspec.structs.replace(created, metadata=msgspec.structs.replace(
+            created.metadata, resourceVersion=str(int(created.metadata.resourceVersion) - 1)))
+        with pytest.raises(APIError) as err:  # an old resourceVersion is still a conflict
+            await registry.update(LEASES, ns, "n7", stale)
+        assert err.value.code == 409
+    finally:
+        await copies.stop()

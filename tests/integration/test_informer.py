@@ -35,6 +35,7 @@ from kubelite.reconcile.informer import (
     split_key,
 )
 from kubelite.reconcile.nats_informer import NatsInformer
+from kubelite.reconcile.transforms import drop_managed_fields
 from kubelite.storage import Unavailable
 from kubelite.storage.etcd import EtcdStore
 from tests.conftest import eventually
@@ -531,3 +532,34 @@ async def test_controller_reconciles_keys_retries_failures_and_stops(
     await ctl.stop(grace_seconds=5)
     await asyncio.wait_for(running, 5)
     assert ctl.queue.shutting_down
+
+
+async def test_a_copy_without_managed_fields_updates_without_losing_them(
+    etcd: EtcdStore, ns: str, stopper: list[Informer], nats_client: Any,
+) -> None:
+    """The scheduler's and controller-manager's informers drop managedFields (memory); a PUT of
+    such a copy must keep the stored ones, as Kubernetes keeps them for an update without any."""
+    from kubelite_apiserver.events import Publisher
+    from kubelite_apiserver.registry import Registry
+
+    reg = Registry(etcd, Publisher(nats_client))
+    namespaces = by_kind("v1", "Namespace")
+    assert namespaces is not None
+    await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}, namespaces.type))
+    await reg.create(CM, ns, cm(ns, "owned"), manager="kubectl-client-side-apply")
+    inf = await started(stopper, Informer(etcd, CM, namespace=ns, transform=drop_managed_fields))
+    cached = inf.get(ns, "owned")
+    assert cached is not None and cached.metadata.managedFields is None
+    cached.data = {"k": "changed"}
+    await reg.update(CM, ns, "owned", cached, manager="kube-controller-manager")
+    stored = await reg.get(CM, ns, "owned")
+    managers = {entry.manager for entry in stored.metadata.managedFields or ()}
+    assert stored.data == {"k": "changed"}
+    assert managers == {"kubectl-client-side-apply", "kube-controller-manager"}, stored.metadata.managedFields
+
+    async def seen() -> Any:
+        obj = inf.get(ns, "owned")
+        return obj if obj is not None and obj.data == {"k": "changed"} else None
+
+    assert (await eventually(seen, timeout=5, message="the informer never saw the update")).metadata.managedFields is None

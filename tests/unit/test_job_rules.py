@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from kubelite.api.batch_v1 import Job
+from kubelite.api.batch_v1 import Job, JobStatus, UncountedTerminatedPods
 from kubelite.api.core_v1 import ContainerStatus, Pod
 from kubelite.api.defaults import apply_defaults
 from kubelite.api.validation import validate
@@ -133,3 +133,16 @@ def test_past_limit_on_failure_example() -> None:
     zero.spec.template.spec.restartPolicy = "OnFailure"
     assert rules.past_limit_on_failure(zero, [restarted("a", 1)])
     assert not rules.past_limit_on_failure(job(backoffLimit=0), [restarted("a", 5)]), "Never: restarts do not count"
+
+
+def test_an_indexed_job_counts_indexes_not_pods() -> None:
+    """Two pods of index 1 both succeeded (a replacement made while the controller-manager
+    restarted): status.succeeded counts index 1 once, as Kubernetes does (CI saw 21 of 20)."""
+    j = job(completions=3, parallelism=3, completionMode="Indexed")
+    j.status = JobStatus(succeeded=1, completedIndexes="0",
+                         uncountedTerminatedPods=UncountedTerminatedPods(succeeded=["u-a", "u-b"]))
+    gone = [pod("a", "Succeeded", index=1, finalizer=False), pod("b", "Succeeded", index=1, finalizer=False)]
+    t = rules.track(j, gone)
+    assert sorted(t.counted_succeeded) == ["u-a", "u-b"] and t.completed_indexes == {0, 1}
+    assert rules.succeeded_after(j, 1, t) == 2
+    assert rules.succeeded_after(job(completions=6), 4, t) == 6  # NonIndexed counts pods

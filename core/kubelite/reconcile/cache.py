@@ -68,12 +68,11 @@ def node_index(obj: Object) -> list[str]:
 
 
 class ObjectCache:
-    def __init__(self, *, node_indexed: bool = False) -> None:
+    def __init__(self, *, node_indexed: bool = False, owner_indexed: bool = True) -> None:
         self._items: dict[str, Any] = {}
-        self._index_funcs: dict[str, IndexFunc] = {
-            INDEX_NAMESPACE: namespace_index,
-            INDEX_OWNER: owner_index,
-        }
+        self._index_funcs: dict[str, IndexFunc] = {INDEX_NAMESPACE: namespace_index}
+        if owner_indexed:
+            self._index_funcs[INDEX_OWNER] = owner_index
         if node_indexed:
             self._index_funcs[INDEX_NODE] = node_index
         self._indexes: dict[str, dict[str, set[str]]] = {n: {} for n in self._index_funcs}
@@ -252,8 +251,8 @@ class CachedInformer:
 
     name = "informer"
 
-    def __init__(self, *, node_indexed: bool) -> None:
-        self._cache = ObjectCache(node_indexed=node_indexed)
+    def __init__(self, *, node_indexed: bool, owner_indexed: bool = True) -> None:
+        self._cache = ObjectCache(node_indexed=node_indexed, owner_indexed=owner_indexed)
         self._handlers = HandlerSet(self.name)
         self._synced = asyncio.Event()
         self._lock = asyncio.Lock()  # serialises cache changes and handler calls

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -37,6 +38,7 @@ from kubelite.reconcile.cache import (
     key_of,
     split_key,
 )
+from kubelite.reconcile.revisions import RevisionWaiters
 from kubelite.storage import KV, Compacted, StorageError, StoreEvent
 from kubelite.storage.etcd import EtcdStore
 
@@ -57,26 +59,34 @@ class Informer(CachedInformer):
         *,
         namespace: str = "",
         resync_seconds: float = 300,
+        transform: Callable[[Any], Any] | None = None,
+        owner_indexed: bool = True,
     ) -> None:
+        """`owner_indexed=False`: no index by metadata.ownerReferences (a transform that drops
+        them, such as the apiserver pod cache's, has nothing to index)."""
         self.store = store
+        self.transform = transform  # applied to each object before it is cached (transforms.py)
         self.info = info
         self.namespace = namespace
         self.resync_seconds = resync_seconds
         self.name = f"informer[{info.group_resource}{'/' + namespace if namespace else ''}]"
         self._prefix = info.key_prefix(namespace or None)
         self._base_prefix = info.key_prefix(None)
-        super().__init__(node_indexed=info.kind == "Pod" and info.group == "")
+        super().__init__(node_indexed=info.kind == "Pod" and info.group == "", owner_indexed=owner_indexed)
         self._decoder = codec.decoder_for(info.type)
         self._stopping = asyncio.Event()
-        self._revision = 0  # the etcd revision the cache reflects
         self._progress = asyncio.Event()  # set: ask etcd where the watch stands (wait_fresh)
-        self._advanced = asyncio.Condition()  # notified when _revision moves
+        self._reached = RevisionWaiters()  # the etcd revision the cache reflects, and who waits for one
         self.relists = 0  # how many times the informer had to list (1 after the first sync)
 
     @property
     def revision(self) -> int:
         """The etcd revision the cache reflects."""
-        return self._revision
+        return self._reached.revision
+
+    @property
+    def _revision(self) -> int:
+        return self._reached.revision
 
     def start(self) -> asyncio.Task[None]:
         """Run in a background task; returns it. Idempotent while running.
@@ -172,18 +182,10 @@ class Informer(CachedInformer):
         if self._revision >= target:
             return True
         self._progress.set()
-        try:
-            async with asyncio.timeout(timeout), self._advanced:
-                await self._advanced.wait_for(lambda: self._revision >= target)
-        except TimeoutError:
-            return False
-        return True
+        return await self._reached.wait(target, timeout)
 
     async def _advance(self, revision: int) -> None:
-        if revision > self._revision:
-            self._revision = revision
-            async with self._advanced:
-                self._advanced.notify_all()
+        self._reached.advance(revision)
 
     async def _watch(self) -> None:
         stream = self.store.watch(self._prefix, start_revision=self._revision + 1, progress=self._progress)
@@ -228,7 +230,7 @@ class Informer(CachedInformer):
             log.error("%s: cannot decode %s at revision %d: %s", self.name, kv.key, revision, exc)
             return None
         obj.metadata.resourceVersion = str(revision)
-        return obj
+        return obj if self.transform is None else self.transform(obj)
 
     async def _resync_loop(self) -> None:
         if self.resync_seconds <= 0:

@@ -37,6 +37,7 @@ AGGREGATE_WINDOW = 600.0  # seconds: Kubernetes' 10-minute window
 DROP_LOG_SECONDS = 10.0  # at most one "event queue full" warning per this many seconds
 MAX_CACHE_ENTRIES = 4096  # client-go's maxLruCacheEntries
 MAX_PENDING = 1000  # queued events beyond this are dropped (and logged)
+CLOSE_TIMEOUT = 2.0  # seconds close() spends writing what is still queued
 _MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -112,6 +113,7 @@ class EventRecorder:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.dropped = 0  # events that could not be written
+        self._writing = 0  # 1 while the worker writes an event
         self._drops_logged_at: float | None = None  # see _report_drop
         self._drops_at_log = 0
 
@@ -146,8 +148,15 @@ class EventRecorder:
         if self._queue is not None:
             await self._queue.join()
 
-    async def close(self) -> None:
-        await self.flush()
+    async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Write what is queued, for at most `timeout` seconds, then stop: a component shutting
+        down while the bus is gone (a whole cluster stopping) must not wait on its events."""
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            left = (self._queue.qsize() if self._queue is not None else 0) + self._writing
+            self.dropped += left
+            log.warning("%s: stopping with %d event(s) unwritten", self.component, left)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -170,6 +179,7 @@ class EventRecorder:
         assert self._queue is not None
         while True:
             pending = await self._queue.get()
+            self._writing = 1
             try:
                 await self._write(pending)
             except asyncio.CancelledError:
@@ -179,6 +189,7 @@ class EventRecorder:
                 log.warning("%s: dropped event %s on %s/%s: %s", self.component, pending.reason,
                             pending.ref.namespace, pending.ref.name, exc)
             finally:
+                self._writing = 0
                 self._queue.task_done()
 
     async def _write(self, p: _Pending) -> None:

@@ -34,6 +34,7 @@ import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubelite.storage import KV, RevisionMismatch, StorageError, StoreEvent
+from kubelite.storage.batching import Outcome, Update
 
 PREFIX = b"k8s:enc:"
 AESGCM_PREFIX = b"k8s:enc:aesgcm:v1:"
@@ -213,6 +214,11 @@ class EncryptedStore:
             return int(await self._store.update(key, self._in(key, value), **kw))
         except RevisionMismatch as exc:
             raise RevisionMismatch(exc.key, self._out(exc.current)) from None
+
+    async def update_many(self, updates: list[Update]) -> list[Outcome]:
+        outcomes = await self._store.update_many([replace(u, value=self._in(u.key, u.value)) for u in updates])
+        return [RevisionMismatch(o.key, self._out(o.current)) if isinstance(o, RevisionMismatch) else o
+                for o in outcomes]
 
     async def delete(self, key: str, **kw: Any) -> tuple[int, KV]:
         try:

@@ -33,6 +33,7 @@ from kubelite.storage import (
     StoreEvent,
     Unavailable,
 )
+from kubelite.storage.batching import Outcome, Update
 from kubelite.telemetry.families import ETCD_REQUEST_DURATION, ETCD_REQUEST_ERRORS, etcd_object_type
 
 _P = ParamSpec("_P")
@@ -364,6 +365,47 @@ class EtcdStore:
         raise self._cas_failure(key, resp)
 
     @_map_rpc_errors
+    async def update_many(self, updates: list[Update]) -> list[Outcome]:
+        """Several compare-and-swap updates in one transaction (batching.UpdateBatcher sends
+        them): per update, the new revision (all share it) or why it was not written
+        (KeyNotFound, RevisionMismatch with the current KV). When a compare fails the
+        transaction writes nothing; its failure branch reads every key, which tells the lost
+        updates from the rest, and the rest go again (each round settles at least one)."""
+        outcomes: list[Outcome | None] = [None] * len(updates)
+        pending = list(range(len(updates)))
+        while pending:
+            raws = [updates[i].key.encode() for i in pending]
+            resp = await self._kv.Txn(
+                rpc.TxnRequest(
+                    compare=[
+                        rpc.Compare(result=_EQUAL, target=_TARGET_MOD, key=raw,
+                                    mod_revision=updates[i].expected_revision)
+                        for i, raw in zip(pending, raws, strict=True)
+                    ],
+                    success=[
+                        rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=updates[i].value))
+                        for i, raw in zip(pending, raws, strict=True)
+                    ],
+                    failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw)) for raw in raws],
+                ),
+                timeout=_CALL_TIMEOUT,
+                metadata=self._metadata,
+            )
+            if resp.succeeded:
+                for i in pending:
+                    outcomes[i] = int(resp.header.revision)
+                break
+            still = []
+            for i, read in zip(pending, resp.responses, strict=True):
+                kvs = read.response_range.kvs
+                if kvs and kvs[0].mod_revision == updates[i].expected_revision:
+                    still.append(i)
+                else:
+                    outcomes[i] = RevisionMismatch(updates[i].key, _kv(kvs[0])) if kvs else KeyNotFound(updates[i].key)
+            pending = still
+        return outcomes  # type: ignore[return-value] - every slot is set above
+
+    @_map_rpc_errors
     async def delete(self, key: str, *, expected_revision: int | None = None) -> tuple[int, KV]:
         """Delete `key` (if its mod_revision is `expected_revision`, when given).
 
@@ -408,6 +450,26 @@ class EtcdStore:
         if not kvs:
             return KeyNotFound(key)
         return RevisionMismatch(key, _kv(kvs[0]))
+
+    @_map_rpc_errors
+    async def claim_compaction(self, key: str, seen_version: int, revision: int) -> tuple[bool, int, int]:
+        """Kubernetes' compaction handshake (see kubelite_apiserver.compactor): write `revision`
+        at `key` if the key's version is still `seen_version`. Returns (whether it was written,
+        the key's version now, etcd's revision now)."""
+        raw = key.encode()
+        resp = await self._kv.Txn(
+            rpc.TxnRequest(
+                compare=[rpc.Compare(result=_EQUAL, target=rpc.Compare.VERSION, key=raw, version=seen_version)],
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=str(revision).encode()))],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
+            ),
+            timeout=_CALL_TIMEOUT,
+            metadata=self._metadata,
+        )
+        if resp.succeeded:
+            return True, seen_version + 1, int(resp.header.revision)
+        kvs = resp.responses[0].response_range.kvs
+        return False, int(kvs[0].version) if kvs else 0, int(resp.header.revision)
 
     @_map_rpc_errors
     async def compact(self, revision: int) -> None:

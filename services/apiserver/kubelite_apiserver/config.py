@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from kubelite.durations import duration_flag
 from kubelite.flags import add_etcd_tls_flags, etcd_tls_from, options_from
 from kubelite.logsetup import add_log_level_flag
 
@@ -26,6 +27,7 @@ class Config(msgspec.Struct, kw_only=True):
     default_unreachable_toleration_seconds: int = 300
     shutdown_grace_seconds: float = 10.0
     connect_wait_seconds: float = 30.0
+    etcd_compaction_interval: float = 300.0  # seconds; 0: never (compaction is someone else's job)
     log_level: str = "info"
     # Trust: HTTPS only. --pki-dir DIR stands for DIR/apiserver.{crt,key} and DIR/client-ca.crt.
     tls_cert_file: str = ""
@@ -102,6 +104,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--nats-cert-file", default="", help="client certificate for NATS (PEM)")
     p.add_argument("--nats-key-file", default="", help="its private key (PEM)")
     p.add_argument("--nats-ca-file", default="", help="CA that signed nats-server's certificate")
+    p.add_argument("--etcd-compaction-interval", type=duration_flag, default=d.etcd_compaction_interval,
+                   metavar="DURATION", help="compact etcd's history this often, keeping one interval of it "
+                   "(kube-apiserver's flag and default, 5m); 0 turns it off")
     p.add_argument("--authorization-mode", default=d.authorization_mode, choices=["RBAC", "AlwaysAllow"],
                    help="RBAC (default); AlwaysAllow only to measure what authorization costs")
     add_log_level_flag(p)

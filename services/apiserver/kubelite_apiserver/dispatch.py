@@ -23,7 +23,7 @@ from kubelite.storage import KeyNotFound, RevisionMismatch, StorageError
 from kubelite_apiserver import apiservices, metricsapi, params
 from kubelite_apiserver.eviction import evict
 from kubelite_apiserver.podconditions import set_pod_condition
-from kubelite_apiserver.registry import Registry
+from kubelite_apiserver.registry import Registry, conflict_retries
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -266,7 +266,7 @@ async def bind_pod(
             "Binding", name, [errors.not_supported("target.kind", target.get("kind"), ["Node"])]
         )
     fresh = False
-    for _ in range(8):
+    for _ in conflict_retries():
         kv, cached = await reg.read_for_update(info, ns, name, fresh=fresh)
         fresh = True
         if kv is None:
@@ -335,7 +335,7 @@ def _replicas_from_scale(scale: Any, name: str) -> int:
 async def _set_replicas(reg, info, ns, name, replicas: int, rv: str | None, dry: bool) -> tuple[int, bytes]:
     # Without a resourceVersion from the client (PATCH), a concurrent write (say, a
     # controller's status update) is not the client's conflict: re-read and retry.
-    for _ in range(8):
+    for _ in conflict_retries():
         obj, _kv = await reg.get_object(info, ns, name)
         if rv and rv != obj.metadata.resourceVersion:
             raise errors.conflict(info.group_resource, name)

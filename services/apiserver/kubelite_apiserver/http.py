@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import msgspec
 from prometheus_client import REGISTRY, generate_latest
 
 from kubelite import errors
+from kubelite.api.coordination_v1 import LEASES
 from kubelite.api.core_v1 import PODS
 from kubelite.api.scheme import by_plural
 from kubelite.api.versions import alternate
@@ -27,9 +27,11 @@ from kubelite.bus.api import APIRequest
 from kubelite.bus.identity import BusIdentity
 from kubelite.credentials import BusCredentials, load_bus_credentials
 from kubelite.errors import APIError
+from kubelite.gctune import tune_gc
 from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import (
     authz,
+    compactor,
     dashboard,
     discovery,
     metrics,
@@ -62,12 +64,14 @@ from kubelite_apiserver.metricsapi import MetricsStore
 from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.nsdefaults import NamespaceDefaults
 from kubelite_apiserver.podcache import PodCache
+from kubelite_apiserver.podrecord import cached_refs
 from kubelite_apiserver.registry import Registry, compile_selectors
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.saadmission import ServiceAccountAdmission
 from kubelite_apiserver.satokens import ServiceAccountTokens, is_token_request, serve_token_request
 from kubelite_apiserver.storageadmission import StorageAdmission, ensure_default_storage_class
 from kubelite_apiserver.strategies import AdmissionConfig
+from kubelite_apiserver.updatecopies import UpdateCopies
 from kubelite_apiserver.watch import watch_events
 
 log = logging.getLogger("kubelite.apiserver.http")
@@ -100,6 +104,8 @@ class APIServer:
         self.encryption: ConfigWatcher | None = None
         self.node_refs: noderestriction.NodeReferences | None = None
         self.pod_cache: PodCache | None = None
+        self.lease_copies: UpdateCopies | None = None
+        self.compactor: asyncio.Task[None] | None = None
         self.authz = authz.Authorizer(authz.RBAC, authz.bootstrap_source())
 
     # ------------------------------------------------------------ lifecycle
@@ -158,13 +164,20 @@ class APIServer:
         await self.crds.crds.wait_synced()  # every CRD served from the first request
         self.reg.admission_checks += [authz.escalation_guard(self.authz), noderestriction.on_write]
         self.pod_cache = PodCache(self.reg.store)
-        self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache.informer)
+        self.node_refs = noderestriction.NodeReferences(self.reg.store, pods=self.pod_cache.informer,
+                                                          refs_of=cached_refs)
         self.pod_cache.start()
+        if cfg.etcd_compaction_interval > 0:
+            self.compactor = asyncio.get_running_loop().create_task(
+                compactor.run(self.store, cfg.etcd_compaction_interval), name="etcd-compactor")
         self.reg.caches[PODS.group_resource] = self.pod_cache
+        self.lease_copies = UpdateCopies(self.reg.store, LEASES)  # node heartbeats: no etcd read each
+        self.lease_copies.start()
+        self.reg.caches[LEASES.group_resource] = self.lease_copies
         self.reg.delete_checks.append(noderestriction.on_delete)
         self.nats_api = NatsAPI(self.nc, self.reg, admit=self.admit, audit=self.audit, sa_tokens=self.sa_tokens)
         await self.nats_api.start()
-        _tune_gc()
+        tune_gc()
         self.ready = True
         log.info("apiserver ready on https://%s:%d (authorization %s)", cfg.bind_address, cfg.port,
                  cfg.authorization_mode)
@@ -178,6 +191,11 @@ class APIServer:
             await self.rbac.stop()
         if self.pod_cache is not None:
             await self.pod_cache.stop()
+        if self.lease_copies is not None:
+            await self.lease_copies.stop()
+        if self.compactor is not None:
+            self.compactor.cancel()
+            await asyncio.gather(self.compactor, return_exceptions=True)
         if self.crds is not None:
             await self.crds.stop(grace_seconds=1)
             await self.crds.crds.stop()
@@ -453,15 +471,6 @@ class APIServer:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _tune_gc() -> None:
-    """Fewer, cheaper cyclic-GC passes: requests allocate many short-lived objects but
-    few cycles, and a full collection over every long-lived object (schemas, caches,
-    modules) is a latency spike. Freeze what startup built and collect less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 50)
 
 
 def _json_or_yaml(content_type: str) -> bool:

@@ -9,6 +9,7 @@ request for a pod on n2 is 403 `node "n1" can only update pods bound to it`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubelite import codec, errors
@@ -17,7 +18,11 @@ from kubelite.api.podrefs import referenced_claims, referenced_config
 from kubelite.auth.user import NODE_PREFIX, NODES, UserInfo
 from kubelite_apiserver.authz import CURRENT_USER
 
-GRAPH_CATCH_UP_SECONDS = 1.0  # a GET the graph does not allow waits this long for the cache
+# A GET the graph does not allow waits this long for the cache to catch up with etcd, as long as
+# a consistent LIST waits (podcache.CONSISTENT_TIMEOUT, Kubernetes' cacher): the agent hears of a
+# binding on the bus, often before this cache has it. With 1 s, a fill of 150,000 pods got 1,663
+# denials, each sending the agent into its retry backoff (up to 10 s) for a pod it did run.
+GRAPH_CATCH_UP_SECONDS = 3.0
 _OWN_NAME = {"Node": "nodes", "Lease": "leases"}
 _REFERENCED = ("secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes")
 _pod_decoder = codec.decoder_for(Pod)
@@ -90,14 +95,16 @@ class NodeGraph:
     Example: pods a and b on n1 both mount ConfigMap shop/cfg: the ref counts 2; deleting a
     leaves n1 allowed; deleting b too removes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, refs_of: Callable[[Any], frozenset[Ref]] = pod_refs) -> None:
+        """`refs_of`: a pod's refs (pod_refs; the apiserver's pod cache has them computed)."""
+        self.refs_of = refs_of
         self.refs: dict[str, dict[Ref, int]] = {}
         self._pods: dict[str, tuple[str, frozenset[Ref]]] = {}  # ns/name -> (node, refs)
 
     def set_pod(self, pod: Any) -> None:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         node = (pod.spec.nodeName if pod.spec is not None else "") or ""
-        entry = (node, pod_refs(pod)) if node else None
+        entry = (node, self.refs_of(pod)) if node else None
         if self._pods.get(key) == entry:
             return
         self.remove_pod(pod)
@@ -135,10 +142,11 @@ class NodeReferences:
     behind a pod just bound) is asked again once the cache has caught up with etcd. Without a
     synced cache, the namespace's pods are read from etcd instead."""
 
-    def __init__(self, store: Any, pods: Any = None) -> None:
-        """`pods`: the informer of the apiserver's pod cache, which keeps the graph."""
+    def __init__(self, store: Any, pods: Any = None, refs_of: Callable[[Any], frozenset[Ref]] = pod_refs) -> None:
+        """`pods`: the informer of the apiserver's pod cache, which keeps the graph; `refs_of`
+        reads a cached pod's refs."""
         self.store = store
-        self.graph = NodeGraph()
+        self.graph = NodeGraph(refs_of)
         self.pods = pods
         if pods is not None:
             pods.add_handler(on_add=self.graph.set_pod, on_update=lambda _old, new: self.graph.set_pod(new),

@@ -8,9 +8,13 @@ apiserver's watch cache (staging/src/k8s.io/apiserver/pkg/storage/cacher); this 
 for the one resource where it matters, indexed by node.
 
 Semantics are Kubernetes': a LIST with `resourceVersion=0` ("any version is fine") is served
-from the cache; `resourceVersion` unset (the most recent), `Exact`, or a `continue` token still
-read etcd. Like Kubernetes' cacher, `limit` is ignored at rv 0 (the whole list comes back, no
-continue token). Though rv 0 allows any version, the cache first catches up with etcd's
+from the cache; so is a consistent LIST (`resourceVersion` unset) without `limit` or `continue`,
+as Kubernetes 1.31+ serves it (ConsistentListFromCache, KEP-2340): once the cache has caught up
+with etcd's current revision, or from etcd when that takes over CONSISTENT_TIMEOUT (the
+fallback Kubernetes counts in apiserver_watch_cache_consistent_read_total). A paged consistent
+LIST, `Exact`, or a `continue` token still read etcd (KEP-2340 serves only unpaged ones at
+first). Like Kubernetes' cacher, `limit` is ignored at rv 0 (the whole list comes back, no
+continue token); a LIST of every namespace comes back in key order, as etcd's does. Though rv 0 allows any version, the cache first catches up with etcd's
 current revision (Informer.wait_fresh: a watch progress request, as Kubernetes' consistent
 reads from cache do), so a component that subscribes to change events and then lists misses
 nothing in between. If that takes over FRESH_TIMEOUT (an overloaded apiserver), the LIST is
@@ -29,19 +33,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from kubelite import codec
 from kubelite.api.core_v1 import PODS
 from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
-from kubelite_apiserver.metrics import CACHE_LISTS, CACHE_STALE_LISTS
+from kubelite_apiserver.metrics import CACHE_CONSISTENT_READS, CACHE_LISTS, CACHE_STALE_LISTS
 from kubelite_apiserver.params import ListOptions
+from kubelite_apiserver.podrecord import PodRecord, record_of
 from kubelite_apiserver.registry import ListResult, matches
 
 NODE_FIELD = "spec.nodeName"
-FRESH_TIMEOUT = 0.5  # seconds a LIST waits for the cache to catch up (then it is served as it is)
+FRESH_TIMEOUT = 0.5  # seconds a LIST at rv 0 waits for the cache to catch up (then it is served as it is)
+CONSISTENT_TIMEOUT = 3.0  # seconds a consistent LIST waits for it (then it reads etcd), as Kubernetes' cacher
 
 
 def served_from_cache(opts: ListOptions) -> bool:
@@ -50,9 +53,18 @@ def served_from_cache(opts: ListOptions) -> bool:
             and not opts.continue_token)
 
 
+def consistent_from_cache(opts: ListOptions) -> bool:
+    """Whether this is a consistent LIST Kubernetes 1.31+ serves from the cache: no
+    resourceVersion, no limit, no continue (kubectl's paged LISTs still read etcd)."""
+    return (not opts.resource_version and not opts.resource_version_match and not opts.limit
+            and not opts.continue_token)
+
+
 class PodCache:
     def __init__(self, store: Any) -> None:
-        self.informer = Informer(store, PODS)  # keeps a node index (spec.nodeName)
+        # keeps a node index (spec.nodeName); each pod as a PodRecord: its JSON and the fields
+        # selectors read, half the memory of the decoded pod (podrecord.py)
+        self.informer = Informer(store, PODS, transform=record_of, owner_indexed=False)
 
     def start(self) -> None:
         self.informer.start()
@@ -66,22 +78,33 @@ class PodCache:
         the cache has not synced or does not have it (then etcd is read)."""
         if not self.informer.has_synced:
             return None
-        pod = self.informer.get(namespace, name)
-        if pod is None or not pod.metadata.resourceVersion:
+        record: PodRecord | None = self.informer.get(namespace, name)
+        stored = record.stored() if record is not None else None
+        if record is None or stored is None:
             return None
-        stored = msgspec.structs.replace(pod, metadata=msgspec.structs.replace(pod.metadata, resourceVersion=None))
-        return KV(key, codec.encode(stored), int(pod.metadata.resourceVersion), 0)
+        return KV(key, stored, int(record.metadata.resourceVersion), 0)
 
     async def list(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any) -> ListResult | None:
         """The pods of `namespace` ("" all) the selectors match, encoded; None: read etcd."""
-        if not served_from_cache(opts) or not self.informer.has_synced:
+        consistent = consistent_from_cache(opts)
+        if not (consistent or served_from_cache(opts)) or not self.informer.has_synced:
             return None
-        if not await self.informer.wait_fresh(FRESH_TIMEOUT):
+        fresh = await self.informer.wait_fresh(CONSISTENT_TIMEOUT if consistent else FRESH_TIMEOUT)
+        if consistent:
+            CACHE_CONSISTENT_READS.labels("pods", str(fresh).lower(), str(not fresh).lower()).inc()
+            if not fresh:
+                return None  # it must reflect etcd now: read etcd
+        elif not fresh:
             CACHE_STALE_LISTS.inc()  # rv 0 allows it; etcd would be slower still (a scan per node)
         node = field_sel.requires_exact_match(NODE_FIELD) if field_sel is not None else None
         revision = self.informer.revision  # no await below: the items are exactly at this revision
-        candidates = self.informer.by_index(INDEX_NODE, node) if node else self.informer.list(namespace or None)
-        items = [codec.encode(obj) for obj in candidates
-                 if (not namespace or obj.metadata.namespace == namespace) and matches(obj, label_sel, field_sel)]
+        candidates = (self.informer.by_index(INDEX_NODE, node) if node
+                      else self.informer.list(namespace) if namespace else self._all_in_key_order())
+        items = [record.raw for record in candidates
+                 if (not namespace or record.metadata.namespace == namespace) and matches(record, label_sel, field_sel)]
         CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
         return ListResult(items, revision, "")
+
+    def _all_in_key_order(self) -> list[PodRecord]:
+        """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
+        return [self.informer.get_by_key(key) for key in sorted(self.informer.keys())]

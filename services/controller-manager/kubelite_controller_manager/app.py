@@ -40,6 +40,7 @@ from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.leader import LeaderElector, Outcome, campaign_and_lead, wait_term
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.reconcile.transforms import lean
 from kubelite.telemetry.server import BindAddress, add_metrics_flags, serve_process_metrics
 from kubelite.timefmt import micro_time
 from kubelite_controller_manager.customresources import CustomResources
@@ -217,7 +218,8 @@ class InformerFactory:
                 informer = NatsInformer(self.nc, self.api, info, subject=changes.of(info.plural),
                                         resync_seconds=self.resync_seconds)
             else:
-                informer = Informer(self.store, info, resync_seconds=self.resync_seconds)
+                informer = Informer(self.store, info, resync_seconds=self.resync_seconds,
+                                    transform=lean)
             self._informers[info.group_resource] = informer
         return informer
 
@@ -304,6 +306,7 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
     """Connect, then campaign and lead until `stop` (see `campaign_and_lead`)."""
     from kubelite.bus.connection import connect_nats
     from kubelite.credentials import bus_credentials
+    from kubelite.gctune import tune_gc
     from kubelite.storage.etcd import EtcdStore
 
     stop = stop or asyncio.Event()
@@ -322,6 +325,7 @@ async def run(options: Options, stop: asyncio.Event | None = None) -> int:
             store, ELECTION, options.identity, lease_seconds=lease_seconds,
             renew_seconds=min(options.leader_elect_retry_period, lease_seconds / 3), mirror=api,
         )
+    tune_gc()  # informers will hold every pod: collect less often (gctune.py)
     try:
         outcome = await campaign_and_lead(
             elector, lambda lost: lead(options, store, nc, api, recorder, stop, lost), stop=stop)

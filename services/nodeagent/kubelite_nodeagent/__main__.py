@@ -19,11 +19,12 @@ from kubelite.bus.connection import connect_nats
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.credentials import bus_credentials
+from kubelite.gctune import tune_gc
 from kubelite.logsetup import setup_logging
 from kubelite.reconcile.recorder import EventRecorder
 from kubelite.service import wait_for_children_with_pidfds
 from kubelite.telemetry.server import serve_process_metrics
-from kubelite_nodeagent import nodeinfo
+from kubelite_nodeagent import nodeinfo, reconnect
 from kubelite_nodeagent.agent import AgentOptions, NodeAgent
 from kubelite_nodeagent.config import AgentConfig, parse_args
 from kubelite_nodeagent.drain import DrainGate
@@ -131,7 +132,7 @@ async def run(cfg: AgentConfig) -> None:
     routes: list[RouteManager] = []  # one per process, shared by its nodes
 
     async def on_reconnect() -> None:
-        await asyncio.gather(*(a.on_reconnect() for a in [*agents, *routes]), return_exceptions=True)
+        await reconnect.spread([a.on_reconnect for a in [*agents, *routes]])  # thousands of fake nodes: not at once
 
     creds = bus_credentials(cfg.pki_dir, cfg.bus_identity())
     nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect,
@@ -145,6 +146,7 @@ async def run(cfg: AgentConfig) -> None:
                                           file_name=cfg.bus_identity().file_name)
     try:
         agents.extend(await start_agents(cfg, nc))
+        tune_gc()  # with --fake-nodes one process holds thousands of nodes' state (gctune.py)
         if cfg.manage_routes:
             reader = NatsAPIClient(nc, caller=BusIdentity("node", agents[0].node.name))
             routes.append(RouteManager.over_nats(nc, reader, cluster_cidr=cfg.cluster_cidr,

@@ -122,31 +122,53 @@ def volume_files(volume: Volume, sources: ConfigSources, binary: Mapping[str, Ma
 
 
 def write_files(directory: str, files: Mapping[str, VolumeFile]) -> None:
-    """Make `directory` hold exactly `files` (write changed ones atomically, remove stale ones)."""
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    wanted = {os.path.normpath(p) for p in files}
-    for rel, vf in files.items():
-        rel = os.path.normpath(rel)
+    """Make `directory` hold exactly `files` (write changed ones atomically, remove stale ones).
+    Plain os calls rather than pathlib: every pod start writes its projected volumes, and
+    pathlib's objects and rglob were a third of a busy node agent's CPU."""
+    os.makedirs(directory, exist_ok=True)
+    wanted: set[str] = set()
+    made: set[str] = {directory}
+    for name, vf in files.items():
+        rel = os.path.normpath(name)
         if rel.startswith("..") or os.path.isabs(rel):
             raise ConfigError(f"invalid path in volume item: {rel}")
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if target.read_bytes() == vf.data and (target.stat().st_mode & 0o7777) == vf.mode:
-                continue
-        except OSError:
-            pass
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(vf.data)
+        wanted.add(rel)
+        target = os.path.join(directory, rel)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        if _holds(target, vf):
+            continue
+        tmp = os.path.join(parent, f".{os.path.basename(target)}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(vf.data)
         os.chmod(tmp, vf.mode)
         os.replace(tmp, target)
-    for path in sorted(root.rglob("*"), reverse=True):
-        rel = os.path.normpath(path.relative_to(root))
-        if path.is_file() and rel not in wanted:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+    _remove_stale(directory, wanted)
+
+
+def _holds(path: str, vf: VolumeFile) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if f.read() != vf.data:
+                return False
+            return (os.fstat(f.fileno()).st_mode & 0o7777) == vf.mode
+    except OSError:
+        return False
+
+
+def _remove_stale(directory: str, wanted: set[str]) -> None:
+    """Files under `directory` not in `wanted` (relative paths), then directories left empty."""
+    for dirpath, dirnames, filenames in os.walk(directory, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.relpath(path, directory) not in wanted:
+                os.unlink(path)
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path) and not os.listdir(path):
+                os.rmdir(path)
 
 
 def host_path_of(pod_dir: str, volume: Volume) -> str:

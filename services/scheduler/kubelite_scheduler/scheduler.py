@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import os
 import time
@@ -23,8 +22,10 @@ from kubelite.api.storage_v1 import SELECTED_NODE, STORAGECLASSES
 from kubelite.bus import decisions
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
+from kubelite.gctune import tune_gc
 from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.recorder import EventRecorder
+from kubelite.reconcile.transforms import lean
 from kubelite.storage.etcd import EtcdStore
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
@@ -37,7 +38,6 @@ from kubelite_scheduler.volumes import VolumePlan, plan_volumes
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
-GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's default: 700)
 
 
 class Scheduler:
@@ -64,10 +64,10 @@ class Scheduler:
         PENDING_PODS.labels("unschedulable").set_function(lambda: self.queue.unschedulable_count)
         self.events = EventRecorder(self.client, scheduler_name, host=os.uname().nodename)
         self.publish_decisions = publish_decisions
-        self.pods = Informer(store, PODS, resync_seconds=0)
-        self.nodes = Informer(store, NODES, resync_seconds=0)
+        self.pods = Informer(store, PODS, resync_seconds=0, transform=lean)
+        self.nodes = Informer(store, NODES, resync_seconds=0, transform=lean)
         # VolumeBinding reads claims, volumes and classes; any change may make a waiting pod fit
-        self.storage = [Informer(store, info, resync_seconds=0)
+        self.storage = [Informer(store, info, resync_seconds=0, transform=lean)
                         for info in (PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES)]
         self._bind_slots = asyncio.Semaphore(max(1, parallel_binds))
         self._binding: set[str] = set()  # pod keys with a bind in flight
@@ -139,11 +139,8 @@ class Scheduler:
             await informer.wait_synced()
         log.info("caches synced: %d nodes, %d pods; scheduling as %r",
                  len(self.cache.known_nodes()), len(self.pods.keys()), self.name)
-        # The caches hold one object per pod and node for good: keep the cyclic GC from
-        # rescanning them (gc.freeze), and from running every 700 allocations.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        # the caches hold one object per pod and node for good: no rescans of them (gctune.py)
+        tune_gc()
         try:
             while True:
                 key = await self.queue.pop()

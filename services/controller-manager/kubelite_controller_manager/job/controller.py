@@ -174,7 +174,7 @@ class JobController(Controller):
             await self._drop_finalizer(pod)
         if t.counted_succeeded or t.counted_failed:
             un = st.uncountedTerminatedPods or UncountedTerminatedPods()
-            st.succeeded = (st.succeeded or 0) + len(t.counted_succeeded)
+            st.succeeded = rules.succeeded_after(job, st.succeeded or 0, t)
             st.failed = (st.failed or 0) + len(t.counted_failed)
             left_ok = [u for u in un.succeeded or [] if u not in t.counted_succeeded]
             left_failed = [u for u in un.failed or [] if u not in t.counted_failed]

@@ -91,6 +91,17 @@ class Tracking:
     completed_indexes: set[int] = field(default_factory=set)
 
 
+def succeeded_after(job: Job, previous: int, t: Tracking) -> int:
+    """status.succeeded once `t`'s counted pods are added. An Indexed Job counts indexes, not
+    pods, as Kubernetes does (succeeded = succeededIndexes.total()): a second pod that succeeds
+    for an index already completed (a replacement made while a controller restarted) adds
+    nothing. Example: Indexed, completions 3, indexes {0, 1} completed and two pods of index 1
+    counted now: 2, not 3. NonIndexed, 4 before and 2 counted now: 6."""
+    if job.spec is not None and job.spec.completionMode == INDEXED:
+        return len(t.completed_indexes)
+    return previous + len(t.counted_succeeded)
+
+
 def track(job: Job, pods: list[Pod], ignore: AbstractSet[str] = frozenset()) -> Tracking:
     """Step 1 lists finished, still-finalized pods not yet in uncountedTerminatedPods; step 2
     removes the finalizer of those listed; step 3 counts every listed uid whose pod has no

@@ -22,7 +22,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from kubelite_nodeagent.runtime import netconnect, process_supervisor
@@ -324,18 +324,33 @@ class ProcessRuntime:
             # Being started right now: let it get to the point where it can be signalled.
             await self._wait_for(cdir / "started.json", START_TIMEOUT_SECONDS)
             started = read_struct(cdir / "started.json", Started)
-        if started is None or (cdir / "exit.json").exists():
+        if started is None or self._ended(record, started, cdir):
             return
         self._signal(record, started, signal.SIGTERM)
-        if await self._wait_for(cdir / "exit.json", max(0.0, grace_seconds)):
+        if await self._wait_until(lambda: self._ended(record, started, cdir), max(0.0, grace_seconds)):
             return
         self._signal(record, started, signal.SIGKILL)
         if record.cgroup:
             await asyncio.to_thread(Cgroup(record.cgroup).kill_all)
-        if not await self._wait_for(cdir / "exit.json", KILL_WAIT_SECONDS):
-            if not is_same_process(record.supervisor_pid, record.supervisor_start):
-                return  # no supervisor will write it; status reports the container as unknown
+        if not await self._wait_until(lambda: self._ended(record, started, cdir), KILL_WAIT_SECONDS):
             raise RuntimeError_("KillContainerError", f"{container_id} did not exit after SIGKILL")
+
+    @staticmethod
+    def _ended(record: ContainerRecord, started: Started, cdir: Path) -> bool:
+        """Its supervisor wrote exit.json, or neither it nor the container is alive (a killed
+        supervisor writes nothing: status reports such a container as unknown)."""
+        if (cdir / "exit.json").exists():
+            return True
+        return not (is_same_process(record.supervisor_pid, record.supervisor_start)
+                    or is_same_process(started.pid, started.pid_start))
+
+    async def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _signal(self, record: ContainerRecord, started: Started, sig: signal.Signals) -> None:
         if not is_same_process(started.pid, started.pid_start):

@@ -1,0 +1,162 @@
+"""Group commit of compare-and-swap updates (storage/batching.py) on a real etcd: updates that
+arrive together are one transaction (they share its revision), each caller still hears its own
+outcome, and a lost race, a deleted key or a repeated key in a batch costs only that update.
+Then through the registry: Lease renewals of many nodes reach etcd together."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from kubelite import codec
+from kubelite.api.coordination_v1 import Lease
+from kubelite.api.scheme import by_plural
+from kubelite.errors import APIError
+from kubelite.storage import KeyNotFound, RevisionMismatch
+from kubelite.storage.batching import Update, UpdateBatcher
+from kubelite.storage.encryption import AESGCM_PREFIX, EncryptedStore, new_config, parse_config
+from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.registry import COALESCED_UPDATES, Registry
+
+
+class CountingSend:
+    """EtcdStore.update_many, counting the batches it is handed."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.batches: list[int] = []
+
+    async def __call__(self, updates: list[Update]) -> list[Any]:
+        self.batches.append(len(updates))
+        return await self.store.update_many(updates)
+
+
+async def _keys(store: Any, n: int) -> dict[str, int]:
+    prefix = f"/batching/{uuid.uuid4().hex[:8]}"
+    return {f"{prefix}/{i}": await store.create(f"{prefix}/{i}", b"v0") for i in range(n)}
+
+
+async def test_updates_waiting_together_are_one_transaction(store: Any) -> None:
+    keys = await _keys(store, 30)
+    send = CountingSend(store)
+    batcher = UpdateBatcher(send, linger=0.05)
+    revs = await asyncio.gather(*(batcher.update(Update(k, b"v1", r)) for k, r in keys.items()))
+    assert send.batches == [30] and len(set(revs)) == 1, (send.batches, revs)
+    for key in keys:
+        kv = await store.get(key)
+        assert kv is not None and kv.value == b"v1" and kv.mod_revision == revs[0]
+
+
+async def test_a_lost_race_or_a_deleted_key_costs_only_that_update(store: Any) -> None:
+    keys = await _keys(store, 5)
+    stale, gone, *fine = keys
+    newer = await store.update(stale, b"someone else", expected_revision=keys[stale])
+    await store.delete(gone)
+    send = CountingSend(store)
+    batcher = UpdateBatcher(send, linger=0.05)
+    results = await asyncio.gather(*(batcher.update(Update(k, b"v1", r)) for k, r in keys.items()),
+                                   return_exceptions=True)
+    lost, missing, *written = results
+    assert isinstance(lost, RevisionMismatch) and lost.current is not None, lost
+    assert lost.current.mod_revision == newer and lost.current.value == b"someone else"
+    assert isinstance(missing, KeyNotFound), missing
+    assert len(set(written)) == 1 and all(isinstance(r, int) for r in written), written
+    # one batch, sent twice: the first transaction wrote nothing, the second the three left
+    assert send.batches == [5]
+    for key in fine:
+        kv = await store.get(key)
+        assert kv is not None and kv.value == b"v1"
+    kv = await store.get(stale)
+    assert kv is not None and kv.value == b"someone else"
+
+
+async def test_a_key_updated_twice_goes_in_two_transactions(store: Any) -> None:
+    keys = await _keys(store, 1)
+    (key, rev), = keys.items()
+    send = CountingSend(store)
+    batcher = UpdateBatcher(send, linger=0.05)
+    first, second = await asyncio.gather(batcher.update(Update(key, b"a", rev)), batcher.update(Update(key, b"b", rev)),
+                                         return_exceptions=True)
+    assert send.batches == [1, 1], send.batches
+    assert isinstance(first, int) and isinstance(second, RevisionMismatch), (first, second)
+
+
+async def test_full_batches_go_at_once_and_a_cancelled_caller_writes_nothing(store: Any) -> None:
+    keys = await _keys(store, 7)
+    send = CountingSend(store)
+    batcher = UpdateBatcher(send, linger=30, max_batch=3)  # the timer never fires in this test
+    items = list(keys.items())
+    written = await asyncio.gather(*(batcher.update(Update(k, b"v1", r)) for k, r in items[:6]))
+    assert send.batches == [3, 3] and len(set(written)) == 2, (send.batches, written)
+    (key, rev) = items[6]
+    waiting = asyncio.create_task(batcher.update(Update(key, b"never", rev)))
+    await asyncio.sleep(0)  # it joins the batch
+    waiting.cancel()
+    batcher.flush()
+    await asyncio.sleep(0.1)
+    assert send.batches == [3, 3], send.batches  # nothing left to send
+    kv = await store.get(key)
+    assert kv is not None and kv.value == b"v0"
+
+
+async def test_an_encrypted_resource_is_encrypted_in_a_batch_too(store: Any) -> None:
+    doc = new_config()
+    doc["resources"][0]["resources"] = ["leases"]
+    encrypted = EncryptedStore(store, parse_config(yaml.safe_dump(doc)))
+    key = f"/registry/leases/batching/{uuid.uuid4().hex[:8]}"
+    rev = await encrypted.create(key, b"plain")
+    stale = await encrypted.create(key + "-2", b"plain")
+    await encrypted.update(key + "-2", b"newer", expected_revision=stale)
+    batcher = UpdateBatcher(encrypted.update_many, linger=0.01)
+    written, lost = await asyncio.gather(batcher.update(Update(key, b"renewed", rev)),
+                                         batcher.update(Update(key + "-2", b"lost", stale)), return_exceptions=True)
+    assert isinstance(written, int) and isinstance(lost, RevisionMismatch), (written, lost)
+    assert lost.current is not None and lost.current.value == b"newer"  # decrypted for the caller
+    raw = await store.get(key)
+    assert raw is not None and raw.value.startswith(AESGCM_PREFIX) and b"renewed" not in raw.value
+    kv = await encrypted.get(key)
+    assert kv is not None and kv.value == b"renewed"
+
+
+def _lease(node: str, ns: str) -> Lease:
+    return codec.convert({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                          "metadata": {"name": node, "namespace": ns},
+                          "spec": {"holderIdentity": node, "leaseDurationSeconds": 40}}, Lease)
+
+
+async def test_lease_renewals_of_many_nodes_reach_etcd_together(store: Any, nats_client: Any) -> None:
+    assert COALESCED_UPDATES["leases.coordination.k8s.io"] > 0
+    reg = Registry(store, Publisher(nats_client))
+    info = by_plural("coordination.k8s.io", "leases")
+    assert info is not None
+    ns = f"leases-{uuid.uuid4().hex[:6]}"
+    namespaces = by_plural("", "namespaces")
+    assert namespaces is not None
+    await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}, namespaces.type))
+    made = [await reg.create(info, ns, _lease(f"node-{i}", ns)) for i in range(40)]
+    first_version = made[0].metadata.resourceVersion
+
+    async def renew(lease: Lease) -> Lease:
+        lease.spec.renewTime = "2026-12-04T10:00:00.000000Z"
+        new, _ = await reg.update(info, ns, lease.metadata.name, lease)
+        return new
+
+    renewed = await asyncio.gather(*(renew(lease) for lease in made))
+    versions = {lease.metadata.resourceVersion for lease in renewed}
+    assert len(versions) == 1, f"40 renewals at once took {len(versions)} etcd transactions"
+    for lease in renewed:
+        stored = await reg.get(info, ns, lease.metadata.name)
+        assert stored.spec.renewTime == "2026-12-04T10:00:00.000000Z"
+        assert stored.metadata.resourceVersion == lease.metadata.resourceVersion
+    # a stale renewal is still a 409, alone
+    stale = _lease("node-0", ns)
+    stale.metadata.resourceVersion = first_version
+    stale.spec.renewTime = "2026-12-04T10:00:10.000000Z"
+    with pytest.raises(APIError) as caught:
+        await reg.update(info, ns, stale.metadata.name, stale)
+    assert caught.value.code == 409, caught.value
