@@ -24,6 +24,24 @@ def test_error_rate_is_judged_inside_the_fault_window_only() -> None:
     assert settled.ok and "first 8 s (detection) not counted" in settled.detail
 
 
+def test_a_slow_detection_moves_the_counted_window_to_the_endpoints_change() -> None:
+    """Under load the node lifecycle controller may take longer than the nominal 8 s: requests
+    sent to pods the Endpoints still listed are not the Service's fault; those sent once every
+    proxy had the change (PROPAGATION_SECONDS after it) are counted, and must all succeed."""
+    window = Window(fault_start=10.0, fault_end=30.0, converged_at=35.0)
+    requests = [Request(10.0 + t / 10, t != 95, "w-1") for t in range(200)]  # one failure at 19.5 s
+    assert not invariants.service_during_fault(requests, window, 0.0, detection=8.0).ok
+    late = invariants.service_during_fault(requests, window, 0.0, detection=8.0, detected_at=17.0)
+    assert (late.ok, late.detail) == (True, "0.0% (0/100, allowed 0.0%; the first 10 s (detection) not counted)")
+    early = invariants.service_during_fault(requests, window, 0.0, detection=8.0, detected_at=13.0)
+    assert not early.ok and "first 8 s" in early.detail  # detected sooner: the nominal window holds
+    failing_after = [*requests, Request(26.0, False, "w-1")]
+    assert not invariants.service_during_fault(failing_after, window, 0.0, detection=8.0, detected_at=17.0).ok
+    assert invariants.service_during_fault(requests, window, 0.0, detected_at=17.0).detail.startswith("0.5%")
+    assert not invariants.lost_host_left_endpoints("w-2", None, window).ok
+    assert invariants.lost_host_left_endpoints("w-2", 16.2, window).detail == "6.2 s after the fault"
+
+
 def test_acknowledged_writes_must_all_be_stored_once() -> None:
     writes = [Write(1.0, "s-1", True, "u1"), Write(1.5, "s-2", True, "u2"), Write(2.0, "s-3", False, "", "503")]
     assert invariants.writes_kept(writes, {"s-1": "u1", "s-2": "u2"}).ok
@@ -100,6 +118,6 @@ def test_longest_write_gap_and_medians_over_runs() -> None:
     runs = [report.ScenarioResult("kill-apiserver", "", [], window, [], 20.0, {"converge": 0.1, "write gap": g})
             for g in (1.2, 2.0, 1.5)]
     runs.append(report.ScenarioResult("partition-worker", "", [], window,
-                                      [invariants.Verdict("x", False, "")], 30.0, {"replaced": 6.0}))
-    assert report.summary(runs) == [["kill-apiserver", "3/3", "0.1", "-", "1.5"],
-                                    ["partition-worker", "0/1", "-", "6.0", "-"]]
+                                      [invariants.Verdict("x", False, "")], 30.0, {"detected": 5.2, "replaced": 6.0}))
+    assert report.summary(runs) == [["kill-apiserver", "3/3", "0.1", "-", "-", "1.5"],
+                                    ["partition-worker", "0/1", "-", "5.2", "6.0", "-"]]

@@ -31,6 +31,10 @@ class Write:
     done: float = 0.0  # when the answer came (a write sent during the fault may be acknowledged after)
 
 
+# from the Endpoints change to every proxy's data path: the NATS event, the proxy's rules, nft
+PROPAGATION_SECONDS = 3.0
+
+
 @dataclass(frozen=True)
 class Window:
     fault_start: float
@@ -55,23 +59,43 @@ def error_rate(requests: list[Request], start: float, end: float) -> tuple[int, 
 
 
 def service_during_fault(requests: list[Request], window: Window, allowed: float,
-                         lost_hosts: tuple[str, ...] = (), detection: float = 0.0) -> Verdict:
+                         lost_hosts: tuple[str, ...] = (), detection: float = 0.0,
+                         detected_at: float | None = None) -> Verdict:
     """The share of failed requests while the fault lasts, through the hosts it left reachable.
 
     Example: w-1 partitioned (`lost_hosts=("w-1",)`), 200 requests through w-2, 1 failed, 190
     through w-1, all failed, `allowed` 0.02 -> `PASS ... 0.5 % (1/200, allowed 2.0 %; w-1: 190
-    requests not counted)`. With `detection` (s), requests sent that soon after the fault began are
-    not counted either: the cluster cannot know yet that a silent host is gone."""
-    during = [r for r in requests if window.fault_start + detection <= r.at < window.fault_end]
+    requests not counted)`.
+
+    With `detection` (s), requests sent before the cluster can know that a silent host is gone are
+    not counted either: the first `detection` seconds of the fault, or, when the run saw the
+    Endpoints drop the lost host's pods (`detected_at`, later than that), until PROPAGATION_SECONDS
+    after it. Example: fault at 10 s, detection 8 s, Endpoints changed at 21.5 s (a loaded
+    controller-manager) -> requests sent from 24.5 s on are counted; a request that failed at
+    19 s went to a pod the Endpoints still listed, which Kubernetes does as well for 40-50 s."""
+    counted_from = window.fault_start + detection
+    if detection and detected_at is not None:
+        counted_from = max(counted_from, detected_at + PROPAGATION_SECONDS)
+    during = [r for r in requests if counted_from <= r.at < window.fault_end]
     counted = [r for r in during if r.target not in lost_hosts]
     failed, total = error_rate(counted, window.fault_start, window.fault_end)
     rate = failed / total if total else 0.0
     skipped = len(during) - len(counted)
     note = f"; {', '.join(lost_hosts)}: {skipped} requests not counted" if lost_hosts else ""
     if detection:
-        note += f"; the first {detection:g} s (detection) not counted"
+        note += f"; the first {counted_from - window.fault_start:.3g} s (detection) not counted"
     return Verdict("service error rate during the fault", total > 0 and rate <= allowed,
                    f"{rate:.1%} ({failed}/{total}, allowed {allowed:.1%}{note})")
+
+
+def lost_host_left_endpoints(host: str, detected_at: float | None, window: Window) -> Verdict:
+    """The cluster took a silent host's pods out of the Service's Endpoints while the fault lasted
+    (the node lifecycle controller marked them not ready). Example: w-2 cut off at 10 s, its pods
+    gone from the Endpoints at 16.2 s -> `PASS ... 6.2 s after the fault`."""
+    name = f"pods of {host} out of the Service's Endpoints"
+    if detected_at is None:
+        return Verdict(name, False, f"still listed when the fault ended ({window.fault_end - window.fault_start:.0f} s)")
+    return Verdict(name, True, f"{detected_at - window.fault_start:.1f} s after the fault")
 
 
 def service_after_recovery(requests: list[Request], window: Window, end: float) -> Verdict:

@@ -163,6 +163,14 @@ def _ready(api: Api, kind: str, name: str, nodes: set[str], exact: bool = True) 
     return len(ready) == want and (not exact or len(live) == want)
 
 
+def endpoints_exclude(api: Api, node: str) -> bool:
+    """The workload Service's Endpoints list no ready address on `node` (False when unreadable)."""
+    eps = api.get(f"/api/v1/namespaces/{NAMESPACE}/endpoints/{APP}")
+    if eps is None:
+        return False
+    return not any(a.get("nodeName") == node for s in eps.get("subsets") or [] for a in s.get("addresses") or [])
+
+
 def pods_per_node(api: Api) -> dict[str, int]:
     """How many of the workload's live pods each node runs."""
     pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3D{APP}") or {}

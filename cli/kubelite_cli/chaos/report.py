@@ -27,8 +27,9 @@ class ScenarioResult:
     window: Window
     verdicts: list[Verdict]
     duration: float
-    # seconds: "converge" (recovery -> replicas whole), "replaced" (fault -> a lost host's pods
-    # Running elsewhere), "write gap" (longest time without an acknowledged write)
+    # seconds: "converge" (recovery -> replicas whole), "detected" (fault -> a lost host's pods out
+    # of the Service's Endpoints), "replaced" (fault -> a lost host's pods Running elsewhere),
+    # "write gap" (longest time without an acknowledged write)
     figures: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -85,14 +86,14 @@ def timeline_svg(result: ScenarioResult) -> str:
     return "".join(parts)
 
 
-FIGURES = ("converge", "replaced", "write gap")
+FIGURES = ("converge", "detected", "replaced", "write gap")
 
 
 def summary(results: list[ScenarioResult]) -> list[list[str]]:
     """One row per scenario over repeated runs: passed/runs and the median of each figure.
 
     Example: kill-apiserver run 3 times, all passed, write gaps 1.2, 2.0 and 1.5 s ->
-    `["kill-apiserver", "3/3", "0.1", "-", "1.5"]`."""
+    `["kill-apiserver", "3/3", "0.1", "-", "-", "1.5"]`."""
     rows: dict[str, list[ScenarioResult]] = {}
     for r in results:
         rows.setdefault(r.name, []).append(r)

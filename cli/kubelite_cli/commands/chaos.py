@@ -155,6 +155,7 @@ def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.Sce
     control, api, converge_timeout = ctx.control, ctx.api, ctx.converge_timeout
     beats_since = probes.uptime()
     moved_at: float | None = None
+    detected_at: float | None = None  # when the Service's Endpoints dropped the lost host's pods
     converged_at: float | None = None
     problems: list[str] = []
     with probes.Recorder(api, ctx.targets, ctx.port, scenario.name, run_id) as rec:
@@ -166,6 +167,8 @@ def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.Sce
                 hits.append((fault, control.inject(fault)))
                 rec.event("injected", fault=fault.action, hit=hits[-1][1])
             while rec.now() < fault_start + scenario.hold_seconds:
+                if avoid and detected_at is None and probes.endpoints_exclude(api, avoid):
+                    detected_at = rec.event("endpoints updated")
                 if avoid and moved_at is None and probes.converged(api, avoid_node=avoid):
                     moved_at = rec.event("replaced elsewhere")
                 time.sleep(0.5)
@@ -190,7 +193,7 @@ def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.Sce
         invariants.Verdict("fault injected and recovered", not problems, "; ".join(problems) or
                            ", ".join(hit for _f, hit in hits)),
         invariants.service_during_fault(rec.requests, window, scenario.max_error_rate, scenario.lost_hosts,
-                                        scenario.detection_seconds),
+                                        scenario.detection_seconds, detected_at),
         invariants.writes_during_fault(rec.writes, window, scenario.writes_refused),
         invariants.writes_kept(rec.writes, rec.stored()),
         invariants.converged(window, converge_timeout),
@@ -199,11 +202,15 @@ def _run_one(scenario: Scenario, ctx: _Context, run_id: str) -> tuple[report.Sce
     ]
     if avoid:
         verdicts.append(invariants.replaced(avoid, pods_on_avoid, moved_at, fault_start, scenario.hold_seconds))
+    if avoid and scenario.detection_seconds:
+        verdicts.append(invariants.lost_host_left_endpoints(avoid, detected_at, window))
     figures = {"write gap": invariants.longest_write_gap(rec.writes, fault_start, converged_at or end)}
     if converged_at is not None:
         figures["converge"] = max(0.0, converged_at - fault_end)
     if moved_at is not None:
         figures["replaced"] = moved_at - fault_start
+    if detected_at is not None:
+        figures["detected"] = detected_at - fault_start
     result = report.ScenarioResult(scenario.name, scenario.description, rec.requests, window, verdicts, end, figures)
     samples = {"scenario": scenario.name, "events": rec.events,
                "requests": [[round(r.at, 3), r.ok, r.target] for r in rec.requests],

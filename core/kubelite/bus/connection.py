@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import nats
@@ -30,6 +31,36 @@ class _QuietTLSClose(logging.Filter):
 logging.getLogger("asyncio").addFilter(_QuietTLSClose())
 
 
+# How soon a client notices a path to its server that went silent (a host cut off the network, a
+# dead route) rather than closed: it PINGs every PING_INTERVAL seconds and gives the connection up
+# when MAX_OUTSTANDING_PINGS are unanswered at the next one, 6-9 s after the path died; then it
+# reconnects and re-lists. With nats-py's default (120 s) a proxy on a host that came back from a
+# 20 s partition kept its old connection, whose queued events arrived only when TCP's backed-off
+# retransmission timer fired, seconds after its node agent had already stopped the local pods
+# the proxy still sent to (the lab's partition-worker scenario saw requests fail after recovery).
+# Kubernetes' clients do the same over HTTP/2 (client-go: a ping after 30 s idle, 15 s to answer).
+PING_INTERVAL = 3.0
+MAX_OUTSTANDING_PINGS = 2
+# A stale connection is only given up once its socket closes, and closing a TCP socket with unsent
+# data waits for the dead path (the proxy above noticed only after the partition had healed). The
+# kernel ends a connection whose sent data (our PINGs at least) has stayed unacknowledged this
+# long, so the reconnect starts during the partition. The peer's kernel acknowledges, not its
+# process, so a loaded server or a stalled loop of ours never trips it (gRPC's keepalive sets
+# the same option).
+TCP_USER_TIMEOUT_SECONDS = 6.0
+
+
+def _give_up_silent_paths(nc: nats.aio.client.Client) -> None:
+    """TCP_USER_TIMEOUT on the client's current socket (a new one after every reconnect)."""
+    writer = getattr(getattr(nc, "_transport", None), "_bare_io_writer", None)  # nats-py's TcpTransport
+    sock = writer.get_extra_info("socket") if writer is not None else None
+    if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(TCP_USER_TIMEOUT_SECONDS * 1000))
+        except OSError as exc:  # not TCP (a unix socket) or closed meanwhile: nothing to tune
+            log.debug("TCP_USER_TIMEOUT not set: %s", exc)
+
+
 async def connect_nats(
     url: str,
     *,
@@ -37,6 +68,7 @@ async def connect_nats(
     wait_seconds: float = 30,
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
     credentials: BusCredentials | None = None,
+    ping_interval: float = PING_INTERVAL,
 ) -> nats.aio.client.Client:
     """Connect to NATS at `url`, retrying for up to `wait_seconds`.
 
@@ -47,10 +79,12 @@ async def connect_nats(
     Raises ConnectionError("NATS at URL not reachable after Ns") when the
     server never answers. Once connected the client reconnects forever and
     awaits `on_reconnect` after each reconnect (failures there are logged,
-    never raised into the NATS client).
+    never raised into the NATS client). `ping_interval`: see PING_INTERVAL; a process whose
+    event loop may stall for seconds under load (thousands of fake nodes) can ask for longer.
     """
 
     async def reconnected() -> None:
+        _give_up_silent_paths(nc)
         BUS_RECONNECTS.labels(name).inc()
         log.warning("%s: reconnected to NATS at %s", name, url)
         if on_reconnect is not None:
@@ -84,6 +118,8 @@ async def connect_nats(
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
                 connect_timeout=2,
+                ping_interval=ping_interval,  # type: ignore[arg-type]  # nats-py annotates int; it sleeps a float
+                max_outstanding_pings=MAX_OUTSTANDING_PINGS,
                 reconnected_cb=reconnected,
                 disconnected_cb=disconnected,
                 error_cb=error,
@@ -94,6 +130,7 @@ async def connect_nats(
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await nc.close()
         raise ConnectionError(f"NATS at {url} not reachable after {wait_seconds:g}s{_why(errors or [exc])}") from exc
+    _give_up_silent_paths(nc)
     return nc
 
 

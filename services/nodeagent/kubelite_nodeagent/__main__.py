@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from kubelite.api.storage_v1 import LOCAL_PATH_ROOT
-from kubelite.bus.connection import connect_nats
+from kubelite.bus.connection import PING_INTERVAL, connect_nats
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.credentials import bus_credentials
@@ -39,6 +39,7 @@ from kubelite_nodeagent.volumeserver import volume_root
 
 log = logging.getLogger("kubelite.nodeagent")
 
+FAKE_NODES_PING_INTERVAL = 30.0
 START_BATCH = 50  # fake nodes registered concurrently
 REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-exit
 
@@ -135,8 +136,10 @@ async def run(cfg: AgentConfig) -> None:
         await reconnect.spread([a.on_reconnect for a in [*agents, *routes]])  # thousands of fake nodes: not at once
 
     creds = bus_credentials(cfg.pki_dir, cfg.bus_identity())
+    # thousands of fake nodes in one process stall its loop for seconds at a time: a short ping
+    # would take that for a dead server and make every node re-list
     nc = await connect_nats(cfg.nats, name=f"nodeagent-{cfg.node_name}", on_reconnect=on_reconnect,
-                            credentials=creds)
+                            credentials=creds, ping_interval=FAKE_NODES_PING_INTERVAL if cfg.fake_nodes > 0 else PING_INTERVAL)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
