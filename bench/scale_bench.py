@@ -86,13 +86,32 @@ def start(opts: argparse.Namespace) -> Cluster:
 
 
 def start_nodes(c: Cluster, opts: argparse.Namespace) -> None:
-    c.spawn("nodeagent", [*_command("kubelite-nodeagent"), "--nats", c.nats_url, "--pki-dir", str(PKI[-1].root),
-                          "--runtime", "fake", "--node-name", "fake", "--fake-nodes", str(opts.nodes),
-                          "--cluster-cidr", opts.cluster_cidr,
-                          "--node-capacity", "cpu=32,memory=128Gi,pods=110",
-                          "--node-status-update-frequency", opts.node_status_update_frequency,
-                          "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning",
-                          "--metrics-resolution", "0"])
+    """--agent-processes simulator processes, each with its own NATS connection and event loop,
+    sharing --nodes between them (fake-0.. in the first, and so on). One process for 5,000 nodes
+    was the bench's bottleneck at 150,000 pods: its one connection fell behind and nats-server
+    cut it off as a slow consumer; 5,000 kubelets have 5,000 connections."""
+    share, extra = divmod(opts.nodes, opts.agent_processes)
+    first = 0
+    for k in range(opts.agent_processes):
+        count = share + (1 if k < extra else 0)
+        name = "nodeagent" if opts.agent_processes == 1 else f"nodeagent-{k}"
+        c.spawn(name, [*_command("kubelite-nodeagent"), "--nats", c.nats_url, "--pki-dir", str(PKI[-1].root),
+                       "--runtime", "fake", "--node-name", "fake", "--fake-nodes", str(count),
+                       "--fake-node-offset", str(first), "--cluster-cidr", opts.cluster_cidr,
+                       "--node-capacity", "cpu=32,memory=128Gi,pods=110",
+                       "--node-status-update-frequency", opts.node_status_update_frequency,
+                       "--data-dir", str(c.workdir / "nodes"), "--log-level", "warning",
+                       "--metrics-resolution", "0", *(["--metrics-bind-address", "off"] if k else [])])
+        first += count
+
+
+def node_agents_total(per_process: dict[str, float]) -> dict[str, float]:
+    """The figures of every simulator process summed as one "nodeagent" entry, the rest as they are."""
+    out = {k: v for k, v in per_process.items() if not k.startswith("nodeagent")}
+    agents = [v for k, v in per_process.items() if k.startswith("nodeagent")]
+    if agents:
+        out["nodeagent"] = round(sum(agents), 2)
+    return out
 
 
 def etcd_db_mb(c: Cluster) -> float:
@@ -135,7 +154,7 @@ async def idle_cost(c: Cluster, seconds: float) -> dict[str, float]:
     (one Lease renewal per node every --node-status-update-frequency)."""
     before = {name: cpu_seconds(pid) for name, pid in c.pids.items()}
     await asyncio.sleep(seconds)
-    return {name: round((cpu_seconds(pid) - before[name]) / seconds, 2) for name, pid in c.pids.items()}
+    return node_agents_total({name: round((cpu_seconds(pid) - before[name]) / seconds, 2) for name, pid in c.pids.items()})
 
 
 # -- 2. fill ---------------------------------------------------------------------------------------
@@ -197,11 +216,26 @@ async def fill(opts: argparse.Namespace, client: NatsAPIClient, counter: Running
         except Exception as exc:
             errors.append(f"{plural} {body['metadata']['name']}: {exc}")
 
+    asked = 0  # pods the creates so far stand for (a Deployment: its replicas)
+
+    async def admit(pods: int) -> None:
+        """With --max-pending, wait until fewer than that many asked-for pods are not Running yet."""
+        nonlocal asked
+        while opts.max_pending and asked - len(counter.first) + pods > opts.max_pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        asked += pods
+
+    async def create_deployment(i: int) -> None:
+        await admit(opts.replicas)
+        await create("deployments", namespaces[i % len(namespaces)], deployment_body(f"dep-{i:05d}", opts.replicas))
+
+    async def create_pod(i: int) -> None:
+        await admit(1)
+        await create("pods", namespaces[i % len(namespaces)], pod_body(f"pod-{i:06d}"))
+
     t0 = time.monotonic()
-    await bounded(opts.deployments, opts.clients, lambda i: create(
-        "deployments", namespaces[i % len(namespaces)], deployment_body(f"dep-{i:05d}", opts.replicas)))
-    await bounded(bare, opts.clients, lambda i: create(
-        "pods", namespaces[i % len(namespaces)], pod_body(f"pod-{i:06d}")))
+    await bounded(opts.deployments, opts.clients, create_deployment)
+    await bounded(bare, opts.clients, create_pod)
     created_wall = time.monotonic() - t0
     _progress(f"{opts.deployments} Deployments and {bare} bare pods created in {created_wall:.1f}s; "
               f"{len(counter.first)} Running so far")
@@ -302,8 +336,8 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
     result.update(await fill(opts, client, counter))
     pods = max(1, result["pods_running"])
     result["etcd_revisions_per_pod"] = round((await store.current_revision() - rev0) / pods, 2)
-    result["cpu_ms_per_pod"] = {name: round((cpu_seconds(pid) - cpu0.get(name, 0.0)) * 1000 / pods, 2)
-                                for name, pid in c.pids.items()}
+    result["cpu_ms_per_pod"] = node_agents_total({
+        name: round((cpu_seconds(pid) - cpu0.get(name, 0.0)) * 1000 / pods, 2) for name, pid in c.pids.items()})
     result["etcd_limit_ratio"] = round(result["pods_per_s_running"] * WRITES_PER_POD / result["etcd_writes_per_s"], 3)
 
     async with httpx.AsyncClient(verify=ADMIN_TLS[-1], timeout=60,
@@ -311,7 +345,7 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
         _progress(f"churn: {opts.churn_rate:g} writes/s for {opts.churn_seconds:g}s")
         result.update(await churn(http, c.api_url, opts.churn_rate, opts.churn_seconds))
         result.update(await list_all(http, c.api_url, opts.list_samples))
-    result["rss_mb"] = {name: round(rss_mb(pid)) for name, pid in c.pids.items()}
+    result["rss_mb"] = node_agents_total({name: round(rss_mb(pid)) for name, pid in c.pids.items()})
     result["control_plane_rss_mb"] = round(sum(rss_mb(c.pids[n]) for n in CONTROL_PLANE if n in c.pids))
     result["etcd_db_mb"] = round(etcd_db_mb(c), 1)
     result["load_after"] = os.getloadavg()[0]
@@ -328,6 +362,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replicas", type=int, default=100, help="replicas per Deployment")
     p.add_argument("--namespaces", type=int, default=50)
     p.add_argument("--clients", type=int, default=64, help="requests in flight (and etcd baseline writers)")
+    p.add_argument("--agent-processes", type=int, default=4, help="simulator processes sharing --nodes")
+    p.add_argument("--max-pending", type=int, default=0,
+                   help="create no more while this many asked-for pods are not Running yet (0: as fast as taken)")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
     p.add_argument("--value-size", type=int, default=1500, help="bytes per baseline write (a stored pod's size)")
     p.add_argument("--idle-seconds", type=float, default=20.0, help="heartbeat-only window before the fill")

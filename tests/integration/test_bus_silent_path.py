@@ -13,11 +13,16 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from kubelite.bus.connection import MAX_OUTSTANDING_PINGS, PING_INTERVAL, TCP_USER_TIMEOUT_SECONDS, connect_nats
+from kubelite.bus.connection import (
+    MAX_OUTSTANDING_PINGS,
+    PING_INTERVAL,
+    TCP_USER_TIMEOUT_SECONDS,
+    connect_nats,
+)
 from kubelite.devservers import free_port, nats_binary
 from tests.conftest import eventually
 
@@ -31,51 +36,60 @@ def _nft(script: str) -> None:
     subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True)
 
 
-async def test_a_client_behind_a_silent_path_reconnects_and_relists(tmp_path: Path) -> None:
+@pytest.fixture
+def nats_port() -> Iterator[int]:
     port = free_port()
     server = subprocess.Popen([nats_binary(), "-a", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    table = f"kubelite_test_silent_{port}"
+    yield port
+    server.kill()
+    server.wait(10)
+
+
+@pytest.fixture
+def nft_table(nats_port: int) -> Iterator[str]:
+    table = f"kubelite_test_silent_{nats_port}"
+    yield table
+    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
+
+
+async def test_a_client_behind_a_silent_path_reconnects_and_relists(nats_port: int, nft_table: str) -> None:
+    port, table = nats_port, nft_table
     relists: list[float] = []
 
     async def on_reconnect() -> None:
         relists.append(time.monotonic())
 
-    try:
-        url = f"nats://127.0.0.1:{port}"
-        sub_nc = await connect_nats(url, name="silent-sub", wait_seconds=20, on_reconnect=on_reconnect)
-        pub_nc = await connect_nats(url, name="silent-pub", wait_seconds=20)
-        got: list[bytes] = []
+    url = f"nats://127.0.0.1:{port}"
+    sub_nc = await connect_nats(url, name="silent-sub", wait_seconds=20, on_reconnect=on_reconnect)
+    pub_nc = await connect_nats(url, name="silent-pub", wait_seconds=20)
+    got: list[bytes] = []
 
-        async def on_msg(msg) -> None:  # noqa: ANN001 - nats-py's Msg
-            got.append(msg.data)
+    async def on_msg(msg) -> None:
+        got.append(msg.data)
 
-        await sub_nc.subscribe("kubelite.test.silent", cb=on_msg)
-        await sub_nc.flush()
-        sock = sub_nc._transport._bare_io_writer.get_extra_info("socket")
-        client_port = sock.getsockname()[1]
-        _nft(f"add table inet {table}\n"
-             f"add chain inet {table} out {{ type filter hook output priority 0; }}\n"
-             f"add rule inet {table} out tcp sport {client_port} drop\n"
-             f"add rule inet {table} out tcp dport {client_port} drop\n")
-        silenced = time.monotonic()
+    await sub_nc.subscribe("kubelite.test.silent", cb=on_msg)
+    await sub_nc.flush()
+    sock = sub_nc._transport._bare_io_writer.get_extra_info("socket")
+    client_port = sock.getsockname()[1]
+    _nft(f"add table inet {table}\n"
+         f"add chain inet {table} out {{ type filter hook output priority 0; }}\n"
+         f"add rule inet {table} out tcp sport {client_port} drop\n"
+         f"add rule inet {table} out tcp dport {client_port} drop\n")
+    silenced = time.monotonic()
 
-        async def delivered(data: bytes) -> bool:
-            await pub_nc.publish("kubelite.test.silent", data)
-            await asyncio.sleep(0.2)
-            return data in got
+    async def delivered(data: bytes) -> bool:
+        await pub_nc.publish("kubelite.test.silent", data)
+        await asyncio.sleep(0.2)
+        return data in got
 
-        # PINGs every PING_INTERVAL s, unanswered: stale after MAX_OUTSTANDING_PINGS more, and the
-        # kernel ends the socket after TCP_USER_TIMEOUT_SECONDS of unacknowledged data
-        bound = PING_INTERVAL * (MAX_OUTSTANDING_PINGS + 1) + TCP_USER_TIMEOUT_SECONDS + 5
-        await eventually(lambda: bool(relists), timeout=bound, interval=0.2,
-                         message=f"the subscriber never gave its silent connection up within {bound:g} s")
-        assert sub_nc._transport._bare_io_writer.get_extra_info("socket").getsockname()[1] != client_port
-        await eventually(lambda: delivered(b"after"), timeout=10, message="no delivery after the reconnect")
-        print(f"silent path given up and re-listed after {relists[0] - silenced:.1f} s")
-        await sub_nc.close()
-        await pub_nc.close()
-    finally:
-        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
-        server.kill()
-        server.wait(10)
+    # PINGs every PING_INTERVAL s, unanswered: stale after MAX_OUTSTANDING_PINGS more, and the
+    # kernel ends the socket after TCP_USER_TIMEOUT_SECONDS of unacknowledged data
+    bound = PING_INTERVAL * (MAX_OUTSTANDING_PINGS + 1) + TCP_USER_TIMEOUT_SECONDS + 5
+    await eventually(lambda: bool(relists), timeout=bound, interval=0.2,
+                     message=f"the subscriber never gave its silent connection up within {bound:g} s")
+    assert sub_nc._transport._bare_io_writer.get_extra_info("socket").getsockname()[1] != client_port
+    await eventually(lambda: delivered(b"after"), timeout=10, message="no delivery after the reconnect")
+    print(f"silent path given up and re-listed after {relists[0] - silenced:.1f} s")
+    await sub_nc.close()
+    await pub_nc.close()

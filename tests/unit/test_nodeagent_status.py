@@ -216,6 +216,10 @@ def test_flags_and_pod_cidrs() -> None:
     assert [cfg.pod_cidr_for(n, i) for i, n in enumerate(cfg.node_names())] == [
         "10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
     assert cfg.root_dir_for("node-2-1") == "/tmp/x/node-2-1"
+    second = parse_args(["--node-name", "node-2", "--runtime", "fake", "--fake-nodes", "2", "--fake-node-offset", "3"])
+    assert second.node_names() == ["node-2-3", "node-2-4"]  # a second simulator process: no name shared
+    with pytest.raises(SystemExit):
+        parse_args(["--node-name", "n", "--runtime", "fake", "--fake-node-offset", "3"])
     single = parse_args(["--node-name", "node-4", "--data-dir", "/d"])
     assert single.pod_cidr_for("node-4", 0) == "" and single.root_dir == "/d"  # node IPAM assigns it
     fake = parse_args(["--node-name", "node-4", "--runtime", "fake"])

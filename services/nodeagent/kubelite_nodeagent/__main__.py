@@ -109,7 +109,7 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
         await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
-        batch = [await build_agent(cfg, nc, facts, name, start + i, gate)
+        batch = [await build_agent(cfg, nc, facts, name, cfg.fake_node_offset + start + i, gate)
                  for i, name in enumerate(names[start : start + START_BATCH])]
         await asyncio.gather(*(a.start() for a in batch))
         agents.extend(batch)

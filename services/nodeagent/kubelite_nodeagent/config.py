@@ -79,6 +79,7 @@ class AgentConfig:
     metrics_bind_address: BindAddress | None = None
     pod_cidr_wait: float = 120.0  # seconds to wait for node IPAM's range when --pod-cidr is not given
     node_ip: str = ""  # --node-ip: the InternalIP to report ("" = the default route's source address)
+    fake_node_offset: int = 0  # --fake-node-offset: the number of this process's first fake node
 
     def bus_identity(self) -> BusIdentity:
         """Its NATS certificate: its node's, or with --fake-nodes the simulator's (every node)."""
@@ -86,7 +87,8 @@ class AgentConfig:
 
     def node_names(self) -> list[str]:
         if self.runtime == "fake" and self.fake_nodes > 0:
-            return [f"{self.node_name}-{i}" for i in range(self.fake_nodes)]
+            first = self.fake_node_offset
+            return [f"{self.node_name}-{i}" for i in range(first, first + self.fake_nodes)]
         return [self.node_name]
 
     def pod_cidr_for(self, name: str, index: int) -> str:
@@ -112,6 +114,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default: process)")
     p.add_argument("--fake-nodes", type=int, default=0,
                    help="with --runtime fake: run N nodes named <node-name>-<i> in this process")
+    p.add_argument("--fake-node-offset", type=int, default=0, metavar="I",
+                   help="with --fake-nodes: number them from I, so that several simulator processes "
+                        "(each with its own NATS connection and event loop) share one cluster's names and pod CIDRs")
     p.add_argument("--pod-cidr", default="",
                    help="this node's pod CIDR (default: the one the controller-manager's node IPAM assigns)")
     p.add_argument("--pod-cidr-wait", type=duration_flag, default=120.0, metavar="DURATION",
@@ -176,6 +181,8 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         p.error(str(exc))
     if a.fake_nodes and a.runtime != "fake":
         p.error("--fake-nodes needs --runtime fake")
+    if (a.fake_node_offset and a.fake_nodes <= 0) or a.fake_node_offset < 0:
+        p.error("--fake-node-offset needs --fake-nodes and is not negative")
     return AgentConfig(
         nats=a.nats, node_name=a.node_name, runtime=a.runtime, fake_nodes=a.fake_nodes,
         pod_cidr=a.pod_cidr, cluster_cidr=a.cluster_cidr, root_dir=a.root_dir or default_root_dir(a.node_name),
@@ -189,7 +196,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         endpoint_drain_timeout=a.endpoint_drain_timeout,
         cluster_dns=a.cluster_dns, cluster_domain=a.cluster_domain,
         manage_routes=default_manage_routes(a.runtime) if a.manage_routes is None else a.manage_routes,
-        pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address, pod_cidr_wait=a.pod_cidr_wait,
+        pki_dir=a.pki_dir, metrics_bind_address=a.metrics_bind_address, fake_node_offset=a.fake_node_offset, pod_cidr_wait=a.pod_cidr_wait,
         node_ip=a.node_ip,
     )
 
