@@ -1,15 +1,16 @@
 """Scale benchmark: kubelite at Kubernetes' documented limits (5,000 nodes, 150,000 pods).
 
-Starts etcd, NATS, one apiserver, the scheduler, the controller-manager and one fake-runtime
-node agent standing in for --nodes nodes (scheduler_bench.py's cluster, plus the
-controller-manager), all on this machine, then in one run:
+Starts etcd, NATS, one apiserver, the scheduler, the controller-manager and --agent-processes
+fake-runtime node agents standing in for --nodes nodes between them (scheduler_bench.py's
+cluster, plus the controller-manager), all on this machine, then in one run:
 
 1. **etcd baseline**: --clients concurrent transactional creates of pod-sized values straight
    into etcd with the apiserver's own client (kubelite.storage.etcd), for --baseline-seconds:
    the write rate of the storage path on this machine, which no apiserver work can exceed.
 2. **fill**: --deployments Deployments of --replicas pods each (the controller-manager makes
    their ReplicaSets and pods) and bare pods up to --pods, spread over --namespaces
-   namespaces, created as fast as the apiserver takes them (--clients in flight). A
+   namespaces, created as fast as the apiserver takes them (--clients in flight; with
+   --max-pending, never more than that many asked-for pods not yet Running). A
    subscription to the pods' change events timestamps each pod's first `phase: Running`.
 3. **churn at full scale**: --churn-rate mutating requests per second for --churn-seconds over
    HTTPS, as kubectl sends them (create a pod, delete it, patch a ConfigMap): latency of each.
@@ -25,7 +26,7 @@ leases included) are reported beside it, with each process's CPU-ms per pod.
 Prints a table and one `BENCH_JSON` line. Every phase is bounded in time; the processes it
 started are stopped on exit (--keep keeps their logs).
 
-    .venv/bin/python bench/scale_bench.py                       # 5,000 nodes, 150,000 pods
+    .venv/bin/python bench/scale_bench.py --max-pending 6000    # 5,000 nodes, 150,000 pods (docs/benchmarks.md)
     .venv/bin/python bench/scale_bench.py --nodes 500 --pods 15000 --deployments 50   # a tenth
 """
 
