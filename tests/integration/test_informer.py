@@ -9,6 +9,7 @@ etcd of its own because it compacts history.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -549,7 +550,9 @@ async def test_a_copy_without_managed_fields_updates_without_losing_them(
                                                     "metadata": {"name": ns}}, namespaces.type))
     await reg.create(CM, ns, cm(ns, "owned"), manager="kubectl-client-side-apply")
     inf = await started(stopper, Informer(etcd, CM, namespace=ns, transform=drop_managed_fields))
-    cached = inf.get(ns, "owned")
+    # a copy, as a controller takes one: the registry fills the body it is given, and the cache's
+    # own instance, changed in place, would pass for the watched update before the event came
+    cached = copy.deepcopy(inf.get(ns, "owned"))
     assert cached is not None and cached.metadata.managedFields is None
     cached.data = {"k": "changed"}
     await reg.update(CM, ns, "owned", cached, manager="kube-controller-manager")
