@@ -306,6 +306,9 @@ spec:
   - name: web
     image: busybox
     command: ["{python}", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
+    # Ready once it listens: without a probe it was Ready at start, before python bound 8080,
+    # and a proxy request right after the wait was refused (a CI flake)
+    readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
 """
 
 
