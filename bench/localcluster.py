@@ -26,6 +26,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and every descendant alive now, with what they reaped.
+
+    utime + stime + cutime + cstime of each process in the tree: the short-lived helpers
+    a node agent runs (`ip`, `iptables`) count once their parent has waited for them.
+    """
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        todo += _children(current)
+    return total
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MiB (/proc/<pid>/status VmRSS); NaN once it is gone."""
     try:

@@ -220,6 +220,23 @@ async def test_list_selectors_and_pagination(api: httpx.AsyncClient, namespace: 
     assert [p["metadata"]["namespace"] for p in r.json()["items"]] == [namespace]
 
 
+async def test_a_list_larger_than_a_response_chunk_arrives_whole(api: httpx.AsyncClient, namespace: str) -> None:
+    """A body over RESPONSE_CHUNK (1 MiB) goes out in pieces: the client must get all of it,
+    with the Content-Length it was promised and the trailing newline."""
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for i in range(3):  # 3 × 600 KB: the LIST is ≈ 1.8 MB, two chunks and a tail
+        r = await api.post(base, json={"metadata": {"name": f"big-{i}"}, "data": {"blob": f"{i}" * 600_000}})
+        assert r.status_code == 201, r.text
+    r = await api.get(base)
+    assert r.status_code == 200
+    assert int(r.headers["content-length"]) == len(r.content) > 1 << 20
+    assert r.content.endswith(b"}\n")
+    items = [c for c in r.json()["items"] if c["metadata"]["name"].startswith("big-")]  # not kube-root-ca.crt
+    assert [(c["metadata"]["name"], c["data"]["blob"]) for c in items] == [
+        (f"big-{i}", f"{i}" * 600_000) for i in range(3)
+    ]
+
+
 async def test_patch_kinds(api: httpx.AsyncClient, namespace: str) -> None:
     base = f"/api/v1/namespaces/{namespace}/pods"
     two = pod("pp")

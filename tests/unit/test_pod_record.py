@@ -119,3 +119,15 @@ def test_a_relist_of_records_tells_changed_and_recreated_pods_apart() -> None:
     assert [(d.type, d.obj.metadata.uid) for d in diff(cache, {"shop/web-1": record_of(recreated)})] == [
         ("DELETED", "u-1"), ("ADDED", "u-2")]
     assert diff(cache, {"shop/web-1": record_of(decoded())}) == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5])
+def test_splice_items_makes_the_list_document(count: int) -> None:
+    """A LIST body: the encoded head with the already-encoded items spliced in as "items"."""
+    from kubelite_apiserver.dispatch import splice_items
+
+    items = [msgspec.json.encode({"metadata": {"name": f"p{i}"}}) for i in range(count)]
+    head = msgspec.json.encode({"kind": "PodList", "metadata": {"resourceVersion": "7"}})
+    body = msgspec.json.decode(splice_items(head, items))
+    assert body == {"kind": "PodList", "metadata": {"resourceVersion": "7"},
+                    "items": [{"metadata": {"name": f"p{i}"}} for i in range(count)]}

@@ -245,8 +245,18 @@ async def list_body(reg: Registry, info: ResourceInfo, ns: str, opts: params.Lis
     head = msgspec.json.encode(
         {"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta}
     )
-    # Splice the already-encoded items in rather than decoding them again.
-    return head[:-1] + b',"items":[' + b",".join(result.items) + b"]}"
+    return splice_items(head, result.items)
+
+
+def splice_items(head: bytes, items: list[bytes]) -> bytes:
+    """The encoded list `head` ({...}) with `items` (each already encoded) as its "items", in one
+    copy: at 150,000 pods the body is 343 MB, and `a + b.join(items) + c` made two."""
+    opening = head[:-1] + b',"items":['
+    if not items:
+        return opening + b"]}"
+    if len(items) == 1:
+        return opening + items[0] + b"]}"
+    return b",".join([opening + items[0], *items[1:-1], items[-1] + b"]}"])
 
 
 # ------------------------------------------------------------------- binding

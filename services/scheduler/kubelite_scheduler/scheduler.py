@@ -27,6 +27,7 @@ from kubelite.reconcile.informer import Informer
 from kubelite.reconcile.recorder import EventRecorder
 from kubelite.reconcile.transforms import lean
 from kubelite.storage.etcd import EtcdStore
+from kubelite_scheduler import podrecord
 from kubelite_scheduler.algorithm import Algorithm
 from kubelite_scheduler.cache import SchedulerCache
 from kubelite_scheduler.decision import decision_of
@@ -64,7 +65,8 @@ class Scheduler:
         PENDING_PODS.labels("unschedulable").set_function(lambda: self.queue.unschedulable_count)
         self.events = EventRecorder(self.client, scheduler_name, host=os.uname().nodename)
         self.publish_decisions = publish_decisions
-        self.pods = Informer(store, PODS, resync_seconds=0, transform=lean)
+        # bound pods are kept as skeletons (podrecord.py); nothing here looks pods up by owner
+        self.pods = Informer(store, PODS, resync_seconds=0, transform=podrecord.keep, owner_indexed=False)
         self.nodes = Informer(store, NODES, resync_seconds=0, transform=lean)
         # VolumeBinding reads claims, volumes and classes; any change may make a waiting pod fit
         self.storage = [Informer(store, info, resync_seconds=0, transform=lean)
