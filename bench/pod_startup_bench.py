@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import localcluster
+
 from kubelite.client.kubeconfig import load_kubeconfig
 
 TARGET_P99_S = 1.0

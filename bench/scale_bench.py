@@ -39,6 +39,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -204,7 +205,8 @@ def deployment_body(name: str, replicas: int) -> dict[str, Any]:
                      "template": {"metadata": template["metadata"], "spec": template["spec"]}}}
 
 
-async def fill(opts: argparse.Namespace, client: NatsAPIClient, counter: RunningCounter) -> dict[str, Any]:
+async def fill(opts: argparse.Namespace, client: NatsAPIClient, counter: RunningCounter, *,
+               check_alive: Callable[[], None]) -> dict[str, Any]:
     namespaces = [f"scale-{i:03d}" for i in range(opts.namespaces)]
     for ns in namespaces:
         await client.call("create", _info("namespaces"), body={"metadata": {"name": ns}})
@@ -222,7 +224,8 @@ async def fill(opts: argparse.Namespace, client: NatsAPIClient, counter: Running
     async def admit(pods: int) -> None:
         """With --max-pending, wait until fewer than that many asked-for pods are not Running yet."""
         nonlocal asked
-        while opts.max_pending and asked - len(counter.first) + pods > opts.max_pending:  # noqa: ASYNC110
+        while opts.max_pending and asked - len(counter.first) + pods > opts.max_pending:
+            check_alive()
             await asyncio.sleep(0.2)
         asked += pods
 
@@ -242,6 +245,7 @@ async def fill(opts: argparse.Namespace, client: NatsAPIClient, counter: Running
               f"{len(counter.first)} Running so far")
     deadline = time.monotonic() + opts.fill_timeout
     while len(counter.first) < opts.pods and time.monotonic() < deadline:
+        check_alive()
         await asyncio.sleep(1)
         _progress(f"{len(counter.first)}/{opts.pods} pods Running")
     running = len(counter.first)
@@ -320,7 +324,8 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
     start_nodes(c, opts)
     t = time.monotonic()
     async with asyncio.timeout(opts.fill_timeout):
-        while (ready := await ready_nodes(c.api_url)) < opts.nodes:  # noqa: ASYNC110 - polling the API
+        while (ready := await ready_nodes(c.api_url)) < opts.nodes:
+            c.check_alive()
             await asyncio.sleep(2)
     result["nodes_ready_seconds"] = round(time.monotonic() - t, 1)
     _progress(f"{ready} fake nodes Ready in {result['nodes_ready_seconds']}s; "
@@ -334,7 +339,7 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
     await nc.subscribe("kubelite.changes.pods.>", cb=counter.on_change)
     rev0 = await store.current_revision()
     cpu0 = {name: cpu_seconds(pid) for name, pid in c.pids.items()}
-    result.update(await fill(opts, client, counter))
+    result.update(await fill(opts, client, counter, check_alive=c.check_alive))
     pods = max(1, result["pods_running"])
     result["etcd_revisions_per_pod"] = round((await store.current_revision() - rev0) / pods, 2)
     result["cpu_ms_per_pod"] = node_agents_total({
@@ -389,6 +394,8 @@ def main(argv: list[str] | None = None) -> None:
     cluster = start(opts)
     try:
         result = asyncio.run(run(opts, cluster))
+    except RuntimeError as err:  # a service died (Cluster.check_alive)
+        sys.exit(f"scale_bench: {err}")
     finally:
         cluster.stop(keep_dir=opts.keep)
         if opts.keep:

@@ -26,12 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -84,9 +82,16 @@ def _progress(msg: str) -> None:
 # -- the cluster -------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the services get SIGTERM if this benchmark is killed.
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """argv run under `setpriv --pdeathsig TERM`: the service gets SIGTERM if this benchmark dies.
+
+    Not a preexec_fn: that forces a plain fork() that runs Python in the child, and once this
+    process has gRPC threads (the etcd baseline's client) such a child could die before its exec,
+    unseen (the log held only gRPC's "epoll_wait error: Bad file descriptor" from the child's
+    pid): a fill then waited an hour for nodes one simulator process never brought.
+    """
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 def _command(name: str) -> list[str]:
@@ -102,15 +107,25 @@ class Cluster:
     api_url: str = ""
     processes: list[ServerProcess | subprocess.Popen[bytes]] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)  # service name -> pid, for CPU accounting
+    spawned: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by Cluster.spawn
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            proc = subprocess.Popen(_with_parent_death_signal(argv), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.processes.append(proc)
         self.pids[name] = proc.pid
+        self.spawned[name] = proc
         return proc
+
+    def check_alive(self) -> None:
+        """Raise, with the end of its log, if a service this run started has exited: a wait for
+        what it should bring about would otherwise run to its deadline."""
+        for name, proc in self.spawned.items():
+            if proc.poll() is not None:
+                log = (self.workdir / f"{name}.log").read_text(errors="replace").strip().splitlines()
+                raise RuntimeError(f"{name} (pid {proc.pid}) exited with {proc.returncode}; its log ends: "
+                                   + " | ".join(log[-3:]))
 
     def stop(self, keep_dir: bool) -> None:
         for proc in reversed(self.processes):

@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from kubelite.api.core_v1 import PODS
 from kubelite.api.meta import Object
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus import changes, decisions
@@ -43,6 +44,7 @@ from kubelite.reconcile.recorder import EventRecorder
 from kubelite.reconcile.transforms import lean
 from kubelite.telemetry.server import BindAddress, add_metrics_flags, serve_process_metrics
 from kubelite.timefmt import micro_time
+from kubelite_controller_manager import podrecord
 from kubelite_controller_manager.customresources import CustomResources
 
 log = logging.getLogger("kubelite.controller_manager")
@@ -219,7 +221,7 @@ class InformerFactory:
                                         resync_seconds=self.resync_seconds)
             else:
                 informer = Informer(self.store, info, resync_seconds=self.resync_seconds,
-                                    transform=lean)
+                                    transform=podrecord.keep if info.group_resource == PODS.group_resource else lean)
             self._informers[info.group_resource] = informer
         return informer
 

@@ -1,0 +1,42 @@
+"""What the controller-manager keeps of each pod: its informer transform.
+
+The controllers read a pod's metadata, its status, and of its spec the node, hostname and
+subdomain, tolerations, affinity, volumes' claims, and per container the name, image, ports,
+requests and restart policy (endpoints, HPA, sidecars). They write pods only by status update
+(which takes nothing but the status), patch and delete. So a cached pod can leave out what
+only the node agent reads: each container's command, environment, mounts, probes and security
+context, and the sources inside projected volumes (every pod's service account token volume).
+
+Measured on the bench's Deployment pods (20,000 decoded with tracemalloc): 5.1 KB lean,
+4.1 KB kept this way. It is applied after `lean` (managedFields dropped, strings interned).
+"""
+
+from __future__ import annotations
+
+from kubelite.api.core_v1 import Container, Pod, ProjectedVolumeSource
+from kubelite.reconcile.transforms import lean
+
+
+def keep(pod: Pod) -> Pod:
+    """The controller-manager's pod informer transform."""
+    spec = pod.spec
+    if spec is not None:
+        spec.containers = _read_parts(spec.containers)
+        spec.initContainers = _read_parts(spec.initContainers)
+        for volume in spec.volumes or ():
+            if volume.projected is not None:
+                volume.projected = EMPTY_PROJECTION  # a projected volume, what it projects not kept
+    return lean(pod)
+
+
+EMPTY_PROJECTION = ProjectedVolumeSource()
+
+
+def _read_parts(containers: list[Container] | None) -> list[Container] | None:
+    if containers is None:
+        return None
+    return [
+        Container(name=c.name, image=c.image, ports=c.ports, resources=c.resources,
+                  restartPolicy=c.restartPolicy)
+        for c in containers
+    ]  # fmt: skip
