@@ -65,6 +65,21 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def rss_split_mb(pid: int) -> dict[str, float]:
+    """RSS in MiB by kind (/proc/<pid>/status): anon (heap), file (mapped files: etcd's bbolt
+    database is one, reclaimable page cache) and shmem; NaN once the process is gone."""
+    keys = {"RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem"}
+    split = dict.fromkeys(keys.values(), float("nan"))
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name = line.split(maxsplit=1)[0] if line else ""
+            if name in keys:
+                split[keys[name]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return split
+
+
 def pid_of(data_dir: Path, name: str) -> int:
     """The pid of a `kubelite up` process (controller-manager, apiserver, ...) from cluster.json."""
     state = json.loads((data_dir / "cluster.json").read_text())

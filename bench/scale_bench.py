@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from localcluster import rss_mb
+from localcluster import rss_mb, rss_split_mb
 from scheduler_bench import (
     ADMIN_TLS,
     PKI,
@@ -353,6 +353,8 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
         result.update(await list_all(http, c.api_url, opts.list_samples))
     result["rss_mb"] = node_agents_total({name: round(rss_mb(pid)) for name, pid in c.pids.items()})
     result["control_plane_rss_mb"] = round(sum(rss_mb(c.pids[n]) for n in CONTROL_PLANE if n in c.pids))
+    result["control_plane_rss_split_mb"] = {  # anon / file: etcd's file part is its mapped database
+        n: {kind: round(mb) for kind, mb in rss_split_mb(c.pids[n]).items()} for n in CONTROL_PLANE if n in c.pids}
     result["etcd_db_mb"] = round(etcd_db_mb(c), 1)
     result["load_after"] = os.getloadavg()[0]
     await nc.close()
