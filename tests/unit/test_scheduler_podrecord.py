@@ -85,3 +85,22 @@ def test_a_pod_to_place_is_kept_whole_but_managed_fields() -> None:
     whole = rich_pod()
     whole.metadata.managedFields = None
     assert msgspec.to_builtins(kept) == msgspec.to_builtins(whole)
+
+
+def test_a_confirmed_assumption_keeps_nothing_of_the_pending_pod() -> None:
+    """The PodInfo of a pod the scheduler bound stays counted after the watch confirms the
+    bind; it must not keep the whole pending pod (or its placement rules) alive."""
+    import gc
+
+    from kubelite_scheduler.cache import SchedulerCache
+
+    pending = rich_pod()
+    info = pod_info(pending)
+    cache = SchedulerCache()
+    cache.assume(info, "node-7")
+    assert cache.confirm(info.key, info.uid, "node-7")
+    kept = cache.nodes["node-7"].pods[info.key]
+    assert (kept.tolerations, kept.node_selector, kept.required_node_terms, kept.preferred_node_terms) == (
+        (), {}, None, [])
+    assert kept.cpu == 2050 and kept.anti_affinity_required  # still counted, still constrains others
+    assert not any(isinstance(ref, Pod) or ref is pending.spec for ref in gc.get_referents(kept))

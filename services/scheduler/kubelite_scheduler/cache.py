@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kubelite.api.core_v1 import Node
 from kubelite_scheduler.nodeinfo import NodeInfo
-from kubelite_scheduler.podinfo import PodInfo
+from kubelite_scheduler.podinfo import PodInfo, forget_placement_rules
 
 
 class SchedulerCache:
@@ -101,6 +101,7 @@ class SchedulerCache:
         if p is None or p.uid != uid:
             return False
         p.node_name = node_name
+        forget_placement_rules(p)
         self.assumed.discard(key)
         return True
 

@@ -62,7 +62,9 @@ class PodInfo:
     namespace: str
     name: str
     uid: str
-    pod: Pod
+    # no reference to the Pod itself: an assumed pod's PodInfo, made from the whole pending pod,
+    # stays counted on its node after the bind (SchedulerCache.confirm), and would keep that
+    # pod alive beside the informer's skeleton (podrecord.py): 3 KB per bound pod
     labels: dict[str, str]
     node_name: str
     cpu: int  # millicores requested (Kubernetes' pod request: containers, init max, overhead)
@@ -177,7 +179,6 @@ def pod_info(pod: Pod) -> PodInfo:
         namespace=namespace,
         name=meta.name or "",
         uid=meta.uid or "",
-        pod=pod,
         labels=meta.labels or {},
         node_name=spec.nodeName or "",
         cpu=cpu, memory=mem, nonzero_cpu=nz_cpu, nonzero_memory=nz_mem,
@@ -202,3 +203,15 @@ def pod_info(pod: Pod) -> PodInfo:
         pref = [w for w in pa.preferredDuringSchedulingIgnoredDuringExecution or () if w.podAffinityTerm]
         info.anti_affinity_preferred = _terms(namespace, [w.podAffinityTerm for w in pref], [w.weight or 0 for w in pref])
     return info
+
+
+def forget_placement_rules(info: PodInfo) -> None:
+    """Drop what only placing the pod reads (its tolerations, node selector and node affinity,
+    its volumes' node terms) once it is bound: they hold parts of the whole pending pod. What
+    counts against the node stays, and so does its pod (anti-)affinity, which other pods'
+    placement reads."""
+    info.tolerations = ()
+    info.node_selector = {}
+    info.required_node_terms = None
+    info.preferred_node_terms = []
+    info.volume_terms = []
