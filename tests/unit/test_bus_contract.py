@@ -63,6 +63,7 @@ def test_api_subjects_name_their_caller() -> None:
     perm = permissions(node)
     assert "kubelite.node.n~1.>" in perm.subscribe and "kubelite.api.node.n~1.>" in perm.publish
     assert not any("changes.secrets" in s or s in (">", "kubelite.>") for s in perm.subscribe)
+    assert "kubelite.changes.services.>" in perm.subscribe  # service links, as a kubelet watches Services
     sim = permissions(BusIdentity("node", ANY_NODE))
     assert "kubelite.api.node.*.>" in sim.publish and "kubelite.node.*.>" in sim.subscribe
 

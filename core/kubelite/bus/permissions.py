@@ -55,8 +55,11 @@ def permissions(ident: BusIdentity) -> Permissions:
     node = _node_part(ident)
     if ident.kind == "node":
         own = f"{PREFIX}.node.{node}.>"
+        # Services: the service-link variables of its pods (Kubernetes' node authorizer lets a
+        # kubelet list and watch them too)
         return Permissions((api, own), (own, f"{PREFIX}.changes.nodes.>", f"{PREFIX}.changes.endpoints.>",
-                                        f"{PREFIX}.proxy.*.applied", inbox), allow_responses=True)
+                                        f"{PREFIX}.changes.services.>", f"{PREFIX}.proxy.*.applied", inbox),
+                           allow_responses=True)
     return Permissions((api, f"{PREFIX}.proxy.{node}.applied"),
                        (f"{PREFIX}.changes.services.>", f"{PREFIX}.changes.endpoints.>", inbox))
 

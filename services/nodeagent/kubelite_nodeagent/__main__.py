@@ -35,6 +35,7 @@ from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.routes import RouteManager
 from kubelite_nodeagent.runtime import create_runtime
 from kubelite_nodeagent.runtime.base import RuntimeConfig
+from kubelite_nodeagent.servicecache import ServiceCache
 from kubelite_nodeagent.volumeserver import volume_root
 
 log = logging.getLogger("kubelite.nodeagent")
@@ -45,7 +46,8 @@ REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-
 
 
 async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
-                      name: str, index: int, drain_gate: DrainGate | None = None) -> NodeAgent:
+                      name: str, index: int, drain_gate: DrainGate | None = None,
+                      services: ServiceCache | None = None) -> NodeAgent:
     """One node's runtime, registrar and agent (not started); it calls the API as its node."""
     api = NatsAPIClient(nc, caller=BusIdentity("node", name))
     root = cfg.root_dir_for(name)
@@ -82,7 +84,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
     return NodeAgent(nc=nc, api=api, runtime=runtime, node=node, registrar=registrar, options=options,
-                     recorder=recorder, drain_gate=drain_gate)
+                     recorder=recorder, drain_gate=drain_gate, services=services)
 
 
 def first_host(cidr: str) -> str:
@@ -97,7 +99,7 @@ def _runtime_version(runtime: Any) -> str:
     return str(getattr(runtime, "version", "0.1.0"))
 
 
-async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
+async def start_agents(cfg: AgentConfig, nc: Any, services: ServiceCache | None = None) -> list[NodeAgent]:
     api = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))  # the process's shared readers
     facts = nodeinfo.host_facts()
     if cfg.node_ip:
@@ -109,7 +111,7 @@ async def start_agents(cfg: AgentConfig, nc: Any) -> list[NodeAgent]:
         await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
-        batch = [await build_agent(cfg, nc, facts, name, cfg.fake_node_offset + start + i, gate)
+        batch = [await build_agent(cfg, nc, facts, name, cfg.fake_node_offset + start + i, gate, services)
                  for i, name in enumerate(names[start : start + START_BATCH])]
         await asyncio.gather(*(a.start() for a in batch))
         agents.extend(batch)
@@ -131,9 +133,11 @@ async def run(cfg: AgentConfig) -> None:
     wait_for_children_with_pidfds()
     agents: list[NodeAgent] = []
     routes: list[RouteManager] = []  # one per process, shared by its nodes
+    services: list[ServiceCache] = []  # one per process, shared by its nodes
 
     async def on_reconnect() -> None:
-        await reconnect.spread([a.on_reconnect for a in [*agents, *routes]])  # thousands of fake nodes: not at once
+        # thousands of fake nodes: not at once
+        await reconnect.spread([a.on_reconnect for a in [*agents, *routes, *services]])
 
     creds = bus_credentials(cfg.pki_dir, cfg.bus_identity())
     # thousands of fake nodes in one process stall its loop for seconds at a time: a short ping
@@ -148,10 +152,12 @@ async def run(cfg: AgentConfig) -> None:
     metrics = await serve_process_metrics(cfg.metrics_bind_address, pki_dir=cfg.pki_dir,
                                           file_name=cfg.bus_identity().file_name)
     try:
-        agents.extend(await start_agents(cfg, nc))
+        reader = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))
+        services.append(ServiceCache.over_nats(nc, reader, resync=cfg.resync))
+        services[0].start()
+        agents.extend(await start_agents(cfg, nc, services[0]))
         tune_gc()  # with --fake-nodes one process holds thousands of nodes' state (gctune.py)
         if cfg.manage_routes:
-            reader = NatsAPIClient(nc, caller=BusIdentity("node", agents[0].node.name))
             routes.append(RouteManager.over_nats(nc, reader, cluster_cidr=cfg.cluster_cidr,
                                                  local_nodes=[a.node.name for a in agents], resync=cfg.resync))
             await routes[0].start()
@@ -162,6 +168,8 @@ async def run(cfg: AgentConfig) -> None:
     finally:
         for r in routes:
             await r.stop()  # its routes stay: a restarted agent recomputes the same set
+        for cache in services:
+            await cache.stop()
         await stop_agents(agents, remove_pods=cfg.remove_pods_on_exit)
         if metrics is not None:
             await metrics.stop()

@@ -65,7 +65,9 @@ class NodeAgent:
         options: AgentOptions | None = None,
         recorder: Any = None,
         drain_gate: Any = None,
+        services: Any = None,
     ) -> None:
+        """`services`: the process's servicecache.ServiceCache (None: service links read from the API)."""
         self.nc = nc
         self.api = api
         self.runtime = runtime
@@ -88,7 +90,7 @@ class NodeAgent:
             node, InstrumentedRuntime(runtime), api,
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
-            self.pod_updated, recorder, drain_gate,
+            self.pod_updated, recorder, drain_gate, services=services,
         )
         self.drain_gate = drain_gate
         self.recorder = recorder

@@ -10,12 +10,16 @@ from kubelite.api.podrefs import referenced_claims, referenced_config
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite_nodeagent import envresolve, volumes
+from kubelite_nodeagent.servicecache import ServiceCache
 
 
 class ConfigFetcher:
     """ConfigMaps and Secrets fetched once per sync (only those the pod refers to)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, services: ServiceCache | None = None) -> None:
+        """`services`: the process's watched Services; None, or before its first list, they are
+        read from the API."""
+        self.cache = services
         self._sources: envresolve.ConfigSources | None = None
         self._services: list[Any] | None = None
         self._master: list[Any] | None = None
@@ -23,6 +27,8 @@ class ConfigFetcher:
 
     async def services(self, api: NatsAPIClient, pod: Pod) -> list[Any]:
         """Services of the pod's namespace (for the service-link env vars), once per sync."""
+        if self._services is None and self.cache is not None:
+            self._services = self.cache.namespace(pod.metadata.namespace or "default")
         if self._services is None:
             try:
                 self._services, _ = await api.list("services", pod.metadata.namespace or "default")
@@ -34,6 +40,8 @@ class ConfigFetcher:
         """The `kubernetes` Service of `default` (empty when there is none): every pod gets its
         variables (KUBERNETES_SERVICE_HOST, ...), service links or not, as the kubelet does;
         in-cluster clients find the apiserver by them."""
+        if self._master is None and self.cache is not None:
+            self._master = self.cache.master()
         if self._master is None:
             self._master = [m] if (m := await _get_or_none(api, "services", "default", "kubernetes")) else []
         return self._master
