@@ -22,6 +22,16 @@ _encoder = msgspec.json.Encoder()
 encode = _encoder.encode
 
 
+def encode_to_keep(obj: Any) -> bytes:
+    """`encode`, in an allocation of exactly the JSON's size, for bytes a cache keeps.
+
+    msgspec's result keeps the buffer it grew while encoding: a 2.5 KB pod held 3.7 KB
+    (tracemalloc, and the same in RSS over 60,000 pods). Harmless for a message sent at once;
+    at 150,000 cached pods it was 170 MB of the apiserver. The copy costs well under a
+    microsecond."""
+    return memoryview(_encoder.encode(obj)).tobytes()
+
+
 @cache
 def decoder_for(tp: type[T]) -> msgspec.json.Decoder[T]:
     return msgspec.json.Decoder(tp)
@@ -134,6 +144,7 @@ __all__ = [
     "decode_json",
     "decoder_for",
     "encode",
+    "encode_to_keep",
     "load_yaml_documents",
     "parse_json_value",
     "to_builtins",

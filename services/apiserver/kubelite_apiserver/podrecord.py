@@ -85,7 +85,7 @@ def record_of(pod: Pod) -> PodRecord:
     return PodRecord(
         metadata=RecordMeta(name=meta.name or "", namespace=_intern(meta.namespace) or "",
                             resourceVersion=meta.resourceVersion or "", uid=meta.uid, labels=labels),
-        spec=_spec(pod.spec), status=_status(pod.status), raw=codec.encode(pod), refs=pod_refs(pod))
+        spec=_spec(pod.spec), status=_status(pod.status), raw=codec.encode_to_keep(pod), refs=pod_refs(pod))
 
 
 def _spec(spec: PodSpec | None) -> RecordSpec:
