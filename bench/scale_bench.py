@@ -384,6 +384,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-status-update-frequency", default="10s", help="each fake node's lease renewal")
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0)
     p.add_argument("--apiserver-workers", type=int, default=1)
+    p.add_argument("--storage-compression", choices=["zlib", "none"], default="zlib",
+                   help="the apiserver's --storage-compression (how etcd stores objects)")
     p.add_argument("--etcd-fsync", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     return p.parse_args(argv)

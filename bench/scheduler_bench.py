@@ -168,7 +168,8 @@ def start_core(opts: argparse.Namespace, prefix: str = "kubelite-schedbench-") -
     ADMIN_TLS.append(client_context(ca_pem=admin.ca_pem, cert_pem=admin.cert_pem, key_pem=admin.key_pem))
     api = c.spawn("apiserver", [*_command("kubelite-apiserver"), "--etcd", etcd.url, "--nats", nats.url,
                                 "--bind-address", "127.0.0.1", "--port", str(port), "--pki-dir", str(pki.root),
-                                "--workers", str(opts.apiserver_workers), "--log-level", "warning"])
+                                "--workers", str(opts.apiserver_workers), "--log-level", "warning",
+                                "--storage-compression", opts.storage_compression])
     deadline = time.monotonic() + 60
     while True:
         if api.poll() is not None:
@@ -419,6 +420,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parallel-binds", type=int, default=64)
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0)
     p.add_argument("--apiserver-workers", type=int, default=1)
+    p.add_argument("--storage-compression", choices=["zlib", "none"], default="zlib",
+                   help="the apiserver's --storage-compression (how etcd stores objects)")
     p.add_argument("--etcd-fsync", action=argparse.BooleanOptionalAction, default=True,
                    help="etcd WAL fsync on (production) or off")
     p.add_argument("--nodeagent", action="store_true",

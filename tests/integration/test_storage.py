@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from aetcd import rpc
 
 from kubelite import devservers
 from kubelite.devservers import ServerProcess
@@ -20,8 +22,10 @@ from kubelite.storage import (
     RevisionMismatch,
     StoreEvent,
     Unavailable,
+    compression,
 )
-from kubelite.storage.etcd import EtcdStore, prefix_range_end
+from kubelite.storage.batching import Update
+from kubelite.storage.etcd import EtcdStore, EtcdTLS, prefix_range_end
 from tests.conftest import eventually
 
 
@@ -327,3 +331,62 @@ async def test_the_cluster_etcd_takes_only_its_own_client_certificates(
     plain = etcd_url.replace("https://", "http://")
     with pytest.raises(Unavailable):
         await EtcdStore.connect(plain, wait_seconds=1)
+
+
+def _json_value(i: int) -> bytes:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"},
+                       "data": {"greeting": "hello " * 20}}, separators=(",", ":")).encode()
+
+
+async def _raw(store: EtcdStore, key: str) -> bytes:
+    """What etcd itself holds under `key` (no decompression)."""
+    resp = await store._kv.Range(rpc.RangeRequest(key=key.encode()), timeout=5)
+    return bytes(resp.kvs[0].value)
+
+
+async def test_json_values_are_stored_compressed_and_every_read_gives_them_back(
+    store: EtcdStore, key_prefix: str
+) -> None:
+    a, b = key_prefix + "a", key_prefix + "b"
+    v1, v2, v3 = _json_value(1), _json_value(2), _json_value(3)
+    start = await store.current_revision() + 1
+    rev = await store.create(a, v1)
+    raw = await _raw(store, a)
+    assert raw.startswith(compression.PREFIX) and len(raw) < len(v1) / 2, raw
+    assert (await store.get(a)).value == v1  # type: ignore[union-attr]
+    with pytest.raises(RevisionMismatch) as lost:
+        await store.update(a, v2, expected_revision=rev - 1)
+    assert lost.value.current is not None and lost.value.current.value == v1
+    rev = await store.update(a, v2, expected_revision=rev)
+    [outcome] = await store.update_many([Update(a, v3, rev)])
+    assert isinstance(outcome, int) and (await _raw(store, a)).startswith(compression.PREFIX)
+    await store.create(b, b"not json")  # stored as given
+    assert await _raw(store, b) == b"not json"
+    items, _, _ = await store.list(key_prefix)
+    assert [kv.value for kv in items] == [v3, b"not json"]
+    _, gone = await store.delete(a)
+    assert gone.value == v3
+
+    events: list[StoreEvent] = []
+    collector = asyncio.create_task(_collect(store.watch(key_prefix, start_revision=start), events))
+    try:
+        await eventually(lambda: len(events) >= 5, message="the 5 changes, replayed by the watch")
+    finally:
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+    assert [(e.type, e.kv.value, e.prev.value if e.prev else None) for e in events] == [
+        ("PUT", v1, None), ("PUT", v2, v1), ("PUT", v3, v2), ("PUT", b"not json", None), ("DELETE", v3, v3)]
+
+
+async def test_a_store_that_does_not_compress_reads_what_one_that_does_wrote(
+    store: EtcdStore, key_prefix: str, etcd_url: str, etcd_tls: EtcdTLS
+) -> None:
+    plain = await EtcdStore.connect(etcd_url, wait_seconds=10, tls=etcd_tls, compress=False)
+    try:
+        await plain.create(key_prefix + "plain", _json_value(1))
+        assert await _raw(store, key_prefix + "plain") == _json_value(1)
+        await store.create(key_prefix + "packed", _json_value(2))
+        got = {kv.key: kv.value for kv in (await plain.list(key_prefix))[0]}
+        assert got == {key_prefix + "packed": _json_value(2), key_prefix + "plain": _json_value(1)}
+    finally:
+        await plain.close()

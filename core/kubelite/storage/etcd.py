@@ -34,6 +34,7 @@ from kubelite.storage import (
     Unavailable,
 )
 from kubelite.storage.batching import Outcome, Update
+from kubelite.storage.compression import pack, unpack
 from kubelite.telemetry.families import ETCD_REQUEST_DURATION, ETCD_REQUEST_ERRORS, etcd_object_type
 
 _P = ParamSpec("_P")
@@ -82,14 +83,19 @@ def _guard_compares(guards: Sequence[tuple[str, int, bytes]]) -> list[Any]:
     ]
 
 
-def _guard_puts(guards: Sequence[tuple[str, int, bytes]]) -> list[Any]:
+def _guard_puts(guards: Sequence[tuple[str, int, bytes]], stored: Callable[[bytes], bytes]) -> list[Any]:
     """Rewrite each guard key in the same transaction: its revision moves on, so anyone
     else's write guarded by the old revision now fails."""
-    return [rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=v)) for k, _, v in guards]
+    return [rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=stored(v))) for k, _, v in guards]
 
 
 def _kv(pb: Any) -> KV:
-    return KV(pb.key.decode(), pb.value, pb.mod_revision, pb.create_revision)
+    """A stored key-value as callers see it: the value as written, uncompressed."""
+    return KV(pb.key.decode(), unpack(pb.value), pb.mod_revision, pb.create_revision)
+
+
+def _as_given(value: bytes) -> bytes:
+    return value
 
 
 def _map_rpc_errors(
@@ -198,9 +204,11 @@ class EtcdStore:
     """Async key-value store over etcd (one endpoint, or every member of a cluster, comma-separated).
     Create with `await EtcdStore.connect(url)`."""
 
-    def __init__(self, channel: grpc.aio.Channel, url: str) -> None:
+    def __init__(self, channel: grpc.aio.Channel, url: str, *, compress: bool = True) -> None:
         self._channel = channel
         self.url = url
+        # what a value is stored as (kubelite.storage.compression); reads undo either
+        self._stored: Callable[[bytes], bytes] = pack if compress else _as_given
         self._kv = rpc.KVStub(channel)
         self._watch = rpc.WatchStub(channel)
         self._lease = rpc.LeaseStub(channel)
@@ -209,11 +217,13 @@ class EtcdStore:
     # -- lifecycle ---------------------------------------------------------
 
     @classmethod
-    async def connect(cls, url: str, *, wait_seconds: float = 30, tls: EtcdTLS | None = None) -> EtcdStore:
+    async def connect(cls, url: str, *, wait_seconds: float = 30, tls: EtcdTLS | None = None,
+                      compress: bool = True) -> EtcdStore:
         """Connect and wait until etcd serves a linearizable read, or raise Unavailable.
-        An https:// URL needs `tls` (a client certificate: etcd checks it)."""
+        An https:// URL needs `tls` (a client certificate: etcd checks it). `compress`: store
+        JSON values compressed (kubelite.storage.compression); reads handle both forms."""
         channel = _channel(url, tls)  # only builds the channel; the probe below proves etcd answers
-        store = cls(channel, url)
+        store = cls(channel, url, compress=compress)
         deadline = time.monotonic() + wait_seconds
         reason = "no attempt made"
         while True:
@@ -314,8 +324,8 @@ class EtcdStore:
                     *_guard_compares(guards),
                 ],
                 success=[
-                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease)),
-                    *_guard_puts(guards),
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(value), lease=lease)),
+                    *_guard_puts(guards, self._stored),
                 ],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))] if guards else [],
             ),
@@ -349,8 +359,8 @@ class EtcdStore:
                     *_guard_compares(guards),
                 ],
                 success=[
-                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value)),
-                    *_guard_puts(guards),
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(value))),
+                    *_guard_puts(guards, self._stored),
                 ],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],
             ),
@@ -383,7 +393,7 @@ class EtcdStore:
                         for i, raw in zip(pending, raws, strict=True)
                     ],
                     success=[
-                        rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=updates[i].value))
+                        rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(updates[i].value)))
                         for i, raw in zip(pending, raws, strict=True)
                     ],
                     failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw)) for raw in raws],

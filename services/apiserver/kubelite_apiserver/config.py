@@ -28,6 +28,7 @@ class Config(msgspec.Struct, kw_only=True):
     shutdown_grace_seconds: float = 10.0
     connect_wait_seconds: float = 30.0
     etcd_compaction_interval: float = 300.0  # seconds; 0: never (compaction is someone else's job)
+    storage_compression: str = "zlib"  # how JSON values are stored (kubelite.storage.compression)
     log_level: str = "info"
     # Trust: HTTPS only. --pki-dir DIR stands for DIR/apiserver.{crt,key} and DIR/client-ca.crt.
     tls_cert_file: str = ""
@@ -107,6 +108,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--etcd-compaction-interval", type=duration_flag, default=d.etcd_compaction_interval,
                    metavar="DURATION", help="compact etcd's history this often, keeping one interval of it "
                    "(kube-apiserver's flag and default, 5m); 0 turns it off")
+    p.add_argument("--storage-compression", default=d.storage_compression, choices=["zlib", "none"],
+                   help="store objects in etcd deflated against a preset dictionary (zlib, the default: a "
+                   "pod takes about a eighth of its JSON) or as plain JSON (none); either form reads back")
     p.add_argument("--authorization-mode", default=d.authorization_mode, choices=["RBAC", "AlwaysAllow"],
                    help="RBAC (default); AlwaysAllow only to measure what authorization costs")
     add_log_level_flag(p)

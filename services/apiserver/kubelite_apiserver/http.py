@@ -113,7 +113,8 @@ class APIServer:
         from kubelite.bus.connection import connect_nats
 
         cfg = self.cfg
-        self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds, tls=cfg.etcd_tls())
+        self.store = await EtcdStore.connect(cfg.etcd, wait_seconds=cfg.connect_wait_seconds, tls=cfg.etcd_tls(),
+                                             compress=cfg.storage_compression != "none")
         self.nc = await connect_nats(cfg.nats, name="kubelite-apiserver", wait_seconds=cfg.connect_wait_seconds,
                                      credentials=bus_credentials(cfg))
         storage: Any = self.store
