@@ -42,6 +42,7 @@ from kubelite.credentials import (
 )
 from kubelite.devservers import ServerProcess
 from kubelite.pki import ClusterPKI
+from kubelite.storage import compression
 
 BIN = Path(sys.executable).parent
 TIMINGS: list[tuple[str, float]] = []
@@ -233,12 +234,13 @@ class ChaosCluster:
 
     # -- reading etcd without gRPC --------------------------------------------------
     def etcd_range(self, prefix: str) -> dict[str, bytes]:
-        """Every key under `prefix` with its value, through etcd's JSON gateway."""
+        """Every key under `prefix` with its value (inflated, as EtcdStore reads it: see
+        kubelite.storage.compression), through etcd's JSON gateway."""
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         body = json.dumps({"key": _b64(prefix), "range_end": _b64(end)}).encode()
         r = httpx.post(f"{self.etcd_url}/v3/kv/range", content=body, timeout=10)
         r.raise_for_status()
-        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", ""))
+        return {base64.b64decode(kv["key"]).decode(): compression.unpack(base64.b64decode(kv.get("value", "")))
                 for kv in r.json().get("kvs", [])}
 
 

@@ -100,7 +100,7 @@ class PodCache:
         revision = self.informer.revision  # no await below: the items are exactly at this revision
         candidates = (self.informer.by_index(INDEX_NODE, node) if node
                       else self.informer.list(namespace) if namespace else self._all_in_key_order())
-        items = [record.raw for record in candidates
+        items = [record.raw() for record in candidates
                  if (not namespace or record.metadata.namespace == namespace) and matches(record, label_sel, field_sel)]
         CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
         return ListResult(items, revision, "")
