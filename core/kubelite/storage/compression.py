@@ -14,8 +14,8 @@ only when that saves bytes; anything else (an encrypted value, which starts `k8s
 counter) is stored as given. Reading is the other way round and needs no setting: a value
 without the prefix is returned as is, so data written before compression, or by an apiserver
 with `--storage-compression=none`, reads unchanged. Every reader of etcd goes through
-`kubelite.storage.etcd`, which applies both. docs/differences.md says what this means for
-etcdctl.
+`kubelite.storage.etcd`, which applies both. docs/architecture.md ("etcd key layout", and where
+kubelite differs) says what this means for etcdctl and for upgrades.
 
 Worked example (bench/scale_bench.py's Deployment pod, Running): 2,505 bytes of JSON →
 300 bytes stored (19 µs to pack, 4 µs to unpack on this machine); its Node 1,984 → 292; a
