@@ -38,6 +38,7 @@ from typing import Any
 from kubelite.api.core_v1 import NODES, Node
 from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
+from kubelite.command import run_command
 from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_nodeagent.runtime.netns import NetworkError, run
 
@@ -216,13 +217,10 @@ def route_changes(current: set[Route], wanted: set[Route]) -> tuple[list[Route],
 
 
 async def _output(*argv: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise NetworkError(f"`{' '.join(argv)}` failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
-    return out.decode(errors="replace")
+    done = await run_command(*argv)
+    if done.code != 0:
+        raise NetworkError(f"`{' '.join(argv)}` failed ({done.code}): {done.stderr.strip()}")
+    return done.stdout
 
 
 async def local_addresses() -> list[str]:

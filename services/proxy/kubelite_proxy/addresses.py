@@ -14,12 +14,13 @@ are removed when their Service goes and when the proxy shuts down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
 import os
 import socket
+
+from kubelite.command import run_command
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,8 @@ def is_local(ip: str) -> bool:
 
 
 async def _ip(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    return proc.returncode or 0, err.decode(errors="replace").strip()
+    done = await run_command("ip", *args)
+    return done.code, done.stderr.strip()
 
 
 class AddressManager:

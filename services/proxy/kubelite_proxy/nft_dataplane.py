@@ -24,6 +24,7 @@ import os
 import shutil
 from collections.abc import Hashable, Sequence
 
+from kubelite.command import run_command
 from kubelite_proxy import nftables
 from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
 from kubelite_proxy.rulelog import RuleLog
@@ -48,12 +49,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-async def _run(argv: Sequence[str], stdin: str = "") -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate(stdin.encode())
-    return proc.returncode or 0, (err or out).decode(errors="replace").strip()
+async def _run(argv: Sequence[str], stdin: str | None = None) -> tuple[int, str]:
+    done = await run_command(*argv, stdin=stdin)
+    return done.code, (done.stderr or done.stdout).strip()
 
 
 class NftablesDataplane:

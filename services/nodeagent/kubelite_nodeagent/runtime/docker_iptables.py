@@ -11,9 +11,10 @@ rules can be found and removed again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
+
+from kubelite.command import run_command
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,8 @@ def accept_rules(network: str, pod_cidr: str) -> list[list[str]]:
 
 
 async def _iptables(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "iptables", "-w", "5", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode(errors="replace").strip()
+    done = await run_command("iptables", "-w", "5", *args)
+    return done.code, (done.stdout + done.stderr).strip()
 
 
 async def allow_pod_traffic(network: str, pod_cidr: str) -> str:

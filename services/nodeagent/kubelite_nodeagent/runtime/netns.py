@@ -25,6 +25,8 @@ from pathlib import Path
 
 import msgspec
 
+from kubelite.command import run_command
+
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/var/run/netns")
@@ -111,18 +113,12 @@ def host_network_reason() -> str:
 
 async def run(*argv: str, stdin: str | None = None, check: bool = True) -> tuple[int, str]:
     """Run a command; return (exit code, stderr).  Raise NetworkError on failure when check."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    text = err.decode(errors="replace").strip()
-    if check and proc.returncode != 0:
+    done = await run_command(*argv, stdin=stdin)
+    text = done.stderr.strip()
+    if check and done.code != 0:
         shown = " ".join(argv) + (f" <<< {stdin.strip()!r}" if stdin else "")
-        raise NetworkError(f"`{shown}` failed ({proc.returncode}): {text}")
-    return proc.returncode or 0, text
+        raise NetworkError(f"`{shown}` failed ({done.code}): {text}")
+    return done.code, text
 
 
 async def _link_exists(name: str, netns: str = "") -> bool:
@@ -143,13 +139,9 @@ def _mac_assigned_by_kernel(link: str) -> bool:
 
 async def _addresses(dev: str = "") -> list[tuple[str, str]]:
     """(device, address/prefix) of the IPv4 addresses on one device, or on all."""
-    proc = await asyncio.create_subprocess_exec(
-        "ip", "-o", "-4", "addr", "show", *(["dev", dev] if dev else []),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
+    done = await run_command("ip", "-o", "-4", "addr", "show", *(["dev", dev] if dev else []))
     # lines look like: "7: kl-x    inet 10.244.1.1/24 scope global kl-x ..."
-    rows = (line.split() for line in out.decode().splitlines())
+    rows = (line.split() for line in done.stdout.splitlines())
     return [(parts[1], parts[3]) for parts in rows if len(parts) > 3 and parts[2] == "inet"]
 
 
