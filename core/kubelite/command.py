@@ -15,6 +15,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+# What writing to (or closing) the stdin pipe of a command that has exited raises: asyncio's
+# own loop raises BrokenPipeError/ConnectionResetError, uvloop RuntimeError.
+PIPE_CLOSED = (ConnectionError, RuntimeError)
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -42,10 +46,9 @@ async def run_command(*argv: str, stdin: str | None = None) -> Completed:
 async def _feed(proc: asyncio.subprocess.Process, data: str | None) -> None:
     if data is None or proc.stdin is None:
         return
-    # BrokenPipeError/ConnectionResetError from asyncio's own loop, RuntimeError from uvloop's
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+    with contextlib.suppress(*PIPE_CLOSED):
         if data:
             proc.stdin.write(data.encode())
             await proc.stdin.drain()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+    with contextlib.suppress(*PIPE_CLOSED):
         proc.stdin.close()

@@ -68,3 +68,18 @@ def test_without_input_stdin_is_empty() -> None:
         return await asyncio.wait_for(run_command("cat"), 30)  # would hang on an open pipe
 
     assert _on_uvloop(main) == Completed(0, "", "")
+
+
+def test_exec_stdin_to_a_command_that_has_exited() -> None:
+    """`kubectl exec -i POD -- true < big-file`: the node agent goes on writing what the client
+    sends after the command has exited; that must end the stream, not fail it."""
+    from kubelite_nodeagent.runtime.process_exec import SubprocessExec
+
+    async def main() -> int:
+        proc = await SubprocessExec.start(["true"], {}, None, tty=False, stdin=True)
+        code = await proc.wait()
+        await proc.write_stdin(b"x" * 200_000)
+        await proc.close_stdin()
+        return code
+
+    assert _on_uvloop(main) == 0

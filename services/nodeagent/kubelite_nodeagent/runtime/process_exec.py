@@ -16,6 +16,8 @@ import struct
 import termios
 from collections.abc import Callable
 
+from kubelite.command import PIPE_CLOSED
+
 READ_SIZE = 64 * 1024
 
 
@@ -127,7 +129,7 @@ class SubprocessExec:
                 view = view[written:]
             return
         if self.proc.stdin is not None:
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(*PIPE_CLOSED):  # the command exited without reading it all
                 self.proc.stdin.write(data)
                 await self.proc.stdin.drain()
 
@@ -136,7 +138,8 @@ class SubprocessExec:
             with contextlib.suppress(OSError):
                 os.write(self.master, b"\x04")  # ^D: end of input for the terminal's reader
         elif self.proc.stdin is not None:
-            self.proc.stdin.close()
+            with contextlib.suppress(*PIPE_CLOSED):
+                self.proc.stdin.close()
 
     async def resize(self, width: int, height: int) -> None:
         if self.master is not None:
