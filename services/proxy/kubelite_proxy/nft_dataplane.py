@@ -167,11 +167,17 @@ class NftablesDataplane:
         """Someone ran `nft flush ruleset` (or a firewall reload did): write the table again."""
         while True:
             await asyncio.sleep(period)
-            if self._written is not None and not await self.table_present():
-                log.warning("table ip %s disappeared; writing it again", self.table)
-                self._written = None
-                self._dirty = True
-                await self.sync()
+            try:
+                await self._check_table()
+            except Exception:  # an upkeep check must not take the proxy (and every Service) down
+                log.exception("checking table ip %s failed", self.table)
+
+    async def _check_table(self) -> None:
+        if self._written is not None and not await self.table_present():
+            log.warning("table ip %s disappeared; writing it again", self.table)
+            self._written = None
+            self._dirty = True
+            await self.sync()
 
     async def close(self) -> None:
         """The table stays: Services keep working while the proxy restarts (see cleanup)."""
