@@ -9,7 +9,9 @@ Several agents on one machine do not collide: every name and the CIDR are
 per node.  Without root there is no namespace: pods share the host network and
 `PodNetwork.enabled` is False with `reason` saying why.
 
-Everything goes through iproute2 (`ip`) and iptables as subprocesses.
+A pod's namespace and veth are made with system calls and rtnetlink (runtime/netlink.py: a
+spawn of `ip` cost more than the kernel's work); the bridge, removal and checks go through
+iproute2 (`ip`) and iptables as subprocesses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import msgspec
 
 from kubelite.command import run_command
+from kubelite_nodeagent.runtime.netlink import NetlinkWorker
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +173,7 @@ class PodNetwork:
             "" if pod_cidr else "node has no pod CIDR: pods use the host network"
         )
         self._lock = asyncio.Lock()  # IPAM file and bridge set-up are read-modify-write
+        self._netlink = NetlinkWorker(NETNS_DIR)  # a pod's namespace and veth, without `ip`
 
     @property
     def enabled(self) -> bool:
@@ -272,30 +276,18 @@ class PodNetwork:
         return net
 
     async def _create(self, net: PodNet) -> None:
-        ns, host_veth = net.netns, net.host_veth
-        await self._remove_links(ns, host_veth)  # leftovers of a half-done attempt
-        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
+        await self._remove_links(net.netns, net.host_veth)  # leftovers of a half-done attempt
         # The pod end is born in the pod's namespace as eth0: moving an interface between
         # namespaces is serialised in the kernel (~20 ms each), which made a burst of pod
         # starts queue for over a second (bench/pod_startup_bench.py --burst).
-        await run(
-            "ip", "-batch", "-",
-            stdin=(
-                f"netns add {ns}\n"
-                f"link add {host_veth} type veth peer name eth0 netns {ns}\n"
-                f"link set {host_veth} master {self.bridge}\n"
-                f"link set {host_veth} up\n"
-            ),
-        )  # fmt: skip
-        await run(
-            "ip", "-n", ns, "-batch", "-",
-            stdin=(
-                f"addr add {net.ip}/{prefix} dev eth0\n"
-                "link set eth0 up\n"
-                "link set lo up\n"
-                f"route add default via {gateway_ip(self.pod_cidr)}\n"
-            ),
-        )  # fmt: skip
+        try:
+            await self._netlink.create_pod_network(
+                netns=net.netns, host_veth=net.host_veth, bridge=self.bridge,
+                interface=ipaddress.IPv4Interface(f"{net.ip}/{ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen}"),
+                gateway=ipaddress.IPv4Address(gateway_ip(self.pod_cidr)),
+            )  # fmt: skip
+        except OSError as exc:
+            raise NetworkError(f"pod network {net.netns}: {exc.strerror or exc}") from exc  # strerror names the step
 
     async def _remove_links(self, ns: str, host_veth: str) -> None:
         if await _link_exists(host_veth):
