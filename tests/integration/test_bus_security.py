@@ -16,6 +16,7 @@ import httpx
 import nats
 import pytest
 
+from kubelite.api.scheme import resolve
 from kubelite.bus import changes
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
@@ -167,6 +168,27 @@ async def test_api_over_nats_is_authorized_as_the_caller(
                                                     "volumes": [{"name": "v", "secret": {"secretName": "s"}}]}}
     assert (await api.post(f"/api/v1/namespaces/{namespace}/pods", json=mounting)).status_code == 201
     assert (await node.get("secrets", namespace, "s")).metadata.name == "s"
+
+    # tokens: only bound to a pod of its own (the apiserver may answer from its pod cache; a
+    # refusal is decided on etcd's copy, so it is the same either way)
+    assert (await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                           json={"metadata": {"name": "default"}})).status_code in (201, 409)
+    accounts = resolve("serviceaccounts")
+    m_uid = (await api.get(f"/api/v1/namespaces/{namespace}/pods/m")).json()["metadata"]["uid"]
+
+    async def token_for(pod_name: str = "", uid: str = "") -> int:
+        ref = {"kind": "Pod", "apiVersion": "v1", "name": pod_name, **({"uid": uid} if uid else {})}
+        try:
+            code, _ = await node.call("create", accounts, namespace=namespace, name="default", subresource="token",
+                                      body={"spec": {"boundObjectRef": ref} if pod_name else {}})
+        except APIError as exc:
+            return exc.code
+        return code
+
+    assert await token_for("m", m_uid) == 201
+    assert await token_for("m", "another-uid") == 409  # not the pod it names
+    assert await token_for("p") == 403  # bound to n2
+    assert await token_for() == 403  # bound to nothing
 
     proxy = NatsAPIClient((await connect_as("proxy", n1)).nc, caller=BusIdentity("proxy", n1))
     await proxy.list("services", namespace)

@@ -8,6 +8,7 @@ raised as `APIError` built from the Kubernetes Status the apiserver returned.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 import msgspec
@@ -64,18 +65,35 @@ class NatsAPIClient:
         self.nc = nc
         self.caller = caller
         self.timeout = timeout
+        self.in_flight = 0  # requests sent and not answered yet (an EventRecorder yields to them)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def call(self, verb: str, info: ResourceInfo, **kw: Any) -> tuple[int, bytes]:
         subject, payload = build_request(verb, info, caller=self.caller, **kw)
+        self.in_flight += 1
+        self._idle.clear()
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except Exception as exc:  # no responders, timeout, connection closed
             raise service_unavailable(f"apiserver not reachable over NATS ({type(exc).__name__}: {exc})") from None
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
         reply = wire.response_decoder.decode(msg.data)
         body = bytes(reply.body)
         if reply.code >= 400:
             raise APIError.from_status(_status_decoder.decode(body))
         return reply.code, body
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Until no request is in flight (True) or `timeout` seconds have passed (False)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # Typed verbs --------------------------------------------------------------
     async def get(self, resource: ResourceInfo | str, namespace: str, name: str) -> Any:

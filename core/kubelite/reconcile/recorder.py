@@ -10,7 +10,9 @@ apiserver (over NATS). Like client-go's legacy recorder (EventCorrelator):
   of creating another; an Event that has disappeared meanwhile is created anew;
 - the aggregation cache is an LRU of bounded size;
 - failures are logged and the event dropped: recording must never break the
-  component that records.
+  component that records;
+- an event yields to the component's own API requests (see `_yield_to_work`): events
+  are best effort, the writes they describe are not.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ DROP_LOG_SECONDS = 10.0  # at most one "event queue full" warning per this many 
 MAX_CACHE_ENTRIES = 4096  # client-go's maxLruCacheEntries
 MAX_PENDING = 1000  # queued events beyond this are dropped (and logged)
 CLOSE_TIMEOUT = 2.0  # seconds close() spends writing what is still queued
+DEFER_SECONDS = 1.0  # the longest an event waits for the component's own requests to finish
 _MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -90,6 +93,7 @@ class _Pending:
     reason: str
     message: str
     wall: float  # time.time() when recorded
+    queued: float  # clock() when recorded
 
 
 class EventRecorder:
@@ -102,8 +106,13 @@ class EventRecorder:
         max_entries: int = MAX_CACHE_ENTRIES,
         window: float = AGGREGATE_WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        defer: float = DEFER_SECONDS,
     ) -> None:
+        """`defer`: how long an event may wait while `client` has requests in flight (0: never)."""
         self.client = client
+        self.defer = defer
+        self._closing = False
+        self._yielding: asyncio.Future[Any] | None = None  # the wait of _yield_to_work
         self.component = component
         self.host = host
         self.max_entries = max_entries
@@ -133,7 +142,7 @@ class EventRecorder:
         try:
             if type not in EVENT_TYPES:
                 raise ValueError(f"unsupported event type {type!r} (want Normal or Warning)")
-            pending = _Pending(object_reference(obj), type, reason, message, time.time())
+            pending = _Pending(object_reference(obj), type, reason, message, time.time(), self._clock())
             queue = self._ensure_worker()
             queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -151,6 +160,9 @@ class EventRecorder:
     async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:  # noqa: ASYNC109
         """Write what is queued, for at most `timeout` seconds, then stop: a component shutting
         down while the bus is gone (a whole cluster stopping) must not wait on its events."""
+        self._closing = True  # what is queued goes out now, without yielding
+        if self._yielding is not None:
+            self._yielding.cancel()
         try:
             await asyncio.wait_for(self.flush(), timeout)
         except TimeoutError:
@@ -181,6 +193,7 @@ class EventRecorder:
             pending = await self._queue.get()
             self._writing = 1
             try:
+                await self._yield_to_work(pending)
                 await self._write(pending)
             except asyncio.CancelledError:
                 raise
@@ -191,6 +204,29 @@ class EventRecorder:
             finally:
                 self._writing = 0
                 self._queue.task_done()
+
+    async def _yield_to_work(self, p: _Pending) -> None:
+        """Wait while the client has requests of the component in flight, until the event is
+        `defer` seconds old at most. Example: a node agent starting a burst of 50 pods has
+        50 status updates, 50 token requests and 150 events (Pulled, Created, Started) to
+        send; written in the order they arise, every event write delays the statuses behind
+        it on the apiserver and etcd, which also serve everything else. Yielding, the events
+        follow the statuses: each at most 1 s late, none dropped, and pods are Ready sooner.
+        Under constant load the event rate is unchanged, only its delay is (≤ `defer`)."""
+        wait_idle = getattr(self.client, "wait_idle", None)
+        left = p.queued + self.defer - self._clock()
+        if wait_idle is None or left <= 0 or self._closing:
+            return
+        self._yielding = asyncio.ensure_future(wait_idle(left))
+        try:
+            await self._yielding
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the worker itself is being stopped
+            # else close() cut the wait short: write now
+        finally:
+            self._yielding = None
 
     async def _write(self, p: _Pending) -> None:
         key = aggregation_key(p.ref, p.type, p.reason, p.message, self.component, self.host)

@@ -66,13 +66,19 @@ def on_delete(info: Any, obj: Any) -> None:
     _check("delete", info, obj)
 
 
+def token_allowed(bound_kind: str, bound: Any) -> bool:
+    """on_token_request's rule, as a yes or no: a caller that is not a node may ask for any."""
+    node = node_of(CURRENT_USER.get())
+    if not node:
+        return True
+    return bound_kind == "Pod" and bound is not None and (bound.spec.nodeName if bound.spec else "") == node
+
+
 def on_token_request(bound_kind: str, bound: Any) -> None:
     """A node may ask only for tokens bound to a pod bound to it (the kubelet's projected
     token volumes); an unbound token, or one for another node's pod, is a 403."""
-    node = node_of(CURRENT_USER.get())
-    if not node:
-        return
-    if bound_kind != "Pod" or bound is None or (bound.spec.nodeName if bound.spec else "") != node:
+    if not token_allowed(bound_kind, bound):
+        node = node_of(CURRENT_USER.get())
         raise errors.forbidden_error("serviceaccounts", "",
                                      f'node "{node}" can only request tokens bound to pods scheduled to it')
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelite import codec, errors
+from kubelite.api.core_v1 import PODS
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.scheme import by_kind
 from kubelite.api.serviceaccounts import SERVICE_ACCOUNTS, TokenRequest, TokenRequestStatus
@@ -82,7 +83,8 @@ class ServiceAccountTokens:
         if self.private is None:
             raise errors.service_unavailable("this apiserver has no --service-account-signing-key-file")
         req = codec.decode_body(body, content_type, TokenRequest) if body else TokenRequest()
-        sa = await self.reg.get(SERVICE_ACCOUNTS, namespace, name)  # 404 when missing
+        # the informer's copy first, as kube-apiserver's token getter reads its listers first
+        sa = self.accounts.get(namespace, name) or await self.reg.get(SERVICE_ACCOUNTS, namespace, name)  # 404
         spec = req.spec
         seconds = (spec.expirationSeconds if spec and spec.expirationSeconds is not None
                    else tokens.DEFAULT_SECONDS)
@@ -107,8 +109,23 @@ class ServiceAccountTokens:
         if ref.kind not in BOUND_KINDS:
             raise errors.invalid_object("TokenRequest", ref.name or "", [errors.not_supported(
                 "spec.boundObjectRef.kind", ref.kind, list(BOUND_KINDS))], "authentication.k8s.io")
-        obj = await self.reg.get(by_kind("v1", ref.kind), namespace, ref.name or "")
+        obj = self._cached_pod(namespace, ref.name or "", ref.uid or "") if ref.kind == "Pod" else None
+        if obj is None:
+            obj = await self.reg.get(by_kind("v1", ref.kind), namespace, ref.name or "")
         if ref.uid and ref.uid != obj.metadata.uid:
             raise errors.conflict(f"{ref.kind.lower()}s", ref.name or "", "the bound object's uid does not match")
         noderestriction.on_token_request(ref.kind, obj)
         return ref.kind, ref.name or "", obj.metadata.uid or ""
+
+    def _cached_pod(self, namespace: str, name: str, uid: str) -> Any | None:
+        """The bound pod from the apiserver's pod cache when its copy already grants the request
+        (the uid asked for and, for a node, bound to that node); else None, and etcd decides.
+        A node agent asks for a token for each pod it starts: two etcd reads (the pod and the
+        ServiceAccount) per pod start, saved when the caches answer."""
+        cache = self.reg.caches.get(PODS.group_resource)
+        if cache is None or not cache.informer.has_synced:
+            return None
+        record = cache.informer.get(namespace, name)
+        if record is None or (uid and uid != record.metadata.uid) or not noderestriction.token_allowed("Pod", record):
+            return None
+        return record
