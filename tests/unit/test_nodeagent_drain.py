@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import struct
@@ -9,7 +10,7 @@ import struct
 import msgspec
 import pytest
 
-from kubelite.api.core_v1 import Endpoints
+from kubelite.api.core_v1 import Endpoints, Node
 from kubelite.api.meta import ObjectMeta
 from kubelite_nodeagent.drain import DrainGate, ready_ips, wait_accepted
 from kubelite_nodeagent.runtime.netconnect import (
@@ -101,3 +102,35 @@ async def test_wait_accepted_stops_when_the_queue_is_empty_or_the_budget_ends() 
 
     waited = await wait_accepted(stuck, budget=0.1)
     assert 0.1 <= waited < 0.5
+
+
+def test_only_a_pod_behind_a_service_needs_the_proxies() -> None:
+    g = gate()
+    g.observe(("ns", "web"), 10, frozenset({"10.0.0.1", "10.0.0.2"}))
+    g.observe(("ns", "web"), 12, frozenset({"10.0.0.2"}))
+    assert g.behind_a_service("10.0.0.2", "ns")  # listed
+    assert g.behind_a_service("10.0.0.1", "ns")  # dropped lately: proxies must apply that
+    assert not g.behind_a_service("10.0.0.9", "ns")  # no Service: nothing to list nodes for
+    assert not g.behind_a_service("10.0.0.2", "other")
+
+
+class CountingNodes:
+    """The API's LIST of nodes, counted (one Ready node, one NotReady)."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+
+    async def list(self, resource: str) -> tuple[list, str]:
+        self.lists += 1
+        await asyncio.sleep(0.01)
+        nodes = [{"metadata": {"name": n}, "status": {"conditions": [{"type": "Ready", "status": s}]}}
+                 for n, s in (("n1", "True"), ("n2", "False"))]
+        return [msgspec.convert(n, Node) for n in nodes], "1"
+
+
+async def test_pods_stopping_together_share_one_list_of_the_nodes() -> None:
+    api = CountingNodes()
+    g = DrainGate(nc=None, api=api, timeout=1.0)
+    answers = await asyncio.gather(*(g._proxy_nodes() for _ in range(20)))
+    assert answers == [["n1"]] * 20
+    assert api.lists == 1

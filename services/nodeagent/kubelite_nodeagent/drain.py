@@ -44,6 +44,7 @@ log = logging.getLogger("kubelite.nodeagent.drain")
 REMOVAL_MEMORY_SECONDS = 120.0  # how long a "removed at rv R" fact is kept
 POLL_SECONDS = 0.02
 ACCEPT_WAIT_SECONDS = 1.0
+PROXY_LIST_SECONDS = 2.0  # how long a list of the Ready nodes serves the pods stopping meanwhile
 
 Key = tuple[str, str]  # (namespace, name) of an Endpoints
 
@@ -69,6 +70,8 @@ class DrainGate:
         self.removed: dict[str, dict[Key, tuple[int, float]]] = {}
         self.acks: dict[tuple[str, Key], int] = {}  # (proxy node, endpoints) -> acked rv
         self._subs: list[Any] = []
+        self._proxies: tuple[float, list[str]] | None = None  # (when listed, Ready nodes)
+        self._proxies_lock = asyncio.Lock()
         if endpoints is not None:
             endpoints.add_handler(on_add=self._on_endpoints, on_update=lambda _old, new: self._on_endpoints(new),
                                   on_delete=self._on_endpoints_deleted)
@@ -127,13 +130,26 @@ class DrainGate:
 
     # --- the wait -------------------------------------------------------------------
     async def _proxy_nodes(self) -> list[str]:
-        nodes, _ = await self.api.list("nodes")
-        out = []
-        for n in nodes:
-            conds = {c.type: c.status for c in ((n.status.conditions if n.status else None) or [])}
-            if conds.get("Ready") == "True":
-                out.append(n.metadata.name or "")
-        return out
+        """The Ready nodes (one proxy each), listed at most once per PROXY_LIST_SECONDS for
+        all the pods stopping meanwhile: a rollout of 50 pods lists the nodes once or twice,
+        not 50 times (at 5,000 nodes each LIST is ~10 MB)."""
+        async with self._proxies_lock:
+            if self._proxies is not None and time.monotonic() - self._proxies[0] < PROXY_LIST_SECONDS:
+                return self._proxies[1]
+            nodes, _ = await self.api.list("nodes")
+            out = []
+            for n in nodes:
+                conds = {c.type: c.status for c in ((n.status.conditions if n.status else None) or [])}
+                if conds.get("Ready") == "True":
+                    out.append(n.metadata.name or "")
+            self._proxies = (time.monotonic(), out)
+            return out
+
+    def behind_a_service(self, ip: str, namespace: str) -> bool:
+        """Whether some Endpoints lists `ip`, or dropped it lately: else no proxy sends it
+        anything and there is nothing to wait for (most pods of a batch Job, say)."""
+        return ip in self.removed or any(
+            key[0] == namespace and ip in ips for key, (_, ips) in self.endpoints.items())
 
     def pending(self, ip: str, namespace: str, proxies: list[str]) -> list[str]:
         """What still stands between the pod and SIGTERM (empty: safe to stop)."""
@@ -162,7 +178,7 @@ class DrainGate:
         try:
             if self.informer is not None:
                 await self.informer.wait_synced(timeout=max(0.0, limit - start))
-            proxies = await self._proxy_nodes()
+            proxies = await self._proxy_nodes() if self.behind_a_service(ip, namespace) else []
         except Exception as exc:  # the API unreachable: do not hold the pod hostage
             log.info("drain gate skipped for %s/%s: %s", namespace, pod.metadata.name, exc)
             return time.monotonic() - start

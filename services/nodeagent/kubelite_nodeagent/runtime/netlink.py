@@ -33,9 +33,11 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-# <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/veth.h>, <linux/sched.h>
-NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+from kubelite_nodeagent.runtime.netconnect import NLM_F_REQUEST, NLMSG_ERROR, NLMSG_HEADER
+
+# <linux/rtnetlink.h>, <linux/if_link.h>, <linux/veth.h>, <linux/sched.h> (the netlink header's
+# own constants are shared with the sock_diag client, netconnect.py)
+NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x4, 0x200, 0x400
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
 IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
@@ -47,7 +49,6 @@ CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 LOOPBACK_INDEX = 1  # `lo` is always interface 1 of a new namespace
 
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefix length, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst/src len, tos, table, protocol, scope, type, flags
@@ -72,7 +73,7 @@ def _name(name: str) -> bytes:
 
 
 def message(kind: int, flags: int, body: bytes, seq: int) -> bytes:
-    return _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body
+    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body
 
 
 def veth_request(host_name: str, master_index: int, peer_name: str, peer_netns_fd: int) -> tuple[int, int, bytes]:
@@ -110,12 +111,12 @@ def ack_error(reply: bytes, seq: int) -> int | None:
     """The errno of the kernel's answer to request `seq` (0: done), or None when `reply` holds
     no answer to it."""
     offset = 0
-    while offset + _HEADER.size <= len(reply):
-        length, kind, _, got_seq, _ = _HEADER.unpack_from(reply, offset)
-        if length < _HEADER.size:
+    while offset + NLMSG_HEADER.size <= len(reply):
+        length, kind, _, got_seq, _ = NLMSG_HEADER.unpack_from(reply, offset)
+        if length < NLMSG_HEADER.size:
             break
         if kind == NLMSG_ERROR and got_seq == seq:
-            (code,) = struct.unpack_from("=i", reply, offset + _HEADER.size)
+            (code,) = struct.unpack_from("=i", reply, offset + NLMSG_HEADER.size)
             return -code
         offset += (length + 3) & ~3
     return None
