@@ -8,7 +8,7 @@ One process may run many (fake) nodes: the gauges sum over them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -45,21 +45,34 @@ class InstrumentedRuntime:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._runtime, name)
-        if name not in OPERATIONS or not callable(attr):
-            return attr
+        if not callable(attr):
+            return attr  # a plain value may change: looked up each time
+        if name in OPERATIONS:
+            attr = _timed(name, attr)
+        # kept on the instance, so the next lookup does not come here: a pod start makes dozens
+        # of runtime calls, and building the wrapper and its metric children each time showed
+        # as a tenth of the node agent's CPU in a burst of pod starts
+        self.__dict__[name] = attr
+        return attr
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            RUNTIME_OPERATIONS.labels(name).inc()
-            try:
-                return await attr(*args, **kwargs)
-            except Exception:
-                RUNTIME_ERRORS.labels(name).inc()
-                raise
-            finally:
-                RUNTIME_DURATION.labels(name).observe(time.perf_counter() - started)
 
-        return timed
+def _timed(name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    operations = RUNTIME_OPERATIONS.labels(name)
+    errors = RUNTIME_ERRORS.labels(name)
+    duration = RUNTIME_DURATION.labels(name)
+
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        operations.inc()
+        try:
+            return await method(*args, **kwargs)
+        except Exception:
+            errors.inc()
+            raise
+        finally:
+            duration.observe(time.perf_counter() - started)
+
+    return timed
 
 
 def watch_agents(agents: Callable[[], Iterable[Any]]) -> None:
