@@ -179,16 +179,13 @@ class NetlinkWorker:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._create, netns, host_veth, bridge, interface, gateway)
 
-    def close(self) -> None:
-        self._thread.shutdown(wait=False)
-
     # -- on the worker thread
     def _create(self, netns: str, host_veth: str, bridge: str,
                 interface: ipaddress.IPv4Interface, gateway: ipaddress.IPv4Address) -> None:
-        path = self._create_netns(netns)
-        pod_ns = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         own_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        pod_ns = -1
         try:
+            pod_ns = os.open(self._create_netns(netns, own_ns), os.O_RDONLY | os.O_CLOEXEC)
             host = _Route()
             try:
                 bridge_index = _index(bridge, "the node's bridge")
@@ -206,15 +203,16 @@ class NetlinkWorker:
                 finally:
                     pod.close()
         finally:
-            os.close(pod_ns)
+            if pod_ns >= 0:
+                os.close(pod_ns)
             os.close(own_ns)
 
-    def _create_netns(self, name: str) -> str:
-        """`ip netns add NAME`: a file under netns_dir with a new namespace bind-mounted on it."""
+    def _create_netns(self, name: str, own_ns: int) -> str:
+        """`ip netns add NAME`: a file under netns_dir with a new namespace bind-mounted on it;
+        the thread returns to `own_ns` after."""
         self._share_netns_dir()
         path = str(self.netns_dir / name)
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-        own_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             _check(_libc.unshare(CLONE_NEWNET), f"unshare a network namespace for {name}")
             try:
@@ -225,8 +223,6 @@ class NetlinkWorker:
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
-        finally:
-            os.close(own_ns)
         return path
 
     def _share_netns_dir(self) -> None:

@@ -280,10 +280,11 @@ class PodNetwork:
         # The pod end is born in the pod's namespace as eth0: moving an interface between
         # namespaces is serialised in the kernel (~20 ms each), which made a burst of pod
         # starts queue for over a second (bench/pod_startup_bench.py --burst).
+        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
         try:
             await self._netlink.create_pod_network(
                 netns=net.netns, host_veth=net.host_veth, bridge=self.bridge,
-                interface=ipaddress.IPv4Interface(f"{net.ip}/{ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen}"),
+                interface=ipaddress.IPv4Interface(f"{net.ip}/{prefix}"),
                 gateway=ipaddress.IPv4Address(gateway_ip(self.pod_cidr)),
             )  # fmt: skip
         except OSError as exc:
