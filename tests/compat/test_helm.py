@@ -137,7 +137,7 @@ def test_helm_default_chart_lifecycle(cluster: Cluster, docker_node: str, helm: 
 @pytest.mark.compat("helm install without --wait, then upgrade --install (helm 3 and 4)")
 def test_helm_install_without_wait(cluster: Cluster, docker_node: str, helm: Helm, chart: Path, ns: str) -> None:
     helm("install", "rel", str(chart), "-n", ns, "--set", IMAGE_VALUES)
-    wait_for(lambda: _deployment(cluster, ns)["status"].get("availableReplicas") == 1, 90,
+    wait_for(lambda: _deployment(cluster, ns).get("status", {}).get("availableReplicas") == 1, 90,
              "the release's Deployment never became available")
     # `upgrade --install` of an installed release upgrades it: a new revision, same objects
     helm("upgrade", "--install", "rel", str(chart), "-n", ns, "--set", IMAGE_VALUES, "--set", "service.port=8080")
