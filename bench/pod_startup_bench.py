@@ -31,7 +31,7 @@ results, load average before/after). Deletes the pods, then `kubelite down`,
 also on failure or Ctrl-C. Every wait has a deadline.
 
     .venv/bin/python bench/pod_startup_bench.py [--pods 50] [--interval 0.5]
-    .venv/bin/python bench/pod_startup_bench.py --burst
+    .venv/bin/python bench/pod_startup_bench.py --burst --breakdown --rounds 5
     .venv/bin/python bench/pod_startup_bench.py --log-level debug --keep-data   # for profiling
 """
 
@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,8 @@ import localcluster
 
 from kubelite.client.kubeconfig import load_kubeconfig
 
-TARGET_P99_S = 1.0
+# create → Ready p99: 1 s at low load (paced, issue 3), 0.5 s for 50 pods at once (issue 14)
+TARGET_P99_S = {"paced": 1.0, "sequential": 1.0, "burst": 0.5}
 LABEL_KEY = "kubelite.bench/pod-startup"
 STAGES = ("bound", "running", "ready")
 
@@ -382,6 +384,23 @@ def cpu_by_process(state: dict[str, Any]) -> dict[str, float]:
     return seconds
 
 
+def agent_syncs(state: dict[str, Any]) -> float | None:
+    """Pod syncs the node agent has made so far (kubelet_pod_worker_duration_seconds_count over
+    every operation type), read from its /metrics with the `monitoring` credential; None when
+    it serves none."""
+    agent = next((p for p in state["processes"] if p["name"].startswith("nodeagent")), None)
+    argv = agent["argv"] if agent else []
+    if "--metrics-bind-address" not in argv:
+        return None
+    address = argv[argv.index("--metrics-bind-address") + 1]
+    pki = Path(state["data_dir"]) / "pki"
+    tls = ssl.create_default_context(cafile=str(pki / "cluster-ca.crt"))
+    tls.load_cert_chain(pki / "monitoring.crt", pki / "monitoring.key")
+    text = httpx.get(f"https://{address}/metrics", verify=tls, timeout=10.0).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("kubelet_pod_worker_duration_seconds_count"))
+
+
 def cpu_ms_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     spent = {name: round((after[name] - before.get(name, 0.0)) * 1000) for name in after}
     spent = dict(sorted(spent.items(), key=lambda kv: -kv[1]))
@@ -389,11 +408,8 @@ def cpu_ms_between(before: dict[str, float], after: dict[str, float]) -> dict[st
     return spent
 
 
-async def run(opts: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
-    ns, run_id = opts.namespace, uuid.uuid4().hex[:8]
-    selector = f"{LABEL_KEY}={run_id}"
-    names = [f"startup-{run_id}-{i:04d}" for i in range(opts.pods)]
-    observer = Observer(names)
+async def run(opts: argparse.Namespace, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """--rounds measurements on one cluster, each with its own pods (deleted before the next)."""
     limits = httpx.Limits(max_connections=max(8, opts.pods + 2))
     tls = load_kubeconfig(state["kubeconfig"]).ssl_context() or True  # the admin, from `kubelite up`
     async with httpx.AsyncClient(
@@ -401,56 +417,86 @@ async def run(opts: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]
     ) as client:
         node = await wait_node_ready(client, opts.node_timeout)
         _progress(f"node {node} Ready")
-        listing = await client.get(
-            f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector}
-        )
-        listing.raise_for_status()
-        rv = listing.json()["metadata"]["resourceVersion"]
-        watcher = asyncio.create_task(watch_pods(client, ns, selector, rv, observer))
-        if opts.burst:  # one open connection per create, as client-go's one HTTP/2 connection
-            await warm_connections(client, ns, opts.pods)  # would be: no TLS handshake in the burst
-        load_before = [round(x, 2) for x in os.getloadavg()]
-        cpu_before = cpu_by_process(state)
-        try:
-            mode = "burst" if opts.burst else "sequential" if opts.sequential else "paced"
-            _progress(f"creating {opts.pods} pods ({mode})")
-            bodies = [pod_body(n, opts.image, opts.command, run_id) for n in names]
-            t0 = time.monotonic()
-            if opts.burst:
-                await asyncio.gather(*(create_pod(client, ns, b, observer.times[b["metadata"]["name"]])
-                                       for b in bodies))  # fmt: skip
-            else:
-                for i, body in enumerate(bodies):
-                    times = observer.times[body["metadata"]["name"]]
-                    if not opts.sequential:
-                        await asyncio.sleep(max(0.0, t0 + i * opts.interval - time.monotonic()))
-                    await create_pod(client, ns, body, times)
-                    if opts.sequential:
-                        await wait_for(
-                            times.done, f"pod {body['metadata']['name']} Ready", opts.pod_timeout
-                        )
-            await asyncio.wait_for(observer.all_done.wait(), opts.pod_timeout)
-            cpu_ms = cpu_ms_between(cpu_before, cpu_by_process(state))
-            load_after = [round(x, 2) for x in os.getloadavg()]
-        except TimeoutError:
-            late = [n for n, t in observer.times.items() if not t.done()]
-            raise TimeoutError(
-                f"{len(late)} pod(s) not Ready within {opts.pod_timeout:.0f} s, e.g. {late[:3]}"
-            ) from None
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        stages = None
-        if opts.breakdown:
-            node_dir = Path(state["data_dir"]) / "nodes" / node
-            stages = breakdown(observer, node_dir, time.time() - time.monotonic())
-        _progress("deleting the pods")
-        await delete_pods(client, ns, selector, opts.pod_timeout)
+        records = []
+        for number in range(1, opts.rounds + 1):
+            if opts.rounds > 1:
+                _progress(f"round {number} of {opts.rounds}")
+            records.append(await one_round(client, opts, state, node))
+        return records
+
+
+async def one_round(client: httpx.AsyncClient, opts: argparse.Namespace, state: dict[str, Any],
+                    node: str) -> dict[str, Any]:  # fmt: skip
+    ns, run_id = opts.namespace, uuid.uuid4().hex[:8]
+    selector = f"{LABEL_KEY}={run_id}"
+    names = [f"startup-{run_id}-{i:04d}" for i in range(opts.pods)]
+    observer = Observer(names)
+    listing = await client.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector})
+    listing.raise_for_status()
+    rv = listing.json()["metadata"]["resourceVersion"]
+    watcher = asyncio.create_task(watch_pods(client, ns, selector, rv, observer))
+    if opts.burst:  # one open connection per create, as client-go's one HTTP/2 connection
+        await warm_connections(client, ns, opts.pods)  # would be: no TLS handshake in the burst
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    cpu_before, syncs_before = cpu_by_process(state), agent_syncs(state)
+    mode = "burst" if opts.burst else "sequential" if opts.sequential else "paced"
+    try:
+        _progress(f"creating {opts.pods} pods ({mode})")
+        await create_pods(client, opts, observer, [pod_body(n, opts.image, opts.command, run_id) for n in names])
+        await asyncio.wait_for(observer.all_done.wait(), opts.pod_timeout)
+        cpu_ms = cpu_ms_between(cpu_before, cpu_by_process(state))
+        syncs_after = agent_syncs(state)
+        load_after = [round(x, 2) for x in os.getloadavg()]
+    except TimeoutError:
+        late = [n for n, t in observer.times.items() if not t.done()]
+        raise TimeoutError(
+            f"{len(late)} pod(s) not Ready within {opts.pod_timeout:.0f} s, e.g. {late[:3]}"
+        ) from None
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     record = results(opts, observer, mode, load_before, load_after)
     record["cpu_ms_create_to_ready"] = cpu_ms
-    if stages is not None:
-        record["breakdown_s"] = stages
+    if syncs_before is not None and syncs_after is not None:
+        record["agent_syncs_per_pod"] = round((syncs_after - syncs_before) / opts.pods, 2)
+    if opts.breakdown:
+        node_dir = Path(state["data_dir"]) / "nodes" / node
+        record["breakdown_s"] = breakdown(observer, node_dir, time.time() - time.monotonic())
+    _progress("deleting the pods")
+    await delete_pods(client, ns, selector, opts.pod_timeout)
+    return record
+
+
+async def create_pods(client: httpx.AsyncClient, opts: argparse.Namespace, observer: Observer,
+                      bodies: list[dict[str, Any]]) -> None:  # fmt: skip
+    """All at once (--burst), one after another Ready (--sequential), or one per --interval."""
+    if opts.burst:
+        await asyncio.gather(*(create_pod(client, opts.namespace, b, observer.times[b["metadata"]["name"]])
+                               for b in bodies))  # fmt: skip
+        return
+    t0 = time.monotonic()
+    for i, body in enumerate(bodies):
+        times = observer.times[body["metadata"]["name"]]
+        if not opts.sequential:
+            await asyncio.sleep(max(0.0, t0 + i * opts.interval - time.monotonic()))
+        await create_pod(client, opts.namespace, body, times)
+        if opts.sequential:
+            await wait_for(times.done, f"pod {body['metadata']['name']} Ready", opts.pod_timeout)
+
+
+def median_round(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round whose Ready p99 is the median (the lower middle one for an even count), with
+    every round's p99, CPU and load beside it: on a noisy machine one round says little."""
+    ordered = sorted(records, key=lambda r: r["results_s"]["ready"]["p99"])
+    record = dict(ordered[(len(ordered) - 1) // 2])
+    if len(records) > 1:
+        record["rounds"] = [
+            {"ready_p99_s": r["results_s"]["ready"]["p99"], "cpu_ms_total": r["cpu_ms_create_to_ready"]["total"],
+             "loadavg_before": r["loadavg_before"][0]}
+            for r in records
+        ]  # fmt: skip
+        record["ready_p99_median_s"] = record["results_s"]["ready"]["p99"]
     return record
 
 
@@ -478,8 +524,8 @@ def results(opts: argparse.Namespace, observer: Observer, mode: str,
         },
         "results_s": stages,
         "server_started_at_minus_creation_s": summarize(server),
-        "target_ready_p99_s": TARGET_P99_S,
-        "target_met": stages["ready"]["p99"] <= TARGET_P99_S,
+        "target_ready_p99_s": TARGET_P99_S[mode],
+        "target_met": stages["ready"]["p99"] <= TARGET_P99_S[mode],
         "watch_events": observer.events,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -513,8 +559,13 @@ def print_table(record: dict[str, Any]) -> None:
     cpu = record["cpu_ms_create_to_ready"]
     print("\nCPU-ms from the first create to the last pod Ready: "
           + ", ".join(f"{name} {ms:,.0f}" for name, ms in cpu.items()))  # fmt: skip
+    if "agent_syncs_per_pod" in record:
+        print(f"node agent pod syncs per pod, create → Ready: {record['agent_syncs_per_pod']}")
+    if "rounds" in record:
+        p99s = ", ".join(f"{r['ready_p99_s']:.3f}" for r in record["rounds"])
+        print(f"Ready p99 of each round (s): {p99s}; the table is the median round's")
     met = "met" if record["target_met"] else "MISSED"
-    print(f"target: create → Ready p99 ≤ {TARGET_P99_S:.1f} s: {met}")
+    print(f"target: create → Ready p99 ≤ {record['target_ready_p99_s']:.1f} s: {met}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -541,6 +592,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--breakdown", action="store_true",
                    help="split each pod's startup into stages from the process runtime's files")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure this many times on one cluster; the median round is reported")
     p.add_argument("--node-timeout", type=float, default=60.0)
     p.add_argument("--pod-timeout", type=float, default=120.0)
     return p.parse_args(argv)
@@ -552,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         state = cluster_up(data_dir, opts.log_level)
-        record = asyncio.run(run(opts, state))
+        record = median_round(asyncio.run(run(opts, state)))
     except (RuntimeError, TimeoutError, httpx.HTTPError, subprocess.TimeoutExpired) as err:
         _progress(f"FAILED: {err}")
         return 1

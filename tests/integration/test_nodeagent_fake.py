@@ -156,6 +156,43 @@ async def test_pod_runs_with_conditions_and_deletion_is_confirmed(
                      message="the agent did not confirm the deletion")
 
 
+async def test_readiness_gate_holds_ready_until_its_condition_is_true(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    """A condition another component writes in the pod's status (here: the test, as a load
+    balancer controller would) is synced on by the agent, which recomputes Ready from it."""
+    name = node_name()
+    await agents.start("--node-name", name)
+    body = pod_manifest("gated", name, readinessGates=[{"conditionType": "example.com/lb"}])
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
+    assert r.status_code == 201, r.text
+    path = f"/api/v1/namespaces/{namespace}/pods/gated"
+
+    async def ready_is(status: str) -> dict[str, Any] | None:
+        pod = await get_json(api, path)
+        ready = condition(pod, "Ready") if pod else None
+        return pod if pod and pod["status"].get("phase") == "Running" and ready and ready["status"] == status else None
+
+    pod = await eventually(lambda: ready_is("False"), timeout=15, message="the gated pod never ran")
+    assert (condition(pod, "ContainersReady") or {}).get("status") == "True"
+    ready = condition(pod, "Ready") or {}
+    assert ready.get("reason") == "ReadinessGatesNotReady"
+    assert ready.get("message") == 'corresponding condition of pod readiness gate "example.com/lb" does not exist.'
+
+    async def set_gate() -> bool:
+        current = await get_json(api, path)
+        assert current is not None
+        current["status"]["conditions"].append({"type": "example.com/lb", "status": "True"})
+        put = await api.put(f"{path}/status", json=current)
+        assert put.status_code in (200, 409), put.text
+        return put.status_code == 200  # 409: the agent wrote meanwhile; read again
+
+    await eventually(set_gate, timeout=10, message="could not write the gate's condition")
+    pod = await eventually(lambda: ready_is("True"), timeout=15,
+                           message="Ready did not follow the readiness gate's condition")
+    assert (condition(pod, "example.com/lb") or {}).get("status") == "True", "the agent dropped the gate condition"
+
+
 async def _gone(api: httpx.AsyncClient, path: str) -> bool:
     return (await api.get(path)).status_code == 404
 

@@ -31,7 +31,8 @@ from kubelite.reconcile.nats_informer import NatsInformer
 from kubelite_nodeagent import emptydir, podstate
 from kubelite_nodeagent.backoff import BackOff
 from kubelite_nodeagent.logserver import LogServer
-from kubelite_nodeagent.metrics import POD_START_DURATION, InstrumentedRuntime
+from kubelite_nodeagent.metrics import POD_START_DURATION, InstrumentedRuntime, pod_worker_timer
+from kubelite_nodeagent.podspec import update_needs_sync
 from kubelite_nodeagent.podstate import PodState
 from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
@@ -51,6 +52,7 @@ class AgentOptions:
     restart_backoff_max: float = 300.0
     restart_backoff_reset: float = 600.0
     metrics_resolution: float = 15.0  # seconds between resource metrics reports; 0: none
+
 
 
 class NodeAgent:
@@ -174,7 +176,12 @@ class NodeAgent:
         self.poke(pod.metadata.uid or "")
 
     def _pod_changed(self, old: Pod, new: Pod) -> None:
-        self._pod_seen(new)  # old is new on a periodic resync: every pod is looked at again
+        uid = new.metadata.uid or ""
+        st = self.states.get(uid)
+        if update_needs_sync(old, new, st.sent if st is not None else None):
+            self._pod_seen(new)
+        else:
+            self.pod_updated(new)  # kept (a newer copy), but nothing for the worker to do
 
     def _pod_deleted(self, pod: Pod) -> None:
         uid = pod.metadata.uid or ""
@@ -266,7 +273,8 @@ class NodeAgent:
             if pod is None:
                 return True, None
             st = self.states[uid] = PodState(uid=uid)
-        delay = await self.syncer.sync(pod, st)
+        with pod_worker_timer(pod, first=st.sandbox is None):
+            delay = await self.syncer.sync(pod, st)
         if pod is None or pod.metadata.deletionTimestamp:
             # cleaned up (and deletion confirmed): forget the pod
             self.states.pop(uid, None)

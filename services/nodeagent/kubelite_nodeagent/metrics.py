@@ -7,12 +7,14 @@ One process may run many (fake) nodes: the gauges sum over them.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from kubelite.api.core_v1 import Pod
 from kubelite_nodeagent.runtime.base import ContainerState
 
 POD_START_DURATION = Histogram(
@@ -29,6 +31,11 @@ RUNTIME_ERRORS = Counter("kubelet_runtime_operations_errors",
 RUNTIME_DURATION = Histogram("kubelet_runtime_operations_duration_seconds",
                              "Duration in seconds of runtime operations. Broken down by operation type.",
                              ["operation_type"], buckets=tuple(0.005 * 2.5**i for i in range(14)))
+
+POD_WORKER_DURATION = Histogram(
+    "kubelet_pod_worker_duration_seconds",
+    "Duration in seconds to sync a single pod. Broken down by operation type: create, sync, or kill",
+    ["operation_type"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 # The runtime calls that are operations (kubelet: the CRI method, e.g. "create_container").
 OPERATIONS = frozenset({
@@ -54,6 +61,21 @@ class InstrumentedRuntime:
         # as a tenth of the node agent's CPU in a burst of pod starts
         self.__dict__[name] = attr
         return attr
+
+
+@contextlib.contextmanager
+def pod_worker_timer(pod: Pod | None, *, first: bool) -> Iterator[None]:
+    """Time one sync of a pod's worker: `create` (nothing runs for it yet), `kill` (the pod is
+    gone or being deleted) or `sync`; the count is how often pods are synced."""
+    if pod is None or pod.metadata.deletionTimestamp:
+        operation = "kill"
+    else:
+        operation = "create" if first else "sync"
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        POD_WORKER_DURATION.labels(operation).observe(time.perf_counter() - started)
 
 
 def _timed(name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -5,10 +5,41 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kubelite.api.core_v1 import Container, Pod
+from kubelite.api.core_v1 import Container, Pod, PodStatus
 from kubelite.api.quantity import cpu_millis, memory_bytes
 from kubelite_nodeagent import probes
 from kubelite_nodeagent.runtime.base import PortMapping, Resources
+
+
+def pods_differ_semantically(old: Pod, new: Pod) -> bool:
+    """Whether `new` asks anything new of the node: its spec, labels, annotations or deletion
+    changed (the kubelet's podsDifferSemantically, pkg/kubelet/config/config.go). A change of
+    status or resourceVersion alone does not."""
+    a, b = old.metadata, new.metadata
+    return (old.spec != new.spec or a.labels != b.labels or a.annotations != b.annotations
+            or a.deletionTimestamp != b.deletionTimestamp
+            or a.deletionGracePeriodSeconds != b.deletionGracePeriodSeconds)
+
+
+def update_needs_sync(old: Pod, new: Pod, sent: PodStatus | None) -> bool:
+    """Whether an informer update of a pod calls for a sync of its worker. Not when it changes
+    nothing but the status, to the status the agent itself last sent: the echo of its own write
+    (the bus may deliver it before the write is answered), on which a sync would find nothing to
+    do. That was every other sync of a burst of pod starts. A status someone else changed (the
+    node lifecycle controller marking pods not ready, a readiness gate's condition) differs from
+    what was sent, and is synced on, as the kubelet reconciles a status change. A periodic
+    resync (old is new) always syncs.
+
+    >>> from kubelite.api.core_v1 import ObjectMeta, PodSpec
+    >>> mine = PodStatus(phase="Running")
+    >>> old = Pod(metadata=ObjectMeta(resourceVersion="5"), spec=PodSpec(), status=PodStatus(phase="Pending"))
+    >>> echo = Pod(metadata=ObjectMeta(resourceVersion="6"), spec=PodSpec(), status=PodStatus(phase="Running"))
+    >>> update_needs_sync(old, echo, mine), update_needs_sync(old, echo, None)
+    (False, True)
+    """
+    if old is new or sent is None or pods_differ_semantically(old, new):
+        return True
+    return new.status != sent
 
 
 def is_sidecar(c: Container) -> bool:
@@ -62,10 +93,12 @@ def container_resources(c: Container) -> Resources:
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
-def active_deadline(pod: Pod) -> float | None:
-    """When spec.activeDeadlineSeconds runs out (counted from status.startTime), or None."""
+def active_deadline(pod: Pod, sent: PodStatus | None = None) -> float | None:
+    """When spec.activeDeadlineSeconds runs out (counted from status.startTime), or None. The
+    start time is the one in the status the agent last sent, else the pod's (the kubelet reads
+    its status manager's copy first): the pod's own copy has none until that write comes back."""
     seconds = pod.spec.activeDeadlineSeconds if pod.spec else None
-    start = pod.status.startTime if pod.status else None
+    start = (sent.startTime if sent else None) or (pod.status.startTime if pod.status else None)
     if seconds is None or not start:
         return None
     try:

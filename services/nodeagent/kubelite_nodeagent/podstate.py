@@ -61,6 +61,7 @@ class PodState:
     ephemeral: dict[str, ContainerRecord] = field(default_factory=dict)  # kubectl debug; never restarted
     surplus: list[str] = field(default_factory=list)  # container ids to remove (older attempts)
     reported: PodStatus | None = None  # last status written (or read) for this pod
+    sent: PodStatus | None = None  # last status sent to the API (its write may be under way)
     volumes_at: float = 0.0  # when volumes were last prepared
     emptydir_checked_at: float = 0.0  # when emptyDir sizeLimits were last checked
     downward_digest: str = ""  # labels and annotations the downward API files were last written from

@@ -172,6 +172,23 @@ def _condition(ctype: str, ok: bool, reason: str = "", message: str = "") -> Pod
                         reason=None if ok else (reason or None), message=None if ok else (message or None))
 
 
+def unmet_readiness_gates(pod: Pod) -> list[str]:
+    """Why each of the pod's readiness gates holds it back, from the conditions others wrote in
+    its status (the kubelet's GeneratePodReadyCondition): a pod is Ready only when its containers
+    are and every gate's condition is True. Example: gates `lb` (no condition yet) and `dns`
+    (False) give ['corresponding condition of pod readiness gate "lb" does not exist.',
+    'the status of pod readiness gate "dns" is not "True", but False']."""
+    current = {c.type: c.status for c in (pod.status.conditions or [] if pod.status else [])}
+    unmet = []
+    for gate in (pod.spec.readinessGates or [] if pod.spec else []):
+        status = current.get(gate.conditionType)
+        if status is None:
+            unmet.append(f'corresponding condition of pod readiness gate "{gate.conditionType}" does not exist.')
+        elif status != "True":
+            unmet.append(f'the status of pod readiness gate "{gate.conditionType}" is not "True", but {status}')
+    return unmet
+
+
 def pod_conditions(
     pod: Pod, phase: str, init_statuses: list[ContainerStatus], statuses: list[ContainerStatus]
 ) -> list[PodCondition]:
@@ -205,6 +222,8 @@ def pod_conditions(
         ready = _condition("ContainersReady", not unready, "ContainersNotReady",
                            f"containers with unready status: [{' '.join(unready)}]")
     pod_ready = PodCondition(type="Ready", status=ready.status, reason=ready.reason, message=ready.message)
+    if ready.status == "True" and (unmet := unmet_readiness_gates(pod)):
+        pod_ready = _condition("Ready", False, "ReadinessGatesNotReady", ", ".join(unmet))
     scheduled = PodCondition(type="PodScheduled", status="True")
     for c in (pod.status.conditions or []) if pod.status else []:
         if c.type == "PodScheduled":

@@ -209,7 +209,7 @@ class PodSyncer:
 
         if await self._evict_overflowing(pod, st, now, wake):
             return None
-        deadline = active_deadline(pod)
+        deadline = active_deadline(pod, st.sent)
         if deadline is not None:
             if now >= deadline:
                 log.info("pod %s/%s: active deadline exceeded", st.namespace, st.name)
@@ -268,6 +268,10 @@ class PodSyncer:
             await self._run_ephemeral(pod, st, now, wake, ctx)
         await self._refresh_live_volumes(pod, st, wake, ctx)
         await self._report(pod, st, now)
+        if st.terminal:
+            return 0.0  # the status just sent ended the pod: stop what still runs (sidecars) now
+        if (deadline := active_deadline(pod, st.sent)) is not None:
+            wake.at(deadline)  # the first status sent has just set the start time
         return wake.delay(time.time())
 
     async def _evict_overflowing(self, pod: Pod, st: PodState, now: float, wake: Wake) -> bool:
@@ -593,6 +597,7 @@ class PodSyncer:
         if not status_differs(pod.status, status):
             return
         body = msgspec.structs.replace(pod, status=status)
+        st.sent = status  # its echo on the bus may come before the answer (agent.update_needs_sync)
         try:
             updated = await self.api.update_status(body)
         except APIError as exc:

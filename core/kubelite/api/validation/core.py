@@ -792,6 +792,9 @@ def validate_pod_spec(spec: PodSpec | None, path: str = "spec") -> list[FieldErr
     errs += validate_topology_spread_constraints(
         spec.topologySpreadConstraints, f"{path}.topologySpreadConstraints"
     )
+    for i, gate in enumerate(spec.readinessGates or ()):
+        errs += each_invalid(f"{path}.readinessGates[{i}].conditionType", gate.conditionType or "",
+                             is_qualified_name(gate.conditionType or ""))
     for i, alias in enumerate(spec.hostAliases or ()):
         errs += each_invalid(f"{path}.hostAliases[{i}].ip", alias.ip or "", is_valid_ip(alias.ip or ""))
     errs += validate_nonnegative(
