@@ -208,3 +208,25 @@ def test_escape_round_trip(value: str) -> None:
     assert unescape_value(escape_value(value)) == value
     sel = selector_from_fields({"f": value})
     assert parse_field_selector(str(sel)).matches({"f": value})
+
+
+def test_matching_an_object_reads_the_same_values_as_its_field_set() -> None:
+    """matches_object reads only the named fields; it must agree with the whole field set."""
+    objects = [
+        ({"kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
+          "spec": {"nodeName": "n1", "hostNetwork": True}, "status": {"phase": "Running",
+                                                                       "podIPs": [{"ip": "2.2.2.2"}]}}, None),
+        ({"metadata": {"name": "n1"}, "spec": {"unschedulable": True}}, "Node"),
+        ({"kind": "Event", "metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "web"},
+          "reportingComponent": "kubelet", "reason": "Started"}, None),
+        ({"kind": "Job", "metadata": {"name": "j"}, "status": {}}, None),
+    ]  # fmt: skip
+    selectors = [
+        "spec.nodeName=n1", "spec.nodeName!=n1", "spec.hostNetwork=true,status.phase!=Failed",
+        "status.podIP=2.2.2.2", "metadata.name=web,metadata.namespace=default", "spec.unschedulable=true",
+        "source=kubelet,involvedObject.name=web", "status.successful=0", "no.such.field=", "no.such.field!=x",
+    ]
+    for obj, kind in objects:
+        for text in selectors:
+            sel = parse_field_selector(text)
+            assert sel.matches_object(obj, kind) == sel.matches(fields_of(obj, kind)), (text, obj)

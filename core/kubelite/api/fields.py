@@ -8,7 +8,7 @@ Kubernetes' 400 message "field label not supported: <label>".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +105,16 @@ class FieldSelector:
         return True
 
     def matches_object(self, obj: Any, kind: str | None = None) -> bool:
-        """Match an object (dict or Struct); pass `kind` when the object may lack `kind`."""
-        return not self.requirements or self.matches(fields_of(obj, kind))
+        """Match an object (dict or Struct); pass `kind` when the object may lack `kind`. Reads
+        only the fields the requirements name."""
+        if not self.requirements:
+            return True
+        kind = kind or _get(obj, "kind") or ""
+        for r in self.requirements:
+            have = field_value(obj, kind, r.field)
+            if (have == r.value) == (r.operator == NOT_EQUALS):
+                return False
+        return True
 
     def requires_exact_match(self, field: str) -> str | None:
         """The value `field` must equal, if pinned (e.g. spec.nodeName for a node's pods)."""
@@ -230,56 +238,65 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _at(*path: str) -> Callable[[Any], str]:
+    return lambda obj: _text(_get(obj, *path))
+
+
+def _flag(*path: str) -> Callable[[Any], str]:
+    return lambda obj: _text(bool(_get(obj, *path)))
+
+
+def _count(*path: str) -> Callable[[Any], str]:
+    return lambda obj: _text(_get(obj, *path) or 0)
+
+
+def _pod_ip(obj: Any) -> str:
+    pod_ips = _get(obj, "status", "podIPs")
+    return _text(_get(pod_ips[0], "ip") if pod_ips else _get(obj, "status", "podIP"))
+
+
+def _event_source(obj: Any) -> str:
+    return _text(_get(obj, "source", "component")) or _text(_get(obj, "reportingComponent"))
+
+
+# How each selectable field is read from an object (dict or Struct): one field at a time, so a
+# selector reads only what it names (an informer or a LIST by spec.nodeName tests every pod).
+_META_READERS: dict[str, Callable[[Any], str]] = {
+    "metadata.name": _at("metadata", "name"), "metadata.namespace": _at("metadata", "namespace"),
+}
+_READERS: dict[str, dict[str, Callable[[Any], str]]] = {
+    "Pod": {
+        "spec.nodeName": _at("spec", "nodeName"), "spec.restartPolicy": _at("spec", "restartPolicy"),
+        "spec.schedulerName": _at("spec", "schedulerName"),
+        "spec.serviceAccountName": _at("spec", "serviceAccountName"),
+        "spec.hostNetwork": _flag("spec", "hostNetwork"), "status.phase": _at("status", "phase"),
+        "status.podIP": _pod_ip, "status.nominatedNodeName": _at("status", "nominatedNodeName"),
+    },
+    "Node": {"spec.unschedulable": _flag("spec", "unschedulable")},
+    "Event": {
+        **{f"involvedObject.{name}": _at("involvedObject", name) for name in (
+            "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+        "reason": _at("reason"), "reportingComponent": _at("reportingComponent"), "source": _event_source,
+        "type": _at("type"),
+    },
+    "Secret": {"type": _at("type")},
+    "Namespace": {"status.phase": _at("status", "phase")},
+    "ReplicaSet": {"status.replicas": _count("status", "replicas")},
+    "Job": {"status.successful": _count("status", "succeeded")},
+}  # fmt: skip
+
+
+def field_value(obj: Any, kind: str, field: str) -> str:
+    """One selectable field of an object; "" for a field the kind does not have."""
+    reader = _META_READERS.get(field) or _READERS.get(kind, {}).get(field)
+    return reader(obj) if reader is not None else ""
+
+
 def fields_of(obj: Any, kind: str | None = None) -> dict[str, str]:
     """The selectable fields of an object (dict or Struct); `kind` defaults to obj.kind.
 
     Missing values read as "" (and false for booleans), as Kubernetes' field sets do.
     """
     kind = kind or _get(obj, "kind") or ""
-    out = {
-        "metadata.name": _text(_get(obj, "metadata", "name")),
-        "metadata.namespace": _text(_get(obj, "metadata", "namespace")),
-    }
-    if kind == "Pod":
-        pod_ips = _get(obj, "status", "podIPs")
-        pod_ip = _get(pod_ips[0], "ip") if pod_ips else _get(obj, "status", "podIP")
-        out.update(
-            {
-                "spec.nodeName": _text(_get(obj, "spec", "nodeName")),
-                "spec.restartPolicy": _text(_get(obj, "spec", "restartPolicy")),
-                "spec.schedulerName": _text(_get(obj, "spec", "schedulerName")),
-                "spec.serviceAccountName": _text(_get(obj, "spec", "serviceAccountName")),
-                "spec.hostNetwork": _text(bool(_get(obj, "spec", "hostNetwork"))),
-                "status.phase": _text(_get(obj, "status", "phase")),
-                "status.podIP": _text(pod_ip),
-                "status.nominatedNodeName": _text(_get(obj, "status", "nominatedNodeName")),
-            }
-        )
-    elif kind == "Node":
-        out["spec.unschedulable"] = _text(bool(_get(obj, "spec", "unschedulable")))
-    elif kind == "Event":
-        involved = _get(obj, "involvedObject")
-        for name in (
-            "kind",
-            "namespace",
-            "name",
-            "uid",
-            "apiVersion",
-            "resourceVersion",
-            "fieldPath",
-        ):
-            out["involvedObject." + name] = _text(_get(involved, name))
-        reporting = _text(_get(obj, "reportingComponent"))
-        out["reason"] = _text(_get(obj, "reason"))
-        out["reportingComponent"] = reporting
-        out["source"] = _text(_get(obj, "source", "component")) or reporting
-        out["type"] = _text(_get(obj, "type"))
-    elif kind == "Secret":
-        out["type"] = _text(_get(obj, "type"))
-    elif kind == "Namespace":
-        out["status.phase"] = _text(_get(obj, "status", "phase"))
-    elif kind == "ReplicaSet":
-        out["status.replicas"] = _text(_get(obj, "status", "replicas") or 0)
-    elif kind == "Job":
-        out["status.successful"] = _text(_get(obj, "status", "succeeded") or 0)
-    return out
+    readers = {**_META_READERS, **_READERS.get(kind, {})}
+    return {field: read(obj) for field, read in readers.items()}
