@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,14 @@ from kubelite_nodeagent.volumeserver import VolumeServer, volume_root
 from kubelite_nodeagent.worker import PodWorker
 
 log = logging.getLogger("kubelite.nodeagent")
+
+STOP_STEP_SECONDS = 10.0  # each step of NodeAgent.stop
+
+
+def _where(task: asyncio.Task) -> str:
+    """file:line of the innermost frame a task is suspended in (for a log line)."""
+    frames = task.get_stack()
+    return f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno}" if frames else "?"
 
 
 @dataclass
@@ -120,17 +129,28 @@ class NodeAgent:
             self._tasks.append(asyncio.create_task(self.metrics.run(), name=f"metrics-{self.node.name}"))
 
     async def stop(self) -> None:
+        """Stop watching and syncing (pods keep running). Each step is bounded: an agent that
+        hung on its way out would keep its process from ending on SIGTERM."""
         for sub in self._subs:
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        await self.informer.stop()
-        for task in [*self._tasks, *(w.task for w in self.workers.values())]:
+                await self._bounded("unsubscribe", sub.unsubscribe())
+        await self._bounded("the pod informer's stop", self.informer.stop())
+        tasks = [*self._tasks, *(w.task for w in self.workers.values())]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *(w.task for w in self.workers.values()), return_exceptions=True)
+        await self._bounded("cancelled tasks", asyncio.gather(*tasks, return_exceptions=True), tasks=tasks)
         self.logs.stop()
         self.streams.stop()
         if self.recorder is not None:
-            await self.recorder.close()
+            await self._bounded("the event recorder's close", self.recorder.close())
+
+    async def _bounded(self, what: str, step: Awaitable[Any], *, tasks: list[asyncio.Task] | None = None) -> None:
+        try:
+            await asyncio.wait_for(step, STOP_STEP_SECONDS)
+        except TimeoutError:
+            stuck = [f"{t.get_name()} at {_where(t)}" for t in tasks or [] if not t.done()]
+            log.warning("node %s: %s did not finish within %.0f s; stopping anyway%s", self.node.name, what,
+                        STOP_STEP_SECONDS, f" (still running: {'; '.join(stuck)})" if stuck else "")
 
     def running_containers(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
         """(namespace, pod, [(container, id)]) for each pod with running containers (metrics)."""
