@@ -98,20 +98,25 @@ async def test_a_node_hears_only_its_own_subjects(connect_as: Callable[..., Any]
 
     own, other = changes.node_pods(n1), changes.node_pods(n2)
     secrets = changes.of("secrets")
-    for subject in (own, other, secrets, "kubelite.>", f"_INBOX.node.{n2}.>"):
+    configmaps, root_ca = changes.of("configmaps"), changes.root_ca_configmaps()
+    for subject in (own, other, secrets, configmaps, root_ca, "kubelite.>", f"_INBOX.node.{n2}.>"):
         await node.nc.subscribe(subject, cb=record)
     await node.nc.flush()
-    foreign = (other, secrets, "kubelite.>", f"_INBOX.node.{n2}.>")
+    foreign = (other, secrets, configmaps, "kubelite.>", f"_INBOX.node.{n2}.>")
     await eventually(lambda: all(node.refused(s) for s in foreign),
                      timeout=10, message=f"the server did not refuse a foreign subscription: {node.errors}")
     # the apiserver (here the test) publishes on both nodes' subjects: only n1's arrives
     await nats_client.publish(other, b"{}")
     await nats_client.publish(changes.subject("secrets", "default", "s"), b"{}")
+    await nats_client.publish(changes.subject("configmaps", "default", "app-config"), b"{}")
+    ca = changes.subject("configmaps", "default", "kube-root-ca.crt")  # the cluster CA: every node may follow it
+    await nats_client.publish(ca, b"{}")
     await nats_client.publish(own, b"{}")
     await eventually(lambda: own in got, timeout=10, message="the node's own subject never arrived")
     await nats_client.flush()
     await asyncio.sleep(0)  # anything else would have arrived before `own`, in order
-    assert got == [own], got
+    assert got == [ca, own], got
+    assert not node.refused(root_ca), node.errors
 
 
 async def test_a_node_cannot_speak_for_another(connect_as: Callable[..., Any], register_nodes: Any,

@@ -20,8 +20,10 @@ from kubelite.errors import APIError
 from kubelite_nodeagent.__main__ import start_agents, stop_agents
 from kubelite_nodeagent.agent import NodeAgent
 from kubelite_nodeagent.config import parse_args
+from kubelite_nodeagent.rootca import RootCACache
 from kubelite_nodeagent.runtime.base import ContainerState
 from kubelite_nodeagent.runtime.fake import FakeRuntime
+from kubelite_nodeagent.shared import SharedWatches
 from tests.conftest import eventually
 
 
@@ -32,12 +34,17 @@ class Agents:
         self.root = root
         self.running: list[tuple[Any, list[NodeAgent]]] = []
 
-    async def start(self, *flags: str) -> list[NodeAgent]:
+    async def start(self, *flags: str, root_ca: bool = False) -> list[NodeAgent]:
+        """`root_ca`: the process follows kube-root-ca.crt on the bus, as `kubelite-nodeagent` does."""
         cfg = parse_args(["--nats", self.nats_url, "--runtime", "fake", "--root-dir", str(self.root),
                           "--node-status-update-frequency", "1s", "--restart-backoff-base", "0.5",
                           "--restart-backoff-max", "2", *flags])
         nc = await connect_nats(self.nats_url, name="test-nodeagent", wait_seconds=10, credentials=self.creds)
-        agents = await start_agents(cfg, nc)
+        shared = None
+        if root_ca:
+            shared = SharedWatches(root_ca=RootCACache(nc))
+            await shared.root_ca.start()
+        agents = await start_agents(cfg, nc, shared)
         self.running.append((nc, agents))
         return agents
 
@@ -616,3 +623,41 @@ async def test_token_and_downward_api_files_follow_the_pod(agents: Agents, api: 
                         headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200, r.text
     await eventually(lambda: label_file() == 'tier="b"', timeout=15, message="downward API file kept old labels")
+
+
+async def test_root_ca_is_read_once_per_namespace_then_followed(agents: Agents, api: httpx.AsyncClient,
+                                                                namespace: str) -> None:
+    """kube-root-ca.crt, which every pod's token volume projects, is read at the first pod of a
+    namespace and then kept current from its change events: a pod started after an edit gets the
+    new content."""
+    name = node_name()
+    [agent] = await agents.start("--node-name", name, root_ca=True)
+    cache = agent.syncer.shared.root_ca
+    assert cache is not None and cache.cached(namespace) is None
+
+    async def ca_file(pod: str) -> str:
+        r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod_manifest(pod, name))
+        assert r.status_code == 201, r.text
+        volumes = Path(agent.syncer.pod_dir(r.json()["metadata"]["uid"])) / "volumes" / "kubernetes.io~projected"
+
+        def text() -> str:
+            found = list(volumes.glob("*/ca.crt")) if volumes.is_dir() else []
+            return found[0].read_text() if found else ""
+
+        return await eventually(text, timeout=15, message=f"pod {pod} got no ca.crt")
+
+    cm_path = f"/api/v1/namespaces/{namespace}/configmaps/kube-root-ca.crt"
+    stored = await get_json(api, cm_path)
+    assert stored is not None, "the namespace has no kube-root-ca.crt"
+    assert await ca_file("first") == stored["data"]["ca.crt"]
+    cached = cache.cached(namespace)
+    assert cached is not None and cached.metadata.resourceVersion == stored["metadata"]["resourceVersion"]
+
+    edited = "-----BEGIN CERTIFICATE-----\nEDITED\n-----END CERTIFICATE-----\n"
+    r = await api.patch(cm_path, json={"data": {"ca.crt": edited}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    new_rv = r.json()["metadata"]["resourceVersion"]
+    await eventually(lambda: (c := cache.cached(namespace)) is not None and c.metadata.resourceVersion == new_rv,
+                     timeout=10, message="the cache did not follow the ConfigMap's change event")
+    assert await ca_file("second") == edited

@@ -64,6 +64,9 @@ def test_api_subjects_name_their_caller() -> None:
     assert "kubelite.node.n~1.>" in perm.subscribe and "kubelite.api.node.n~1.>" in perm.publish
     assert not any("changes.secrets" in s or s in (">", "kubelite.>") for s in perm.subscribe)
     assert "kubelite.changes.services.>" in perm.subscribe  # service links, as a kubelet watches Services
+    # one ConfigMap's changes in every namespace (the cluster CA), never the others'
+    assert "kubelite.changes.configmaps.*.kube-root-ca~crt" in perm.subscribe
+    assert not any(s.startswith("kubelite.changes.configmaps") and s.endswith(">") for s in perm.subscribe)
     sim = permissions(BusIdentity("node", ANY_NODE))
     assert "kubelite.api.node.*.>" in sim.publish and "kubelite.node.*.>" in sim.subscribe
 

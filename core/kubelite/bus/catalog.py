@@ -22,7 +22,8 @@ class Topic:
 TOPICS: tuple[Topic, ...] = (
     Topic("kubelite.changes.<plural>.<ns>.<name>", "changes.subject",
           "apiserver, after every committed write", "`WatchEvent` (`bus.changes`)",
-          "proxies (services, endpoints), node agents (nodes, endpoints), `kubelite events -f`"),
+          "proxies (services, endpoints), node agents (nodes, endpoints, services, every "
+          "namespace's kube-root-ca.crt), `kubelite events -f`"),
     Topic("kubelite.node.<node>.pods", "changes.node_pods",
           "apiserver, for every write of a pod with `spec.nodeName`", "`WatchEvent` of a Pod (`bus.changes`)",
           "that node's agent"),

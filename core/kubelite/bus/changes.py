@@ -15,9 +15,10 @@ from __future__ import annotations
 import msgspec
 
 from kubelite.api.meta import WatchEvent
+from kubelite.api.serviceaccounts import ROOT_CA_CONFIGMAP
 from kubelite.bus.subjects import PREFIX, token
 
-__all__ = ["WatchEvent", "decoder", "event_bytes", "node_pods", "of", "subject"]
+__all__ = ["WatchEvent", "decoder", "event_bytes", "node_pods", "of", "root_ca_configmaps", "subject"]
 
 decoder = msgspec.json.Decoder(WatchEvent)
 
@@ -29,6 +30,12 @@ def subject(plural: str, namespace: str | None, name: str) -> str:
 def of(plural: str = "*") -> str:
     """Wildcard for every change of one resource (or of all: plural='*')."""
     return f"{PREFIX}.changes.{plural}.>" if plural != "*" else f"{PREFIX}.changes.>"
+
+
+def root_ca_configmaps() -> str:
+    """kubelite.changes.configmaps.*.kube-root-ca~crt: that one ConfigMap in every namespace,
+    which node agents follow (its content is the cluster's CA certificate)."""
+    return subject("configmaps", "*", ROOT_CA_CONFIGMAP)
 
 
 def node_pods(node: str) -> str:

@@ -8,8 +8,9 @@ docs/architecture.md:
   controller-manager also hears Secrets' changes (it reads Secrets through the apiserver)
   and asks a node to delete a released local volume's data;
 - a node agent hears only its own node's subjects (its pods, its log/exec/port-forward
-  requests and sessions), the Node and Endpoints changes it routes and drains by, and
-  the proxies' acks; it never sees Secrets or another node's pods;
+  requests and sessions), the Node and Endpoints changes it routes and drains by, the
+  Services of its pods' service links, every namespace's kube-root-ca.crt and the proxies'
+  acks; it never sees Secrets, other ConfigMaps or another node's pods;
 - a proxy hears Service and Endpoints changes and publishes its own acks.
 
 Every identity may subscribe to its own inbox only, and answer requests it received
@@ -22,6 +23,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kubelite.bus import changes
 from kubelite.bus.identity import ANY_NODE, BusIdentity
 from kubelite.bus.subjects import PREFIX, token
 
@@ -57,8 +59,11 @@ def permissions(ident: BusIdentity) -> Permissions:
         own = f"{PREFIX}.node.{node}.>"
         # Services: the service-link variables of its pods (Kubernetes' node authorizer lets a
         # kubelet list and watch them too)
+        # kube-root-ca.crt of every namespace: each pod's token volume projects it (the kubelet
+        # watches the ConfigMaps its pods use); it holds the cluster CA certificate, no secret
         return Permissions((api, own), (own, f"{PREFIX}.changes.nodes.>", f"{PREFIX}.changes.endpoints.>",
-                                        f"{PREFIX}.changes.services.>", f"{PREFIX}.proxy.*.applied", inbox),
+                                        f"{PREFIX}.changes.services.>", changes.root_ca_configmaps(),
+                                        f"{PREFIX}.proxy.*.applied", inbox),
                            allow_responses=True)
     return Permissions((api, f"{PREFIX}.proxy.{node}.applied"),
                        (f"{PREFIX}.changes.services.>", f"{PREFIX}.changes.endpoints.>", inbox))

@@ -32,10 +32,12 @@ from kubelite_nodeagent.metrics import watch_agents
 from kubelite_nodeagent.podcidr import assigned_pod_cidr
 from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
+from kubelite_nodeagent.rootca import RootCACache
 from kubelite_nodeagent.routes import RouteManager
 from kubelite_nodeagent.runtime import create_runtime
 from kubelite_nodeagent.runtime.base import RuntimeConfig
 from kubelite_nodeagent.servicecache import ServiceCache
+from kubelite_nodeagent.shared import SharedWatches
 from kubelite_nodeagent.volumeserver import volume_root
 
 log = logging.getLogger("kubelite.nodeagent")
@@ -47,7 +49,7 @@ REMOVE_GRACE = 5.0  # seconds each container gets to stop with --remove-pods-on-
 
 async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                       name: str, index: int, drain_gate: DrainGate | None = None,
-                      services: ServiceCache | None = None) -> NodeAgent:
+                      shared: SharedWatches | None = None) -> NodeAgent:
     """One node's runtime, registrar and agent (not started); it calls the API as its node."""
     api = NatsAPIClient(nc, caller=BusIdentity("node", name))
     root = cfg.root_dir_for(name)
@@ -84,7 +86,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                            restart_backoff_max=cfg.backoff_max, restart_backoff_reset=cfg.backoff_reset)
     recorder = EventRecorder(api, "kubelet", host=name) if cfg.events else None
     return NodeAgent(nc=nc, api=api, runtime=runtime, node=node, registrar=registrar, options=options,
-                     recorder=recorder, drain_gate=drain_gate, services=services)
+                     recorder=recorder, drain_gate=drain_gate, shared=shared)
 
 
 def first_host(cidr: str) -> str:
@@ -99,7 +101,7 @@ def _runtime_version(runtime: Any) -> str:
     return str(getattr(runtime, "version", "0.1.0"))
 
 
-async def start_agents(cfg: AgentConfig, nc: Any, services: ServiceCache | None = None) -> list[NodeAgent]:
+async def start_agents(cfg: AgentConfig, nc: Any, shared: SharedWatches | None = None) -> list[NodeAgent]:
     api = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))  # the process's shared readers
     facts = nodeinfo.host_facts()
     if cfg.node_ip:
@@ -111,7 +113,7 @@ async def start_agents(cfg: AgentConfig, nc: Any, services: ServiceCache | None 
         await gate.start()
     agents: list[NodeAgent] = []
     for start in range(0, len(names), START_BATCH):
-        batch = [await build_agent(cfg, nc, facts, name, cfg.fake_node_offset + start + i, gate, services)
+        batch = [await build_agent(cfg, nc, facts, name, cfg.fake_node_offset + start + i, gate, shared)
                  for i, name in enumerate(names[start : start + START_BATCH])]
         await asyncio.gather(*(a.start() for a in batch))
         agents.extend(batch)
@@ -133,11 +135,11 @@ async def run(cfg: AgentConfig) -> None:
     wait_for_children_with_pidfds()
     agents: list[NodeAgent] = []
     routes: list[RouteManager] = []  # one per process, shared by its nodes
-    services: list[ServiceCache] = []  # one per process, shared by its nodes
+    watches: list[ServiceCache | RootCACache] = []  # one of each per process, shared by its nodes
 
     async def on_reconnect() -> None:
         # thousands of fake nodes: not at once
-        await reconnect.spread([a.on_reconnect for a in [*agents, *routes, *services]])
+        await reconnect.spread([a.on_reconnect for a in [*agents, *routes, *watches]])
 
     creds = bus_credentials(cfg.pki_dir, cfg.bus_identity())
     # thousands of fake nodes in one process stall its loop for seconds at a time: a short ping
@@ -153,9 +155,11 @@ async def run(cfg: AgentConfig) -> None:
                                           file_name=cfg.bus_identity().file_name)
     try:
         reader = NatsAPIClient(nc, caller=BusIdentity("node", cfg.node_names()[0]))
-        services.append(ServiceCache.over_nats(nc, reader, resync=cfg.resync))
-        services[0].start()
-        agents.extend(await start_agents(cfg, nc, services[0]))
+        shared = SharedWatches(services=ServiceCache.over_nats(nc, reader, resync=cfg.resync), root_ca=RootCACache(nc))
+        watches.extend([shared.services, shared.root_ca])
+        shared.services.start()
+        await shared.root_ca.start()
+        agents.extend(await start_agents(cfg, nc, shared))
         tune_gc()  # with --fake-nodes one process holds thousands of nodes' state (gctune.py)
         if cfg.manage_routes:
             routes.append(RouteManager.over_nats(nc, reader, cluster_cidr=cfg.cluster_cidr,
@@ -168,7 +172,7 @@ async def run(cfg: AgentConfig) -> None:
     finally:
         for r in routes:
             await r.stop()  # its routes stay: a restarted agent recomputes the same set
-        for cache in services:
+        for cache in watches:
             await cache.stop()
         await stop_agents(agents, remove_pods=cfg.remove_pods_on_exit)
         if metrics is not None:

@@ -39,6 +39,7 @@ from kubelite_nodeagent.podsync import NodeContext, PodSyncer
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.resourcemetrics import MetricsCollector
 from kubelite_nodeagent.runtime.base import ContainerState, Runtime
+from kubelite_nodeagent.shared import SharedWatches
 from kubelite_nodeagent.streaming import StreamServer
 from kubelite_nodeagent.volumeserver import VolumeServer, volume_root
 from kubelite_nodeagent.worker import PodWorker
@@ -76,9 +77,9 @@ class NodeAgent:
         options: AgentOptions | None = None,
         recorder: Any = None,
         drain_gate: Any = None,
-        services: Any = None,
+        shared: SharedWatches | None = None,
     ) -> None:
-        """`services`: the process's servicecache.ServiceCache (None: service links read from the API)."""
+        """`shared`: what the process watches for all its nodes (None: read from the API)."""
         self.nc = nc
         self.api = api
         self.runtime = runtime
@@ -101,7 +102,7 @@ class NodeAgent:
             node, InstrumentedRuntime(runtime), api,
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
             BackOff(o.restart_backoff_base, o.restart_backoff_max, o.restart_backoff_reset),
-            self.pod_updated, recorder, drain_gate, services=services,
+            self.pod_updated, recorder, drain_gate, shared=shared,
         )
         self.drain_gate = drain_gate
         self.recorder = recorder

@@ -7,19 +7,23 @@ from typing import Any
 
 from kubelite.api.core_v1 import Pod
 from kubelite.api.podrefs import referenced_claims, referenced_config
+from kubelite.api.serviceaccounts import ROOT_CA_CONFIGMAP
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
 from kubelite_nodeagent import envresolve, volumes
+from kubelite_nodeagent.rootca import RootCACache
 from kubelite_nodeagent.servicecache import ServiceCache
 
 
 class ConfigFetcher:
     """ConfigMaps and Secrets fetched once per sync (only those the pod refers to)."""
 
-    def __init__(self, *, services: ServiceCache | None = None) -> None:
+    def __init__(self, *, services: ServiceCache | None = None, root_ca: RootCACache | None = None) -> None:
         """`services`: the process's watched Services; None, or before its first list, they are
-        read from the API."""
+        read from the API. `root_ca`: the process's kube-root-ca.crt ConfigMaps (None: read
+        from the API each time)."""
         self.cache = services
+        self.root_ca = root_ca
         self._sources: envresolve.ConfigSources | None = None
         self._services: list[Any] | None = None
         self._master: list[Any] | None = None
@@ -54,7 +58,10 @@ class ConfigFetcher:
         configmaps: dict[str, dict[str, str]] = {}
         secrets: dict[str, dict[str, str]] = {}
         for name in sorted(cm_names):
-            obj = await _get_or_none(api, "configmaps", namespace, name)
+            if name == ROOT_CA_CONFIGMAP and self.root_ca is not None:
+                obj = await self.root_ca.get(api, namespace)
+            else:
+                obj = await _get_or_none(api, "configmaps", namespace, name)
             if obj is not None:
                 configmaps[name] = dict(obj.data or {})
                 self.binary[f"configmap/{name}"] = volumes.configmap_bytes(obj.data, obj.binaryData)

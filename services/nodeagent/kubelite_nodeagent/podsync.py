@@ -70,7 +70,7 @@ from kubelite_nodeagent.runtime.base import (
     container_labels,
     resolve_argv,
 )
-from kubelite_nodeagent.servicecache import ServiceCache
+from kubelite_nodeagent.shared import SharedWatches
 
 log = logging.getLogger("kubelite.nodeagent.sync")
 
@@ -127,7 +127,7 @@ class PodSyncer:
         recorder: Any = None,
         drain_gate: Any = None,
         tokens: PodTokens | None = None,
-        services: ServiceCache | None = None,
+        shared: SharedWatches | None = None,
     ) -> None:
         self.node = node
         self.runtime = runtime
@@ -138,7 +138,7 @@ class PodSyncer:
         self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
         self.drain_gate = drain_gate  # drain.DrainGate: hold SIGTERM until proxies stop sending (or None)
         self.tokens = tokens or PodTokens()  # ServiceAccount tokens of projected volumes
-        self.services = services  # the process's watched Services (service links), or None: ask the API
+        self.shared = shared or SharedWatches()  # the process's watched Services and root CAs
 
     def _event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
@@ -233,7 +233,7 @@ class PodSyncer:
                 await self._report(pod, st, now, message=f"Failed to create pod sandbox: {exc.message}")
                 return CONFIG_RETRY
 
-        ctx = ConfigFetcher(services=self.services)
+        ctx = ConfigFetcher(services=self.shared.services, root_ca=self.shared.root_ca)
         init_specs = spec.initContainers or []
         app_started = any(rec.current is not None for rec in st.containers.values())
         init_done = app_started or all(self._init_complete(st, c) for c in init_specs)

@@ -46,6 +46,7 @@ from kubelite_nodeagent.runtime.base import (
     RuntimeError_,
 )
 from kubelite_nodeagent.runtime.cgroups import Cgroup, CgroupManager
+from kubelite_nodeagent.runtime.filewatch import FileWatch
 from kubelite_nodeagent.runtime.netns import NetworkError, PodNetwork
 from kubelite_nodeagent.runtime.process_attach import ProcessAttach
 from kubelite_nodeagent.runtime.process_exec import SubprocessExec
@@ -69,7 +70,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 15.0  # supervisor spawn to exec, on a busy 2-core box
 KILL_WAIT_SECONDS = 10.0
-WATCH_INTERVAL_SECONDS = 0.2
+WATCH_INTERVAL_SECONDS = 0.2  # exit scan without inotify
+RESCAN_SECONDS = 2.0  # with inotify: for what it cannot tell (a watch that could not be added)
+LIVENESS_POLL_SECONDS = 0.1  # waiting for a file: how often to check its writer is still alive
 EXEC_OUTPUT_LIMIT = 1 << 20
 
 
@@ -90,6 +93,8 @@ class ProcessRuntime:
         self.namespaces = os.geteuid() == 0  # unshare(CLONE_NEWPID...) needs CAP_SYS_ADMIN
         self._handler: ContainerEventHandler | None = None
         self._watched: dict[str, str] = {}  # container id -> pod uid, while not exited
+        self.files = FileWatch()  # started.json and exit.json as they appear
+        self._exit_seen = asyncio.Event()
         self._watch_task: asyncio.Task[None] | None = None
         self._launcher = SupervisorLauncher(log_path=self.layout.base / "supervisor-zygote.log")
         self._cgroups: dict[str, Cgroup] = {}  # container id -> its cgroup, for resource metrics
@@ -101,10 +106,12 @@ class ProcessRuntime:
         await self.network.start()
         if self.cgroups.missing:
             log.warning("cgroup limits partly unavailable: %s", self.cgroups.describe_missing())
+        if self.files.start():
+            self.files.listen("exit.json", lambda _directory: self._exit_seen.set())
         for cid in self.layout.container_ids():  # adopt: watch what is still going
             info = await self.container_status(cid)
             if info is not None and info.state != ContainerState.EXITED:
-                self._watched[cid] = info.pod_uid
+                self._watch(cid, info.pod_uid)
         self._watch_task = asyncio.create_task(self._watch_exits(), name="process-runtime-watch")
 
     async def close(self) -> None:
@@ -113,6 +120,7 @@ class ProcessRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
         self._watch_task = None
+        self.files.close()
         await self._launcher.close()
 
     def set_event_handler(self, handler: ContainerEventHandler) -> None:
@@ -127,19 +135,33 @@ class ProcessRuntime:
             notes.append("resource limits not enforced: " + self.cgroups.describe_missing())
         return "; ".join(notes)
 
+    def _watch(self, container_id: str, pod_uid: str) -> None:
+        if container_id not in self._watched:
+            self.files.hold(self.layout.container_dir(container_id))
+        self._watched[container_id] = pod_uid
+
+    def _unwatch(self, container_id: str) -> str | None:
+        pod_uid = self._watched.pop(container_id, None)
+        if pod_uid is not None:
+            self.files.release(self.layout.container_dir(container_id))
+        return pod_uid
+
     async def _watch_exits(self) -> None:
         """Tell the agent at once when a container exits (the supervisor writes exit.json)."""
+        interval = RESCAN_SECONDS if self.files.active else WATCH_INTERVAL_SECONDS
         while True:
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-            for cid, pod_uid in list(self._watched.items()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_seen.wait(), interval)
+            self._exit_seen.clear()
+            for cid in list(self._watched):
                 try:
                     exited = (self.layout.container_dir(cid) / "exit.json").exists()
                     gone = not self.layout.container_dir(cid).exists()
                 except ValueError:
                     exited, gone = True, True
                 if exited or gone:
-                    self._watched.pop(cid, None)
-                    if self._handler is not None and exited:
+                    pod_uid = self._unwatch(cid)
+                    if self._handler is not None and exited and pod_uid is not None:
                         try:
                             self._handler(pod_uid)
                         except Exception:
@@ -293,7 +315,7 @@ class ProcessRuntime:
         record.supervisor_pid = pid
         record.supervisor_start = proc_start_ticks(pid) or 0
         write_struct(cdir / "record.json", record)
-        self._watched[container_id] = record.spec.pod_uid
+        self._watch(container_id, record.spec.pod_uid)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         started_path = cdir / "started.json"
         while (started := read_struct(started_path, Started)) is None:
@@ -310,7 +332,10 @@ class ProcessRuntime:
                 raise ContainerStartError(
                     "StartError", f"container supervisor did not start the process: {detail}"
                 )
-            await asyncio.sleep(0.01)
+            if started_path.exists():  # there but unreadable (torn by a crash): do not spin
+                await asyncio.sleep(LIVENESS_POLL_SECONDS)
+            else:
+                await self.files.wait(started_path, LIVENESS_POLL_SECONDS)
         if started.error:
             raise ContainerStartError("StartError", started.error)
 
@@ -327,12 +352,13 @@ class ProcessRuntime:
         if started is None or self._ended(record, started, cdir):
             return
         self._signal(record, started, signal.SIGTERM)
-        if await self._wait_until(lambda: self._ended(record, started, cdir), max(0.0, grace_seconds)):
+        exit_file = cdir / "exit.json"
+        if await self._wait_until(lambda: self._ended(record, started, cdir), max(0.0, grace_seconds), exit_file):
             return
         self._signal(record, started, signal.SIGKILL)
         if record.cgroup:
             await asyncio.to_thread(Cgroup(record.cgroup).kill_all)
-        if not await self._wait_until(lambda: self._ended(record, started, cdir), KILL_WAIT_SECONDS):
+        if not await self._wait_until(lambda: self._ended(record, started, cdir), KILL_WAIT_SECONDS, exit_file):
             raise RuntimeError_("KillContainerError", f"{container_id} did not exit after SIGKILL")
 
     @staticmethod
@@ -344,12 +370,18 @@ class ProcessRuntime:
         return not (is_same_process(record.supervisor_pid, record.supervisor_start)
                     or is_same_process(started.pid, started.pid_start))
 
-    async def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:  # noqa: ASYNC109
+    async def _wait_until(self, done: Callable[[], bool], timeout: float, file: Path) -> bool:  # noqa: ASYNC109
+        """Until `done()`, looked at when `file` appears and every LIVENESS_POLL_SECONDS (every
+        50 ms without inotify); False after `timeout`."""
         deadline = time.monotonic() + timeout
         while not done():
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            await asyncio.sleep(0.05)
+            if self.files.active:
+                await self.files.wait(file, min(left, LIVENESS_POLL_SECONDS))
+            else:
+                await asyncio.sleep(min(left, 0.05))
         return True
 
     def _signal(self, record: ContainerRecord, started: Started, sig: signal.Signals) -> None:
@@ -363,10 +395,9 @@ class ProcessRuntime:
 
     async def _wait_for(self, path: Path, timeout: float) -> bool:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
-        while not path.exists():  # noqa: ASYNC240 - one stat per poll
+        while not await self.files.wait(path, min(LIVENESS_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 return False
-            await asyncio.sleep(0.05)
         return True
 
     async def remove_container(self, container_id: str) -> None:
@@ -378,7 +409,7 @@ class ProcessRuntime:
             await self.stop_container(container_id, 0)
         if record.cgroup:
             await asyncio.to_thread(Cgroup(record.cgroup).remove)
-        self._watched.pop(container_id, None)
+        self._unwatch(container_id)
         shutil.rmtree(self.layout.container_dir(container_id), ignore_errors=True)
 
     def _record(self, container_id: str) -> ContainerRecord | None:
