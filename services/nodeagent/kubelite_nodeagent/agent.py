@@ -64,7 +64,6 @@ class AgentOptions:
     metrics_resolution: float = 15.0  # seconds between resource metrics reports; 0: none
 
 
-
 class NodeAgent:
     def __init__(
         self,

@@ -218,7 +218,6 @@ class PodSyncer:
                 await self._report(pod, st, now, message=DEADLINE_MESSAGE, failed_reason="DeadlineExceeded")
                 self._event(pod, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE)
                 return None
-            wake.at(deadline)
 
         if st.sandbox is None:
             try:
@@ -271,7 +270,7 @@ class PodSyncer:
         if st.terminal:
             return 0.0  # the status just sent ended the pod: stop what still runs (sidecars) now
         if (deadline := active_deadline(pod, st.sent)) is not None:
-            wake.at(deadline)  # the first status sent has just set the start time
+            wake.at(deadline)  # after the report: the first status sent sets the start time
         return wake.delay(time.time())
 
     async def _evict_overflowing(self, pod: Pod, st: PodState, now: float, wake: Wake) -> bool:

@@ -28,8 +28,6 @@ from kubelite.errors import APIError
 
 log = logging.getLogger(__name__)
 
-NAME = ROOT_CA_CONFIGMAP
-
 _DECODER = msgspec.json.Decoder(ConfigMap)
 
 # per namespace: (resourceVersion, the ConfigMap or None when there is none); newer wins
@@ -73,7 +71,7 @@ class RootCACache:
 
     async def _read(self, api: NatsAPIClient, namespace: str) -> ConfigMap | None:
         try:
-            read = await api.get("configmaps", namespace, NAME)
+            read = await api.get("configmaps", namespace, ROOT_CA_CONFIGMAP)
         except APIError as exc:
             if exc.code != 404:
                 raise
@@ -89,7 +87,7 @@ class RootCACache:
             event = changes.decoder.decode(msg.data)
             obj = _DECODER.decode(event.object)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("undecodable %s event: %s", NAME, exc)
+            log.warning("undecodable %s event: %s", ROOT_CA_CONFIGMAP, exc)
             return
         namespace = obj.metadata.namespace or ""
         if namespace not in self._entries and namespace not in self._reading:
