@@ -422,3 +422,31 @@ async def test_apiservices_list_what_is_served(api: httpx.AsyncClient) -> None:
         "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1.example.com"}})
     assert refused.status_code == 405, refused.text
     assert (await api.get("/apis/apiregistration.k8s.io/v1/apiservices/v9.nosuch")).status_code == 404
+
+
+async def test_an_idle_connection_is_kept_as_long_as_clients_keep_theirs(apiserver) -> None:  # type: ignore[no-untyped-def]
+    """kube-apiserver closes an idle connection after 90 s, as Go's client transport does; a
+    server that closed sooner (uvicorn's default is 5 s) races a client's next POST on it."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(apiserver.url)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        url.hostname, url.port, ssl=apiserver.tls, server_hostname=url.hostname), 10)
+    request = f"GET /readyz HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
+    async def get_readyz() -> None:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        await asyncio.wait_for(reader.readexactly(length), 10)
+
+    try:
+        await get_readyz()
+        # Idle past uvicorn's 5 s default: the server must neither close nor write.
+        with pytest.raises(TimeoutError):
+            data = await asyncio.wait_for(reader.read(1), 6.5)
+            pytest.fail(f"the server closed or wrote on an idle connection: {data!r}")
+        await get_readyz()
+    finally:
+        writer.close()

@@ -29,6 +29,9 @@ async def _check_dependencies(cfg: Config) -> None:
     await nc.close()
 
 
+KEEP_ALIVE_SECONDS = 90
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     setup_logging("apiserver", cfg.log_level)
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning" if cfg.log_level != "debug" else "info",
         access_log=cfg.log_level == "debug",
         timeout_graceful_shutdown=int(cfg.shutdown_grace_seconds),
+        # kube-apiserver keeps an idle connection 90 s (secure_serving.go, "matches
+        # http.DefaultTransport keep-alive timeout"); uvicorn's 5 s made a client's POST on a
+        # connection idle 5-90 s race the server's close and fail ("server disconnected").
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         log_config=None,
     )
 
