@@ -450,3 +450,35 @@ async def test_an_idle_connection_is_kept_as_long_as_clients_keep_theirs(apiserv
         await get_readyz()
     finally:
         writer.close()
+
+
+def _etcd_gets(metrics: str, resource: str) -> float:
+    prefix = f'etcd_request_duration_seconds_count{{operation="get",type="{resource}"}} '
+    return sum(float(line[len(prefix):]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_service_account_admission(api: httpx.AsyncClient, namespace: str) -> None:
+    """The account must exist (403 otherwise, nothing stored); its automount setting decides the
+    token volume; it is looked up in the apiserver's informer, etcd only while that lacks it."""
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods",
+                       json={**pod("nobody"), "spec": {**POD["spec"], "serviceAccountName": "ghost"}})
+    assert r.status_code == 403, r.text
+    assert r.json()["message"].endswith(
+        f'error looking up service account {namespace}/ghost: serviceaccount "ghost" not found'), r.text
+    assert (await api.get(f"/api/v1/namespaces/{namespace}/pods/nobody")).status_code == 404
+    r = await api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                       json={"metadata": {"name": "robot"}, "automountServiceAccountToken": False})
+    assert r.status_code == 201, r.text
+    robot = {**POD["spec"], "serviceAccountName": "robot"}
+    deadline = asyncio.get_running_loop().time() + 10
+    for attempt in range(1000):  # the first creates may find the informer behind etcd
+        before = _etcd_gets((await api.get("/metrics")).text, "serviceaccounts")
+        r = await api.post(f"/api/v1/namespaces/{namespace}/pods", json={**pod(f"r{attempt}"), "spec": robot})
+        assert r.status_code == 201, r.text
+        assert not any(v["name"].startswith("kube-api-access") for v in r.json()["spec"].get("volumes") or []), r.text
+        if _etcd_gets((await api.get("/metrics")).text, "serviceaccounts") == before:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "every pod create read its ServiceAccount from etcd"
+    mounted = await api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod("with-token"))
+    assert mounted.status_code == 201, mounted.text
+    assert any(v["name"].startswith("kube-api-access") for v in mounted.json()["spec"]["volumes"]), mounted.text

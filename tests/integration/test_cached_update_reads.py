@@ -1,4 +1,5 @@
-"""Pod and Lease updates start from a cached copy (Registry.read_for_update), on a real etcd.
+"""Pod and Lease updates and deletes start from a cached copy (Registry.read_for_update), on a
+real etcd.
 
 The copy may be behind etcd. Only a successful compare-and-swap is trusted; a conflict, an
 error or a no-op found on a stale copy is decided again on etcd's. Each test hands the registry
@@ -55,6 +56,13 @@ def _pod(name: str, **status: Any) -> Pod:
     return codec.convert({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "uid": uuid.uuid4().hex},
                           "spec": {"containers": [{"name": "c", "image": "busybox"}]},
                           "status": status or {"phase": "Pending"}}, Pod)  # fmt: skip
+
+
+def _bound_pod(name: str) -> Pod:
+    """A pod on a node: Kubernetes deletes it gracefully (an unscheduled one at once)."""
+    pod = _pod(name)
+    pod.spec.nodeName = "n1"
+    return pod
 
 
 async def _put(store: Any, ns: str, pod: Pod, rev: int = 0) -> KV:
@@ -142,6 +150,59 @@ async def test_binding_a_pod_whose_namesake_the_copy_shows_bound(reg: tuple[Regi
     code, _ = await dispatch.bind_pod(registry, PODS, ns, "p", body, "application/json")
     assert code == 201
     assert _stored(await store.get(PODS.key(ns, "p"))).spec.nodeName == "n2"
+
+
+async def test_a_pods_two_deletes_read_nothing_from_etcd_with_a_current_copy(
+        reg: tuple[Registry, CountingStore, str]) -> None:
+    """The user's graceful delete marks the pod, the node agent's grace-0 delete removes it:
+    both start from the copy (which a real cache would follow between them)."""
+    registry, store, ns = reg
+    kv = await _put(store, ns, _bound_pod("p"))
+    cache = CopyCache(kv)
+    registry.caches[PODS.group_resource] = cache
+    store.gets = 0
+    marked = await registry.delete(PODS, ns, "p", grace=30)
+    assert marked.metadata.deletionTimestamp and marked.metadata.deletionGracePeriodSeconds == 30
+    cache.kv = await store.get(PODS.key(ns, "p"))  # what the cache's watch would bring
+    assert cache.kv is not None and _stored(cache.kv).metadata.deletionTimestamp
+    store.gets = 0
+    await registry.delete(PODS, ns, "p", grace=0)
+    assert store.gets == 0, "a delete with a current cached copy still read etcd"
+    assert await store.get(PODS.key(ns, "p")) is None
+
+
+async def test_a_delete_from_a_stale_copy_is_decided_on_etcds(reg: tuple[Registry, CountingStore, str]) -> None:
+    """Every way a stale copy could mislead a delete: the swap fails and etcd's copy decides."""
+    registry, store, ns = reg
+    stale = await _put(store, ns, _bound_pod("p"))
+    newer = _bound_pod("p")
+    newer.metadata.uid = _stored(stale).metadata.uid
+    newer.metadata.labels = {"written": "meanwhile"}
+    current = await _put(store, ns, newer, stale.mod_revision)
+    registry.caches[PODS.group_resource] = CopyCache(stale)
+    # a precondition on etcd's resourceVersion holds, though the copy is older
+    marked = await registry.delete(PODS, ns, "p", grace=30,
+                                   preconditions={"resourceVersion": str(current.mod_revision)})
+    assert marked.metadata.labels == {"written": "meanwhile"} and marked.metadata.deletionTimestamp
+    # the copy shows the pod not yet being deleted; etcd's is: a second graceful delete writes nothing
+    before = await store.get(PODS.key(ns, "p"))
+    again = await registry.delete(PODS, ns, "p", grace=30)
+    assert again.metadata.resourceVersion == str(before.mod_revision)
+    assert (await store.get(PODS.key(ns, "p"))).mod_revision == before.mod_revision
+    # the copy shows the pod, etcd has a namesake with another uid: the uid precondition fails on etcd's
+    await store.delete(PODS.key(ns, "p"))
+    namesake = await _put(store, ns, _bound_pod("p"))
+    with pytest.raises(APIError) as err:
+        await registry.delete(PODS, ns, "p", preconditions={"uid": _stored(stale).metadata.uid})
+    assert err.value.code == 409 and "Precondition failed" in err.value.message
+    assert await store.get(PODS.key(ns, "p")) is not None
+    # and a uid precondition naming etcd's pod holds, though the copy shows another
+    await registry.delete(PODS, ns, "p", grace=0, preconditions={"uid": _stored(namesake).metadata.uid})
+    assert await store.get(PODS.key(ns, "p")) is None
+    # gone from etcd, still in the copy: 404
+    with pytest.raises(APIError) as err:
+        await registry.delete(PODS, ns, "p", grace=0)
+    assert err.value.code == 404
 
 
 async def test_lease_renewals_start_from_the_watched_copy(reg: tuple[Registry, CountingStore, str]) -> None:

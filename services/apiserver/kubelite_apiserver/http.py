@@ -136,8 +136,6 @@ class APIServer:
         root_ca = Path(cfg.root_ca_file).read_text() if cfg.root_ca_file else ""  # noqa: ASYNC240 - once, at start
         ns_defaults = NamespaceDefaults(self.reg, root_ca_pem=root_ca)
         self.reg.after_create.append(ns_defaults)
-        self.reg.create_admission.append(ServiceAccountAdmission(self.store))
-        self.reg.create_admission.append(StorageAdmission(self.store))
         await ensure_system_namespaces(self.reg)
         for ns in SYSTEM_NAMESPACES:  # made before this start (or before these defaults existed)
             await ns_defaults.ensure(ns)
@@ -151,6 +149,10 @@ class APIServer:
                 self.store, self.reg, public_key=Path(cfg.service_account_key_file),
                 signing_key=Path(cfg.service_account_signing_key_file) if cfg.service_account_signing_key_file else None)
             await self.sa_tokens.start()
+        # after the system objects above (none is a pod), so the lookups can use the informer
+        self.reg.create_admission.append(ServiceAccountAdmission(
+            self.store, informer=self.sa_tokens.accounts if self.sa_tokens else None))
+        self.reg.create_admission.append(StorageAdmission(self.store))
         if cfg.audit_log_path:
             self.audit = AuditLog(cfg.audit_log_path)
         self.authn = Authenticator(tokens=tokens, anonymous_auth=cfg.anonymous_auth,

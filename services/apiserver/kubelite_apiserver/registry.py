@@ -513,61 +513,80 @@ class Registry:
         dry_run: bool = False,
     ) -> Object:
         """DELETE. Marks the object (deletionTimestamp) when it must go gracefully or
-        has finalizers; removes it from etcd otherwise. Returns the last state."""
+        has finalizers; removes it from etcd otherwise. Returns the last state.
+
+        Starts from the cache's copy where there is one (read_for_update), as Kubernetes'
+        Delete starts from the watch cache's: a pod's two deletes (the user's, then the node
+        agent's confirmation) read etcd only when the copy turns out stale. Every write is a
+        compare-and-swap on the copy's revision; anything decided without a write (a failed
+        precondition, a refusal, "already being deleted") is decided again on etcd's copy."""
+        fresh = dry_run
         for _ in conflict_retries():
-            obj, kv = await self.get_object(info, namespace, name)
-            pre = preconditions or {}
-            if pre.get("uid") and pre["uid"] != obj.metadata.uid:
-                raise errors.conflict(
-                    info.group_resource, name,
-                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {obj.metadata.uid}",
-                )
-            if pre.get("resourceVersion") and pre["resourceVersion"] != str(kv.mod_revision):
-                raise errors.conflict(info.group_resource, name)
-            for check in self.delete_checks:  # e.g. the node restriction (noderestriction.py)
-                check(info, obj)
-            meta = obj.metadata
-            finalizers = list(meta.finalizers or [])
-            # propagationPolicy is recorded as Kubernetes does: finalizers the garbage collector acts on.
-            if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
-            elif propagation == "Orphan" and "orphan" not in finalizers:
-                finalizers.append("orphan")
-            if info.kind == "Namespace":
-                return await self._mark_namespace_terminating(info, kv, obj, dry_run)
-            graceful, grace_secs = strategies.deletes_gracefully(info, obj, grace)
-            if meta.deletionTimestamp:
-                # Already being deleted: a grace-0 delete (node agent's confirmation) finishes it.
-                if grace == 0 and not finalizers:
-                    return obj if dry_run else await self._remove_guarded(info, kv, obj)
-                if grace is not None and (meta.deletionGracePeriodSeconds or 0) > grace:
-                    meta.deletionGracePeriodSeconds = grace
-                else:
-                    return obj
-            elif not graceful and not finalizers:
-                if dry_run:
-                    return obj
-                try:
-                    return await self._remove(info, kv, obj)
-                except _Retry:
-                    continue
-            else:
-                meta.deletionTimestamp = clock.rfc3339(
-                    clock.now() + _seconds(grace_secs if graceful else 0)
-                )
-                meta.deletionGracePeriodSeconds = grace_secs if graceful else 0
-            meta.finalizers = finalizers or None
-            if dry_run:
-                return obj
-            meta.resourceVersion = None
+            kv, cached = await self.read_for_update(info, namespace, name, fresh=fresh)
+            fresh = True
+            if kv is None:
+                raise errors.not_found(info.group_resource, name)
             try:
-                rev = await self.store.update(kv.key, codec.encode(obj), expected_revision=kv.mod_revision)
-            except (RevisionMismatch, KeyNotFound):
+                return await self._delete_once(info, kv, self.decode(info, kv), grace=grace,
+                                               propagation=propagation, preconditions=preconditions or {},
+                                               dry_run=dry_run, cached=cached)
+            except _Retry:
                 continue
-            meta.resourceVersion = str(rev)
-            await self.publisher.publish(info, "MODIFIED", obj, codec.encode(obj))
-            return obj
+            except APIError:
+                if not cached:
+                    raise
         raise errors.conflict(info.group_resource, name, "too many concurrent writers; try again")
+
+    async def _delete_once(self, info: ResourceInfo, kv: KV, obj: Object, *, grace: int | None,
+                           propagation: str, preconditions: dict, dry_run: bool, cached: bool) -> Object:
+        """One attempt of `delete` on `kv`; _Retry when it must read again."""
+        name = obj.metadata.name or ""
+        if preconditions.get("uid") and preconditions["uid"] != obj.metadata.uid:
+            raise errors.conflict(
+                info.group_resource, name,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: "
+                f"{obj.metadata.uid}",
+            )
+        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != str(kv.mod_revision):
+            raise errors.conflict(info.group_resource, name)
+        for check in self.delete_checks:  # e.g. the node restriction (noderestriction.py)
+            check(info, obj)
+        meta = obj.metadata
+        finalizers = list(meta.finalizers or [])
+        # propagationPolicy is recorded as Kubernetes does: finalizers the garbage collector acts on.
+        if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif propagation == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        if info.kind == "Namespace":
+            return await self._mark_namespace_terminating(info, kv, obj, dry_run)
+        graceful, grace_secs = strategies.deletes_gracefully(info, obj, grace)
+        if meta.deletionTimestamp:
+            # Already being deleted: a grace-0 delete (node agent's confirmation) finishes it.
+            if grace == 0 and not finalizers:
+                return obj if dry_run else await self._remove(info, kv, obj)
+            if grace is not None and (meta.deletionGracePeriodSeconds or 0) > grace:
+                meta.deletionGracePeriodSeconds = grace
+            elif cached:
+                raise _Retry()  # nothing to write: say so only from etcd's copy
+            else:
+                return obj
+        elif not graceful and not finalizers:
+            return obj if dry_run else await self._remove(info, kv, obj)
+        else:
+            meta.deletionTimestamp = clock.rfc3339(clock.now() + _seconds(grace_secs if graceful else 0))
+            meta.deletionGracePeriodSeconds = grace_secs if graceful else 0
+        meta.finalizers = finalizers or None
+        if dry_run:
+            return obj
+        meta.resourceVersion = None
+        try:
+            rev = await self.store.update(kv.key, codec.encode(obj), expected_revision=kv.mod_revision)
+        except (RevisionMismatch, KeyNotFound):
+            raise _Retry() from None
+        meta.resourceVersion = str(rev)
+        await self.publisher.publish(info, "MODIFIED", obj, codec.encode(obj))
+        return obj
 
     async def _mark_namespace_terminating(self, info, kv: KV, ns: Object, dry_run: bool) -> Object:
         """Deleting a namespace moves it to Terminating; the namespace controller empties

@@ -8,7 +8,9 @@
    volume `kube-api-access-<5 chars>` (a bound token, the cluster CA, the namespace)
    mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container.
 
-`plan_mount` is pure; `ServiceAccountAdmission` looks the account up and applies it.
+`plan_mount` is pure; `ServiceAccountAdmission` looks the account up and applies it: in the
+apiserver's ServiceAccount informer first, in etcd only when the informer has not got it (yet),
+as the plugin reads its lister and then the API — one etcd read less per pod created.
 Example: a pod with two containers and no volumes in namespace `web` leaves with
 serviceAccountName `default`, one volume `kube-api-access-k7x2q` and two mounts of it.
 """
@@ -76,9 +78,19 @@ def plan_mount(pod: Pod, suffix: str) -> None:
 
 
 class ServiceAccountAdmission:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, informer: Any = None) -> None:
+        """`informer`: the apiserver's ServiceAccount informer (kubelite.reconcile.Informer), if
+        it keeps one; an account it lacks is still looked up in etcd (it may be seconds old)."""
         self.store = store
+        self.informer = informer
         self.accounts = by_kind("v1", "ServiceAccount")
+
+    async def _account(self, namespace: str, name: str) -> Any:
+        cached = self.informer.get(namespace, name) if self.informer is not None else None
+        if cached is not None:
+            return cached
+        kv = await self.store.get(self.accounts.key(namespace, name))
+        return codec.decoder_for(self.accounts.type).decode(kv.value) if kv is not None else None
 
     async def __call__(self, info: Any, obj: Any) -> None:
         if info.kind != "Pod" or obj.spec is None:
@@ -87,10 +99,10 @@ class ServiceAccountAdmission:
         name = spec.serviceAccountName or spec.serviceAccount or "default"
         spec.serviceAccountName = spec.serviceAccount = name
         namespace = obj.metadata.namespace or "default"
-        kv = await self.store.get(self.accounts.key(namespace, name))
-        if kv is None:
+        account = await self._account(namespace, name)
+        if account is None:
             raise errors.forbidden_error("pods", obj.metadata.name or "",
                                          f'error looking up service account {namespace}/{name}: '
                                          f'serviceaccount "{name}" not found')
-        if wants_token(obj, codec.decoder_for(self.accounts.type).decode(kv.value)):
+        if wants_token(obj, account):
             plan_mount(obj, "".join(secrets.choice(_SUFFIX) for _ in range(5)))
