@@ -36,13 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+from clientpool import ClientPool
 
 from kubelite.client.kubeconfig import load_kubeconfig
 from kubelite.client.tls import client_context
@@ -292,39 +293,6 @@ Check = Callable[[httpx.Response], str | None]
 
 def pods_path(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods"
-
-
-class ClientPool:
-    """`size` independent clients, each with one keep-alive HTTP/1.1 connection.
-
-    Why not one AsyncClient with `size` connections: httpx's shared pool slows
-    down sharply as connections grow (encode/httpx#3215; here 64 connections
-    gave a quarter of the throughput of 4), which would measure the client.
-    """
-
-    def __init__(self, url: str, size: int) -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self.clients = [
-            httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S, verify=TLS.context)
-            for _ in range(size)
-        ]
-        self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in self.clients:
-            self._idle.put_nowait(client)
-
-    @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[httpx.AsyncClient]:
-        client = await self._idle.get()
-        try:
-            yield client
-        finally:
-            self._idle.put_nowait(client)
-
-    async def __aenter__(self) -> ClientPool:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.clients))
 
 
 async def timed(
@@ -634,7 +602,7 @@ async def run(opts: Options, url: str) -> dict[str, dict[str, float | int | str]
         _progress(f"{key}: {results[key]}")
 
     async with (
-        ClientPool(url, opts.clients) as pool,
+        ClientPool(url, opts.clients, verify=TLS.context, timeout=REQUEST_TIMEOUT_S) as pool,
         httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, verify=TLS.context) as watch_client,
     ):
         for ns in (ns_create, ns_list, ns_paced):
@@ -698,7 +666,7 @@ async def create_phase(pool: ClientPool, opts: Options, ns: str) -> tuple[list[s
 async def create_only(opts: Options, url: str) -> dict[str, float | int | str]:
     """The create phase alone (the baseline run with authorization off)."""
     ns = f"bench-create-{format(int(time.time()) % 100000, '05d')}"
-    async with ClientPool(url, opts.clients) as pool:
+    async with ClientPool(url, opts.clients, verify=TLS.context, timeout=REQUEST_TIMEOUT_S) as pool:
         await ensure_namespace(pool, ns)
         _, create = await create_phase(pool, opts, ns)
     return create.summary()

@@ -57,6 +57,7 @@ from typing import Any
 
 import httpx
 import localcluster
+from clientpool import ClientPool
 
 from kubelite.client.kubeconfig import load_kubeconfig
 
@@ -340,10 +341,10 @@ async def create_pod(client: httpx.AsyncClient, ns: str, body: dict[str, Any], t
         )
 
 
-async def warm_connections(client: httpx.AsyncClient, ns: str, count: int) -> None:
-    """Open `count` pooled connections (concurrent cheap GETs) so that a burst measures pod
-    startup, not `count` TLS handshakes in this process and the apiserver."""
-    answers = await asyncio.gather(*(client.get(f"/api/v1/namespaces/{ns}") for _ in range(count)))
+async def warm_connections(creators: ClientPool, ns: str) -> None:
+    """Open every creator's connection (a cheap GET each) so that a burst measures pod
+    startup, not TLS handshakes in this process and the apiserver."""
+    answers = await asyncio.gather(*(c.get(f"/api/v1/namespaces/{ns}") for c in creators.clients))
     for answer in answers:
         answer.raise_for_status()
 
@@ -410,23 +411,24 @@ def cpu_ms_between(before: dict[str, float], after: dict[str, float]) -> dict[st
 
 async def run(opts: argparse.Namespace, state: dict[str, Any]) -> list[dict[str, Any]]:
     """--rounds measurements on one cluster, each with its own pods (deleted before the next)."""
-    limits = httpx.Limits(max_connections=max(8, opts.pods + 2))
     tls = load_kubeconfig(state["kubeconfig"]).ssl_context() or True  # the admin, from `kubelite up`
-    async with httpx.AsyncClient(
-        base_url=state["apiserver_url"], timeout=30.0, limits=limits, verify=tls
-    ) as client:
+    url = state["apiserver_url"]
+    # the burst's creates each on a client of their own (clientpool.py: httpx's shared pool
+    # was 40 % of this process's CPU in a burst, CPU the cluster on this machine lacked)
+    async with (httpx.AsyncClient(base_url=url, timeout=30.0, verify=tls) as client,
+                ClientPool(url, opts.pods if opts.burst else 1, verify=tls, timeout=30.0) as creators):
         node = await wait_node_ready(client, opts.node_timeout)
         _progress(f"node {node} Ready")
         records = []
         for number in range(1, opts.rounds + 1):
             if opts.rounds > 1:
                 _progress(f"round {number} of {opts.rounds}")
-            records.append(await one_round(client, opts, state, node))
+            records.append(await one_round(client, creators, opts, state, node))
         return records
 
 
-async def one_round(client: httpx.AsyncClient, opts: argparse.Namespace, state: dict[str, Any],
-                    node: str) -> dict[str, Any]:  # fmt: skip
+async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argparse.Namespace,
+                    state: dict[str, Any], node: str) -> dict[str, Any]:  # fmt: skip
     ns, run_id = opts.namespace, uuid.uuid4().hex[:8]
     selector = f"{LABEL_KEY}={run_id}"
     names = [f"startup-{run_id}-{i:04d}" for i in range(opts.pods)]
@@ -436,13 +438,13 @@ async def one_round(client: httpx.AsyncClient, opts: argparse.Namespace, state: 
     rv = listing.json()["metadata"]["resourceVersion"]
     watcher = asyncio.create_task(watch_pods(client, ns, selector, rv, observer))
     if opts.burst:  # one open connection per create, as client-go's one HTTP/2 connection
-        await warm_connections(client, ns, opts.pods)  # would be: no TLS handshake in the burst
+        await warm_connections(creators, ns)  # would be: no TLS handshake in the burst
     load_before = [round(x, 2) for x in os.getloadavg()]
     cpu_before, syncs_before = cpu_by_process(state), agent_syncs(state)
     mode = "burst" if opts.burst else "sequential" if opts.sequential else "paced"
     try:
         _progress(f"creating {opts.pods} pods ({mode})")
-        await create_pods(client, opts, observer, [pod_body(n, opts.image, opts.command, run_id) for n in names])
+        await create_pods(creators, opts, observer, [pod_body(n, opts.image, opts.command, run_id) for n in names])
         await asyncio.wait_for(observer.all_done.wait(), opts.pod_timeout)
         cpu_ms = cpu_ms_between(cpu_before, cpu_by_process(state))
         syncs_after = agent_syncs(state)
@@ -468,19 +470,23 @@ async def one_round(client: httpx.AsyncClient, opts: argparse.Namespace, state: 
     return record
 
 
-async def create_pods(client: httpx.AsyncClient, opts: argparse.Namespace, observer: Observer,
+async def create_pods(creators: ClientPool, opts: argparse.Namespace, observer: Observer,
                       bodies: list[dict[str, Any]]) -> None:  # fmt: skip
     """All at once (--burst), one after another Ready (--sequential), or one per --interval."""
+
+    async def create(body: dict[str, Any]) -> None:
+        async with creators.acquire() as client:
+            await create_pod(client, opts.namespace, body, observer.times[body["metadata"]["name"]])
+
     if opts.burst:
-        await asyncio.gather(*(create_pod(client, opts.namespace, b, observer.times[b["metadata"]["name"]])
-                               for b in bodies))  # fmt: skip
+        await asyncio.gather(*(create(b) for b in bodies))
         return
     t0 = time.monotonic()
     for i, body in enumerate(bodies):
         times = observer.times[body["metadata"]["name"]]
         if not opts.sequential:
             await asyncio.sleep(max(0.0, t0 + i * opts.interval - time.monotonic()))
-        await create_pod(client, opts.namespace, body, times)
+        await create(body)
         if opts.sequential:
             await wait_for(times.done, f"pod {body['metadata']['name']} Ready", opts.pod_timeout)
 
