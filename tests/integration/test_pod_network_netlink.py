@@ -78,6 +78,34 @@ async def test_namespace_veth_address_and_route(network: PodNetwork) -> None:
     assert not os.path.exists(f"/sys/class/net/{pod.host_veth}")  # noqa: ASYNC240 - sysfs
 
 
+async def test_teardown_removes_the_veth_and_the_namespace_without_ip(network: PodNetwork) -> None:
+    """teardown goes through rtnetlink too (no `ip` spawned): the host's veth, the namespace's
+    file and mount, and the address are gone; a second teardown is a no-op."""
+    from kubelite_nodeagent.runtime import netns as netns_module
+
+    uid = str(uuid.uuid4())
+    pod = await network.setup(uid)
+    spawned: list[tuple[str, ...]] = []
+    real_run = netns_module.run
+
+    async def counting_run(*argv: str, **kwargs: object) -> tuple[int, str]:
+        spawned.append(argv)
+        return await real_run(*argv, **kwargs)  # type: ignore[arg-type]
+
+    netns_module.run = counting_run  # type: ignore[assignment]
+    try:
+        await network.teardown(uid)
+        await network.teardown(uid)
+    finally:
+        netns_module.run = real_run  # type: ignore[assignment]
+    assert spawned == [], spawned
+    assert not os.path.exists(f"/sys/class/net/{pod.host_veth}")
+    assert not (NETNS_DIR / pod.netns).exists()
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(NETNS_DIR / pod.netns) not in mounts, "the namespace is still mounted"
+    assert uid not in network.pod_uids()
+
+
 async def test_setup_again_after_a_half_done_attempt(network: PodNetwork) -> None:
     """A namespace left without its veth (an agent killed between the two) is made again."""
     uid = str(uuid.uuid4())

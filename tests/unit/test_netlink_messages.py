@@ -26,6 +26,13 @@ def test_attributes_are_padded_to_four_bytes() -> None:
     assert netlink.attr(10, b"\1\0\0\0") == struct.pack("=HH", 8, 10) + b"\1\0\0\0"
 
 
+def test_link_delete_request_names_the_link() -> None:
+    kind, flags, body = netlink.link_delete_request("kvabc")
+    assert (kind, flags) == (netlink.RTM_DELLINK, 0)
+    assert struct.unpack_from("=BxHiII", body) == (socket.AF_UNSPEC, 0, 0, 0, 0)  # by name, not index
+    assert _attrs(body[16:]) == {netlink.IFLA_IFNAME: b"kvabc\0"}
+
+
 def test_veth_request_nests_the_peer_in_its_namespace() -> None:
     kind, flags, body = netlink.veth_request("kvabc", 7, "eth0", 42)
     assert (kind, flags) == (netlink.RTM_NEWLINK, netlink.NLM_F_CREATE | netlink.NLM_F_EXCL)

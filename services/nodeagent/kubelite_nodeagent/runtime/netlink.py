@@ -13,6 +13,11 @@ What `create_pod_network` does is what these did, step by step:
     ip -n NS link set eth0 up; ip -n NS link set lo up
     ip -n NS route add default via GATEWAY
 
+and what `remove_pod_network` does, when the pod goes (each step a no-op when already done):
+
+    ip link del HOSTVETH                                (its peer, eth0, goes with it)
+    ip netns del NS                                     (umount2 MNT_DETACH, unlink)
+
 The message builders are pure (tests/unit/test_netlink_messages.py); the calls that change
 namespaces run in one dedicated thread (`NetlinkWorker`), because setns() and unshare() act on
 the calling thread and the kernel's rtnl lock can keep a call waiting: neither may touch the
@@ -38,7 +43,7 @@ from kubelite_nodeagent.runtime.netconnect import NLM_F_REQUEST, NLMSG_ERROR, NL
 # <linux/rtnetlink.h>, <linux/if_link.h>, <linux/veth.h>, <linux/sched.h> (the netlink header's
 # own constants are shared with the sock_diag client, netconnect.py)
 NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x4, 0x200, 0x400
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
 IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -47,6 +52,7 @@ RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 IFF_UP = 0x1
 CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+MNT_DETACH = 2
 LOOPBACK_INDEX = 1  # `lo` is always interface 1 of a new namespace
 
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
@@ -85,6 +91,11 @@ def veth_request(host_name: str, master_index: int, peer_name: str, peer_netns_f
     body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP) + attr(IFLA_IFNAME, _name(host_name)) \
         + attr(IFLA_MASTER, struct.pack("=I", master_index)) + attr(IFLA_LINKINFO, linkinfo)
     return RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body
+
+
+def link_delete_request(name: str) -> tuple[int, int, bytes]:
+    """`ip link del DEV` (by name: the kernel looks the index up)."""
+    return RTM_DELLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attr(IFLA_IFNAME, _name(name))
 
 
 def link_up_request(index: int) -> tuple[int, int, bytes]:
@@ -179,7 +190,26 @@ class NetlinkWorker:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._create, netns, host_veth, bridge, interface, gateway)
 
+    async def remove_pod_network(self, *, netns: str, host_veth: str) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._remove, netns, host_veth)
+
     # -- on the worker thread
+    def _remove(self, netns: str, host_veth: str) -> None:
+        host = _Route()
+        try:
+            host.call(link_delete_request(host_veth), f"delete veth {host_veth}")
+        except NetlinkError as exc:
+            if exc.errno != errno.ENODEV:
+                raise
+        finally:
+            host.close()
+        path = str(self.netns_dir / netns)
+        if _libc.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+            _check(-1, f"unmount netns {netns}")  # EINVAL: not mounted (a half-made namespace)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
     def _create(self, netns: str, host_veth: str, bridge: str,
                 interface: ipaddress.IPv4Interface, gateway: ipaddress.IPv4Address) -> None:
         own_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)

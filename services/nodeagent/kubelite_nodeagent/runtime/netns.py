@@ -291,10 +291,14 @@ class PodNetwork:
             raise NetworkError(f"pod network {net.netns}: {exc.strerror or exc}") from exc  # strerror names the step
 
     async def _remove_links(self, ns: str, host_veth: str) -> None:
-        if await _link_exists(host_veth):
-            await run("ip", "link", "del", host_veth, check=False)
-        if (NETNS_DIR / ns).exists():
-            await run("ip", "netns", "del", ns, check=False)
+        """Through rtnetlink, as setup (runtime/netlink.py): `ip link del` and `ip netns del`
+        were two process spawns per pod deleted. Best effort, as they were: a failure is logged."""
+        if not (await _link_exists(host_veth) or (NETNS_DIR / ns).exists()):
+            return  # the usual case before a setup: nothing left over
+        try:
+            await self._netlink.remove_pod_network(netns=ns, host_veth=host_veth)
+        except OSError as exc:
+            log.warning("pod network %s: removing it failed: %s", ns, exc)
 
     async def teardown(self, pod_uid: str) -> None:
         """Remove the pod's veth and namespace and release its IP; no-op if absent."""
