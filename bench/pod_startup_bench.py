@@ -466,7 +466,10 @@ async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argpa
         node_dir = Path(state["data_dir"]) / "nodes" / node
         record["breakdown_s"] = breakdown(observer, node_dir, time.time() - time.monotonic())
     _progress("deleting the pods")
+    cpu_before, started = cpu_by_process(state), time.monotonic()
     await delete_pods(client, ns, selector, opts.pod_timeout)
+    record["delete_s"] = round(time.monotonic() - started, 1)  # to within the 0.5 s of its polling
+    record["cpu_ms_delete"] = cpu_ms_between(cpu_before, cpu_by_process(state))
     return record
 
 
@@ -499,6 +502,7 @@ def median_round(records: list[dict[str, Any]]) -> dict[str, Any]:
     if len(records) > 1:
         record["rounds"] = [
             {"ready_p99_s": r["results_s"]["ready"]["p99"], "cpu_ms_total": r["cpu_ms_create_to_ready"]["total"],
+             "cpu_ms_delete": r["cpu_ms_delete"]["total"],
              "loadavg_before": r["loadavg_before"][0]}
             for r in records
         ]  # fmt: skip
@@ -565,6 +569,8 @@ def print_table(record: dict[str, Any]) -> None:
     cpu = record["cpu_ms_create_to_ready"]
     print("\nCPU-ms from the first create to the last pod Ready: "
           + ", ".join(f"{name} {ms:,.0f}" for name, ms in cpu.items()))  # fmt: skip
+    print(f"CPU-ms deleting them (one deletecollection, {record['delete_s']} s until none is left): "
+          + ", ".join(f"{name} {ms:,.0f}" for name, ms in record["cpu_ms_delete"].items()))  # fmt: skip
     if "agent_syncs_per_pod" in record:
         print(f"node agent pod syncs per pod, create → Ready: {record['agent_syncs_per_pod']}")
     if "rounds" in record:
