@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -79,8 +81,9 @@ async def test_namespace_veth_address_and_route(network: PodNetwork) -> None:
 
 
 async def test_teardown_removes_the_veth_and_the_namespace_without_ip(network: PodNetwork) -> None:
-    """teardown goes through rtnetlink too (no `ip` spawned): the host's veth, the namespace's
-    file and mount, and the address are gone; a second teardown is a no-op."""
+    """teardown goes through rtnetlink too (no `ip` spawned): the namespace's file, mount and
+    address at once, the host's veth with the namespace moments later; a second teardown is a
+    no-op."""
     from kubelite_nodeagent.runtime import netns as netns_module
 
     uid = str(uuid.uuid4())
@@ -99,9 +102,12 @@ async def test_teardown_removes_the_veth_and_the_namespace_without_ip(network: P
     finally:
         netns_module.run = real_run  # type: ignore[assignment]
     assert spawned == [], spawned
-    assert not os.path.exists(f"/sys/class/net/{pod.host_veth}")
     assert not (NETNS_DIR / pod.netns).exists()
-    mounts = Path("/proc/self/mountinfo").read_text()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/sys/class/net/{pod.host_veth}"):  # noqa: ASYNC240 - sysfs
+        assert time.monotonic() < deadline, f"{pod.host_veth} outlived its namespace by 10 s"
+        await asyncio.sleep(0.01)
+    mounts = Path("/proc/self/mountinfo").read_text()  # noqa: ASYNC240 - procfs
     assert str(NETNS_DIR / pod.netns) not in mounts, "the namespace is still mounted"
     assert uid not in network.pod_uids()
 

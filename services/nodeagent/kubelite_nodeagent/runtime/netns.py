@@ -290,13 +290,14 @@ class PodNetwork:
         except OSError as exc:
             raise NetworkError(f"pod network {net.netns}: {exc.strerror or exc}") from exc  # strerror names the step
 
-    async def _remove_links(self, ns: str, host_veth: str) -> None:
+    async def _remove_links(self, ns: str, host_veth: str, *, at_once: bool = True) -> None:
         """Through rtnetlink, as setup (runtime/netlink.py): `ip link del` and `ip netns del`
-        were two process spawns per pod deleted. Best effort, as they were: a failure is logged."""
+        were two process spawns per pod deleted. Best effort, as they were: a failure is logged.
+        `at_once` (before a setup of the same names): the veth is gone on return."""
         if not (await _link_exists(host_veth) or (NETNS_DIR / ns).exists()):
             return  # the usual case before a setup: nothing left over
         try:
-            await self._netlink.remove_pod_network(netns=ns, host_veth=host_veth)
+            await self._netlink.remove_pod_network(netns=ns, host_veth=host_veth, at_once=at_once)
         except OSError as exc:
             log.warning("pod network %s: removing it failed: %s", ns, exc)
 
@@ -304,7 +305,8 @@ class PodNetwork:
         """Remove the pod's veth and namespace and release its IP; no-op if absent."""
         if self.enabled:
             host_veth, _ = veth_names(self.node_name, pod_uid)
-            await self._remove_links(netns_name(self.node_name, pod_uid), host_veth)
+            # the pod is gone: its veth may follow its namespace moments later
+            await self._remove_links(netns_name(self.node_name, pod_uid), host_veth, at_once=False)
         async with self._lock:
             allocations = self._load_ipam()
             if allocations.pop(pod_uid, None) is not None:
