@@ -84,3 +84,41 @@ def pid_of(data_dir: Path, name: str) -> int:
     """The pid of a `kubelite up` process (controller-manager, apiserver, ...) from cluster.json."""
     state = json.loads((data_dir / "cluster.json").read_text())
     return next(int(p["pid"]) for p in state["processes"] if p["name"] == name)
+
+
+ETCD_COUNTERS = {  # /metrics family -> what it is called in the benches' JSON
+    "grpc_server_handled_total": "",  # by grpc_method: Range, Txn, Watch, LeaseGrant...
+    "etcd_disk_wal_fsync_duration_seconds_count": "fsync",
+    "etcd_debugging_mvcc_events_total": "watch_events",  # events sent to watchers
+}
+
+
+def etcd_requests(url: str, *, ca_file: str, cert_file: str, key_file: str) -> dict[str, float]:
+    """etcd's own counters of what it was asked (unary calls by method, WAL fsyncs, watch events
+    sent), from its /metrics: deterministic figures where CPU time is noisy. Compare two reads."""
+    import ssl
+    import urllib.request
+
+    tls = ssl.create_default_context(cafile=ca_file)
+    tls.load_cert_chain(cert_file, key_file)
+    with urllib.request.urlopen(f"{url.split(',')[0].rstrip('/')}/metrics", context=tls, timeout=10) as answer:
+        text = answer.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition("{") if "{" in line.split(" ")[0] else line.partition(" ")
+        if name not in ETCD_COUNTERS:
+            continue
+        if name == "grpc_server_handled_total":
+            if 'grpc_type="unary"' not in rest:
+                continue
+            key = rest.split('grpc_method="')[1].split('"')[0]
+        else:
+            key = ETCD_COUNTERS[name]
+        counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """(after - before) / items for each counter that moved."""
+    return {k: round((v - before.get(k, 0.0)) / max(1, items), 2) for k, v in sorted(after.items())
+            if v != before.get(k, 0.0)}

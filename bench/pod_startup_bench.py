@@ -385,6 +385,16 @@ def cpu_by_process(state: dict[str, Any]) -> dict[str, float]:
     return seconds
 
 
+def etcd_counters(state: dict[str, Any]) -> dict[str, float]:
+    """etcd's counters of what it was asked (localcluster.etcd_requests), with the admin's
+    etcd certificate of the cluster."""
+    etcd = next(p for p in state["processes"] if p["name"] == "etcd")
+    url = etcd["argv"][etcd["argv"].index("--listen-client-urls") + 1]
+    pki = Path(state["data_dir"]) / "pki"
+    return localcluster.etcd_requests(url, ca_file=str(pki / "etcd-ca.crt"), cert_file=str(pki / "etcd-admin.crt"),
+                                      key_file=str(pki / "etcd-admin.key"))
+
+
 def agent_syncs(state: dict[str, Any]) -> float | None:
     """Pod syncs the node agent has made so far (kubelet_pod_worker_duration_seconds_count over
     every operation type), read from its /metrics with the `monitoring` credential; None when
@@ -440,7 +450,7 @@ async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argpa
     if opts.burst:  # one open connection per create, as client-go's one HTTP/2 connection
         await warm_connections(creators, ns)  # would be: no TLS handshake in the burst
     load_before = [round(x, 2) for x in os.getloadavg()]
-    cpu_before, syncs_before = cpu_by_process(state), agent_syncs(state)
+    cpu_before, syncs_before, etcd_before = cpu_by_process(state), agent_syncs(state), etcd_counters(state)
     mode = "burst" if opts.burst else "sequential" if opts.sequential else "paced"
     try:
         _progress(f"creating {opts.pods} pods ({mode})")
@@ -470,6 +480,8 @@ async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argpa
     await delete_pods(client, ns, selector, opts.pod_timeout)
     record["delete_s"] = round(time.monotonic() - started, 1)  # to within the 0.5 s of its polling
     record["cpu_ms_delete"] = cpu_ms_between(cpu_before, cpu_by_process(state))
+    # a pod's whole life, create to gone (the warm-up GETs above are the apiserver's, not etcd's)
+    record["etcd_requests_per_pod"] = localcluster.per_item(etcd_before, etcd_counters(state), opts.pods)
     return record
 
 
@@ -571,6 +583,8 @@ def print_table(record: dict[str, Any]) -> None:
           + ", ".join(f"{name} {ms:,.0f}" for name, ms in cpu.items()))  # fmt: skip
     print(f"CPU-ms deleting them (one deletecollection, {record['delete_s']} s until none is left): "
           + ", ".join(f"{name} {ms:,.0f}" for name, ms in record["cpu_ms_delete"].items()))  # fmt: skip
+    print("etcd requests per pod, created to deleted: "
+          + ", ".join(f"{name} {n:g}" for name, n in record["etcd_requests_per_pod"].items()))
     if "agent_syncs_per_pod" in record:
         print(f"node agent pod syncs per pod, create → Ready: {record['agent_syncs_per_pod']}")
     if "rounds" in record:

@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from localcluster import rss_mb, rss_split_mb
+from localcluster import etcd_requests, per_item, rss_mb, rss_split_mb
 from scheduler_bench import (
     ADMIN_TLS,
     PKI,
@@ -338,10 +338,15 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
     counter = RunningCounter()
     await nc.subscribe("kubelite.changes.pods.>", cb=counter.on_change)
     rev0 = await store.current_revision()
+    etcd_tls = etcd_client_tls(PKI[-1].root, "admin")
+    asked = {"ca_file": etcd_tls.ca_file, "cert_file": etcd_tls.cert_file, "key_file": etcd_tls.key_file}
+    etcd0 = etcd_requests(c.etcd_url, **asked)
     cpu0 = {name: cpu_seconds(pid) for name, pid in c.pids.items()}
     result.update(await fill(opts, client, counter, check_alive=c.check_alive))
     pods = max(1, result["pods_running"])
     result["etcd_revisions_per_pod"] = round((await store.current_revision() - rev0) / pods, 2)
+    # what etcd was asked per pod Running (unary calls by method, fsyncs, watch events sent)
+    result["etcd_requests_per_pod"] = per_item(etcd0, etcd_requests(c.etcd_url, **asked), pods)
     result["cpu_ms_per_pod"] = node_agents_total({
         name: round((cpu_seconds(pid) - cpu0.get(name, 0.0)) * 1000 / pods, 2) for name, pid in c.pids.items()})
     result["etcd_limit_ratio"] = round(result["pods_per_s_running"] * WRITES_PER_POD / result["etcd_writes_per_s"], 3)
