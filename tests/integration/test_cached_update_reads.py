@@ -20,6 +20,7 @@ from kubelite.errors import APIError
 from kubelite.storage import KV
 from kubelite_apiserver import dispatch
 from kubelite_apiserver.events import Publisher
+from kubelite_apiserver.podcache import PodCache
 from kubelite_apiserver.registry import Registry
 from kubelite_apiserver.updatecopies import UpdateCopies
 
@@ -35,6 +36,9 @@ class CopyCache:
 
     async def list(self, *args: Any) -> None:
         return None
+
+    def written(self, *args: Any) -> None:
+        """What the registry wrote: not kept (these tests hand the copy in themselves)."""
 
 
 class CountingStore:
@@ -202,6 +206,44 @@ async def test_a_delete_from_a_stale_copy_is_decided_on_etcds(reg: tuple[Registr
     # gone from etcd, still in the copy: 404
     with pytest.raises(APIError) as err:
         await registry.delete(PODS, ns, "p", grace=0)
+    assert err.value.code == 404
+
+
+async def test_this_apiservers_own_writes_are_the_starting_point_while_the_watch_is_behind(
+        reg: tuple[Registry, CountingStore, str]) -> None:
+    """The real pod cache with its watch stopped (a watch running behind the writes): a pod
+    bound and then updated by this apiserver reads etcd once, for the binding; the status
+    update starts from the binding it noted (ownwrites.py). A write by someone else meanwhile
+    makes that swap fail, and etcd's copy decides."""
+    registry, store, ns = reg
+    cache = PodCache(store)
+    cache.start()
+    await cache.informer.wait_synced(timeout=10)
+    await cache.stop()  # it still answers, as it last was: it misses everything below
+    registry.caches[PODS.group_resource] = cache
+    await _put(store, ns, _pod("p"))  # written without the registry: neither copy nor note has it
+    store.gets = 0
+    body = codec.encode({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                         "target": {"kind": "Node", "name": "n2"}})  # fmt: skip
+    assert (await dispatch.bind_pod(registry, PODS, ns, "p", body, "application/json"))[0] == 201
+    assert store.gets == 1, "the binding should have read the pod the cache lacks"
+    running, _ = await registry.update(PODS, ns, "p", _pod("p", phase="Running"), subresource="status")
+    assert store.gets == 1, "the status update read etcd though this apiserver had just written the pod"
+    assert running.spec.nodeName == "n2" and running.status.phase == "Running"
+    assert cache.latest(ns, "p").metadata.resourceVersion == running.metadata.resourceVersion
+    # someone else's write: the noted copy is one behind now
+    other = _stored(await store.get(PODS.key(ns, "p")))
+    other.metadata.labels = {"written": "elsewhere"}
+    await _put(store, ns, other, int(running.metadata.resourceVersion))
+    store.gets = 0
+    done, _ = await registry.update(PODS, ns, "p", _pod("p", phase="Succeeded"), subresource="status")
+    assert store.gets == 1 and done.metadata.labels == {"written": "elsewhere"}
+    assert _stored(await store.get(PODS.key(ns, "p"))).status.phase == "Succeeded"
+    # a delete by this apiserver is noted too: the copy's pod is gone for the updates that follow
+    await registry.delete(PODS, ns, "p", grace=0)
+    assert cache.latest(ns, "p") is None and cache.current(PODS.key(ns, "p"), ns, "p") is None
+    with pytest.raises(APIError) as err:
+        await registry.update(PODS, ns, "p", _pod("p", phase="Running"), subresource="status")
     assert err.value.code == 404
 
 

@@ -298,7 +298,7 @@ async def bind_pod(
         except (RevisionMismatch, KeyNotFound):
             continue
         pod.metadata.resourceVersion = str(rev)
-        await reg.publisher.publish(info, "MODIFIED", pod, codec.encode(pod))
+        await reg.announce(info, "MODIFIED", pod, codec.encode(pod))
         return 201, success_status()
     raise errors.conflict("pods", name, "too many concurrent writers; try again")
 

@@ -38,6 +38,7 @@ from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
 from kubelite_apiserver.metrics import CACHE_CONSISTENT_READS, CACHE_LISTS, CACHE_STALE_LISTS
+from kubelite_apiserver.ownwrites import OwnWrites
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.podrecord import PodRecord, record_of
 from kubelite_apiserver.registry import ListResult, matches
@@ -65,6 +66,7 @@ class PodCache:
         # keeps a node index (spec.nodeName); each pod as a PodRecord: its JSON and the fields
         # selectors read, half the memory of the decoded pod (podrecord.py)
         self.informer = Informer(store, PODS, transform=record_of, owner_indexed=False)
+        self.own = OwnWrites()  # this apiserver's writes the watch has not brought yet (ownwrites.py)
 
     def start(self) -> None:
         self.informer.start()
@@ -72,13 +74,24 @@ class PodCache:
     async def stop(self) -> None:
         await self.informer.stop()
 
+    def written(self, namespace: str, name: str, revision: int, pod: Any) -> None:
+        """This apiserver wrote `pod` (None: deleted it) at `revision` (Registry.announce)."""
+        self.own.note(namespace, name, revision, record_of(pod) if pod is not None else None)
+
+    def latest(self, namespace: str, name: str) -> PodRecord | None:
+        """The newest pod this apiserver knows: the cache's copy, or its own later write."""
+        record: PodRecord | None = self.informer.get(namespace, name)
+        own = self.own.newer_than(namespace, name, int(record.metadata.resourceVersion or 0) if record else 0)
+        return own[1] if own is not None else record
+
     def current(self, key: str, namespace: str, name: str) -> KV | None:
-        """The pod as the cache has it, as etcd would return it (value without resourceVersion,
-        the revision beside it), for the read of an update (Registry.read_for_update); None if
-        the cache has not synced or does not have it (then etcd is read)."""
+        """The pod as the cache has it (or as this apiserver last wrote it, when that is newer),
+        as etcd would return it (value without resourceVersion, the revision beside it), for the
+        read of an update (Registry.read_for_update); None if the cache has not synced or does
+        not have it (then etcd is read)."""
         if not self.informer.has_synced:
             return None
-        record: PodRecord | None = self.informer.get(namespace, name)
+        record = self.latest(namespace, name)
         stored = record.stored() if record is not None else None
         if record is None or stored is None:
             return None

@@ -92,6 +92,16 @@ class Registry:
     async def _update_many(self, updates: list[Update]) -> list[Outcome]:
         return await self.store.update_many(updates)  # self.store, as it is now (encryption reloads)
 
+    async def announce(self, info: ResourceInfo, event_type: str, obj: Object, encoded: bytes) -> None:
+        """After every write: tell the resource's cache (what this apiserver wrote, ownwrites.py),
+        then everyone (its change event on the bus)."""
+        cache = self.caches.get(info.group_resource)
+        if cache is not None:
+            meta = obj.metadata
+            cache.written(meta.namespace or "", meta.name or "", int(meta.resourceVersion or 0),
+                          None if event_type == "DELETED" else obj)
+        await self.publisher.publish(info, event_type, obj, encoded)
+
     # ------------------------------------------------------------------ read
     def decode(self, info: ResourceInfo, kv: KV) -> Object:
         obj = codec.decoder_for(info.type).decode(kv.value)
@@ -236,7 +246,7 @@ class Registry:
         if info.kind == "Namespace":
             self.namespaces.note(meta.name or "", "Active")
         encoded = codec.encode(obj)
-        await self.publisher.publish(info, "ADDED", obj, encoded)
+        await self.announce(info, "ADDED", obj, encoded)
         for follow_up in self.after_create:
             await follow_up(info, obj)
         return obj
@@ -362,7 +372,7 @@ class Registry:
             raise _Retry() from None
         new.metadata.resourceVersion = str(rev)
         await self._release_dropped(info, new, old)
-        await self.publisher.publish(info, "MODIFIED", new, codec.encode(new))
+        await self.announce(info, "MODIFIED", new, codec.encode(new))
         return new
 
     async def _store_update(self, info: ResourceInfo, kv: KV, data: bytes, guards: list) -> int:
@@ -585,7 +595,7 @@ class Registry:
         except (RevisionMismatch, KeyNotFound):
             raise _Retry() from None
         meta.resourceVersion = str(rev)
-        await self.publisher.publish(info, "MODIFIED", obj, codec.encode(obj))
+        await self.announce(info, "MODIFIED", obj, codec.encode(obj))
         return obj
 
     async def _mark_namespace_terminating(self, info, kv: KV, ns: Object, dry_run: bool) -> Object:
@@ -610,7 +620,7 @@ class Registry:
         rev = await self.store.update(kv.key, codec.encode(ns), expected_revision=kv.mod_revision)
         ns.metadata.resourceVersion = str(rev)
         self.namespaces.note(ns.metadata.name or "", "Terminating")
-        await self.publisher.publish(info, "MODIFIED", ns, codec.encode(ns))
+        await self.announce(info, "MODIFIED", ns, codec.encode(ns))
         return ns
 
     async def _remove_guarded(self, info: ResourceInfo, kv: KV, obj: Object) -> Object:
@@ -628,7 +638,7 @@ class Registry:
         if info.kind == "Namespace":
             self.namespaces.note(obj.metadata.name or "", None)
         await self._release_all(info, obj)
-        await self.publisher.publish(info, "DELETED", obj, codec.encode(obj))
+        await self.announce(info, "DELETED", obj, codec.encode(obj))
         return obj
 
     # --------------------------------------------------------------- helpers

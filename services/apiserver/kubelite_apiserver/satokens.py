@@ -125,7 +125,7 @@ class ServiceAccountTokens:
         cache = self.reg.caches.get(PODS.group_resource)
         if cache is None or not cache.informer.has_synced:
             return None
-        record = cache.informer.get(namespace, name)
+        record = cache.latest(namespace, name)  # with its own latest write (a binding just made)
         if record is None or (uid and uid != record.metadata.uid) or not noderestriction.token_allowed("Pod", record):
             return None
         return record

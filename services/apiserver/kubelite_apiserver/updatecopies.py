@@ -25,11 +25,13 @@ from kubelite import codec
 from kubelite.api.scheme import ResourceInfo
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
+from kubelite_apiserver.ownwrites import OwnWrites
 
 
 class UpdateCopies:
     def __init__(self, store: Any, info: ResourceInfo) -> None:
         self.informer = Informer(store, info, owner_indexed=False)
+        self.own = OwnWrites()  # this apiserver's writes the watch has not brought yet (ownwrites.py)
 
     def start(self) -> None:
         self.informer.start()
@@ -37,17 +39,33 @@ class UpdateCopies:
     async def stop(self) -> None:
         await self.informer.stop()
 
+    def written(self, namespace: str, name: str, revision: int, obj: Any) -> None:
+        """This apiserver wrote `obj` (None: deleted it) at `revision` (Registry.announce); kept
+        as stored, so that a caller changing `obj` afterwards changes nothing here."""
+        self.own.note(namespace, name, revision, _stored(obj) if obj is not None else None)
+
     def current(self, key: str, namespace: str, name: str) -> KV | None:
         """The object as etcd would return it (no resourceVersion in the value, the revision
-        beside it); None before the first sync or when there is no copy (then etcd is read)."""
+        beside it), from the copy or this apiserver's own later write; None before the first
+        sync or when there is neither (then etcd is read)."""
         if not self.informer.has_synced:
             return None
         obj = self.informer.get(namespace, name)
-        if obj is None or not obj.metadata.resourceVersion:
+        revision = int(obj.metadata.resourceVersion or 0) if obj is not None else 0
+        own = self.own.newer_than(namespace, name, revision)
+        if own is not None:
+            own_revision, stored = own
+            return KV(key, stored, own_revision, 0) if stored is not None else None
+        if obj is None or not revision:
             return None
-        stored = msgspec.structs.replace(obj, metadata=msgspec.structs.replace(obj.metadata, resourceVersion=None))
-        return KV(key, codec.encode(stored), int(obj.metadata.resourceVersion), 0)
+        return KV(key, _stored(obj), revision, 0)
 
     async def list(self, namespace: str, opts: Any, label_sel: Any, field_sel: Any) -> None:
         """LISTs are not served from these copies: always None (read etcd)."""
         return None
+
+
+def _stored(obj: Any) -> bytes:
+    """`obj` as etcd holds it: without its resourceVersion."""
+    return codec.encode(msgspec.structs.replace(obj, metadata=msgspec.structs.replace(obj.metadata,
+                                                                                      resourceVersion=None)))
