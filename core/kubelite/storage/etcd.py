@@ -341,9 +341,11 @@ class EtcdStore:
     @_map_rpc_errors
     async def update(
         self, key: str, value: bytes, *, expected_revision: int,
-        guards: Sequence[tuple[str, int, bytes]] = (),
+        guards: Sequence[tuple[str, int, bytes]] = (), lease: int = 0,
     ) -> int:
         """Replace `key` if its mod_revision is `expected_revision`; returns the new revision.
+        `lease`: the key is attached to that lease (etcd deletes it when the lease expires; 0:
+        none, as a put without one detaches the key from any lease it had).
 
         Raises KeyNotFound if the key is gone, RevisionMismatch (carrying the
         current KV, read in the same transaction) if someone wrote it since,
@@ -359,7 +361,7 @@ class EtcdStore:
                     *_guard_compares(guards),
                 ],
                 success=[
-                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(value))),
+                    rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(value), lease=lease)),
                     *_guard_puts(guards, self._stored),
                 ],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw))],

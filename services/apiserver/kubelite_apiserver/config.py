@@ -29,6 +29,7 @@ class Config(msgspec.Struct, kw_only=True):
     connect_wait_seconds: float = 30.0
     etcd_compaction_interval: float = 300.0  # seconds; 0: never (compaction is someone else's job)
     storage_compression: str = "zlib"  # how JSON values are stored (kubelite.storage.compression)
+    event_ttl: float = 3600.0  # seconds an Event is kept after its last write (kube-apiserver's --event-ttl)
     log_level: str = "info"
     # Trust: HTTPS only. --pki-dir DIR stands for DIR/apiserver.{crt,key} and DIR/client-ca.crt.
     tls_cert_file: str = ""
@@ -108,6 +109,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--etcd-compaction-interval", type=duration_flag, default=d.etcd_compaction_interval,
                    metavar="DURATION", help="compact etcd's history this often, keeping one interval of it "
                    "(kube-apiserver's flag and default, 5m); 0 turns it off")
+    p.add_argument("--event-ttl", type=duration_flag, default=d.event_ttl, metavar="DURATION",
+                   help="how long an Event is kept after it was last written (kube-apiserver's flag and "
+                   "default, 1h); etcd deletes it then")
     p.add_argument("--storage-compression", default=d.storage_compression, choices=["zlib", "none"],
                    help="store objects in etcd deflated against a preset dictionary (zlib, the default: a "
                    "pod takes about a eighth of its JSON) or as plain JSON (none); either form reads back")

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from kubelite import errors
 from kubelite.api.coordination_v1 import LEASES
-from kubelite.api.core_v1 import PODS
+from kubelite.api.core_v1 import EVENTS, PODS
 from kubelite.api.scheme import by_plural
 from kubelite.api.versions import alternate
 from kubelite.auth.user import UserInfo
@@ -128,7 +128,9 @@ class APIServer:
         )
         self.metrics = MetricsStore()
         await self.metrics.subscribe(self.nc)
-        self.reg = Registry(storage, Publisher(self.nc), admission=admission, metrics=self.metrics)
+        # whole seconds, as kube-apiserver's TTLFunc (a TTL under a second: Events never expire)
+        ttls = {EVENTS.group_resource: int(cfg.event_ttl)} if int(cfg.event_ttl) > 0 else {}
+        self.reg = Registry(storage, Publisher(self.nc), admission=admission, metrics=self.metrics, ttls=ttls)
         self.reg.allocator = ServiceAllocator(
             self.store, cfg.service_cluster_ip_range, cfg.node_port_range(), self._service_exists
         )

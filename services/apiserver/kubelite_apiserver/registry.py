@@ -24,6 +24,7 @@ from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
 from kubelite.storage import KV, Compacted, GuardFailed, KeyExists, KeyNotFound, RevisionMismatch
 from kubelite.storage.batching import Outcome, Update, UpdateBatcher
+from kubelite.storage.leases import LeaseManager
 from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
 from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
@@ -67,7 +68,9 @@ class ListResult:
 
 class Registry:
     def __init__(self, store, publisher, *, admission=None, allocator=None, admission_checks=(),
-                 metrics=None) -> None:
+                 metrics=None, ttls: dict[str, int] | None = None) -> None:
+        """`ttls`: group_resource -> seconds its objects live after their last write (Events:
+        the apiserver's --event-ttl), as Kubernetes' TTLFunc; etcd deletes them then."""
         self.store = store
         self.metrics = metrics  # metricsapi.MetricsStore: metrics.k8s.io, served from memory
         self.publisher = publisher
@@ -88,6 +91,16 @@ class Registry:
         # group_resource -> updates sent to etcd in groups (COALESCED_UPDATES)
         self.batchers = {gr: UpdateBatcher(self._update_many, linger=linger)
                          for gr, linger in COALESCED_UPDATES.items()}
+        self.ttls = dict(ttls or {})
+        self.leases = LeaseManager(self._grant)  # shared by the objects written close together
+
+    async def _grant(self, ttl: int) -> int:
+        return await self.store.lease_grant(ttl)  # self.store, as it is now (encryption reloads)
+
+    async def _lease(self, info: ResourceInfo) -> int:
+        """The etcd lease a write of `info`'s objects carries (0: none, they do not expire)."""
+        ttl = self.ttls.get(info.group_resource)
+        return await self.leases.lease(ttl) if ttl else 0
 
     async def _update_many(self, updates: list[Update]) -> list[Outcome]:
         return await self.store.update_many(updates)  # self.store, as it is now (encryption reloads)
@@ -226,7 +239,7 @@ class Registry:
                 return obj
             data = codec.encode(obj)
             try:
-                rev = await self.store.create(key, data, guards=guards)
+                rev = await self.store.create(key, data, guards=guards, lease=await self._lease(info))
                 break
             except GuardFailed:
                 # A concurrent reclaim took one of our allocations before we stored the
@@ -379,7 +392,8 @@ class Registry:
         batcher = None if guards else self.batchers.get(info.group_resource)
         if batcher is not None:
             return await batcher.update(Update(kv.key, data, kv.mod_revision))
-        return await self.store.update(kv.key, data, expected_revision=kv.mod_revision, guards=guards)
+        return await self.store.update(kv.key, data, expected_revision=kv.mod_revision, guards=guards,
+                                       lease=await self._lease(info))
 
     # ----------------------------------------------------------------- patch
     async def patch(
