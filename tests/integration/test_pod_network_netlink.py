@@ -38,6 +38,14 @@ async def _reaches_gateway(network: PodNetwork, pod: PodNet) -> None:
         assert done.code == 0, done.stderr
 
 
+async def _veth_gone(name: str, seconds: float = 10) -> None:
+    """A deleted pod's host veth goes with its namespace, moments after teardown returns."""
+    deadline = time.monotonic() + seconds
+    while os.path.exists(f"/sys/class/net/{name}"):  # noqa: ASYNC240 - sysfs
+        assert time.monotonic() < deadline, f"{name} outlived its namespace by {seconds:g} s"
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 async def network(tmp_path: Path) -> AsyncIterator[PodNetwork]:
     net = PodNetwork(f"nl-{uuid.uuid4().hex[:8]}", _cidr(), tmp_path)
@@ -77,7 +85,7 @@ async def test_namespace_veth_address_and_route(network: PodNetwork) -> None:
 
     await network.teardown(uid)
     assert not (NETNS_DIR / pod.netns).exists()
-    assert not os.path.exists(f"/sys/class/net/{pod.host_veth}")  # noqa: ASYNC240 - sysfs
+    await _veth_gone(pod.host_veth)
 
 
 async def test_teardown_removes_the_veth_and_the_namespace_without_ip(network: PodNetwork) -> None:
@@ -103,10 +111,7 @@ async def test_teardown_removes_the_veth_and_the_namespace_without_ip(network: P
         netns_module.run = real_run  # type: ignore[assignment]
     assert spawned == [], spawned
     assert not (NETNS_DIR / pod.netns).exists()
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/sys/class/net/{pod.host_veth}"):  # noqa: ASYNC240 - sysfs
-        assert time.monotonic() < deadline, f"{pod.host_veth} outlived its namespace by 10 s"
-        await asyncio.sleep(0.01)
+    await _veth_gone(pod.host_veth)
     mounts = Path("/proc/self/mountinfo").read_text()  # noqa: ASYNC240 - procfs
     assert str(NETNS_DIR / pod.netns) not in mounts, "the namespace is still mounted"
     assert uid not in network.pod_uids()
