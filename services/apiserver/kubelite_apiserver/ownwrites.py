@@ -60,3 +60,15 @@ class OwnWrites:
 
     def __len__(self) -> int:
         return len(self._latest)
+
+
+def stored_form(encoded: bytes, resource_version: str) -> bytes | None:
+    """An object's JSON as etcd stores it, from its JSON with `resource_version` (what the
+    registry encodes to publish a write): without the field, byte for byte; None when it is not
+    where the encoder puts it (never first in metadata: the name comes before it).
+    Example: b'{"metadata":{"name":"a","resourceVersion":"7"}}' -> b'{"metadata":{"name":"a"}}'."""
+    needle = b',"resourceVersion":"' + resource_version.encode() + b'"'
+    at = encoded.find(needle)
+    if at < 0:
+        return None
+    return encoded[:at] + encoded[at + len(needle):]

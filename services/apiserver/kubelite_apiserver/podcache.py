@@ -40,7 +40,7 @@ from kubelite.storage import KV
 from kubelite_apiserver.metrics import CACHE_CONSISTENT_READS, CACHE_LISTS, CACHE_STALE_LISTS
 from kubelite_apiserver.ownwrites import OwnWrites
 from kubelite_apiserver.params import ListOptions
-from kubelite_apiserver.podrecord import PodRecord, record_of
+from kubelite_apiserver.podrecord import PodRecord, WrittenPod, record_of, written_pod
 from kubelite_apiserver.registry import ListResult, matches
 
 NODE_FIELD = "spec.nodeName"
@@ -74,11 +74,12 @@ class PodCache:
     async def stop(self) -> None:
         await self.informer.stop()
 
-    def written(self, namespace: str, name: str, revision: int, pod: Any) -> None:
-        """This apiserver wrote `pod` (None: deleted it) at `revision` (Registry.announce)."""
-        self.own.note(namespace, name, revision, record_of(pod) if pod is not None else None)
+    def written(self, namespace: str, name: str, revision: int, pod: Any, encoded: bytes) -> None:
+        """This apiserver wrote `pod` (None: deleted it) at `revision`, `encoded` its JSON
+        (Registry.announce)."""
+        self.own.note(namespace, name, revision, written_pod(pod, encoded) if pod is not None else None)
 
-    def latest(self, namespace: str, name: str) -> PodRecord | None:
+    def latest(self, namespace: str, name: str) -> PodRecord | WrittenPod | None:
         """The newest pod this apiserver knows: the cache's copy, or its own later write."""
         record: PodRecord | None = self.informer.get(namespace, name)
         own = self.own.newer_than(namespace, name, int(record.metadata.resourceVersion or 0) if record else 0)

@@ -33,6 +33,7 @@ from kubelite import codec
 from kubelite.api.core_v1 import Pod, PodSpec, PodStatus
 from kubelite.storage.compression import pack, unpack
 from kubelite_apiserver.noderestriction import Ref, pod_refs
+from kubelite_apiserver.ownwrites import stored_form
 
 INTERN_MAX = 64  # label keys and values are mostly shared between pods; longer ones rarely
 
@@ -74,12 +75,31 @@ class PodRecord(msgspec.Struct, gc=False):
     def stored(self) -> bytes | None:
         """The pod as etcd stores it (no resourceVersion), or None if `raw()` does not hold the
         resourceVersion where the encoder puts it (then the caller reads etcd)."""
-        raw = self.raw()
-        needle = b',"resourceVersion":"' + self.metadata.resourceVersion.encode() + b'"'
-        at = raw.find(needle)
-        if at < 0:
-            return None
-        return raw[:at] + raw[at + len(needle):]
+        return stored_form(self.raw(), self.metadata.resourceVersion)
+
+
+class WrittenPod(msgspec.Struct, gc=False):
+    """A pod this apiserver has just written, as the pod cache answers for it until its watch
+    brings it (ownwrites.py): what an update and a token request read of a record, without
+    the record's deflate (the JSON is the one already encoded to publish the write)."""
+
+    metadata: RecordMeta
+    spec: RecordSpec
+    encoded: bytes  # the pod's JSON with its resourceVersion
+
+    def raw(self) -> bytes:
+        return self.encoded
+
+    def stored(self) -> bytes | None:
+        return stored_form(self.encoded, self.metadata.resourceVersion)
+
+
+def written_pod(pod: Pod, encoded: bytes) -> WrittenPod:
+    """`pod` (its resourceVersion set) as just written, `encoded` its JSON."""
+    meta = pod.metadata
+    return WrittenPod(metadata=RecordMeta(name=meta.name or "", namespace=meta.namespace or "",
+                                          resourceVersion=meta.resourceVersion or "", uid=meta.uid),
+                      spec=_spec(pod.spec), encoded=encoded)
 
 
 def _intern(value: str | None) -> str | None:

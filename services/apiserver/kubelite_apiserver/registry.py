@@ -112,7 +112,7 @@ class Registry:
         if cache is not None:
             meta = obj.metadata
             cache.written(meta.namespace or "", meta.name or "", int(meta.resourceVersion or 0),
-                          None if event_type == "DELETED" else obj)
+                          None if event_type == "DELETED" else obj, encoded)
         await self.publisher.publish(info, event_type, obj, encoded)
 
     # ------------------------------------------------------------------ read

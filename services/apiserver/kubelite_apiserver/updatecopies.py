@@ -25,7 +25,7 @@ from kubelite import codec
 from kubelite.api.scheme import ResourceInfo
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
-from kubelite_apiserver.ownwrites import OwnWrites
+from kubelite_apiserver.ownwrites import OwnWrites, stored_form
 
 
 class UpdateCopies:
@@ -39,10 +39,11 @@ class UpdateCopies:
     async def stop(self) -> None:
         await self.informer.stop()
 
-    def written(self, namespace: str, name: str, revision: int, obj: Any) -> None:
-        """This apiserver wrote `obj` (None: deleted it) at `revision` (Registry.announce); kept
-        as stored, so that a caller changing `obj` afterwards changes nothing here."""
-        self.own.note(namespace, name, revision, _stored(obj) if obj is not None else None)
+    def written(self, namespace: str, name: str, revision: int, obj: Any, encoded: bytes) -> None:
+        """This apiserver wrote `obj` (None: deleted it) at `revision`, `encoded` its JSON
+        (Registry.announce); kept as stored, so a caller changing `obj` afterwards changes nothing."""
+        stored = (stored_form(encoded, str(revision)) or _stored(obj)) if obj is not None else None
+        self.own.note(namespace, name, revision, stored)
 
     def current(self, key: str, namespace: str, name: str) -> KV | None:
         """The object as etcd would return it (no resourceVersion in the value, the revision
