@@ -81,3 +81,25 @@ async def test_events_written_together_share_a_lease(store: Any, nats_client: An
     resp = await store._lease.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=leases.pop()), timeout=10)
     assert 3600 <= resp.grantedTTL <= 3660 and resp.TTL > 3590, resp
     await store.lease_revoke(int(resp.ID))  # the Events go with it; nothing outlives the test
+
+
+async def test_a_revoked_shared_lease_costs_no_write(store: Any, nats_client: Any) -> None:
+    """etcd no longer has the lease the Events share (revoked here; an etcd restored from an
+    older backup would not have it either): the next write gets a new lease instead of failing
+    for the rest of the reuse window."""
+    reg = Registry(store, Publisher(nats_client), ttls={EVENTS.group_resource: 3600})
+    ns = f"ttl-{uuid.uuid4().hex[:8]}"
+    namespaces = by_kind("v1", "Namespace")
+    await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}, namespaces.type))
+    await reg.create(EVENTS, ns, _event(ns, "first"))
+    shared = await _lease_of(store, EVENTS.key(ns, "first"))
+    assert shared
+    await store.lease_revoke(shared)  # and "first" with it
+    await reg.create(EVENTS, ns, _event(ns, "second"))
+    b = await reg.get(EVENTS, ns, "second")
+    b.count = 2
+    await reg.update(EVENTS, ns, "second", b)
+    lease = await _lease_of(store, EVENTS.key(ns, "second"))
+    assert lease not in (None, 0, shared), lease
+    await store.lease_revoke(lease)

@@ -64,3 +64,17 @@ def test_concurrent_writers_wait_for_one_grant() -> None:
         return list(await asyncio.gather(*(leases.lease(3600) for _ in range(20))))
 
     assert asyncio.run(scenario()) == [1] * 20 and grants.ttls == [3660]
+
+
+def test_a_forgotten_lease_is_replaced_at_the_next_write() -> None:
+    grants = Grants()
+    leases = LeaseManager(grants)
+
+    async def scenario() -> list[int]:
+        first = await leases.lease(3600)
+        leases.forget(99)  # not the current one: nothing changes
+        second = await leases.lease(3600)
+        leases.forget(first)  # etcd lost it
+        return [first, second, await leases.lease(3600)]
+
+    assert asyncio.run(scenario()) == [1, 1, 2]

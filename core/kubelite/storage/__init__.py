@@ -78,3 +78,8 @@ class Compacted(StorageError):
 
 class Unavailable(StorageError):
     pass
+
+
+class LeaseNotFound(StorageError):
+    """A write named an etcd lease etcd no longer has (revoked, expired, or an etcd restored
+    from a backup older than it)."""

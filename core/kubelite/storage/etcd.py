@@ -28,6 +28,7 @@ from kubelite.storage import (
     GuardFailed,
     KeyExists,
     KeyNotFound,
+    LeaseNotFound,
     RevisionMismatch,
     StorageError,
     StoreEvent,
@@ -125,6 +126,8 @@ def _storage_error(exc: grpc.aio.AioRpcError, what: str) -> StorageError:
     details = exc.details() or ""
     if code in _UNAVAILABLE_CODES:
         return Unavailable(f"etcd {what}: {code.name}: {details}")
+    if code == grpc.StatusCode.NOT_FOUND and "lease not found" in details:
+        return LeaseNotFound(f"etcd {what}: {details}")
     return StorageError(f"etcd {what}: {code.name}: {details}")
 
 

@@ -45,6 +45,11 @@ class LeaseManager:
         self._attached = 0
         self._lock = asyncio.Lock()  # one grant at a time: concurrent writers share its lease
 
+    def forget(self, lease: int) -> None:
+        """etcd no longer has `lease` (storage.LeaseNotFound): the next object gets a new one."""
+        if self._lease == lease:
+            self._lease = 0
+
     async def lease(self, ttl: int) -> int:
         """A lease that keeps an object written now for at least `ttl` seconds."""
         async with self._lock:

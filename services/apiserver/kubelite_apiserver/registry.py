@@ -22,7 +22,15 @@ from kubelite.api import labels as labelsel
 from kubelite.api.meta import Object, ObjectMeta, StatusCause
 from kubelite.api.scheme import ResourceInfo
 from kubelite.errors import APIError
-from kubelite.storage import KV, Compacted, GuardFailed, KeyExists, KeyNotFound, RevisionMismatch
+from kubelite.storage import (
+    KV,
+    Compacted,
+    GuardFailed,
+    KeyExists,
+    KeyNotFound,
+    LeaseNotFound,
+    RevisionMismatch,
+)
 from kubelite.storage.batching import Outcome, Update, UpdateBatcher
 from kubelite.storage.leases import LeaseManager
 from kubelite_apiserver import apply, clock, strategies
@@ -101,6 +109,16 @@ class Registry:
         """The etcd lease a write of `info`'s objects carries (0: none, they do not expire)."""
         ttl = self.ttls.get(info.group_resource)
         return await self.leases.lease(ttl) if ttl else 0
+
+    async def _with_lease(self, info: ResourceInfo, write: Callable[[int], Awaitable[int]]) -> int:
+        """`write(lease)` with the lease `info`'s objects carry; when etcd no longer has the shared
+        lease (revoked, or an etcd restored from an older backup), once more on a new one."""
+        lease = await self._lease(info)
+        try:
+            return await write(lease)
+        except LeaseNotFound:
+            self.leases.forget(lease)
+            return await write(await self._lease(info))
 
     async def _update_many(self, updates: list[Update]) -> list[Outcome]:
         return await self.store.update_many(updates)  # self.store, as it is now (encryption reloads)
@@ -239,7 +257,8 @@ class Registry:
                 return obj
             data = codec.encode(obj)
             try:
-                rev = await self.store.create(key, data, guards=guards, lease=await self._lease(info))
+                rev = await self._with_lease(
+                    info, lambda lease: self.store.create(key, data, guards=guards, lease=lease))  # noqa: B023
                 break
             except GuardFailed:
                 # A concurrent reclaim took one of our allocations before we stored the
@@ -392,8 +411,8 @@ class Registry:
         batcher = None if guards else self.batchers.get(info.group_resource)
         if batcher is not None:
             return await batcher.update(Update(kv.key, data, kv.mod_revision))
-        return await self.store.update(kv.key, data, expected_revision=kv.mod_revision, guards=guards,
-                                       lease=await self._lease(info))
+        return await self._with_lease(info, lambda lease: self.store.update(
+            kv.key, data, expected_revision=kv.mod_revision, guards=guards, lease=lease))
 
     # ----------------------------------------------------------------- patch
     async def patch(
