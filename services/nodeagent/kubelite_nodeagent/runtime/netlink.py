@@ -203,16 +203,22 @@ class NetlinkWorker:
 
     # -- on the worker thread
     def _remove(self, netns: str, host_veth: str, at_once: bool) -> None:
-        had_netns = self._remove_netns(netns)
-        if at_once or not had_netns:  # without the namespace's file the veth may outlive it
-            host = _Route()
-            try:
-                host.call(link_delete_request(host_veth), f"delete veth {host_veth}")
-            except NetlinkError as exc:
-                if exc.errno != errno.ENODEV:
-                    raise
-            finally:
-                host.close()
+        if at_once:  # first, as the module doc lists it: gone before the namespace starts dying
+            self._delete_link(host_veth)
+        if not self._remove_netns(netns) and not at_once:
+            self._delete_link(host_veth)  # without the namespace's file the veth may outlive it
+
+    @staticmethod
+    def _delete_link(name: str) -> None:
+        """`ip link del NAME`; no-op when there is none."""
+        host = _Route()
+        try:
+            host.call(link_delete_request(name), f"delete veth {name}")
+        except NetlinkError as exc:
+            if exc.errno != errno.ENODEV:
+                raise
+        finally:
+            host.close()
 
     def _remove_netns(self, name: str) -> bool:
         """`ip netns del NAME`; whether there was one."""
