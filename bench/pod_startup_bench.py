@@ -480,7 +480,7 @@ async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argpa
     await delete_pods(client, ns, selector, opts.pod_timeout)
     record["delete_s"] = round(time.monotonic() - started, 1)  # to within the 0.5 s of its polling
     record["cpu_ms_delete"] = cpu_ms_between(cpu_before, cpu_by_process(state))
-    # a pod's whole life, create to gone (the warm-up GETs above are the apiserver's, not etcd's)
+    # a pod's whole life, create to gone (read after the warm-up GETs, which read etcd too)
     record["etcd_requests_per_pod"] = localcluster.per_item(etcd_before, etcd_counters(state), opts.pods)
     return record
 
