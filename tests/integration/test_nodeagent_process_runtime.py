@@ -30,6 +30,7 @@ import pytest
 
 from kubelite.client.logs import LogRequest, stream_logs
 from kubelite_nodeagent import emptydir
+from kubelite_nodeagent.runtime import statedir
 from kubelite_nodeagent.runtime.base import (
     ContainerSpec,
     ContainerStartError,
@@ -392,6 +393,60 @@ async def test_supervisors_come_from_the_zygote_which_reaps_them(runtime: Proces
     assert runtime._launcher._proc is not None and runtime._launcher._proc.pid != zygote.pid
     states = {i.id: i.state for i in await runtime.list_containers()}
     assert states[first] == states[second] == ContainerState.RUNNING  # the first outlived its zygote
+
+
+async def test_concurrent_starts_each_get_their_own_supervisor(runtime: ProcessRuntime) -> None:
+    """Starts are pipelined to the zygote: every start must get the pid of the supervisor forked
+    for its own container (the supervisor writes its pid in started.json), not a neighbour's."""
+    sandbox = await _sandbox(runtime, "many")
+    cids = [await runtime.create_container(sandbox, _spec(sandbox, f"c{i}", ["sleep", "60"])) for i in range(20)]
+    await asyncio.gather(*(runtime.start_container(cid) for cid in cids))
+    pids = set()
+    for cid in cids:
+        started = read_struct(runtime.layout.container_dir(cid) / "started.json", Started)
+        assert started is not None and not started.error, f"{cid}: {started}"
+        assert runtime._record(cid).supervisor_pid == started.supervisor_pid, f"{cid} got another's supervisor"
+        pids.add(started.supervisor_pid)
+    assert len(pids) == len(cids)
+
+
+async def test_records_live_on_a_tmpfs_and_logs_on_disk(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sandbox = await _sandbox(runtime, "where")
+    assert statedir.fstype(runtime.layout.base) == "tmpfs"
+    assert (tmp_path / "process").resolve() == runtime.layout.base.resolve()
+    cid = await _run(runtime, sandbox, _spec(sandbox, "talk", ["sh", "-c", "echo said"]))
+    await _exited(runtime, cid)
+    log_file = Path(runtime.log_path(cid) or "")
+    assert log_file.parent == tmp_path / "logs" / f"default_where_{sandbox.pod_uid}", log_file
+    assert statedir.fstype(log_file) != "tmpfs" and "said" in await _logs(runtime, cid)
+    await runtime.remove_container(cid)
+    assert not log_file.exists(), "a removed container's log was kept"  # noqa: ASYNC240
+    await runtime.remove_sandbox(sandbox.pod_uid)
+    assert not log_file.parent.exists(), "a removed pod's log directory was kept"
+
+
+async def test_logs_of_pods_without_records_are_forgotten_at_start(tmp_path: Path) -> None:
+    """After a reboot the tmpfs holds no records; the logs on disk of those containers go too."""
+    orphan = tmp_path / "logs" / f"default_gone_{uuid.uuid4()}"
+    orphan.mkdir(parents=True)
+    (orphan / "c.0.abcdef.log").write_text("old\n")
+    node = f"rt-{uuid.uuid4().hex[:8]}"
+    rt = ProcessRuntime(RuntimeConfig(node_name=node, root_dir=str(tmp_path), pod_cidr=_cidr(), node_ip="127.0.0.1"))
+    await rt.start()
+    try:
+        sandbox = await _sandbox(rt, "alive")
+        cid = await _run(rt, sandbox, _spec(sandbox, "talk", ["sh", "-c", "echo here"]))
+        await _exited(rt, cid)
+        assert not orphan.exists(), "logs of a pod without records were kept"
+        await rt.close()
+        rt = ProcessRuntime(RuntimeConfig(node_name=node, root_dir=str(tmp_path), pod_cidr=rt.config.pod_cidr,
+                                          node_ip="127.0.0.1"))
+        await rt.start()  # a restarted agent keeps the logs of the pods it still has
+        assert "here" in await _logs(rt, cid)
+    finally:
+        await rt.destroy_everything()
+        await rt.close()
+        assert _leftovers(node) == []
 
 
 async def test_new_runtime_instance_adopts_running_and_exited_containers(

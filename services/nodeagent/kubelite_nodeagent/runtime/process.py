@@ -2,9 +2,9 @@
 
 Each container attempt gets a supervisor process (process_supervisor.py, its own
 session, forked by supervisor_zygote.py, which reaps it; it survives the agent) that launches the container init and records
-its start and exit in files.  Everything the runtime knows lives in files under
-`<root_dir>/process` (see process_records.py), so a restarted agent adopts
-running containers and learns about exits that happened while it was down.
+its start and exit in files.  Everything the runtime knows lives in files in its state
+directory (a tmpfs, linked from `<root_dir>/process`: statedir.py; process_records.py), so a
+restarted agent adopts running containers and learns about exits that happened while it was down.
 
 As root: the pod gets a network namespace on the node bridge (netns.py), each
 container its own PID/mount/UTS/IPC namespaces and a cgroup with its limits
@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from kubelite_nodeagent.runtime import netconnect, process_supervisor
+from kubelite_nodeagent.runtime import netconnect, process_supervisor, statedir
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
     ERR_IMAGE_PULL,
@@ -87,7 +87,7 @@ class ProcessRuntime:
 
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
-        self.layout = Layout(config.root_dir)
+        self.layout = Layout(statedir.state_dir(config.root_dir), logs=Path(config.root_dir) / "logs")
         self.network = PodNetwork(config.node_name, config.pod_cidr, self.layout.network)
         self.cgroups = CgroupManager(config.node_name)
         self.namespaces = os.geteuid() == 0  # unshare(CLONE_NEWPID...) needs CAP_SYS_ADMIN
@@ -106,6 +106,7 @@ class ProcessRuntime:
         await self.network.start()
         if self.cgroups.missing:
             log.warning("cgroup limits partly unavailable: %s", self.cgroups.describe_missing())
+        await asyncio.to_thread(self._forget_logs_of_unknown_pods)
         if self.files.start():
             self.files.listen("exit.json", lambda _directory: self._exit_seen.set())
         for cid in self.layout.container_ids():  # adopt: watch what is still going
@@ -210,6 +211,8 @@ class ProcessRuntime:
         containers = pod_dir / "containers"
         if not (containers.is_dir() and any(containers.iterdir())):
             shutil.rmtree(pod_dir, ignore_errors=True)
+            for logs in self.layout.pod_log_dirs(pod_uid):
+                shutil.rmtree(logs, ignore_errors=True)
 
     async def list_sandboxes(self) -> list[PodSandbox]:
         sandboxes = []
@@ -247,6 +250,8 @@ class ProcessRuntime:
         cid = new_container_id(spec.pod_uid, spec.name, spec.attempt)
         cdir = self.layout.container_dir(cid)
         cdir.mkdir(parents=True)
+        log_file = self.layout.log_file(spec, cid)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         sandbox_record = read_struct(self.layout.sandbox_file(spec.pod_uid), SandboxRecord)
         rootfs = rootfs_of(spec.image)
         cgroup = self.cgroups.for_container(spec.pod_uid, cdir.name) if self.namespaces else None
@@ -265,7 +270,7 @@ class ProcessRuntime:
             id=cid,
             spec=spec,
             created_at=time.time(),
-            log_path=str(cdir / "container.log"),
+            log_path=str(log_file),
             rootfs=rootfs,
             namespaces=self.namespaces,
             cgroup=cgroup.to_record() if cgroup is not None else {},
@@ -411,6 +416,7 @@ class ProcessRuntime:
             await asyncio.to_thread(Cgroup(record.cgroup).remove)
         self._unwatch(container_id)
         shutil.rmtree(self.layout.container_dir(container_id), ignore_errors=True)
+        Path(record.log_path).unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink
 
     def _record(self, container_id: str) -> ContainerRecord | None:
         try:
@@ -588,6 +594,17 @@ class ProcessRuntime:
                 await self.remove_sandbox(pod.name)
         await self.network.teardown_node()
         await asyncio.to_thread(self.cgroups.remove_node)
+        await asyncio.to_thread(statedir.remove, self.config.root_dir)
+
+    def _forget_logs_of_unknown_pods(self) -> None:
+        """Remove the logs of pods this runtime has no record of: the records were on a tmpfs and
+        the machine rebooted (its containers ended with it), or the records were removed by hand."""
+        if not self.layout.logs.is_dir():
+            return
+        for logs in self.layout.logs.iterdir():
+            uid = logs.name.rpartition("_")[2]
+            if not self.layout.pod_dir(uid).is_dir():
+                shutil.rmtree(logs, ignore_errors=True)
 
 
 def _sandbox(record: SandboxRecord) -> PodSandbox:

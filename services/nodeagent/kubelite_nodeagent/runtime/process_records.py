@@ -1,6 +1,7 @@
-"""On-disk records of the process runtime, and the container state they imply.
+"""Records of the process runtime, and the container state they imply.
 
-Layout under `<root_dir>/process/`:
+Layout under the runtime's state directory (statedir.py: on a tmpfs, `<root_dir>/process` links
+to it):
 
     network/ipam.json                              pod uid -> IP (netns.py)
     pods/<pod uid>/sandbox.json                    SandboxRecord
@@ -8,7 +9,11 @@ Layout under `<root_dir>/process/`:
                                     /launch.json   what the supervisor runs
                                     /started.json  written by the supervisor once the init runs
                                     /exit.json     written by the supervisor when it has exited
-                                    /container.log CRI-format log of this attempt
+                                    /supervisor.log the supervisor's own output
+
+and on disk, under `<root_dir>/logs/` (they grow; a tmpfs is memory):
+
+    <namespace>_<pod name>_<pod uid>/<leaf>.log    CRI-format log of one container attempt
 
 A container id is `<pod uid>.<container name>.<attempt>.<random>` (pod uids and
 container names hold no dots), so the id alone locates its directory.
@@ -96,8 +101,9 @@ PATH_CACHE = 4096  # paths remembered per kind: a node's pods and containers, ma
 class Layout:
     """Paths of the runtime's files."""
 
-    def __init__(self, root_dir: str | Path) -> None:
-        self.base = Path(root_dir) / "process"
+    def __init__(self, base: str | Path, *, logs: str | Path) -> None:
+        self.base = Path(base)
+        self.logs = Path(logs)
         self.pods = self.base / "pods"
         self.network = self.base / "network"
         # Remembered: each sync of each pod asks for these again, and building a Path costs
@@ -116,6 +122,14 @@ class Layout:
     def _container_dir(self, container_id: str) -> Path:
         pod_uid, leaf = split_container_id(container_id)
         return self.pod_dir(pod_uid) / "containers" / leaf
+
+    def log_file(self, spec: ContainerSpec, container_id: str) -> Path:
+        """Where a container's log goes, named as kubelet names /var/log/pods' directories."""
+        leaf = split_container_id(container_id)[1]
+        return self.logs / f"{spec.namespace}_{spec.pod_name}_{spec.pod_uid}" / f"{leaf}.log"
+
+    def pod_log_dirs(self, pod_uid: str) -> list[Path]:
+        return list(self.logs.glob(f"*_{pod_uid}")) if self.logs.is_dir() else []
 
     def container_ids(self) -> list[str]:
         ids: list[str] = []

@@ -8,13 +8,14 @@ A fresh `python -I -S process_supervisor.py` costs ~40 ms of CPU before it does 
 the largest single cost of the burst (bench/pod_startup_bench.py --burst). This process pays
 it once; each supervisor is then one fork (~1 ms).
 
-Protocol, one request at a time: the agent writes a container directory and a newline on
-stdin; the zygote answers with the new supervisor's pid and a newline on stdout (0 if it could
-not fork). The supervisor is set up as one the agent spawned itself was: its own session,
-stdin /dev/null, stdout and stderr appended to `supervisor.log` in the container directory.
-It is the zygote's child, and the zygote reaps it when it ends (as the agent did: an init that
-reaps nothing would otherwise collect a zombie per container). At EOF on stdin (the agent
-stopped or died) the zygote exits; running supervisors are unaffected (init's from then on).
+Protocol: the agent writes a container directory and a newline on stdin; the zygote answers
+with the new supervisor's pid and a newline on stdout (0 if it could not fork), one answer per
+request in the order they came (the agent pipelines them). The supervisor is set up as one the
+agent spawned itself was: its own session, stdin /dev/null, stdout and stderr appended to
+`supervisor.log` in the container directory. It is the zygote's child, and the zygote reaps it
+when it ends (as the agent did: an init that reaps nothing would otherwise collect a zombie per
+container). At EOF on stdin (the agent stopped or died) the zygote exits; running supervisors
+are unaffected (init's from then on).
 """
 
 from __future__ import annotations
