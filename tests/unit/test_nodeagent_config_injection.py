@@ -22,6 +22,7 @@ from kubelite_nodeagent.envresolve import (
 )
 from kubelite_nodeagent.runtime.base import ImageInfo, resolve_argv
 from kubelite_nodeagent.volumes import (
+    PodDirs,
     container_mounts,
     key_files,
     prepare_volumes,
@@ -197,24 +198,26 @@ def test_prepare_volumes_writes_files_and_mounts(tmp_path: Path) -> None:
             {"name": "host", "hostPath": {"path": str(host_dir), "type": "DirectoryOrCreate"}},
         ],
     )
-    pod_dir = str(tmp_path / "pod")
+    dirs = PodDirs(disk=str(tmp_path / "pod"), memory=str(tmp_path / "tmpfs" / "pod"))
     sources = ConfigSources(configmaps={"cm": {"a": "1", "b": "2"}}, secrets={"s": {"pw": "s3", "other": "x"}})
-    prepare_volumes(p, pod_dir, sources)
-    cfg_dir = Path(volume_dir(pod_dir, p.spec.volumes[0]))
-    assert cfg_dir == Path(pod_dir, "volumes", "kubernetes.io~configmap", "cfg")
+    prepare_volumes(p, dirs, sources)
+    cfg_dir = Path(volume_dir(dirs, p.spec.volumes[0]))
+    assert cfg_dir == Path(dirs.disk, "volumes", "kubernetes.io~configmap", "cfg")
     assert (cfg_dir / "a").read_text() == "1"
     assert stat.S_IMODE(os.stat(cfg_dir / "b").st_mode) == 0o600
-    sec_dir = Path(volume_dir(pod_dir, p.spec.volumes[1]))
+    sec_dir = Path(volume_dir(dirs, p.spec.volumes[1]))
+    assert sec_dir == Path(dirs.memory, "volumes", "kubernetes.io~secret", "sec")  # kubelet's tmpfs
     assert (sec_dir / "auth" / "password").read_text() == "s3"
     assert not (sec_dir / "other").exists()
-    assert Path(volume_dir(pod_dir, p.spec.volumes[2])).is_dir()
+    assert Path(volume_dir(dirs, p.spec.volumes[2])).is_dir()
+    assert volume_dir(dirs, p.spec.volumes[2]).startswith(dirs.disk)  # emptyDir: on disk
     assert host_dir.is_dir()
 
     # an update removes keys that went away and rewrites changed ones
-    prepare_volumes(p, pod_dir, ConfigSources(configmaps={"cm": {"a": "new"}}, secrets=sources.secrets))
+    prepare_volumes(p, dirs, ConfigSources(configmaps={"cm": {"a": "new"}}, secrets=sources.secrets))
     assert (cfg_dir / "a").read_text() == "new" and not (cfg_dir / "b").exists()
 
-    mounts = container_mounts(p, p.spec.containers[0], pod_dir)
+    mounts = container_mounts(p, p.spec.containers[0], dirs)
     assert [(m.container_path, m.read_only) for m in mounts] == [
         ("/etc/cfg", True), ("/etc/sec", True), ("/tmp/scratch", False), ("/data", False)]
     assert mounts[3].host_path == os.path.join(str(host_dir), "sub")

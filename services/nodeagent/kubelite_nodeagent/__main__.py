@@ -34,7 +34,7 @@ from kubelite_nodeagent.podsync import NodeContext
 from kubelite_nodeagent.registration import Registrar
 from kubelite_nodeagent.rootca import RootCACache
 from kubelite_nodeagent.routes import RouteManager
-from kubelite_nodeagent.runtime import create_runtime
+from kubelite_nodeagent.runtime import create_runtime, statedir
 from kubelite_nodeagent.runtime.base import RuntimeConfig
 from kubelite_nodeagent.servicecache import ServiceCache
 from kubelite_nodeagent.shared import SharedWatches
@@ -79,6 +79,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                           runtime_ok=runtime_ok if cfg.runtime != "fake" else None)
     cap = nodeinfo.capacity(facts, settings.capacity_override)
     node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
+                       run_dir=str(statedir.run_dir(root)) if cfg.runtime != "fake" else "",
                        allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime,
                        cluster_dns=cfg.cluster_dns or first_host(pod_cidr), cluster_domain=cfg.cluster_domain)
     options = AgentOptions(resync_seconds=cfg.resync, metrics_resolution=cfg.metrics_resolution,

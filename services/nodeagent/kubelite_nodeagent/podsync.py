@@ -91,6 +91,7 @@ class NodeContext:
     runtime_name: str
     cluster_dns: str = ""  # nameserver for ClusterFirst pods (the proxy's DNS on this node)
     cluster_domain: str = "cluster.local"
+    run_dir: str = ""  # the agent's directory on a tmpfs (runtime/statedir.py); "" for root_dir
 
 
 EMPTYDIR_CHECK = 2.0  # seconds between sizeLimit checks of a pod's emptyDirs
@@ -146,6 +147,9 @@ class PodSyncer:
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.node.root_dir, "pods", uid)
+
+    def pod_dirs(self, uid: str) -> volumes.PodDirs:
+        return volumes.PodDirs(self.pod_dir(uid), os.path.join(self.node.run_dir or self.node.root_dir, "pods", uid))
 
     # --- entry point ------------------------------------------------------------------
     async def sync(self, pod: Pod | None, st: PodState) -> float | None:
@@ -283,7 +287,7 @@ class PodSyncer:
             return False
         st.emptydir_checked_at = now
         wake.at(now + EMPTYDIR_CHECK)
-        message = await asyncio.to_thread(volumes.emptydir_overflow, pod, self.pod_dir(st.uid))
+        message = await asyncio.to_thread(volumes.emptydir_overflow, pod, self.pod_dirs(st.uid))
         if message is None:
             return False
         log.info("pod %s/%s: evicted: %s", st.namespace, st.name, message)
@@ -314,7 +318,7 @@ class PodSyncer:
             try:
                 tokens = await self.tokens.tokens(self.api, pod) if token_keys(pod) else {}
                 sources = await ctx.sources(self.api, pod)
-                await asyncio.to_thread(volumes.prepare_volumes, pod, self.pod_dir(st.uid), sources, ctx.binary,
+                await asyncio.to_thread(volumes.prepare_volumes, pod, self.pod_dirs(st.uid), sources, ctx.binary,
                                         tokens, only_projected=True)
             except (APIError, envresolve.ConfigError) as exc:
                 log.warning("pod %s/%s: volume refresh failed: %s", st.namespace, st.name, exc)
@@ -436,13 +440,13 @@ class PodSyncer:
                 self._event(pod, "Warning", exc.reason, exc.message)
             return
         self.image_backoff.forget(f"image/{st.uid}/{c.name}")
-        pod_dir = self.pod_dir(st.uid)
+        dirs = self.pod_dirs(st.uid)
         try:
             sources = await ctx.sources(self.api, pod)
             if pod.spec and pod.spec.volumes and (not st.volumes_at or now - st.volumes_at > VOLUME_REFRESH):
                 tokens = await self._pod_tokens(pod)
                 try:
-                    await asyncio.to_thread(volumes.prepare_volumes, pod, pod_dir, sources, ctx.binary, tokens)
+                    await asyncio.to_thread(volumes.prepare_volumes, pod, dirs, sources, ctx.binary, tokens)
                 except envresolve.ConfigError as exc:
                     raise _VolumeError(str(exc)) from None
                 st.volumes_at = now
@@ -454,8 +458,8 @@ class PodSyncer:
             if pod.spec is None or pod.spec.enableServiceLinks is not False:
                 linked = [*linked, *await ctx.services(self.api, pod)]
             env = {**servicelinks.service_env(linked), **env}
-            mounts = volumes.container_mounts(pod, c, pod_dir)
-            resolv = await asyncio.to_thread(self._write_resolv_conf, pod, st.sandbox, pod_dir)
+            mounts = volumes.container_mounts(pod, c, dirs)
+            resolv = await asyncio.to_thread(self._write_resolv_conf, pod, st.sandbox, dirs.memory)
             if resolv and not any(m.container_path == "/etc/resolv.conf" for m in mounts):
                 mounts = [*mounts, Mount(resolv, "/etc/resolv.conf", read_only=True)]
         except _VolumeError as exc:
@@ -612,15 +616,15 @@ class PodSyncer:
             st.terminal = True
         self.on_pod_updated(updated)
 
-    def _write_resolv_conf(self, pod: Pod, sandbox: Any, pod_dir: str) -> str:
-        """pod_dir/resolv.conf for this pod's dnsPolicy ("" when the host's file stays)."""
+    def _write_resolv_conf(self, pod: Pod, sandbox: Any, directory: str) -> str:
+        """directory/resolv.conf for this pod's dnsPolicy ("" when the host's file stays)."""
         text = clusterdns.resolv_conf(pod, nameserver=self.node.cluster_dns,
                                       cluster_domain=self.node.cluster_domain,
                                       host_network=bool(sandbox.host_network))
         if text is None:
             return ""
-        os.makedirs(pod_dir, exist_ok=True)
-        path = os.path.join(pod_dir, "resolv.conf")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, "resolv.conf")
         with open(path, "w") as f:
             f.write(text)
         return path
@@ -668,7 +672,7 @@ class PodSyncer:
         for cid in st.container_ids():
             await self.runtime.remove_container(cid)
         await self.runtime.remove_sandbox(st.uid)
-        await asyncio.to_thread(volumes.remove_pod_dir, self.pod_dir(st.uid))
+        await asyncio.to_thread(volumes.remove_pod_dirs, self.pod_dirs(st.uid))
         self.tokens.forget(st.uid)
         self.backoff.forget_prefix(st.uid + "/")
         self.image_backoff.forget_prefix(f"image/{st.uid}/")

@@ -1,6 +1,8 @@
 """Pod volumes prepared on the host and handed to the runtime as mounts.
 
-Layout (as the kubelet's): <pod_dir>/volumes/kubernetes.io~<plugin>/<volume name>/, with
+Layout (as the kubelet's): <pod dir>/volumes/kubernetes.io~<plugin>/<volume name>/, where the
+pod dir is on a tmpfs for Secret, projected and downwardAPI volumes and on disk for the rest
+(`PodDirs`), with
 configMap/secret volumes holding one file per key (or per `items` entry, at its
 `path`, with its `mode` or the volume's `defaultMode`, default 0644).  The
 file layout is computed by pure functions; `write_files` syncs a directory to it.
@@ -12,6 +14,7 @@ import base64
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.api.core_v1 import Container, KeyToPath, Pod, Volume
@@ -39,8 +42,31 @@ def plugin_dir(volume: Volume) -> str:
     return "kubernetes.io~other"
 
 
-def volume_dir(pod_dir: str, volume: Volume) -> str:
-    return os.path.join(pod_dir, "volumes", plugin_dir(volume), volume.name or "")
+@dataclass(frozen=True, slots=True)
+class PodDirs:
+    """A pod's two directories on the node. `disk`: `<root>/pods/<uid>`, as kubelet's (emptyDir,
+    claims' links, the working directory of a container on the host's filesystem). `memory`: on a
+    tmpfs (runtime/statedir.py), for what kubelet too keeps in memory so that secrets and tokens
+    never reach a disk (Secret, projected and downwardAPI volumes) and for resolv.conf; without a
+    tmpfs both are the same directory."""
+
+    disk: str
+    memory: str
+
+    @classmethod
+    def on_disk(cls, path: str) -> PodDirs:
+        return cls(path, path)
+
+
+def in_memory(volume: Volume) -> bool:
+    """Backed by a tmpfs in kubelet (its secret, projected and downwardAPI plugins wrap an
+    emptyDir of medium Memory; configMap's wraps one on disk)."""
+    return volume.secret is not None or volume.projected is not None or volume.downwardAPI is not None
+
+
+def volume_dir(dirs: PodDirs, volume: Volume) -> str:
+    base = dirs.memory if in_memory(volume) else dirs.disk
+    return os.path.join(base, "volumes", plugin_dir(volume), volume.name or "")
 
 
 def key_files(
@@ -171,14 +197,14 @@ def _remove_stale(directory: str, wanted: set[str]) -> None:
                 os.rmdir(path)
 
 
-def host_path_of(pod_dir: str, volume: Volume) -> str:
+def host_path_of(dirs: PodDirs, volume: Volume) -> str:
     """Where a volume lives on the host (hostPath: the path itself; a claim: its volume's
     directory, which the pod's volume directory links to)."""
     if volume.hostPath is not None:
         return volume.hostPath.path or ""
     if volume.persistentVolumeClaim is not None:
-        return os.path.realpath(volume_dir(pod_dir, volume))
-    return volume_dir(pod_dir, volume)
+        return os.path.realpath(volume_dir(dirs, volume))
+    return volume_dir(dirs, volume)
 
 
 def link_claim(volume: Volume, directory: str, claims: Mapping[str, str]) -> None:
@@ -216,7 +242,7 @@ def ensure_host_path(volume: Volume) -> None:
         raise ConfigError(f"hostPath type check failed: {hp.path} is not a file")
 
 
-def container_mounts(pod: Pod, container: Container, pod_dir: str) -> list[Mount]:
+def container_mounts(pod: Pod, container: Container, dirs: PodDirs) -> list[Mount]:
     """The container's volumeMounts as host path -> container path (subPath honoured)."""
     volumes = {v.name: v for v in (pod.spec.volumes or [] if pod.spec else [])}
     mounts: list[Mount] = []
@@ -224,7 +250,7 @@ def container_mounts(pod: Pod, container: Container, pod_dir: str) -> list[Mount
         volume = volumes.get(vm.name)
         if volume is None:
             raise ConfigError(f'volume "{vm.name}" not found')
-        host = host_path_of(pod_dir, volume)
+        host = host_path_of(dirs, volume)
         if vm.subPath:
             host = os.path.join(host, vm.subPath)
         read_only = bool(vm.readOnly) or any(x is not None for x in (volume.configMap, volume.secret,
@@ -233,7 +259,7 @@ def container_mounts(pod: Pod, container: Container, pod_dir: str) -> list[Mount
     return mounts
 
 
-def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
+def prepare_volumes(pod: Pod, dirs: PodDirs, sources: ConfigSources,
                     binary: Mapping[str, Mapping[str, bytes]] | None = None,
                     tokens: Mapping[tuple[str, int], bytes] | None = None, *, only_projected: bool = False) -> None:
     """Create/refresh every volume of the pod on the host (with `only_projected`, the projected
@@ -246,11 +272,11 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
                 if volume.hostPath is not None:
                     ensure_host_path(volume)
                 else:
-                    link_claim(volume, volume_dir(pod_dir, volume), sources.claims)
+                    link_claim(volume, volume_dir(dirs, volume), sources.claims)
             except (ConfigError, OSError) as exc:
                 raise ConfigError(f'MountVolume.SetUp failed for volume "{volume.name}" : {exc}') from None
             continue
-        directory = volume_dir(pod_dir, volume)
+        directory = volume_dir(dirs, volume)
         if volume.emptyDir is not None:
             emptydir.prepare(volume, directory)
             continue
@@ -264,13 +290,15 @@ def prepare_volumes(pod: Pod, pod_dir: str, sources: ConfigSources,
             write_files(directory, files)
 
 
-def remove_pod_dir(pod_dir: str) -> None:
-    emptydir.unmount_all(pod_dir)
-    shutil.rmtree(pod_dir, ignore_errors=True)
+def remove_pod_dirs(dirs: PodDirs) -> None:
+    emptydir.unmount_all(dirs.disk)
+    shutil.rmtree(dirs.disk, ignore_errors=True)
+    if dirs.memory != dirs.disk:
+        shutil.rmtree(dirs.memory, ignore_errors=True)
 
 
-def emptydir_overflow(pod: Pod, pod_dir: str) -> str | None:
+def emptydir_overflow(pod: Pod, dirs: PodDirs) -> str | None:
     """The eviction message when an emptyDir outgrew its sizeLimit (kubelite_nodeagent.emptydir)."""
     limited = [v for v in (pod.spec.volumes or [] if pod.spec else [])
                if v.emptyDir is not None and v.emptyDir.sizeLimit is not None]
-    return emptydir.over_limit(limited, lambda v: volume_dir(pod_dir, v)) if limited else None
+    return emptydir.over_limit(limited, lambda v: volume_dir(dirs, v)) if limited else None

@@ -14,8 +14,10 @@ off the disk too, as kubelet keeps secret volumes in memory.
 Layout: `/run/kubelite` (a tmpfs of its own when /run is not one), one directory per agent data
 directory, named by a hash of its path (a restarted agent finds its own; two clusters on one
 machine do not collide), holding `data-dir` (the path, so a directory whose agent data is gone
-can be forgotten) and the runtime's files; `<data dir>/process` is a symlink to it, for people.
-Container logs are not here: they grow, and stay on disk (`<data dir>/logs`).
+can be forgotten), `process/` (the runtime's files; `<data dir>/process` is a symlink to it, for
+people) and `pods/<uid>/` (the node agent's: Secret, projected and downwardAPI volumes, which
+kubelet too backs with a tmpfs, and resolv.conf; volumes.PodDirs). Container logs are not here:
+they grow, and stay on disk (`<data dir>/logs`).
 
 Falls back to `<data dir>/process` on disk when no tmpfs can be had (not root), and keeps using
 a `<data dir>/process` directory that an earlier version left there (its containers may still
@@ -76,50 +78,63 @@ def ensure_tmpfs(run_dir: Path) -> bool:
     return True
 
 
-def state_dir(root_dir: str | Path, *, run_dir: Path = RUN_DIR) -> Path:
-    """The process runtime's state directory for the agent data directory `root_dir` (made)."""
+def run_dir(root_dir: str | Path, *, run_root: Path = RUN_DIR) -> Path:
+    """The agent's directory in memory for the data directory `root_dir` (made): one of its own
+    on the tmpfs at `run_root`, or `root_dir` itself when no tmpfs can be had."""
+    root = Path(root_dir)
+    root.mkdir(parents=True, exist_ok=True)  # before the owner file: another agent's forget_orphans reads it
+    if not ensure_tmpfs(run_root):
+        return root
+    real = os.path.realpath(root)
+    mine = run_root / hashlib.sha256(real.encode()).hexdigest()[:16]
+    mine.mkdir(mode=0o700, exist_ok=True)
+    owner = mine / OWNER_FILE
+    if not owner.exists():
+        owner.write_text(real + "\n")
+    forget_orphans(run_root, keep=mine)
+    return mine
+
+
+def state_dir(root_dir: str | Path, *, run_root: Path = RUN_DIR) -> Path:
+    """The process runtime's state directory for the agent data directory `root_dir` (made):
+    `process` in the agent's run_dir, linked from `<root_dir>/process`."""
     root = Path(root_dir)
     link = root / "process"
     if link.is_dir() and not link.is_symlink():
-        return link  # an earlier version's state on disk: adopt its containers from there
-    if not ensure_tmpfs(run_dir):
+        return link  # an earlier version's state on disk (or no tmpfs): adopt its containers from there
+    memory = run_dir(root, run_root=run_root)
+    if memory == root:
         link.unlink(missing_ok=True)  # a symlink to a tmpfs no longer there
-        link.mkdir(parents=True, exist_ok=True)
+        link.mkdir(exist_ok=True)
         return link
-    real = os.path.realpath(root)
-    parent = run_dir / "process"
-    state = parent / hashlib.sha256(real.encode()).hexdigest()[:16]
-    state.mkdir(parents=True, exist_ok=True)
-    root.mkdir(parents=True, exist_ok=True)  # before the owner file: another agent's forget_orphans reads it
-    owner = state / OWNER_FILE
-    if not owner.exists():
-        owner.write_text(real + "\n")
+    state = memory / "process"
+    state.mkdir(exist_ok=True)
     if not (link.is_symlink() and os.readlink(link) == str(state)):
         tmp = root / "process.tmp"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(state, target_is_directory=True)
         os.replace(tmp, link)
-    forget_orphans(parent, keep=state)
     return state
 
 
-def forget_orphans(parent: Path, *, keep: Path) -> None:
+def forget_orphans(run_root: Path, *, keep: Path) -> None:
     """Remove the state of agents whose data directory is gone (a test's temporary directory, a
     node decommissioned by hand): nothing could adopt their containers any more."""
-    for state in parent.iterdir():
-        if state == keep:
+    for agent in run_root.iterdir():
+        if agent == keep:
             continue
         with contextlib.suppress(OSError):
-            owner = (state / OWNER_FILE).read_text().strip()
+            owner = (agent / OWNER_FILE).read_text().strip()
             if owner and not os.path.isdir(owner):
-                shutil.rmtree(state, ignore_errors=True)
+                shutil.rmtree(agent, ignore_errors=True)
 
 
 def remove(root_dir: str | Path) -> None:
-    """Remove the state directory of `root_dir` and its symlink (a node decommissioned)."""
+    """Remove the agent's directory in memory for `root_dir` and the runtime's symlink (a node
+    decommissioned)."""
     link = Path(root_dir) / "process"
     if link.is_symlink():
-        target = Path(os.readlink(link))
+        mine = Path(os.readlink(link)).parent
         link.unlink(missing_ok=True)
-        if (target / OWNER_FILE).exists():  # only ever a directory this module made
-            shutil.rmtree(target, ignore_errors=True)
+        if (mine / OWNER_FILE).exists():  # only ever a directory this module made
+            shutil.rmtree(mine, ignore_errors=True)
