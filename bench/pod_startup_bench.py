@@ -514,6 +514,7 @@ def median_round(records: list[dict[str, Any]]) -> dict[str, Any]:
     if len(records) > 1:
         record["rounds"] = [
             {"ready_p99_s": r["results_s"]["ready"]["p99"], "cpu_ms_total": r["cpu_ms_create_to_ready"]["total"],
+             "cpu_ms_by_process": r["cpu_ms_create_to_ready"],
              "cpu_ms_delete": r["cpu_ms_delete"]["total"],
              "loadavg_before": r["loadavg_before"][0]}
             for r in records
