@@ -5,11 +5,12 @@ The records (sandbox.json, record.json, launch.json, started.json, exit.json, th
 supervisor logs) describe processes, network namespaces and cgroups, all of which end with the
 machine; a tmpfs ends with them, so a reboot leaves no record of a container that no longer
 exists. It is also cheaper: every record is written to a new file and renamed (atomic), ~20 new
-inodes per pod started, and on ext4 without a journal (the root filesystem of the lab's VMs)
-each new inode is found by scanning past every inode deleted in the last minutes: a third of the
-node agent's CPU in a burst of 50 pods following another (bench/pod_startup_bench.py --burst,
-`perf`: `recently_deleted`, `find_get_block_common`). Secrets in launch.json (env values) stay
-off the disk too, as kubelet keeps secret volumes in memory.
+inodes per pod started, and on ext4 without a journal (the development machine's root
+filesystem) each new inode is found by scanning past every inode deleted in the last minutes:
+a third of the node agent's CPU in a burst of 50 pods following another
+(bench/pod_startup_bench.py --burst, `perf`: `recently_deleted`, `find_get_block_common`).
+Secrets in launch.json (env values) stay off the disk too, as kubelet keeps secret volumes in
+memory.
 
 Layout: `/run/kubelite` (a tmpfs of its own when /run is not one), one directory per agent data
 directory, named by a hash of its path (a restarted agent finds its own; two clusters on one
@@ -37,7 +38,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 RUN_DIR = Path("/run/kubelite")
-TMPFS_OPTIONS = "mode=0700,size=512m"  # records and supervisor logs: a few KiB per container
+TMPFS_OPTIONS = "mode=0700,size=10%"  # records (a few KiB a container) and in-memory volumes
 OWNER_FILE = "data-dir"
 
 
