@@ -395,6 +395,18 @@ async def test_supervisors_come_from_the_zygote_which_reaps_them(runtime: Proces
     assert states[first] == states[second] == ContainerState.RUNNING  # the first outlived its zygote
 
 
+async def test_decommission_removes_a_half_made_pod_namespace(runtime: ProcessRuntime) -> None:
+    """A namespace the agent made but never recorded an address for (killed in between) goes
+    with the node, through rtnetlink like every other pod namespace."""
+    orphan = f"{bridge_name(runtime.config.node_name)}-{uuid.uuid4()}"
+    subprocess.run(["ip", "netns", "add", orphan], check=True)  # noqa: ASYNC221 - test setup
+    try:
+        await runtime.destroy_everything()
+        assert not (NETNS_DIR / orphan).exists(), f"{orphan} was left behind"
+    finally:
+        subprocess.run(["ip", "netns", "del", orphan], capture_output=True, check=False)  # noqa: ASYNC221
+
+
 async def test_concurrent_starts_each_get_their_own_supervisor(runtime: ProcessRuntime) -> None:
     """Starts are pipelined to the zygote: every start must get the pid of the supervisor forked
     for its own container (the supervisor writes its pid in started.json), not a neighbour's."""

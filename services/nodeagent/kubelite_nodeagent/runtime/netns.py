@@ -325,8 +325,9 @@ class PodNetwork:
         prefix = f"kl-{_short_hash(self.node_name, length=8)}-"
         if NETNS_DIR.is_dir():  # noqa: ASYNC240 - a stat of a tmpfs dir
             for entry in NETNS_DIR.iterdir():  # noqa: ASYNC240
-                if entry.name.startswith(prefix):
-                    await run("ip", "netns", "del", entry.name, check=False)
+                if entry.name.startswith(prefix):  # a namespace without an address: half-made
+                    host_veth, _ = veth_names(self.node_name, entry.name[len(prefix):])
+                    await self._remove_links(entry.name, host_veth, at_once=False)
         await self._iptables(add=False)
         if await _link_exists(self.bridge):
             await run("ip", "link", "del", self.bridge, check=False)
