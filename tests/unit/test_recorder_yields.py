@@ -85,3 +85,49 @@ async def test_defer_zero_never_waits() -> None:
     rec.event(CM, "Normal", "Created", "created")
     await asyncio.wait_for(rec.flush(), 2)
     assert [r for r, _ in client.created] == ["Created"]
+
+
+class GatedClient:
+    """Creates wait at a gate, so the test sees how many are in flight at once; patches count
+    repeats. No requests of the component itself are in flight (wait_idle returns at once)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.created: list[str] = []
+        self.patched: list[dict[str, Any]] = []
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109 - NatsAPIClient.wait_idle
+        return True
+
+    async def create(self, ev: Any, namespace: str) -> Any:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight -= 1
+        self.created.append(ev.message)
+        return ev
+
+    async def patch(self, resource: str, namespace: str, name: str, body: dict[str, Any], **_: Any) -> Any:
+        self.patched.append(body)
+        return body
+
+
+async def test_distinct_events_are_written_together_and_repeats_after_each_other() -> None:
+    """Several events in flight at once (etcd commits them together), but a repeat waits for
+    the first write of its event and then patches its count instead of creating a twin."""
+    client = GatedClient()
+    rec = EventRecorder(client, "test")
+    for i in range(6):
+        rec.event(CM, "Normal", "Pulled", f"image {i}")
+    rec.event(CM, "Normal", "Pulled", "image 0")  # a repeat of the first
+    await _until(lambda: client.in_flight == 4, 5, f"{client.in_flight} creates in flight, want 4")
+    client.gate.set()
+    await asyncio.wait_for(rec.flush(), 5)
+    assert client.most_in_flight == 4
+    assert sorted(client.created) == [f"image {i}" for i in range(6)]  # no twin of "image 0"
+    assert [p["count"] for p in client.patched] == [2]
+    await rec.close()

@@ -1,8 +1,8 @@
 """EventRecorder: core/v1 Events about objects, aggregated as Kubernetes does.
 
 `recorder.event(obj, "Normal"|"Warning", reason, message)` never blocks and
-never raises: it queues the event and a background task writes it through the
-apiserver (over NATS). Like client-go's legacy recorder (EventCorrelator):
+never raises: it queues the event and background tasks write it through the
+apiserver (over NATS; up to WRITERS at once, never two repeats of one event). Like client-go's legacy recorder (EventCorrelator):
 - a new Event is named `<object name>.<unix nanoseconds in hex>` and lives in
   the object's namespace ("default" for cluster-scoped objects);
 - a repeat of the same (involved object, type, reason, message, source) within
@@ -41,6 +41,11 @@ MAX_CACHE_ENTRIES = 4096  # client-go's maxLruCacheEntries
 MAX_PENDING = 1000  # queued events beyond this are dropped (and logged)
 CLOSE_TIMEOUT = 2.0  # seconds close() spends writing what is still queued
 DEFER_SECONDS = 1.0  # the longest an event waits for the component's own requests to finish
+# Events written at once (never two of one aggregation key). One at a time, each Event was its
+# own etcd commit and fsync: ~1.8 CPU-ms across the cluster, and a scheduler's 50 Scheduled
+# events cost a 50-pod burst ~90 CPU-ms while its pods started (docs/benchmarks.md). In flight
+# together, etcd commits them in shared writes, as it does any concurrent requests.
+WRITERS = 4
 _MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -112,7 +117,7 @@ class EventRecorder:
         self.client = client
         self.defer = defer
         self._closing = False
-        self._yielding: asyncio.Future[Any] | None = None  # the wait of _yield_to_work
+        self._yielding: set[asyncio.Future[Any]] = set()  # the waits of _yield_to_work
         self.component = component
         self.host = host
         self.max_entries = max_entries
@@ -120,9 +125,10 @@ class EventRecorder:
         self._clock = clock
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._keys_in_flight: dict[tuple[str, ...], asyncio.Future[None]] = {}
         self.dropped = 0  # events that could not be written
-        self._writing = 0  # 1 while the worker writes an event
+        self._writing = 0  # events the writers hold
         self._drops_logged_at: float | None = None  # see _report_drop
         self._drops_at_log = 0
 
@@ -161,19 +167,20 @@ class EventRecorder:
         """Write what is queued, for at most `timeout` seconds, then stop: a component shutting
         down while the bus is gone (a whole cluster stopping) must not wait on its events."""
         self._closing = True  # what is queued goes out now, without yielding
-        if self._yielding is not None:
-            self._yielding.cancel()
+        for wait in list(self._yielding):
+            wait.cancel()
         try:
             await asyncio.wait_for(self.flush(), timeout)
         except TimeoutError:
             left = (self._queue.qsize() if self._queue is not None else 0) + self._writing
             self.dropped += left
             log.warning("%s: stopping with %d event(s) unwritten", self.component, left)
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await worker
+        self._workers = []
 
     def cached(self) -> int:
         return len(self._seen)
@@ -181,20 +188,20 @@ class EventRecorder:
     def _ensure_worker(self) -> asyncio.Queue[_Pending]:
         if self._queue is None:
             self._queue = asyncio.Queue(MAX_PENDING)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(
-                self._run(), name=f"event-recorder-{self.component}"
-            )
+        self._workers = [w for w in self._workers if not w.done()]
+        while len(self._workers) < WRITERS:
+            self._workers.append(asyncio.get_running_loop().create_task(
+                self._run(), name=f"event-recorder-{self.component}-{len(self._workers)}"))
         return self._queue
 
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
             pending = await self._queue.get()
-            self._writing = 1
+            self._writing += 1
             try:
                 await self._yield_to_work(pending)
-                await self._write(pending)
+                await self._write_alone(pending)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -202,7 +209,7 @@ class EventRecorder:
                 log.warning("%s: dropped event %s on %s/%s: %s", self.component, pending.reason,
                             pending.ref.namespace, pending.ref.name, exc)
             finally:
-                self._writing = 0
+                self._writing -= 1
                 self._queue.task_done()
 
     async def _yield_to_work(self, p: _Pending) -> None:
@@ -217,19 +224,33 @@ class EventRecorder:
         left = p.queued + self.defer - self._clock()
         if wait_idle is None or left <= 0 or self._closing:
             return
-        self._yielding = asyncio.ensure_future(wait_idle(left))
+        wait = asyncio.ensure_future(wait_idle(left))
+        self._yielding.add(wait)
         try:
-            await self._yielding
+            await wait
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the worker itself is being stopped
             # else close() cut the wait short: write now
         finally:
-            self._yielding = None
+            self._yielding.discard(wait)
 
-    async def _write(self, p: _Pending) -> None:
+    async def _write_alone(self, p: _Pending) -> None:
+        """_write, after any write of the same aggregation key: the second of two repeats must
+        find the first's Event (and patch its count), not create another."""
         key = aggregation_key(p.ref, p.type, p.reason, p.message, self.component, self.host)
+        while (earlier := self._keys_in_flight.get(key)) is not None:
+            await earlier
+        done = asyncio.get_running_loop().create_future()
+        self._keys_in_flight[key] = done
+        try:
+            await self._write(p, key)
+        finally:
+            del self._keys_in_flight[key]
+            done.set_result(None)
+
+    async def _write(self, p: _Pending, key: tuple[str, ...]) -> None:
         now = self._clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen.last_seen <= self.window:
