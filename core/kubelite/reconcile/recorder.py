@@ -2,7 +2,8 @@
 
 `recorder.event(obj, "Normal"|"Warning", reason, message)` never blocks and
 never raises: it queues the event and background tasks write it through the
-apiserver (over NATS; up to WRITERS at once, never two repeats of one event). Like client-go's legacy recorder (EventCorrelator):
+apiserver (over NATS; up to WRITERS at once, never two repeats of one event).
+Like client-go's legacy recorder (EventCorrelator):
 - a new Event is named `<object name>.<unix nanoseconds in hex>` and lives in
   the object's namespace ("default" for cluster-scoped objects);
 - a repeat of the same (involved object, type, reason, message, source) within

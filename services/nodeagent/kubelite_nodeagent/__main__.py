@@ -55,8 +55,9 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
     root = cfg.root_dir_for(name)
     pod_cidr = cfg.pod_cidr_for(name, index) or await assigned_pod_cidr(
         api, name, dict(cfg.labels), wait_seconds=cfg.pod_cidr_wait)
+    run_dir = str(statedir.run_dir(root)) if cfg.runtime != "fake" else ""  # one tmpfs check per node
     runtime = create_runtime(cfg.runtime, RuntimeConfig(node_name=name, root_dir=root, pod_cidr=pod_cidr,
-                                                         node_ip=facts.internal_ip))
+                                                         node_ip=facts.internal_ip, run_dir=run_dir))
     await runtime.start()
     settings = nodeinfo.NodeSettings(
         name=name, pod_cidr=pod_cidr, labels=dict(cfg.labels), taints=list(cfg.taints),
@@ -79,7 +80,7 @@ async def build_agent(cfg: AgentConfig, nc: Any, facts: nodeinfo.HostFacts,
                           runtime_ok=runtime_ok if cfg.runtime != "fake" else None)
     cap = nodeinfo.capacity(facts, settings.capacity_override)
     node = NodeContext(name=name, ip=facts.internal_ip, root_dir=root,
-                       run_dir=str(statedir.run_dir(root)) if cfg.runtime != "fake" else "",
+                       run_dir=run_dir,
                        allocatable=nodeinfo.allocatable(cap, settings.system_reserved), runtime_name=cfg.runtime,
                        cluster_dns=cfg.cluster_dns or first_host(pod_cidr), cluster_domain=cfg.cluster_domain)
     options = AgentOptions(resync_seconds=cfg.resync, metrics_resolution=cfg.metrics_resolution,

@@ -53,10 +53,6 @@ class PodDirs:
     disk: str
     memory: str
 
-    @classmethod
-    def on_disk(cls, path: str) -> PodDirs:
-        return cls(path, path)
-
 
 def in_memory(volume: Volume) -> bool:
     """Backed by a tmpfs in kubelet (its secret, projected and downwardAPI plugins wrap an

@@ -41,6 +41,7 @@ class RuntimeConfig(msgspec.Struct, kw_only=True):
     root_dir: str  # the agent's state dir; runtimes keep their files under root_dir/<runtime>
     pod_cidr: str  # e.g. "10.244.3.0/24": pod IPs come from here
     node_ip: str  # the node's InternalIP (pod IP when on the host network)
+    run_dir: str = ""  # the agent's directory on a tmpfs (statedir.run_dir); "": found by the runtime
 
 
 class RuntimeError_(Exception):  # trailing _: not the builtin RuntimeError

@@ -87,7 +87,7 @@ class ProcessRuntime:
 
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
-        self.layout = Layout(statedir.state_dir(config.root_dir), logs=Path(config.root_dir) / "logs")
+        self.layout = Layout(statedir.state_dir(config.root_dir, config.run_dir), logs=Path(config.root_dir) / "logs")
         self.network = PodNetwork(config.node_name, config.pod_cidr, self.layout.network)
         self.cgroups = CgroupManager(config.node_name)
         self.namespaces = os.geteuid() == 0  # unshare(CLONE_NEWPID...) needs CAP_SYS_ADMIN

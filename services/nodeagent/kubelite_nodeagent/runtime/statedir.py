@@ -96,14 +96,15 @@ def run_dir(root_dir: str | Path, *, run_root: Path = RUN_DIR) -> Path:
     return mine
 
 
-def state_dir(root_dir: str | Path, *, run_root: Path = RUN_DIR) -> Path:
+def state_dir(root_dir: str | Path, memory: str | Path = "", *, run_root: Path = RUN_DIR) -> Path:
     """The process runtime's state directory for the agent data directory `root_dir` (made):
-    `process` in the agent's run_dir, linked from `<root_dir>/process`."""
+    `process` in the agent's run_dir (`memory`, when the caller has it already), linked from
+    `<root_dir>/process`."""
     root = Path(root_dir)
     link = root / "process"
     if link.is_dir() and not link.is_symlink():
         return link  # an earlier version's state on disk (or no tmpfs): adopt its containers from there
-    memory = run_dir(root, run_root=run_root)
+    memory = Path(memory) if memory else run_dir(root, run_root=run_root)
     if memory == root:
         link.unlink(missing_ok=True)  # a symlink to a tmpfs no longer there
         link.mkdir(exist_ok=True)
