@@ -1,7 +1,8 @@
 """Group commit of compare-and-swap updates (storage/batching.py) on a real etcd: updates that
 arrive together are one transaction (they share its revision), each caller still hears its own
 outcome, and a lost race, a deleted key or a repeated key in a batch costs only that update.
-Then through the registry: Lease renewals of many nodes reach etcd together."""
+Then through the registry: Lease renewals of many nodes reach etcd together. The same for
+creates (Events): one transaction, an existing key costs only its own create (409)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from typing import Any
 
 import pytest
 import yaml
+from aetcd import rpc
 
 from kubelite import codec
 from kubelite.api.coordination_v1 import Lease
 from kubelite.api.scheme import by_plural
 from kubelite.errors import APIError
-from kubelite.storage import KeyNotFound, RevisionMismatch
-from kubelite.storage.batching import Update, UpdateBatcher
+from kubelite.storage import KeyExists, KeyNotFound, RevisionMismatch
+from kubelite.storage.batching import Create, CreateBatcher, Update, UpdateBatcher
 from kubelite.storage.encryption import AESGCM_PREFIX, EncryptedStore, new_config, parse_config
 from kubelite_apiserver.events import Publisher
-from kubelite_apiserver.registry import COALESCED_UPDATES, Registry
+from kubelite_apiserver.registry import COALESCED_CREATES, COALESCED_UPDATES, Registry
 
 
 class CountingSend:
@@ -159,4 +161,54 @@ async def test_lease_renewals_of_many_nodes_reach_etcd_together(store: Any, nats
     stale.spec.renewTime = "2026-12-04T10:00:10.000000Z"
     with pytest.raises(APIError) as caught:
         await reg.update(info, ns, stale.metadata.name, stale)
+    assert caught.value.code == 409, caught.value
+
+
+async def test_creates_together_are_one_transaction_and_an_existing_key_costs_only_its_own(store: Any) -> None:
+    prefix = f"/batching/{uuid.uuid4().hex[:8]}"
+    taken = await store.create(f"{prefix}/taken", b"first")
+    lease = await store.lease_grant(60)
+    batcher = CreateBatcher(store.create_many, linger=0.05)
+    results = await asyncio.gather(batcher.create(Create(f"{prefix}/taken", b"second", lease)),
+                                   *(batcher.create(Create(f"{prefix}/{i}", b"new", lease)) for i in range(20)),
+                                   return_exceptions=True)
+    exists, *written = results
+    assert isinstance(exists, KeyExists), exists
+    assert len(set(written)) == 1 and all(isinstance(r, int) for r in written), written
+    kv = await store.get(f"{prefix}/taken")
+    assert kv is not None and kv.value == b"first" and kv.mod_revision == taken
+    for i in range(20):
+        kv = await store.get(f"{prefix}/{i}")
+        assert kv is not None and kv.value == b"new" and kv.mod_revision == written[0]
+        assert await _lease_of(store, f"{prefix}/{i}") == lease  # etcd deletes them with it
+    await store.lease_revoke(lease)
+
+
+async def _lease_of(store: Any, key: str) -> int | None:
+    resp = await store._kv.Range(rpc.RangeRequest(key=key.encode()), timeout=10)
+    return int(resp.kvs[0].lease) if resp.kvs else None
+
+
+def _event(name: str, ns: str) -> Any:
+    info = by_plural("", "events")
+    assert info is not None
+    return codec.convert({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},
+                          "involvedObject": {"kind": "Pod", "namespace": ns, "name": name},
+                          "reason": "Scheduled", "message": "assigned", "type": "Normal"}, info.type)
+
+
+async def test_events_created_together_reach_etcd_together(store: Any, nats_client: Any) -> None:
+    assert COALESCED_CREATES["events"] > 0
+    reg = Registry(store, Publisher(nats_client), ttls={"events": 3600})
+    info, namespaces = by_plural("", "events"), by_plural("", "namespaces")
+    assert info is not None and namespaces is not None
+    ns = f"events-{uuid.uuid4().hex[:6]}"
+    await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}, namespaces.type))
+    made = await asyncio.gather(*(reg.create(info, ns, _event(f"pod-{i}.1", ns)) for i in range(30)))
+    versions = {event.metadata.resourceVersion for event in made}
+    assert len(versions) == 1, f"30 Events at once took {len(versions)} etcd transactions"
+    assert await _lease_of(store, info.key(ns, "pod-0.1")), "an Event keeps its --event-ttl lease in a batch"
+    with pytest.raises(APIError) as caught:  # a name taken: 409 for that create alone
+        await asyncio.gather(reg.create(info, ns, _event("pod-0.1", ns)))
     assert caught.value.code == 409, caught.value

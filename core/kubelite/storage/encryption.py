@@ -34,7 +34,7 @@ import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubelite.storage import KV, RevisionMismatch, StorageError, StoreEvent
-from kubelite.storage.batching import Outcome, Update
+from kubelite.storage.batching import Create, Outcome, Update
 
 PREFIX = b"k8s:enc:"
 AESGCM_PREFIX = b"k8s:enc:aesgcm:v1:"
@@ -214,6 +214,9 @@ class EncryptedStore:
             return int(await self._store.update(key, self._in(key, value), **kw))
         except RevisionMismatch as exc:
             raise RevisionMismatch(exc.key, self._out(exc.current)) from None
+
+    async def create_many(self, creates: list[Create]) -> list[Outcome]:
+        return await self._store.create_many([replace(c, value=self._in(c.key, c.value)) for c in creates])
 
     async def update_many(self, updates: list[Update]) -> list[Outcome]:
         outcomes = await self._store.update_many([replace(u, value=self._in(u.key, u.value)) for u in updates])

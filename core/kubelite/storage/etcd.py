@@ -34,7 +34,7 @@ from kubelite.storage import (
     StoreEvent,
     Unavailable,
 )
-from kubelite.storage.batching import Outcome, Update
+from kubelite.storage.batching import Create, Outcome, Update
 from kubelite.storage.compression import pack, unpack
 from kubelite.telemetry.families import ETCD_REQUEST_DURATION, ETCD_REQUEST_ERRORS, etcd_object_type
 
@@ -380,43 +380,70 @@ class EtcdStore:
         raise self._cas_failure(key, resp)
 
     @_map_rpc_errors
+    async def create_many(self, creates: list[Create]) -> list[Outcome]:
+        """Several creates in one transaction (batching.CreateBatcher sends them): per create,
+        the new revision (all share it) or KeyExists. A lease etcd no longer has fails the whole
+        batch (LeaseNotFound), as it fails a lone create."""
+
+        def txn(pending: list[int]) -> rpc.TxnRequest:
+            raws = [creates[i].key.encode() for i in pending]
+            return rpc.TxnRequest(
+                compare=[rpc.Compare(result=_EQUAL, target=_TARGET_CREATE, key=raw, create_revision=0)
+                         for raw in raws],
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(
+                    key=raw, value=self._stored(creates[i].value), lease=creates[i].lease))
+                    for i, raw in zip(pending, raws, strict=True)],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw, count_only=True)) for raw in raws],
+            )
+
+        return await self._group_commit(len(creates), txn,
+                                        lambda i, read: KeyExists(creates[i].key) if read.count else None)
+
+    @_map_rpc_errors
     async def update_many(self, updates: list[Update]) -> list[Outcome]:
         """Several compare-and-swap updates in one transaction (batching.UpdateBatcher sends
         them): per update, the new revision (all share it) or why it was not written
-        (KeyNotFound, RevisionMismatch with the current KV). When a compare fails the
-        transaction writes nothing; its failure branch reads every key, which tells the lost
-        updates from the rest, and the rest go again (each round settles at least one)."""
-        outcomes: list[Outcome | None] = [None] * len(updates)
-        pending = list(range(len(updates)))
-        while pending:
+        (KeyNotFound, RevisionMismatch with the current KV)."""
+
+        def txn(pending: list[int]) -> rpc.TxnRequest:
             raws = [updates[i].key.encode() for i in pending]
-            resp = await self._kv.Txn(
-                rpc.TxnRequest(
-                    compare=[
-                        rpc.Compare(result=_EQUAL, target=_TARGET_MOD, key=raw,
-                                    mod_revision=updates[i].expected_revision)
-                        for i, raw in zip(pending, raws, strict=True)
-                    ],
-                    success=[
-                        rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(updates[i].value)))
-                        for i, raw in zip(pending, raws, strict=True)
-                    ],
-                    failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw)) for raw in raws],
-                ),
-                timeout=_CALL_TIMEOUT,
-                metadata=self._metadata,
+            return rpc.TxnRequest(
+                compare=[rpc.Compare(result=_EQUAL, target=_TARGET_MOD, key=raw,
+                                     mod_revision=updates[i].expected_revision)
+                         for i, raw in zip(pending, raws, strict=True)],
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=self._stored(updates[i].value)))
+                         for i, raw in zip(pending, raws, strict=True)],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=raw)) for raw in raws],
             )
+
+        def judge(i: int, read: Any) -> Outcome | None:
+            if read.kvs and read.kvs[0].mod_revision == updates[i].expected_revision:
+                return None  # not what failed the transaction: again
+            return RevisionMismatch(updates[i].key, _kv(read.kvs[0])) if read.kvs else KeyNotFound(updates[i].key)
+
+        return await self._group_commit(len(updates), txn, judge)
+
+    async def _group_commit(self, count: int, txn: Callable[[list[int]], rpc.TxnRequest],
+                            judge: Callable[[int, Any], Outcome | None]) -> list[Outcome]:
+        """create_many's and update_many's loop: send `txn(pending)`. When a compare fails the
+        transaction writes nothing; its failure branch reads every pending key, `judge` settles
+        the writes that failed it (an outcome) from the rest (None), and the rest go again (each
+        round settles at least one)."""
+        outcomes: list[Outcome | None] = [None] * count
+        pending = list(range(count))
+        while pending:
+            resp = await self._kv.Txn(txn(pending), timeout=_CALL_TIMEOUT, metadata=self._metadata)
             if resp.succeeded:
                 for i in pending:
                     outcomes[i] = int(resp.header.revision)
                 break
             still = []
             for i, read in zip(pending, resp.responses, strict=True):
-                kvs = read.response_range.kvs
-                if kvs and kvs[0].mod_revision == updates[i].expected_revision:
+                outcome = judge(i, read.response_range)
+                if outcome is None:
                     still.append(i)
                 else:
-                    outcomes[i] = RevisionMismatch(updates[i].key, _kv(kvs[0])) if kvs else KeyNotFound(updates[i].key)
+                    outcomes[i] = outcome
             pending = still
         return outcomes  # type: ignore[return-value] - every slot is set above
 

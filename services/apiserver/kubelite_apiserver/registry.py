@@ -31,7 +31,7 @@ from kubelite.storage import (
     LeaseNotFound,
     RevisionMismatch,
 )
-from kubelite.storage.batching import Outcome, Update, UpdateBatcher
+from kubelite.storage.batching import Create, CreateBatcher, Outcome, Update, UpdateBatcher
 from kubelite.storage.leases import LeaseManager
 from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
@@ -64,6 +64,11 @@ def conflict_retries() -> Iterator[int]:
 # the apiserver about a fifth as much in groups. Leases renewed together share a resourceVersion
 # (docs/architecture.md); a renewal is 50 ms later, against a 40 s grace period.
 COALESCED_UPDATES = {"leases.coordination.k8s.io": 0.05}
+# Creates of these wait up to this many seconds to go in one transaction with others: Events,
+# written by every component about every pod (four per pod started, ~1.8 CPU-ms each across the
+# cluster alone; docs/benchmarks.md). Events created together share a resourceVersion, as
+# Leases renewed together do; nobody orders Events by it.
+COALESCED_CREATES = {"events": 0.01, "events.events.k8s.io": 0.01}
 
 
 @dataclass
@@ -99,6 +104,8 @@ class Registry:
         # group_resource -> updates sent to etcd in groups (COALESCED_UPDATES)
         self.batchers = {gr: UpdateBatcher(self._update_many, linger=linger)
                          for gr, linger in COALESCED_UPDATES.items()}
+        self.create_batchers = {gr: CreateBatcher(self._create_many, linger=linger)
+                                for gr, linger in COALESCED_CREATES.items()}
         self.ttls = dict(ttls or {})
         self.leases = LeaseManager(self._grant)  # shared by the objects written close together
 
@@ -119,6 +126,15 @@ class Registry:
         except LeaseNotFound:
             self.leases.forget(lease)
             return await write(await self._lease(info))
+
+    async def _create_many(self, creates: list[Create]) -> list[Outcome]:
+        return await self.store.create_many(creates)  # self.store, as it is now (encryption reloads)
+
+    async def _store_create(self, info: ResourceInfo, key: str, data: bytes, guards: list, lease: int) -> int:
+        batcher = None if guards else self.create_batchers.get(info.group_resource)
+        if batcher is not None:
+            return await batcher.create(Create(key, data, lease))
+        return await self.store.create(key, data, guards=guards, lease=lease)
 
     async def _update_many(self, updates: list[Update]) -> list[Outcome]:
         return await self.store.update_many(updates)  # self.store, as it is now (encryption reloads)
@@ -258,7 +274,7 @@ class Registry:
             data = codec.encode(obj)
             try:
                 rev = await self._with_lease(
-                    info, lambda lease: self.store.create(key, data, guards=guards, lease=lease))  # noqa: B023
+                    info, lambda lease: self._store_create(info, key, data, guards, lease))  # noqa: B023
                 break
             except GuardFailed:
                 # A concurrent reclaim took one of our allocations before we stored the
