@@ -15,6 +15,7 @@ from kubelite.api.scheme import by_kind
 from kubelite.storage.etcd import rpc
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.registry import Registry
+from tests.etcd_support import lease_of as _lease_of
 
 TTL = 3  # seconds: above etcd's minimum lease TTL (its election timeout × 1.5, 1.5 s by default)
 
@@ -24,12 +25,6 @@ def _event(ns: str, name: str) -> Any:
                           "involvedObject": {"kind": "Pod", "namespace": ns, "name": "web"},
                           "reason": "Started", "message": "Started container c", "type": "Normal",
                           "count": 1}, EVENTS.type)  # fmt: skip
-
-
-async def _lease_of(store: Any, key: str) -> int | None:
-    """The etcd lease `key` is attached to (0: none), None when the key is gone."""
-    resp = await store._kv.Range(rpc.RangeRequest(key=key.encode()), timeout=10)
-    return int(resp.kvs[0].lease) if resp.kvs else None
 
 
 async def _gone(store: Any, key: str, deadline: float) -> float:

@@ -68,7 +68,7 @@ COALESCED_UPDATES = {"leases.coordination.k8s.io": 0.05}
 # written by every component about every pod (four per pod started, ~1.8 CPU-ms each across the
 # cluster alone; docs/benchmarks.md). Events created together share a resourceVersion, as
 # Leases renewed together do; nobody orders Events by it.
-COALESCED_CREATES = {"events": 0.01, "events.events.k8s.io": 0.01}
+COALESCED_CREATES = {"events": 0.01}
 
 
 @dataclass
