@@ -57,6 +57,7 @@ from typing import Any
 
 import httpx
 import localcluster
+import rawhttp
 from clientpool import ClientPool
 
 from kubelite.client.kubeconfig import load_kubeconfig
@@ -188,19 +189,15 @@ class Observer:
 
 
 async def watch_pods(
-    client: httpx.AsyncClient, namespace: str, selector: str, rv: str, observer: Observer
+    conn: rawhttp.Connection, namespace: str, selector: str, rv: str, observer: Observer
 ) -> None:
     """Feeds the observer until cancelled; reconnects from the last resourceVersion seen."""
     while True:
         params = {"watch": "true", "resourceVersion": rv, "labelSelector": selector,
                   "allowWatchBookmarks": "false"}  # fmt: skip
         try:
-            async with client.stream(
-                "GET", f"/api/v1/namespaces/{namespace}/pods", params=params,
-                timeout=httpx.Timeout(10.0, read=None),
-            ) as resp:  # fmt: skip
-                resp.raise_for_status()
-                async for line in resp.aiter_lines():
+            async with conn.stream_lines(f"/api/v1/namespaces/{namespace}/pods", params=params) as lines:
+                async for line in lines:
                     if not line.strip():
                         continue
                     now = time.monotonic()
@@ -210,7 +207,7 @@ async def watch_pods(
                         raise RuntimeError(f"watch error: {obj}")
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
                     observer.observe(obj, now)
-        except (httpx.TransportError, httpx.HTTPStatusError) as err:
+        except (OSError, asyncio.IncompleteReadError, rawhttp.HTTPError) as err:
             _progress(f"watch interrupted ({err!r}); reconnecting from resourceVersion {rv}")
             await asyncio.sleep(0.1)
 
@@ -331,7 +328,7 @@ async def wait_node_ready(client: httpx.AsyncClient, deadline_s: float) -> str:
 # -- the benchmark -----------------------------------------------------------------------
 
 
-async def create_pod(client: httpx.AsyncClient, ns: str, body: dict[str, Any], t: PodTimes) -> None:
+async def create_pod(client: rawhttp.Connection, ns: str, body: dict[str, Any], t: PodTimes) -> None:
     t.sent = time.monotonic()
     resp = await client.post(f"/api/v1/namespaces/{ns}/pods", json=body)
     t.returned = time.monotonic()
@@ -423,10 +420,10 @@ async def run(opts: argparse.Namespace, state: dict[str, Any]) -> list[dict[str,
     """--rounds measurements on one cluster, each with its own pods (deleted before the next)."""
     tls = load_kubeconfig(state["kubeconfig"]).ssl_context() or True  # the admin, from `kubelite up`
     url = state["apiserver_url"]
-    # the burst's creates each on a client of their own (clientpool.py: httpx's shared pool
-    # was 40 % of this process's CPU in a burst, CPU the cluster on this machine lacked)
+    # the burst's creates each on a connection of their own, and they and the watch on
+    # rawhttp: this process shares the two cores with the cluster it measures (rawhttp.py)
     async with (httpx.AsyncClient(base_url=url, timeout=30.0, verify=tls) as client,
-                ClientPool(url, opts.pods if opts.burst else 1, verify=tls, timeout=30.0) as creators):
+                ClientPool(url, opts.pods if opts.burst else 1, verify=tls, timeout=30.0, raw=True) as creators):
         node = await wait_node_ready(client, opts.node_timeout)
         _progress(f"node {node} Ready")
         records = []
@@ -446,7 +443,8 @@ async def one_round(client: httpx.AsyncClient, creators: ClientPool, opts: argpa
     listing = await client.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": selector})
     listing.raise_for_status()
     rv = listing.json()["metadata"]["resourceVersion"]
-    watcher = asyncio.create_task(watch_pods(client, ns, selector, rv, observer))
+    watch_conn = rawhttp.Connection(state["apiserver_url"], verify=creators.verify, timeout=10.0)
+    watcher = asyncio.create_task(watch_pods(watch_conn, ns, selector, rv, observer))
     if opts.burst:  # one open connection per create, as client-go's one HTTP/2 connection
         await warm_connections(creators, ns)  # would be: no TLS handshake in the burst
     load_before = [round(x, 2) for x in os.getloadavg()]
