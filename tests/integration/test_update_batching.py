@@ -2,7 +2,8 @@
 arrive together are one transaction (they share its revision), each caller still hears its own
 outcome, and a lost race, a deleted key or a repeated key in a batch costs only that update.
 Then through the registry: Lease renewals of many nodes reach etcd together. The same for
-creates (Events): one transaction, an existing key costs only its own create (409)."""
+creates (Events): one transaction, an existing key costs only its own create (409). In the
+in-flight mode (pods) a lone write goes at once and the writes that arrive meanwhile go together."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from kubelite.storage.batching import Create, CreateBatcher, Update, UpdateBatch
 from kubelite.storage.encryption import AESGCM_PREFIX, EncryptedStore, new_config, parse_config
 from kubelite_apiserver.events import Publisher
 from kubelite_apiserver.registry import COALESCED_CREATES, COALESCED_UPDATES, Registry
+from tests.conftest import eventually
 from tests.etcd_support import lease_of as _lease_of
 
 
@@ -52,6 +54,39 @@ async def test_updates_waiting_together_are_one_transaction(store: Any) -> None:
     for key in keys:
         kv = await store.get(key)
         assert kv is not None and kv.value == b"v1" and kv.mod_revision == revs[0]
+
+
+class HeldSend(CountingSend):
+    """CountingSend whose first batch waits for `release` before it reaches etcd."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.release = asyncio.Event()
+
+    async def __call__(self, updates: list[Update]) -> list[Any]:
+        self.batches.append(len(updates))
+        if len(self.batches) == 1:
+            await self.release.wait()
+        return await self.store.update_many(updates)
+
+
+async def test_in_flight_mode_sends_a_lone_write_at_once_and_gathers_the_rest(store: Any) -> None:
+    keys = await _keys(store, 11)
+    (first, first_rev), *rest = keys.items()
+    send = HeldSend(store)
+    batcher = UpdateBatcher(send, max_in_flight=1)
+    lone = asyncio.create_task(batcher.update(Update(first, b"v1", first_rev)))
+    await eventually(lambda: send.batches == [1], interval=0.001, message="a lone write is sent at once")
+    others = [asyncio.create_task(batcher.update(Update(k, b"v1", r))) for k, r in rest]
+    await eventually(lambda: batcher.waiting == 10, interval=0.001,
+                     message="writes arriving while a batch is in flight wait for it")
+    assert send.batches == [1], send.batches
+    send.release.set()
+    lone_rev, revs = await lone, await asyncio.gather(*others)
+    assert send.batches == [1, 10], send.batches
+    assert len(set(revs)) == 1 and revs[0] > lone_rev, (lone_rev, revs)
+    with pytest.raises(ValueError):
+        UpdateBatcher(send, linger=0.01, max_in_flight=1)  # one way of gathering, not two
 
 
 async def test_a_lost_race_or_a_deleted_key_costs_only_that_update(store: Any) -> None:
@@ -132,7 +167,7 @@ def _lease(node: str, ns: str) -> Lease:
 
 
 async def test_lease_renewals_of_many_nodes_reach_etcd_together(store: Any, nats_client: Any) -> None:
-    assert COALESCED_UPDATES["leases.coordination.k8s.io"] > 0
+    assert COALESCED_UPDATES["leases.coordination.k8s.io"]["linger"] > 0
     reg = Registry(store, Publisher(nats_client))
     info = by_plural("coordination.k8s.io", "leases")
     assert info is not None
@@ -192,7 +227,7 @@ def _event(name: str, ns: str) -> Any:
 
 
 async def test_events_created_together_reach_etcd_together(store: Any, nats_client: Any) -> None:
-    assert COALESCED_CREATES["events"] > 0
+    assert COALESCED_CREATES["events"]["linger"] > 0
     reg = Registry(store, Publisher(nats_client), ttls={"events": 3600})
     info, namespaces = EVENTS, by_plural("", "namespaces")
     assert namespaces is not None
@@ -209,3 +244,27 @@ async def test_events_created_together_reach_etcd_together(store: Any, nats_clie
     assert isinstance(taken, APIError) and taken.code == 409, taken
     assert not isinstance(fresh, BaseException), fresh
     assert (await reg.get(info, ns, "pod-30.1")).metadata.resourceVersion == fresh.metadata.resourceVersion
+
+
+async def test_pods_created_at_once_share_transactions(store: Any, nats_client: Any) -> None:
+    assert COALESCED_CREATES["pods"]["max_in_flight"] > 0
+    reg = Registry(store, Publisher(nats_client))
+    pods, namespaces = by_plural("", "pods"), by_plural("", "namespaces")
+    assert pods is not None and namespaces is not None
+    ns = f"pods-{uuid.uuid4().hex[:6]}"
+    await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": ns}}, namespaces.type))
+    await reg.create(by_plural("", "serviceaccounts"), ns, codec.convert(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}},
+        by_plural("", "serviceaccounts").type))
+    made = await asyncio.gather(*(reg.create(pods, ns, _pod(f"p{i}", ns)) for i in range(20)))
+    versions = {pod.metadata.resourceVersion for pod in made}
+    assert len(versions) < 20, "20 pods created at once went to etcd one transaction each"
+    for pod in made:
+        stored = await store.get(pods.key(ns, pod.metadata.name))
+        assert stored is not None and str(stored.mod_revision) == pod.metadata.resourceVersion
+
+
+def _pod(name: str, ns: str) -> Any:
+    return codec.convert({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}}, by_plural("", "pods").type)

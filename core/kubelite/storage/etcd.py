@@ -531,9 +531,15 @@ class EtcdStore:
 
     async def watch(
         self, prefix: str, *, start_revision: int, progress_notify: bool = False,
-        progress: asyncio.Event | None = None,
+        progress: asyncio.Event | None = None, shared_first: bool = False,
     ) -> AsyncIterator[StoreEvent]:
         """Every change under `prefix` from `start_revision` (inclusive), in revision order.
+
+        `shared_first`: the changes of `start_revision` itself only if it changed more than one
+        key under `prefix` (a group commit, storage/batching.py): how a watcher resumes from a
+        revision R it has seen, with start_revision=R. It may have seen only some of a shared
+        revision's changes, so it gets all of them again; a lone change it has seen is left out.
+        etcd sends a revision's events in one response, so they are counted exactly.
 
         Raises Compacted when start_revision is (or, for a slow watcher,
         becomes) older than the compaction point, and Unavailable when the
@@ -575,7 +581,10 @@ class EtcdStore:
                                 "PROGRESS", KV("", b"", int(resp.header.revision), 0), None, False
                             )
                         continue
-                    for ev in resp.events:
+                    events = resp.events
+                    if shared_first:
+                        events, shared_first = _unless_lone(events, start_revision), False
+                    for ev in events:
                         yield _event(ev)
             except grpc.aio.AioRpcError as exc:
                 raise _storage_error(exc, "watch") from exc
@@ -642,6 +651,12 @@ class EtcdStore:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
+
+
+def _unless_lone(events: Sequence[Any], revision: int) -> Sequence[Any]:
+    """`events` (one watch response's) without the first if it is the only one of `revision`."""
+    lone = events[0].kv.mod_revision == revision and (len(events) == 1 or events[1].kv.mod_revision != revision)
+    return events[1:] if lone else events
 
 
 def _event(ev: Any) -> StoreEvent:

@@ -59,16 +59,23 @@ def conflict_retries() -> Iterator[int]:
     while attempt == 0 or time.monotonic() < deadline:
         yield attempt
         attempt += 1
-# Updates of these resources wait up to this many seconds to reach etcd in one transaction with
-# others (storage/batching.py): node Lease renewals, 500 a second at 5,000 nodes, cost etcd and
-# the apiserver about a fifth as much in groups. Leases renewed together share a resourceVersion
-# (docs/architecture.md); a renewal is 50 ms later, against a 40 s grace period.
-COALESCED_UPDATES = {"leases.coordination.k8s.io": 0.05}
-# Creates of these wait up to this many seconds to go in one transaction with others: Events,
-# written by every component about every pod (four per pod started, ~1.8 CPU-ms each across the
-# cluster alone; docs/benchmarks.md). Events created together share a resourceVersion, as
-# Leases renewed together do; nobody orders Events by it.
-COALESCED_CREATES = {"events": 0.01}
+# Updates of these resources reach etcd in group commits (storage/batching.py: the keywords of
+# its WriteBatcher). Node Lease renewals, 500 a second at 5,000 nodes, wait up to 50 ms for each
+# other (a fifth of the cost to etcd and the apiserver, against a 40 s grace period). Pod
+# bindings and status writes wait for nothing: one goes at once while fewer than two groups are
+# on their way, the rest gather meanwhile. Objects written together share a resourceVersion
+# (docs/architecture.md).
+COALESCED_UPDATES: dict[str, dict[str, Any]] = {
+    "leases.coordination.k8s.io": {"linger": 0.05},
+    "pods": {"max_in_flight": 2},
+}
+# Creates, likewise: Events, written by every component about every pod (four per pod started,
+# ~1.8 CPU-ms each across the cluster alone; docs/benchmarks.md), wait up to 10 ms; nobody orders
+# Events by resourceVersion. Pods gather while others are on their way, as their updates do.
+COALESCED_CREATES: dict[str, dict[str, Any]] = {
+    "events": {"linger": 0.01},
+    "pods": {"max_in_flight": 2},
+}
 
 
 @dataclass
@@ -102,10 +109,9 @@ class Registry:
         # (podcache.PodCache; see read_for_update)
         self.caches: dict[str, Any] = {}
         # group_resource -> updates sent to etcd in groups (COALESCED_UPDATES)
-        self.batchers = {gr: UpdateBatcher(self._update_many, linger=linger)
-                         for gr, linger in COALESCED_UPDATES.items()}
-        self.create_batchers = {gr: CreateBatcher(self._create_many, linger=linger)
-                                for gr, linger in COALESCED_CREATES.items()}
+        self.batchers = {gr: UpdateBatcher(self._update_many, **how) for gr, how in COALESCED_UPDATES.items()}
+        self.create_batchers = {gr: CreateBatcher(self._create_many, **how)
+                                for gr, how in COALESCED_CREATES.items()}
         self.ttls = dict(ttls or {})
         self.leases = LeaseManager(self._grant)  # shared by the objects written close together
 

@@ -1,7 +1,9 @@
 """Watch: list-then-watch semantics over etcd, as Kubernetes serves `?watch=true`.
 
 resourceVersion unset or "0": first an ADDED event per existing object, then
-every later change. resourceVersion R: every change after R, in order. A
+every later change. resourceVersion R: every change after R, in order, and R's own
+changes again when R wrote more than one object of the watch (a group commit: the
+watcher may have been cut off between them; docs/architecture.md). A
 compacted R: one ERROR event carrying a 410 Expired Status. sendInitialEvents=true
 (streaming lists): the current state, then a BOOKMARK marking the end of it. With selectors, an
 object that starts matching arrives as ADDED and one that stops as DELETED.
@@ -55,17 +57,34 @@ async def watch_events(
         start = revision + 1
     else:
         try:
-            start = int(rv) + 1
+            start = int(rv)
         except ValueError:
             raise errors.bad_request(f'invalid resource version "{rv}"') from None
+    listed = opts.send_initial_events or rv in ("", "0")
+    changes = reg.store.watch(prefix, start_revision=start) if listed else _resumed(reg, prefix, start)
     try:
-        async for ev in reg.store.watch(prefix, start_revision=start):
+        async for ev in changes:
             out = _translate(reg, info, ev, label_sel, field_sel)
             if out is not None:
                 yield out
     except Compacted as exc:
         status = errors.expired(f"too old resource version: {rv} ({exc.compacted})").to_status()
         yield watch_event_bytes("ERROR", codec.encode(status))
+
+
+async def _resumed(reg: Registry, prefix: str, rv: int) -> AsyncIterator[StoreEvent]:
+    """The changes after revision `rv`, and those of `rv` again if it was a group commit of
+    more than one object here (EtcdStore.watch's shared_first). If `rv` itself is compacted
+    away but nothing after it is, the changes after it, as a watch from rv + 1 always got."""
+    try:
+        async for ev in reg.store.watch(prefix, start_revision=rv, shared_first=True):
+            yield ev
+        return
+    except Compacted as exc:
+        if exc.compacted > rv + 1:
+            raise
+    async for ev in reg.store.watch(prefix, start_revision=rv + 1):
+        yield ev
 
 
 def _translate(reg: Registry, info: ResourceInfo, ev: StoreEvent, label_sel: Any, field_sel: Any) -> bytes | None:
