@@ -17,6 +17,7 @@ iproute2 (`ip`) and iptables as subprocesses.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
@@ -84,15 +85,20 @@ def veth_names(node_name: str, pod_uid: str) -> tuple[str, str]:
     return f"kv{h}", f"kp{h}"
 
 
+@functools.lru_cache(maxsize=64)
+def network_of(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """`cidr` parsed, once per CIDR (every pod setup needs its node's)."""
+    return ipaddress.ip_network(cidr, strict=False)
+
+
 def gateway_ip(cidr: str) -> str:
     """The bridge's address: the first host address of the CIDR."""
-    net = ipaddress.ip_network(cidr, strict=False)
-    return str(net.network_address + 1)
+    return str(network_of(cidr).network_address + 1)
 
 
 def next_free_ip(cidr: str, used: set[str]) -> str:
     """Lowest host address of `cidr` after the gateway that is not in `used`."""
-    net = ipaddress.ip_network(cidr, strict=False)
+    net = network_of(cidr)
     if net.version != 4 or net.prefixlen > 30:
         raise NetworkError(f"pod CIDR {cidr} must be an IPv4 network of /30 or larger")
     gateway = net.network_address + 1
@@ -150,7 +156,7 @@ async def _addresses(dev: str = "") -> list[tuple[str, str]]:
 
 def overlapping(cidr: str, addresses: list[tuple[str, str]], own_dev: str) -> list[str]:
     """Devices other than `own_dev` whose network overlaps `cidr` (pure)."""
-    net = ipaddress.ip_network(cidr, strict=False)
+    net = network_of(cidr)
     return [
         f"{address} on {dev}"
         for dev, address in addresses
@@ -173,6 +179,7 @@ class PodNetwork:
             "" if pod_cidr else "node has no pod CIDR: pods use the host network"
         )
         self._lock = asyncio.Lock()  # IPAM file and bridge set-up are read-modify-write
+        self._ipam: dict[str, str] | None = None  # ipam.json as last read or written
         self._netlink = NetlinkWorker(NETNS_DIR)  # a pod's namespace and veth, without `ip`
 
     @property
@@ -184,17 +191,22 @@ class PodNetwork:
         return self.state_dir / "ipam.json"
 
     def _load_ipam(self) -> dict[str, str]:
-        try:
-            data = json.loads(self._ipam_path.read_text())
-        except FileNotFoundError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()}
+        """A copy of the table (pod uid -> IP), read from ipam.json once: this agent is its
+        only writer, and every pod start and stop read and parsed it before."""
+        if self._ipam is None:
+            try:
+                data = json.loads(self._ipam_path.read_text())
+            except FileNotFoundError:
+                data = {}
+            self._ipam = {str(k): str(v) for k, v in data.items()}
+        return dict(self._ipam)
 
     def _save_ipam(self, allocations: dict[str, str]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._ipam_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(allocations, indent=1, sort_keys=True))
         os.replace(tmp, self._ipam_path)  # atomic: a crash leaves the old or the new table
+        self._ipam = allocations  # only once it is on disk
 
     def allocations(self) -> dict[str, str]:
         """pod uid -> IP as persisted."""
@@ -209,7 +221,7 @@ class PodNetwork:
             await self._ensure_bridge()
 
     async def _ensure_bridge(self) -> None:
-        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
+        prefix = network_of(self.pod_cidr).prefixlen
         address = f"{gateway_ip(self.pod_cidr)}/{prefix}"
         clashes = overlapping(self.pod_cidr, await _addresses(), self.bridge)
         if clashes:  # another node agent (or anything else) already routes this network here
@@ -280,7 +292,7 @@ class PodNetwork:
         # The pod end is born in the pod's namespace as eth0: moving an interface between
         # namespaces is serialised in the kernel (~20 ms each), which made a burst of pod
         # starts queue for over a second (bench/pod_startup_bench.py --burst).
-        prefix = ipaddress.ip_network(self.pod_cidr, strict=False).prefixlen
+        prefix = network_of(self.pod_cidr).prefixlen
         try:
             await self._netlink.create_pod_network(
                 netns=net.netns, host_veth=net.host_veth, bridge=self.bridge,
