@@ -6,6 +6,8 @@ import datetime as dt
 import secrets
 import uuid
 
+from kubelite import timefmt
+
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
 
 
@@ -14,7 +16,7 @@ def now() -> dt.datetime:
 
 
 def rfc3339(t: dt.datetime | None = None) -> str:
-    return (t or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else timefmt.rfc3339()
 
 
 def new_uid() -> str:

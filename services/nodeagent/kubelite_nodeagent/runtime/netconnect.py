@@ -22,9 +22,12 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)  # for setns(2), which the os module lacks
+
+
 def _in_netns(netns_path: str, work: Callable[[], T]) -> T:
     """Run `work` on this thread inside `netns_path`'s network namespace, then come back."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _LIBC
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         target = os.open(netns_path, os.O_RDONLY)

@@ -159,10 +159,16 @@ def read_struct(path: Path, kind: type[T]) -> T | None:
 
 def proc_start_ticks(pid: int) -> int | None:
     """Start time of a live (or zombie) process in clock ticks; None if there is no such pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+    try:  # plain os calls: this runs several times per container start and status
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        stat = os.read(fd, 4096).decode()
+    except ProcessLookupError:  # it ended between the open and the read
+        return None
+    finally:
+        os.close(fd)
     fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):  # exited, waiting to be reaped
         return None
