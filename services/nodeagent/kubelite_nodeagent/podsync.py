@@ -97,6 +97,17 @@ class NodeContext:
 EMPTYDIR_CHECK = 2.0  # seconds between sizeLimit checks of a pod's emptyDirs
 
 
+async def _prepare_volumes(pod: Pod, dirs: volumes.PodDirs, *args: Any) -> None:
+    """volumes.prepare_volumes, on a thread when it may touch the node's disk. Only Secret,
+    projected and downwardAPI volumes on the node's tmpfs (every pod's token volume): a few small
+    files in memory, written here for less than a thread hand-off costs the agent's loop."""
+    pod_volumes = (pod.spec.volumes if pod.spec else None) or []
+    if dirs.memory != dirs.disk and all(volumes.in_memory(v) for v in pod_volumes):
+        volumes.prepare_volumes(pod, dirs, *args)
+    else:
+        await asyncio.to_thread(volumes.prepare_volumes, pod, dirs, *args)
+
+
 def _has_size_limit(pod: Pod) -> bool:
     return any(v.emptyDir is not None and v.emptyDir.sizeLimit is not None
                for v in (pod.spec.volumes or [] if pod.spec else []))
@@ -446,7 +457,7 @@ class PodSyncer:
             if pod.spec and pod.spec.volumes and (not st.volumes_at or now - st.volumes_at > VOLUME_REFRESH):
                 tokens = await self._pod_tokens(pod)
                 try:
-                    await asyncio.to_thread(volumes.prepare_volumes, pod, dirs, sources, ctx.binary, tokens)
+                    await _prepare_volumes(pod, dirs, sources, ctx.binary, tokens)
                 except envresolve.ConfigError as exc:
                     raise _VolumeError(str(exc)) from None
                 st.volumes_at = now
