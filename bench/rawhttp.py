@@ -48,30 +48,28 @@ class Response:
 
 
 def _ssl_of(scheme: str, verify: ssl.SSLContext | bool) -> ssl.SSLContext | None:
+    """The TLS context for `scheme`: the caller's (the kubeconfig's CA and client certificate),
+    or the system's with `verify=True`. There is no way to turn verification off."""
     if scheme == "http":
         return None
     if isinstance(verify, ssl.SSLContext):
         return verify
-    context = ssl.create_default_context()
     if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+        raise ValueError("rawhttp always verifies the server: pass an ssl.SSLContext or True")
+    return ssl.create_default_context()
 
 
 class Connection:
     """One keep-alive connection to `base_url` (opened on first use, again after the server
     closed it). Requests on it are serialised: use one Connection per concurrent request."""
 
-    def __init__(self, base_url: str, *, verify: ssl.SSLContext | bool = True, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, *, verify: ssl.SSLContext | bool = True, timeout: float = 30.0) -> None:
         url = urllib.parse.urlsplit(base_url)
         self._host = url.hostname or "localhost"
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._ssl = _ssl_of(url.scheme, verify)
         self._host_header = url.netloc
         self._timeout = timeout
-        self._extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
@@ -82,21 +80,19 @@ class Connection:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port, ssl=self._ssl)
         return self._reader, self._writer
 
-    def _head(self, method: str, path: str, params: dict[str, str] | None, body: bytes | None,
-              content_type: str) -> bytes:  # fmt: skip
+    def _head(self, method: str, path: str, params: dict[str, str] | None, body: bytes | None) -> bytes:
         target = f"{path}?{urllib.parse.urlencode(params)}" if params else path
         lines = f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: application/json\r\n"
         if body is not None:
-            lines += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        return (lines + self._extra + "\r\n").encode("latin-1")
+            lines += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        return (lines + "\r\n").encode("latin-1")
 
-    async def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-                      params: dict[str, str] | None = None,
-                      content_type: str = "application/json") -> Response:  # fmt: skip
-        body = jsonlib.dumps(json, separators=(",", ":")).encode() if json is not None else content
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      params: dict[str, str] | None = None) -> Response:  # fmt: skip
+        body = jsonlib.dumps(json, separators=(",", ":")).encode() if json is not None else None
         async with self._lock:
             try:
-                return await asyncio.wait_for(self._exchange(self._head(method, path, params, body, content_type), body),
+                return await asyncio.wait_for(self._exchange(self._head(method, path, params, body), body),
                                               self._timeout)
             except BaseException:
                 await self.aclose()  # a half-read answer would poison the next request
@@ -124,7 +120,7 @@ class Connection:
         async with self._lock:
             try:
                 reader, writer = await self._streams()
-                writer.write(self._head("GET", path, params, None, ""))
+                writer.write(self._head("GET", path, params, None))
                 status, headers = await asyncio.wait_for(_read_head(reader), self._timeout)
                 if not 200 <= status < 300:
                     raise HTTPError(f"HTTP {status} from GET {path}")

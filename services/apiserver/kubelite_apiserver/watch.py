@@ -47,21 +47,19 @@ async def watch_events(
             "metadata": {"resourceVersion": str(revision),
                          "annotations": {"k8s.io/initial-events-end": "true"}},
         }))
-        start = revision + 1
+        changes = reg.store.watch(prefix, start_revision=revision + 1)
     elif rv in ("", "0"):
         kvs, revision, _ = await reg.store.list(prefix)
         for kv in kvs:
             obj = reg.decode(info, kv)
             if matches(obj, label_sel, field_sel):
                 yield watch_event_bytes("ADDED", codec.encode(obj))
-        start = revision + 1
+        changes = reg.store.watch(prefix, start_revision=revision + 1)
     else:
         try:
-            start = int(rv)
+            changes = _resumed(reg, prefix, int(rv))
         except ValueError:
             raise errors.bad_request(f'invalid resource version "{rv}"') from None
-    listed = opts.send_initial_events or rv in ("", "0")
-    changes = reg.store.watch(prefix, start_revision=start) if listed else _resumed(reg, prefix, start)
     try:
         async for ev in changes:
             out = _translate(reg, info, ev, label_sel, field_sel)
