@@ -461,6 +461,22 @@ async def test_logs_of_pods_without_records_are_forgotten_at_start(tmp_path: Pat
         assert _leftovers(node) == []
 
 
+async def test_close_ends_even_when_an_exit_arrives_with_it(runtime: ProcessRuntime) -> None:
+    """close() cancels the exit watcher; an exit seen at the same moment must not swallow the
+    cancel (Python 3.11's wait_for did: close() then waited forever, as a test once did in CI)."""
+    for turns in range(6):  # the cancel lands at each step of the watcher's wake-up
+        runtime._exit_seen.set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        closing = asyncio.create_task(runtime.close())
+        done, _ = await asyncio.wait({closing}, timeout=5)
+        if not done:
+            closing.cancel()
+            pytest.fail(f"close() hung: the exit watcher lost its cancel ({turns} turns after the exit)")
+        closing.result()
+        await runtime.start()
+
+
 async def test_new_runtime_instance_adopts_running_and_exited_containers(
     runtime: ProcessRuntime,
 ) -> None:

@@ -47,9 +47,10 @@ async def follow(url: str, subject: str, duration: float | None, tls: ssl.SSLCon
         print("# nats: reconnected", file=sys.stderr, flush=True)
 
     try:  # nats-py would retry a refused first connect forever
-        nc = await asyncio.wait_for(nats.connect(servers_of(url), connect_timeout=5, max_reconnect_attempts=-1, tls=tls,
-                                                 error_cb=on_error, disconnected_cb=on_disconnected,
-                                                 reconnected_cb=on_reconnected), 15)
+        async with asyncio.timeout(15):
+            nc = await nats.connect(servers_of(url), connect_timeout=5, max_reconnect_attempts=-1, tls=tls,
+                                    error_cb=on_error, disconnected_cb=on_disconnected,
+                                    reconnected_cb=on_reconnected)
     except (TimeoutError, nats.errors.Error) as exc:
         raise CLIError(f"NATS at {url} refused this kubeconfig's credentials ({exc or 'timed out'}); "
                        "following the bus needs the admin's client certificate") from None

@@ -110,8 +110,8 @@ async def connect_nats(
     try:
         # With max_reconnect_attempts=-1 nats-py retries the first connect
         # forever too; the deadline here turns that into a clear error.
-        await asyncio.wait_for(
-            nc.connect(
+        async with asyncio.timeout(wait_seconds):
+            await nc.connect(
                 servers=servers_of(url),
                 name=name,
                 allow_reconnect=True,
@@ -124,9 +124,7 @@ async def connect_nats(
                 disconnected_cb=disconnected,
                 error_cb=error,
                 **_credential_options(credentials),
-            ),
-            timeout=wait_seconds,
-        )
+            )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await nc.close()
         raise ConnectionError(f"NATS at {url} not reachable after {wait_seconds:g}s{_why(errors or [exc])}") from exc

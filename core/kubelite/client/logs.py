@@ -66,7 +66,8 @@ async def stream_logs(nc: Any, node: str, request: LogRequest, *, request_timeou
         yield b""  # accepted
         while True:
             try:
-                frame = await asyncio.wait_for(frames.get(), IDLE_TIMEOUT)
+                async with asyncio.timeout(IDLE_TIMEOUT):
+                    frame = await frames.get()
             except TimeoutError:
                 raise service_unavailable(f"log stream from node {node} stalled") from None
             kind, body = frame[:1], frame[1:]

@@ -90,7 +90,8 @@ class NatsAPIClient:
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Until no request is in flight (True) or `timeout` seconds have passed (False)."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

@@ -13,7 +13,6 @@ read-only (copy with `msgspec.structs.replace` / re-decode before changing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.meta import Object
+from kubelite.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +340,7 @@ class CachedInformer:
     async def stop(self) -> None:
         task = self._task
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         raise NotImplementedError

@@ -12,7 +12,6 @@ never reconciled by two workers at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import key_of
 from kubelite.reconcile.workqueue import WorkQueue
+from kubelite.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,4 @@ class Controller:
             return
         done, _ = await asyncio.wait([task], timeout=grace_seconds)
         if not done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)

@@ -17,7 +17,6 @@ one EtcdStore.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from kubelite.reconcile.cache import (
 from kubelite.reconcile.revisions import RevisionWaiters
 from kubelite.storage import KV, Compacted, StorageError, StoreEvent
 from kubelite.storage.etcd import EtcdStore
+from kubelite.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ class Informer(CachedInformer):
         try:
             await self._list_watch_loop()
         finally:
-            resync.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resync
+            await cancel_and_wait(resync)
 
     async def _list_watch_loop(self) -> None:
         need_list = not self._synced.is_set()

@@ -36,6 +36,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.errors import APIError
 from kubelite.storage import Compacted, KeyExists, StorageError
 from kubelite.storage.etcd import EtcdStore
+from kubelite.tasks import cancel_and_wait
 from kubelite.timefmt import micro_time
 
 log = logging.getLogger(__name__)
@@ -331,9 +332,7 @@ async def first_of(aw: Awaitable[Any], stop: asyncio.Event) -> bool:
     if task.done():
         task.result()
         return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
     return False
 
 

@@ -19,7 +19,6 @@ Like client-go's legacy recorder (EventCorrelator):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -32,6 +31,7 @@ from kubelite.api.core_v1 import Event, EventSource, ObjectReference
 from kubelite.api.meta import Object, ObjectMeta
 from kubelite.api.scheme import all_resources
 from kubelite.errors import APIError
+from kubelite.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -171,16 +171,13 @@ class EventRecorder:
         for wait in list(self._yielding):
             wait.cancel()
         try:
-            await asyncio.wait_for(self.flush(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.flush()
         except TimeoutError:
             left = (self._queue.qsize() if self._queue is not None else 0) + self._writing
             self.dropped += left
             log.warning("%s: stopping with %d event(s) unwritten", self.component, left)
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await cancel_and_wait(*self._workers)
         self._workers = []
 
     def cached(self) -> int:

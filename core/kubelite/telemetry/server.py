@@ -111,11 +111,13 @@ class MetricsServer:
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await self.server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
+            async with asyncio.timeout(_READ_TIMEOUT):
+                head = await reader.readuntil(b"\r\n\r\n")
             method, path, *_ = head[:_MAX_HEAD].split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             ssl_object = writer.get_extra_info("ssl_object")
             code, ctype, body = route(method, path, peer_identity(ssl_object))

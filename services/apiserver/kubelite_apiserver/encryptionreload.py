@@ -6,12 +6,12 @@ parse is logged and ignored: the last good configuration stays in force."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from typing import Any
 
 from kubelite.storage.encryption import EncryptedStore, EncryptionConfigError, load_config
+from kubelite.tasks import cancel_and_wait
 
 log = logging.getLogger("kubelite.apiserver.encryption")
 
@@ -42,9 +42,7 @@ class ConfigWatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

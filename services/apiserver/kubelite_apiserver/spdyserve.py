@@ -38,6 +38,7 @@ from kubelite.bus.streaming import (
     open_session,
 )
 from kubelite.errors import APIError
+from kubelite.tasks import cancel_and_wait
 from kubelite_apiserver import spdy
 from kubelite_apiserver.tlsprotocols import UPGRADE
 
@@ -158,9 +159,7 @@ class SpdyExec:
             await asyncio.wait([reader, main], return_when=asyncio.FIRST_COMPLETED)
         finally:
             reader.cancel()
-            main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await main
+            await cancel_and_wait(main)
 
     async def _read(self, chunks: AsyncIterator[bytes]) -> None:
         async for frame in self.framed.frames(chunks):
@@ -186,7 +185,8 @@ class SpdyExec:
 
     async def _exec(self) -> None:
         try:
-            await asyncio.wait_for(self.all_open.wait(), STREAM_CREATION_TIMEOUT)
+            async with asyncio.timeout(STREAM_CREATION_TIMEOUT):
+                await self.all_open.wait()
         except TimeoutError:
             log.info("exec of %s/%s: the client never opened streams %s", self.req.namespace, self.req.pod,
                      sorted(self.expected - self.ids.keys()))
@@ -340,7 +340,8 @@ class SpdyPortForward:
                     break
             await self._finish(pair, message)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(uploader), 30)  # the client closes its side
+                async with asyncio.timeout(30):
+                    await asyncio.shield(uploader)  # the client closes its side
         finally:
             if uploader is not None:
                 uploader.cancel()

@@ -146,7 +146,8 @@ class NodeAgent:
 
     async def _bounded(self, what: str, step: Awaitable[Any], *, tasks: list[asyncio.Task] | None = None) -> None:
         try:
-            await asyncio.wait_for(step, STOP_STEP_SECONDS)
+            async with asyncio.timeout(STOP_STEP_SECONDS):
+                await step
         except TimeoutError:
             stuck = [f"{t.get_name()} at {_where(t)}" for t in tasks or [] if not t.done()]
             log.warning("node %s: %s did not finish within %.0f s; stopping anyway%s", self.node.name, what,

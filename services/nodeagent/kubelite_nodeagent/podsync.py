@@ -674,7 +674,8 @@ class PodSyncer:
                 await asyncio.sleep(min(hook.sleep.seconds or 0, budget))
                 return
             ip = st.sandbox.ip if st.sandbox else ""
-            await asyncio.wait_for(probes.run_probe(hook, c, ip, cid, self.runtime, budget), budget)  # type: ignore[arg-type]
+            async with asyncio.timeout(budget):
+                await probes.run_probe(hook, c, ip, cid, self.runtime, budget)  # type: ignore[arg-type]
         except TimeoutError:
             log.info("pod %s/%s container %s: preStop hook did not finish in %.0fs", st.namespace, st.name,
                      c.name, budget)

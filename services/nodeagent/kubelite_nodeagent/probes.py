@@ -184,7 +184,8 @@ async def run_probe(
         if probe.tcpSocket is not None:
             port = resolve_port(probe.tcpSocket.port, container)
             host = probe.tcpSocket.host or pod_ip or "127.0.0.1"
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_seconds)
+            async with asyncio.timeout(timeout_seconds):
+                _, writer = await asyncio.open_connection(host, port)
             writer.close()
             return True, ""
         return False, "probe has no handler"

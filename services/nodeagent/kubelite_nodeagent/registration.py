@@ -186,7 +186,8 @@ class Registrar:
             return
         if self.runtime_ok is not None:
             try:
-                self._healthy = await asyncio.wait_for(self.runtime_ok(), RUNTIME_CHECK_TIMEOUT)
+                async with asyncio.timeout(RUNTIME_CHECK_TIMEOUT):
+                    self._healthy = await self.runtime_ok()
             except Exception as exc:  # a hung or failing runtime makes the node NotReady
                 log.warning("node %s: container runtime check failed: %s", self.name, exc)
                 self._healthy = False

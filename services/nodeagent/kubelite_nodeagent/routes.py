@@ -317,7 +317,8 @@ class RouteManager:
             # also every RECHECK_SECONDS without a change: a link that went down and up again
             # took its routes with it, and nothing about the nodes changed to say so
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), RECHECK_SECONDS)
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 await self.apply()

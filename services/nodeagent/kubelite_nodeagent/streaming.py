@@ -195,7 +195,8 @@ class StreamServer:
             outputs.cancel()
             await proc.kill()
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(proc.wait(), 5)
+                async with asyncio.timeout(5):
+                    await proc.wait()
             await session.close()
 
     # ---- port-forward ------------------------------------------------------------------

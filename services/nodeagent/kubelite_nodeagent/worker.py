@@ -52,7 +52,8 @@ class PodWorker:
                 await self.wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self.wake.wait()
             self.wake.clear()
             await self._ready.wait()
             try:

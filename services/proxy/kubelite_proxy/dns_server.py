@@ -165,7 +165,8 @@ class DNSServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await asyncio.wait_for(reader.readexactly(2), timeout=30)
+                async with asyncio.timeout(30):
+                    head = await reader.readexactly(2)
                 (size,) = struct.unpack("!H", head)
                 wire = await reader.readexactly(size)
                 out = await self.respond(wire, tcp=True)

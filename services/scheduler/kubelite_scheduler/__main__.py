@@ -14,6 +14,7 @@ from kubelite.durations import duration_flag
 from kubelite.flags import add_etcd_tls_flags, add_pki_dir_flag, etcd_tls_from
 from kubelite.logsetup import add_log_level_flag, setup_logging
 from kubelite.service import run_service
+from kubelite.tasks import cancel_and_wait
 from kubelite.telemetry.server import add_metrics_flags, serve_process_metrics
 
 if TYPE_CHECKING:
@@ -109,9 +110,8 @@ async def _run(args: argparse.Namespace) -> None:
         try:
             return await wait_term([run], stop=stop, lost=lost)
         finally:
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await run
+            with contextlib.suppress(Exception):
+                await cancel_and_wait(run)
             with contextlib.suppress(Exception):
                 await scheduler.stop()
 

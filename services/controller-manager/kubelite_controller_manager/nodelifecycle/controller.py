@@ -143,7 +143,8 @@ class NodeLifecycleController:
             except Exception:
                 log.exception("%s: %s failed", self.name, getattr(step, "__name__", step))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), period)
+                async with asyncio.timeout(period):
+                    await self._stop.wait()
 
     # -- one monitor pass -------------------------------------------------------
 

@@ -15,7 +15,6 @@ KUBELITE_DOCKER_PULL_TIMEOUT (seconds, default 120).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -29,6 +28,7 @@ import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
 
+from kubelite.tasks import cancel_and_wait
 from kubelite_nodeagent.runtime import netconnect
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
@@ -110,9 +110,7 @@ class DockerRuntime:
 
     async def close(self) -> None:
         if self._events_task is not None:
-            self._events_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._events_task
+            await cancel_and_wait(self._events_task)
             self._events_task = None
         if self._docker is not None:
             await self._docker.close()

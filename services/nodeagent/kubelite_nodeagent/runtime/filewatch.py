@@ -123,7 +123,8 @@ class FileWatch:
         try:
             if not path.exists():  # after the watch: a rename from now on is seen  # noqa: ASYNC240
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(future, timeout)
+                    async with asyncio.timeout(timeout):
+                        await future
             return path.exists()  # noqa: ASYNC240
         finally:
             waiting = self._waiters.get(key, [])

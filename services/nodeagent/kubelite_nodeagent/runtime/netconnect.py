@@ -83,13 +83,15 @@ async def connect(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect to host:port, from inside `netns_path` when given (needs CAP_SYS_ADMIN)."""
     if not netns_path:
-        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            return await asyncio.open_connection(host, port)
     sock = await _in_fresh_thread(
         netns_path, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM), lambda s: s.close()
     )
     try:
         sock.setblocking(False)
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), timeout)
+        async with asyncio.timeout(timeout):
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
         return await asyncio.open_connection(sock=sock)
     except BaseException:
         sock.close()

@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from kubelite.tasks import cancel_and_wait
 from kubelite_nodeagent.runtime import netconnect, process_supervisor, statedir
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
@@ -117,9 +118,7 @@ class ProcessRuntime:
 
     async def close(self) -> None:
         if self._watch_task is not None:  # supervisors keep running; we just stop watching them
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+            await cancel_and_wait(self._watch_task)
         self._watch_task = None
         self.files.close()
         await self._launcher.close()
@@ -152,7 +151,8 @@ class ProcessRuntime:
         interval = RESCAN_SECONDS if self.files.active else WATCH_INTERVAL_SECONDS
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit_seen.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._exit_seen.wait()
             self._exit_seen.clear()
             for cid in list(self._watched):
                 try:
@@ -508,7 +508,8 @@ class ProcessRuntime:
             with contextlib.suppress(OSError):
                 Cgroup(record.cgroup).add(proc.pid)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout_seconds)
+            async with asyncio.timeout(timeout_seconds):
+                out, _ = await proc.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -100,7 +100,8 @@ class SupervisorLauncher:
                 answer = zygote.ask(container_dir)
                 assert zygote.proc.stdin is not None
                 await zygote.proc.stdin.drain()
-                pid = await asyncio.wait_for(answer, ANSWER_TIMEOUT_SECONDS)
+                async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
+                    pid = await answer
             except (ConnectionError, EOFError, TimeoutError) as exc:
                 log.warning("supervisor zygote %s (attempt %d): %r", zygote.proc.pid, attempt, exc)
                 self._discard(zygote)
@@ -117,11 +118,11 @@ class SupervisorLauncher:
             if zygote is not None and zygote.proc.stdin is not None:
                 zygote.proc.stdin.close()
                 try:
-                    await asyncio.wait_for(zygote.proc.wait(), 5.0)
+                    async with asyncio.timeout(5.0):
+                        await zygote.proc.wait()
                 except TimeoutError:
                     zygote.discard()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await zygote.reader
+                await asyncio.wait([zygote.reader])  # to EOF; never takes our own cancel for its
 
     async def _running(self) -> _Zygote:
         async with self._start_lock:
