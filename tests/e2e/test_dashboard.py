@@ -63,17 +63,55 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update"]
 
 
+BOOTED = "#login:not([hidden]), #user:not(:empty)"  # app.js has signed in or shows the form
+BOOT_SECONDS = 20.0
+
+
 def _goto(page: Any, url: str, attempts: int = 3) -> None:
-    """page.goto, again when Chromium aborts it with ERR_NETWORK_CHANGED: the cluster's pods
-    starting add veth interfaces on this host, and Chromium drops a navigation in flight when
-    the host's network changes (seen once in CI; not the dashboard's doing)."""
+    """Open the dashboard and wait until app.js has started (a user shown, or the sign-in form).
+
+    Again when Chromium aborted a load with ERR_NETWORK_CHANGED: the cluster's pods starting
+    and stopping add and remove veth interfaces on this host, and Chromium drops requests in
+    flight when the host's network changes (the page itself, or app.js under it, which
+    leaves a page that never starts: seen in CI). Any other failure is the dashboard's."""
     for attempt in range(attempts):
+        failed: list[str] = []
+
+        def note(request: Any, failed: list[str] = failed) -> None:
+            failed.append(f"{request.url}: {request.failure}")
+
+        page.on("requestfailed", note)
         try:
-            page.goto(url)
-            return
-        except Exception as exc:
-            if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == attempts - 1:
-                raise
+            page.goto("about:blank")  # a URL differing only in its #fragment would not reload
+            if _open(page, url, failed):
+                return
+        finally:
+            page.remove_listener("requestfailed", note)
+        if attempt == attempts - 1:
+            raise AssertionError(f"the host's network kept changing under Chromium: {failed}")
+
+
+def _open(page: Any, url: str, failed: list[str]) -> bool:
+    """True once the app started; False if a load was lost to a network change (try again)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.goto(url)
+    except PlaywrightError as exc:
+        if "ERR_NETWORK_CHANGED" in str(exc):
+            return False
+        raise
+    deadline = time.monotonic() + BOOT_SECONDS
+    while True:
+        try:
+            page.wait_for_selector(BOOTED, timeout=500)
+            return True
+        except PlaywrightError:
+            if any("ERR_NETWORK_CHANGED" in f for f in failed):
+                return False
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the dashboard did not start in {BOOT_SECONDS:.0f} s; "
+                                     f"failed requests: {failed or 'none'}") from None
 
 
 def _chromium() -> str:

@@ -134,6 +134,20 @@ async function whoami() {
   return r.status.userInfo;
 }
 
+// whoami, again when no answer came at all: fetch rejects with a TypeError when the request
+// never got a response (the apiserver restarting, the host's network changing under the
+// browser); a few tries are better than throwing away a good token. An HTTP answer is final.
+async function whoamiRetrying() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await whoami();
+    } catch (e) {
+      if (e instanceof APIError || attempt >= 4) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+}
+
 async function signIn() {
   const hash = new URLSearchParams(location.hash.startsWith('#token=') ? location.hash.slice(1) : '');
   if (hash.get('token')) {  // the login link: keep the token in this tab only, and out of the URL
@@ -142,7 +156,7 @@ async function signIn() {
     history.replaceState(null, '', location.pathname + '#/overview');
   }
   try {
-    const user = await whoami();
+    const user = await whoamiRetrying();
     if (!user.username || user.username === 'system:anonymous') throw new APIError(401, 'anonymous');
     state.user = user;
     return true;
