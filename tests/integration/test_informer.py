@@ -549,7 +549,7 @@ async def test_a_copy_without_managed_fields_updates_without_losing_them(
     await reg.create(namespaces, "", codec.convert({"apiVersion": "v1", "kind": "Namespace",
                                                     "metadata": {"name": ns}}, namespaces.type))
     await reg.create(CM, ns, cm(ns, "owned"), manager="kubectl-client-side-apply")
-    inf = await started(stopper, Informer(etcd, CM, namespace=ns, transform=drop_managed_fields))
+    inf = await started(stopper, Informer(etcd, CM, namespace=ns, transform=lambda obj, _previous: drop_managed_fields(obj)))
     # a copy, as a controller takes one: the registry fills the body it is given, and the cache's
     # own instance, changed in place, would pass for the watched update before the event came
     cached = copy.deepcopy(inf.get(ns, "owned"))

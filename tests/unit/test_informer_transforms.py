@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from kubelite import codec
@@ -45,3 +46,28 @@ def test_drop_managed_fields_and_lean() -> None:
     assert drop_managed_fields(pod).metadata.managedFields is None
     a, b = lean(_pod("a", "n")), lean(_pod("b", "n"))
     assert a.metadata.managedFields is None and a.spec.tolerations[0].key is b.spec.tolerations[0].key
+
+
+def test_a_new_version_shares_what_did_not_change_and_interns_the_rest() -> None:
+    old = lean(_pod("a", "node-1"))
+    new = _pod("a", "node-1")
+    new.metadata.resourceVersion = "8"
+    new.status.phase = "Succeeded"
+    new.status.conditions[0].status = "False"
+    expected = codec.encode(drop_managed_fields(new))
+    lean(new, old)
+    assert codec.encode(new) == expected  # the values are the new version's
+    assert new.spec is old.spec  # unchanged: the old version's whole
+    assert new.metadata.labels is old.metadata.labels and new.metadata.name is old.metadata.name
+    assert new.status is not old.status and new.status.conditions is not old.status.conditions
+    assert new.status.phase is sys.intern("Succeeded")  # what changed is interned
+    assert new.status.conditions[0].status is sys.intern("False")
+    assert new.status.conditions[0].type is old.status.conditions[0].type  # interned both times
+    assert new.metadata.annotations["note"] is old.metadata.annotations["note"]  # equal: shared, even if long
+
+
+def test_a_previous_version_of_another_type_is_ignored() -> None:
+    new = _pod("a", "node-1")
+    lean(new, previous=object())
+    other = lean(_pod("b", "node-1"))
+    assert new.spec.containers[0].image is other.spec.containers[0].image

@@ -59,13 +59,15 @@ class Informer(CachedInformer):
         *,
         namespace: str = "",
         resync_seconds: float = 300,
-        transform: Callable[[Any], Any] | None = None,
+        transform: Callable[[Any, Any | None], Any] | None = None,
         owner_indexed: bool = True,
     ) -> None:
         """`owner_indexed=False`: no index by metadata.ownerReferences (a transform that drops
         them, such as the apiserver pod cache's, has nothing to index)."""
         self.store = store
-        self.transform = transform  # applied to each object before it is cached (transforms.py)
+        # applied to each object before it is cached, with the cached version it replaces
+        # (None for a new key), whose unchanged parts it may reuse (transforms.py)
+        self.transform = transform
         self.info = info
         self.namespace = namespace
         self.resync_seconds = resync_seconds
@@ -228,7 +230,9 @@ class Informer(CachedInformer):
             log.error("%s: cannot decode %s at revision %d: %s", self.name, kv.key, revision, exc)
             return None
         obj.metadata.resourceVersion = str(revision)
-        return obj if self.transform is None else self.transform(obj)
+        if self.transform is None:
+            return obj
+        return self.transform(obj, self._cache.get_by_key(self._cache_key(kv.key)))
 
     async def _resync_loop(self) -> None:
         if self.resync_seconds <= 0:

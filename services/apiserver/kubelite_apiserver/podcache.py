@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.core_v1 import PODS
+from kubelite.api.core_v1 import PODS, Pod
 from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
@@ -65,7 +65,7 @@ class PodCache:
     def __init__(self, store: Any) -> None:
         # keeps a node index (spec.nodeName); each pod as a PodRecord: its JSON and the fields
         # selectors read, half the memory of the decoded pod (podrecord.py)
-        self.informer = Informer(store, PODS, transform=record_of, owner_indexed=False)
+        self.informer = Informer(store, PODS, transform=_record, owner_indexed=False)
         self.own = OwnWrites()  # this apiserver's writes the watch has not brought yet (ownwrites.py)
 
     def start(self) -> None:
@@ -122,3 +122,8 @@ class PodCache:
     def _all_in_key_order(self) -> list[PodRecord]:
         """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
         return [self.informer.get_by_key(key) for key in sorted(self.informer.keys())]
+
+
+def _record(pod: Pod, _previous: PodRecord | None) -> PodRecord:
+    """The informer's transform: a record is made afresh from each version (it packs the JSON)."""
+    return record_of(pod)

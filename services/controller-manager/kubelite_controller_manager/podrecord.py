@@ -18,8 +18,9 @@ from kubelite.api.core_v1 import Container, Pod, ProjectedVolumeSource
 from kubelite.reconcile.transforms import lean
 
 
-def keep(pod: Pod) -> Pod:
-    """The controller-manager's pod informer transform."""
+def keep(pod: Pod, previous: Pod | None = None) -> Pod:
+    """The controller-manager's pod informer transform; parts equal to the cached `previous`
+    version's are shared with it (transforms.py)."""
     spec = pod.spec
     if spec is not None:
         spec.containers = _read_parts(spec.containers)
@@ -27,7 +28,7 @@ def keep(pod: Pod) -> Pod:
         for volume in spec.volumes or ():
             if volume.projected is not None:
                 volume.projected = EMPTY_PROJECTION  # a projected volume, what it projects not kept
-    return lean(pod)
+    return lean(pod, previous)
 
 
 EMPTY_PROJECTION = ProjectedVolumeSource()

@@ -27,11 +27,12 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.reconcile.transforms import intern_strings, lean
 
 
-def keep(pod: Pod) -> Pod:
-    """The scheduler's pod informer transform: a bound pod as its skeleton, any other lean."""
+def keep(pod: Pod, previous: Pod | None = None) -> Pod:
+    """The scheduler's pod informer transform: a bound pod as its skeleton, any other lean;
+    parts equal to the cached `previous` version's are shared with it (transforms.py)."""
     if pod.spec is None or not pod.spec.nodeName:
-        return lean(pod)
-    return intern_strings(bound_skeleton(pod))
+        return lean(pod, previous)
+    return intern_strings(bound_skeleton(pod), previous)
 
 
 def bound_skeleton(pod: Pod) -> Pod:
