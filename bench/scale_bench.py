@@ -37,6 +37,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -400,6 +401,9 @@ def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
     if opts.deployments * opts.replicas > opts.pods:
         sys.exit(f"scale_bench: {opts.deployments} Deployments × {opts.replicas} replicas exceed --pods {opts.pods}")
+    # SIGTERM (timeout, kill) ends the run as Ctrl-C does: through the finally below, which
+    # removes the work directory (a 150,000-pod run leaves gigabytes); the default action skips it
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     cluster = start(opts)
     try:
         result = asyncio.run(run(opts, cluster))
