@@ -122,7 +122,9 @@ class SupervisorLauncher:
                         await zygote.proc.wait()
                 except TimeoutError:
                     zygote.discard()
-                await asyncio.wait([zygote.reader])  # to EOF; never takes our own cancel for its
+                # until its EOF (or its cancel, after discard); unlike a bare await, a cancel
+                # of ours is never taken for the reader's
+                await asyncio.wait([zygote.reader])
 
     async def _running(self) -> _Zygote:
         async with self._start_lock:
