@@ -625,6 +625,43 @@ async def test_token_and_downward_api_files_follow_the_pod(agents: Agents, api: 
     await eventually(lambda: label_file() == 'tier="b"', timeout=15, message="downward API file kept old labels")
 
 
+async def test_a_token_refused_at_first_is_fetched_again_when_the_account_exists(
+    agents: Agents, api: httpx.AsyncClient, namespace: str
+) -> None:
+    """The agent asks for the pod's token while it makes the sandbox; refused then (the account
+    is gone), the pod waits in ContainerCreating with the reason, no container is made, and it
+    starts once the account exists again."""
+    name = node_name()
+    accounts = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+    r = await api.post(accounts, json={"metadata": {"name": "reader"}})
+    assert r.status_code == 201, r.text
+    r = await api.post(f"/api/v1/namespaces/{namespace}/pods",
+                       json=pod_manifest("tok", name, serviceAccountName="reader"))
+    assert r.status_code == 201, r.text
+    r = await api.delete(f"{accounts}/reader")
+    assert r.status_code == 200, r.text
+    [agent] = await agents.start("--node-name", name)
+    runtime = agent.runtime
+    assert isinstance(runtime, FakeRuntime)
+
+    async def waiting() -> dict[str, Any] | None:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/tok")
+        [status] = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        return status.get("state", {}).get("waiting")
+
+    state = await eventually(waiting, timeout=15, message="the pod never reported why it waits")
+    assert state["reason"] == "ContainerCreating" and "failed to fetch token" in state["message"], state
+    assert not [c for c in runtime.containers.values() if c.pod_name == "tok"], "a container without its token"
+    r = await api.post(accounts, json={"metadata": {"name": "reader"}})
+    assert r.status_code == 201, r.text
+
+    async def running() -> bool:
+        pod = await get_json(api, f"/api/v1/namespaces/{namespace}/pods/tok")
+        return bool(pod and pod["status"].get("phase") == "Running")
+
+    await eventually(running, timeout=15, message="the pod did not start once its account existed")
+
+
 async def test_root_ca_is_read_once_per_namespace_then_followed(agents: Agents, api: httpx.AsyncClient,
                                                                 namespace: str) -> None:
     """kube-root-ca.crt, which every pod's token volume projects, is read at the first pod of a
