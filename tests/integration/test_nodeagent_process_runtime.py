@@ -425,14 +425,22 @@ async def test_concurrent_starts_each_get_their_own_supervisor(runtime: ProcessR
 
 
 async def test_records_live_on_a_tmpfs_and_logs_on_disk(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    sandbox = await _sandbox(runtime, "where")
+    """Records on the tmpfs; the log and the pod's directory (a host-image container's working
+    directory when it names none), both made as the container starts, on the node's disk."""
+    uid = str(uuid.uuid4())
+    pod_dir = tmp_path / "pods" / uid
+    sandbox = await runtime.create_sandbox(
+        PodSandboxConfig(pod_uid=uid, namespace="default", name="where", hostname="where", pod_dir=str(pod_dir))
+    )
     assert statedir.fstype(runtime.layout.base) == "tmpfs"
     assert (tmp_path / "process").resolve() == runtime.layout.base.resolve()
-    cid = await _run(runtime, sandbox, _spec(sandbox, "talk", ["sh", "-c", "echo said"]))
+    cid = await _run(runtime, sandbox, _spec(sandbox, "talk", ["sh", "-c", "echo said; pwd"]))
     await _exited(runtime, cid)
     log_file = Path(runtime.log_path(cid) or "")
     assert log_file.parent == tmp_path / "logs" / f"default_where_{sandbox.pod_uid}", log_file
     assert statedir.fstype(log_file) != "tmpfs" and "said" in await _logs(runtime, cid)
+    assert (await _logs(runtime, cid)).splitlines() == ["said", str(pod_dir)]
+    assert pod_dir.is_dir() and statedir.fstype(pod_dir) != "tmpfs"  # noqa: ASYNC240
     await runtime.remove_container(cid)
     assert not log_file.exists(), "a removed container's log was kept"  # noqa: ASYNC240
     await runtime.remove_sandbox(sandbox.pod_uid)

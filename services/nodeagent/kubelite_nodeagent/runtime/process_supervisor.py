@@ -4,7 +4,8 @@
 
 The agent starts one supervisor per container attempt in its own session, so
 the supervisor outlives an agent that is restarted or killed.  It reads
-`launch.json` from the container dir, then:
+`launch.json` from the container dir, makes the directories it names (the log's; the
+pod's, when that is the working directory), then:
 
 1. forks the container init: as root into new PID, mount, UTS and IPC
    namespaces, joined to the pod's network namespace and moved into its
@@ -461,6 +462,8 @@ def supervise(container_dir: str) -> int:
         signal.signal(sig, signal.SIG_IGN)  # only the container is signalled, never us
     started_path = os.path.join(container_dir, "started.json")
     exit_path = os.path.join(container_dir, "exit.json")
+    for path in spec.get("make_dirs", ()):  # the log's directory; the pod's, when it is the cwd
+        os.makedirs(path, exist_ok=True)
     log = open(spec["log_path"], "ab", buffering=0)  # lives as long as we do
 
     sync_r, sync_w = os.pipe()
