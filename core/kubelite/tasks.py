@@ -1,4 +1,4 @@
-"""Stopping background tasks without losing a cancel.
+"""Stopping background tasks without losing a cancel, and waiting with a deadline.
 
 The usual idiom has a hole:
 
@@ -33,3 +33,18 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any] | None) -> None:
     for task in live:
         if not task.cancelled() and (error := task.exception()) is not None:
             raise error
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:  # noqa: ASYNC109
+    """Wait until `event` is set or `timeout` seconds have passed (None: no limit); whether it
+    was set (True also when another task has cleared it again before this one ran on). Only
+    the deadline ends the wait quietly: a cancel of the caller is raised as ever.
+
+    A loop's "sleep until poked, or every N seconds", written once: `asyncio.wait_for` is
+    banned here (it can drop a cancel on Python 3.11, docs/resilience.md finding 5)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True

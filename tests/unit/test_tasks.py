@@ -1,4 +1,5 @@
-"""cancel_and_wait: stops tasks without taking the caller's own cancel for theirs."""
+"""cancel_and_wait: stops tasks without taking the caller's own cancel for theirs; wait_event:
+waits with a deadline and says whether the event came."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from kubelite.tasks import cancel_and_wait
+from kubelite.tasks import cancel_and_wait, wait_event
 
 
 async def test_cancels_every_task_and_waits_for_them() -> None:
@@ -64,3 +65,28 @@ async def test_the_callers_cancel_is_not_taken_for_the_tasks() -> None:
         await caller
     assert not went_on
     await asyncio.wait([task])
+
+
+async def test_wait_event_says_whether_the_event_came() -> None:
+    event = asyncio.Event()
+    assert await wait_event(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await wait_event(event, 30) is True
+    assert await wait_event(event, None) is True  # already set: no wait
+
+
+async def test_wait_event_counts_an_event_cleared_again_before_the_waiter_ran() -> None:
+    event = asyncio.Event()
+    waiter = asyncio.create_task(wait_event(event, 30))
+    await asyncio.sleep(0)
+    event.set()
+    event.clear()  # before the waiter's next turn
+    assert await waiter is True
+
+
+async def test_wait_event_raises_the_callers_cancel() -> None:
+    waiter = asyncio.create_task(wait_event(asyncio.Event(), 30))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter

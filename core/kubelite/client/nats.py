@@ -19,6 +19,7 @@ from kubelite.api.scheme import ResourceInfo, resolve
 from kubelite.bus import api as wire
 from kubelite.bus.identity import BusIdentity
 from kubelite.errors import APIError, service_unavailable
+from kubelite.tasks import wait_event
 
 T = TypeVar("T", bound=Object)
 
@@ -89,12 +90,7 @@ class NatsAPIClient:
 
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Until no request is in flight (True) or `timeout` seconds have passed (False)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._idle, timeout)
 
     # Typed verbs --------------------------------------------------------------
     async def get(self, resource: ResourceInfo | str, namespace: str, name: str) -> Any:

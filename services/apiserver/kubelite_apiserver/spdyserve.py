@@ -339,9 +339,11 @@ class SpdyPortForward:
                     message = f"the node agent of {self.node} went away"
                     break
             await self._finish(pair, message)
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(30):
-                    await asyncio.shield(uploader)  # the client closes its side
+            # until the client closes its side, at most 30 s; asyncio.wait never raises the
+            # uploader's cancel, so a cancel of this task is never taken for it (kubelite.tasks)
+            await asyncio.wait([uploader], timeout=30)
+            if uploader.done() and not uploader.cancelled() and (error := uploader.exception()) is not None:
+                raise error
         finally:
             if uploader is not None:
                 uploader.cancel()

@@ -25,7 +25,6 @@ Pure computation (`desired_routes`, parsers) first; `ip`/`iptables` at the edge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -40,6 +39,7 @@ from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite.command import run_command
 from kubelite.reconcile.nats_informer import NatsInformer
+from kubelite.tasks import wait_event
 from kubelite_nodeagent.runtime.netns import NetworkError, run
 
 log = logging.getLogger("kubelite.nodeagent.routes")
@@ -316,9 +316,7 @@ class RouteManager:
         while True:
             # also every RECHECK_SECONDS without a change: a link that went down and up again
             # took its routes with it, and nothing about the nodes changed to say so
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(RECHECK_SECONDS):
-                    await self._dirty.wait()
+            await wait_event(self._dirty, RECHECK_SECONDS)
             self._dirty.clear()
             try:
                 await self.apply()

@@ -194,10 +194,14 @@ class StreamServer:
             gone.cancel()
             outputs.cancel()
             await proc.kill()
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            await session.close()
+            try:
+                # any error or the deadline: the session closes regardless; a cancel of this
+                # handler (the agent stopping) is not an error and still ends it
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5):
+                        await proc.wait()
+            finally:
+                await session.close()
 
     # ---- port-forward ------------------------------------------------------------------
     async def _on_portforward(self, msg: Any) -> None:

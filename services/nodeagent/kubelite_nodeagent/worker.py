@@ -9,9 +9,10 @@ gone and cleaned up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from kubelite.tasks import wait_event
 
 log = logging.getLogger("kubelite.nodeagent")
 
@@ -48,12 +49,7 @@ class PodWorker:
         failures = 0
         delay: float | None = None
         while True:
-            if delay is None:
-                await self.wake.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self.wake.wait()
+            await wait_event(self.wake, delay)
             self.wake.clear()
             await self._ready.wait()
             try:

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from kubelite.tasks import wait_event
+
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 
@@ -106,11 +108,7 @@ class SchedulingQueue:
                     self._queued.discard(key)
                     return key
             self._wakeup.clear()
-            try:
-                async with asyncio.timeout(wait):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
+            await wait_event(self._wakeup, wait)
 
     def __len__(self) -> int:
         return len(self._queued)

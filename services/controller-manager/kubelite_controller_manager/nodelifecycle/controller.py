@@ -18,7 +18,6 @@ The pods on NoExecute-tainted nodes are evicted by the TaintManager it runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from kubelite.api.coordination_v1 import LEASES
 from kubelite.api.core_v1 import NODES, PODS, Node, NodeSpec, NodeStatus, Pod
 from kubelite.errors import APIError
 from kubelite.reconcile.cache import INDEX_NODE
+from kubelite.tasks import wait_event
 from kubelite_controller_manager.nodelifecycle import health
 from kubelite_controller_manager.nodelifecycle.notify import Notifier
 from kubelite_controller_manager.nodelifecycle.taintmanager import TaintManager
@@ -142,9 +142,7 @@ class NodeLifecycleController:
                 raise
             except Exception:
                 log.exception("%s: %s failed", self.name, getattr(step, "__name__", step))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(period):
-                    await self._stop.wait()
+            await wait_event(self._stop, period)
 
     # -- one monitor pass -------------------------------------------------------
 

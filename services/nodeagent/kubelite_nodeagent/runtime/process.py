@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from kubelite.tasks import cancel_and_wait
+from kubelite.tasks import cancel_and_wait, wait_event
 from kubelite_nodeagent.runtime import netconnect, process_supervisor, statedir
 from kubelite_nodeagent.runtime.base import (
     ERR_IMAGE_NEVER_PULL,
@@ -150,9 +150,7 @@ class ProcessRuntime:
         """Tell the agent at once when a container exits (the supervisor writes exit.json)."""
         interval = RESCAN_SECONDS if self.files.active else WATCH_INTERVAL_SECONDS
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._exit_seen.wait()
+            await wait_event(self._exit_seen, interval)
             self._exit_seen.clear()
             for cid in list(self._watched):
                 try:
