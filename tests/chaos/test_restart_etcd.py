@@ -91,6 +91,13 @@ async def run_outage(cluster: ChaosCluster, http: httpx.AsyncClient, outage: flo
                                 json={"metadata": {"name": "while-down"}, "data": {"a": "b"}}),
     ]
     record_timing("etcd down: slowest apiserver 503 answer", max(answers))
+
+    async def not_ready() -> str | None:  # /readyz checks etcd at most once a second
+        ready = await http.get("/readyz", params={"verbose": ""}, timeout=ANSWER_WITHIN)
+        failed = ready.status_code == 500 and "[-]etcd failed: reason withheld\n" in ready.text
+        return None if failed else f"/readyz {ready.status_code}: {ready.text}"
+
+    await converge(not_ready, timeout=10, message="/readyz did not report etcd down", cluster=cluster)
     await asyncio.sleep(outage)  # every component's watch and lease calls fail meanwhile
 
     t0 = time.monotonic()
@@ -98,7 +105,10 @@ async def run_outage(cluster: ChaosCluster, http: httpx.AsyncClient, outage: flo
 
     async def serving() -> str | None:
         r = await http.get(PODS, timeout=5)
-        return None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
+        if r.status_code != 200:
+            return f"{r.status_code} {r.text[:200]}"
+        ready = await http.get("/readyz", timeout=5)  # checks etcd at most once a second
+        return None if ready.status_code == 200 else f"/readyz {ready.status_code} {ready.text[:200]}"
 
     await converge(serving, timeout=30, message="apiserver did not serve again after etcd returned",
                    cluster=cluster)

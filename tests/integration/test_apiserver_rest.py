@@ -382,6 +382,10 @@ async def test_discovery(api: httpx.AsyncClient) -> None:
     assert {"deployments", "deployments/scale", "replicasets"} <= apps
     assert (await api.get("/healthz")).status_code == 200
     assert (await api.get("/readyz")).status_code == 200
+    verbose = await api.get("/readyz", params={"verbose": ""})
+    assert verbose.status_code == 200 and "[+]etcd ok\n" in verbose.text and \
+        verbose.text.endswith("readyz check passed\n"), verbose.text
+    assert (await api.get("/readyz/etcd")).text == "ok"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/namespaces/default/pods", "/apis/apps/v1/deployments"])

@@ -440,7 +440,7 @@ async def test_records_live_on_a_tmpfs_and_logs_on_disk(runtime: ProcessRuntime,
     assert log_file.parent == tmp_path / "logs" / f"default_where_{sandbox.pod_uid}", log_file
     assert statedir.fstype(log_file) != "tmpfs" and "said" in await _logs(runtime, cid)
     assert (await _logs(runtime, cid)).splitlines() == ["said", str(pod_dir)]
-    assert pod_dir.is_dir() and statedir.fstype(pod_dir) != "tmpfs"  # noqa: ASYNC240
+    assert pod_dir.is_dir() and statedir.fstype(pod_dir) != "tmpfs"
     await runtime.remove_container(cid)
     assert not log_file.exists(), "a removed container's log was kept"  # noqa: ASYNC240
     await runtime.remove_sandbox(sandbox.pod_uid)

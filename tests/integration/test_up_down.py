@@ -209,3 +209,63 @@ def test_stop_all_reaches_children_of_a_dead_leader(tmp_path: Path) -> None:
     while pid_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(child), "stop_all left the leader's child running"
+
+
+def test_up_restarts_only_what_stopped(tmp_path: Path) -> None:
+    """`up` on a cluster some of whose processes were killed starts those again, with their
+    arguments; the rest keep their PIDs, the pods theirs, and the cluster works on."""
+    import os
+    import signal
+    import time
+
+    data_dir = tmp_path / "heal"
+    app = tmp_path / "app.yaml"
+    app.write_text(FIRST_APP)
+    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
+                  "--random-ports", "-f", str(app), "--wait-timeout", "60")
+    state_file = data_dir / "cluster.json"
+    kubeconfig = str(data_dir / "kubeconfig")
+
+    def pods() -> dict[str, dict]:
+        got = kubelite("--kubeconfig", kubeconfig, "get", "pods", "-l", "app=first", "-o", "json")
+        assert got.returncode == 0, got.stderr
+        return {p["metadata"]["uid"]: p for p in json.loads(got.stdout)["items"]}
+
+    try:
+        assert up.returncode == 0, f"up failed: {up.stdout}\n{up.stderr}"
+        before = json.loads(state_file.read_text())
+        pids = {p["name"]: p["pid"] for p in before["processes"]}
+        first_pods = set(pods())
+        killed = ["etcd", "scheduler", "nodeagent-node-1"]
+        for name in killed:
+            os.killpg(pids[name], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(pid_alive(pids[n]) for n in killed) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(pid_alive(pids[n]) for n in killed), "the killed processes did not end"
+
+        again = kubelite("up", "--data-dir", str(data_dir), "--random-ports")
+        assert again.returncode == 0, f"{again.stdout}\n{again.stderr}"
+        assert "restarting what stopped: etcd, scheduler, nodeagent-node-1" in again.stdout, again.stdout
+        after = {p["name"]: p["pid"] for p in json.loads(state_file.read_text())["processes"]}
+        assert {n: p for n, p in after.items() if n not in killed} == \
+            {n: p for n, p in pids.items() if n not in killed}, "a running process was restarted"
+        for name in killed:
+            assert after[name] != pids[name] and pid_alive(after[name]), f"{name} was not restarted"
+
+        scaled = kubelite("--kubeconfig", kubeconfig, "scale", "deploy", "first", "--replicas", "3")
+        assert scaled.returncode == 0, scaled.stderr
+        deadline, now = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            now = pods()
+            running = [p for p in now.values() if p["spec"].get("nodeName") and
+                       p.get("status", {}).get("phase") == "Running"]
+            if len(running) == 3:
+                break
+            time.sleep(0.3)
+        assert len(now) == 3 and all(p.get("status", {}).get("phase") == "Running" for p in now.values()), \
+            f"not 3 pods Running after the restart: {[(p['metadata']['name'], p.get('status', {}).get('phase')) for p in now.values()]}"
+        assert first_pods <= set(now), "the restart replaced pods that were running"
+    finally:
+        down = kubelite("down", "--data-dir", str(data_dir))
+    assert down.returncode == 0, down.stderr

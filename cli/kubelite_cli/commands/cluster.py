@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kubelite import devservers
 from kubelite.client.kubeconfig import write_kubeconfig
@@ -23,6 +24,7 @@ from kubelite.credentials import (
     etcd_server_tls,
     service_ip,
 )
+from kubelite.pki import ClusterPKI
 from kubelite.printers import render_table
 from kubelite_cli.cluster.procs import (
     is_running,
@@ -255,8 +257,7 @@ def run_up(args: argparse.Namespace) -> int:
             _deploy(existing, args)
             return 0
         if alive:
-            print(f"stopping the rest of a half-running cluster: {', '.join(r.name for r in alive)}")
-            stop_all(existing.processes)
+            return _restart_stopped(existing, args)
         remove_proxy_tables(existing.processes)
         remove_state(data_dir)
     print(f"starting kubelite cluster in {data_dir}", flush=True)
@@ -272,6 +273,58 @@ def run_up(args: argparse.Namespace) -> int:
         raise CLIError(f"exited right after start: {names}; logs in {data_dir / 'logs'}")
     _deploy(state, args)
     return 0
+
+
+def _restart_stopped(state: ClusterState, args: argparse.Namespace) -> int:
+    """`up` on a cluster part of which has stopped (a crash, a chaos kill): start those parts
+    again, in start order and with the arguments they had; what runs is left alone, so pods
+    keep running and a restarted node agent adopts its own. The options of this `up` do not
+    apply (as when everything runs): `down` first to change them."""
+    stopped = [r.name for r in state.processes if not is_running(r)]
+    print(f"restarting what stopped: {', '.join(stopped)} (the rest keeps running)", flush=True)
+    tls = client_context(ca_pem=ClusterPKI(Path(state.data_dir) / "pki").crt("cluster-ca").read_bytes())
+    restarted = []
+    for i, record in enumerate(state.processes):
+        if is_running(record):
+            continue
+        stop_all([record], timeout=5.0)  # what its process group left behind, if anything
+        fresh = spawn_detached(record.name, record.argv, Path(record.log))
+        fresh.url, fresh.metrics_url = record.url, record.metrics_url
+        state.processes[i] = fresh
+        save_state(Path(state.data_dir), state)
+        _wait_listening(state, fresh, args.timeout)
+        restarted.append(fresh)
+    apiserver = next((r for r in state.processes if r.name == "apiserver"), None)
+    if apiserver is not None:  # its /readyz checks etcd: back once it reaches a restarted etcd
+        wait_readyz(state.apiserver_url, apiserver, args.timeout, tls)
+    crashed = crashed_after_start(restarted, args.settle_seconds)
+    print(status_table(state))
+    if crashed:
+        names = ", ".join(f"{r.name} ({_last_line(r.log)})" for r in crashed)
+        raise CLIError(f"exited right after a restart: {names}; logs in {Path(state.data_dir) / 'logs'}")
+    _deploy(state, args)
+    return 0
+
+
+def _wait_listening(state: ClusterState, record: ProcessRecord, timeout: float) -> None:
+    """Until a restarted etcd or NATS listens (the services after it need it); the apiserver
+    is waited for once all are back (its /readyz needs etcd), the rest not, as at the first
+    start."""
+    if record.name not in ("etcd", "nats"):
+        return
+    address = urlsplit(state.etcd_url if record.name == "etcd" else state.nats_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(record):
+            raise CLIError(f"{record.name} exited during its restart; last log lines "
+                           f"({record.log}): {_log_tail(record.log, 5)!r}")
+        try:
+            socket.create_connection((address.hostname or HOST, address.port or 0), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise CLIError(f"{record.name} does not listen on {address.netloc} {timeout:.0f}s after its restart; "
+                   f"see {record.log}")
 
 
 def _deploy(state: ClusterState, args: argparse.Namespace) -> None:

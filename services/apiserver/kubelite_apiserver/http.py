@@ -41,6 +41,7 @@ from kubelite_apiserver import (
     params,
     protobuf,
     proxy,
+    readyz,
     reviews,
     streaming,
     tables,
@@ -85,6 +86,17 @@ def bus_credentials(cfg: Config) -> BusCredentials:
                                 key_file=cfg.nats_key_file)
 
 
+ETCD_CHECK_TIMEOUT = 2.0  # seconds: kube-apiserver's --etcd-healthcheck-timeout default
+ETCD_CHECK_INTERVAL = 1.0  # at most one etcd probe a second, however often /readyz is asked
+
+
+async def _ok() -> str:
+    return ""
+
+
+_LIVE: dict[str, readyz.Check] = {"ping": _ok}  # /livez, /healthz: the process answers
+
+
 class APIServer:
     """Connections and the registry for one worker process; also the ASGI callable."""
 
@@ -96,6 +108,10 @@ class APIServer:
         self.nats_api: NatsAPI | None = None
         self.ready = False
         self.stopping = asyncio.Event()
+        self.health_checks: dict[str, readyz.Check] = {
+            "ping": _ok, "etcd": readyz.Throttled(self._etcd_check, ETCD_CHECK_INTERVAL),
+            "informer-sync": self._synced_check, "shutdown": self._shutdown_check,
+        }
         self.authn = Authenticator()
         self.rbac: authz.RBACCache | None = None
         self.crds: CRDController | None = None
@@ -187,6 +203,26 @@ class APIServer:
         log.info("apiserver ready on https://%s:%d (authorization %s)", cfg.bind_address, cfg.port,
                  cfg.authorization_mode)
 
+    async def _etcd_check(self) -> str:
+        """etcd answers a read within ETCD_CHECK_TIMEOUT (kube-apiserver's
+        --etcd-healthcheck-timeout); "" when it does, else why not."""
+        if self.store is None:
+            return "not connected"
+        try:
+            async with asyncio.timeout(ETCD_CHECK_TIMEOUT):
+                await self.store.current_revision()
+        except TimeoutError:
+            return f"no answer within {ETCD_CHECK_TIMEOUT:g}s"
+        except Exception as exc:  # any failure is the answer; /readyz/etcd shows it
+            return str(exc) or type(exc).__name__
+        return ""
+
+    async def _synced_check(self) -> str:
+        return "" if self.ready or self.stopping.is_set() else "caches not synced yet"
+
+    async def _shutdown_check(self) -> str:
+        return "shutting down" if self.stopping.is_set() else ""
+
     async def shutdown(self) -> None:
         self.ready = False
         self.stopping.set()
@@ -272,6 +308,11 @@ class APIServer:
                 body = openapi_proto.document_of(openapi.v2_document())
                 await _respond(send, 200, body, openapi_proto.CONTENT_TYPE.encode())
                 return
+            if not info.is_resource and (probe := readyz.endpoint(path)) is not None:
+                code, body = await readyz.answer(*probe, scope.get("query_string", b"").decode(),
+                                                 self.health_checks if probe[0] == "readyz" else _LIVE)
+                await _respond(send, code, body)
+                return
             if not info.is_resource:
                 code, body = self._non_resource(path, scope)
                 await _respond(send, code, body)
@@ -349,12 +390,8 @@ class APIServer:
 
     def _non_resource(self, path: str, scope: dict) -> tuple[int, bytes]:
         path = path.rstrip("/") or "/"
-        if path in ("/healthz", "/livez"):
-            return 200, b"ok"
         if path == "/metrics":
             return 200, generate_latest(REGISTRY)
-        if path == "/readyz":
-            return (200, b"ok") if self.ready else (503, b"not ready")
         if path == "/version":
             return 200, msgspec.json.encode(discovery.version_info())
         if path == "/api":
