@@ -93,15 +93,19 @@ spec:
 """
 
 
+def _up_with_first_app(data_dir: Path, *, nodes: int) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`up` with fake-runtime nodes and FIRST_APP applied (and available) by `up -f`."""
+    app = data_dir.parent / f"{data_dir.name}-app.yaml"
+    app.write_text(FIRST_APP)
+    return data_dir, kubelite("up", "--data-dir", str(data_dir), "--nodes", str(nodes), "--runtime", "fake",
+                              "--random-ports", "-f", str(app), "--wait-timeout", "60")
+
+
 def test_up_starts_every_service(tmp_path: Path) -> None:
     """The whole table with two nodes: every service runs, and `down` stops all."""
     from kubelite_cli.cluster.services import SERVICES
 
-    data_dir = tmp_path / "full"
-    app = tmp_path / "app.yaml"
-    app.write_text(FIRST_APP)
-    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "2", "--runtime", "fake",
-                  "--random-ports", "-f", str(app), "--wait-timeout", "60")
+    data_dir, up = _up_with_first_app(tmp_path / "full", nodes=2)
     state_file = data_dir / "cluster.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     try:
@@ -218,11 +222,7 @@ def test_up_restarts_only_what_stopped(tmp_path: Path) -> None:
     import signal
     import time
 
-    data_dir = tmp_path / "heal"
-    app = tmp_path / "app.yaml"
-    app.write_text(FIRST_APP)
-    up = kubelite("up", "--data-dir", str(data_dir), "--nodes", "1", "--runtime", "fake",
-                  "--random-ports", "-f", str(app), "--wait-timeout", "60")
+    data_dir, up = _up_with_first_app(tmp_path / "heal", nodes=1)
     state_file = data_dir / "cluster.json"
     kubeconfig = str(data_dir / "kubeconfig")
 
