@@ -29,8 +29,10 @@ from kubelite.bus import changes
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.cache import resource_version
 from kubelite.reconcile.nats_informer import NatsInformer
+from kubelite.reconcile.recorder import EventRecorder
 from kubelite_nodeagent import emptydir, podstate
 from kubelite_nodeagent.backoff import BackOff
+from kubelite_nodeagent.drain import DrainGate
 from kubelite_nodeagent.logserver import LogServer
 from kubelite_nodeagent.metrics import POD_START_DURATION, InstrumentedRuntime, pod_worker_timer
 from kubelite_nodeagent.podspec import update_needs_sync
@@ -74,8 +76,8 @@ class NodeAgent:
         node: NodeContext,
         registrar: Registrar,
         options: AgentOptions | None = None,
-        recorder: Any = None,
-        drain_gate: Any = None,
+        recorder: EventRecorder | None = None,
+        drain_gate: DrainGate | None = None,
         shared: SharedWatches | None = None,
     ) -> None:
         """`shared`: what the process watches for all its nodes (None: read from the API)."""

@@ -24,6 +24,7 @@ import msgspec
 from kubelite.api.core_v1 import Container, LifecycleHandler, Pod
 from kubelite.client.nats import NatsAPIClient
 from kubelite.errors import APIError
+from kubelite.reconcile.recorder import EventRecorder
 from kubelite.tasks import cancel_and_wait
 from kubelite_nodeagent import (
     clusterdns,
@@ -36,6 +37,7 @@ from kubelite_nodeagent import (
 )
 from kubelite_nodeagent.backoff import BackOff, go_duration
 from kubelite_nodeagent.configsources import ConfigFetcher
+from kubelite_nodeagent.drain import DrainGate
 from kubelite_nodeagent.podspec import (
     DEADLINE_MESSAGE,
     active_deadline,
@@ -138,8 +140,8 @@ class PodSyncer:
         backoff: BackOff,
         image_backoff: BackOff,
         on_pod_updated: Callable[[Pod], None],
-        recorder: Any = None,
-        drain_gate: Any = None,
+        recorder: EventRecorder | None = None,
+        drain_gate: DrainGate | None = None,
         tokens: PodTokens | None = None,
         shared: SharedWatches | None = None,
     ) -> None:
@@ -149,8 +151,8 @@ class PodSyncer:
         self.backoff = backoff
         self.image_backoff = image_backoff
         self.on_pod_updated = on_pod_updated
-        self.recorder = recorder  # kubelite.reconcile.recorder.EventRecorder, or None (fake nodes at scale)
-        self.drain_gate = drain_gate  # drain.DrainGate: hold SIGTERM until proxies stop sending (or None)
+        self.recorder = recorder  # None: no Events (fake nodes at scale)
+        self.drain_gate = drain_gate  # holds SIGTERM until proxies stop sending (None: never)
         self.tokens = tokens or PodTokens()  # ServiceAccount tokens of projected volumes
         self.shared = shared or SharedWatches()  # the process's watched Services and root CAs
 
