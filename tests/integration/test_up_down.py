@@ -244,6 +244,9 @@ def test_up_restarts_only_what_stopped(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert not any(pid_alive(pids[n]) for n in killed), "the killed processes did not end"
 
+        status = kubelite("status", "--data-dir", str(data_dir))
+        assert status.returncode == 1 and status.stdout.count(" dead ") == len(killed), status.stdout
+        assert f"kubelite up --data-dir {data_dir}` restarts them" in status.stdout, status.stdout
         again = kubelite("up", "--data-dir", str(data_dir), "--random-ports")
         assert again.returncode == 0, f"{again.stdout}\n{again.stderr}"
         assert "restarting what stopped: etcd, scheduler, nodeagent-node-1" in again.stdout, again.stdout

@@ -393,4 +393,7 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"\nkubeconfig: {state.kubeconfig}\n{metrics_hint(state)}")
     if alive:
         print(dashboard_line(state))
+    else:
+        print(f"some processes stopped: `kubelite up --data-dir {state.data_dir}` restarts them "
+              "(the rest keeps running)")
     return 0 if alive else 1
