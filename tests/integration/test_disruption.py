@@ -113,6 +113,20 @@ async def test_eviction_honours_min_available(api: httpx.AsyncClient, namespace:
     assert r.status_code == 201, r.text
 
 
+async def test_evictions_at_once_all_pass_a_budget_that_allows_them(api: httpx.AsyncClient, namespace: str,
+                                                                     node: None) -> None:
+    """`kubectl drain` evicts a node's pods concurrently: each eviction that loses the race for
+    the budget's compare-and-swap (to another eviction, to the controller's status write)
+    decides again after a pause, as Kubernetes' EvictionsRetry, rather than failing with 409."""
+    ns = namespace
+    await _replicaset(api, ns, 4)
+    await _pdb(api, ns, maxUnavailable=4)
+    await eventually(lambda: _allowed(api, ns, 4, 4), timeout=30, message="budget never allowed 4")
+    pods = await _ready_pods(api, ns)
+    answers = await asyncio.gather(*(_evict(api, ns, pod) for pod in pods))
+    assert [r.status_code for r in answers] == [201] * 4, [r.text for r in answers]
+
+
 async def test_max_unavailable_percent_uses_the_controllers_scale(api: httpx.AsyncClient, namespace: str,
                                                                   node: None) -> None:
     ns = namespace
