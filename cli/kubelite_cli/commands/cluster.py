@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,26 +81,35 @@ def _log_tail(path: str, lines: int = 15) -> str:
         return "(no log)"
 
 
-def wait_readyz(url: str, record: ProcessRecord, timeout: float, tls: ssl.SSLContext | None = None) -> None:
-    """Poll GET /readyz until 200 (anonymous: readyz is public); fail early if the process died."""
+def _wait_until(record: ProcessRecord, timeout: float, probe: Callable[[], str], *, during: str,
+                waiting_for: str) -> None:
+    """Poll `probe` ("" once ready, else what it saw) until ready; fail early if the process
+    died, and after `timeout` with what the probe saw last."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
         if not is_running(record):
-            raise CLIError(f"{record.name} exited during startup; last log lines "
+            raise CLIError(f"{record.name} exited during {during}; last log lines "
                            f"({record.log}): {_log_tail(record.log, 5)!r}")
+        if not (last := probe()):
+            return
+        time.sleep(0.2)
+    raise CLIError(f"{record.name} {waiting_for} after {timeout:.0f}s ({last}); see {record.log}")
+
+
+def wait_readyz(url: str, record: ProcessRecord, timeout: float, tls: ssl.SSLContext | None = None) -> None:
+    """Poll GET /readyz until 200 (anonymous: readyz is public); fail early if the process died."""
+
+    def probe() -> str:
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=tls) as resp:
-                if resp.status == 200:
-                    return
-                last = f"HTTP {resp.status}"
+                return "" if resp.status == 200 else f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
+            return f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        time.sleep(0.2)
-    raise CLIError(f"{record.name} not ready at {url}/readyz after {timeout:.0f}s ({last}); "
-                   f"see {record.log}")
+            return str(getattr(exc, "reason", exc))
+
+    _wait_until(record, timeout, probe, during="startup", waiting_for=f"not ready at {url}/readyz")
 
 
 def selected_services(only: str | None) -> set[str] | None:
@@ -313,18 +323,15 @@ def _wait_listening(state: ClusterState, record: ProcessRecord, timeout: float) 
     if record.name not in ("etcd", "nats"):
         return
     address = urlsplit(state.etcd_url if record.name == "etcd" else state.nats_url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_running(record):
-            raise CLIError(f"{record.name} exited during its restart; last log lines "
-                           f"({record.log}): {_log_tail(record.log, 5)!r}")
+
+    def probe() -> str:
         try:
             socket.create_connection((address.hostname or HOST, address.port or 0), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise CLIError(f"{record.name} does not listen on {address.netloc} {timeout:.0f}s after its restart; "
-                   f"see {record.log}")
+        except OSError as exc:
+            return str(exc)
+        return ""
+
+    _wait_until(record, timeout, probe, during="its restart", waiting_for=f"not listening on {address.netloc}")
 
 
 def _deploy(state: ClusterState, args: argparse.Namespace) -> None:
