@@ -340,8 +340,7 @@ class PodSyncer:
         pod at the median); fetched meanwhile, the token is there when the sandbox is."""
         try:
             await ctx.sources(self.api, pod)
-            if token_keys(pod) and self.tokens.due(pod):
-                await self.tokens.tokens(self.api, pod)
+            await self.tokens.tokens(self.api, pod)  # only the missing and the due; none: no request
         except Exception as exc:  # met again, and reported, by the start
             log.debug("pod %s/%s: prefetch: %r", pod.metadata.namespace, pod.metadata.name, exc)
 
