@@ -82,13 +82,30 @@ def _goto(page: Any, url: str, attempts: int = 3) -> None:
 
         page.on("requestfailed", note)
         try:
-            page.goto("about:blank")  # a URL differing only in its #fragment would not reload
+            _blank(page)  # a URL differing only in its #fragment would not reload
             if _open(page, url, failed):
                 return
         finally:
             page.remove_listener("requestfailed", note)
         if attempt == attempts - 1:
             raise AssertionError(f"the host's network kept changing under Chromium: {failed}")
+
+
+def _blank(page: Any) -> None:
+    """Go to about:blank. After a load lost to a network change Chromium still navigates to
+    its error page (chrome-error://chromewebdata/), and that navigation can interrupt ours:
+    seen in CI on the retry. Let it finish, then go again."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for _ in range(3):
+        try:
+            page.goto("about:blank")
+            return
+        except PlaywrightError as exc:
+            if "interrupted by another navigation" not in str(exc):
+                raise
+            page.wait_for_load_state()
+    page.goto("about:blank")
 
 
 def _open(page: Any, url: str, failed: list[str]) -> bool:
