@@ -12,6 +12,10 @@ how level-triggered loops recover work they dropped.
 Handlers run one at a time, in revision order, on the informer's task: keep
 them quick (typically: put a key on a WorkQueue). Several informers may share
 one EtcdStore.
+
+A `history` (ChangeLog) hears every change with its etcd revision as soon as the cache holds
+it, before the handlers, and hears when a relist replaces the cache: the apiserver's watch
+cache (watchcache.py) serves HTTP watches from it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -48,7 +52,21 @@ _LIST_PAGE = 500  # keys per etcd range request, so huge lists do not stall etcd
 _BACKOFF_MIN = 0.2
 _BACKOFF_MAX = 10.0
 
-__all__ = ["INDEX_NAMESPACE", "INDEX_NODE", "INDEX_OWNER", "Informer", "key_of", "split_key"]
+__all__ = ["INDEX_NAMESPACE", "INDEX_NODE", "INDEX_OWNER", "ChangeLog", "Informer", "key_of", "split_key"]
+
+
+class ChangeLog(Protocol):
+    """What an Informer tells of its changes besides its handlers (the `history` keyword)."""
+
+    def changed(self, delta: Delta, revision: int) -> None:
+        """The cache has just applied `delta`, etcd's change at `revision` (called in revision
+        order, with the cache already holding it)."""
+
+    def relisting(self) -> None:
+        """A relist is about to replace the cache: changes may be skipped from here on."""
+
+    def relisted(self, revision: int) -> None:
+        """The cache is exactly etcd's state at `revision`; `changed` follows from there."""
 
 
 class Informer(CachedInformer):
@@ -61,10 +79,12 @@ class Informer(CachedInformer):
         resync_seconds: float = 300,
         transform: Callable[[Any, Any | None], Any] | None = None,
         owner_indexed: bool = True,
+        history: ChangeLog | None = None,
     ) -> None:
         """`owner_indexed=False`: no index by metadata.ownerReferences (a transform that drops
         them, such as the apiserver pod cache's, has nothing to index)."""
         self.store = store
+        self.history = history
         # applied to each object before it is cached, with the cached version it replaces
         # (None for a new key), whose unchanged parts it may reuse (transforms.py)
         self.transform = transform
@@ -144,10 +164,14 @@ class Informer(CachedInformer):
     async def _relist(self) -> None:
         fresh, revision = await self._list_all()
         async with self._lock:
+            if self.history is not None:
+                self.history.relisting()
             for delta in diff(self._cache, fresh):
                 apply(self._cache, delta)
                 await self._handlers.dispatch(delta)
             await self._advance(revision)
+            if self.history is not None:
+                self.history.relisted(revision)
             self.relists += 1
         self._synced.set()
 
@@ -181,8 +205,15 @@ class Informer(CachedInformer):
         target = await self.store.current_revision()
         if self._revision >= target:
             return True
+        return await self.wait_revision(target, timeout)
+
+    async def wait_revision(self, revision: int, timeout: float) -> bool:  # noqa: ASYNC109 - returns False on timeout
+        """Wait until the cache reflects etcd's `revision` (asking etcd where the watch
+        stands); False after `timeout` seconds."""
+        if self._revision >= revision:
+            return True
         self._progress.set()
-        return await self._reached.wait(target, timeout)
+        return await self._reached.wait(revision, timeout)
 
     async def _advance(self, revision: int) -> None:
         self._reached.advance(revision)
@@ -206,16 +237,19 @@ class Informer(CachedInformer):
                 # the etcd key says what went, even if its last value does not decode
                 old = self._cache.remove(self._cache_key(event.kv.key))
                 if old is not None:
-                    await self._handlers.dispatch(Delta("DELETED", obj if obj is not None else old))
+                    await self._report(Delta("DELETED", obj if obj is not None else old), event.kv.mod_revision)
                 return
             if obj is None:
                 return
             key = key_of(obj)
             old = self._cache.put(key, obj)
-            if old is None:
-                await self._handlers.dispatch(Delta("ADDED", obj))
-            else:
-                await self._handlers.dispatch(Delta("MODIFIED", obj, old))
+            await self._report(Delta("ADDED", obj) if old is None else Delta("MODIFIED", obj, old),
+                               event.kv.mod_revision)
+
+    async def _report(self, delta: Delta, revision: int) -> None:
+        if self.history is not None:
+            self.history.changed(delta, revision)
+        await self._handlers.dispatch(delta)
 
     def _cache_key(self, etcd_key: str) -> str:
         """/registry/<plural>/<ns>/<name> -> "<ns>/<name>" (or "<name>"), as key_of gives."""

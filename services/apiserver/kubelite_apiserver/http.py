@@ -464,8 +464,10 @@ class APIServer:
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            failed = (await asyncio.gather(*tasks, return_exceptions=True))[0]
             await events.aclose()
+        if isinstance(failed, Exception):  # the stream ends (the client watches again); say why
+            log.error("watch of %s ended by an error", info.resource, exc_info=failed)
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:

@@ -38,6 +38,16 @@ CACHE_CONSISTENT_READS = Counter("apiserver_watch_cache_consistent_read",
                                  "Consistent LISTs (no resourceVersion) the watch cache was asked to serve, "
                                  "and whether it fell back to etcd (it had not caught up in time)",
                                  ["resource", "success", "fallback"])
+WATCH_CACHE_DISPATCHED = Counter("apiserver_watch_cache_events_dispatched",
+                                 "Counter of events dispatched in watch cache broken by resource type",
+                                 ["resource"])
+WATCH_CACHE_TERMINATED = Counter("apiserver_terminated_watchers",
+                                 "Counter of watchers closed due to unresponsiveness broken by resource type",
+                                 ["resource"])
+WATCHES = Counter("kubelite_apiserver_watches",
+                  "Watches started, by resource and what serves them: the watch cache, or etcd (a resource "
+                  "without one, a resourceVersion older than the cache holds, or a cache not caught up)",
+                  ["resource", "source"])
 
 _VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
           "delete": "DELETE", "deletecollection": "DELETE"}

@@ -31,17 +31,26 @@ of 150,000 pods.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Iterator
+from functools import partial
 from typing import Any
 
 from kubelite.api.core_v1 import PODS, Pod
+from kubelite.bus.changes import event_bytes
 from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
-from kubelite_apiserver.metrics import CACHE_CONSISTENT_READS, CACHE_LISTS, CACHE_STALE_LISTS
+from kubelite_apiserver.metrics import (
+    CACHE_CONSISTENT_READS,
+    CACHE_LISTS,
+    CACHE_STALE_LISTS,
+    WATCHES,
+)
 from kubelite_apiserver.ownwrites import OwnWrites
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.podrecord import PodRecord, WrittenPod, record_of, written_pod
 from kubelite_apiserver.registry import ListResult, matches
+from kubelite_apiserver.watchcache import Change, WatchCache, bookmark, stream
 
 NODE_FIELD = "spec.nodeName"
 FRESH_TIMEOUT = 0.5  # seconds a LIST at rv 0 waits for the cache to catch up (then it is served as it is)
@@ -65,7 +74,8 @@ class PodCache:
     def __init__(self, store: Any) -> None:
         # keeps a node index (spec.nodeName); each pod as a PodRecord: its JSON and the fields
         # selectors read, half the memory of the decoded pod (podrecord.py)
-        self.informer = Informer(store, PODS, transform=_record, owner_indexed=False)
+        self.changes = WatchCache("pods")  # the recent changes, for HTTP watches (watchcache.py)
+        self.informer = Informer(store, PODS, transform=_record, owner_indexed=False, history=self.changes)
         self.own = OwnWrites()  # this apiserver's writes the watch has not brought yet (ownwrites.py)
 
     def start(self) -> None:
@@ -110,18 +120,76 @@ class PodCache:
                 return None  # it must reflect etcd now: read etcd
         elif not fresh:
             CACHE_STALE_LISTS.inc()  # rv 0 allows it; etcd would be slower still (a scan per node)
-        node = field_sel.requires_exact_match(NODE_FIELD) if field_sel is not None else None
         revision = self.informer.revision  # no await below: the items are exactly at this revision
+        node, records = self._matching(namespace, label_sel, field_sel)
+        CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
+        return ListResult([record.raw() for record in records], revision, "")
+
+    async def watch(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any,
+                    ) -> AsyncGenerator[bytes, None] | None:
+        """The events of a watch served from memory (watchcache.py), or None: read etcd (the
+        cache has not synced or caught up, or no longer holds the changes after the requested
+        resourceVersion). `opts.resource_version` is "", "0" or a valid integer here."""
+        if not self.informer.has_synced or not self.changes.usable:
+            return None
+        rv = opts.resource_version
+        if opts.send_initial_events or rv in ("", "0"):
+            watcher = self.changes.follow() if await self._caught_up(rv) else None
+            if watcher is None:
+                return None
+            # no await from the watcher to the snapshot: the watcher gets every change after it
+            revision = self.informer.revision
+            _, records = self._matching(namespace, label_sel, field_sel)
+            first = _initial(records, revision if opts.send_initial_events else None)
+            replay: list[Change] = []
+        else:
+            resumed = (self.changes.resume(int(rv))
+                       if await self.informer.wait_revision(int(rv), CONSISTENT_TIMEOUT) else None)
+            if resumed is None:
+                return None
+            first, (replay, watcher) = (), resumed
+        WATCHES.labels("pods", "cache").inc()
+        selected = None if label_sel is None and field_sel is None else partial(
+            matches, label_sel=label_sel, field_sel=field_sel)
+        marks = self._bookmark if opts.allow_bookmarks else None
+        return stream(self.changes, first, replay, watcher, namespace, selected, marks)
+
+    def _bookmark(self) -> bytes:
+        """An idle watcher's BOOKMARK: every change up to the cache's revision has been sent."""
+        return bookmark("Pod", "v1", self.informer.revision)
+
+    async def _caught_up(self, rv: str) -> bool:
+        """Whether the cache may answer a watch's initial state at `rv`: "" (consistent) once it
+        has caught up with etcd; "0" (any state) always, after a short wait to catch up, as a
+        LIST at rv 0; a revision once it has reached it."""
+        if rv == "":
+            return await self.informer.wait_fresh(CONSISTENT_TIMEOUT)
+        if rv == "0":
+            await self.informer.wait_fresh(FRESH_TIMEOUT)
+            return True
+        return await self.informer.wait_revision(int(rv), CONSISTENT_TIMEOUT)
+
+    def _matching(self, namespace: str, label_sel: Any, field_sel: Any) -> tuple[str | None, list[PodRecord]]:
+        """The pods of `namespace` ("" all) the selectors match (through the node index when
+        the field selector names a node, which it returns)."""
+        node = field_sel.requires_exact_match(NODE_FIELD) if field_sel is not None else None
         candidates = (self.informer.by_index(INDEX_NODE, node) if node
                       else self.informer.list(namespace) if namespace else self._all_in_key_order())
-        items = [record.raw() for record in candidates
-                 if (not namespace or record.metadata.namespace == namespace) and matches(record, label_sel, field_sel)]
-        CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
-        return ListResult(items, revision, "")
+        return node, [record for record in candidates if (not namespace or record.metadata.namespace == namespace)
+                      and matches(record, label_sel, field_sel)]
 
     def _all_in_key_order(self) -> list[PodRecord]:
         """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
         return [self.informer.get_by_key(key) for key in sorted(self.informer.keys())]
+
+
+def _initial(records: list[PodRecord], bookmark_at: int | None) -> Iterator[bytes]:
+    """A watch's initial events: ADDED for each record (encoded as sent, not all at once), then
+    with `bookmark_at` the BOOKMARK that ends a streaming list (sendInitialEvents)."""
+    for record in records:
+        yield event_bytes("ADDED", record.raw())
+    if bookmark_at is not None:
+        yield bookmark("Pod", "v1", bookmark_at, initial_events_end=True)
 
 
 def _record(pod: Pod, _previous: PodRecord | None) -> PodRecord:

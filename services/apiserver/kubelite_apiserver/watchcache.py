@@ -1,0 +1,249 @@
+"""The apiserver's watch cache: the recent changes of pods, and the HTTP watchers following them.
+
+Why: each `?watch=true` used to open its own etcd watch and decode and encode every change
+itself, so N watchers (kubectl -w, client-go informers, the dashboard) cost etcd N watch
+streams and the apiserver N decodes per change. Kubernetes' cacher
+(staging/src/k8s.io/apiserver/pkg/storage/cacher: watch_cache.go, cache_watcher.go) keeps a
+resource's recent changes in a ring buffer fed by one etcd watch and serves every watcher
+from memory; this is that buffer for pods, fed by the pod cache's informer (its `history`).
+podcache.PodCache.watch decides which watches it serves.
+
+Rules, as watch_cache.go's:
+- The buffer holds the changes of the last WINDOW seconds (its eventFreshDuration, 75 s), at
+  least MIN_CHANGES and at most MAX_CHANGES (its lower and upper capacity bounds). A revision's
+  changes leave together, so "every change after `oldest`" is exactly what it holds.
+- A watch from resourceVersion R is served from the buffer when the buffer holds every change
+  after R. Kubernetes answers an older R with 410 Gone; kubelite reads etcd instead (the etcd
+  watch still has that history unless it was compacted, watch.py), so the client loses nothing.
+- A watcher more than WATCHER_BACKLOG changes behind is ended, as the cacher ends a watcher
+  that does not keep up ("Forcing watcher close due to unresponsiveness"): its HTTP stream
+  closes and the client watches again from the last resourceVersion it saw.
+- A relist of the informer (its etcd watch was lost) ends every watcher and empties the
+  buffer, as the cacher's Replace does: the changes in between are not known one by one.
+
+Example: the buffer holds revisions 901–1400 (oldest = 900). A watch from 1200 gets the held
+changes 1201–1400 at once, then each new one; a watch from 850 reads etcd; a watch from 1400
+gets only new ones. If revision 1200 was one transaction that wrote two pods (a group commit),
+the watch from 1200 gets both again first, as the etcd path does (the watcher may have been
+cut off between them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from kubelite.bus.changes import event_bytes
+from kubelite.reconcile.cache import Delta
+from kubelite.tasks import wait_event
+from kubelite_apiserver.metrics import WATCH_CACHE_DISPATCHED, WATCH_CACHE_TERMINATED
+
+WINDOW = 75.0  # seconds of changes kept (watch_cache.go's eventFreshDuration)
+MIN_CHANGES = 100  # kept whatever their age (its lower capacity bound)
+MAX_CHANGES = 100 * 1024  # kept at most (its upper capacity bound)
+WATCHER_BACKLOG = 10_000  # changes a watcher may fall behind before it is ended
+BOOKMARK_SECONDS = 60.0  # an idle watcher's BOOKMARK interval (the cacher's bookmarkFrequency, a minute)
+
+
+@dataclass(slots=True, eq=False)
+class Change:
+    """One change of the resource, as the informer applied it."""
+
+    revision: int
+    type: str  # ADDED | MODIFIED | DELETED
+    obj: Any  # the new state (DELETED: the last one, at the delete's resourceVersion)
+    old: Any | None  # the state a MODIFIED replaced
+    at: float  # when it was recorded (monotonic seconds)
+    _lines: dict[str, bytes] = field(default_factory=dict)
+
+    def line(self, event_type: str) -> bytes:
+        """The WatchEvent of this change as `event_type`, encoded once for every watcher."""
+        line = self._lines.get(event_type)
+        if line is None:
+            line = self._lines[event_type] = event_bytes(event_type, self.obj.raw())
+        return line
+
+
+class Watcher:
+    """The changes recorded for one HTTP watch since it subscribed, waiting to be sent."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after  # changes before this revision are not its business
+        self.pending: deque[Change] = deque()
+        self.ended = False
+        self._wake = asyncio.Event()
+
+    def offer(self, change: Change) -> bool:
+        """Queue `change`; False if the watcher is too far behind (then it is ended)."""
+        if change.revision < self.after:
+            return True
+        self.pending.append(change)
+        self._wake.set()
+        if len(self.pending) > WATCHER_BACKLOG:
+            self.end()
+            return False
+        return True
+
+    def end(self) -> None:
+        """Stop at once; what is pending is dropped (the client resumes from what it saw)."""
+        self.ended = True
+        self.pending.clear()
+        self._wake.set()
+
+    async def changes(self, idle: float | None = None) -> AsyncIterator[Change | None]:
+        """Each change as it comes; None after `idle` seconds without one (None: never)."""
+        while True:
+            while self.pending:
+                yield self.pending.popleft()
+            if self.ended:
+                return
+            self._wake.clear()
+            if not await wait_event(self._wake, idle):
+                yield None
+
+
+class WatchCache:
+    """The buffer of recent changes and its watchers (an Informer's ChangeLog)."""
+
+    def __init__(self, resource: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.resource = resource  # for the metrics: "pods"
+        self._clock = clock
+        self._changes: deque[Change] = deque()
+        self._oldest: int | None = None  # every change after this revision is held; None: unusable
+        self._watchers: set[Watcher] = set()
+
+    @property
+    def usable(self) -> bool:
+        return self._oldest is not None
+
+    # -- the informer's side (ChangeLog) -------------------------------------
+
+    def changed(self, delta: Delta, revision: int) -> None:
+        if self._oldest is None:
+            return
+        now = self._clock()
+        change = Change(revision, delta.type, delta.obj, delta.old, now)
+        self._changes.append(change)
+        self._trim(now)
+        for watcher in list(self._watchers):
+            if not watcher.offer(change):
+                self._watchers.discard(watcher)
+                WATCH_CACHE_TERMINATED.labels(self.resource).inc()
+        if self._watchers:
+            WATCH_CACHE_DISPATCHED.labels(self.resource).inc()
+
+    def relisting(self) -> None:
+        self._oldest = None
+        self._changes.clear()
+        for watcher in self._watchers:
+            watcher.end()
+        self._watchers.clear()
+
+    def relisted(self, revision: int) -> None:
+        self._oldest = revision
+
+    def _trim(self, now: float) -> None:
+        changes = self._changes
+        while len(changes) > MIN_CHANGES and (len(changes) > MAX_CHANGES or now - changes[0].at > WINDOW):
+            gone = changes.popleft().revision
+            while changes and changes[0].revision == gone:  # a revision's changes leave together
+                changes.popleft()
+            self._oldest = gone
+
+    # -- the watches' side -----------------------------------------------------
+
+    def follow(self) -> Watcher | None:
+        """A watcher of every change recorded from now on; None if the buffer is unusable."""
+        if self._oldest is None:
+            return None
+        watcher = Watcher(0)
+        self._watchers.add(watcher)
+        return watcher
+
+    def resume(self, after: int) -> tuple[list[Change], Watcher] | None:
+        """The held changes after revision `after` (with those of `after` itself when it changed
+        more than one object) and a watcher of the next ones; None when the buffer does not
+        reach back to `after`."""
+        if self._oldest is None or after < self._oldest:
+            return None
+        replay: list[Change] = []
+        for change in reversed(self._changes):
+            if change.revision < after:
+                break
+            replay.append(change)
+        replay.reverse()
+        if sum(1 for change in replay[:2] if change.revision == after) == 1:
+            replay.pop(0)  # a lone change the watcher has seen already
+        watcher = Watcher(after)
+        self._watchers.add(watcher)
+        return replay, watcher
+
+    def leave(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+
+def shown_as(change: Change, namespace: str, matches: Callable[[Any], bool] | None) -> str | None:
+    """What a watcher of `namespace` ("" all) with selectors (`matches`, None: none) sees of
+    `change`, as watch.py's etcd path: nothing (None), or the event type. An object that
+    starts matching arrives as ADDED, one that stops as DELETED (carrying its new state).
+
+    Example: pod web-1 relabelled app=web -> app=old, watched with labelSelector app=web:
+    DELETED; relabelled back: ADDED; watched without a selector: MODIFIED both times."""
+    if namespace and change.obj.metadata.namespace != namespace:
+        return None
+    if matches is None:
+        return change.type
+    now = matches(change.obj)
+    if change.type != "MODIFIED":
+        return change.type if now else None
+    was = change.old is not None and matches(change.old)
+    if now:
+        return "MODIFIED" if was else "ADDED"
+    return "DELETED" if was else None
+
+
+async def stream(cache: WatchCache, first: Iterable[bytes], replay: list[Change], watcher: Watcher,
+                 namespace: str, matches: Callable[[Any], bool] | None,
+                 bookmark: Callable[[], bytes] | None = None) -> AsyncGenerator[bytes, None]:
+    """The encoded events of one watch: `first` (its initial state), the replayed changes, then
+    each new one until the watcher ends; leaves the cache when done. With `bookmark`
+    (allowWatchBookmarks), its BOOKMARK after every BOOKMARK_SECONDS without an event, so an
+    idle watcher resumes from a recent resourceVersion (not one etcd may have compacted)."""
+    try:
+        for line in first:
+            yield line
+        for change in replay:
+            event_type = shown_as(change, namespace, matches)
+            if event_type is not None:
+                yield change.line(event_type)
+        async for change in watcher.changes(BOOKMARK_SECONDS if bookmark is not None else None):
+            if change is None:
+                if bookmark is not None:
+                    yield bookmark()
+                continue
+            event_type = shown_as(change, namespace, matches)
+            if event_type is not None:
+                yield change.line(event_type)
+    finally:
+        cache.leave(watcher)
+
+
+def bookmark(kind: str, api_version: str, revision: int, *, initial_events_end: bool = False) -> bytes:
+    """A BOOKMARK event: an object of `kind` with only its resourceVersion, the revision every
+    change up to which the watcher has had. Annotated k8s.io/initial-events-end, it ends a
+    streaming list's initial state (sendInitialEvents=true), as client-go's WatchListClient
+    waits for it."""
+    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_events_end:
+        metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return event_bytes("BOOKMARK", msgspec.json.encode({"kind": kind, "apiVersion": api_version,
+                                                        "metadata": metadata}))
