@@ -15,7 +15,10 @@ The ratio to read: the pods' (apiserver + etcd) CPU per delivered event over the
 A ConfigMap here is as small as the bench's pod before defaulting; the stored pod is larger
 (defaults, status), so the comparison leans against the cache.
 
-    .venv/bin/python bench/watch_fanout_bench.py [--watchers 100] [--writes 500] [--rate 100]
+    .venv/bin/python bench/watch_fanout_bench.py [--watchers 100] [--writes 500] [--rate 100] [--clients 1]
+
+With --clients 16 and a high --rate the creates arrive together and etcd commits them in
+groups, so each watcher is sent several events at once.
 
 Prints a table and one BENCH_JSON line. Every wait has a deadline; servers are stopped on exit.
 """
@@ -111,7 +114,7 @@ async def run_phase(url: str, resource: str, namespace: str, opts: argparse.Name
         await asyncio.sleep(0.5)  # let etcd register the watches the apiserver opens behind them
         etcd_watchers = await asyncio.to_thread(_etcd_watchers, *etcd)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        await _write(admin, path, opts, phase)
+        await _write(url, path, opts, phase)
         async with asyncio.timeout(DEADLINE_S):
             await asyncio.gather(*(event.wait() for event in done))
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 for name, pid in pids.items()}
@@ -123,19 +126,28 @@ async def run_phase(url: str, resource: str, namespace: str, opts: argparse.Name
     return _summary(phase, cpu, etcd_watchers, opts)
 
 
-async def _write(conn: rawhttp.Connection, path: str, opts: argparse.Namespace, phase: Phase) -> None:
-    """Create opts.writes objects, one every 1/rate seconds (each waits for the last: one client)."""
+async def _write(url: str, path: str, opts: argparse.Namespace, phase: Phase) -> None:
+    """Create opts.writes objects at opts.rate a second in all, from opts.clients connections
+    (client k sends creates k, k + clients, ...; each waits for its last)."""
     body = pod_manifest if phase.resource == "pods" else _configmap
     start = time.perf_counter()
-    for i in range(opts.writes):
-        delay = start + i / opts.rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        name = f"w-{i:06d}"
-        phase.sent[name] = time.perf_counter()
-        resp = await conn.request("POST", path, json=json.loads(body(name)))
-        if resp.status_code != 201:
-            raise RuntimeError(f"create {name}: HTTP {resp.status_code} {resp.text[:200]}")
+
+    async def client(k: int) -> None:
+        conn = rawhttp.Connection(url, verify=TLS.context, timeout=DEADLINE_S)
+        try:
+            for i in range(k, opts.writes, opts.clients):
+                delay = start + i / opts.rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                name = f"w-{i:06d}"
+                phase.sent[name] = time.perf_counter()
+                resp = await conn.request("POST", path, json=json.loads(body(name)))
+                if resp.status_code != 201:
+                    raise RuntimeError(f"create {name}: HTTP {resp.status_code} {resp.text[:200]}")
+        finally:
+            await conn.aclose()
+
+    await asyncio.gather(*(client(k) for k in range(opts.clients)))
 
 
 def _summary(phase: Phase, cpu: dict[str, float], etcd_watchers: int, opts: argparse.Namespace) -> dict[str, float]:
@@ -158,6 +170,7 @@ def main() -> int:
     parser.add_argument("--watchers", type=int, default=100)
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--rate", type=float, default=100.0, help="creates per second")
+    parser.add_argument("--clients", type=int, default=1, help="connections the creates are spread over")
     opts = parser.parse_args()
     with contextlib.suppress(ImportError):
         import uvloop
@@ -181,7 +194,7 @@ def main() -> int:
     finally:
         cluster.stop()
     ratio = results["pods"]["cpu_us_per_delivery"] / results["configmaps"]["cpu_us_per_delivery"]
-    print(f"\nwatch fan-out: {opts.watchers} watchers x {opts.writes} creates at {opts.rate:g}/s "
+    print(f"\nwatch fan-out: {opts.watchers} watchers x {opts.writes} creates at {opts.rate:g}/s, {opts.clients} clients "
           f"(load {load_before[0]} -> {os.getloadavg()[0]:.2f})")
     print(f"{'':34}{'configmaps (etcd)':>20}{'pods (cache)':>16}")
     for key in ("deliveries", "delay_p50_ms", "delay_p99_ms", "apiserver_cpu_ms_per_write",

@@ -345,15 +345,21 @@ class Watch:
     """An HTTP watch (`?watch=true`) on a collection, applied to `objects` as events arrive.
 
     `on_event(type, obj, objects)` runs after each event, so a test can check an
-    invariant at every moment the store went through, not only at the end."""
+    invariant at every moment the store went through, not only at the end.
+
+    `resume=True`: as client-go's reflector, when the stream ends (the apiserver ended it, or
+    could not answer) watch again from the last resourceVersion seen; `resumes` counts it."""
 
     def __init__(
         self, http: httpx.AsyncClient, path: str,
         on_event: Callable[[str, dict[str, Any], dict[str, dict[str, Any]]], None] | None = None,
+        *, resume: bool = False,
     ) -> None:  # fmt: skip
-        self.http, self.path, self.on_event = http, path, on_event
+        self.http, self.path, self.on_event, self.resume = http, path, on_event, resume
         self.objects: dict[str, dict[str, Any]] = {}
         self.events = 0
+        self.resumes = 0
+        self.rv = ""
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -375,8 +381,21 @@ class Watch:
             await self._task
 
     async def _run(self, rv: str) -> None:
+        self.rv = rv
+        while True:
+            try:
+                await self._stream()
+            except (httpx.TransportError, AssertionError):
+                if not self.resume or not self._ready.is_set():
+                    raise
+                await asyncio.sleep(0.2)  # the apiserver could not answer (etcd down): again
+            if not self.resume:
+                return
+            self.resumes += 1
+
+    async def _stream(self) -> None:
         sep = "&" if "?" in self.path else "?"
-        url = f"{self.path}{sep}watch=true&resourceVersion={rv}"
+        url = f"{self.path}{sep}watch=true&resourceVersion={self.rv}"
         async with self.http.stream("GET", url, timeout=httpx.Timeout(10, read=None)) as resp:
             assert resp.status_code == 200, f"watch {url}: {resp.status_code}"
             self._ready.set()
@@ -384,6 +403,7 @@ class Watch:
                 if line.strip():
                     event = json.loads(line)
                     self._apply(event["type"], event["object"])
+                    self.rv = event["object"]["metadata"]["resourceVersion"]
 
     def _apply(self, kind: str, obj: dict[str, Any]) -> None:
         if kind == "ERROR":

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos.conftest import ChaosCluster, converge, record_timing
+from tests.chaos.conftest import ChaosCluster, Watch, converge, record_timing
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -65,7 +65,7 @@ async def test_etcd_restarted_apiserver_answers_503_then_cluster_converges(
     # leases longer than the outage: the leaders keep leading (see the next test for shorter)
     cluster.scheduler("scheduler", "--leader-elect-lease-duration", "15")
     cluster.controller_manager("controller-manager", "--leader-elect-lease-duration", "15s")
-    await run_outage(cluster, http, outage=2.0)
+    await run_outage(cluster, http, outage=2.0, follow=True)
 
 
 async def test_etcd_down_longer_than_the_leader_lease_scheduling_resumes(
@@ -78,11 +78,32 @@ async def test_etcd_down_longer_than_the_leader_lease_scheduling_resumes(
     await run_outage(cluster, http, outage=5.0)
 
 
-async def run_outage(cluster: ChaosCluster, http: httpx.AsyncClient, outage: float) -> None:
+async def run_outage(cluster: ChaosCluster, http: httpx.AsyncClient, outage: float, *, follow: bool = False) -> None:
+    """With `follow`, a pod watch open across the outage, resuming from the last resourceVersion
+    it saw whenever the apiserver ends it (its watch cache relists after etcd returns), must
+    end with exactly the pods the apiserver lists, each at its listed resourceVersion."""
     cluster.fake_nodes("n", 2)
     assert (await http.post(DEPLOY, json=deployment(3))).status_code == 201
     await converge(lambda: available(http, 3), timeout=90, message="3 replicas never ran", cluster=cluster)
+    if not follow:
+        await _outage_and_back(cluster, http, outage)
+        return
+    async with Watch(http, PODS, resume=True) as watch:
+        await _outage_and_back(cluster, http, outage)
 
+        async def same_as_listed() -> str | None:
+            watch.check_alive()
+            listed = {p["metadata"]["name"]: p["metadata"]["resourceVersion"]
+                      for p in (await http.get(PODS)).json()["items"]}
+            seen = {name: obj["metadata"]["resourceVersion"] for name, obj in watch.objects.items()}
+            return None if seen == listed else f"watched {seen} listed {listed}"
+
+        await converge(same_as_listed, timeout=30, message="the resumed pod watch missed changes",
+                       cluster=cluster)
+        assert watch.resumes >= 1, "the apiserver's watch cache relisted: it should have ended the watch"
+
+
+async def _outage_and_back(cluster: ChaosCluster, http: httpx.AsyncClient, outage: float) -> None:
     cluster.kill_etcd()
     answers = [
         await assert_503_status(http, "GET", PODS),

@@ -108,17 +108,24 @@ def test_get_selectors(cluster, kubectl, ns) -> None:
 
 
 @pytest.mark.compat("kubectl get -w")
-def test_get_watch(cluster, ns) -> None:
+@pytest.mark.parametrize("resource", ["configmaps", "pods"])  # pods: from the watch cache
+def test_get_watch(cluster, ns, resource: str) -> None:
     proc = subprocess.Popen(
-        [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "get", "configmaps",
+        [cluster.kubectl_path, "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "get", resource,
          "-w", "--output-watch-events"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         time.sleep(0.5)  # let the watch start (the assertion below does not rely on it)
-        cluster.kubectl("-n", ns, "create", "configmap", "w1", "--from-literal=a=1")
-        cluster.kubectl("-n", ns, "label", "configmap", "w1", "x=y")
-        cluster.kubectl("-n", ns, "delete", "configmap", "w1")
+        if resource == "pods":  # bound to no real node: a forced delete is immediate
+            cluster.kubectl("-n", ns, "run", "w1", "--image=busybox", "--restart=Never",
+                            "--overrides", '{"spec": {"nodeName": "nowhere"}}')
+            cluster.kubectl("-n", ns, "label", "pod", "w1", "x=y")
+            cluster.kubectl("-n", ns, "delete", "pod", "w1", "--grace-period=0", "--force")
+        else:
+            cluster.kubectl("-n", ns, "create", "configmap", "w1", "--from-literal=a=1")
+            cluster.kubectl("-n", ns, "label", "configmap", "w1", "x=y")
+            cluster.kubectl("-n", ns, "delete", "configmap", "w1")
         lines: list[str] = []
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not any(line.startswith("DELETED") for line in lines):

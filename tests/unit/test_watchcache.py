@@ -189,3 +189,20 @@ async def test_an_idle_watcher_gets_a_bookmark_when_it_asked_for_them(monkeypatc
     _add(cache, "a", 101)
     assert json.loads(await asyncio.wait_for(anext(with_marks), 2))["type"] == "ADDED"
     await with_marks.aclose()
+
+
+async def test_what_waits_at_once_goes_out_in_one_write_a_long_replay_in_chunks() -> None:
+    cache, _ = _cache()
+    for rev in range(101, 101 + 2 * watchcache.CHUNK_EVENTS + 50):
+        _add(cache, f"p{rev}", rev)
+    resumed = cache.resume(100)
+    assert resumed is not None
+    events = stream(cache, [], *resumed, "", None)
+    sizes = [len((await anext(events)).split(b"\n")) for _ in range(3)]
+    assert sizes == [watchcache.CHUNK_EVENTS, watchcache.CHUNK_EVENTS, 50]
+    for rev in (500, 501, 502):  # one group commit's worth, recorded before the stream runs
+        _add(cache, f"g{rev}", rev)
+    chunk = await asyncio.wait_for(anext(events), 1)
+    assert [json.loads(line)["object"]["metadata"]["name"] for line in chunk.split(b"\n")] == [
+        "g500", "g501", "g502"]
+    await events.aclose()

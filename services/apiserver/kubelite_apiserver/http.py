@@ -218,7 +218,15 @@ class APIServer:
         return ""
 
     async def _synced_check(self) -> str:
-        return "" if self.ready or self.stopping.is_set() else "caches not synced yet"
+        """Started, and the caches that serve requests have listed once (as kube-apiserver's
+        informer-sync check: it does not fail again later, a relist is the cache's business)."""
+        if self.stopping.is_set():
+            return ""
+        if not self.ready:
+            return "caches not synced yet"
+        caches = {"pods": self.pod_cache, "leases": self.lease_copies}
+        waiting = [name for name, cache in caches.items() if cache is None or not cache.informer.has_synced]
+        return f"not synced: {', '.join(waiting)}" if waiting else ""
 
     async def _shutdown_check(self) -> str:
         return "shutting down" if self.stopping.is_set() else ""
@@ -443,12 +451,12 @@ class APIServer:
         served = alternate(info.group, info.version, info.resource)
 
         async def pump() -> None:
-            async for line in events:
+            async for chunk in events:  # one or more events, newline-separated (watch.py)
                 if as_table:
-                    line = tables.watch_event_as_table(res, line, include)
+                    chunk = b"\n".join(tables.watch_event_as_table(res, line, include) for line in chunk.split(b"\n"))
                 elif served is not None:
-                    line = answer_as(served, line)
-                await send({"type": "http.response.body", "body": line + b"\n", "more_body": True})
+                    chunk = b"\n".join(answer_as(served, line) for line in chunk.split(b"\n"))
+                await send({"type": "http.response.body", "body": chunk + b"\n", "more_body": True})
 
         async def disconnected() -> None:
             while True:

@@ -31,7 +31,9 @@ from kubelite_apiserver.watchcache import bookmark
 async def watch_events(
     reg: Registry, info: ResourceInfo, namespace: str, opts: ListOptions
 ) -> AsyncIterator[bytes]:
-    """Yield encoded WatchEvent lines (without newline) until the watch ends."""
+    """Yield encoded WatchEvents until the watch ends: each item one event, or several
+    separated by newlines (the watch cache sends what waits at once together); no item ends
+    with a newline. JSON has no raw newline inside, so splitting an item on b"\\n" gives the events."""
     label_sel, field_sel = compile_selectors(info, opts)
     prefix = info.key_prefix(namespace)
     rv = opts.resource_version

@@ -33,8 +33,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -48,6 +48,7 @@ WINDOW = 75.0  # seconds of changes kept (watch_cache.go's eventFreshDuration)
 MIN_CHANGES = 100  # kept whatever their age (its lower capacity bound)
 MAX_CHANGES = 100 * 1024  # kept at most (its upper capacity bound)
 WATCHER_BACKLOG = 10_000  # changes a watcher may fall behind before it is ended
+CHUNK_EVENTS = 100  # events sent in one write at most (a long replay or initial state is chunked)
 BOOKMARK_SECONDS = 60.0  # an idle watcher's BOOKMARK interval (the cacher's bookmarkFrequency, a minute)
 
 
@@ -60,10 +61,12 @@ class Change:
     obj: Any  # the new state (DELETED: the last one, at the delete's resourceVersion)
     old: Any | None  # the state a MODIFIED replaced
     at: float  # when it was recorded (monotonic seconds)
-    _lines: dict[str, bytes] = field(default_factory=dict)
+    _lines: dict[str, bytes] | None = None  # made when a watcher first needs it (most changes: never)
 
     def line(self, event_type: str) -> bytes:
         """The WatchEvent of this change as `event_type`, encoded once for every watcher."""
+        if self._lines is None:
+            self._lines = {}
         line = self._lines.get(event_type)
         if line is None:
             line = self._lines[event_type] = event_bytes(event_type, self.obj.raw())
@@ -96,16 +99,20 @@ class Watcher:
         self.pending.clear()
         self._wake.set()
 
-    async def changes(self, idle: float | None = None) -> AsyncIterator[Change | None]:
-        """Each change as it comes; None after `idle` seconds without one (None: never)."""
+    async def changes(self, idle: float | None = None) -> AsyncIterator[list[Change] | None]:
+        """The changes as they come, all that are waiting at once; None after `idle` seconds
+        without one (None: never)."""
         while True:
-            while self.pending:
-                yield self.pending.popleft()
+            if self.pending:
+                batch = list(self.pending)
+                self.pending.clear()
+                yield batch
             if self.ended:
                 return
-            self._wake.clear()
-            if not await wait_event(self._wake, idle):
-                yield None
+            if not self.pending:
+                self._wake.clear()
+                if not await wait_event(self._wake, idle):
+                    yield None
 
 
 class WatchCache:
@@ -215,26 +222,45 @@ async def stream(cache: WatchCache, first: Iterable[bytes], replay: list[Change]
                  namespace: str, matches: Callable[[Any], bool] | None,
                  bookmark: Callable[[], bytes] | None = None) -> AsyncGenerator[bytes, None]:
     """The encoded events of one watch: `first` (its initial state), the replayed changes, then
-    each new one until the watcher ends; leaves the cache when done. With `bookmark`
-    (allowWatchBookmarks), its BOOKMARK after every BOOKMARK_SECONDS without an event, so an
-    idle watcher resumes from a recent resourceVersion (not one etcd may have compacted)."""
+    the new ones until the watcher ends; leaves the cache when done. Each item is one or more
+    events, newline-separated (watch.py): what waits at once goes out in one write, as a group
+    commit of 50 pods or a long replay would otherwise cost 50 writes (and TLS records) to each
+    watcher. With `bookmark` (allowWatchBookmarks), its BOOKMARK after every BOOKMARK_SECONDS
+    without an event, so an idle watcher resumes from a recent resourceVersion (not one etcd
+    may have compacted)."""
     try:
-        for line in first:
-            yield line
-        for change in replay:
-            event_type = shown_as(change, namespace, matches)
-            if event_type is not None:
-                yield change.line(event_type)
-        async for change in watcher.changes(BOOKMARK_SECONDS if bookmark is not None else None):
-            if change is None:
+        for chunk in _chunks(first):
+            yield chunk
+        for chunk in _chunks(_lines(replay, namespace, matches)):
+            yield chunk
+        async for changes in watcher.changes(BOOKMARK_SECONDS if bookmark is not None else None):
+            if changes is None:
                 if bookmark is not None:
                     yield bookmark()
                 continue
-            event_type = shown_as(change, namespace, matches)
-            if event_type is not None:
-                yield change.line(event_type)
+            for chunk in _chunks(_lines(changes, namespace, matches)):
+                yield chunk
     finally:
         cache.leave(watcher)
+
+
+def _lines(changes: Iterable[Change], namespace: str, matches: Callable[[Any], bool] | None) -> Iterator[bytes]:
+    for change in changes:
+        event_type = shown_as(change, namespace, matches)
+        if event_type is not None:
+            yield change.line(event_type)
+
+
+def _chunks(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """`lines` joined by newlines, CHUNK_EVENTS at most in each."""
+    batch: list[bytes] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= CHUNK_EVENTS:
+            yield b"\n".join(batch)
+            batch = []
+    if batch:
+        yield b"\n".join(batch)
 
 
 def bookmark(kind: str, api_version: str, revision: int, *, initial_events_end: bool = False) -> bytes:
