@@ -203,3 +203,13 @@ async def test_many_pod_watchers_share_one_etcd_watch(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_bad_watch_options_get_a_status_before_any_stream(api: httpx.AsyncClient, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/pods"
+    r = await api.get(base, params={"watch": "true", "resourceVersion": "abc"})
+    assert (r.status_code, r.json()["kind"], r.json()["reason"]) == (400, "Status", "BadRequest"), r.text
+    assert 'invalid resource version "abc"' in r.json()["message"]
+    r = await api.get(base, params={"watch": "true", "sendInitialEvents": "true", "resourceVersionMatch": "Exact"})
+    assert (r.status_code, r.json()["reason"]) == (422, "Invalid"), r.text
+    assert r.json()["details"]["causes"][0]["field"] == "resourceVersionMatch"

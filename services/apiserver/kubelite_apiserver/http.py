@@ -73,7 +73,7 @@ from kubelite_apiserver.satokens import ServiceAccountTokens, is_token_request, 
 from kubelite_apiserver.storageadmission import StorageAdmission, ensure_default_storage_class
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.updatecopies import UpdateCopies
-from kubelite_apiserver.watch import watch_events
+from kubelite_apiserver.watch import check_options, watch_events
 
 log = logging.getLogger("kubelite.apiserver.http")
 
@@ -441,6 +441,7 @@ class APIServer:
             opts = dataclasses.replace(
                 opts, field_selector=",".join(x for x in (opts.field_selector, sel) if x))
         compile_selectors(res, opts)  # a bad selector is a 400 before the stream starts
+        check_options(opts)  # as a bad resourceVersion
         events = watch_events(self.reg, res, info.namespace, opts)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]})

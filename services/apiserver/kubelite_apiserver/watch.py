@@ -37,11 +37,7 @@ async def watch_events(
     label_sel, field_sel = compile_selectors(info, opts)
     prefix = info.key_prefix(namespace)
     rv = opts.resource_version
-    if opts.send_initial_events and opts.resource_version_match not in ("", "NotOlderThan"):
-        raise errors.invalid_object("ListOptions", "", [errors.not_supported(
-            "resourceVersionMatch", opts.resource_version_match, ["NotOlderThan"])], "meta.k8s.io")
-    if rv not in ("", "0") and not (rv.isascii() and rv.isdigit()):
-        raise errors.bad_request(f'invalid resource version "{rv}"')
+    check_options(opts)
     cache = reg.caches.get(info.group_resource)
     cached = await cache.watch(namespace, opts, label_sel, field_sel) if cache is not None else None
     if cached is not None:  # the watch cache serves it (podcache.py, watchcache.py)
@@ -77,6 +73,17 @@ async def watch_events(
     except Compacted as exc:
         status = errors.expired(f"too old resource version: {rv} ({exc.compacted})").to_status()
         yield watch_event_bytes("ERROR", codec.encode(status))
+
+
+def check_options(opts: ListOptions) -> None:
+    """Raise the 400/422 a watch's options earn before its stream starts (http.py calls it
+    first, so the client gets a Status, not a 200 that ends at once)."""
+    if opts.send_initial_events and opts.resource_version_match not in ("", "NotOlderThan"):
+        raise errors.invalid_object("ListOptions", "", [errors.not_supported(
+            "resourceVersionMatch", opts.resource_version_match, ["NotOlderThan"])], "meta.k8s.io")
+    rv = opts.resource_version
+    if rv not in ("", "0") and not (rv.isascii() and rv.isdigit()):
+        raise errors.bad_request(f'invalid resource version "{rv}"')
 
 
 async def _resumed(reg: Registry, prefix: str, rv: int) -> AsyncIterator[StoreEvent]:
