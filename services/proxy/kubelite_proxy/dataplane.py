@@ -19,7 +19,7 @@ from kubelite_proxy.addresses import AddressManager
 from kubelite_proxy.balancer import Balancer
 from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
 from kubelite_proxy.rulelog import RuleLog
-from kubelite_proxy.rules import Frontend, PortRule, ServicePortName
+from kubelite_proxy.rules import Frontend, PortRule, RuleTable, ServicePortName
 from kubelite_proxy.tcp import TCPFrontend
 from kubelite_proxy.udp import UDPFrontend
 
@@ -47,7 +47,7 @@ class UserspaceDataplane:
         self.balancers: dict[ServicePortName, Balancer] = {}
         self.listeners: dict[Frontend, TCPFrontend | UDPFrontend] = {}
         self.failed: dict[Frontend, str] = {}  # frontends that could not be opened, and why
-        self._by_service: dict[Hashable, list[PortRule]] = {}
+        self._table = RuleTable()
         self._owners: dict[Frontend, ServicePortName] = {}
         self.problems = RuleLog(log)
         self._lock = asyncio.Lock()
@@ -56,7 +56,7 @@ class UserspaceDataplane:
 
     def set_rules(self, key: Hashable, rules: list[PortRule]) -> None:
         """Synchronous: one Service's balancers get their new backends now (no await in between)."""
-        old = {r.service_port for r in self._by_service.get(key, [])}
+        old = {r.service_port for r in self._table.replace(key, rules)}
         for rule in rules:
             bal = self.balancers.get(rule.service_port)
             if bal is None:
@@ -67,17 +67,13 @@ class UserspaceDataplane:
             bal = self.balancers.pop(spn, None)
             if bal is not None:
                 bal.update((), None)  # listeners still pointing here refuse new work until closed
-        if rules:
-            self._by_service[key] = rules
-        else:
-            self._by_service.pop(key, None)
         for listener in self.listeners.values():
             if isinstance(listener, UDPFrontend):
                 listener.drop_flows_to_removed_backends()
         self._dirty = True
 
     def rules(self) -> list[PortRule]:
-        return [r for rules in self._by_service.values() for r in rules]
+        return self._table.all()
 
     async def start(self) -> None:
         """Nothing to wait for: listeners open as rules arrive (there is no old state to keep)."""

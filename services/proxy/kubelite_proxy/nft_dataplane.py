@@ -28,7 +28,7 @@ from kubelite.command import run_command
 from kubelite_proxy import nftables
 from kubelite_proxy.metrics import SYNC_RULES_DURATION, SYNC_RULES_LAST
 from kubelite_proxy.rulelog import RuleLog
-from kubelite_proxy.rules import Frontend, PortRule, ServicePortName
+from kubelite_proxy.rules import Frontend, PortRule, RuleTable, ServicePortName
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class NftablesDataplane:
         """`command_prefix` runs nft and conntrack elsewhere (tests: `ip netns exec NS`)."""
         self.table = table
         self.prefix = tuple(command_prefix)
-        self._by_service: dict[Hashable, list[PortRule]] = {}
+        self._table = RuleTable()
         self._written: dict[ServicePortName, nftables.Block] | None = None  # None: table not written yet
         self._udp_flushes: list[list[str]] = []
         self.problems = RuleLog(log)
@@ -76,15 +76,11 @@ class NftablesDataplane:
     # -- the rule table --------------------------------------------------------
 
     def set_rules(self, key: Hashable, rules: list[PortRule]) -> None:
-        self._udp_flushes += _conntrack_flushes(self._by_service.get(key, []), rules)
-        if rules:
-            self._by_service[key] = rules
-        else:
-            self._by_service.pop(key, None)
+        self._udp_flushes += _conntrack_flushes(self._table.replace(key, rules), rules)
         self._dirty = True
 
     def rules(self) -> list[PortRule]:
-        return [r for rules in self._by_service.values() for r in rules]
+        return self._table.all()
 
     def blocks(self) -> dict[ServicePortName, nftables.Block]:
         rules = self.rules()

@@ -12,7 +12,7 @@ traffic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -154,3 +154,23 @@ def resolve_frontends(rules: Iterable[PortRule]) -> tuple[dict[Frontend, Service
 
 def key_of(obj: Any) -> ServiceKey:
     return ServiceKey(obj.metadata.namespace or "default", obj.metadata.name or "")
+
+
+class RuleTable:
+    """Each Service's port rules as the handler last set them: what both data planes keep."""
+
+    def __init__(self) -> None:
+        self._by_service: dict[Hashable, list[PortRule]] = {}
+
+    def replace(self, key: Hashable, rules: list[PortRule]) -> list[PortRule]:
+        """Set the Service `key`'s rules (none: forget it); returns the rules they replace. A
+        Service keeps its place in the order (which of two claims to one frontend came first)."""
+        old = self._by_service.get(key, [])
+        if rules:
+            self._by_service[key] = rules
+        else:
+            self._by_service.pop(key, None)
+        return old
+
+    def all(self) -> list[PortRule]:
+        return [r for rules in self._by_service.values() for r in rules]
