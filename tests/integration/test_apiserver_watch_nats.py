@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import httpx
 import msgspec
@@ -70,18 +71,26 @@ async def test_watch_without_version_starts_with_current_state(api: httpx.AsyncC
         ("ADDED", "x"), ("ADDED", "y"), ("ADDED", "z")]
 
 
-async def test_watch_with_label_selector_sees_objects_enter_and_leave(api: httpx.AsyncClient, namespace: str) -> None:
-    base = f"/api/v1/namespaces/{namespace}/configmaps"
+async def enter_and_leave(api: httpx.AsyncClient, base: str, make: Callable[..., dict]) -> tuple[str, list[dict]]:
+    """m labelled app=web, relabelled app=other; n app=other; o app=web: a watch with
+    labelSelector app=web from before them sees m enter and leave, and o enter. Returns the
+    resourceVersion it watched from and the events."""
     rv = (await api.get(base)).json()["metadata"]["resourceVersion"]
-    await api.post(base, json=cm("m", app="web"))
+    await api.post(base, json=make("m", app="web"))
     cur = (await api.get(f"{base}/m")).json()
     cur["metadata"]["labels"] = {"app": "other"}
     await api.put(f"{base}/m", json=cur)
-    await api.post(base, json=cm("n", app="other"))
-    await api.post(base, json=cm("o", app="web"))
+    await api.post(base, json=make("n", app="other"))
+    await api.post(base, json=make("o", app="web"))
     events = await watch_lines(api, base, {"resourceVersion": rv, "labelSelector": "app=web"}, 3)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "m"), ("DELETED", "m"), ("ADDED", "o")]
+    assert events[1]["object"]["metadata"]["labels"] == {"app": "other"}, "DELETED carries the new state"
+    return rv, events
+
+
+async def test_watch_with_label_selector_sees_objects_enter_and_leave(api: httpx.AsyncClient, namespace: str) -> None:
+    await enter_and_leave(api, f"/api/v1/namespaces/{namespace}/configmaps", cm)
 
 
 async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, namespace: str, store) -> None:

@@ -15,7 +15,7 @@ import httpx
 from kubelite.api.scheme import by_plural
 from kubelite.storage.batching import Create
 from kubelite.storage.etcd import EtcdTLS
-from tests.integration.test_apiserver_watch_nats import watch_lines
+from tests.integration.test_apiserver_watch_nats import enter_and_leave, watch_lines
 
 POD = {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
 
@@ -69,18 +69,9 @@ async def test_a_watch_without_version_starts_with_the_current_state(api: httpx.
 
 
 async def test_a_selective_watch_sees_pods_enter_and_leave(api: httpx.AsyncClient, namespace: str) -> None:
-    base = f"/api/v1/namespaces/{namespace}/pods"
-    rv = (await api.get(base)).json()["metadata"]["resourceVersion"]
-    await api.post(base, json=_pod("m", app="web"))
-    cur = (await api.get(f"{base}/m")).json()
-    cur["metadata"]["labels"] = {"app": "other"}
-    await api.put(f"{base}/m", json=cur)
-    await api.post(base, json=_pod("n", app="other"))
-    await api.post(base, json=_pod("o", app="web"))
-    events = await watch_lines(api, base, {"resourceVersion": rv, "labelSelector": "app=web"}, 3)
-    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
-        ("ADDED", "m"), ("DELETED", "m"), ("ADDED", "o")]
-    assert events[1]["object"]["metadata"]["labels"] == {"app": "other"}, "DELETED carries the new state"
+    served = await _watches(api, "cache")
+    rv, _ = await enter_and_leave(api, f"/api/v1/namespaces/{namespace}/pods", _pod)
+    assert await _watches(api, "cache") == served + 1
     # every namespace, one pod by name (a field selector): the cache filters it too
     one = await watch_lines(api, "/api/v1/pods", {"resourceVersion": rv,
                                                    "fieldSelector": f"metadata.namespace={namespace},metadata.name=o"}, 1)
