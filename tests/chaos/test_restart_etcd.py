@@ -79,28 +79,31 @@ async def test_etcd_down_longer_than_the_leader_lease_scheduling_resumes(
 
 
 async def run_outage(cluster: ChaosCluster, http: httpx.AsyncClient, outage: float, *, follow: bool = False) -> None:
-    """With `follow`, a pod watch open across the outage, resuming from the last resourceVersion
-    it saw whenever the apiserver ends it (its watch cache relists after etcd returns), must
-    end with exactly the pods the apiserver lists, each at its listed resourceVersion."""
+    """With `follow`, a pod watch and a Deployment watch open across the outage, resuming from the
+    last resourceVersion they saw whenever the apiserver ends them (its watch cache relists, the
+    Deployments' watch hub loses its etcd watch), must end with exactly the objects the apiserver
+    lists, each at its listed resourceVersion."""
     cluster.fake_nodes("n", 2)
     assert (await http.post(DEPLOY, json=deployment(3))).status_code == 201
     await converge(lambda: available(http, 3), timeout=90, message="3 replicas never ran", cluster=cluster)
     if not follow:
         await _outage_and_back(cluster, http, outage)
         return
-    async with Watch(http, PODS, resume=True) as watch:
+    async with Watch(http, PODS, resume=True) as pods, Watch(http, DEPLOY, resume=True) as deployments:
         await _outage_and_back(cluster, http, outage)
+        for watch, path in ((pods, PODS), (deployments, DEPLOY)):
 
-        async def same_as_listed() -> str | None:
-            watch.check_alive()
-            listed = {p["metadata"]["name"]: p["metadata"]["resourceVersion"]
-                      for p in (await http.get(PODS)).json()["items"]}
-            seen = {name: obj["metadata"]["resourceVersion"] for name, obj in watch.objects.items()}
-            return None if seen == listed else f"watched {seen} listed {listed}"
+            async def same_as_listed(watch: Watch = watch, path: str = path) -> str | None:
+                watch.check_alive()
+                listed = {o["metadata"]["name"]: o["metadata"]["resourceVersion"]
+                          for o in (await http.get(path)).json()["items"]}
+                seen = {name: obj["metadata"]["resourceVersion"] for name, obj in watch.objects.items()}
+                return None if seen == listed else f"watched {seen} listed {listed}"
 
-        await converge(same_as_listed, timeout=30, message="the resumed pod watch missed changes",
-                       cluster=cluster)
-        assert watch.resumes >= 1, "the apiserver's watch cache relisted: it should have ended the watch"
+            await converge(same_as_listed, timeout=30, message=f"the resumed watch of {path} missed changes",
+                           cluster=cluster)
+        # pods: the watch cache's relist ended it; deployments: the etcd watch of its hub ended
+        assert pods.resumes >= 1 and deployments.resumes >= 1, (pods.resumes, deployments.resumes)
 
 
 async def _outage_and_back(cluster: ChaosCluster, http: httpx.AsyncClient, outage: float) -> None:

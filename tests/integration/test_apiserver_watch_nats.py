@@ -94,10 +94,13 @@ async def test_watch_with_label_selector_sees_objects_enter_and_leave(api: httpx
 
 
 async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, namespace: str, store) -> None:
-    base = f"/api/v1/namespaces/{namespace}/configmaps"
-    old = (await api.post(base, json=cm("c1"))).json()["metadata"]["resourceVersion"]
-    await api.post(base, json=cm("c2"))
-    await api.post(base, json=cm("c2b"))
+    """A revision etcd has compacted, older than anything the resource's watch hub holds (it
+    opens at the current revision: no other test watches ServiceAccounts), is 410 Expired. (One
+    the hub holds is served from its buffer, compacted or not, as from Kubernetes' watch cache.)"""
+    base = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+    old = (await api.post(base, json={"metadata": {"name": "c1"}})).json()["metadata"]["resourceVersion"]
+    for name in ("c2", "c2b"):
+        await api.post(base, json={"metadata": {"name": name}})
     await store.compact(await store.current_revision())
     events = await watch_lines(api, base, {"resourceVersion": old}, 1)
     assert events[0]["type"] == "ERROR"
@@ -105,7 +108,7 @@ async def test_watch_from_compacted_revision_is_410(api: httpx.AsyncClient, name
     assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
     # A list continue token from before the compaction is expired too.
     page = (await api.get(base, params={"limit": "1"})).json()
-    await api.post(base, json=cm("c3"))
+    await api.post(base, json={"metadata": {"name": "c3"}})
     await store.compact(await store.current_revision())
     r = await api.get(base, params={"limit": "1", "continue": page["metadata"]["continue"]})
     assert (r.status_code, r.json()["reason"]) == (410, "Expired")

@@ -24,11 +24,11 @@ def _pod(name: str, **labels: str) -> dict:
     return {**POD, "metadata": {"name": name, "labels": labels or None}}
 
 
-async def _watches(api: httpx.AsyncClient, source: str) -> float:
-    """kubelite_apiserver_watches_total for pods from `source` (cache or etcd), from /metrics."""
+async def _watches(api: httpx.AsyncClient, source: str, resource: str = "pods") -> float:
+    """kubelite_apiserver_watches_total of `resource` from `source` (cache, hub or etcd), from /metrics."""
     text = (await api.get("/metrics")).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("kubelite_apiserver_watches_total{") and 'resource="pods"' in line
+               if line.startswith("kubelite_apiserver_watches_total{") and f'resource="{resource}"' in line
                and f'source="{source}"' in line)
 
 
@@ -151,11 +151,11 @@ def _etcd_watchers(etcd_url: str, tls: EtcdTLS) -> int:
     return int(float(match.group(1)))
 
 
-async def test_many_pod_watchers_share_one_etcd_watch(
+async def test_many_watchers_share_one_etcd_watch(
     api: httpx.AsyncClient, namespace: str, etcd_url: str, etcd_tls: EtcdTLS
 ) -> None:
-    """Ten open pod watches add no etcd watch and all see the next pod; ten ConfigMap watches
-    (no cache) add ten."""
+    """Ten open pod watches add no etcd watch (the pod cache's informer has one) and all see the
+    next pod; ten ConfigMap watches add at most one (their resource's watch hub, watchhub.py)."""
     base = f"/api/v1/namespaces/{namespace}"
     rv = (await api.post(f"{base}/pods", json=_pod("first"))).json()["metadata"]["resourceVersion"]
     before = await asyncio.to_thread(_etcd_watchers, etcd_url, etcd_tls)
@@ -170,14 +170,6 @@ async def test_many_pod_watchers_share_one_etcd_watch(
                 if line.strip():
                     out.append(json.loads(line))
 
-    async def watchers_now(expected: int) -> int:
-        for _ in range(50):
-            now = await asyncio.to_thread(_etcd_watchers, etcd_url, etcd_tls)
-            if now >= expected:
-                return now
-            await asyncio.sleep(0.1)
-        return now
-
     tasks = [asyncio.create_task(follow("pods", out)) for out in streams]
     try:
         await api.post(f"{base}/pods", json=_pod("second"))
@@ -187,9 +179,18 @@ async def test_many_pod_watchers_share_one_etcd_watch(
             await asyncio.sleep(0.05)
         assert [[e["object"]["metadata"]["name"] for e in out] for out in streams] == [["second"]] * 10
         assert await asyncio.to_thread(_etcd_watchers, etcd_url, etcd_tls) == before, "a pod watch watched etcd"
-        cm_tasks = [asyncio.create_task(follow("configmaps", [])) for _ in range(10)]
-        tasks += cm_tasks
-        assert await watchers_now(before + 10) == before + 10, "ConfigMap watches (no cache) watch etcd each"
+        hub_watches = await _watches(api, "hub", "configmaps")
+        cms: list[list[dict]] = [[] for _ in range(10)]
+        tasks += [asyncio.create_task(follow("configmaps", out)) for out in cms]
+        await api.post(f"{base}/configmaps", json={"metadata": {"name": "seen"}})
+        for _ in range(100):
+            if all(out for out in cms):
+                break
+            await asyncio.sleep(0.05)
+        assert [[e["object"]["metadata"]["name"] for e in out] for out in cms] == [["seen"]] * 10
+        now = await asyncio.to_thread(_etcd_watchers, etcd_url, etcd_tls)
+        assert now <= before + 1, f"ConfigMap watches must share their hub's etcd watch: {before} -> {now}"
+        assert await _watches(api, "hub", "configmaps") == hub_watches + 10
     finally:
         for task in tasks:
             task.cancel()

@@ -240,6 +240,8 @@ class APIServer:
             await self.rbac.stop()
         if self.pod_cache is not None:
             await self.pod_cache.stop()
+        if self.reg is not None:
+            await self.reg.hubs.stop()
         if self.lease_copies is not None:
             await self.lease_copies.stop()
         if self.compactor is not None:

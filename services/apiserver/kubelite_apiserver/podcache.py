@@ -71,6 +71,8 @@ def consistent_from_cache(opts: ListOptions) -> bool:
 
 
 class PodCache:
+    serves_watches = True  # watch.py asks it first (other resources: watchhub.py)
+
     def __init__(self, store: Any) -> None:
         # keeps a node index (spec.nodeName); each pod as a PodRecord: its JSON and the fields
         # selectors read, half the memory of the decoded pod (podrecord.py)

@@ -36,6 +36,7 @@ from kubelite.storage.leases import LeaseManager
 from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
 from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
+from kubelite_apiserver.watchhub import WatchHubs
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -108,6 +109,7 @@ class Registry:
         # group_resource -> a cache answering some LISTs from memory, and the read of an update
         # (podcache.PodCache; see read_for_update)
         self.caches: dict[str, Any] = {}
+        self.hubs = WatchHubs(self)  # one etcd watch per resource for HTTP watches (watchhub.py)
         # group_resource -> updates sent to etcd in groups (COALESCED_UPDATES)
         self.batchers = {gr: UpdateBatcher(self._update_many, **how) for gr, how in COALESCED_UPDATES.items()}
         self.create_batchers = {gr: CreateBatcher(self._create_many, **how)

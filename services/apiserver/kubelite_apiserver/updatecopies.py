@@ -65,10 +65,6 @@ class UpdateCopies:
         """LISTs are not served from these copies: always None (read etcd)."""
         return None
 
-    async def watch(self, namespace: str, opts: Any, label_sel: Any, field_sel: Any) -> None:
-        """Nor watches: always None (watch etcd)."""
-        return None
-
 
 def _stored(obj: Any) -> bytes:
     """`obj` as etcd holds it: without its resourceVersion."""

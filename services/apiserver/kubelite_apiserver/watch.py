@@ -8,14 +8,16 @@ compacted R: one ERROR event carrying a 410 Expired Status. sendInitialEvents=tr
 (streaming lists): the current state, then a BOOKMARK marking the end of it. With selectors, an
 object that starts matching arrives as ADDED and one that stops as DELETED.
 
-A resource with a watch cache (pods: podcache.py, watchcache.py) serves the watch from memory
-when it can; this is the etcd path otherwise, and for every other resource.
+Pods are served by their watch cache (podcache.py, watchcache.py), every other resource by its
+watch hub (watchhub.py: one etcd watch per resource) when they can; this is the etcd path
+otherwise (a resourceVersion older than they hold, or one they cannot catch up with in time).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 
 from kubelite import codec, errors
@@ -39,8 +41,13 @@ async def watch_events(
     rv = opts.resource_version
     check_options(opts)
     cache = reg.caches.get(info.group_resource)
-    cached = await cache.watch(namespace, opts, label_sel, field_sel) if cache is not None else None
-    if cached is not None:  # the watch cache serves it (podcache.py, watchcache.py)
+    if cache is not None and getattr(cache, "serves_watches", False):  # pods: podcache.py
+        cached = await cache.watch(namespace, opts, label_sel, field_sel)
+    else:  # one etcd watch per resource (watchhub.py)
+        selected = None if label_sel is None and field_sel is None else partial(
+            matches, label_sel=label_sel, field_sel=field_sel)
+        cached = await reg.hubs.watch(info, namespace, opts, selected)
+    if cached is not None:  # served from memory (watchcache.py)
         async with aclosing(cached):  # closed with this one: it leaves the cache at once
             async for line in cached:
                 yield line

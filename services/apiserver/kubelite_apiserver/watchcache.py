@@ -52,6 +52,12 @@ CHUNK_EVENTS = 100  # events sent in one write at most (a long replay or initial
 BOOKMARK_SECONDS = 60.0  # an idle watcher's BOOKMARK interval (the cacher's bookmarkFrequency, a minute)
 
 
+def _raw(obj: Any) -> bytes:
+    """A cached record's JSON (podrecord.PodRecord.raw)."""
+    raw: bytes = obj.raw()
+    return raw
+
+
 @dataclass(slots=True, eq=False)
 class Change:
     """One change of the resource, as the informer applied it."""
@@ -61,6 +67,7 @@ class Change:
     obj: Any  # the new state (DELETED: the last one, at the delete's resourceVersion)
     old: Any | None  # the state a MODIFIED replaced
     at: float  # when it was recorded (monotonic seconds)
+    encode: Callable[[Any], bytes] = _raw  # the object's JSON (WatchCache's `encode`)
     _lines: dict[str, bytes] | None = None  # made when a watcher first needs it (most changes: never)
 
     def line(self, event_type: str) -> bytes:
@@ -69,7 +76,7 @@ class Change:
             self._lines = {}
         line = self._lines.get(event_type)
         if line is None:
-            line = self._lines[event_type] = event_bytes(event_type, self.obj.raw())
+            line = self._lines[event_type] = event_bytes(event_type, self.encode(self.obj))
         return line
 
 
@@ -118,9 +125,12 @@ class Watcher:
 class WatchCache:
     """The buffer of recent changes and its watchers (an Informer's ChangeLog)."""
 
-    def __init__(self, resource: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, resource: str, *, clock: Callable[[], float] = time.monotonic,
+                 encode: Callable[[Any], bytes] = _raw) -> None:
+        """`encode`: an object's JSON, as a watch event carries it (default: its `raw()`)."""
         self.resource = resource  # for the metrics: "pods"
         self._clock = clock
+        self._encode = encode
         self._changes: deque[Change] = deque()
         self._oldest: int | None = None  # every change after this revision is held; None: unusable
         self._watchers: set[Watcher] = set()
@@ -135,7 +145,7 @@ class WatchCache:
         if self._oldest is None:
             return
         now = self._clock()
-        change = Change(revision, delta.type, delta.obj, delta.old, now)
+        change = Change(revision, delta.type, delta.obj, delta.old, now, self._encode)
         self._changes.append(change)
         self._trim(now)
         for watcher in list(self._watchers):
@@ -173,26 +183,31 @@ class WatchCache:
         self._watchers.add(watcher)
         return watcher
 
-    def resume(self, after: int) -> tuple[list[Change], Watcher] | None:
+    def resume(self, after: int, *, shared_again: bool = True) -> tuple[list[Change], Watcher] | None:
         """The held changes after revision `after` (with those of `after` itself when it changed
-        more than one object) and a watcher of the next ones; None when the buffer does not
-        reach back to `after`."""
+        more than one object, unless not `shared_again`: after a LIST at `after`) and a watcher
+        of the next ones; None when the buffer does not reach back to `after`."""
         if self._oldest is None or after < self._oldest:
             return None
+        first = after if shared_again else after + 1
         replay: list[Change] = []
         for change in reversed(self._changes):
-            if change.revision < after:
+            if change.revision < first:
                 break
             replay.append(change)
         replay.reverse()
-        if sum(1 for change in replay[:2] if change.revision == after) == 1:
+        if shared_again and sum(1 for change in replay[:2] if change.revision == after) == 1:
             replay.pop(0)  # a lone change the watcher has seen already
-        watcher = Watcher(after)
+        watcher = Watcher(first)
         self._watchers.add(watcher)
         return replay, watcher
 
     def leave(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
+
+    @property
+    def watchers(self) -> int:
+        return len(self._watchers)
 
     def __len__(self) -> int:
         return len(self._changes)
