@@ -1,6 +1,13 @@
-"""Watch fan-out: N HTTP watchers of pods (served by the apiserver's watch cache, watchcache.py)
-against N watchers of ConfigMaps (each its own etcd watch, as every watch was served before the
-cache: the baseline), in one run, on one apiserver with its own etcd and NATS.
+"""Watch fan-out: N HTTP watchers served three ways, in one run, on one apiserver with its own
+etcd and NATS:
+
+- `etcd`: ConfigMaps, each watcher its own etcd watch, as every watch was served before the watch
+  cache (the baseline). Forced by watching from a resourceVersion older than the ConfigMaps'
+  watch hub holds (a watcher opens the hub first, then one write moves etcd past it): the path
+  a watch takes when no hub or cache can serve it.
+- `hub`: ConfigMaps through their resource's watch hub (watchhub.py: one etcd watch, each change
+  decoded once).
+- `cache`: pods through the pod cache's watch cache (watchcache.py).
 
 Each phase opens N `?watch=true` streams on one namespace from its current resourceVersion,
 waits until all are open, creates M objects there at --rate writes/s and waits until every
@@ -11,9 +18,10 @@ watcher has received every ADDED event. It reports per phase:
   the first create to the last delivery (the watches' setup excluded);
 - the etcd watchers open during the phase (etcd_debugging_mvcc_watcher_total).
 
-The ratio to read: the pods' (apiserver + etcd) CPU per delivered event over the ConfigMaps'.
+The ratios to read: (apiserver + etcd) CPU per delivered event, hub / etcd and cache / etcd.
 A ConfigMap here is as small as the bench's pod before defaulting; the stored pod is larger
-(defaults, status), so the comparison leans against the cache.
+(defaults, status), so the cache's comparison leans against it. Each phase checks from the
+apiserver's metrics (kubelite_apiserver_watches_total) that its watches took the path it names.
 
     .venv/bin/python bench/watch_fanout_bench.py [--watchers 100] [--writes 500] [--rate 100] [--clients 1]
 
@@ -88,19 +96,48 @@ async def _watch(url: str, path: str, rv: str, got: dict[str, float], opened: as
         opened.set()
         async for line in lines:
             event = decode(line)
-            if event.type == "ADDED":
+            if event.type == "ADDED" and event.object.metadata.name.startswith("w-"):
                 got.setdefault(event.object.metadata.name, time.perf_counter())
                 if len(got) >= expected[0]:
                     done.set()
 
 
-async def run_phase(url: str, resource: str, namespace: str, opts: argparse.Namespace,
+PATHS = {"etcd": "configmaps", "hub": "configmaps", "cache": "pods"}  # phase -> resource
+
+
+async def _served(admin: rawhttp.Connection, resource: str, source: str) -> float:
+    """kubelite_apiserver_watches_total{resource, source}, from the apiserver's /metrics."""
+    text = (await admin.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("kubelite_apiserver_watches_total{") and f'resource="{resource}"' in line
+               and f'source="{source}"' in line)
+
+
+async def _older_than_the_hub(url: str, admin: rawhttp.Connection, path: str) -> tuple[str, asyncio.Task[None]]:
+    """A resourceVersion of `path` older than its watch hub holds, and the watcher keeping the
+    hub open: the hub opens at etcd's revision after one more write."""
+    rv = (await admin.get(path)).json()["metadata"]["resourceVersion"]
+    await admin.post(path, json={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "moved-on"}})
+    opened = asyncio.Event()
+    keeper = asyncio.create_task(_watch(url, path, "", {}, opened, asyncio.Event(), [1 << 30]))
+    async with asyncio.timeout(DEADLINE_S):
+        await opened.wait()
+    return rv, keeper
+
+
+async def run_phase(url: str, source: str, opts: argparse.Namespace,
                     pids: dict[str, int], etcd: tuple[str, ssl.SSLContext]) -> dict[str, float]:
+    resource, namespace = PATHS[source], f"fanout-{source}"
     admin = rawhttp.Connection(url, verify=TLS.context, timeout=DEADLINE_S)
     await admin.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}})
     path = f"/api/v1/namespaces/{namespace}/{resource}"
-    rv = (await admin.get(path)).json()["metadata"]["resourceVersion"]
+    keeper = None
+    if source == "etcd":
+        rv, keeper = await _older_than_the_hub(url, admin, path)
+    else:
+        rv = (await admin.get(path)).json()["metadata"]["resourceVersion"]
+    served_before = await _served(admin, resource, source)
     phase = Phase(resource)
     expected = [opts.writes]
     opened = [asyncio.Event() for _ in range(opts.watchers)]
@@ -112,6 +149,9 @@ async def run_phase(url: str, resource: str, namespace: str, opts: argparse.Name
         async with asyncio.timeout(DEADLINE_S):
             await asyncio.gather(*(event.wait() for event in opened))
         await asyncio.sleep(0.5)  # let etcd register the watches the apiserver opens behind them
+        served = await _served(admin, resource, source) - served_before
+        if served != opts.watchers:
+            raise RuntimeError(f"{source}: {served:g} of {opts.watchers} watches took that path")
         etcd_watchers = await asyncio.to_thread(_etcd_watchers, *etcd)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         await _write(url, path, opts, phase)
@@ -119,9 +159,9 @@ async def run_phase(url: str, resource: str, namespace: str, opts: argparse.Name
             await asyncio.gather(*(event.wait() for event in done))
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 for name, pid in pids.items()}
     finally:
-        for task in watchers:
+        for task in [*watchers, *([keeper] if keeper else [])]:
             task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+        await asyncio.gather(*watchers, *([keeper] if keeper else []), return_exceptions=True)
         await admin.aclose()
     return _summary(phase, cpu, etcd_watchers, opts)
 
@@ -187,25 +227,28 @@ def main() -> int:
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
         etcd = (etcd_proc.url, ctx)  # type: ignore[union-attr]
         results = {}
-        for resource in ("configmaps", "pods"):
-            print(f"# {resource}: {opts.watchers} watchers, {opts.writes} creates at {opts.rate:g}/s",
-                  file=sys.stderr, flush=True)
-            results[resource] = asyncio.run(run_phase(cluster.url, resource, f"fanout-{resource}", opts, pids, etcd))
+        for source in PATHS:
+            print(f"# {source}: {opts.watchers} watchers of {PATHS[source]}, {opts.writes} creates at "
+                  f"{opts.rate:g}/s", file=sys.stderr, flush=True)
+            results[source] = asyncio.run(run_phase(cluster.url, source, opts, pids, etcd))
     finally:
         cluster.stop()
-    ratio = results["pods"]["cpu_us_per_delivery"] / results["configmaps"]["cpu_us_per_delivery"]
+    base = results["etcd"]["cpu_us_per_delivery"]
+    ratios = {f"{source}_over_etcd_cpu_per_delivery": round(results[source]["cpu_us_per_delivery"] / base, 3)
+              for source in ("hub", "cache")}
     print(f"\nwatch fan-out: {opts.watchers} watchers x {opts.writes} creates at {opts.rate:g}/s, {opts.clients} clients "
           f"(load {load_before[0]} -> {os.getloadavg()[0]:.2f})")
-    print(f"{'':34}{'configmaps (etcd)':>20}{'pods (cache)':>16}")
+    print(f"{'':34}{'configmaps (etcd)':>20}{'configmaps (hub)':>18}{'pods (cache)':>16}")
     for key in ("deliveries", "delay_p50_ms", "delay_p99_ms", "apiserver_cpu_ms_per_write",
                 "etcd_cpu_ms_per_write", "cpu_us_per_delivery", "etcd_watchers"):
-        print(f"{key:34}{results['configmaps'][key]:>20}{results['pods'][key]:>16}")
-    print(f"(apiserver + etcd) CPU per delivered event, pods / configmaps: {ratio:.2f}")
+        print(f"{key:34}{results['etcd'][key]:>20}{results['hub'][key]:>18}{results['cache'][key]:>16}")
+    print("(apiserver + etcd) CPU per delivered event: "
+          + ", ".join(f"{name.split('_')[0]} / etcd {value:.2f}" for name, value in ratios.items()))
     print("BENCH_JSON " + json.dumps({
         "bench": "watch_fanout", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "options": vars(opts), "results": results, "cache_over_etcd_cpu_per_delivery": round(ratio, 3)}))
+        "options": vars(opts), "results": results, **ratios}))
     return 0
 
 
