@@ -6,7 +6,8 @@ streams and the apiserver N decodes per change. Kubernetes' cacher
 (staging/src/k8s.io/apiserver/pkg/storage/cacher: watch_cache.go, cache_watcher.go) keeps a
 resource's recent changes in a ring buffer fed by one etcd watch and serves every watcher
 from memory; this is that buffer for pods, fed by the pod cache's informer (its `history`).
-podcache.PodCache.watch decides which watches it serves.
+podcache.PodCache.watch decides which watches it serves. Every other resource's watch hub
+(watchhub.py) keeps its changes in one too, fed by its own etcd watch.
 
 Rules, as watch_cache.go's:
 - The buffer holds the changes of the last WINDOW seconds (its eventFreshDuration, 75 s), at
