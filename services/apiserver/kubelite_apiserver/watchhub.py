@@ -182,7 +182,7 @@ class WatchHubs:
     async def _hub(self, info: ResourceInfo, since: int | None) -> WatchHub:
         """The resource's live hub, opened if there is none (once, however many ask at once),
         from revision `since` unless etcd has compacted it (a hub ended by that says so)."""
-        key = info.group_resource
+        key = f"{info.group_resource}/{info.api_version}"  # a CRD's versions decode and encode apart
         hub = self._hubs.get(key)
         if hub is not None and hub.alive:
             return hub
