@@ -390,3 +390,17 @@ async def test_a_store_that_does_not_compress_reads_what_one_that_does_wrote(
         assert got == {key_prefix + "packed": _json_value(2), key_prefix + "plain": _json_value(1)}
     finally:
         await plain.close()
+
+
+async def test_a_progress_asked_for_before_the_watch_is_made_comes(store: EtcdStore, key_prefix: str) -> None:
+    """The progress request waits for the watch's create request: two writes at once on one gRPC
+    stream failed it ("INTERNAL: Internal error from Core": seen when a watch hub asked at once)."""
+    for _ in range(5):
+        wanted = asyncio.Event()
+        wanted.set()
+        watch = store.watch(key_prefix, start_revision=await store.current_revision() + 1, progress=wanted)
+        try:
+            event = await asyncio.wait_for(anext(watch), 5)
+        finally:
+            await watch.aclose()
+        assert event.type == "PROGRESS", event

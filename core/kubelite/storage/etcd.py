@@ -561,10 +561,13 @@ class EtcdStore:
             progress_notify=progress_notify,
         )
         call = self._watch.Watch(metadata=self._metadata)
-        asker = asyncio.create_task(_ask_progress(call, progress)) if progress is not None else None
+        asker: asyncio.Task[None] | None = None
         try:
             try:
                 await call.write(rpc.WatchRequest(create_request=create))
+                # only now: two writes at once on one gRPC stream fail it ("Internal error from
+                # Core"), which a progress wanted before the watch was made would cause
+                asker = asyncio.create_task(_ask_progress(call, progress)) if progress is not None else None
                 while True:
                     resp = await call.read()
                     if resp is grpc.aio.EOF:
