@@ -206,3 +206,19 @@ async def test_what_waits_at_once_goes_out_in_one_write_a_long_replay_in_chunks(
     assert [json.loads(line)["object"]["metadata"]["name"] for line in chunk.split(b"\n")] == [
         "g500", "g501", "g502"]
     await events.aclose()
+
+
+async def test_a_resume_ahead_of_the_buffer_decides_lone_or_shared_when_the_revision_comes() -> None:
+    """A watch hub opened from the watch's own revision has not received it yet: the lone rule
+    applies to the changes as they arrive (a revision's changes are recorded together)."""
+    cache, _ = _cache(first_revision=99)
+    lone = cache.resume(100)
+    shared = cache.resume(101)
+    assert lone is not None and shared is not None and lone[0] == shared[0] == []
+    _add(cache, "seen", 100)
+    _add(cache, "next", 101)
+    _add(cache, "next-too", 101)
+    lone_batch = await asyncio.wait_for(anext(lone[1].changes()), 1)
+    shared_batch = await asyncio.wait_for(anext(shared[1].changes()), 1)
+    assert [c.obj.metadata.name for c in lone_batch] == ["next", "next-too"], "100 was lone: not again"
+    assert [c.obj.metadata.name for c in shared_batch] == ["next", "next-too"], "101 was shared: again"

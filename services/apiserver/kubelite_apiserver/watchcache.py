@@ -84,8 +84,12 @@ class Change:
 class Watcher:
     """The changes recorded for one HTTP watch since it subscribed, waiting to be sent."""
 
-    def __init__(self, after: int) -> None:
+    def __init__(self, after: int, *, skip_lone: bool = False) -> None:
         self.after = after  # changes before this revision are not its business
+        # the changes of revision `after` are still to come: drop them if there is only one (a
+        # revision's changes come together: etcd sends them in one response, recorded at once)
+        self.skip_lone = skip_lone
+        self.final: bytes | None = None  # sent when ended (Watcher.end)
         self.pending: deque[Change] = deque()
         self.ended = False
         self._wake = asyncio.Event()
@@ -101,9 +105,11 @@ class Watcher:
             return False
         return True
 
-    def end(self) -> None:
-        """Stop at once; what is pending is dropped (the client resumes from what it saw)."""
+    def end(self, final: bytes | None = None) -> None:
+        """Stop at once; what is pending is dropped (the client resumes from what it saw).
+        `final`: a last event to send (an ERROR: why it cannot resume)."""
         self.ended = True
+        self.final = final
         self.pending.clear()
         self._wake.set()
 
@@ -114,6 +120,11 @@ class Watcher:
             if self.pending:
                 batch = list(self.pending)
                 self.pending.clear()
+                if self.skip_lone:
+                    self.skip_lone = False  # this batch holds revision `after`'s changes, if any
+                    at = [change for change in batch if change.revision == self.after]
+                    if len(at) == 1:
+                        batch.remove(at[0])
                 yield batch
             if self.ended:
                 return
@@ -157,10 +168,14 @@ class WatchCache:
             WATCH_CACHE_DISPATCHED.labels(self.resource).inc()
 
     def relisting(self) -> None:
+        self.end_all()
+
+    def end_all(self, final: Callable[[Watcher], bytes | None] | None = None) -> None:
+        """Unusable from now on: every watcher ends, sent `final(watcher)` last if that is a line."""
         self._oldest = None
         self._changes.clear()
         for watcher in self._watchers:
-            watcher.end()
+            watcher.end(final(watcher) if final is not None else None)
         self._watchers.clear()
 
     def relisted(self, revision: int) -> None:
@@ -199,7 +214,8 @@ class WatchCache:
         replay.reverse()
         if shared_again and sum(1 for change in replay[:2] if change.revision == after) == 1:
             replay.pop(0)  # a lone change the watcher has seen already
-        watcher = Watcher(first)
+        # nothing at or after `after` held yet: the watcher decides when its changes come
+        watcher = Watcher(first, skip_lone=shared_again and not replay)
         self._watchers.add(watcher)
         return replay, watcher
 
@@ -256,6 +272,8 @@ async def stream(cache: WatchCache, first: Iterable[bytes], replay: list[Change]
                 continue
             for chunk in _chunks(_lines(changes, namespace, matches)):
                 yield chunk
+        if watcher.final is not None:
+            yield watcher.final
     finally:
         cache.leave(watcher)
 

@@ -7,11 +7,11 @@ hub per resource, opened by its first HTTP watch and closed IDLE_SECONDS after i
 etcd once, decodes each change once and keeps the recent changes in the same buffer the pod
 cache uses (watchcache.py), from which every watch of the resource is served.
 
-- A watch from resourceVersion R is served when the hub's buffer reaches back to R; the hub
-  first catches up with R (a watch progress request, as Kubernetes' cacher waits for a fresh
-  revision). A hub opened by such a watch watches etcd from R, so it holds R's changes and every
-  later one (unless etcd compacted R: then that watch reads etcd, which answers 410). An R older
-  than a running hub holds, or one it cannot catch up with in time, watches etcd as before.
+- A watch from resourceVersion R is served when the hub's buffer reaches back to R: what the
+  buffer holds after R at once, the rest as the hub receives it (no progress request: etcd 3.5.1
+  can report progress past history a new watch has not sent yet). A hub opened by such a watch
+  watches etcd from R, so it holds R's changes and every later one (unless etcd compacted R: then
+  that watch reads etcd, which answers 410). An R older than a running hub holds watches etcd.
 - A watch's initial state (resourceVersion unset or "0", sendInitialEvents) is an etcd LIST at
   revision X, then the hub's changes after X: the hub opens before the LIST, so it holds them.
 - The hub's etcd watch failing (etcd restarted, history compacted under a slow hub) ends it and
@@ -30,11 +30,10 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from kubelite import codec
+from kubelite import codec, errors
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus.changes import event_bytes
 from kubelite.reconcile.cache import Delta
-from kubelite.reconcile.revisions import RevisionWaiters
 from kubelite.storage import Compacted, StorageError, StoreEvent
 from kubelite.tasks import cancel_and_wait
 from kubelite_apiserver.metrics import WATCHES
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 60.0  # a hub without watchers closes its etcd watch after this long
 Selected = Callable[[Any], bool] | None  # whether an object matches a watch's selectors (None: none)
-CATCH_UP_TIMEOUT = 3.0  # seconds a watch from a revision waits for the hub to reach it (then: etcd)
 
 
 class WatchHub:
@@ -56,8 +54,7 @@ class WatchHub:
         self.changes = WatchCache(info.group_resource, encode=codec.encode)
         self.idle_since: float | None = None
         self.compacted = 0  # etcd's compaction point, if that is what ended the hub
-        self._reached = RevisionWaiters()  # the etcd revision every change up to which it has
-        self._progress = asyncio.Event()  # set: ask etcd where the watch stands
+        self._reached = 0  # the etcd revision every change up to which it has
         self._task: asyncio.Task[None] | None = None
         self._decoder = codec.decoder_for(info.type)
 
@@ -70,7 +67,7 @@ class WatchHub:
         hub: the hub then holds that revision's changes and every later one), or from now."""
         current = await self.reg.store.current_revision()
         first = since if since is not None and 0 < since <= current else current + 1
-        self._reached.advance(first - 1)
+        self._reached = first - 1
         self.changes.relisted(first - 1)
         self._task = asyncio.get_running_loop().create_task(
             self._follow(first), name=f"watch-hub[{self.info.group_resource}]")
@@ -81,15 +78,16 @@ class WatchHub:
 
     async def _follow(self, start: int) -> None:
         try:
-            async for event in self.reg.store.watch(self.info.key_prefix(None), start_revision=start,
-                                                    progress=self._progress):
-                revision = event.kv.mod_revision
-                if event.type != "PROGRESS":
-                    self.changes.changed(self._delta(event), revision)
-                self._reached.advance(revision)
-        except Compacted as exc:  # what the hub was to read first is gone
+            async for event in self.reg.store.watch(self.info.key_prefix(None), start_revision=start):
+                self.changes.changed(self._delta(event), event.kv.mod_revision)
+                self._reached = event.kv.mod_revision
+        except Compacted as exc:  # what the hub was to read first is gone: 410, as etcd's watch
             self.compacted = exc.compacted
             log.info("watch hub for %s ended: %s", self.info.group_resource, exc)
+            status = errors.expired(f"too old resource version: {start} ({exc.compacted})").to_status()
+            expired = event_bytes("ERROR", codec.encode(status))
+            point = exc.compacted
+            self.changes.end_all(lambda watcher: expired if watcher.after < point else None)
         except Exception as exc:  # etcd went away
             log.info("watch hub for %s ended: %s", self.info.group_resource, exc)
         finally:
@@ -119,10 +117,8 @@ class WatchHub:
         if opts.send_initial_events or rv in ("", "0"):
             first, revision = await self._initial(namespace, selected, opts.send_initial_events)
             resumed = self.changes.resume(revision, shared_again=False)
-        elif self._reached.revision >= int(rv) or await self._catch_up(int(rv)):
+        else:  # what the hub has not received yet comes to the watcher as it arrives
             resumed = self.changes.resume(int(rv))
-        else:
-            resumed = None
         if resumed is None:
             return None
         replay, watcher = resumed
@@ -132,18 +128,7 @@ class WatchHub:
 
     def _bookmark(self) -> bytes:
         """An idle watcher's BOOKMARK: every change up to the revision the hub reached was sent."""
-        return bookmark(self.info.kind, self.info.api_version, self._reached.revision)
-
-    async def _catch_up(self, revision: int) -> bool:
-        """Whether the hub reaches `revision` within CATCH_UP_TIMEOUT (not if it ends first)."""
-        assert self._task is not None
-        self._progress.set()
-        reached = asyncio.ensure_future(self._reached.wait(revision, CATCH_UP_TIMEOUT))
-        await asyncio.wait([reached, self._task], return_when=asyncio.FIRST_COMPLETED)
-        if not reached.done():  # the hub ended (etcd compacted where it was to start)
-            await cancel_and_wait(reached)
-            return False
-        return reached.result() and self.alive
+        return bookmark(self.info.kind, self.info.api_version, self._reached)
 
     async def _initial(self, namespace: str, selected: Selected, end_mark: bool) -> tuple[list[bytes], int]:
         """ADDED for each object the LIST of `namespace` gives (and the BOOKMARK ending a
