@@ -66,14 +66,14 @@ from kubelite_apiserver.natsrpc import NatsAPI
 from kubelite_apiserver.nsdefaults import NamespaceDefaults
 from kubelite_apiserver.podcache import PodCache
 from kubelite_apiserver.podrecord import cached_refs
-from kubelite_apiserver.registry import Registry, compile_selectors
+from kubelite_apiserver.registry import Registry
 from kubelite_apiserver.requestinfo import RequestInfo, parse_request
 from kubelite_apiserver.saadmission import ServiceAccountAdmission
 from kubelite_apiserver.satokens import ServiceAccountTokens, is_token_request, serve_token_request
 from kubelite_apiserver.storageadmission import StorageAdmission, ensure_default_storage_class
 from kubelite_apiserver.strategies import AdmissionConfig
 from kubelite_apiserver.updatecopies import UpdateCopies
-from kubelite_apiserver.watch import check_options, watch_events
+from kubelite_apiserver.watch import watch_events
 
 log = logging.getLogger("kubelite.apiserver.http")
 
@@ -442,9 +442,7 @@ class APIServer:
             sel = f"metadata.name={info.name}"
             opts = dataclasses.replace(
                 opts, field_selector=",".join(x for x in (opts.field_selector, sel) if x))
-        compile_selectors(res, opts)  # a bad selector is a 400 before the stream starts
-        check_options(opts)  # as a bad resourceVersion
-        events = watch_events(self.reg, res, info.namespace, opts)
+        events = watch_events(self.reg, res, info.namespace, opts)  # bad options: a 400 here, before the stream
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]})
         await send({"type": "http.response.body", "body": b"", "more_body": True})

@@ -31,8 +31,7 @@ of 150,000 pods.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
-from functools import partial
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from kubelite.api.core_v1 import PODS, Pod
@@ -49,8 +48,8 @@ from kubelite_apiserver.metrics import (
 from kubelite_apiserver.ownwrites import OwnWrites
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.podrecord import PodRecord, WrittenPod, record_of, written_pod
-from kubelite_apiserver.registry import ListResult, matches
-from kubelite_apiserver.watchcache import Change, WatchCache, bookmark, stream
+from kubelite_apiserver.registry import ListResult, matches, selector
+from kubelite_apiserver.watchcache import Change, WatchCache, bookmark, initial_events, stream
 
 NODE_FIELD = "spec.nodeName"
 FRESH_TIMEOUT = 0.5  # seconds a LIST at rv 0 waits for the cache to catch up (then it is served as it is)
@@ -135,6 +134,8 @@ class PodCache:
         if not self.informer.has_synced or not self.changes.usable:
             return None
         rv = opts.resource_version
+        first: Iterable[bytes] = ()
+        replay: list[Change] = []
         if opts.send_initial_events or rv in ("", "0"):
             watcher = self.changes.follow() if await self._caught_up(rv) else None
             if watcher is None:
@@ -142,19 +143,17 @@ class PodCache:
             # no await from the watcher to the snapshot: the watcher gets every change after it
             revision = self.informer.revision
             _, records = self._matching(namespace, label_sel, field_sel)
-            first = _initial(records, revision if opts.send_initial_events else None)
-            replay: list[Change] = []
+            first = initial_events((event_bytes("ADDED", record.raw()) for record in records), "Pod", "v1",
+                                   revision if opts.send_initial_events else None)
         else:
             resumed = (self.changes.resume(int(rv))
                        if await self.informer.wait_revision(int(rv), CONSISTENT_TIMEOUT) else None)
             if resumed is None:
                 return None
-            first, (replay, watcher) = (), resumed
+            replay, watcher = resumed
         WATCHES.labels("pods", "cache").inc()
-        selected = None if label_sel is None and field_sel is None else partial(
-            matches, label_sel=label_sel, field_sel=field_sel)
         marks = self._bookmark if opts.allow_bookmarks else None
-        return stream(self.changes, first, replay, watcher, namespace, selected, marks)
+        return stream(self.changes, first, replay, watcher, namespace, selector(label_sel, field_sel), marks)
 
     def _bookmark(self) -> bytes:
         """An idle watcher's BOOKMARK: every change up to the cache's revision has been sent."""
@@ -183,15 +182,6 @@ class PodCache:
     def _all_in_key_order(self) -> list[PodRecord]:
         """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
         return [self.informer.get_by_key(key) for key in sorted(self.informer.keys())]
-
-
-def _initial(records: list[PodRecord], bookmark_at: int | None) -> Iterator[bytes]:
-    """A watch's initial events: ADDED for each record (encoded as sent, not all at once), then
-    with `bookmark_at` the BOOKMARK that ends a streaming list (sendInitialEvents)."""
-    for record in records:
-        yield event_bytes("ADDED", record.raw())
-    if bookmark_at is not None:
-        yield bookmark("Pod", "v1", bookmark_at, initial_events_end=True)
 
 
 def _record(pod: Pod, _previous: PodRecord | None) -> PodRecord:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -854,6 +855,13 @@ def compile_selectors(info: ResourceInfo, opts: ListOptions) -> tuple[Any, Any]:
         except ValueError as exc:
             raise errors.bad_request(str(exc)) from None
     return label_sel, field_sel
+
+
+def selector(label_sel: Any, field_sel: Any) -> Callable[[Any], bool] | None:
+    """`matches` with these compiled selectors, as one predicate; None when there are none."""
+    if label_sel is None and field_sel is None:
+        return None
+    return partial(matches, label_sel=label_sel, field_sel=field_sel)
 
 
 def matches(obj: Object, label_sel: Any, field_sel: Any) -> bool:

@@ -15,9 +15,8 @@ otherwise (a resourceVersion older than they hold, or one they cannot catch up w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from functools import partial
 from typing import Any
 
 from kubelite import codec, errors
@@ -26,26 +25,30 @@ from kubelite.bus.changes import event_bytes as watch_event_bytes
 from kubelite.storage import Compacted, StoreEvent
 from kubelite_apiserver.metrics import WATCHES
 from kubelite_apiserver.params import ListOptions
-from kubelite_apiserver.registry import Registry, compile_selectors, matches
-from kubelite_apiserver.watchcache import bookmark
+from kubelite_apiserver.registry import Registry, compile_selectors, matches, selector
+from kubelite_apiserver.watchcache import expired
+from kubelite_apiserver.watchhub import listed_events
 
 
-async def watch_events(
-    reg: Registry, info: ResourceInfo, namespace: str, opts: ListOptions
-) -> AsyncIterator[bytes]:
-    """Yield encoded WatchEvents until the watch ends: each item one event, or several
+def watch_events(reg: Registry, info: ResourceInfo, namespace: str, opts: ListOptions) -> AsyncGenerator[bytes, None]:
+    """The encoded WatchEvents of a watch, until it ends: each item one event, or several
     separated by newlines (the watch cache sends what waits at once together); no item ends
-    with a newline. JSON has no raw newline inside, so splitting an item on b"\\n" gives the events."""
+    with a newline. JSON has no raw newline inside, so splitting an item on b"\\n" gives the events.
+    Bad selectors or options raise here, at the call: a 400/422 before the stream starts."""
     label_sel, field_sel = compile_selectors(info, opts)
+    _check_options(opts)
+    return _events(reg, info, namespace, opts, label_sel, field_sel)
+
+
+async def _events(reg: Registry, info: ResourceInfo, namespace: str, opts: ListOptions,
+                  label_sel: Any, field_sel: Any) -> AsyncGenerator[bytes, None]:
     prefix = info.key_prefix(namespace)
     rv = opts.resource_version
-    check_options(opts)
+    selected = selector(label_sel, field_sel)
     cache = reg.caches.get(info.group_resource)
     if cache is not None and getattr(cache, "serves_watches", False):  # pods: podcache.py
         cached = await cache.watch(namespace, opts, label_sel, field_sel)
     else:  # one etcd watch per resource (watchhub.py)
-        selected = None if label_sel is None and field_sel is None else partial(
-            matches, label_sel=label_sel, field_sel=field_sel)
         cached = await reg.hubs.watch(info, namespace, opts, selected)
     if cached is not None:  # served from memory (watchcache.py)
         async with aclosing(cached):  # closed with this one: it leaves the cache at once
@@ -53,22 +56,12 @@ async def watch_events(
                 yield line
         return
     WATCHES.labels(info.group_resource, "etcd").inc()
-    if opts.send_initial_events:
-        # Streaming list (client-go's WatchListClient): the current state as ADDED events,
-        # then a BOOKMARK annotated k8s.io/initial-events-end, then the changes after it.
-        kvs, revision, _ = await reg.store.list(prefix)
-        for kv in kvs:
-            obj = reg.decode(info, kv)
-            if matches(obj, label_sel, field_sel):
-                yield watch_event_bytes("ADDED", codec.encode(obj))
-        yield bookmark(info.kind, info.api_version, revision, initial_events_end=True)
-        changes = reg.store.watch(prefix, start_revision=revision + 1)
-    elif rv in ("", "0"):
-        kvs, revision, _ = await reg.store.list(prefix)
-        for kv in kvs:
-            obj = reg.decode(info, kv)
-            if matches(obj, label_sel, field_sel):
-                yield watch_event_bytes("ADDED", codec.encode(obj))
+    if opts.send_initial_events or rv in ("", "0"):
+        # the current state as ADDED events (streaming lists, client-go's WatchListClient: then
+        # a BOOKMARK annotated k8s.io/initial-events-end), then the changes after it
+        first, revision = await listed_events(reg, info, namespace, selected, opts.send_initial_events)
+        for line in first:
+            yield line
         changes = reg.store.watch(prefix, start_revision=revision + 1)
     else:
         changes = _resumed(reg, prefix, int(rv))
@@ -78,13 +71,12 @@ async def watch_events(
             if out is not None:
                 yield out
     except Compacted as exc:
-        status = errors.expired(f"too old resource version: {rv} ({exc.compacted})").to_status()
-        yield watch_event_bytes("ERROR", codec.encode(status))
+        yield expired(rv, exc.compacted)
 
 
-def check_options(opts: ListOptions) -> None:
-    """Raise the 400/422 a watch's options earn before its stream starts (http.py calls it
-    first, so the client gets a Status, not a 200 that ends at once)."""
+def _check_options(opts: ListOptions) -> None:
+    """Raise the 400/422 a watch's options earn (watch_events, before its stream starts: the
+    client gets a Status, not a 200 that ends at once)."""
     if opts.send_initial_events and opts.resource_version_match not in ("", "NotOlderThan"):
         raise errors.invalid_object("ListOptions", "", [errors.not_supported(
             "resourceVersionMatch", opts.resource_version_match, ["NotOlderThan"])], "meta.k8s.io")
@@ -111,8 +103,7 @@ async def _resumed(reg: Registry, prefix: str, rv: int) -> AsyncIterator[StoreEv
 def _translate(reg: Registry, info: ResourceInfo, ev: StoreEvent, label_sel: Any, field_sel: Any) -> bytes | None:
     selective = label_sel is not None or field_sel is not None
     if ev.type == "DELETE":
-        obj = codec.decoder_for(info.type).decode(ev.kv.value)
-        obj.metadata.resourceVersion = str(ev.kv.mod_revision)
+        obj = reg.decode(info, ev.kv)  # a DELETE's kv: the last value, the delete's revision
         if selective and not matches(obj, label_sel, field_sel):
             return None
         return watch_event_bytes("DELETED", codec.encode(obj))

@@ -40,6 +40,7 @@ from typing import Any
 
 import msgspec
 
+from kubelite import codec, errors
 from kubelite.bus.changes import event_bytes
 from kubelite.reconcile.cache import Delta
 from kubelite.tasks import wait_event
@@ -307,3 +308,17 @@ def bookmark(kind: str, api_version: str, revision: int, *, initial_events_end: 
         metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
     return event_bytes("BOOKMARK", msgspec.json.encode({"kind": kind, "apiVersion": api_version,
                                                         "metadata": metadata}))
+
+
+def expired(rv: int | str, compacted: int) -> bytes:
+    """The ERROR event that ends a watch whose resourceVersion etcd has compacted: 410 Expired."""
+    status = errors.expired(f"too old resource version: {rv} ({compacted})").to_status()
+    return event_bytes("ERROR", codec.encode(status))
+
+
+def initial_events(added: Iterable[bytes], kind: str, api_version: str, end_at: int | None) -> Iterator[bytes]:
+    """A watch's initial state: the objects' ADDED events (`added`, made as they are sent), then
+    with `end_at` the BOOKMARK that ends a streaming list (sendInitialEvents) at that revision."""
+    yield from added
+    if end_at is not None:
+        yield bookmark(kind, api_version, end_at, initial_events_end=True)

@@ -27,10 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from typing import Any
 
-from kubelite import codec, errors
+from kubelite import codec
 from kubelite.api.scheme import ResourceInfo
 from kubelite.bus.changes import event_bytes
 from kubelite.reconcile.cache import Delta
@@ -38,7 +38,7 @@ from kubelite.storage import Compacted, StorageError, StoreEvent
 from kubelite.tasks import cancel_and_wait
 from kubelite_apiserver.metrics import WATCHES
 from kubelite_apiserver.params import ListOptions
-from kubelite_apiserver.watchcache import WatchCache, bookmark, stream
+from kubelite_apiserver.watchcache import WatchCache, bookmark, expired, initial_events, stream
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ class WatchHub:
         self.compacted = 0  # etcd's compaction point, if that is what ended the hub
         self._reached = 0  # the etcd revision every change up to which it has
         self._task: asyncio.Task[None] | None = None
-        self._decoder = codec.decoder_for(info.type)
 
     @property
     def alive(self) -> bool:
@@ -82,12 +81,10 @@ class WatchHub:
                 self.changes.changed(self._delta(event), event.kv.mod_revision)
                 self._reached = event.kv.mod_revision
         except Compacted as exc:  # what the hub was to read first is gone: 410, as etcd's watch
-            self.compacted = exc.compacted
+            self.compacted = point = exc.compacted
             log.info("watch hub for %s ended: %s", self.info.group_resource, exc)
-            status = errors.expired(f"too old resource version: {start} ({exc.compacted})").to_status()
-            expired = event_bytes("ERROR", codec.encode(status))
-            point = exc.compacted
-            self.changes.end_all(lambda watcher: expired if watcher.after < point else None)
+            gone = expired(start, point)
+            self.changes.end_all(lambda watcher: gone if watcher.after < point else None)
         except Exception as exc:  # etcd went away
             log.info("watch hub for %s ended: %s", self.info.group_resource, exc)
         finally:
@@ -96,26 +93,21 @@ class WatchHub:
     def _delta(self, event: StoreEvent) -> Delta:
         """The change as the pod cache's informer reports one (DELETED: the last state at the
         delete's revision; MODIFIED: the state it replaced beside it, for selectors)."""
+        obj = self.reg.decode(self.info, event.kv)  # a DELETE's kv: the last value, the delete's revision
         if event.type == "DELETE":
-            return Delta("DELETED", self._decode(event.kv.value, event.kv.mod_revision))
-        obj = self.reg.decode(self.info, event.kv)
+            return Delta("DELETED", obj)
         if event.is_create or event.prev is None:
             return Delta("ADDED", obj)
-        return Delta("MODIFIED", obj, self._decode(event.prev.value, event.prev.mod_revision))
-
-    def _decode(self, value: bytes, revision: int) -> Any:
-        obj = self._decoder.decode(value)
-        obj.metadata.resourceVersion = str(revision)
-        return obj
+        return Delta("MODIFIED", obj, self.reg.decode(self.info, event.prev))
 
     async def watch(self, namespace: str, opts: ListOptions, selected: Selected,
                     ) -> AsyncGenerator[bytes, None] | None:
         """A watch served by the hub, or None (watch etcd). `opts` were checked (watch.py);
         `selected`: whether an object matches the watch's selectors (None: no selector)."""
         rv = opts.resource_version
-        first: list[bytes] = []
+        first: Iterable[bytes] = ()
         if opts.send_initial_events or rv in ("", "0"):
-            first, revision = await self._initial(namespace, selected, opts.send_initial_events)
+            first, revision = await listed_events(self.reg, self.info, namespace, selected, opts.send_initial_events)
             resumed = self.changes.resume(revision, shared_again=False)
         else:  # what the hub has not received yet comes to the watcher as it arrives
             resumed = self.changes.resume(int(rv))
@@ -130,15 +122,16 @@ class WatchHub:
         """An idle watcher's BOOKMARK: every change up to the revision the hub reached was sent."""
         return bookmark(self.info.kind, self.info.api_version, self._reached)
 
-    async def _initial(self, namespace: str, selected: Selected, end_mark: bool) -> tuple[list[bytes], int]:
-        """ADDED for each object the LIST of `namespace` gives (and the BOOKMARK ending a
-        streaming list), and the LIST's revision."""
-        kvs, revision, _ = await self.reg.store.list(self.info.key_prefix(namespace))
-        first = [event_bytes("ADDED", codec.encode(obj)) for obj in (self.reg.decode(self.info, kv) for kv in kvs)
-                 if selected is None or selected(obj)]
-        if end_mark:
-            first.append(bookmark(self.info.kind, self.info.api_version, revision, initial_events_end=True))
-        return first, revision
+
+async def listed_events(reg: Any, info: ResourceInfo, namespace: str, selected: Selected,
+                        end_mark: bool) -> tuple[Iterator[bytes], int]:
+    """An etcd LIST of `namespace` as a watch's initial state (the hub's and watch.py's etcd
+    path): ADDED for each object `selected` takes, made as they are sent, and with `end_mark`
+    the BOOKMARK that ends a streaming list; and the LIST's revision."""
+    kvs, revision, _ = await reg.store.list(info.key_prefix(namespace))
+    objs = (reg.decode(info, kv) for kv in kvs)
+    added = (event_bytes("ADDED", codec.encode(obj)) for obj in objs if selected is None or selected(obj))
+    return initial_events(added, info.kind, info.api_version, revision if end_mark else None), revision
 
 
 class WatchHubs:
