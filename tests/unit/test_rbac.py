@@ -170,3 +170,74 @@ def test_escalation_guard() -> None:
     assert rbac.uncovered(owner, [rule(["get"], resources=["secrets"], names=["mine"])]) == []
     assert rbac.uncovered(owner, [rule(["get"], resources=["secrets"])]) != [], "named access never covers all"
     assert rbac.uncovered([rule(["get"], urls=["/logs/*"])], [rule(["get"], urls=["/logs/kubelet"])]) == []
+
+
+# ---- the memo of rules per (user, groups, namespace) ---------------------------------------
+
+
+class CountingSource(Source):
+    """A Source that counts the walks over its ClusterRoleBindings and tells a generation."""
+
+    def __init__(self, *objs: object) -> None:
+        super().__init__(*objs)
+        self.walks = 0
+        self.gen = 0
+
+    def cluster_role_bindings(self):
+        self.walks += 1
+        return super().cluster_role_bindings()
+
+    def generation(self) -> int:
+        return self.gen
+
+
+@pytest.mark.parametrize("attrs", [
+    Attributes(JANE, "get", "db", "", "pods"),
+    Attributes(JANE, "create", "web", "apps", "deployments"),
+    Attributes(JANE, "create", "db", "apps", "deployments"),
+    Attributes(JANE, "get", "db", "", "pods", "log"),
+    Attributes(UserInfo("bob", ("ops",)), "get", "db", "", "pods"),
+    Attributes(UserInfo("jane", ("ops",)), "create", "web", "apps", "deployments"),
+])
+def test_memoized_rules_decide_as_the_walk_does(attrs: Attributes) -> None:
+    src = example_source()
+    memo = rbac.RuleMemo(src)
+    for _ in range(2):  # a fresh answer, then the remembered one
+        assert rbac.decide(memo.rules(attrs.user, attrs.namespace), attrs) == rbac.authorize(src, attrs)
+
+
+def test_memo_walks_once_per_user_groups_and_namespace() -> None:
+    src = CountingSource(*example_source().objs)
+    memo = rbac.RuleMemo(src, src.generation)
+    for verb in ("get", "list", "watch", "get"):
+        assert rbac.decide(memo.rules(JANE, "db"), Attributes(JANE, verb, "db", "", "pods")).allowed
+    assert src.walks == 1
+    memo.rules(JANE, "web")
+    memo.rules(UserInfo("jane", ("ops",)), "db")  # same name, other groups: other rules
+    assert src.walks == 3
+    assert not rbac.decide(memo.rules(UserInfo("jane", ("ops",)), "db"), Attributes(JANE, "get", "db", "", "pods")).allowed
+
+
+def test_memo_forgets_everything_when_the_generation_changes() -> None:
+    src = CountingSource(*example_source().objs)
+    memo = rbac.RuleMemo(src, src.generation)
+    bob = UserInfo("bob", ("ops",))
+    wanted = Attributes(bob, "get", "db", "", "pods")
+    assert not rbac.decide(memo.rules(bob, "db"), wanted).allowed
+    src.objs += (ClusterRoleBinding(metadata=ObjectMeta(name="ops-read"), subjects=[subject("Group", "ops")],
+                                    roleRef=RoleRef(kind="ClusterRole", name="view")),)
+    src.gen += 1  # what the apiserver's informers do on any RBAC change
+    assert rbac.decide(memo.rules(bob, "db"), wanted).allowed
+    assert src.walks == 2
+
+
+def test_a_full_memo_starts_over() -> None:
+    src = CountingSource(*example_source().objs)
+    memo = rbac.RuleMemo(src, src.generation, max_entries=3)
+    for n in range(3):
+        memo.rules(JANE, f"ns-{n}")
+    memo.rules(JANE, "ns-0")
+    assert src.walks == 3  # all three kept
+    memo.rules(JANE, "ns-3")  # the fourth: emptied, then kept alone
+    memo.rules(JANE, "ns-0")
+    assert src.walks == 5

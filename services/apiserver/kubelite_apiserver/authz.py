@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 from kubelite import errors
 from kubelite.api.rbac_v1 import (
@@ -67,6 +67,18 @@ class RBACCache:
         forget = self._aggregated.clear
         self.cluster_roles.add_handler(on_add=lambda _r: forget(), on_update=lambda _o, _n: forget(),
                                        on_delete=lambda _r: forget())
+        self._generation = 0  # counts changes to any of the four: see rbac.RuleMemo
+        for inf in self._all:
+            inf.add_handler(on_add=lambda _r: self._changed(), on_update=lambda _o, _n: self._changed(),
+                            on_delete=lambda _r: self._changed())
+
+    def _changed(self) -> None:
+        # Called after the informer's cache holds the change, so an answer computed before
+        # this from the new state is forgotten too (harmless), never one from the old kept.
+        self._generation += 1
+
+    def generation(self) -> int:
+        return self._generation
 
     async def start(self) -> None:
         for inf in self._all:
@@ -118,6 +130,9 @@ class StaticSource:
     def role(self, namespace: str, name: str) -> Role | None:
         return None
 
+    def generation(self) -> int:
+        return 0  # fixed objects
+
 
 def bootstrap_source() -> StaticSource:
     from kubelite.auth import policy
@@ -125,15 +140,22 @@ def bootstrap_source() -> StaticSource:
     return StaticSource(policy.cluster_roles(), policy.cluster_role_bindings())
 
 
+class ChangingSource(rbac.RBACSource, Protocol):
+    """An RBACSource that tells when its objects change (RBACCache, StaticSource)."""
+
+    def generation(self) -> int: ...
+
+
 class Authorizer:
-    def __init__(self, mode: str, source: rbac.RBACSource) -> None:
+    def __init__(self, mode: str, source: ChangingSource) -> None:
         self.mode = mode
         self.source = source
+        self.rules = rbac.RuleMemo(source, source.generation)
 
     def authorize(self, attrs: Attributes) -> Decision:
         if self.unrestricted(attrs.user):
             return Decision(True, "")
-        return rbac.authorize(self.source, attrs)
+        return rbac.decide(self.rules.rules(attrs.user, attrs.namespace), attrs)
 
     def unrestricted(self, user: UserInfo) -> bool:
         return self.mode == ALWAYS_ALLOW or MASTERS in user.groups
