@@ -11,6 +11,7 @@ still exist with the same uid is the apiserver's check, against its cache.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import time
 import uuid
@@ -70,6 +71,13 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     return _b64(hashlib.sha256(der).digest())
 
 
+@functools.lru_cache(maxsize=8)
+def _signing_kid(key: ec.EllipticCurvePrivateKey) -> str:
+    """key_id of a signing key's public half, once per key (a DER export and a SHA-256 at every
+    token otherwise; a node asks one per pod it starts)."""
+    return key_id(key.public_key())
+
+
 def load_private(pem: bytes) -> ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
@@ -90,7 +98,7 @@ def issue(key: ec.EllipticCurvePrivateKey, claims: TokenClaims, *, now: float | 
         private[claims.bound_kind.lower()] = {"name": claims.bound_name, "uid": claims.bound_uid}
     payload = {"iss": ISSUER, "sub": claims.username, "aud": list(claims.audiences), "iat": iat, "nbf": iat,
                "exp": claims.expires, "jti": str(uuid.uuid4()), "kubernetes.io": private}
-    header = {"alg": "ES256", "kid": key_id(key.public_key()), "typ": "JWT"}
+    header = {"alg": "ES256", "kid": _signing_kid(key), "typ": "JWT"}
     signing_input = f"{_b64(msgspec.json.encode(header))}.{_b64(msgspec.json.encode(payload))}"
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
     return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

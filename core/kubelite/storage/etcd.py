@@ -36,7 +36,12 @@ from kubelite.storage import (
 )
 from kubelite.storage.batching import Create, Outcome, Update
 from kubelite.storage.compression import pack, unpack
-from kubelite.telemetry.families import ETCD_REQUEST_DURATION, ETCD_REQUEST_ERRORS, etcd_object_type
+from kubelite.telemetry.families import (
+    ETCD_REQUEST_DURATION,
+    ETCD_REQUEST_ERRORS,
+    child_of,
+    etcd_object_type,
+)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -99,6 +104,9 @@ def _as_given(value: bytes) -> bytes:
     return value
 
 
+_request_duration = child_of(ETCD_REQUEST_DURATION)
+
+
 def _map_rpc_errors(
     fn: Callable[_P, Awaitable[_T]],
 ) -> Callable[_P, Awaitable[_T]]:
@@ -116,7 +124,7 @@ def _map_rpc_errors(
             ETCD_REQUEST_ERRORS.labels(operation, etcd_object_type(key)).inc()
             raise _storage_error(exc, operation) from exc
         finally:
-            ETCD_REQUEST_DURATION.labels(operation, etcd_object_type(key)).observe(time.perf_counter() - started)
+            _request_duration(operation, etcd_object_type(key)).observe(time.perf_counter() - started)
 
     return wrapper
 

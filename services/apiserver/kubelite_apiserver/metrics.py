@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from kubelite.telemetry.families import child_of
 from kubelite_apiserver.requestinfo import RequestInfo
 
 _LABELS = ["verb", "group", "version", "resource", "subresource", "scope", "component"]
@@ -73,16 +74,19 @@ def is_long_running(info: RequestInfo | None) -> bool:
         info.verb == "watch" or info.subresource in _LONG_RUNNING_SUBRESOURCES)
 
 
+_requests, _duration, _inflight = child_of(REQUESTS), child_of(DURATION), child_of(INFLIGHT)
+
+
 def observe(values: tuple[str, ...], code: int, seconds: float, *, long_running: bool = False) -> None:
-    REQUESTS.labels(*values, str(code)).inc()
+    _requests(*values, str(code)).inc()
     if not long_running:
-        DURATION.labels(*values).observe(seconds)
+        _duration(*values).observe(seconds)
 
 
 @contextlib.contextmanager
 def in_flight(method: str) -> Iterator[None]:
     """Counts an HTTP request as in flight while it is served (readOnly: GET and HEAD)."""
-    gauge = INFLIGHT.labels("readOnly" if method in ("GET", "HEAD") else "mutating")
+    gauge = _inflight("readOnly" if method in ("GET", "HEAD") else "mutating")
     gauge.inc()
     try:
         yield
