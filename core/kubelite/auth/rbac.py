@@ -229,7 +229,7 @@ class RuleMemo:
         if generation != self._seen:
             self._memo.clear()
             self._seen = generation
-        key = (user.name, user.groups, namespace)
+        key = (user.name, tuple(user.groups), namespace)  # a tuple already (tuple() then returns it)
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= self.max_entries:
