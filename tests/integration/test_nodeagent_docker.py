@@ -65,9 +65,11 @@ from tests.docker_support import remove_node_objects as _remove_node_objects
 from tests.integration.conftest import APIServerProcess
 
 
-def _cidr() -> str:
-    # a random /24 in 10.251.0.0/16 so parallel or leftover runs do not collide
-    return f"10.251.{uuid.uuid4().int % 250}.0/24"
+def _cidr(*, unlike: str = "") -> str:
+    # a random /24 in 10.251.0.0/16 so parallel or leftover runs do not collide (and not `unlike`)
+    while (cidr := f"10.251.{uuid.uuid4().int % 250}.0/24") == unlike:
+        pass
+    return cidr
 
 
 def _iptables_rules_of(node: str) -> list[str]:
@@ -304,11 +306,9 @@ async def test_pods_of_two_nodes_reach_each_other_by_ip(
     runtime: DockerRuntime, busybox: ImageInfo, tmp_path: Path
 ) -> None:
     other = DockerRuntime(
-        RuntimeConfig(node_name=f"dk-{uuid.uuid4().hex[:8]}", root_dir=str(tmp_path), pod_cidr=_cidr(),
-                      node_ip="127.0.0.1")
+        RuntimeConfig(node_name=f"dk-{uuid.uuid4().hex[:8]}", root_dir=str(tmp_path),
+                      pod_cidr=_cidr(unlike=runtime.config.pod_cidr), node_ip="127.0.0.1")
     )  # fmt: skip
-    if other.config.pod_cidr == runtime.config.pod_cidr:
-        pytest.skip("random pod CIDRs collided")
     await other.start()
     try:
         assert _iptables_rules_of(other.config.node_name), "no DOCKER-USER accept rules"
