@@ -1,6 +1,8 @@
-"""The apiserver's pod cache (podcache.py): LISTs at resourceVersion=0, and unpaged consistent
-LISTs (no resourceVersion, as Kubernetes 1.31+), come from memory, indexed by node, and still see
-every write acknowledged before them (the cache catches up first); paged ones read etcd."""
+"""The apiserver's pod cache (podcache.py): LISTs at resourceVersion=0, and consistent LISTs (no
+resourceVersion, as Kubernetes 1.31+), come from memory, indexed by node, and still see every
+write acknowledged before them (the cache catches up first); paged ones read every page at the
+first page's revision from a snapshot of the cache (Kubernetes 1.34, listsnapshots.py), or from
+etcd when no snapshot of that revision is kept."""
 
 from __future__ import annotations
 
@@ -42,10 +44,11 @@ async def test_a_node_list_at_rv0_sees_every_acknowledged_write(api: httpx.Async
     assert await _cache_lists(api) == served + 1, "the rv=0 LIST did not come from the cache"
     assert (await _names_on(api, namespace, node, rv=""))[0] == names  # consistent, from the cache too
     assert await _cache_lists(api) == served + 2, "an unpaged consistent LIST did not come from the cache"
+    first = await _snapshot_pages(api, "first")
     r = await api.get(f"/api/v1/namespaces/{namespace}/pods",
                       params={"fieldSelector": f"spec.nodeName={node}", "limit": "1"})
     assert [p["metadata"]["name"] for p in r.json()["items"]] == ["a"] and r.json()["metadata"].get("continue")
-    assert await _cache_lists(api) == served + 2, "a paged LIST must read etcd (the cache does not page)"
+    assert await _snapshot_pages(api, "first") == first + 1, "a paged LIST did not come from a snapshot"
 
     # The newest write is not a pod: the list's version still reaches it (watch progress).
     r = await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json={"metadata": {"name": "cm"}})
@@ -91,3 +94,77 @@ async def _consistent_reads(api: httpx.AsyncClient) -> float:
     text = (await api.get("/metrics")).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("apiserver_watch_cache_consistent_read_total{") and 'fallback="false"' in line)
+
+
+async def _snapshot_pages(api: httpx.AsyncClient, served: str) -> float:
+    """kubelite_apiserver_cache_snapshot_pages_total{served=...}, from /metrics."""
+    text = (await api.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(f'kubelite_apiserver_cache_snapshot_pages_total{{served="{served}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _page(api: httpx.AsyncClient, ns: str, **params: str) -> tuple[list[str], str, int]:
+    r = await api.get(f"/api/v1/namespaces/{ns}/pods", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return ([p["metadata"]["name"] for p in body["items"]], body["metadata"].get("continue", ""),
+            int(body["metadata"]["resourceVersion"]))
+
+
+async def test_a_paged_list_reads_every_page_at_its_first_revision(api: httpx.AsyncClient, namespace: str) -> None:
+    """kubectl pages (limit=500): the pages after the first come from the snapshot the first
+    took, so writes made meanwhile do not show, as in a paged LIST from etcd."""
+    for i in range(7):
+        await _pod(api, namespace, f"p{i}", None)
+    first, following = await _snapshot_pages(api, "first"), await _snapshot_pages(api, "next")
+    names, token, revision = await _page(api, namespace, limit="3")
+    assert names == ["p0", "p1", "p2"] and token, (names, token)
+
+    await _pod(api, namespace, "p7", None)  # after the first page: not in this list
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/p4", params={"gracePeriodSeconds": "0"})
+    assert r.status_code == 200, r.text  # after the first page: still in this list
+    r = await api.patch(f"/api/v1/namespaces/{namespace}/pods/p5", json={"metadata": {"labels": {"late": "yes"}}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+
+    names, token, rv = await _page(api, namespace, limit="3", labelSelector="late!=yes", **{"continue": token})
+    assert (names, rv) == (["p3", "p4", "p5"], revision), "the second page must show the first page's revision"
+    names, token, rv = await _page(api, namespace, limit="3", **{"continue": token})
+    assert (names, token, rv) == (["p6"], "", revision)
+    assert await _snapshot_pages(api, "first") == first + 1
+    assert await _snapshot_pages(api, "next") == following + 2, "the continued pages did not come from the snapshot"
+
+    names, _, now = await _page(api, namespace, limit="10")
+    assert names == ["p0", "p1", "p2", "p3", "p5", "p6", "p7"] and now > revision, "a new LIST sees the writes"
+    late, _, _ = await _page(api, namespace, limit="10", labelSelector="late=yes")
+    assert late == ["p5"]
+
+
+async def test_a_revision_without_a_snapshot_is_paged_from_etcd(api: httpx.AsyncClient, namespace: str) -> None:
+    """A limit with a resourceVersion asks for exactly that revision (Kubernetes' legacy exact
+    form); no snapshot was taken there, so etcd serves it, and its continue pages too."""
+    await _pod(api, namespace, "q0", None)
+    await _pod(api, namespace, "q1", None)
+    old = await _pod(api, namespace, "q2", None)
+    await _pod(api, namespace, "q3", None)
+    from_etcd = await _snapshot_pages(api, "etcd")
+    names, token, rv = await _page(api, namespace, limit="2", resourceVersion=str(old))
+    assert (names, rv) == (["q0", "q1"], old) and token
+    names, token, rv = await _page(api, namespace, limit="2", **{"continue": token})
+    assert (names, token, rv) == (["q2"], "", old), "q3 came after the revision asked for"
+    assert await _snapshot_pages(api, "etcd") == from_etcd + 1
+    names, _, _ = await _page(api, namespace, resourceVersion=str(old), resourceVersionMatch="Exact")
+    assert names == ["q0", "q1", "q2"]
+
+
+async def test_list_options_kubernetes_rejects_change_nothing(api: httpx.AsyncClient, namespace: str) -> None:
+    r = await api.get(f"/api/v1/namespaces/{namespace}/pods", params={"resourceVersionMatch": "Exact"})
+    assert r.status_code == 422, r.text
+    status = r.json()
+    assert status["reason"] == "Invalid" and status["details"]["kind"] == "ListOptions", status
+    assert status["details"]["causes"][0]["field"] == "resourceVersionMatch", status
+    r = await api.get(f"/api/v1/namespaces/{namespace}/configmaps",
+                      params={"resourceVersion": "0", "resourceVersionMatch": "Exact"})
+    assert r.status_code == 422 and "forbidden for resourceVersion" in r.text, r.text

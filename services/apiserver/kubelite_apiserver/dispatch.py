@@ -238,6 +238,7 @@ def field_manager(req: APIRequest) -> str | None:
 
 
 async def list_body(reg: Registry, info: ResourceInfo, ns: str, opts: params.ListOptions) -> bytes:
+    params.check_list_options(opts)
     result = await reg.list(info, ns, opts)
     meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
     if result.continue_token:

@@ -35,6 +35,10 @@ CACHE_LISTS = Counter("apiserver_cache_list",
                       "Number of LIST requests served from watch cache", ["resource_prefix", "index"])
 CACHE_STALE_LISTS = Counter("kubelite_apiserver_cache_list_stale",
                             "LISTs at resourceVersion 0 served before the pod cache caught up with etcd")
+CACHE_SNAPSHOT_PAGES = Counter("kubelite_apiserver_cache_snapshot_pages",
+                               "Pages of paged pod LISTs, by where they came from: a new snapshot of the "
+                               "cache (first), a kept one (next), or etcd (next page whose snapshot is gone)",
+                               ["served"])
 CACHE_CONSISTENT_READS = Counter("apiserver_watch_cache_consistent_read",
                                  "Consistent LISTs (no resourceVersion) the watch cache was asked to serve, "
                                  "and whether it fell back to etcd (it had not caught up in time)",

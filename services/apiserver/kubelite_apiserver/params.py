@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from kubelite import errors
 from kubelite.errors import APIError, bad_request
 
 
@@ -21,6 +22,36 @@ class ListOptions:
     timeout_seconds: int = 0
     allow_bookmarks: bool = False
     send_initial_events: bool = False
+
+
+def exact_revision_asked(opts: ListOptions) -> bool:
+    """Whether a LIST asks for exactly its resourceVersion: `resourceVersionMatch=Exact`, or
+    the legacy form, a limit with a resourceVersion other than 0 and no match (Kubernetes' API
+    concepts, "semantics for get and list"). Example: limit=500&resourceVersion=900 reads at
+    900; resourceVersion=900 alone means "not older than 900"."""
+    if not opts.resource_version:
+        return False
+    if opts.resource_version_match == "Exact":
+        return True
+    return bool(opts.limit) and not opts.resource_version_match and opts.resource_version != "0"
+
+
+def check_list_options(opts: ListOptions) -> None:
+    """The 422 Kubernetes' ValidateListOptions gives a LIST whose resourceVersionMatch cannot
+    be honoured. Example: resourceVersionMatch=Exact&resourceVersion=0 -> 422, field
+    resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for
+    resourceVersion "0"."""
+    match, problems = opts.resource_version_match, []
+    if match and not opts.resource_version:
+        problems.append(errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+    if match and opts.continue_token:
+        problems.append(errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+    if match not in ("", "Exact", "NotOlderThan"):
+        problems.append(errors.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
+    if match == "Exact" and opts.resource_version == "0":
+        problems.append(errors.forbidden("resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+    if problems:
+        raise errors.invalid_object("ListOptions", "", problems, "meta.k8s.io")
 
 
 def _int(query: dict[str, str], key: str) -> int:

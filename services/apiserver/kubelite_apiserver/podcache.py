@@ -8,13 +8,15 @@ apiserver's watch cache (staging/src/k8s.io/apiserver/pkg/storage/cacher); this 
 for the one resource where it matters, indexed by node.
 
 Semantics are Kubernetes': a LIST with `resourceVersion=0` ("any version is fine") is served
-from the cache; so is a consistent LIST (`resourceVersion` unset) without `limit` or `continue`,
-as Kubernetes 1.31+ serves it (ConsistentListFromCache, KEP-2340): once the cache has caught up
-with etcd's current revision, or from etcd when that takes over CONSISTENT_TIMEOUT (the
-fallback Kubernetes counts in apiserver_watch_cache_consistent_read_total). A paged consistent
-LIST, `Exact`, or a `continue` token still read etcd (KEP-2340 serves only unpaged ones at
-first). Like Kubernetes' cacher, `limit` is ignored at rv 0 (the whole list comes back, no
-continue token); a LIST of every namespace comes back in key order, as etcd's does. Though rv 0 allows any version, the cache first catches up with etcd's
+from the cache; so is a consistent LIST (`resourceVersion` unset), as Kubernetes 1.31+ serves
+it (ConsistentListFromCache, KEP-2340): once the cache has caught up with etcd's current
+revision, or from etcd when that takes over CONSISTENT_TIMEOUT (the fallback Kubernetes counts
+in apiserver_watch_cache_consistent_read_total). A paged consistent LIST takes a snapshot of
+the cache at its revision, and its `continue` pages (or an `Exact` LIST at that revision) are
+served from that snapshot while it is kept, as Kubernetes 1.34 does (KEP-4988,
+listsnapshots.py); without one they read etcd at the token's revision. Like Kubernetes' cacher,
+`limit` is ignored at rv 0 (the whole list comes back, no continue token); a LIST of every
+namespace comes back in key order, as etcd's does. Though rv 0 allows any version, the cache first catches up with etcd's
 current revision (Informer.wait_fresh: a watch progress request, as Kubernetes' consistent
 reads from cache do), so a component that subscribes to change events and then lists misses
 nothing in between. If that takes over FRESH_TIMEOUT (an overloaded apiserver), the LIST is
@@ -39,19 +41,27 @@ from kubelite.bus.changes import event_bytes
 from kubelite.reconcile.cache import INDEX_NODE
 from kubelite.reconcile.informer import Informer
 from kubelite.storage import KV
+from kubelite_apiserver.listsnapshots import Snapshot, Snapshots, page
 from kubelite_apiserver.metrics import (
     CACHE_CONSISTENT_READS,
     CACHE_LISTS,
+    CACHE_SNAPSHOT_PAGES,
     CACHE_STALE_LISTS,
     WATCHES,
 )
 from kubelite_apiserver.ownwrites import OwnWrites
-from kubelite_apiserver.params import ListOptions
+from kubelite_apiserver.params import (
+    ListOptions,
+    decode_continue,
+    encode_continue,
+    exact_revision_asked,
+)
 from kubelite_apiserver.podrecord import PodRecord, WrittenPod, record_of, written_pod
 from kubelite_apiserver.registry import ListResult, matches, selector
 from kubelite_apiserver.watchcache import Change, WatchCache, bookmark, initial_events, stream
 
 NODE_FIELD = "spec.nodeName"
+_KEY_PREFIX = PODS.key_prefix(None)  # "/registry/pods/": continue tokens name etcd keys
 FRESH_TIMEOUT = 0.5  # seconds a LIST at rv 0 waits for the cache to catch up (then it is served as it is)
 CONSISTENT_TIMEOUT = 3.0  # seconds a consistent LIST waits for it (then it reads etcd), as Kubernetes' cacher
 
@@ -63,10 +73,21 @@ def served_from_cache(opts: ListOptions) -> bool:
 
 
 def consistent_from_cache(opts: ListOptions) -> bool:
-    """Whether this is a consistent LIST Kubernetes 1.31+ serves from the cache: no
-    resourceVersion, no limit, no continue (kubectl's paged LISTs still read etcd)."""
-    return (not opts.resource_version and not opts.resource_version_match and not opts.limit
-            and not opts.continue_token)
+    """Whether this is a consistent LIST the cache serves once it has caught up: no
+    resourceVersion, no continue (paged or not: Kubernetes 1.31+ serves unpaged ones, 1.34
+    paged ones too)."""
+    return not opts.resource_version and not opts.resource_version_match and not opts.continue_token
+
+
+def snapshot_revision(opts: ListOptions) -> int | None:
+    """The revision a LIST asks for exactly, which a kept snapshot may answer: a `continue`
+    token's, or `resourceVersion` with `Exact` (or with a limit and no match, the legacy
+    exact form); None otherwise. Example: limit=500&resourceVersion=900 -> 900."""
+    if opts.continue_token:
+        return decode_continue(opts.continue_token).rv
+    if exact_revision_asked(opts) and opts.resource_version.isdigit():
+        return int(opts.resource_version)
+    return None  # not exact, or not a number (etcd's path answers that with the proper error)
 
 
 class PodCache:
@@ -78,6 +99,7 @@ class PodCache:
         self.changes = WatchCache("pods")  # the recent changes, for HTTP watches (watchcache.py)
         self.informer = Informer(store, PODS, transform=_record, owner_indexed=False, history=self.changes)
         self.own = OwnWrites()  # this apiserver's writes the watch has not brought yet (ownwrites.py)
+        self.snapshots = Snapshots()  # the cache at the revisions of paged LISTs in progress
 
     def start(self) -> None:
         self.informer.start()
@@ -111,6 +133,9 @@ class PodCache:
 
     async def list(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any) -> ListResult | None:
         """The pods of `namespace` ("" all) the selectors match, encoded; None: read etcd."""
+        revision = snapshot_revision(opts)
+        if revision is not None:
+            return self._next_page(namespace, opts, revision, label_sel, field_sel)
         consistent = consistent_from_cache(opts)
         if not (consistent or served_from_cache(opts)) or not self.informer.has_synced:
             return None
@@ -122,9 +147,40 @@ class PodCache:
         elif not fresh:
             CACHE_STALE_LISTS.inc()  # rv 0 allows it; etcd would be slower still (a scan per node)
         revision = self.informer.revision  # no await below: the items are exactly at this revision
+        if consistent and opts.limit:
+            snapshot = self.snapshots.take(revision, self._snapshot)
+            CACHE_SNAPSHOT_PAGES.labels("first").inc()
+            return self._page(snapshot, namespace, "", opts.limit, label_sel, field_sel)
         node, records = self._matching(namespace, label_sel, field_sel)
         CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
         return ListResult([record.raw() for record in records], revision, "")
+
+    def _next_page(self, namespace: str, opts: ListOptions, revision: int, label_sel: Any,
+                   field_sel: Any) -> ListResult | None:
+        """A LIST at exactly `revision` from its snapshot (a continue page), or None: read etcd."""
+        snapshot = self.snapshots.get(revision)
+        if opts.continue_token:
+            CACHE_SNAPSHOT_PAGES.labels("next" if snapshot is not None else "etcd").inc()
+        if snapshot is None:
+            return None
+        start = ""
+        if opts.continue_token:
+            start = decode_continue(opts.continue_token).start.removeprefix(_KEY_PREFIX)
+        return self._page(snapshot, namespace, start, opts.limit or len(snapshot.keys), label_sel, field_sel)
+
+    @staticmethod
+    def _page(snapshot: Snapshot, namespace: str, start: str, limit: int, label_sel: Any,
+              field_sel: Any) -> ListResult:
+        keep = (lambda record: matches(record, label_sel, field_sel)) if (label_sel or field_sel) else None
+        got = page(snapshot, namespace, start, limit, keep)
+        CACHE_LISTS.labels("/pods", "").inc()
+        token = encode_continue(snapshot.revision, _KEY_PREFIX + got.last_key) if got.more else ""
+        return ListResult([record.raw() for record in got.records], snapshot.revision, token)
+
+    def _snapshot(self) -> tuple[list[str], list[PodRecord]]:
+        """Every pod's key and record as the cache has them now, in etcd's key order."""
+        keys = sorted(self.informer.keys())
+        return keys, [self.informer.get_by_key(key) for key in keys]
 
     async def watch(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any,
                     ) -> AsyncGenerator[bytes, None] | None:
@@ -181,7 +237,7 @@ class PodCache:
 
     def _all_in_key_order(self) -> list[PodRecord]:
         """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
-        return [self.informer.get_by_key(key) for key in sorted(self.informer.keys())]
+        return self._snapshot()[1]
 
 
 def _record(pod: Pod, _previous: PodRecord | None) -> PodRecord:

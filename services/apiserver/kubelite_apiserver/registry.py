@@ -36,7 +36,12 @@ from kubelite.storage.batching import Create, CreateBatcher, Outcome, Update, Up
 from kubelite.storage.leases import LeaseManager
 from kubelite_apiserver import apply, clock, strategies
 from kubelite_apiserver.namespaces import NamespaceCache
-from kubelite_apiserver.params import ListOptions, decode_continue, encode_continue
+from kubelite_apiserver.params import (
+    ListOptions,
+    decode_continue,
+    encode_continue,
+    exact_revision_asked,
+)
 from kubelite_apiserver.watchhub import WatchHubs
 
 PATCH_TYPES = {
@@ -196,7 +201,7 @@ class Registry:
         if opts.continue_token:
             token = decode_continue(opts.continue_token)
             revision, start_after = token.rv, token.start
-        elif opts.resource_version and opts.resource_version_match == "Exact":
+        elif exact_revision_asked(opts):
             revision = _parse_rv(opts.resource_version)
         items: list[bytes] = []
         limit = opts.limit
