@@ -107,6 +107,22 @@ def test_get_selectors(cluster, kubectl, ns) -> None:
     assert out.strip() == f"namespace/{ns}"
 
 
+@pytest.mark.compat("kubectl get --chunk-size (limit/continue)")
+def test_get_pods_in_pages_from_a_snapshot(cluster, kubectl, ns) -> None:
+    """kubectl's paged LIST of pods: its first page takes a snapshot of the apiserver's pod
+    cache, the pages after it are slices of that snapshot (listsnapshots.py)."""
+    for name in ("c", "a", "b"):  # bound to no real node: nothing runs them
+        kubectl("-n", ns, "run", name, "--image=busybox", "--restart=Never",
+                "--overrides", '{"spec": {"nodeName": "nowhere"}}')
+    out = kubectl("-n", ns, "get", "pods", "--chunk-size=1", "-o", "name", "-v=6").stdout
+    assert out.split() == ["pod/a", "pod/b", "pod/c"]
+    paged = kubectl("-n", ns, "get", "pods", "--chunk-size=2", "-o", "json", "-v=6")
+    assert [p["metadata"]["name"] for p in json.loads(paged.stdout)["items"]] == ["a", "b", "c"]
+    assert "continue=" in paged.stderr, "kubectl did not page"
+    for name in ("a", "b", "c"):
+        kubectl("-n", ns, "delete", "pod", name, "--grace-period=0", "--force")
+
+
 @pytest.mark.compat("kubectl get -w")
 @pytest.mark.parametrize("resource", ["configmaps", "pods"])  # pods: from the watch cache
 def test_get_watch(cluster, ns, resource: str) -> None:
