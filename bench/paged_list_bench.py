@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -37,7 +36,7 @@ from typing import Any
 
 import msgspec
 import rawhttp
-from apiserver_bench import TLS, Cluster, pod_manifest, start_cluster
+from apiserver_bench import TLS, Cluster, pod_manifest, start_cluster, use_uvloop
 from localcluster import cpu_seconds
 
 DEADLINE_S = 120.0  # for every request
@@ -186,15 +185,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16, help="connections the creates are spread over")
     opts = parser.parse_args()
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    use_uvloop()
     load_before = [round(x, 2) for x in os.getloadavg()]
     cluster: Cluster = start_cluster(False, [])
     try:
-        etcd_proc, apiserver = cluster.processes[0], cluster.processes[-1]
-        pids = {"apiserver": apiserver.pid, "etcd": etcd_proc.pid}
+        pids = cluster.pids()
         result = asyncio.run(run(cluster.url, opts, pids))
     finally:
         cluster.stop()

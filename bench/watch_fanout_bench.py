@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -48,7 +47,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 import rawhttp
-from apiserver_bench import TLS, Cluster, pod_manifest, start_cluster
+from apiserver_bench import TLS, Cluster, pod_manifest, start_cluster, use_uvloop
 from localcluster import cpu_seconds
 
 from kubelite.credentials import ensure_credentials, etcd_client_tls
@@ -212,20 +211,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="creates per second")
     parser.add_argument("--clients", type=int, default=1, help="connections the creates are spread over")
     opts = parser.parse_args()
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    use_uvloop()
     load_before = [round(x, 2) for x in os.getloadavg()]
     cluster: Cluster = start_cluster(False, [])
     try:
         assert cluster.workdir is not None
-        etcd_proc, apiserver = cluster.processes[0], cluster.processes[-1]
-        pids = {"apiserver": apiserver.pid, "etcd": etcd_proc.pid}
+        pids = cluster.pids()
         tls = etcd_client_tls(ensure_credentials(cluster.workdir).root, "admin")
         ctx = ssl.create_default_context(cafile=tls.ca_file)
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        etcd = (etcd_proc.url, ctx)  # type: ignore[union-attr]
+        etcd = (cluster.processes[0].url, ctx)  # type: ignore[union-attr]
         results = {}
         for source in PATHS:
             print(f"# {source}: {opts.watchers} watchers of {PATHS[source]}, {opts.writes} creates at "
