@@ -105,12 +105,13 @@ async def _snapshot_pages(api: httpx.AsyncClient, served: str) -> float:
     return 0.0
 
 
-async def _page(api: httpx.AsyncClient, ns: str, **params: str) -> tuple[list[str], str, int]:
+async def _page(api: httpx.AsyncClient, ns: str, **params: str) -> tuple[list[str], str, int, int | None]:
+    """One page: names, continue token, resourceVersion, remainingItemCount."""
     r = await api.get(f"/api/v1/namespaces/{ns}/pods", params=params)
     assert r.status_code == 200, r.text
-    body = r.json()
-    return ([p["metadata"]["name"] for p in body["items"]], body["metadata"].get("continue", ""),
-            int(body["metadata"]["resourceVersion"]))
+    meta = r.json()["metadata"]
+    return ([p["metadata"]["name"] for p in r.json()["items"]], meta.get("continue", ""),
+            int(meta["resourceVersion"]), meta.get("remainingItemCount"))
 
 
 async def test_a_paged_list_reads_every_page_at_its_first_revision(api: httpx.AsyncClient, namespace: str) -> None:
@@ -119,8 +120,8 @@ async def test_a_paged_list_reads_every_page_at_its_first_revision(api: httpx.As
     for i in range(7):
         await _pod(api, namespace, f"p{i}", None)
     first, following = await _snapshot_pages(api, "first"), await _snapshot_pages(api, "next")
-    names, token, revision = await _page(api, namespace, limit="3")
-    assert names == ["p0", "p1", "p2"] and token, (names, token)
+    names, token, revision, remaining = await _page(api, namespace, limit="3")
+    assert names == ["p0", "p1", "p2"] and token and remaining == 4, (names, token, remaining)
 
     await _pod(api, namespace, "p7", None)  # after the first page: not in this list
     r = await api.delete(f"/api/v1/namespaces/{namespace}/pods/p4", params={"gracePeriodSeconds": "0"})
@@ -129,16 +130,18 @@ async def test_a_paged_list_reads_every_page_at_its_first_revision(api: httpx.As
                         headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200, r.text
 
-    names, token, rv = await _page(api, namespace, limit="3", labelSelector="late!=yes", **{"continue": token})
+    names, token, rv, remaining = await _page(api, namespace, limit="3", labelSelector="late!=yes",
+                                              **{"continue": token})
     assert (names, rv) == (["p3", "p4", "p5"], revision), "the second page must show the first page's revision"
-    names, token, rv = await _page(api, namespace, limit="3", **{"continue": token})
-    assert (names, token, rv) == (["p6"], "", revision)
+    assert remaining is None, "a filtered page has no count of what remains (as Kubernetes)"
+    names, token, rv, remaining = await _page(api, namespace, limit="3", **{"continue": token})
+    assert (names, token, rv, remaining) == (["p6"], "", revision, None)
     assert await _snapshot_pages(api, "first") == first + 1
     assert await _snapshot_pages(api, "next") == following + 2, "the continued pages did not come from the snapshot"
 
-    names, _, now = await _page(api, namespace, limit="10")
+    names, _, now, _ = await _page(api, namespace, limit="10")
     assert names == ["p0", "p1", "p2", "p3", "p5", "p6", "p7"] and now > revision, "a new LIST sees the writes"
-    late, _, _ = await _page(api, namespace, limit="10", labelSelector="late=yes")
+    late, _, _, _ = await _page(api, namespace, limit="10", labelSelector="late=yes")
     assert late == ["p5"]
 
 
@@ -150,12 +153,12 @@ async def test_a_revision_without_a_snapshot_is_paged_from_etcd(api: httpx.Async
     old = await _pod(api, namespace, "q2", None)
     await _pod(api, namespace, "q3", None)
     from_etcd = await _snapshot_pages(api, "etcd")
-    names, token, rv = await _page(api, namespace, limit="2", resourceVersion=str(old))
-    assert (names, rv) == (["q0", "q1"], old) and token
-    names, token, rv = await _page(api, namespace, limit="2", **{"continue": token})
-    assert (names, token, rv) == (["q2"], "", old), "q3 came after the revision asked for"
+    names, token, rv, remaining = await _page(api, namespace, limit="2", resourceVersion=str(old))
+    assert (names, rv, remaining) == (["q0", "q1"], old, 1) and token, "etcd counts what remains too"
+    names, token, rv, remaining = await _page(api, namespace, limit="2", **{"continue": token})
+    assert (names, token, rv, remaining) == (["q2"], "", old, None), "q3 came after the revision asked for"
     assert await _snapshot_pages(api, "etcd") == from_etcd + 1
-    names, _, _ = await _page(api, namespace, resourceVersion=str(old), resourceVersionMatch="Exact")
+    names, _, _, _ = await _page(api, namespace, resourceVersion=str(old), resourceVersionMatch="Exact")
     assert names == ["q0", "q1", "q2"]
 
 

@@ -41,11 +41,19 @@ def test_pages_walk_every_key_once_in_order() -> None:
 def test_a_filtered_page_reports_the_last_key_examined() -> None:
     keep = lambda record: record != "a/p2"  # noqa: E731
     first = page(_snapshot(), "a", "", 2, keep)
-    assert (first.records, first.last_key, first.more) == (["a/p1", "a/p3"], "a/p3", True)
+    assert (first.records, first.last_key, first.more, first.remaining) == (["a/p1", "a/p3"], "a/p3", True, None)
     second = page(_snapshot(), "a", first.last_key, 2, keep)
     assert (second.records, second.last_key, second.more) == (["a/p4"], "a/p4", False)
     nothing = page(_snapshot(), "a", "", 5, lambda record: False)
     assert (nothing.records, nothing.last_key, nothing.more) == ([], "a/p4", False)
+
+
+def test_an_unfiltered_page_counts_what_remains() -> None:
+    one = page(_snapshot(), "a", "", 2, None)
+    assert (one.records, one.last_key, one.remaining) == (["a/p1", "a/p2"], "a/p2", 2)
+    everything = page(_snapshot(), "", "a/p1", 1, None)
+    assert (everything.records, everything.remaining) == (["a/p2"], 4)  # p3, p4, b/p1, bb/p1
+    assert page(_snapshot(), "a", "a/p2", 2, None).remaining is None, "nothing remains: no count"
 
 
 def test_a_page_that_ends_on_the_last_key_has_no_more() -> None:

@@ -206,6 +206,10 @@ class EncryptedStore:
         items, rev, more = await self._store.list(prefix, **kw)
         return [self._out(kv) for kv in items], rev, more  # type: ignore[misc]
 
+    async def list_counted(self, prefix: str, **kw: Any) -> tuple[list[KV], int, bool, int]:
+        items, rev, more, count = await self._store.list_counted(prefix, **kw)
+        return [self._out(kv) for kv in items], rev, more, count  # type: ignore[misc]
+
     async def create(self, key: str, value: bytes, **kw: Any) -> int:
         return int(await self._store.create(key, self._in(key, value), **kw))
 

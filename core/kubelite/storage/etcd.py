@@ -292,6 +292,20 @@ class EtcdStore:
         For consistent pagination pass the previous page's last key as
         `start_after` and the first page's revision as `revision`.
         """
+        items, revision, more, _ = await self.list_counted(prefix, limit=limit, start_after=start_after,
+                                                           revision=revision)
+        return items, revision, more
+
+    async def list_counted(
+        self,
+        prefix: str,
+        *,
+        limit: int = 0,
+        start_after: str | None = None,
+        revision: int = 0,
+    ) -> tuple[list[KV], int, bool, int]:
+        """`list`, and how many keys the range held from its start (returned or not): etcd's
+        count, from which a paged LIST tells how many items remain (remainingItemCount)."""
         raw_prefix = prefix.encode()
         start = (start_after.encode() + b"\0") if start_after is not None else raw_prefix
         request = rpc.RangeRequest(
@@ -308,7 +322,7 @@ class EtcdStore:
         finally:
             ETCD_REQUEST_DURATION.labels("list", etcd_object_type(prefix)).observe(time.perf_counter() - started)
         items = [_kv(pb) for pb in resp.kvs]
-        return items, (revision or int(resp.header.revision)), bool(resp.more)
+        return items, (revision or int(resp.header.revision)), bool(resp.more), int(resp.count)
 
     def needs_rewrite(self, kv: KV) -> bool:
         """Values are stored as they are (EncryptedStore's answer differs)."""

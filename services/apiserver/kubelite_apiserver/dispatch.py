@@ -243,6 +243,8 @@ async def list_body(reg: Registry, info: ResourceInfo, ns: str, opts: params.Lis
     meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
     if result.continue_token:
         meta["continue"] = result.continue_token
+    if result.remaining is not None:
+        meta["remainingItemCount"] = result.remaining
     head = msgspec.json.encode(
         {"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta}
     )

@@ -45,6 +45,7 @@ class Page:
     records: list[Any]
     last_key: str  # the key of the last record examined: the next page starts after it
     more: bool  # whether keys remain in the range after it
+    remaining: int | None  # how many keys remain after it, when nothing was filtered out
 
 
 def key_range(keys: Sequence[str], namespace: str, start_after: str) -> tuple[int, int]:
@@ -66,9 +67,13 @@ def page(snapshot: Snapshot, namespace: str, start_after: str, limit: int,
     as etcd's paged range does it: `last_key` is the last key examined, `more` whether any key
     is left after it, matching or not.
 
+    `remaining` is how many keys are left after it when `keep` is None (remainingItemCount;
+    with a filter the count of keys would overstate what is left to return, and Kubernetes
+    leaves it unset, as here).
+
     Example: keys ["a/p1", "a/p2", "a/p3", "a/p4"], limit 2, keep drops "a/p2": the page is
-    p1 and p3, last_key "a/p3", more (p4 is left). Without a filter: p1 and p2, last "a/p2".
-    With limit 3 and the filter: p1, p3, p4, last "a/p4", no more."""
+    p1 and p3, last_key "a/p3", more (p4 is left), remaining None. Without a filter: p1 and
+    p2, last "a/p2", remaining 2. With limit 3 and the filter: p1, p3, p4, no more."""
     lo, hi = key_range(snapshot.keys, namespace, start_after)
     records, last = [], lo - 1
     for i in range(lo, hi):
@@ -78,7 +83,9 @@ def page(snapshot: Snapshot, namespace: str, start_after: str, limit: int,
             records.append(record)
             if len(records) >= limit:
                 break
-    return Page(records, snapshot.keys[last] if last >= lo else start_after, last + 1 < hi)
+    more = last + 1 < hi
+    return Page(records, snapshot.keys[last] if last >= lo else start_after, more,
+                hi - last - 1 if more and keep is None else None)
 
 
 class Snapshots:

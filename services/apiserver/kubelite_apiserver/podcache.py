@@ -175,7 +175,7 @@ class PodCache:
         got = page(snapshot, namespace, start, limit, keep)
         CACHE_LISTS.labels("/pods", "").inc()
         token = encode_continue(snapshot.revision, _KEY_PREFIX + got.last_key) if got.more else ""
-        return ListResult([record.raw() for record in got.records], snapshot.revision, token)
+        return ListResult([record.raw() for record in got.records], snapshot.revision, token, got.remaining)
 
     def _snapshot(self) -> tuple[list[str], list[PodRecord]]:
         """Every pod's key and record as the cache has them now, in etcd's key order."""

@@ -207,13 +207,15 @@ class Registry:
         limit = opts.limit
         last_key = ""
         more = False
+        in_range = -1  # keys from the page's start on, as etcd counted them in its first range
         try:
             while True:
                 # Over-fetch when filtering so a page is usually one etcd round trip.
                 batch = 0 if not limit else max(limit - len(items), 0) * (1 if not (label_sel or field_sel) else 4)
-                kvs, read_rev, more = await self.store.list(
+                kvs, read_rev, more, count = await self.store.list_counted(
                     prefix, limit=batch, start_after=start_after, revision=revision
                 )
+                in_range = count if in_range < 0 else in_range
                 revision = read_rev
                 for kv in kvs:
                     last_key = kv.key
@@ -235,7 +237,9 @@ class Registry:
                 ) from None
             raise errors.expired(f"too old resource version: {revision}") from None
         token = encode_continue(revision, last_key) if (limit and more) else ""
-        return ListResult(items, revision, token)
+        # As Kubernetes' etcd3 store: how many remain, only when nothing was filtered out
+        remaining = in_range - len(items) if token and not (label_sel or field_sel) else None
+        return ListResult(items, revision, token, remaining)
 
     # ---------------------------------------------------------------- create
     async def create(
