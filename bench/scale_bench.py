@@ -14,7 +14,8 @@ cluster, plus the controller-manager), all on this machine, then in one run:
    subscription to the pods' change events timestamps each pod's first `phase: Running`.
 3. **churn at full scale**: --churn-rate mutating requests per second for --churn-seconds over
    HTTPS, as kubectl sends them (create a pod, delete it, patch a ConfigMap): latency of each.
-4. **LIST**: --list-samples cluster-wide LISTs of every pod over HTTPS, unpaged (the worst case).
+4. **LIST**: --list-samples cluster-wide LISTs of every pod over HTTPS, unpaged (the worst case),
+   then as many walked in pages of 500 as kubectl does (`kubectl get pods -A`: limit, continue).
 5. **memory**: summed RSS of etcd, NATS, the apiserver, the scheduler and the controller-manager
    (the node agent's is reported apart: it stands in for 5,000 kubelets), and etcd's db size.
 
@@ -312,6 +313,27 @@ async def list_all(http: httpx.AsyncClient, api: str, samples: int) -> dict[str,
             "list_all_p50_ms": round(percentile(lat, 50) * 1000), "list_all_p99_ms": round(percentile(lat, 99) * 1000)}
 
 
+async def list_paged(http: httpx.AsyncClient, api: str, samples: int, page: int = 500) -> dict[str, Any]:
+    """`samples` walks of every pod in pages of `page`, as `kubectl get pods -A` makes them:
+    the time of each whole walk (the first page's request to the last page's answer)."""
+    times, pages = [], 0
+    for _ in range(samples):
+        t, token, pages, items = time.monotonic(), "", 0, 0
+        while True:
+            params = {"limit": str(page)} | ({"continue": token} if token else {})
+            r = await http.get(f"{api}/api/v1/pods", params=params, timeout=300)
+            r.raise_for_status()
+            body = r.json()
+            pages, items, token = pages + 1, items + len(body.get("items") or []), body["metadata"].get("continue")
+            if not token:
+                break
+        times.append(time.monotonic() - t)
+        _progress(f"paged LIST of all pods: {items} items in {pages} pages in {times[-1]:.1f}s")
+    lat = sorted(times)
+    return {"list_paged_pages": pages, "list_paged_p50_ms": round(percentile(lat, 50) * 1000),
+            "list_paged_p99_ms": round(percentile(lat, 99) * 1000)}
+
+
 # -- the run -------------------------------------------------------------------------------------------
 
 
@@ -357,6 +379,7 @@ async def run(opts: argparse.Namespace, c: Cluster) -> dict[str, Any]:
         _progress(f"churn: {opts.churn_rate:g} writes/s for {opts.churn_seconds:g}s")
         result.update(await churn(http, c.api_url, opts.churn_rate, opts.churn_seconds))
         result.update(await list_all(http, c.api_url, opts.list_samples))
+        result.update(await list_paged(http, c.api_url, opts.list_samples))
     result["rss_mb"] = node_agents_total({name: round(rss_mb(pid)) for name, pid in c.pids.items()})
     result["control_plane_rss_mb"] = round(sum(rss_mb(c.pids[n]) for n in CONTROL_PLANE if n in c.pids))
     result["control_plane_rss_split_mb"] = {  # anon / file: etcd's file part is its mapped database
