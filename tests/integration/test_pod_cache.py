@@ -49,6 +49,13 @@ async def test_a_node_list_at_rv0_sees_every_acknowledged_write(api: httpx.Async
                       params={"fieldSelector": f"spec.nodeName={node}", "limit": "1"})
     assert [p["metadata"]["name"] for p in r.json()["items"]] == ["a"] and r.json()["metadata"].get("continue")
     assert await _snapshot_pages(api, "first") == first + 1, "a paged LIST did not come from a snapshot"
+    # a node's pods that fit in one page (kubectl describe node): from the node index, no snapshot
+    r = await api.get(f"/api/v1/namespaces/{namespace}/pods",
+                      params={"fieldSelector": f"spec.nodeName={node}", "limit": "500"})
+    assert [p["metadata"]["name"] for p in r.json()["items"]] == ["a", "b"], r.json()["items"]
+    assert "continue" not in r.json()["metadata"], r.json()["metadata"]
+    assert await _snapshot_pages(api, "first") == first + 1, "one page of a node's pods needs no snapshot"
+    assert await _cache_lists(api) == served + 3, "one page of a node's pods did not use the node index"
 
     # The newest write is not a pod: the list's version still reaches it (watch progress).
     r = await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json={"metadata": {"name": "cm"}})

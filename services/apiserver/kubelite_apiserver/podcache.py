@@ -147,13 +147,23 @@ class PodCache:
         elif not fresh:
             CACHE_STALE_LISTS.inc()  # rv 0 allows it; etcd would be slower still (a scan per node)
         revision = self.informer.revision  # no await below: the items are exactly at this revision
-        if consistent and opts.limit:
-            snapshot = self.snapshots.take(revision, self._snapshot)
-            CACHE_SNAPSHOT_PAGES.labels("first").inc()
-            return self._page(snapshot, namespace, "", opts.limit, label_sel, field_sel)
+        paged = consistent and opts.limit > 0  # rv 0 ignores the limit, as Kubernetes' cacher
+        if paged and not _names_node(field_sel):
+            return self._first_page(revision, namespace, opts.limit, label_sel, field_sel)
         node, records = self._matching(namespace, label_sel, field_sel)
+        if paged:  # one node's pods, from its index: one page, or a snapshot's first when more
+            if len(records) > opts.limit:
+                return self._first_page(revision, namespace, opts.limit, label_sel, field_sel)
+            records.sort(key=_key_of)  # in etcd's key order, as a page is (`kubectl describe node`)
         CACHE_LISTS.labels("/pods", NODE_FIELD if node else "").inc()
         return ListResult([record.raw() for record in records], revision, "")
+
+    def _first_page(self, revision: int, namespace: str, limit: int, label_sel: Any, field_sel: Any) -> ListResult:
+        """The first page of a paged LIST at `revision` (the cache's now), from a snapshot the
+        pages after it will read."""
+        snapshot = self.snapshots.take(revision, self._snapshot)
+        CACHE_SNAPSHOT_PAGES.labels("first").inc()
+        return self._page(snapshot, namespace, "", limit, label_sel, field_sel)
 
     def _next_page(self, namespace: str, opts: ListOptions, revision: int, label_sel: Any,
                    field_sel: Any) -> ListResult | None:
@@ -238,6 +248,15 @@ class PodCache:
     def _all_in_key_order(self) -> list[PodRecord]:
         """Every pod, ordered as etcd orders /registry/pods/<namespace>/<name>."""
         return self._snapshot()[1]
+
+
+def _names_node(field_sel: Any) -> bool:
+    """Whether a field selector names one node (the node index answers it)."""
+    return field_sel is not None and bool(field_sel.requires_exact_match(NODE_FIELD))
+
+
+def _key_of(record: PodRecord) -> str:
+    return f"{record.metadata.namespace}/{record.metadata.name}"
 
 
 def _record(pod: Pod, _previous: PodRecord | None) -> PodRecord:
