@@ -192,7 +192,9 @@ async def _dispatch(reg: Registry, req: APIRequest, body: bytes, *, view: Served
     if verb == "deletecollection":
         opts = codec.parse_json_value(body) if body.strip() else None
         dry = dry or params.dry_run_option(opts if isinstance(opts, dict) else None)
-        result = await reg.list(info, ns, params.list_options(q))
+        listing = params.list_options(q)
+        params.check_list_options(listing)  # before anything is deleted
+        result = await reg.list(info, ns, listing)
         for raw in result.items:
             item = codec.decoder_for(info.type).decode(raw)
             try:
