@@ -178,3 +178,10 @@ async def test_list_options_kubernetes_rejects_change_nothing(api: httpx.AsyncCl
     r = await api.get(f"/api/v1/namespaces/{namespace}/configmaps",
                       params={"resourceVersion": "0", "resourceVersionMatch": "Exact"})
     assert r.status_code == 422 and "forbidden for resourceVersion" in r.text, r.text
+    r = await api.post(f"/api/v1/namespaces/{namespace}/configmaps", json={"metadata": {"name": "kept"}})
+    assert r.status_code == 201, r.text
+    r = await api.delete(f"/api/v1/namespaces/{namespace}/configmaps", params={"resourceVersionMatch": "Newest",
+                                                                            "resourceVersion": "1"})
+    assert r.status_code == 422 and "Unsupported value" in r.text, r.text
+    assert (await api.get(f"/api/v1/namespaces/{namespace}/configmaps/kept")).status_code == 200, \
+        "a rejected deletecollection deleted something"
