@@ -13,14 +13,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.bus.identity import BusIdentity
 from kubelite.client.nats import NatsAPIClient
 from kubelite.reconcile.recorder import DROP_LOG_SECONDS, MAX_PENDING, EventRecorder
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakeclock import FakeClock
 
 
 async def events_about(api: httpx.AsyncClient, namespace: str, name: str) -> list[dict]:

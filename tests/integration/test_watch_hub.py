@@ -15,6 +15,7 @@ from kubelite.storage.etcd import EtcdStore
 from kubelite_apiserver import watchhub
 from kubelite_apiserver.params import ListOptions
 from kubelite_apiserver.watchhub import WatchHubs
+from tests.fakeclock import FakeClock
 
 
 class _Registry:
@@ -29,18 +30,11 @@ class _Registry:
         return obj
 
 
-class _Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_a_hub_is_shared_then_closed_when_idle(store: EtcdStore) -> None:
     info = by_plural("", "configmaps")
     assert info is not None
     ns = f"hub-{uuid.uuid4().hex[:10]}"
-    clock = _Clock()
+    clock = FakeClock(0.0)
     hubs = WatchHubs(_Registry(store), clock=clock)
     try:
         first = await hubs.watch(info, ns, ListOptions(resource_version="0"), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kubelite.storage.leases import LeaseManager, reuse_window
+from tests.fakeclock import FakeClock
 
 
 class Grants:
@@ -16,14 +17,6 @@ class Grants:
         return len(self.ttls)  # lease ids 1, 2, ...
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_reuse_window_is_five_percent_of_the_ttl_at_most_a_minute() -> None:
     assert reuse_window(3600) == 60  # min(60, 180)
     assert reuse_window(600) == 30
@@ -31,7 +24,7 @@ def test_the_reuse_window_is_five_percent_of_the_ttl_at_most_a_minute() -> None:
 
 
 def test_writes_within_the_window_share_a_lease_then_a_new_one_is_granted() -> None:
-    grants, clock = Grants(), Clock()
+    grants, clock = Grants(), FakeClock()
     leases = LeaseManager(grants, clock=clock)
 
     async def scenario() -> list[int]:
@@ -47,7 +40,7 @@ def test_writes_within_the_window_share_a_lease_then_a_new_one_is_granted() -> N
 
 
 def test_a_lease_carries_at_most_max_objects() -> None:
-    grants, clock = Grants(), Clock()
+    grants, clock = Grants(), FakeClock()
     leases = LeaseManager(grants, clock=clock, max_objects=3)
 
     async def scenario() -> list[int]:

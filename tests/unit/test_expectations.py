@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from kubelite.reconcile.expectations import EXPECTATIONS_TIMEOUT, ControllerExpectations
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakeclock import FakeClock
 
 
 def test_unknown_key_is_satisfied() -> None:
@@ -64,7 +57,7 @@ def test_keys_are_independent_and_setting_replaces() -> None:
 
 
 def test_unmet_expectations_expire_after_five_minutes() -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     exp = ControllerExpectations(clock=clock)
     exp.expect_creations("k", 2)
     clock.now += EXPECTATIONS_TIMEOUT - 1

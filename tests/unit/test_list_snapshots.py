@@ -8,6 +8,7 @@ import pytest
 from kubelite.errors import APIError
 from kubelite_apiserver.listsnapshots import Snapshot, Snapshots, key_range, page
 from kubelite_apiserver.params import ListOptions, check_list_options, exact_revision_asked
+from tests.fakeclock import FakeClock
 
 KEYS = ["a-b/x", "a/p1", "a/p2", "a/p3", "a/p4", "b/p1", "bb/p1"]
 
@@ -64,8 +65,8 @@ def test_a_page_that_ends_on_the_last_key_has_no_more() -> None:
 
 
 def test_snapshots_are_kept_while_used_then_forgotten() -> None:
-    now = [0.0]
-    kept = Snapshots(keep_seconds=10, most=2, clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    kept = Snapshots(keep_seconds=10, most=2, clock=clock)
     made: list[int] = []
 
     def make(revision: int):  # type: ignore[no-untyped-def]
@@ -76,11 +77,11 @@ def test_snapshots_are_kept_while_used_then_forgotten() -> None:
 
     first = kept.take(5, make(5))
     assert kept.take(5, make(5)) is first and made == [5], "a second LIST at the same revision shares it"
-    now[0] = 9
+    clock.now = 9
     assert kept.get(5) is first  # used: kept 10 s more
-    now[0] = 18
+    clock.now = 18
     assert kept.get(5) is first
-    now[0] = 29
+    clock.now = 29
     assert kept.get(5) is None, "unused for longer than keep_seconds"
     kept.take(6, make(6))
     kept.take(7, make(7))

@@ -8,14 +8,7 @@ import pytest
 
 from kubelite_scheduler import queue as q
 from kubelite_scheduler.queue import SchedulingQueue
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakeclock import FakeClock
 
 
 async def pop_now(queue: SchedulingQueue) -> str | None:

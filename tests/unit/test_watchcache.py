@@ -12,6 +12,7 @@ import pytest
 from kubelite.reconcile.cache import Delta
 from kubelite_apiserver import watchcache
 from kubelite_apiserver.watchcache import WatchCache, shown_as, stream
+from tests.fakeclock import FakeClock
 
 
 @dataclass
@@ -30,16 +31,8 @@ class Obj:
         return json.dumps({"metadata": {"name": self.metadata.name, "resourceVersion": str(self.rv)}}).encode()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _cache(first_revision: int = 100) -> tuple[WatchCache, Clock]:
-    clock = Clock()
+def _cache(first_revision: int = 100) -> tuple[WatchCache, FakeClock]:
+    clock = FakeClock()
     cache = WatchCache("pods", clock=clock)
     cache.relisted(first_revision)
     return cache, clock
