@@ -63,7 +63,7 @@ async def test_controller_manager_killed_mid_job_counts_every_pod_once(
             await converge(underway, timeout=60, message="the job did not start", cluster=cluster,
                            interval=0.02)
             manager.kill()
-            t0 = time.monotonic()
+            t0, killed_at = time.monotonic(), time.strftime("%H:%M:%S", time.gmtime())
             manager.start()
 
             async def complete() -> str | None:
@@ -83,5 +83,19 @@ async def test_controller_manager_killed_mid_job_counts_every_pod_once(
     if mode == "Indexed":
         assert st["completedIndexes"] == f"0-{COMPLETIONS - 1}", st
     pods = (await http.get(PODS)).json()["items"]
-    assert sum(1 for p in pods if p["status"]["phase"] == "Succeeded") == COMPLETIONS
-    assert not problems, problems[:5]
+    assert not problems, f"{problems[:5]}; killed at {killed_at}; {_by_index(pods)}"
+    assert sum(1 for p in pods if p["status"]["phase"] == "Succeeded") == COMPLETIONS, \
+        f"killed at {killed_at}; {_by_index(pods)}"
+
+
+def _by_index(pods: list[dict[str, Any]]) -> str:
+    """The pods of every index that had more than one, for a failure's message: which
+    controller made the second (created before or after the kill) tells where to look."""
+    indexes: dict[str, list[str]] = {}
+    for p in pods:
+        meta = p["metadata"]
+        indexes.setdefault((meta.get("annotations") or {}).get(INDEX, "?"), []).append(
+            f"{meta['name']} created {meta.get('creationTimestamp')} {p['status'].get('phase')}"
+            f"{' deleted' if meta.get('deletionTimestamp') else ''}")
+    twice = {i: names for i, names in indexes.items() if len(names) > 1}
+    return f"indexes with more than one pod: {twice}" if twice else "no index had two pods"

@@ -146,3 +146,24 @@ def test_an_indexed_job_counts_indexes_not_pods() -> None:
     assert sorted(t.counted_succeeded) == ["u-a", "u-b"] and t.completed_indexes == {0, 1}
     assert rules.succeeded_after(j, 1, t) == 2
     assert rules.succeeded_after(job(completions=6), 4, t) == 6  # NonIndexed counts pods
+
+
+def test_duplicated_index_pods_example() -> None:
+    a, b, c = pod("a", "Running", index=1), pod("b", "Pending", index=1), pod("c", "Running", index=7)
+    a.metadata.creationTimestamp, b.metadata.creationTimestamp = "2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"
+    assert rules.duplicated_index_pods([a, b, c], 3) == [c, b]
+    younger = pod("d", "Running", index=1)
+    younger.metadata.creationTimestamp = "2026-01-01T10:02:00Z"
+    assert rules.duplicated_index_pods([younger, a], 3) == [younger], "of two alike, the older stays"
+    no_index = pod("e", "Running")
+    assert rules.duplicated_index_pods([a, no_index], 3) == [no_index]
+
+
+def test_a_second_live_pod_of_an_index_is_removed_and_not_replaced() -> None:
+    j = job(completions=3, parallelism=3, completionMode="Indexed")
+    first, second = pod("first", "Running", index=0), pod("second", "Pending", index=0)
+    other = pod("other", "Running", index=1)
+    decision = rules.decide(j, [first, second, other], succeeded_count=0, failed_count=0, completed=set(),
+                            now=0.0, started_at=0.0)
+    assert decision.delete == [second], decision
+    assert decision.create == [2], "index 0 is still running: only index 2 needs a pod"

@@ -244,10 +244,46 @@ def _decide_indexed(job: Job, running: list[Pod], occupying: list[Pod], complete
         if failed:
             return Decision(delete=running, finish=("Failed", "FailedIndexes", "Job has failed indexes"))
         return Decision(delete=running, finish=("Complete", "", ""))
-    busy = {i for p in occupying if (i := index_of(p)) is not None}
-    # a pod for an index already completed (or given up) is not needed any more
+    # a pod for an index already completed (or given up) is not needed any more, nor a second
+    # live pod of one index (a restarted controller may have made one), nor one without a valid index
     surplus = [p for p in running if index_of(p) in completed or index_of(p) in failed]
+    surplus += duplicated_index_pods([p for p in running if p not in surplus], spec.completions)
+    busy = {i for p in occupying if (i := index_of(p)) is not None and p not in surplus}
     parallelism = spec.parallelism if spec.parallelism is not None else 1
     free = max(0, parallelism - (len(occupying) - len(surplus)))
     pending = [i for i in range(spec.completions) if i not in completed and i not in failed and i not in busy]
     return Decision(create=list(pending[:free]), delete=surplus)
+
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def _established(pod: Pod) -> tuple[bool, int, bool]:
+    """How far along a live pod is, in Kubernetes' controller.ActivePods order (the least
+    is removed first): on a node before on none, Running before Unknown before Pending, ready
+    before not."""
+    st = pod.status
+    ready = any(c.type == "Ready" and c.status == "True" for c in (st.conditions or [])) if st else False
+    return bool(pod.spec and pod.spec.nodeName), _PHASE_RANK.get(st.phase if st else "", 0), ready
+
+
+def duplicated_index_pods(active_pods: list[Pod], completions: int) -> list[Pod]:
+    """The live pods to remove so that each index has one (Kubernetes'
+    appendDuplicatedIndexPodsForRemoval): every pod without an index or with one out of range,
+    and for an index with n pods the n - 1 least established (on no node, earlier in their
+    life, not ready, the younger). Example, completions 3: pods a (index 1, Running, created
+    10:00), b (index 1, Pending, 10:01), c (index 7): b and c are removed, a is kept."""
+    by_index: dict[int, list[Pod]] = {}
+    remove: list[Pod] = []
+    for pod in active_pods:
+        i = index_of(pod)
+        if i is None or not 0 <= i < completions:
+            remove.append(pod)
+        else:
+            by_index.setdefault(i, []).append(pod)
+    for pods in by_index.values():
+        if len(pods) > 1:
+            oldest_first = sorted(pods, key=lambda p: p.metadata.creationTimestamp or "")
+            keep = max(oldest_first, key=_established)  # of equals, max keeps the first: the oldest
+            remove += [p for p in pods if p is not keep]
+    return remove
