@@ -79,14 +79,16 @@ def consistent_from_cache(opts: ListOptions) -> bool:
     return not opts.resource_version and not opts.resource_version_match and not opts.continue_token
 
 
-def snapshot_revision(opts: ListOptions) -> int | None:
-    """The revision a LIST asks for exactly, which a kept snapshot may answer: a `continue`
-    token's, or `resourceVersion` with `Exact` (or with a limit and no match, the legacy
-    exact form); None otherwise. Example: limit=500&resourceVersion=900 -> 900."""
+def exact_read(opts: ListOptions) -> tuple[int, str] | None:
+    """The revision a LIST asks for exactly, which a kept snapshot may answer, and the cache key
+    its page starts after: a `continue` token's, or `resourceVersion` with `Exact` (or with a
+    limit and no match, the legacy exact form) from the first key; None otherwise.
+    Example: limit=500&resourceVersion=900 -> (900, "")."""
     if opts.continue_token:
-        return decode_continue(opts.continue_token).rv
+        token = decode_continue(opts.continue_token)
+        return token.rv, token.start.removeprefix(_KEY_PREFIX)
     if exact_revision_asked(opts) and opts.resource_version.isdigit():
-        return int(opts.resource_version)
+        return int(opts.resource_version), ""
     return None  # not exact, or not a number (etcd's path answers that with the proper error)
 
 
@@ -133,9 +135,8 @@ class PodCache:
 
     async def list(self, namespace: str, opts: ListOptions, label_sel: Any, field_sel: Any) -> ListResult | None:
         """The pods of `namespace` ("" all) the selectors match, encoded; None: read etcd."""
-        revision = snapshot_revision(opts)
-        if revision is not None:
-            return self._next_page(namespace, opts, revision, label_sel, field_sel)
+        if (exact := exact_read(opts)) is not None:
+            return self._next_page(namespace, opts, *exact, label_sel, field_sel)
         consistent = consistent_from_cache(opts)
         if not (consistent or served_from_cache(opts)) or not self.informer.has_synced:
             return None
@@ -165,17 +166,15 @@ class PodCache:
         CACHE_SNAPSHOT_PAGES.labels("first").inc()
         return self._page(snapshot, namespace, "", limit, label_sel, field_sel)
 
-    def _next_page(self, namespace: str, opts: ListOptions, revision: int, label_sel: Any,
+    def _next_page(self, namespace: str, opts: ListOptions, revision: int, start: str, label_sel: Any,
                    field_sel: Any) -> ListResult | None:
-        """A LIST at exactly `revision` from its snapshot (a continue page), or None: read etcd."""
+        """A LIST at exactly `revision` from its snapshot (a continue page: after the key
+        `start`), or None: read etcd."""
         snapshot = self.snapshots.get(revision)
         if opts.continue_token:
             CACHE_SNAPSHOT_PAGES.labels("next" if snapshot is not None else "etcd").inc()
         if snapshot is None:
             return None
-        start = ""
-        if opts.continue_token:
-            start = decode_continue(opts.continue_token).start.removeprefix(_KEY_PREFIX)
         return self._page(snapshot, namespace, start, opts.limit or len(snapshot.keys), label_sel, field_sel)
 
     @staticmethod

@@ -224,7 +224,7 @@ class JobController(Controller):
             self.queue.add_after(key, max(0.1, started + spec.activeDeadlineSeconds - now))
         running = [p for p in pods if rules.active(p) and p not in decision.delete]
         st.active = len(running)
-        st.ready = sum(1 for p in running if _ready(p))
+        st.ready = sum(1 for p in running if rules.ready(p))
         st.terminating = sum(1 for p in pods if p.metadata.deletionTimestamp is not None) + len(decision.delete)
         if st != job.status:
             await self._write_status(job, st)
@@ -331,10 +331,6 @@ class JobController(Controller):
 
     async def _decide(self, job: Job, reason: str, message: str) -> None:
         await self.ctx.decisions.publish(CONTROLLER_NAME, typed(job), reason, message)
-
-
-def _ready(pod: Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [] if pod.status else []))
 
 
 def new_controller(ctx: ControllerContext) -> JobController:

@@ -37,6 +37,10 @@ def active(pod: Pod) -> bool:
     return not finished(pod) and pod.metadata.deletionTimestamp is None
 
 
+def ready(pod: Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [] if pod.status else []))
+
+
 def tracked(pod: Pod) -> bool:
     return TRACKING_FINALIZER in (pod.metadata.finalizers or [])
 
@@ -262,9 +266,8 @@ def _established(pod: Pod) -> tuple[bool, int, bool]:
     """How far along a live pod is, in Kubernetes' controller.ActivePods order (the least
     is removed first): on a node before on none, Running before Unknown before Pending, ready
     before not."""
-    st = pod.status
-    ready = any(c.type == "Ready" and c.status == "True" for c in (st.conditions or [])) if st else False
-    return bool(pod.spec and pod.spec.nodeName), _PHASE_RANK.get(st.phase if st else "", 0), ready
+    phase = pod.status.phase if pod.status else ""
+    return bool(pod.spec and pod.spec.nodeName), _PHASE_RANK.get(phase or "", 0), ready(pod)
 
 
 def duplicated_index_pods(active_pods: list[Pod], completions: int) -> list[Pod]:
